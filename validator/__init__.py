@@ -1,0 +1,1 @@
+"""Validator node: deterministic options matching engine, settlement ledger, node process."""
