@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
+
+/// @title RedundancyRegistry
+/// @notice Accepts only correctly signed, fresh, non-replayed site proofs from each
+///         facility's attestor; keeps every facility's and node's failure domains and
+///         freshness; binds staked validators to the facility that attests their node.
+/// @dev Batch policy: `submitAttestations` skips a bad proof and emits
+///      `AttestationRejected(index, facilityId, sequence, reason)` with the custom error's
+///      selector as the reason, so one stale or forged proof cannot hold back a relayer's
+///      other proofs; a skipped proof changes no state. Only a batch-level fault (the proofs
+///      declare another EIP-712 domain) reverts the whole batch. `submitAttestation`
+///      reverts with the full custom error.
+contract RedundancyRegistry is IRedundancyRegistry {
+    // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    bytes32 private constant _DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
+    // keccak256("Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)")
+    bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
+        "Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)"
+    );
+    string public constant NAME = "RedundancyRegistry";
+    string public constant VERSION = "1";
+
+    uint8 public constant KIND_HARDWARE = 0;
+    uint8 public constant KIND_POWER = 1;
+    uint8 public constant KIND_GEOGRAPHY = 2;
+    uint8 public constant KIND_NETWORK = 3;
+    uint8 public constant KIND_PROVIDER = 4;
+    uint8 public constant KIND_HEALTH = 5;
+
+    uint8 public constant DIM_FACILITY = 0;
+    uint8 public constant DIM_METRO = 1;
+    uint8 public constant DIM_COUNTRY = 2;
+    uint8 public constant DIM_POWER = 3;
+    uint8 public constant DIM_NETWORK = 4;
+    uint8 public constant DIM_PROVIDER = 5;
+    uint8 public constant DIM_HARDWARE = 6;
+
+    uint256 private constant _KIND_COUNT = 6;
+    uint8 private constant _FACILITY_KINDS_MASK = 0x3e; // kinds 1..5; hardware is per node
+    // secp256k1n / 2: signatures with a higher s are malleable copies and are refused.
+    uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    uint256 private constant _S_MASK = (1 << 255) - 1;
+
+    struct Facility {
+        address attestor;
+        bool active;
+        int32 latitudeE6;
+        int32 longitudeE6;
+        uint256 validUntil; // 6 x uint40, bit offset 40 * kind
+        bytes32 caFingerprint;
+        bytes32[6] domains; // by dimension; index 0 unused (the facility id is its own domain)
+    }
+
+    struct Node {
+        bytes32 facilityId;
+        bytes32 hardwareDomainId;
+        uint40 validUntil;
+    }
+
+    struct Validator {
+        bytes32 facilityId;
+        address node;
+        uint256 stake;
+    }
+
+    bytes32 private immutable _cachedDomainSeparator;
+    uint256 private immutable _cachedChainId;
+
+    address private _owner;
+    address private _pendingOwner;
+    FreshnessPolicy private _policy;
+
+    mapping(bytes32 facilityId => Facility) private _facilities;
+    bytes32[] private _facilityIds;
+    mapping(address attestor => bytes32 facilityId) private _attestorFacility;
+    mapping(address attestor => uint64) private _lastSequence;
+    mapping(address node => Node) private _nodes;
+    mapping(address node => address validator) private _nodeValidator;
+    mapping(address validator => Validator) private _validators;
+    address[] private _validatorList;
+    mapping(address validator => uint256 indexPlusOne) private _validatorIndex;
+
+    modifier onlyOwner() {
+        if (msg.sender != _owner) revert RegistryNotOwner(msg.sender);
+        _;
+    }
+
+    /// @param policy the initial freshness policy
+    constructor(FreshnessPolicy memory policy) {
+        _cachedChainId = block.chainid;
+        _cachedDomainSeparator = _buildDomainSeparator();
+        _owner = msg.sender;
+        emit OwnershipTransferred(address(0), msg.sender);
+        _setFreshnessPolicy(policy);
+    }
+
+    // ------------------------------------------------------------ ownership
+
+    /// @notice The current owner, who registers facilities and sets policy.
+    function owner() external view returns (address) {
+        return _owner;
+    }
+
+    /// @notice The address that may accept ownership, or zero.
+    function pendingOwner() external view returns (address) {
+        return _pendingOwner;
+    }
+
+    /// @notice Starts a two-step ownership transfer; `newOwner` must accept it.
+    /// @param newOwner the proposed owner (zero cancels a pending transfer)
+    function transferOwnership(address newOwner) external onlyOwner {
+        _pendingOwner = newOwner;
+        emit OwnershipTransferStarted(_owner, newOwner);
+    }
+
+    /// @notice Completes a two-step ownership transfer; only the pending owner may call.
+    function acceptOwnership() external {
+        if (msg.sender != _pendingOwner) revert RegistryNotPendingOwner(msg.sender);
+        address previous = _owner;
+        _owner = msg.sender;
+        delete _pendingOwner;
+        emit OwnershipTransferred(previous, msg.sender);
+    }
+
+    // --------------------------------------------------------------- policy
+
+    /// @notice The freshness policy in force.
+    function freshnessPolicy() external view returns (FreshnessPolicy memory) {
+        return _policy;
+    }
+
+    /// @notice Replaces the freshness policy. Proofs already accepted keep their validity.
+    /// @param policy the new policy; every lifetime must be non-zero, required kinds facility-level
+    function setFreshnessPolicy(FreshnessPolicy calldata policy) external onlyOwner {
+        _setFreshnessPolicy(policy);
+    }
+
+    function _setFreshnessPolicy(FreshnessPolicy memory policy) private {
+        for (uint256 k = 0; k < _KIND_COUNT; ++k) {
+            if (policy.maxLifetime[k] == 0) revert RegistryInvalidPolicy("maxLifetime");
+        }
+        if (policy.requiredKinds & ~_FACILITY_KINDS_MASK != 0) revert RegistryInvalidPolicy("requiredKinds");
+        _policy = policy;
+        emit FreshnessPolicyUpdated(policy);
+    }
+
+    // ----------------------------------------------------------- facilities
+
+    /// @notice Registers a facility with its attestor key and pinned device CA fingerprint.
+    /// @param facilityId keccak256 of the facility's canonical name
+    /// @param attestor the facility's attestor signing key
+    /// @param caFingerprint sha256 of the facility operator's device CA certificate (DER)
+    function registerFacility(bytes32 facilityId, address attestor, bytes32 caFingerprint) external onlyOwner {
+        if (facilityId == bytes32(0)) revert RegistryZeroFacilityId();
+        if (attestor == address(0)) revert RegistryZeroAddress();
+        Facility storage f = _facilities[facilityId];
+        if (f.attestor != address(0)) revert RegistryFacilityExists(facilityId);
+        _claimAttestor(attestor);
+        f.attestor = attestor;
+        f.active = true;
+        f.caFingerprint = caFingerprint;
+        _attestorFacility[attestor] = facilityId;
+        _facilityIds.push(facilityId);
+        emit FacilityRegistered(facilityId, attestor, caFingerprint);
+    }
+
+    /// @notice Replaces a facility's attestor key; the owner or the current attestor may call.
+    /// @dev Sequences are per key and never reset, so re-admitting an old key cannot replay its proofs.
+    /// @param facilityId the facility
+    /// @param newAttestor the new attestor key
+    function rotateAttestor(bytes32 facilityId, address newAttestor) external {
+        Facility storage f = _registered(facilityId);
+        address previous = f.attestor;
+        if (msg.sender != _owner && msg.sender != previous) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
+        if (newAttestor == address(0)) revert RegistryZeroAddress();
+        _claimAttestor(newAttestor);
+        delete _attestorFacility[previous];
+        _attestorFacility[newAttestor] = facilityId;
+        f.attestor = newAttestor;
+        emit AttestorRotated(facilityId, previous, newAttestor);
+    }
+
+    /// @notice Replaces the pinned device CA fingerprint of a facility.
+    /// @param facilityId the facility
+    /// @param caFingerprint sha256 of the new CA certificate (DER)
+    function setCaFingerprint(bytes32 facilityId, bytes32 caFingerprint) external onlyOwner {
+        _registered(facilityId).caFingerprint = caFingerprint;
+        emit CaFingerprintUpdated(facilityId, caFingerprint);
+    }
+
+    /// @notice Deactivates a facility: its proofs are refused and its validators ineligible.
+    /// @param facilityId the facility
+    function deactivateFacility(bytes32 facilityId) external onlyOwner {
+        Facility storage f = _registered(facilityId);
+        if (!f.active) revert RegistryFacilityInactive(facilityId);
+        f.active = false;
+        emit FacilityDeactivated(facilityId);
+    }
+
+    /// @notice Reactivates a deactivated facility.
+    /// @param facilityId the facility
+    function reactivateFacility(bytes32 facilityId) external onlyOwner {
+        Facility storage f = _registered(facilityId);
+        if (f.active) revert RegistryFacilityActive(facilityId);
+        f.active = true;
+        emit FacilityReactivated(facilityId);
+    }
+
+    function _claimAttestor(address attestor) private view {
+        bytes32 holder = _attestorFacility[attestor];
+        if (holder != bytes32(0)) revert RegistryAttestorInUse(attestor, holder);
+    }
+
+    function _registered(bytes32 facilityId) private view returns (Facility storage f) {
+        f = _facilities[facilityId];
+        if (f.attestor == address(0)) revert RegistryUnknownFacility(facilityId);
+    }
+
+    // --------------------------------------------------------- attestations
+
+    /// @notice Submits one signed proof; reverts with the specific error if it is not acceptable.
+    /// @param domainSeparator the EIP-712 domain separator the proof was signed under
+    /// @param proof the signed proof with its evidence document
+    function submitAttestation(bytes32 domainSeparator, SignedAttestation calldata proof) external {
+        _requireDomain(domainSeparator);
+        _accept(proof, domainSeparator, true);
+    }
+
+    /// @notice Submits many signed proofs in one transaction. A bad proof is skipped with an
+    ///         `AttestationRejected` event naming the reason; the others are accepted.
+    /// @param domainSeparator the EIP-712 domain separator the proofs were signed under
+    /// @param proofs the signed proofs, in the order they are to be applied
+    /// @return accepted how many proofs were accepted
+    function submitAttestations(bytes32 domainSeparator, SignedAttestation[] calldata proofs)
+        external
+        returns (uint256 accepted)
+    {
+        _requireDomain(domainSeparator);
+        uint256 n = proofs.length;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes4 reason = _accept(proofs[i], domainSeparator, false);
+            if (reason == bytes4(0)) {
+                ++accepted;
+            } else {
+                emit AttestationRejected(i, proofs[i].facilityId, uint64(proofs[i].packed), reason);
+            }
+        }
+    }
+
+    /// @notice The EIP-712 digest a proof's signature must cover on this chain and registry.
+    /// @param a the attestation
+    function attestationDigest(Attestation calldata a) external view returns (bytes32) {
+        return _digest(domainSeparator(), a);
+    }
+
+    /// @notice The attestation a submitted proof carries, with its packed fields spread out.
+    /// @param proof the proof as submitted
+    function unpackAttestation(SignedAttestation calldata proof) external pure returns (Attestation memory) {
+        return _unpack(proof);
+    }
+
+    function _requireDomain(bytes32 given) private view {
+        bytes32 expected = domainSeparator();
+        if (given != expected) revert RegistryWrongDomain(expected, given);
+    }
+
+    /// @dev Checks a proof and, if it passes, applies it. Returns zero on acceptance. On a
+    ///      failed check it reverts with the full custom error when `strict`, and otherwise
+    ///      returns that error's selector having changed nothing.
+    function _accept(SignedAttestation calldata p, bytes32 ds, bool strict) private returns (bytes4) {
+        uint256 packed = p.packed;
+        if (packed >> 216 != 0) return _fail(strict, abi.encodeWithSelector(RegistryMalformedPacking.selector, packed));
+        Attestation memory a = _unpack(p);
+        bytes32 facilityId = a.facilityId;
+        uint8 kind = a.kind;
+        if (kind >= _KIND_COUNT) return _fail(strict, abi.encodeWithSelector(RegistryUnknownKind.selector, kind));
+        Facility storage f = _facilities[facilityId];
+        address attestor = f.attestor;
+        if (attestor == address(0)) {
+            return _fail(strict, abi.encodeWithSelector(RegistryUnknownFacility.selector, facilityId));
+        }
+        if (!f.active) return _fail(strict, abi.encodeWithSelector(RegistryFacilityInactive.selector, facilityId));
+        bytes4 shape = _checkShape(a, strict);
+        if (shape != bytes4(0)) return shape;
+        bytes4 timing = _checkTiming(a, strict);
+        if (timing != bytes4(0)) return timing;
+
+        bytes32 computed = keccak256(p.evidence);
+        if (computed != a.evidenceHash) {
+            return _fail(strict, abi.encodeWithSelector(RegistryEvidenceHashMismatch.selector, a.evidenceHash, computed));
+        }
+        uint256 vs = uint256(p.yParityAndS);
+        uint256 sig_s = vs & _S_MASK;
+        if (sig_s > _HALF_ORDER) return _fail(strict, abi.encodeWithSelector(RegistryInvalidSignature.selector));
+        address signer = ecrecover(_digest(ds, a), uint8((vs >> 255) + 27), p.r, bytes32(sig_s));
+        if (signer == address(0)) return _fail(strict, abi.encodeWithSelector(RegistryInvalidSignature.selector));
+        if (signer != attestor) {
+            return _fail(strict, abi.encodeWithSelector(RegistrySignerNotAttestor.selector, facilityId, signer, attestor));
+        }
+        uint64 last = _lastSequence[attestor];
+        if (a.sequence <= last) {
+            return _fail(
+                strict, abi.encodeWithSelector(RegistrySequenceNotIncreasing.selector, attestor, last, a.sequence)
+            );
+        }
+
+        uint40 validUntil = a.expiresAt;
+        if (kind == KIND_HARDWARE) {
+            address nodeAddr = address(uint160(uint256(a.subject)));
+            Node storage n = _nodes[nodeAddr];
+            bytes32 holder = n.facilityId;
+            if (holder != facilityId && holder != bytes32(0) && n.validUntil > block.timestamp) {
+                return _fail(strict, abi.encodeWithSelector(RegistryNodeAtOtherFacility.selector, nodeAddr, holder));
+            }
+            _lastSequence[attestor] = a.sequence;
+            n.validUntil = validUntil;
+            if (holder != facilityId || n.hardwareDomainId != a.domainId) {
+                n.facilityId = facilityId;
+                n.hardwareDomainId = a.domainId;
+                emit NodeHardwareUpdated(nodeAddr, facilityId, a.domainId);
+            }
+        } else {
+            _lastSequence[attestor] = a.sequence;
+            uint256 shift = 40 * uint256(kind);
+            f.validUntil = (f.validUntil & ~(uint256(type(uint40).max) << shift)) | (uint256(validUntil) << shift);
+            if (kind == KIND_POWER) {
+                _setDomain(f, facilityId, DIM_POWER, a.domainId);
+            } else if (kind == KIND_GEOGRAPHY) {
+                _setDomain(f, facilityId, DIM_METRO, a.domainId);
+                _setDomain(f, facilityId, DIM_COUNTRY, a.secondaryDomainId);
+                if (f.latitudeE6 != a.latitudeE6 || f.longitudeE6 != a.longitudeE6) {
+                    f.latitudeE6 = a.latitudeE6;
+                    f.longitudeE6 = a.longitudeE6;
+                    emit FacilityLocationUpdated(facilityId, a.latitudeE6, a.longitudeE6);
+                }
+            } else if (kind == KIND_NETWORK) {
+                _setDomain(f, facilityId, DIM_NETWORK, a.domainId);
+            } else if (kind == KIND_PROVIDER) {
+                _setDomain(f, facilityId, DIM_PROVIDER, a.domainId);
+            }
+        }
+        emit AttestationAccepted(facilityId, attestor, a.sequence, kind, a.subject, validUntil);
+        return bytes4(0);
+    }
+
+    /// @dev Spreads the packed word out (layout in IRedundancyRegistry.SignedAttestation).
+    function _unpack(SignedAttestation calldata p) private pure returns (Attestation memory a) {
+        uint256 packed = p.packed;
+        a.facilityId = p.facilityId;
+        a.kind = uint8(packed >> 208);
+        a.subject = p.subject;
+        a.domainId = p.domainId;
+        a.secondaryDomainId = p.secondaryDomainId;
+        a.latitudeE6 = int32(uint32(packed >> 176));
+        a.longitudeE6 = int32(uint32(packed >> 144));
+        a.evidenceHash = p.evidenceHash;
+        a.issuedAt = uint40(packed >> 104);
+        a.expiresAt = uint40(packed >> 64);
+        a.sequence = uint64(packed);
+    }
+
+    function _checkShape(Attestation memory a, bool strict) private pure returns (bytes4) {
+        uint8 kind = a.kind;
+        bytes32 subject = a.subject;
+        if (kind == KIND_HARDWARE ? (subject == 0 || uint256(subject) >> 160 != 0) : subject != a.facilityId) {
+            return _fail(strict, abi.encodeWithSelector(RegistryInvalidSubject.selector, kind, subject));
+        }
+        bytes32 d1 = a.domainId;
+        bytes32 d2 = a.secondaryDomainId;
+        bool domainsOk = kind == KIND_HEALTH
+            ? (d1 == 0 && d2 == 0)
+            : (kind == KIND_GEOGRAPHY ? (d1 != 0 && d2 != 0) : (d1 != 0 && d2 == 0));
+        if (!domainsOk) return _fail(strict, abi.encodeWithSelector(RegistryInvalidDomain.selector, kind, d1, d2));
+        int32 lat = a.latitudeE6;
+        int32 lon = a.longitudeE6;
+        bool coordsOk = kind == KIND_GEOGRAPHY
+            ? (lat >= -90_000_000 && lat <= 90_000_000 && lon >= -180_000_000 && lon <= 180_000_000)
+            : (lat == 0 && lon == 0);
+        if (!coordsOk) return _fail(strict, abi.encodeWithSelector(RegistryInvalidCoordinates.selector, kind, lat, lon));
+        return bytes4(0);
+    }
+
+    function _checkTiming(Attestation memory a, bool strict) private view returns (bytes4) {
+        uint32 skew = _policy.maxFutureSkew;
+        if (a.issuedAt > block.timestamp + skew) {
+            return _fail(
+                strict, abi.encodeWithSelector(RegistryAttestationFromFuture.selector, a.issuedAt, block.timestamp, skew)
+            );
+        }
+        if (a.expiresAt <= block.timestamp) {
+            return _fail(strict, abi.encodeWithSelector(RegistryAttestationExpired.selector, a.expiresAt, block.timestamp));
+        }
+        uint32 maxLifetime = _policy.maxLifetime[a.kind];
+        if (a.expiresAt <= a.issuedAt || a.expiresAt - a.issuedAt > maxLifetime) {
+            return _fail(
+                strict,
+                abi.encodeWithSelector(
+                    RegistryInvalidLifetime.selector, a.kind, a.issuedAt, a.expiresAt, maxLifetime
+                )
+            );
+        }
+        return bytes4(0);
+    }
+
+    function _setDomain(Facility storage f, bytes32 facilityId, uint8 dimension, bytes32 domainId) private {
+        if (f.domains[dimension] != domainId) {
+            f.domains[dimension] = domainId;
+            emit FacilityDomainUpdated(facilityId, dimension, domainId);
+        }
+    }
+
+    /// @dev Reverts with `err` when strict; otherwise returns its selector.
+    function _fail(bool strict, bytes memory err) private pure returns (bytes4 selector) {
+        if (strict) {
+            assembly ("memory-safe") {
+                revert(add(err, 0x20), mload(err))
+            }
+        }
+        selector = bytes4(err);
+    }
+
+    function _digest(bytes32 ds, Attestation memory a) private pure returns (bytes32) {
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ATTESTATION_TYPEHASH,
+                a.facilityId,
+                a.kind,
+                a.subject,
+                a.domainId,
+                a.secondaryDomainId,
+                a.latitudeE6,
+                a.longitudeE6,
+                a.evidenceHash,
+                a.issuedAt,
+                a.expiresAt,
+                a.sequence
+            )
+        );
+        return keccak256(abi.encodePacked(hex"1901", ds, structHash));
+    }
+
+    // ----------------------------------------------------------- validators
+
+    /// @notice Registers the caller as a validator bonded with `msg.value`, running `node`
+    ///         at `facilityId`. The facility's attestor must already have attested the node.
+    /// @param facilityId the facility the node runs in
+    /// @param node the node's identity (its signing address)
+    function registerValidator(bytes32 facilityId, address node) external payable {
+        Facility storage f = _registered(facilityId);
+        if (!f.active) revert RegistryFacilityInactive(facilityId);
+        if (node == address(0)) revert RegistryZeroAddress();
+        if (msg.value == 0) revert RegistryZeroStake();
+        if (_validators[msg.sender].node != address(0)) revert RegistryValidatorExists(msg.sender);
+        address holder = _nodeValidator[node];
+        if (holder != address(0)) revert RegistryNodeInUse(node, holder);
+        Node storage n = _nodes[node];
+        if (n.facilityId != facilityId || n.validUntil <= block.timestamp) {
+            revert RegistryNodeNotAttested(node, facilityId);
+        }
+        _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: msg.value});
+        _nodeValidator[node] = msg.sender;
+        _validatorList.push(msg.sender);
+        _validatorIndex[msg.sender] = _validatorList.length;
+        emit ValidatorRegistered(msg.sender, facilityId, node, msg.value);
+    }
+
+    /// @notice Adds `msg.value` to the caller's bonded stake.
+    function increaseStake() external payable {
+        Validator storage v = _validators[msg.sender];
+        if (v.node == address(0)) revert RegistryUnknownValidator(msg.sender);
+        if (msg.value == 0) revert RegistryZeroStake();
+        v.stake += msg.value;
+        emit ValidatorStakeIncreased(msg.sender, msg.value, v.stake);
+    }
+
+    /// @notice Removes the caller as a validator and returns its stake.
+    function deregisterValidator() external {
+        Validator storage v = _validators[msg.sender];
+        address node = v.node;
+        if (node == address(0)) revert RegistryUnknownValidator(msg.sender);
+        uint256 stake = v.stake;
+        delete _nodeValidator[node];
+        delete _validators[msg.sender];
+        uint256 index = _validatorIndex[msg.sender] - 1;
+        address moved = _validatorList[_validatorList.length - 1];
+        _validatorList[index] = moved;
+        _validatorIndex[moved] = index + 1;
+        _validatorList.pop();
+        delete _validatorIndex[msg.sender];
+        emit ValidatorDeregistered(msg.sender, stake);
+        (bool ok,) = msg.sender.call{value: stake}("");
+        if (!ok) revert RegistryStakeTransferFailed(msg.sender, stake);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @notice The EIP-712 domain separator of this registry on the current chain.
+    function domainSeparator() public view returns (bytes32) {
+        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
+    }
+
+    /// @notice EIP-5267 description of the signing domain.
+    function eip712Domain()
+        external
+        view
+        returns (
+            bytes1 fields,
+            string memory name,
+            string memory version,
+            uint256 chainId,
+            address verifyingContract,
+            bytes32 salt,
+            uint256[] memory extensions
+        )
+    {
+        return (hex"0f", NAME, VERSION, block.chainid, address(this), bytes32(0), new uint256[](0));
+    }
+
+    /// @notice A facility as stored (zero attestor if unknown).
+    /// @param facilityId the facility
+    function facility(bytes32 facilityId) external view returns (FacilityView memory out) {
+        Facility storage f = _facilities[facilityId];
+        out.attestor = f.attestor;
+        out.active = f.active;
+        out.latitudeE6 = f.latitudeE6;
+        out.longitudeE6 = f.longitudeE6;
+        out.caFingerprint = f.caFingerprint;
+        out.domains = f.domains;
+        if (f.attestor != address(0)) out.domains[DIM_FACILITY] = facilityId;
+        uint256 packed = f.validUntil;
+        for (uint256 k = 0; k < _KIND_COUNT; ++k) {
+            out.validUntil[k] = uint40(packed >> (40 * k));
+        }
+    }
+
+    /// @notice Whether a facility is stale at this block, and why.
+    /// @param facilityId the facility
+    function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory s) {
+        Facility storage f = _facilities[facilityId];
+        s.registered = f.attestor != address(0);
+        s.active = f.active;
+        uint256 packed = f.validUntil;
+        uint8 required = _policy.requiredKinds;
+        for (uint256 k = 1; k < _KIND_COUNT; ++k) {
+            if (required & (1 << k) == 0) continue;
+            uint40 until = uint40(packed >> (40 * k));
+            if (until == 0) s.missingKinds |= uint8(1 << k);
+            else if (until <= block.timestamp) s.expiredKinds |= uint8(1 << k);
+        }
+        s.stale = !s.registered || !s.active || s.missingKinds != 0 || s.expiredKinds != 0;
+    }
+
+    /// @notice Every registered facility id, in registration order.
+    function facilityIds() external view returns (bytes32[] memory) {
+        return _facilityIds;
+    }
+
+    /// @notice The facility an attestor key serves (zero if none).
+    /// @param attestor the key
+    function attestorFacility(address attestor) external view returns (bytes32) {
+        return _attestorFacility[attestor];
+    }
+
+    /// @notice The last accepted sequence of an attestor key.
+    /// @param attestor the key
+    function lastSequence(address attestor) external view returns (uint64) {
+        return _lastSequence[attestor];
+    }
+
+    /// @notice A node's hardware attestation as stored.
+    /// @param node_ the node address
+    function nodeInfo(address node_) external view returns (NodeView memory) {
+        Node storage n = _nodes[node_];
+        return NodeView({facilityId: n.facilityId, hardwareDomainId: n.hardwareDomainId, validUntil: n.validUntil});
+    }
+
+    /// @notice A validator as stored (zero node if unknown).
+    /// @param validator_ the validator address
+    function validatorInfo(address validator_) external view returns (ValidatorView memory) {
+        Validator storage v = _validators[validator_];
+        return ValidatorView({facilityId: v.facilityId, node: v.node, stake: v.stake});
+    }
+
+    /// @notice Every registered validator address.
+    function validatorAddresses() external view returns (address[] memory) {
+        return _validatorList;
+    }
+
+    function _buildDomainSeparator() private view returns (bytes32) {
+        return keccak256(
+            abi.encode(_DOMAIN_TYPEHASH, keccak256(bytes(NAME)), keccak256(bytes(VERSION)), block.chainid, address(this))
+        );
+    }
+}

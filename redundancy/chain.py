@@ -1,0 +1,150 @@
+"""Connecting to a chain and sending transactions with a local key, with decoded reverts.
+
+Every part of the project talks to the chain through here (and ``registry.py`` on top of it), so
+an unreachable RPC, an unfunded key or a custom-error revert reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import function_abi_to_4byte_selector, to_checksum_address
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.types import TxReceipt
+
+from redundancy.errors import (
+    ChainError,
+    ChainUnreachableError,
+    ContractRevertError,
+    InsufficientFundsError,
+)
+
+T = TypeVar("T")
+
+
+def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 on ``rpc_url``; raises ChainUnreachableError if it does not answer."""
+    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
+                                exception_retry_configuration=None))
+    try:
+        w3.eth.chain_id  # noqa: B018 - the call is the reachability check
+    except Exception as exc:  # requests' and web3's connection errors differ by version
+        raise ChainUnreachableError(rpc_url, _one_line(exc)) from None
+    return w3
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+@dataclass(frozen=True)
+class _ErrorSpec:
+    name: str
+    names: list[str]
+    types: list[str]
+
+
+class ErrorDecoder:
+    """Turns revert data into the contract's custom error name and arguments."""
+
+    def __init__(self, abi: list[dict[str, Any]]) -> None:
+        self._by_selector: dict[str, _ErrorSpec] = {}
+        for item in abi:
+            if item.get("type") != "error":
+                continue
+            selector = "0x" + function_abi_to_4byte_selector(item).hex()
+            self._by_selector[selector] = _ErrorSpec(
+                item["name"], [i["name"] for i in item["inputs"]], [_abi_type(i) for i in item["inputs"]]
+            )
+
+    def name_of(self, selector: str | bytes) -> str:
+        """The error name for a 4-byte selector (or the hex selector if unknown)."""
+        key = selector if isinstance(selector, str) else "0x" + selector.hex()
+        spec = self._by_selector.get(key.lower())
+        return spec.name if spec else key
+
+    def decode(self, data: str | bytes) -> ContractRevertError:
+        """Decode revert data (``0x`` + selector + ABI args)."""
+        raw = bytes.fromhex(data[2:]) if isinstance(data, str) else data
+        selector = "0x" + raw[:4].hex()
+        spec = self._by_selector.get(selector)
+        if spec is None:
+            return ContractRevertError("UnknownError", {"data": raw}, selector)
+        values = abi_decode(spec.types, raw[4:])
+        return ContractRevertError(spec.name, dict(zip(spec.names, values, strict=True)), selector)
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])
+
+
+class Transactor:
+    """Sends contract transactions signed by a local account and waits for their receipts."""
+
+    def __init__(self, w3: Web3, decoder: ErrorDecoder, receipt_timeout: float = 120.0) -> None:
+        self.w3 = w3
+        self.decoder = decoder
+        self.receipt_timeout = receipt_timeout
+        self._chain_id = w3.eth.chain_id
+
+    def call(self, fn: Callable[[], T]) -> T:
+        """Run a view call, turning custom-error reverts into ContractRevertError."""
+        try:
+            return fn()
+        except ContractCustomError as exc:
+            raise self.decoder.decode(_revert_data(exc)) from None
+        except (ConnectionError, OSError) as exc:
+            raise ChainUnreachableError(str(self.w3.provider.endpoint_uri), _one_line(exc)) from None  # type: ignore[attr-defined]
+
+    def send(self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0,
+             gas: int | None = None) -> TxReceipt:
+        """Estimate, sign, send and wait. Raises ContractRevertError with the decoded error if the
+        call would revert, InsufficientFundsError if the sender cannot pay."""
+        params: dict[str, Any] = {
+            "from": sender.address,
+            "value": value,
+            "chainId": self._chain_id,
+            "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
+        }
+        if gas is not None:
+            params["gas"] = gas
+        try:
+            tx = fn.build_transaction(params)  # type: ignore[arg-type]
+        except ContractCustomError as exc:
+            raise self.decoder.decode(_revert_data(exc)) from None
+        except ContractLogicError as exc:
+            raise ContractRevertError("Revert", {"message": str(exc)}, "0x") from None
+        except Web3RPCError as exc:
+            self._raise_funds(exc, sender.address)
+            raise ChainError(_one_line(exc)) from None
+        signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Web3RPCError as exc:
+            self._raise_funds(exc, sender.address)
+            raise ChainError(_one_line(exc)) from None
+        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        if receipt["status"] != 1:
+            raise ContractRevertError("Revert", {"tx": tx_hash.hex()}, "0x")
+        return receipt
+
+    def _raise_funds(self, exc: Exception, address: str) -> None:
+        if "insufficient funds" in str(exc).lower() or "funds" in str(exc).lower():
+            raise InsufficientFundsError(address, self.w3.eth.get_balance(to_checksum_address(address))) from None
+
+
+def _revert_data(exc: ContractCustomError) -> str:
+    data = exc.data
+    if isinstance(data, dict):
+        data = data.get("data", "")
+    return str(data)

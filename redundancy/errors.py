@@ -1,0 +1,69 @@
+"""The project's exception tree: one root, one branch per area."""
+
+from __future__ import annotations
+
+
+class RedundancyError(Exception):
+    """Raised for any failure the project itself detects (root of the tree)."""
+
+
+class ToolchainError(RedundancyError):
+    """Raised when a required tool (anvil, ganache, solc) is missing or fails to start."""
+
+
+class CompilationError(ToolchainError):
+    """Raised when the Solidity sources do not compile, or artifacts are out of date."""
+
+
+class ArtifactError(RedundancyError, FileNotFoundError):
+    """Raised when a contract artifact is missing or unreadable."""
+
+
+class ChainError(RedundancyError):
+    """Raised when the chain cannot be reached or a transaction cannot be sent."""
+
+
+class ChainUnreachableError(ChainError, ConnectionError):
+    """Raised when the RPC endpoint does not answer."""
+
+    def __init__(self, rpc_url: str, reason: str) -> None:
+        super().__init__(f"RPC endpoint {rpc_url} is unreachable: {reason}")
+        self.rpc_url = rpc_url
+
+
+class InsufficientFundsError(ChainError):
+    """Raised when the sending account cannot pay for a transaction."""
+
+    def __init__(self, address: str, balance: int) -> None:
+        super().__init__(f"account {address} has {balance} wei, too little to pay for the transaction")
+        self.address = address
+        self.balance = balance
+
+
+class ContractRevertError(ChainError):
+    """Raised when a contract call reverts; carries the decoded custom error."""
+
+    def __init__(self, error_name: str, args: dict[str, object], selector: str) -> None:
+        rendered = ", ".join(f"{k}={_render(v)}" for k, v in args.items())
+        super().__init__(f"{error_name}({rendered})")
+        self.error_name = error_name
+        self.args_by_name = args
+        self.selector = selector
+
+
+class KeystoreError(RedundancyError):
+    """Raised when a keystore cannot be opened: missing, too widely readable, or wrong passphrase."""
+
+
+class DeploymentFileError(RedundancyError, ValueError):
+    """Raised when a deployment file is missing, malformed, or for another chain."""
+
+
+class EvidenceError(RedundancyError, ValueError):
+    """Raised when an evidence document cannot be canonicalised (floats, non-string keys)."""
+
+
+def _render(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex()
+    return str(value)

@@ -1,0 +1,294 @@
+"""The typed client of the RedundancyRegistry contract (web3 v8)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from redundancy.artifacts import load_artifact
+from redundancy.chain import ErrorDecoder, Transactor
+from redundancy.domains import Dimension, Kind
+from redundancy.proofs import SignedProof
+
+CONTRACT_NAME = "RedundancyRegistry"
+
+
+@dataclass(frozen=True)
+class FreshnessPolicy:
+    """Maximum proof lifetime per kind (seconds), allowed clock skew, required facility kinds."""
+
+    max_lifetime: tuple[int, int, int, int, int, int]
+    max_future_skew: int
+    required_kinds: frozenset[Kind]
+
+    def as_abi(self) -> tuple[list[int], int, int]:
+        mask = 0
+        for kind in self.required_kinds:
+            mask |= 1 << int(kind)
+        return (list(self.max_lifetime), self.max_future_skew, mask)
+
+    @classmethod
+    def from_abi(cls, values: Sequence[Any]) -> FreshnessPolicy:
+        lifetimes, skew, mask = values
+        return cls(tuple(int(x) for x in lifetimes),  # type: ignore[arg-type]
+                   int(skew), frozenset(k for k in Kind if mask >> int(k) & 1))
+
+
+#: A sensible default: hardware, power, provider and network proofs last a day, geography a week,
+#: health heartbeats two minutes (a site that stops beating is stale within two 60 s intervals).
+DEFAULT_POLICY = FreshnessPolicy(
+    max_lifetime=(86_400, 86_400, 7 * 86_400, 86_400, 86_400, 120),
+    max_future_skew=60,
+    required_kinds=frozenset({Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH}),
+)
+
+
+@dataclass(frozen=True)
+class FacilityInfo:
+    """A facility as the registry stores it."""
+
+    facility_id: bytes
+    attestor: str
+    active: bool
+    latitude_e6: int
+    longitude_e6: int
+    ca_fingerprint: bytes
+    domains: dict[Dimension, bytes]
+    valid_until: dict[Kind, int]
+
+    @property
+    def registered(self) -> bool:
+        return int(self.attestor, 16) != 0
+
+
+@dataclass(frozen=True)
+class FacilityStatus:
+    """Whether a facility is stale at the queried block, and why."""
+
+    registered: bool
+    active: bool
+    stale: bool
+    missing_kinds: frozenset[Kind]
+    expired_kinds: frozenset[Kind]
+
+    def reasons(self) -> list[str]:
+        """Human-readable reasons for staleness (empty when fresh)."""
+        out = []
+        if not self.registered:
+            out.append("not registered")
+        elif not self.active:
+            out.append("deactivated")
+        out += [f"no {k.name.lower()} proof" for k in sorted(self.missing_kinds)]
+        out += [f"{k.name.lower()} proof expired" for k in sorted(self.expired_kinds)]
+        return out
+
+
+@dataclass(frozen=True)
+class ValidatorInfo:
+    address: str
+    facility_id: bytes
+    node: str
+    stake: int
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    node: str
+    facility_id: bytes
+    hardware_domain_id: bytes
+    valid_until: int
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a batch submission did: which proofs were accepted, which skipped and why."""
+
+    receipt: TxReceipt
+    accepted: list[tuple[bytes, int]] = field(default_factory=list)  # (facility id, sequence)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in batch, error name)
+
+    @property
+    def gas_used(self) -> int:
+        return int(self.receipt["gasUsed"])
+
+
+def _mask(mask: int) -> frozenset[Kind]:
+    return frozenset(k for k in Kind if mask >> int(k) & 1)
+
+
+class RegistryClient:
+    """Reads and writes one deployed RedundancyRegistry."""
+
+    def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
+        artifact = load_artifact(CONTRACT_NAME)
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.errors = ErrorDecoder(artifact.abi)
+        self.tx = Transactor(w3, self.errors)
+        self.default_sender = default_sender
+        self._domain_separator: bytes | None = None
+
+    # ------------------------------------------------------------- deployment
+
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount,
+               policy: FreshnessPolicy = DEFAULT_POLICY) -> tuple[RegistryClient, TxReceipt]:
+        """Deploy a new registry; returns the client and the deployment receipt."""
+        artifact = load_artifact(CONTRACT_NAME)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        transactor = Transactor(w3, ErrorDecoder(artifact.abi))
+        receipt = transactor.send(factory.constructor(policy.as_abi()), deployer)  # type: ignore[arg-type]
+        address = receipt["contractAddress"]
+        assert address is not None
+        return cls(w3, address, deployer), receipt
+
+    # ------------------------------------------------------------------ views
+
+    def domain_separator(self) -> bytes:
+        """The EIP-712 domain separator (cached: it only changes with the chain id)."""
+        if self._domain_separator is None:
+            self._domain_separator = bytes(self.tx.call(self.contract.functions.domainSeparator().call))
+        return self._domain_separator
+
+    def owner(self) -> str:
+        return str(self.tx.call(self.contract.functions.owner().call))
+
+    def pending_owner(self) -> str:
+        return str(self.tx.call(self.contract.functions.pendingOwner().call))
+
+    def freshness_policy(self, block: int | str = "latest") -> FreshnessPolicy:
+        raw = self.tx.call(lambda: self.contract.functions.freshnessPolicy().call(block_identifier=block))
+        return FreshnessPolicy.from_abi(raw)
+
+    def facility(self, facility_id: bytes, block: int | str = "latest") -> FacilityInfo:
+        raw = self.tx.call(lambda: self.contract.functions.facility(facility_id).call(block_identifier=block))
+        attestor, active, lat, lon, ca, domains, valid_until = raw
+        return FacilityInfo(
+            facility_id=facility_id,
+            attestor=str(attestor),
+            active=bool(active),
+            latitude_e6=int(lat),
+            longitude_e6=int(lon),
+            ca_fingerprint=bytes(ca),
+            domains={Dimension(i): bytes(d) for i, d in enumerate(domains)},
+            valid_until={Kind(i): int(t) for i, t in enumerate(valid_until)},
+        )
+
+    def facility_status(self, facility_id: bytes, block: int | str = "latest") -> FacilityStatus:
+        fn = self.contract.functions.facilityStatus(facility_id)
+        registered, active, stale, missing, expired = self.tx.call(lambda: fn.call(block_identifier=block))
+        return FacilityStatus(bool(registered), bool(active), bool(stale), _mask(missing), _mask(expired))
+
+    def facility_ids(self, block: int | str = "latest") -> list[bytes]:
+        fn = self.contract.functions.facilityIds()
+        return [bytes(x) for x in self.tx.call(lambda: fn.call(block_identifier=block))]
+
+    def last_sequence(self, attestor: str, block: int | str = "latest") -> int:
+        fn = self.contract.functions.lastSequence(to_checksum_address(attestor))
+        return int(self.tx.call(lambda: fn.call(block_identifier=block)))
+
+    def attestor_facility(self, attestor: str) -> bytes:
+        fn = self.contract.functions.attestorFacility(to_checksum_address(attestor))
+        return bytes(self.tx.call(fn.call))
+
+    def node_info(self, node: str, block: int | str = "latest") -> NodeInfo:
+        fn = self.contract.functions.nodeInfo(to_checksum_address(node))
+        facility_id, hw, until = self.tx.call(lambda: fn.call(block_identifier=block))
+        return NodeInfo(to_checksum_address(node), bytes(facility_id), bytes(hw), int(until))
+
+    def validator_info(self, validator: str, block: int | str = "latest") -> ValidatorInfo:
+        fn = self.contract.functions.validatorInfo(to_checksum_address(validator))
+        facility_id, node, stake = self.tx.call(lambda: fn.call(block_identifier=block))
+        return ValidatorInfo(to_checksum_address(validator), bytes(facility_id), str(node), int(stake))
+
+    def validator_addresses(self, block: int | str = "latest") -> list[str]:
+        fn = self.contract.functions.validatorAddresses()
+        return [str(a) for a in self.tx.call(lambda: fn.call(block_identifier=block))]
+
+    def attestation_digest(self, proof: SignedProof) -> bytes:
+        fn = self.contract.functions.attestationDigest(proof.attestation.as_tuple())
+        return bytes(self.tx.call(fn.call))
+
+    # ----------------------------------------------------------- transactions
+
+    def _sender(self, sender: LocalAccount | None) -> LocalAccount:
+        chosen = sender or self.default_sender
+        if chosen is None:
+            raise ValueError("no sender account given and no default sender set")
+        return chosen
+
+    def register_facility(self, facility_id: bytes, attestor: str, ca_fingerprint: bytes = bytes(32),
+                          sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.registerFacility(facility_id, to_checksum_address(attestor), ca_fingerprint)
+        return self.tx.send(fn, self._sender(sender))
+
+    def rotate_attestor(self, facility_id: bytes, new_attestor: str,
+                        sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.rotateAttestor(facility_id, to_checksum_address(new_attestor))
+        return self.tx.send(fn, self._sender(sender))
+
+    def set_ca_fingerprint(self, facility_id: bytes, ca_fingerprint: bytes,
+                           sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.setCaFingerprint(facility_id, ca_fingerprint)
+        return self.tx.send(fn, self._sender(sender))
+
+    def deactivate_facility(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(self.contract.functions.deactivateFacility(facility_id), self._sender(sender))
+
+    def reactivate_facility(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(self.contract.functions.reactivateFacility(facility_id), self._sender(sender))
+
+    def set_freshness_policy(self, policy: FreshnessPolicy, sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.setFreshnessPolicy(policy.as_abi())
+        return self.tx.send(fn, self._sender(sender))
+
+    def transfer_ownership(self, new_owner: str, sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.transferOwnership(to_checksum_address(new_owner))
+        return self.tx.send(fn, self._sender(sender))
+
+    def accept_ownership(self, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(self.contract.functions.acceptOwnership(), self._sender(sender))
+
+    def register_validator(self, facility_id: bytes, node: str, stake: int,
+                           sender: LocalAccount | None = None) -> TxReceipt:
+        fn = self.contract.functions.registerValidator(facility_id, to_checksum_address(node))
+        return self.tx.send(fn, self._sender(sender), value=stake)
+
+    def increase_stake(self, amount: int, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(self.contract.functions.increaseStake(), self._sender(sender), value=amount)
+
+    def deregister_validator(self, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(self.contract.functions.deregisterValidator(), self._sender(sender))
+
+    def submit_attestation(self, proof: SignedProof, sender: LocalAccount | None = None,
+                           domain_separator: bytes | None = None) -> SubmitResult:
+        """Submit one proof; raises ContractRevertError with the specific error if refused."""
+        ds = domain_separator or self.domain_separator()
+        fn = self.contract.functions.submitAttestation(ds, proof.as_abi())
+        return self._result(self.tx.send(fn, self._sender(sender)))
+
+    def submit_attestations(self, proofs: Sequence[SignedProof], sender: LocalAccount | None = None,
+                            domain_separator: bytes | None = None) -> SubmitResult:
+        """Submit a batch; bad proofs are skipped and reported in ``SubmitResult.rejected``."""
+        ds = domain_separator or self.domain_separator()
+        fn = self.contract.functions.submitAttestations(ds, [p.as_abi() for p in proofs])
+        return self._result(self.tx.send(fn, self._sender(sender)))
+
+    def _result(self, receipt: TxReceipt) -> SubmitResult:
+        result = SubmitResult(receipt)
+        events = self.contract.events
+        for log in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD):
+            result.accepted.append((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
+        for log in events.AttestationRejected().process_receipt(receipt, errors=DISCARD):
+            result.rejected.append((int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"]))))
+        return result
+
