@@ -32,20 +32,22 @@ ECRECOVER_GAS = 3_000 + 100  # precompile fee + warm call
 
 def realistic_evidence() -> bytes:
     """A power evidence document of the shape an attestor publishes (device-signed)."""
-    return canonical_json({
-        "v": 1,
-        "kind": "power",
-        "facility": "fra1",
-        "observedAt": 1_795_000_000,
-        "grid": "entso-e/de-amprion",
-        "feeds": 2,
-        "ups": {"present": True, "status": "OL", "runtimeSeconds": 1_800},
-        "generator": True,
-        "device": {
-            "certSha256": "9f" * 32,
-            "ed25519Signature": "ab" * 64,
-        },
-    })
+    return canonical_json(
+        {
+            "v": 1,
+            "kind": "power",
+            "facility": "fra1",
+            "observedAt": 1_795_000_000,
+            "grid": "entso-e/de-amprion",
+            "feeds": 2,
+            "ups": {"present": True, "status": "OL", "runtimeSeconds": 1_800},
+            "generator": True,
+            "device": {
+                "certSha256": "9f" * 32,
+                "ed25519Signature": "ab" * 64,
+            },
+        }
+    )
 
 
 def breakdown(rpc_url: str, w3: object, tx_hash: str, gas_used: int) -> dict[str, int]:
@@ -56,8 +58,12 @@ def breakdown(rpc_url: str, w3: object, tx_hash: str, gas_used: int) -> dict[str
     nonzeros = len(data) - zeros
     calldata = 4 * zeros + 16 * nonzeros
     floor = 21_000 + 10 * (zeros + 4 * nonzeros)  # EIP-7623 calldata floor (Prague)
-    trace = rpc_call(rpc_url, "debug_traceTransaction",
-                     [tx_hash, {"disableStorage": True, "disableStack": True}], timeout=60)
+    trace = rpc_call(
+        rpc_url,
+        "debug_traceTransaction",
+        [tx_hash, {"disableStorage": True, "disableStack": True}],
+        timeout=60,
+    )
     cats: collections.Counter[str] = collections.Counter()
     ecrecovers = 0
     for step in trace["structLogs"]:  # type: ignore[index]
@@ -75,7 +81,9 @@ def breakdown(rpc_url: str, w3: object, tx_hash: str, gas_used: int) -> dict[str
     recovery = ecrecovers * ECRECOVER_GAS
     traced_execution = sum(cats.values()) + recovery
     # A tx pays max(standard, floor); where the floor binds, the difference is a surcharge.
-    surcharge = max(0, gas_used - (21_000 + calldata + traced_execution)) if gas_used == floor else 0
+    surcharge = (
+        max(0, gas_used - (21_000 + calldata + traced_execution)) if gas_used == floor else 0
+    )
     execution = gas_used - 21_000 - calldata - surcharge
     out = {
         "total": gas_used,
@@ -88,7 +96,9 @@ def breakdown(rpc_url: str, w3: object, tx_hash: str, gas_used: int) -> dict[str
         "events": cats["events"],
         "hashing": cats["hashing"],
     }
-    out["other"] = execution - out["signature_recovery"] - out["storage"] - out["events"] - out["hashing"]
+    out["other"] = (
+        execution - out["signature_recovery"] - out["storage"] - out["events"] - out["hashing"]
+    )
     return out
 
 
@@ -111,23 +121,46 @@ def run(evidence: bytes) -> list[dict[str, object]]:
             out = []
             for _ in range(n):
                 seq += 1
-                out.append(make_proof(signer, ds, facility_id=fid, kind=Kind.POWER, evidence=evidence,
-                                      issued_at=now, expires_at=now + 3_600 + seq, sequence=seq,
-                                      domain_id=power))
+                out.append(
+                    make_proof(
+                        signer,
+                        ds,
+                        facility_id=fid,
+                        kind=Kind.POWER,
+                        evidence=evidence,
+                        issued_at=now,
+                        expires_at=now + 3_600 + seq,
+                        sequence=seq,
+                        domain_id=power,
+                    )
+                )
             return out
 
-        cases = [("single, facility's first proof", 1, True), ("single, refresh", 1, True),
-                 ("batch of 10", 10, False), ("batch of 50", 50, False)]
+        cases = [
+            ("single, facility's first proof", 1, True),
+            ("single, refresh", 1, True),
+            ("batch of 10", 10, False),
+            ("batch of 50", 50, False),
+        ]
         for label, n, single in cases:
             batch = proofs(n)
-            result = (registry.submit_attestation(batch[0]) if single
-                      else registry.submit_attestations(batch))
+            result = (
+                registry.submit_attestation(batch[0])
+                if single
+                else registry.submit_attestations(batch)
+            )
             assert len(result.accepted) == n and not result.rejected, result.rejected
             tx_hash = result.receipt["transactionHash"].to_0x_hex()
             parts = breakdown(chain.rpc_url, w3, tx_hash, result.gas_used)
-            rows.append({"case": label, "proofs": n, "evidence_bytes": len(evidence),
-                         "per_proof": result.gas_used // n,
-                         **{k: v // n for k, v in parts.items()}})
+            rows.append(
+                {
+                    "case": label,
+                    "proofs": n,
+                    "evidence_bytes": len(evidence),
+                    "per_proof": result.gas_used // n,
+                    **{k: v // n for k, v in parts.items()},
+                }
+            )
     return rows
 
 
@@ -139,24 +172,47 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    cols = ["per_proof", "intrinsic", "calldata", "calldata_floor_eip7623", "floor_surcharge",
-            "signature_recovery",
-            "storage", "events", "hashing", "other"]
+    cols = [
+        "per_proof",
+        "intrinsic",
+        "calldata",
+        "calldata_floor_eip7623",
+        "floor_surcharge",
+        "signature_recovery",
+        "storage",
+        "events",
+        "hashing",
+        "other",
+    ]
     print("gas per proof (each column divided by the proofs in the transaction)")
-    heads = ["per proof", "intrinsic", "calldata", "7623 floor", "surcharge", "ecrecover",
-             "storage", "events", "keccak", "other"]
+    heads = [
+        "per proof",
+        "intrinsic",
+        "calldata",
+        "7623 floor",
+        "surcharge",
+        "ecrecover",
+        "storage",
+        "events",
+        "keccak",
+        "other",
+    ]
     print(f"{'case':34} {'evid':>5} " + " ".join(f"{h:>10}" for h in heads))
     for r in rows:
         print(f"{r['case']:34} {r['evidence_bytes']:>5} " + " ".join(f"{r[c]:>10}" for c in cols))
     single = next(r for r in rows if r["case"] == "single, refresh" and r["evidence_bytes"] == 224)
     batch = next(r for r in rows if r["case"] == "batch of 50" and r["evidence_bytes"] == 224)
-    print(f"\ngoal: single <= {GOAL_SINGLE:,} -> {single['per_proof']:,} "
-          f"({'met' if single['per_proof'] <= GOAL_SINGLE else 'NOT met'}); "
-          f"batch of 50 <= {GOAL_BATCH50:,}/proof -> {batch['per_proof']:,} "
-          f"({'met' if batch['per_proof'] <= GOAL_BATCH50 else 'NOT met'})   [224-byte evidence]")
+    print(
+        f"\ngoal: single <= {GOAL_SINGLE:,} -> {single['per_proof']:,} "
+        f"({'met' if single['per_proof'] <= GOAL_SINGLE else 'NOT met'}); "
+        f"batch of 50 <= {GOAL_BATCH50:,}/proof -> {batch['per_proof']:,} "
+        f"({'met' if batch['per_proof'] <= GOAL_BATCH50 else 'NOT met'})   [224-byte evidence]"
+    )
     print(f"anchor: {EAS_ANCHOR}")
-    print("calldata_floor_eip7623 is the per-proof share of the Prague minimum a tx pays for its "
-          "calldata; a tx pays max(standard, floor).")
+    print(
+        "calldata_floor_eip7623 is the per-proof share of the Prague minimum a tx pays for its "
+        "calldata; a tx pays max(standard, floor)."
+    )
     return 0
 
 

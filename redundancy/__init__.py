@@ -1,3 +1,3 @@
-"""Core shared by attestor, validator and api: EIP-712 types, domain ids, contract client, scores."""
+"""Core shared by attestor, validator and api: EIP-712, domain ids, contract client, scores."""
 
 __version__ = "0.1.0"

@@ -64,7 +64,11 @@ def compile_contracts() -> dict[str, dict[str, Any]]:
                 continue
             artifacts[name] = {
                 "compiler": f"solc {version}",
-                "settings": {"evmVersion": EVM_VERSION, "optimizerRuns": OPTIMIZER_RUNS, "viaIR": True},
+                "settings": {
+                    "evmVersion": EVM_VERSION,
+                    "optimizerRuns": OPTIMIZER_RUNS,
+                    "viaIR": True,
+                },
                 "source": source,
                 "abi": out["abi"],
                 "bytecode": "0x" + out["evm"]["bytecode"]["object"],
@@ -88,7 +92,9 @@ def write_artifacts(artifacts: dict[str, dict[str, Any]], out_dir: Path = ARTIFA
         (out_dir / f"{name}.json").write_text(render(artifact), encoding="utf-8")
 
 
-def stale_artifacts(artifacts: dict[str, dict[str, Any]], out_dir: Path = ARTIFACTS_DIR) -> list[str]:
+def stale_artifacts(
+    artifacts: dict[str, dict[str, Any]], out_dir: Path = ARTIFACTS_DIR
+) -> list[str]:
     """Names whose committed artifact differs from a fresh compile."""
     stale = []
     for name, artifact in artifacts.items():
@@ -107,8 +113,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale = stale_artifacts(artifacts)
             if stale:
-                print(f"error: artifacts out of date: {', '.join(stale)}; run redundancy-build",
-                      file=sys.stderr)
+                print(
+                    f"error: artifacts out of date: {', '.join(stale)}; run redundancy-build",
+                    file=sys.stderr,
+                )
                 return 1
             print(f"artifacts up to date ({', '.join(sorted(artifacts))})")
             return 0

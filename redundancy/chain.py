@@ -6,6 +6,7 @@ an unreachable RPC, an unfunded key or a custom-error revert reads the same ever
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -15,7 +16,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractCustomError, ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxReceipt
 
 from redundancy.errors import (
@@ -30,8 +31,11 @@ T = TypeVar("T")
 
 def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
     """A Web3 on ``rpc_url``; raises ChainUnreachableError if it does not answer."""
-    w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
-                                exception_retry_configuration=None))
+    w3 = Web3(
+        Web3.HTTPProvider(
+            rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
+        )
+    )
     try:
         w3.eth.chain_id  # noqa: B018 - the call is the reachability check
     except Exception as exc:  # requests' and web3's connection errors differ by version
@@ -39,9 +43,19 @@ def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
     return w3
 
 
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+    """The root cause of a connection failure in a few words ("Connection refused")."""
+    text = str(exc)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    lines = text.strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:200]
 
 
 @dataclass(frozen=True)
@@ -59,9 +73,11 @@ class ErrorDecoder:
         for item in abi:
             if item.get("type") != "error":
                 continue
-            selector = "0x" + function_abi_to_4byte_selector(item).hex()
+            selector = "0x" + function_abi_to_4byte_selector(item).hex()  # type: ignore[arg-type]
             self._by_selector[selector] = _ErrorSpec(
-                item["name"], [i["name"] for i in item["inputs"]], [_abi_type(i) for i in item["inputs"]]
+                item["name"],
+                [i["name"] for i in item["inputs"]],
+                [_abi_type(i) for i in item["inputs"]],
             )
 
     def name_of(self, selector: str | bytes) -> str:
@@ -69,6 +85,13 @@ class ErrorDecoder:
         key = selector if isinstance(selector, str) else "0x" + selector.hex()
         spec = self._by_selector.get(key.lower())
         return spec.name if spec else key
+
+    def selector_of(self, name: str) -> bytes:
+        """The 4-byte selector of a custom error by name (KeyError if the ABI has none)."""
+        for selector, spec in self._by_selector.items():
+            if spec.name == name:
+                return bytes.fromhex(selector[2:])
+        raise KeyError(name)
 
     def decode(self, data: str | bytes) -> ContractRevertError:
         """Decode revert data (``0x`` + selector + ABI args)."""
@@ -101,13 +124,18 @@ class Transactor:
         """Run a view call, turning custom-error reverts into ContractRevertError."""
         try:
             return fn()
-        except ContractCustomError as exc:
-            raise self.decoder.decode(_revert_data(exc)) from None
+        except ContractLogicError as exc:
+            data = _revert_data(exc)
+            if len(data) >= 10:
+                raise self.decoder.decode(data) from None
+            raise ContractRevertError("Revert", {"message": str(exc)}, "0x") from None
         except (ConnectionError, OSError) as exc:
-            raise ChainUnreachableError(str(self.w3.provider.endpoint_uri), _one_line(exc)) from None  # type: ignore[attr-defined]
+            endpoint = str(getattr(self.w3.provider, "endpoint_uri", "the RPC endpoint"))
+            raise ChainUnreachableError(endpoint, _one_line(exc)) from None
 
-    def send(self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0,
-             gas: int | None = None) -> TxReceipt:
+    def send(
+        self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0, gas: int | None = None
+    ) -> TxReceipt:
         """Estimate, sign, send and wait. Raises ContractRevertError with the decoded error if the
         call would revert, InsufficientFundsError if the sender cannot pay."""
         params: dict[str, Any] = {
@@ -120,9 +148,10 @@ class Transactor:
             params["gas"] = gas
         try:
             tx = fn.build_transaction(params)  # type: ignore[arg-type]
-        except ContractCustomError as exc:
-            raise self.decoder.decode(_revert_data(exc)) from None
-        except ContractLogicError as exc:
+        except ContractLogicError as exc:  # includes ContractCustomError
+            data = _revert_data(exc)
+            if len(data) >= 10:
+                raise self.decoder.decode(data) from None
             raise ContractRevertError("Revert", {"message": str(exc)}, "0x") from None
         except Web3RPCError as exc:
             self._raise_funds(exc, sender.address)
@@ -140,11 +169,15 @@ class Transactor:
 
     def _raise_funds(self, exc: Exception, address: str) -> None:
         if "insufficient funds" in str(exc).lower() or "funds" in str(exc).lower():
-            raise InsufficientFundsError(address, self.w3.eth.get_balance(to_checksum_address(address))) from None
+            raise InsufficientFundsError(
+                address, self.w3.eth.get_balance(to_checksum_address(address))
+            ) from None
 
 
-def _revert_data(exc: ContractCustomError) -> str:
+def _revert_data(exc: ContractLogicError) -> str:
+    """Revert bytes as hex: anvil puts them in ``data``, ganache in ``data.result``."""
     data = exc.data
     if isinstance(data, dict):
-        data = data.get("data", "")
-    return str(data)
+        data = data.get("data") or data.get("result") or ""
+    text = str(data or "")
+    return text if text.startswith("0x") else ""

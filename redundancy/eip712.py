@@ -8,7 +8,9 @@ the contract's own ``attestationDigest``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
@@ -49,6 +51,8 @@ _U64 = (1 << 64) - 1
 def _signed32(word: int) -> int:
     value = word & 0xFFFFFFFF
     return value - (1 << 32) if value >= 1 << 31 else value
+
+
 _SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
 
@@ -80,16 +84,31 @@ class Attestation:
         )
 
     @classmethod
-    def from_packed(cls, facility_id: bytes, subject: bytes, domain_id: bytes,
-                    secondary_domain_id: bytes, evidence_hash: bytes, packed: int) -> Attestation:
+    def from_packed(
+        cls,
+        facility_id: bytes,
+        subject: bytes,
+        domain_id: bytes,
+        secondary_domain_id: bytes,
+        evidence_hash: bytes,
+        packed: int,
+    ) -> Attestation:
         """Spread a submitted proof's packed word back into fields (raises ValueError if the
         word has bits above the kind, or an unknown kind)."""
         if packed >> 216:
             raise ValueError(f"packed word {packed:#x} has bits set above the kind")
         return cls(
-            facility_id, Kind(packed >> 208 & 0xFF), subject, domain_id, secondary_domain_id,
-            _signed32(packed >> 176), _signed32(packed >> 144), evidence_hash,
-            packed >> 104 & _U40, packed >> 64 & _U40, packed & _U64,
+            facility_id,
+            Kind(packed >> 208 & 0xFF),
+            subject,
+            domain_id,
+            secondary_domain_id,
+            _signed32(packed >> 176),
+            _signed32(packed >> 144),
+            evidence_hash,
+            packed >> 104 & _U40,
+            packed >> 64 & _U40,
+            packed & _U64,
         )
 
     def as_tuple(self) -> tuple[bytes, int, bytes, bytes, bytes, int, int, bytes, int, int, int]:
@@ -114,21 +133,21 @@ class Attestation:
         return dict(zip(names, self.as_tuple(), strict=True))
 
     @classmethod
-    def from_tuple(cls, values: tuple[object, ...] | list[object]) -> Attestation:
+    def from_tuple(cls, values: Sequence[Any]) -> Attestation:
         """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
         f, k, sub, d1, d2, lat, lon, ev, iss, exp, seq = values
         return cls(
-            bytes(f),  # type: ignore[arg-type]
-            Kind(int(k)),  # type: ignore[call-overload]
-            bytes(sub),  # type: ignore[arg-type]
-            bytes(d1),  # type: ignore[arg-type]
-            bytes(d2),  # type: ignore[arg-type]
-            int(lat),  # type: ignore[call-overload]
-            int(lon),  # type: ignore[call-overload]
-            bytes(ev),  # type: ignore[arg-type]
-            int(iss),  # type: ignore[call-overload]
-            int(exp),  # type: ignore[call-overload]
-            int(seq),  # type: ignore[call-overload]
+            bytes(f),
+            Kind(int(k)),
+            bytes(sub),
+            bytes(d1),
+            bytes(d2),
+            int(lat),
+            int(lon),
+            bytes(ev),
+            int(iss),
+            int(exp),
+            int(seq),
         )
 
 

@@ -35,7 +35,9 @@ class InsufficientFundsError(ChainError):
     """Raised when the sending account cannot pay for a transaction."""
 
     def __init__(self, address: str, balance: int) -> None:
-        super().__init__(f"account {address} has {balance} wei, too little to pay for the transaction")
+        super().__init__(
+            f"account {address} has {balance} wei, too little to pay for the transaction"
+        )
         self.address = address
         self.balance = balance
 
@@ -52,7 +54,7 @@ class ContractRevertError(ChainError):
 
 
 class KeystoreError(RedundancyError):
-    """Raised when a keystore cannot be opened: missing, too widely readable, or wrong passphrase."""
+    """Raised when a keystore cannot be opened: missing, readable by others, wrong passphrase."""
 
 
 class DeploymentFileError(RedundancyError, ValueError):

@@ -36,7 +36,9 @@ def _derived_keys(kind: ChainKind, count: int) -> tuple[str, ...]:
 
     Account.enable_unaudited_hdwallet_features()
     return tuple(
-        Account.from_mnemonic(DEV_MNEMONICS[kind], account_path=f"m/44'/60'/0'/0/{i}").key.to_0x_hex()
+        Account.from_mnemonic(
+            DEV_MNEMONICS[kind], account_path=f"m/44'/60'/0'/0/{i}"
+        ).key.to_0x_hex()
         for i in range(count)
     )
 
@@ -53,9 +55,13 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def rpc_call(url: str, method: str, params: list[object] | None = None, timeout: float = 2.0) -> object:
+def rpc_call(
+    url: str, method: str, params: list[object] | None = None, timeout: float = 2.0
+) -> object:
     """One raw JSON-RPC call (used before web3 is set up, e.g. to wait for a chain)."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    ).encode()
     req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         reply = json.loads(resp.read())
@@ -115,17 +121,33 @@ def start_chain(
     port = port or free_port(host)
     if kind == "anvil":
         chain_id = chain_id or 31337
-        cmd = [str(node_bin("anvil")), "--host", host, "--port", str(port),
-               "--chain-id", str(chain_id), "--silent"]
+        cmd = [
+            str(node_bin("anvil")),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--chain-id",
+            str(chain_id),
+            "--silent",
+        ]
         if block_time:
             cmd += ["--block-time", str(block_time)]
         if state_dir is not None:
             cmd += ["--state", str(state_dir / "anvil-state.json")]
     else:
         chain_id = chain_id or 1337
-        cmd = [str(node_bin("ganache")), "--server.host", host, "--server.port", str(port),
-               "--wallet.deterministic", "--chain.chainId", str(chain_id),
-               "--logging.quiet"]
+        cmd = [
+            str(node_bin("ganache")),
+            "--server.host",
+            host,
+            "--server.port",
+            str(port),
+            "--wallet.deterministic",
+            "--chain.chainId",
+            str(chain_id),
+            "--logging.quiet",
+        ]
         if block_time:
             cmd += ["--miner.blockTime", str(block_time)]
     cmd += list(extra_args)
@@ -135,7 +157,9 @@ def start_chain(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-            raise ToolchainError(f"{kind} exited at start-up (code {proc.returncode}): {err[-500:]}")
+            raise ToolchainError(
+                f"{kind} exited at start-up (code {proc.returncode}): {err[-500:]}"
+            )
         try:
             rpc_call(chain.rpc_url, "eth_chainId", timeout=1.0)
             return chain

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from redundancy.domains import Kind
 from redundancy.eip712 import Attestation, Signature, Signer, attestation_digest, recover_signer
@@ -22,22 +24,31 @@ class SignedProof:
     def as_abi(self) -> tuple[object, ...]:
         """The ``SignedAttestation`` tuple for the contract (packed fields, compact signature)."""
         a = self.attestation
-        return (a.facility_id, a.subject, a.domain_id, a.secondary_domain_id, a.evidence_hash,
-                a.packed(), self.evidence, self.signature.r, self.signature.y_parity_and_s())
+        return (
+            a.facility_id,
+            a.subject,
+            a.domain_id,
+            a.secondary_domain_id,
+            a.evidence_hash,
+            a.packed(),
+            self.evidence,
+            self.signature.r,
+            self.signature.y_parity_and_s(),
+        )
 
     def signer(self, domain_sep: bytes) -> str | None:
         """The address that signed this proof under ``domain_sep`` (None if malformed)."""
         return recover_signer(attestation_digest(domain_sep, self.attestation), self.signature)
 
     @classmethod
-    def from_abi(cls, values: tuple[object, ...] | list[object]) -> SignedProof:
+    def from_abi(cls, values: Sequence[Any]) -> SignedProof:
         """Parse the ``SignedAttestation`` tuple as decoded from calldata (ValueError if the
         packed word is malformed)."""
-        facility, subject, d1, d2, ev_hash, packed, evidence, r, vs = (
-            v if isinstance(v, int) else bytes(v) for v in values  # type: ignore[call-overload]
+        facility, subject, d1, d2, ev_hash, packed, evidence, r, vs = values
+        att = Attestation.from_packed(
+            bytes(facility), bytes(subject), bytes(d1), bytes(d2), bytes(ev_hash), int(packed)
         )
-        att = Attestation.from_packed(facility, subject, d1, d2, ev_hash, packed)  # type: ignore[arg-type]
-        return cls(att, evidence, Signature.from_compact(r, vs))  # type: ignore[arg-type]
+        return cls(att, bytes(evidence), Signature.from_compact(bytes(r), bytes(vs)))
 
 
 def subject_for_node(node_address: str) -> bytes:

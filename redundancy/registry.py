@@ -11,7 +11,7 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
-from web3.types import TxReceipt
+from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.artifacts import load_artifact
 from redundancy.chain import ErrorDecoder, Transactor
@@ -38,8 +38,11 @@ class FreshnessPolicy:
     @classmethod
     def from_abi(cls, values: Sequence[Any]) -> FreshnessPolicy:
         lifetimes, skew, mask = values
-        return cls(tuple(int(x) for x in lifetimes),  # type: ignore[arg-type]
-                   int(skew), frozenset(k for k in Kind if mask >> int(k) & 1))
+        return cls(
+            tuple(int(x) for x in lifetimes),  # type: ignore[arg-type]
+            int(skew),
+            frozenset(k for k in Kind if mask >> int(k) & 1),
+        )
 
 
 #: A sensible default: hardware, power, provider and network proofs last a day, geography a week,
@@ -47,7 +50,9 @@ class FreshnessPolicy:
 DEFAULT_POLICY = FreshnessPolicy(
     max_lifetime=(86_400, 86_400, 7 * 86_400, 86_400, 86_400, 120),
     max_future_skew=60,
-    required_kinds=frozenset({Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH}),
+    required_kinds=frozenset(
+        {Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH}
+    ),
 )
 
 
@@ -140,8 +145,9 @@ class RegistryClient:
     # ------------------------------------------------------------- deployment
 
     @classmethod
-    def deploy(cls, w3: Web3, deployer: LocalAccount,
-               policy: FreshnessPolicy = DEFAULT_POLICY) -> tuple[RegistryClient, TxReceipt]:
+    def deploy(
+        cls, w3: Web3, deployer: LocalAccount, policy: FreshnessPolicy = DEFAULT_POLICY
+    ) -> tuple[RegistryClient, TxReceipt]:
         """Deploy a new registry; returns the client and the deployment receipt."""
         artifact = load_artifact(CONTRACT_NAME)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
@@ -156,7 +162,9 @@ class RegistryClient:
     def domain_separator(self) -> bytes:
         """The EIP-712 domain separator (cached: it only changes with the chain id)."""
         if self._domain_separator is None:
-            self._domain_separator = bytes(self.tx.call(self.contract.functions.domainSeparator().call))
+            self._domain_separator = bytes(
+                self.tx.call(self.contract.functions.domainSeparator().call)
+            )
         return self._domain_separator
 
     def owner(self) -> str:
@@ -165,12 +173,16 @@ class RegistryClient:
     def pending_owner(self) -> str:
         return str(self.tx.call(self.contract.functions.pendingOwner().call))
 
-    def freshness_policy(self, block: int | str = "latest") -> FreshnessPolicy:
-        raw = self.tx.call(lambda: self.contract.functions.freshnessPolicy().call(block_identifier=block))
+    def freshness_policy(self, block: BlockIdentifier = "latest") -> FreshnessPolicy:
+        raw = self.tx.call(
+            lambda: self.contract.functions.freshnessPolicy().call(block_identifier=block)
+        )
         return FreshnessPolicy.from_abi(raw)
 
-    def facility(self, facility_id: bytes, block: int | str = "latest") -> FacilityInfo:
-        raw = self.tx.call(lambda: self.contract.functions.facility(facility_id).call(block_identifier=block))
+    def facility(self, facility_id: bytes, block: BlockIdentifier = "latest") -> FacilityInfo:
+        raw = self.tx.call(
+            lambda: self.contract.functions.facility(facility_id).call(block_identifier=block)
+        )
         attestor, active, lat, lon, ca, domains, valid_until = raw
         return FacilityInfo(
             facility_id=facility_id,
@@ -183,16 +195,22 @@ class RegistryClient:
             valid_until={Kind(i): int(t) for i, t in enumerate(valid_until)},
         )
 
-    def facility_status(self, facility_id: bytes, block: int | str = "latest") -> FacilityStatus:
+    def facility_status(
+        self, facility_id: bytes, block: BlockIdentifier = "latest"
+    ) -> FacilityStatus:
         fn = self.contract.functions.facilityStatus(facility_id)
-        registered, active, stale, missing, expired = self.tx.call(lambda: fn.call(block_identifier=block))
-        return FacilityStatus(bool(registered), bool(active), bool(stale), _mask(missing), _mask(expired))
+        registered, active, stale, missing, expired = self.tx.call(
+            lambda: fn.call(block_identifier=block)
+        )
+        return FacilityStatus(
+            bool(registered), bool(active), bool(stale), _mask(missing), _mask(expired)
+        )
 
-    def facility_ids(self, block: int | str = "latest") -> list[bytes]:
+    def facility_ids(self, block: BlockIdentifier = "latest") -> list[bytes]:
         fn = self.contract.functions.facilityIds()
         return [bytes(x) for x in self.tx.call(lambda: fn.call(block_identifier=block))]
 
-    def last_sequence(self, attestor: str, block: int | str = "latest") -> int:
+    def last_sequence(self, attestor: str, block: BlockIdentifier = "latest") -> int:
         fn = self.contract.functions.lastSequence(to_checksum_address(attestor))
         return int(self.tx.call(lambda: fn.call(block_identifier=block)))
 
@@ -200,17 +218,19 @@ class RegistryClient:
         fn = self.contract.functions.attestorFacility(to_checksum_address(attestor))
         return bytes(self.tx.call(fn.call))
 
-    def node_info(self, node: str, block: int | str = "latest") -> NodeInfo:
+    def node_info(self, node: str, block: BlockIdentifier = "latest") -> NodeInfo:
         fn = self.contract.functions.nodeInfo(to_checksum_address(node))
         facility_id, hw, until = self.tx.call(lambda: fn.call(block_identifier=block))
         return NodeInfo(to_checksum_address(node), bytes(facility_id), bytes(hw), int(until))
 
-    def validator_info(self, validator: str, block: int | str = "latest") -> ValidatorInfo:
+    def validator_info(self, validator: str, block: BlockIdentifier = "latest") -> ValidatorInfo:
         fn = self.contract.functions.validatorInfo(to_checksum_address(validator))
         facility_id, node, stake = self.tx.call(lambda: fn.call(block_identifier=block))
-        return ValidatorInfo(to_checksum_address(validator), bytes(facility_id), str(node), int(stake))
+        return ValidatorInfo(
+            to_checksum_address(validator), bytes(facility_id), str(node), int(stake)
+        )
 
-    def validator_addresses(self, block: int | str = "latest") -> list[str]:
+    def validator_addresses(self, block: BlockIdentifier = "latest") -> list[str]:
         fn = self.contract.functions.validatorAddresses()
         return [str(a) for a in self.tx.call(lambda: fn.call(block_identifier=block))]
 
@@ -226,28 +246,47 @@ class RegistryClient:
             raise ValueError("no sender account given and no default sender set")
         return chosen
 
-    def register_facility(self, facility_id: bytes, attestor: str, ca_fingerprint: bytes = bytes(32),
-                          sender: LocalAccount | None = None) -> TxReceipt:
-        fn = self.contract.functions.registerFacility(facility_id, to_checksum_address(attestor), ca_fingerprint)
+    def register_facility(
+        self,
+        facility_id: bytes,
+        attestor: str,
+        ca_fingerprint: bytes = bytes(32),
+        sender: LocalAccount | None = None,
+    ) -> TxReceipt:
+        fn = self.contract.functions.registerFacility(
+            facility_id, to_checksum_address(attestor), ca_fingerprint
+        )
         return self.tx.send(fn, self._sender(sender))
 
-    def rotate_attestor(self, facility_id: bytes, new_attestor: str,
-                        sender: LocalAccount | None = None) -> TxReceipt:
+    def rotate_attestor(
+        self, facility_id: bytes, new_attestor: str, sender: LocalAccount | None = None
+    ) -> TxReceipt:
         fn = self.contract.functions.rotateAttestor(facility_id, to_checksum_address(new_attestor))
         return self.tx.send(fn, self._sender(sender))
 
-    def set_ca_fingerprint(self, facility_id: bytes, ca_fingerprint: bytes,
-                           sender: LocalAccount | None = None) -> TxReceipt:
+    def set_ca_fingerprint(
+        self, facility_id: bytes, ca_fingerprint: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
         fn = self.contract.functions.setCaFingerprint(facility_id, ca_fingerprint)
         return self.tx.send(fn, self._sender(sender))
 
-    def deactivate_facility(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
-        return self.tx.send(self.contract.functions.deactivateFacility(facility_id), self._sender(sender))
+    def deactivate_facility(
+        self, facility_id: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        return self.tx.send(
+            self.contract.functions.deactivateFacility(facility_id), self._sender(sender)
+        )
 
-    def reactivate_facility(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
-        return self.tx.send(self.contract.functions.reactivateFacility(facility_id), self._sender(sender))
+    def reactivate_facility(
+        self, facility_id: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        return self.tx.send(
+            self.contract.functions.reactivateFacility(facility_id), self._sender(sender)
+        )
 
-    def set_freshness_policy(self, policy: FreshnessPolicy, sender: LocalAccount | None = None) -> TxReceipt:
+    def set_freshness_policy(
+        self, policy: FreshnessPolicy, sender: LocalAccount | None = None
+    ) -> TxReceipt:
         fn = self.contract.functions.setFreshnessPolicy(policy.as_abi())
         return self.tx.send(fn, self._sender(sender))
 
@@ -258,26 +297,37 @@ class RegistryClient:
     def accept_ownership(self, sender: LocalAccount | None = None) -> TxReceipt:
         return self.tx.send(self.contract.functions.acceptOwnership(), self._sender(sender))
 
-    def register_validator(self, facility_id: bytes, node: str, stake: int,
-                           sender: LocalAccount | None = None) -> TxReceipt:
+    def register_validator(
+        self, facility_id: bytes, node: str, stake: int, sender: LocalAccount | None = None
+    ) -> TxReceipt:
         fn = self.contract.functions.registerValidator(facility_id, to_checksum_address(node))
         return self.tx.send(fn, self._sender(sender), value=stake)
 
     def increase_stake(self, amount: int, sender: LocalAccount | None = None) -> TxReceipt:
-        return self.tx.send(self.contract.functions.increaseStake(), self._sender(sender), value=amount)
+        return self.tx.send(
+            self.contract.functions.increaseStake(), self._sender(sender), value=amount
+        )
 
     def deregister_validator(self, sender: LocalAccount | None = None) -> TxReceipt:
         return self.tx.send(self.contract.functions.deregisterValidator(), self._sender(sender))
 
-    def submit_attestation(self, proof: SignedProof, sender: LocalAccount | None = None,
-                           domain_separator: bytes | None = None) -> SubmitResult:
+    def submit_attestation(
+        self,
+        proof: SignedProof,
+        sender: LocalAccount | None = None,
+        domain_separator: bytes | None = None,
+    ) -> SubmitResult:
         """Submit one proof; raises ContractRevertError with the specific error if refused."""
         ds = domain_separator or self.domain_separator()
         fn = self.contract.functions.submitAttestation(ds, proof.as_abi())
         return self._result(self.tx.send(fn, self._sender(sender)))
 
-    def submit_attestations(self, proofs: Sequence[SignedProof], sender: LocalAccount | None = None,
-                            domain_separator: bytes | None = None) -> SubmitResult:
+    def submit_attestations(
+        self,
+        proofs: Sequence[SignedProof],
+        sender: LocalAccount | None = None,
+        domain_separator: bytes | None = None,
+    ) -> SubmitResult:
         """Submit a batch; bad proofs are skipped and reported in ``SubmitResult.rejected``."""
         ds = domain_separator or self.domain_separator()
         fn = self.contract.functions.submitAttestations(ds, [p.as_abi() for p in proofs])
@@ -289,6 +339,7 @@ class RegistryClient:
         for log in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD):
             result.accepted.append((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
         for log in events.AttestationRejected().process_receipt(receipt, errors=DISCARD):
-            result.rejected.append((int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"]))))
+            result.rejected.append(
+                (int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"])))
+            )
         return result
-

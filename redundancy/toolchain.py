@@ -22,7 +22,9 @@ def node_bin(name: str) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise ToolchainError(f"{name} not found in {local.parent} or on PATH; run `npm ci` in {PROJECT_ROOT}")
+    raise ToolchainError(
+        f"{name} not found in {local.parent} or on PATH; run `npm ci` in {PROJECT_ROOT}"
+    )
 
 
 def solc_binary() -> Path:

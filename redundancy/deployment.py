@@ -1,0 +1,66 @@
+"""The deployment file: which chain, which registry, from which block, with which artifacts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_utils import is_address, to_checksum_address
+
+from redundancy.errors import DeploymentFileError
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What a verifier needs, besides an RPC URL, to find and check the contracts."""
+
+    chain_id: int
+    registry: str
+    deploy_block: int
+    deploy_tx: str
+    deployer: str
+    domain_separator: str
+    artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def write(self, path: Path) -> None:
+        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> Deployment:
+        """Read and validate a deployment file; raises DeploymentFileError naming what is wrong."""
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DeploymentFileError(f"deployment file {path} not found") from None
+        except (OSError, ValueError) as exc:
+            raise DeploymentFileError(f"deployment file {path} is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise DeploymentFileError(f"deployment file {path} is not a JSON object")
+        try:
+            dep = cls(
+                **{
+                    k: data[k]
+                    for k in (
+                        "chain_id",
+                        "registry",
+                        "deploy_block",
+                        "deploy_tx",
+                        "deployer",
+                        "domain_separator",
+                    )
+                },
+                artifacts=data.get("artifacts", {}),
+            )
+        except KeyError as exc:
+            raise DeploymentFileError(f"deployment file {path} lacks field {exc}") from None
+        if not isinstance(dep.chain_id, int) or not isinstance(dep.deploy_block, int):
+            raise DeploymentFileError(
+                f"deployment file {path}: chain_id and deploy_block must be integers"
+            )
+        if not is_address(dep.registry):
+            raise DeploymentFileError(
+                f"deployment file {path}: registry {dep.registry!r} is not an address"
+            )
+        return cls(**{**asdict(dep), "registry": to_checksum_address(dep.registry)})

@@ -1,0 +1,118 @@
+"""`scripts/deploy.py` against a real anvil, and its one-line errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from eth_account import Account
+
+from redundancy.chain import connect
+from redundancy.deployment import Deployment
+from redundancy.keystore import write_keystore
+from redundancy.localchain import LocalChain, free_port
+from redundancy.registry import RegistryClient
+
+DEPLOY = [sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / "deploy.py")]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*DEPLOY, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_deploy_writes_deployment_file(anvil_chain: LocalChain, tmp_path: Path) -> None:
+    out = tmp_path / "deployment.json"
+    proc = run("--rpc-url", anvil_chain.rpc_url, "--dev-account", "0", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    dep = Deployment.read(out)
+    assert dep.chain_id == 31337
+    registry = RegistryClient(connect(anvil_chain.rpc_url), dep.registry)
+    assert registry.owner() == dep.deployer
+    assert "0x" + registry.domain_separator().hex() == dep.domain_separator
+    assert dep.artifacts["RedundancyRegistry"]["compiler"].startswith("solc 0.8.28")
+
+
+def test_deploy_with_keystore(anvil_chain: LocalChain, tmp_path: Path) -> None:
+    key = anvil_chain.dev_keys[7]
+    write_keystore(tmp_path / "k.json", key, "correct horse", iterations=2)
+    (tmp_path / "pw").write_text("correct horse\n")
+    proc = run(
+        "--rpc-url",
+        anvil_chain.rpc_url,
+        "--keystore",
+        str(tmp_path / "k.json"),
+        "--password-file",
+        str(tmp_path / "pw"),
+        "--out",
+        str(tmp_path / "d.json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert Deployment.read(tmp_path / "d.json").deployer == Account.from_key(key).address
+    assert key[2:] not in proc.stdout + proc.stderr
+
+
+def test_unreachable_rpc_is_one_line_error(tmp_path: Path) -> None:
+    proc = run(
+        "--rpc-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--dev-account",
+        "0",
+        "--out",
+        str(tmp_path / "d.json"),
+    )
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.count("\n") == 1
+        and "unreachable" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
+    assert not (tmp_path / "d.json").exists()
+
+
+def test_unfunded_key_is_one_line_error(anvil_chain: LocalChain, tmp_path: Path) -> None:
+    empty = Account.create()
+    write_keystore(tmp_path / "k.json", empty.key, "pw", iterations=2)
+    (tmp_path / "pw").write_text("pw")
+    proc = run(
+        "--rpc-url",
+        anvil_chain.rpc_url,
+        "--keystore",
+        str(tmp_path / "k.json"),
+        "--password-file",
+        str(tmp_path / "pw"),
+        "--out",
+        str(tmp_path / "d.json"),
+    )
+    assert proc.returncode == 3
+    assert proc.stderr.count("\n") == 1 and "0 wei" in proc.stderr
+
+
+def test_wrong_passphrase_and_open_keystore_are_refused(
+    anvil_chain: LocalChain, tmp_path: Path
+) -> None:
+    write_keystore(tmp_path / "k.json", anvil_chain.dev_keys[8], "right", iterations=2)
+    (tmp_path / "pw").write_text("wrong")
+    proc = run(
+        "--rpc-url",
+        anvil_chain.rpc_url,
+        "--keystore",
+        str(tmp_path / "k.json"),
+        "--password-file",
+        str(tmp_path / "pw"),
+    )
+    assert (proc.returncode, proc.stderr.strip()) == (
+        4,
+        f"redundancy-deploy: error: wrong passphrase for keystore {tmp_path / 'k.json'}",
+    )
+    (tmp_path / "k.json").chmod(0o644)
+    (tmp_path / "pw").write_text("right")
+    proc = run(
+        "--rpc-url",
+        anvil_chain.rpc_url,
+        "--keystore",
+        str(tmp_path / "k.json"),
+        "--password-file",
+        str(tmp_path / "pw"),
+    )
+    assert proc.returncode == 4 and "mode 0644" in proc.stderr

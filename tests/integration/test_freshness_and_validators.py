@@ -1,0 +1,156 @@
+"""Staleness (why a facility is stale) and validators bound to the facility that attests them."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from redundancy.domains import Kind
+from redundancy.errors import ContractRevertError
+from redundancy.registry import RegistryClient
+from tests.integration.conftest import ProofFactory, Site, advance_time, events
+
+STAKE = 10**18
+
+
+def test_new_facility_is_stale_with_every_required_kind_missing(
+    registry: RegistryClient, site: Site
+) -> None:
+    status = registry.facility_status(site.facility_id)
+    assert status.stale and status.registered and status.active
+    assert status.missing_kinds == registry.freshness_policy().required_kinds
+    assert status.expired_kinds == frozenset()
+
+
+def test_facility_with_all_required_proofs_is_fresh(
+    registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
+) -> None:
+    registry.submit_attestations(proofs.fresh_facility(site), sender=relayer)
+    status = registry.facility_status(site.facility_id)
+    assert not status.stale and status.reasons() == []
+
+
+def test_missed_heartbeats_make_facility_stale_with_health_expired(
+    registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount, w3: Web3
+) -> None:
+    batch = [
+        proofs.make(site, k, lifetime=600)
+        for k in (Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER)
+    ]
+    batch.append(proofs.make(site, Kind.HEALTH, lifetime=60))
+    registry.submit_attestations(batch, sender=relayer)
+    assert not registry.facility_status(site.facility_id).stale
+    advance_time(w3, 61)
+    status = registry.facility_status(site.facility_id)
+    assert status.stale
+    assert status.expired_kinds == frozenset({Kind.HEALTH}) and status.missing_kinds == frozenset()
+    assert status.reasons() == ["health proof expired"]
+    registry.submit_attestation(proofs.make(site, Kind.HEALTH, lifetime=60), sender=relayer)
+    assert not registry.facility_status(site.facility_id).stale
+
+
+def _attest_node(
+    registry: RegistryClient, proofs: ProofFactory, site: Site, node: str, relayer: LocalAccount
+) -> None:
+    registry.submit_attestation(proofs.make(site, Kind.HARDWARE, node=node), sender=relayer)
+
+
+def test_validator_registers_on_attested_node(
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    validator: LocalAccount,
+    node_key: LocalAccount,
+    relayer: LocalAccount,
+) -> None:
+    _attest_node(registry, proofs, site, node_key.address, relayer)
+    receipt = registry.register_validator(
+        site.facility_id, node_key.address, STAKE, sender=validator
+    )
+    assert events(registry, receipt, "ValidatorRegistered") == [
+        {
+            "validator": validator.address,
+            "facilityId": site.facility_id,
+            "node": node_key.address,
+            "stake": STAKE,
+        }
+    ]
+    info = registry.validator_info(validator.address)
+    assert (info.facility_id, info.node, info.stake) == (site.facility_id, node_key.address, STAKE)
+    assert registry.validator_addresses() == [validator.address]
+
+
+def test_validator_cannot_claim_facility_that_did_not_attest_its_node(
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    other_site: Site,
+    validator: LocalAccount,
+    node_key: LocalAccount,
+    relayer: LocalAccount,
+) -> None:
+    with pytest.raises(ContractRevertError) as unattested:
+        registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
+    assert (unattested.value.error_name, unattested.value.args_by_name) == (
+        "RegistryNodeNotAttested",
+        {"node": node_key.address.lower(), "facilityId": site.facility_id},
+    )
+    _attest_node(registry, proofs, other_site, node_key.address, relayer)
+    with pytest.raises(ContractRevertError) as elsewhere:
+        registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
+    assert elsewhere.value.error_name == "RegistryNodeNotAttested"
+    assert registry.validator_addresses() == []
+
+
+def test_validator_registration_refuses_bad_input(
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    validator: LocalAccount,
+    outsider: LocalAccount,
+    node_key: LocalAccount,
+    relayer: LocalAccount,
+) -> None:
+    _attest_node(registry, proofs, site, node_key.address, relayer)
+    with pytest.raises(ContractRevertError) as zero:
+        registry.register_validator(site.facility_id, node_key.address, 0, sender=validator)
+    assert zero.value.error_name == "RegistryZeroStake"
+    registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
+    with pytest.raises(ContractRevertError) as twice:
+        registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
+    assert twice.value.args_by_name == {"validator": validator.address.lower()}
+    with pytest.raises(ContractRevertError) as node_taken:
+        registry.register_validator(site.facility_id, node_key.address, STAKE, sender=outsider)
+    assert (node_taken.value.error_name, node_taken.value.args_by_name) == (
+        "RegistryNodeInUse",
+        {"node": node_key.address.lower(), "validator": validator.address.lower()},
+    )
+
+
+def test_stake_increase_and_deregistration_return_funds(
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    validator: LocalAccount,
+    node_key: LocalAccount,
+    relayer: LocalAccount,
+    w3: Web3,
+) -> None:
+    _attest_node(registry, proofs, site, node_key.address, relayer)
+    registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
+    receipt = registry.increase_stake(STAKE, sender=validator)
+    assert events(registry, receipt, "ValidatorStakeIncreased") == [
+        {"validator": validator.address, "added": STAKE, "total": 2 * STAKE}
+    ]
+    balance = w3.eth.get_balance(validator.address)
+    receipt = registry.deregister_validator(sender=validator)
+    assert events(registry, receipt, "ValidatorDeregistered") == [
+        {"validator": validator.address, "stakeReturned": 2 * STAKE}
+    ]
+    fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert w3.eth.get_balance(validator.address) == balance + 2 * STAKE - fee
+    assert registry.validator_addresses() == []
+    with pytest.raises(ContractRevertError) as gone:
+        registry.deregister_validator(sender=validator)
+    assert gone.value.error_name == "RegistryUnknownValidator"
