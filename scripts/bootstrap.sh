@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what the project needs, once: a virtualenv with the package and its dev tools, and the
+# pinned npm toolchain (anvil, ganache, solc-js). Re-running is quick: steps whose inputs have not
+# changed are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pick_python() {
+  for py in python3 python3.13 python3.12 python3.11; do
+    if command -v "$py" >/dev/null 2>&1 &&
+       "$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      echo "$py"; return 0
+    fi
+  done
+  echo "bootstrap: Python 3.11 or newer is required" >&2; return 1
+}
+
+command -v node >/dev/null 2>&1 || { echo "bootstrap: Node.js 20+ is required (node not found)" >&2; exit 1; }
+command -v npm >/dev/null 2>&1 || { echo "bootstrap: npm is required" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  "$(pick_python)" -m venv .venv
+fi
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  touch .venv/.installed
+fi
+if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  touch node_modules/.installed
+fi
