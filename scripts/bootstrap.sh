@@ -27,6 +27,9 @@ if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
   touch .venv/.installed
 fi
 if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install --no-save` installs exactly the versions and integrity hashes in package-lock.json
+  # and leaves it untouched. Not `npm ci`: it refuses a lock that lacks anvil's optional builds for
+  # other platforms, and the registry reachable here serves only the linux-x64 one.
+  npm install --no-save --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
 fi
