@@ -154,7 +154,7 @@ def run(port: int, state_dir: Path, once: bool) -> int:
         if once:
             return 0
         print(
-            "\nheartbeats are not renewed yet, so sites go stale after 120 s. Ctrl-C stops the devnet."
+            "\nheartbeats are not renewed yet: sites go stale after 120 s. Ctrl-C stops the devnet."
         )
         stop = False
 
