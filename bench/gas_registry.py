@@ -14,12 +14,13 @@ import collections
 import json
 import sys
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
 
 from redundancy.chain import connect
+from redundancy.devicecert import issue_device_cert, make_ca, sha256_hex, sign_envelope, to_der
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer
-from redundancy.evidence import canonical_json
 from redundancy.localchain import rpc_call, start_chain
 from redundancy.proofs import SignedProof, make_proof
 from redundancy.registry import RegistryClient
@@ -31,23 +32,19 @@ ECRECOVER_GAS = 3_000 + 100  # precompile fee + warm call
 
 
 def realistic_evidence() -> bytes:
-    """A power evidence document of the shape an attestor publishes (device-signed)."""
-    return canonical_json(
-        {
-            "v": 1,
-            "kind": "power",
-            "facility": "fra1",
-            "observedAt": 1_795_000_000,
-            "grid": "entso-e/de-amprion",
-            "feeds": 2,
-            "ups": {"present": True, "status": "OL", "runtimeSeconds": 1_800},
-            "generator": True,
-            "device": {
-                "certSha256": "9f" * 32,
-                "ed25519Signature": "ab" * 64,
-            },
-        }
-    )
+    """A power evidence envelope as an attestor publishes it, signed by a device key."""
+    ca_key = Ed25519PrivateKey.generate()
+    ca = make_ca("fra1", ca_key)
+    device_key = Ed25519PrivateKey.generate()
+    device = issue_device_cert(ca, ca_key, device_key.public_key(), "fra1 attestor")
+    body = {
+        "grid": "entso-e/de-amprion",
+        "feeds": 2,
+        "generator": True,
+        "ups": {"present": True, "status": "OL", "runtimeSeconds": 1_800},
+    }
+    doc = {"v": 1, "kind": "power", "facility": "fra1", "observedAt": 1_795_000_000, "body": body}
+    return sign_envelope(doc, device_key, sha256_hex(to_der(device)))
 
 
 def breakdown(rpc_url: str, w3: object, tx_hash: str, gas_used: int) -> dict[str, int]:

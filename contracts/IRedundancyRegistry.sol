@@ -97,6 +97,9 @@ interface IRedundancyRegistry {
     event FacilityRegistered(bytes32 indexed facilityId, address indexed attestor, bytes32 caFingerprint);
     /// @notice Emitted when a facility's attestor key is replaced.
     event AttestorRotated(bytes32 indexed facilityId, address indexed previousAttestor, address indexed newAttestor);
+    /// @notice Emitted when a CA or device certificate (DER) is published for a facility; verifiers
+    ///         find certificates by their sha256 and check them against the pinned CA fingerprint.
+    event CertificatePublished(bytes32 indexed facilityId, bytes32 indexed sha256Hash, bytes certificate);
     /// @notice Emitted when a facility's pinned device CA fingerprint changes.
     event CaFingerprintUpdated(bytes32 indexed facilityId, bytes32 caFingerprint);
     /// @notice Emitted when the owner deactivates a facility.
@@ -136,6 +139,8 @@ interface IRedundancyRegistry {
     error RegistryNotPendingOwner(address caller);
     /// @notice The caller is neither the owner nor the facility's current attestor.
     error RegistryNotOwnerOrAttestor(address caller, bytes32 facilityId);
+    /// @notice An empty certificate was published.
+    error RegistryEmptyCertificate();
     /// @notice A zero address was given where one is required.
     error RegistryZeroAddress();
     /// @notice A facility id of zero was given.

@@ -191,6 +191,17 @@ contract RedundancyRegistry is IRedundancyRegistry {
         emit CaFingerprintUpdated(facilityId, caFingerprint);
     }
 
+    /// @notice Publishes a CA or device certificate (DER) for a facility, as an event only; the
+    ///         owner or the facility's current attestor may call.
+    /// @param facilityId the facility
+    /// @param certificate the DER-encoded X.509 certificate
+    function publishCertificate(bytes32 facilityId, bytes calldata certificate) external {
+        Facility storage f = _registered(facilityId);
+        if (msg.sender != _owner && msg.sender != f.attestor) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
+        if (certificate.length == 0) revert RegistryEmptyCertificate();
+        emit CertificatePublished(facilityId, sha256(certificate), certificate);
+    }
+
     /// @notice Deactivates a facility: its proofs are refused and its validators ineligible.
     /// @param facilityId the facility
     function deactivateFacility(bytes32 facilityId) external onlyOwner {

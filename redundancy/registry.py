@@ -270,6 +270,26 @@ class RegistryClient:
         fn = self.contract.functions.setCaFingerprint(facility_id, ca_fingerprint)
         return self.tx.send(fn, self._sender(sender))
 
+    def publish_certificate(
+        self, facility_id: bytes, certificate_der: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        """Publish a CA or device certificate for a facility (owner or its attestor)."""
+        fn = self.contract.functions.publishCertificate(facility_id, certificate_der)
+        return self.tx.send(fn, self._sender(sender))
+
+    def find_certificate(
+        self, sha256_hash: bytes, from_block: int = 0, to_block: BlockIdentifier = "latest"
+    ) -> tuple[bytes, bytes] | None:
+        """The (facility id, DER) of the certificate published with this sha256, if any."""
+        event = self.contract.events.CertificatePublished()
+        logs = event.get_logs(
+            from_block=from_block, to_block=to_block, argument_filters={"sha256Hash": sha256_hash}
+        )
+        if not logs:
+            return None
+        args = logs[-1]["args"]
+        return bytes(args["facilityId"]), bytes(args["certificate"])
+
     def deactivate_facility(
         self, facility_id: bytes, sender: LocalAccount | None = None
     ) -> TxReceipt:
