@@ -84,6 +84,17 @@ interface IRedundancyRegistry {
         uint256 stake;
     }
 
+    /// @notice Everything selection needs about one validator and its node, in one record.
+    struct ValidatorRecord {
+        address validator;
+        uint256 stake;
+        bytes32 facilityId;
+        address node;
+        bytes32 nodeFacilityId;
+        bytes32 hardwareDomainId;
+        uint40 nodeValidUntil;
+    }
+
     /// @notice A node's hardware attestation as stored.
     struct NodeView {
         bytes32 facilityId;
@@ -197,4 +208,21 @@ interface IRedundancyRegistry {
     error RegistryStakeTransferFailed(address validator, uint256 amount);
     /// @notice A policy field is out of range.
     error RegistryInvalidPolicy(string field);
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice The EIP-712 domain separator of this registry on the current chain.
+    function domainSeparator() external view returns (bytes32);
+
+    /// @notice A facility as stored (zero attestor if unknown).
+    function facility(bytes32 facilityId) external view returns (FacilityView memory);
+
+    /// @notice Whether a facility is stale at this block, and why.
+    function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory);
+
+    /// @notice Every registered validator address.
+    function validatorAddresses() external view returns (address[] memory);
+
+    /// @notice Validator and node records for the given addresses.
+    function validatorRecords(address[] calldata validators) external view returns (ValidatorRecord[] memory);
 }

@@ -595,6 +595,25 @@ contract RedundancyRegistry is IRedundancyRegistry {
         return ValidatorView({facilityId: v.facilityId, node: v.node, stake: v.stake});
     }
 
+    /// @notice Validator and node records for the given addresses (zero records for unknown ones).
+    /// @param validators the validator addresses
+    function validatorRecords(address[] calldata validators) external view returns (ValidatorRecord[] memory out) {
+        out = new ValidatorRecord[](validators.length);
+        for (uint256 i = 0; i < validators.length; ++i) {
+            Validator storage v = _validators[validators[i]];
+            Node storage n = _nodes[v.node];
+            out[i] = ValidatorRecord({
+                validator: validators[i],
+                stake: v.stake,
+                facilityId: v.facilityId,
+                node: v.node,
+                nodeFacilityId: n.facilityId,
+                hardwareDomainId: n.hardwareDomainId,
+                nodeValidUntil: n.validUntil
+            });
+        }
+    }
+
     /// @notice Every registered validator address.
     function validatorAddresses() external view returns (address[] memory) {
         return _validatorList;

@@ -20,14 +20,6 @@ from redundancy.domains import Kind
 DOMAIN_NAME = "RedundancyRegistry"
 DOMAIN_VERSION = "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-ATTESTATION_TYPE = (
-    "Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,"
-    "bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,"
-    "uint40 issuedAt,uint40 expiresAt,uint64 sequence)"
-)
-DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
-ATTESTATION_TYPEHASH = keccak(text=ATTESTATION_TYPE)
-
 #: The EIP-712 field list of an Attestation, in order (for eth-account's generic encoder).
 ATTESTATION_FIELDS: list[dict[str, str]] = [
     {"name": "facilityId", "type": "bytes32"},
@@ -42,6 +34,24 @@ ATTESTATION_FIELDS: list[dict[str, str]] = [
     {"name": "expiresAt", "type": "uint40"},
     {"name": "sequence", "type": "uint64"},
 ]
+LATENCY_FIELDS: list[dict[str, str]] = [
+    {"name": "facilityId", "type": "bytes32"},
+    {"name": "peerFacilityId", "type": "bytes32"},
+    {"name": "rttMicros", "type": "uint32"},
+    {"name": "measuredAt", "type": "uint40"},
+]
+
+
+def _type_string(name: str, fields: list[dict[str, str]]) -> str:
+    return f"{name}(" + ",".join(f"{f['type']} {f['name']}" for f in fields) + ")"
+
+
+ATTESTATION_TYPE = _type_string("Attestation", ATTESTATION_FIELDS)
+LATENCY_TYPE = _type_string("LatencyMeasurement", LATENCY_FIELDS)
+DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
+LATENCY_TYPEHASH = keccak(text=LATENCY_TYPE)
+ATTESTATION_TYPEHASH = keccak(text=ATTESTATION_TYPE)
+
 
 _ZERO32 = bytes(32)
 _U40 = (1 << 40) - 1
@@ -221,10 +231,29 @@ def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
     return keccak(b"\x19\x01" + domain_sep + struct_hash(a))
 
 
-def sign_digest(private_key: bytes, digest: bytes) -> Signature:
-    """Sign a 32-byte digest (low-s, as the contract requires)."""
-    raw = PrivateKey(private_key).sign_recoverable(digest, hasher=None)
-    return Signature(raw[64] + 27, raw[:32], raw[32:64])
+@dataclass(frozen=True, slots=True)
+class LatencyMeasurement:
+    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
+
+    facility_id: bytes
+    peer_facility_id: bytes
+    rtt_micros: int
+    measured_at: int
+
+    def as_tuple(self) -> tuple[bytes, bytes, int, int]:
+        return (self.facility_id, self.peer_facility_id, self.rtt_micros, self.measured_at)
+
+
+def latency_digest(domain_sep: bytes, m: LatencyMeasurement) -> bytes:
+    """The digest an attestor signs for an RTT measurement (the registry's domain)."""
+    struct = keccak(
+        LATENCY_TYPEHASH
+        + m.facility_id
+        + m.peer_facility_id
+        + _word(m.rtt_micros)
+        + _word(m.measured_at)
+    )
+    return keccak(b"\x19\x01" + domain_sep + struct)
 
 
 class Signer:
@@ -238,7 +267,11 @@ class Signer:
 
     def sign(self, domain_sep: bytes, a: Attestation) -> Signature:
         """Sign an attestation for the given domain."""
-        raw = self._key.sign_recoverable(attestation_digest(domain_sep, a), hasher=None)
+        return self.sign_hash(attestation_digest(domain_sep, a))
+
+    def sign_hash(self, digest: bytes) -> Signature:
+        """Sign a 32-byte EIP-712 digest."""
+        raw = self._key.sign_recoverable(digest, hasher=None)
         return Signature(raw[64] + 27, raw[:32], raw[32:64])
 
     def __repr__(self) -> str:  # never show key material

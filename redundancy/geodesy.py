@@ -1,0 +1,104 @@
+"""Distance bounds from physics, in integer arithmetic identical to the contract's.
+
+Light in fibre covers about 200 km per millisecond, so a round trip of ``rtt`` microseconds
+bounds the distance between two sites by ``rtt * 100`` metres. A site can add delay but never
+remove it. Claimed coordinates (micro-degrees) give a *lower* bound on their distance: the chord
+through the earth is never longer than the arc, and the polar radius is the smallest. Two
+facilities whose lower bound exceeds the RTT's upper bound plus a tolerance are inconsistent: at
+least one lies about where it is.
+
+Fixed point: radians and unit vectors scaled by 1e18, sines and cosines by a 15-term Taylor
+series, every division truncating toward zero as Solidity's signed division does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from math import isqrt
+
+SCALE = 10**18
+PI_E18 = 3_141_592_653_589_793_238
+POLAR_RADIUS_M = 6_356_752
+METRES_PER_RTT_MICROSECOND = 100  # 200 km/ms one way = 200 m/us; rtt/2 * 200 = rtt * 100
+TAYLOR_TERMS = 15
+
+
+def tdiv(a: int, b: int) -> int:
+    """Integer division truncating toward zero (Solidity's int256 ``/``)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def radians_e18(degrees_e6: int) -> int:
+    return tdiv(degrees_e6 * PI_E18, 180_000_000)
+
+
+def sin_e18(x: int) -> int:
+    term = x
+    total = x
+    for i in range(1, TAYLOR_TERMS):
+        term = -tdiv(tdiv(term * x, SCALE) * x, SCALE * (2 * i) * (2 * i + 1))
+        total += term
+    return total
+
+
+def cos_e18(x: int) -> int:
+    term = SCALE
+    total = SCALE
+    for i in range(1, TAYLOR_TERMS):
+        term = -tdiv(tdiv(term * x, SCALE) * x, SCALE * (2 * i - 1) * (2 * i))
+        total += term
+    return total
+
+
+def unit_vector(lat_e6: int, lon_e6: int) -> tuple[int, int, int]:
+    lat, lon = radians_e18(lat_e6), radians_e18(lon_e6)
+    cl = cos_e18(lat)
+    return tdiv(cl * cos_e18(lon), SCALE), tdiv(cl * sin_e18(lon), SCALE), sin_e18(lat)
+
+
+def distance_lower_bound_m(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """A lower bound in metres on the surface distance between two (lat, lon) micro-degrees."""
+    ax, ay, az = unit_vector(*a)
+    bx, by, bz = unit_vector(*b)
+    chord = isqrt((ax - bx) ** 2 + (ay - by) ** 2 + (az - bz) ** 2)
+    return chord * POLAR_RADIUS_M // SCALE
+
+
+def rtt_distance_bound_m(rtt_us: int) -> int:
+    """The furthest two sites can be apart given a measured round trip (metres)."""
+    return rtt_us * METRES_PER_RTT_MICROSECOND
+
+
+def inconsistent(a: tuple[int, int], b: tuple[int, int], rtt_us: int, tolerance_m: int) -> bool:
+    """True when the claimed positions are further apart than the RTT physically allows."""
+    return distance_lower_bound_m(a, b) > rtt_distance_bound_m(rtt_us) + tolerance_m
+
+
+@dataclass(frozen=True)
+class Disc:
+    """A site proven to lie within ``radius_m`` of a landmark at a known position."""
+
+    landmark: bytes
+    center: tuple[int, int]
+    radius_m: int
+
+
+def proven_disc(measurements: Iterable[tuple[bytes, tuple[int, int], int]]) -> Disc | None:
+    """The tightest disc from (landmark id, landmark position, rtt_us) measurements."""
+    discs = [Disc(lid, pos, rtt_distance_bound_m(rtt)) for lid, pos, rtt in measurements]
+    return min(discs, key=lambda d: (d.radius_m, d.landmark)) if discs else None
+
+
+def proven_separation_m(a: Iterable[Disc], b: Iterable[Disc]) -> int:
+    """The largest proven minimum distance between two sites from their landmark discs:
+    ``dist(L1, L2) - r1 - r2`` over every pair of discs (0 if nothing is proven)."""
+    best = 0
+    discs_b = list(b)
+    for da in a:
+        for db in discs_b:
+            best = max(
+                best, distance_lower_bound_m(da.center, db.center) - da.radius_m - db.radius_m
+            )
+    return best

@@ -1,0 +1,198 @@
+"""The contract's scores, selection and class equal the Python reference, bit for bit.
+
+Hypothesis generates validator sets (stakes, domains from small pools so that domains are
+shared), and policies; both implementations run on each, the contract on a real anvil.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from web3 import Web3
+
+from redundancy.committee import SelectorClient
+from redundancy.domains import Dimension
+from redundancy.geodesy import distance_lower_bound_m
+from redundancy.registry import RegistryClient
+from redundancy.scores import ConfigurationClass, Member, compute_scores
+from redundancy.selection import DimensionRule, DiversityPolicy, Failure, classify, select_committee
+
+ADDRESSES = [to_checksum_address(keccak(text=f"validator-{i}")[-20:]) for i in range(64)]
+POOLS = {d: [bytes(32)] + [keccak(text=f"{d.name}-{i}") for i in range(6)] for d in Dimension}
+
+
+@pytest.fixture(scope="module")
+def selector(w3: Web3, owner: LocalAccount, registry: RegistryClient) -> Iterator[SelectorClient]:
+    client, _ = SelectorClient.deploy(w3, owner, registry.address)
+    yield client
+
+
+@st.composite
+def members(draw: st.DrawFn, max_size: int = 30) -> list[Member]:
+    addrs = draw(st.lists(st.sampled_from(ADDRESSES), unique=True, max_size=max_size))
+    out = []
+    for a in addrs:
+        stake = draw(st.one_of(st.integers(1, 5).map(lambda x: x * 10**18), st.integers(1, 2**90)))
+        domains = tuple(
+            draw(st.sampled_from(POOLS[d][: draw(st.integers(1, 7))])) for d in Dimension
+        )
+        out.append(Member(a, stake, domains))
+    return out
+
+
+rules = st.builds(
+    DimensionRule,
+    max_members=st.sampled_from([0, 0, 1, 2, 4]),
+    min_distinct=st.sampled_from([0, 0, 1, 2, 3]),
+    max_share_bps=st.sampled_from([0, 0, 3_400, 5_000, 10_000]),
+)
+policies = st.builds(
+    DiversityPolicy,
+    committee_size=st.integers(1, 30),
+    min_tolerance=st.sampled_from([0, 0, 1, 2]),
+    rules=st.tuples(*[rules] * len(Dimension)),
+)
+
+PARITY = settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def _key(m: Member) -> tuple[str, int, tuple[bytes, ...]]:
+    return (m.address.lower(), m.stake, m.domains)
+
+
+@PARITY
+@given(members())
+def test_scores_match_python(selector: SelectorClient, ms: list[Member]) -> None:
+    assert selector.scores_of(ms) == compute_scores(ms)
+
+
+@PARITY
+@given(members(), policies)
+def test_selection_and_class_match_python(
+    selector: SelectorClient, candidates: list[Member], policy: DiversityPolicy
+) -> None:
+    ours = select_committee(candidates, policy)
+    theirs = selector.select_from(candidates, policy)
+    assert (theirs.failure, theirs.dimension) == (ours.failure, ours.dimension)
+    assert [_key(m) for m in theirs.members] == [_key(m) for m in ours.members]
+    assert selector.class_of(ours.members, candidates, policy) == classify(
+        ours.members, candidates, policy
+    )
+
+
+coords = st.tuples(st.integers(-90_000_000, 90_000_000), st.integers(-180_000_000, 180_000_000))
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(coords, coords)
+def test_distance_bound_matches_python(
+    selector: SelectorClient, a: tuple[int, int], b: tuple[int, int]
+) -> None:
+    assert selector.distance_lower_bound_m(a, b) == distance_lower_bound_m(a, b)
+
+
+# ------------------------------------------------------------ hand-worked fixtures
+
+
+def _m(i: int, facility: str, stake: int, **shared: str) -> Member:
+    """A member whose domains are its facility's own unless ``shared`` names another value."""
+
+    def value(d: Dimension) -> str:
+        own = f"hw{i}" if d == Dimension.HARDWARE else facility
+        return shared.get(d.name.lower(), own)
+
+    return Member(
+        ADDRESSES[i], stake, tuple(keccak(text=f"{d.name}:{value(d)}") for d in Dimension)
+    )
+
+
+def test_single_site_set(selector: SelectorClient) -> None:
+    ms = [_m(i, "A", 10) for i in range(3)]
+    s = compute_scores(ms)
+    assert (s.of(Dimension.FACILITY).nakamoto, s.of(Dimension.FACILITY).tolerance, s.score) == (
+        1,
+        0,
+        0,
+    )
+    assert s.of(Dimension.FACILITY).hhi_bps == 10_000
+    assert classify(ms, ms, DiversityPolicy(10)) == ConfigurationClass.SINGLE_SITE
+    assert selector.class_of(ms, ms, DiversityPolicy(10)) == ConfigurationClass.SINGLE_SITE
+
+
+def test_active_passive_and_unprotected_sets(selector: SelectorClient) -> None:
+    committee = [_m(0, "A", 60), _m(1, "B", 20), _m(2, "C", 20)]
+    standby = [_m(3, "D", 15), _m(4, "E", 15)]
+    policy = DiversityPolicy(3)
+    assert select_committee(committee + standby, policy).members == tuple(committee)
+    assert compute_scores(committee).of(Dimension.FACILITY).tolerance == 0
+    assert classify(committee, committee + standby, policy) == ConfigurationClass.ACTIVE_PASSIVE
+    assert (
+        selector.class_of(committee, committee + standby, policy)
+        == ConfigurationClass.ACTIVE_PASSIVE
+    )
+    strict = DiversityPolicy(
+        3,
+        rules=tuple(
+            DimensionRule(min_distinct=3) if d == Dimension.FACILITY else DimensionRule()
+            for d in Dimension
+        ),
+    )
+    assert classify(committee, committee, strict) == ConfigurationClass.UNPROTECTED
+    assert selector.class_of(committee, committee, strict) == ConfigurationClass.UNPROTECTED
+
+
+def test_active_active_set(selector: SelectorClient) -> None:
+    ms = [_m(i, f, 25) for i, f in enumerate("ABCD")]
+    s = compute_scores(ms)
+    assert (s.of(Dimension.FACILITY).nakamoto, s.of(Dimension.FACILITY).tolerance) == (2, 1)
+    assert s.of(Dimension.FACILITY).hhi_bps == 2_500
+    assert classify(ms, ms, DiversityPolicy(4)) == ConfigurationClass.ACTIVE_ACTIVE
+    assert selector.scores_of(ms) == s
+
+
+def test_power_grid_is_the_weakest_dimension(selector: SelectorClient) -> None:
+    ms = [
+        _m(0, "A", 25, power="P1"),
+        _m(1, "B", 25, power="P1"),
+        _m(2, "C", 25, power="P2"),
+        _m(3, "D", 25, power="P2"),
+    ]
+    s = compute_scores(ms)
+    assert (s.score, s.weakest) == (0, Dimension.POWER)
+    power = s.of(Dimension.POWER)
+    assert (
+        power.nakamoto,
+        power.tolerance,
+        power.hhi_bps,
+        power.largest_share_bps,
+        power.domain_count,
+    ) == (1, 0, 5_000, 5_000, 2)
+    assert power.largest_domain == min(keccak(text="POWER:P1"), keccak(text="POWER:P2"))
+    assert s.of(Dimension.FACILITY).tolerance == 1
+    assert selector.scores_of(ms) == s
+
+
+def test_policy_failure_names_the_dimension(selector: SelectorClient) -> None:
+    ms = [_m(0, "A", 25, power="P1"), _m(1, "B", 25, power="P1"), _m(2, "C", 25, power="P1")]
+    needs_two_grids = DiversityPolicy(
+        5,
+        rules=tuple(
+            DimensionRule(min_distinct=2) if d == Dimension.POWER else DimensionRule()
+            for d in Dimension
+        ),
+    )
+    sel = select_committee(ms, needs_two_grids)
+    assert (sel.failure, sel.dimension) == (Failure.DISTINCT, Dimension.POWER)
+    assert sel.describe() == "policy not met in power: too few distinct domains"
+    assert selector.select_from(ms, needs_two_grids).failure == Failure.DISTINCT
+    tolerant = DiversityPolicy(5, min_tolerance=1)
+    assert select_committee(ms, tolerant).failure == Failure.TOLERANCE
