@@ -1,0 +1,222 @@
+"""Populate a local development chain: facilities attested, validators staked on attested nodes.
+
+For tests, benchmarks and the demo only. Attestor, validator and node keys are derived from
+public names (``keccak("attestor:fra1")``), so they protect nothing; validators are funded with
+``anvil_setBalance``. Real sites run an attestor daemon with their own keystores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+
+from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
+from redundancy.eip712 import Signer
+from redundancy.evidence import canonical_json
+from redundancy.proofs import SignedProof, make_proof, subject_for_node
+from redundancy.registry import RegistryClient
+
+BATCH = 40
+#: What each validator holds beyond its stake, for gas and later stake increases.
+FUNDING = 1_000 * 10**18
+
+
+@dataclass(frozen=True)
+class FacilitySpec:
+    """A facility and the facts its attestor would prove."""
+
+    name: str
+    grid: str
+    metro: str
+    country: str
+    latitude_e6: int
+    longitude_e6: int
+    asn: str
+    provider: str
+
+    @property
+    def facility_id(self) -> bytes:
+        return facility_id(self.name)
+
+    def signer(self) -> Signer:
+        return Signer(keccak(text=f"attestor:{self.name}"))
+
+
+@dataclass(frozen=True)
+class ValidatorSpec:
+    """A validator: where its node runs, its stake and its node's hardware."""
+
+    name: str
+    facility: str
+    stake: int
+    hardware: tuple[str, str, str] = ("dell", "poweredge r650", "2.19.1")
+
+    def account(self) -> LocalAccount:
+        return Account.from_key(keccak(text=f"validator:{self.name}"))
+
+    def node(self) -> LocalAccount:
+        return Account.from_key(keccak(text=f"node:{self.name}"))
+
+
+EXAMPLE_FACILITIES = (
+    FacilitySpec(
+        "fra1", "entso-e/amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix"
+    ),
+    FacilitySpec(
+        "ams1",
+        "entso-e/tennet-nl",
+        "amsterdam",
+        "nl",
+        52_367_573,
+        4_904_139,
+        "as1136",
+        "digital realty",
+    ),
+    FacilitySpec("dal1", "ercot", "dallas", "us", 32_776_664, -96_796_988, "as7018", "cyrusone"),
+)
+
+
+@dataclass
+class World:
+    """What was built: the registry, the facilities and validators, and sequence counters."""
+
+    w3: Web3
+    registry: RegistryClient
+    facilities: dict[str, FacilitySpec] = field(default_factory=dict)
+    validators: dict[str, ValidatorSpec] = field(default_factory=dict)
+    sequences: dict[str, int] = field(default_factory=dict)
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def _next(self, name: str) -> int:
+        self.sequences[name] = self.sequences.get(name, 0) + 1
+        return self.sequences[name]
+
+    def facility_proofs(
+        self,
+        spec: FacilitySpec,
+        kinds: Iterable[Kind] | None = None,
+        coordinates: tuple[int, int] | None = None,
+    ) -> list[SignedProof]:
+        """Signed proofs of the given facility-level kinds (default: all five)."""
+        now = self.now()
+        policy = self.registry.freshness_policy()
+        lat, lon = coordinates or (spec.latitude_e6, spec.longitude_e6)
+        facts = {
+            Kind.POWER: (domain_id(Dimension.POWER, spec.grid), bytes(32), {"grid": spec.grid}),
+            Kind.GEOGRAPHY: (
+                domain_id(Dimension.METRO, spec.metro),
+                domain_id(Dimension.COUNTRY, spec.country),
+                {"metro": spec.metro, "country": spec.country},
+            ),
+            Kind.NETWORK: (domain_id(Dimension.NETWORK, spec.asn), bytes(32), {"asns": [spec.asn]}),
+            Kind.PROVIDER: (
+                domain_id(Dimension.PROVIDER, spec.provider),
+                bytes(32),
+                {"provider": spec.provider},
+            ),
+            Kind.HEALTH: (bytes(32), bytes(32), {"load1Milli": 100}),
+        }
+        signer, ds = spec.signer(), self.registry.domain_separator()
+        out = []
+        for kind in kinds or facts:
+            d1, d2, body = facts[kind]
+            geo = kind == Kind.GEOGRAPHY
+            evidence = canonical_json(
+                {
+                    "v": 1,
+                    "kind": kind.name.lower(),
+                    "facility": spec.name,
+                    "observedAt": now,
+                    "body": body,
+                }
+            )
+            out.append(
+                make_proof(
+                    signer,
+                    ds,
+                    facility_id=spec.facility_id,
+                    kind=kind,
+                    evidence=evidence,
+                    issued_at=now,
+                    expires_at=now + policy.max_lifetime[kind],
+                    sequence=self._next(spec.name),
+                    domain_id=d1,
+                    secondary_domain_id=d2,
+                    latitude_e6=lat if geo else 0,
+                    longitude_e6=lon if geo else 0,
+                )
+            )
+        return out
+
+    def hardware_proof(self, v: ValidatorSpec) -> SignedProof:
+        spec = self.facilities[v.facility]
+        now = self.now()
+        vendor, model, firmware = v.hardware
+        evidence = canonical_json(
+            {
+                "v": 1,
+                "kind": "hardware",
+                "facility": spec.name,
+                "observedAt": now,
+                "body": {"vendor": vendor, "model": model, "firmware": firmware},
+            }
+        )
+        return make_proof(
+            spec.signer(),
+            self.registry.domain_separator(),
+            facility_id=spec.facility_id,
+            kind=Kind.HARDWARE,
+            evidence=evidence,
+            issued_at=now,
+            expires_at=now + self.registry.freshness_policy().max_lifetime[Kind.HARDWARE],
+            sequence=self._next(spec.name),
+            subject=subject_for_node(v.node().address),
+            domain_id=hardware_domain(vendor, model, firmware),
+        )
+
+    def submit(self, proofs: Sequence[SignedProof], relayer: LocalAccount) -> None:
+        """Submit in batches; raises if any proof is rejected (a builder bug, not an outcome)."""
+        for i in range(0, len(proofs), BATCH):
+            result = self.registry.submit_attestations(proofs[i : i + BATCH], sender=relayer)
+            if result.rejected:
+                raise RuntimeError(f"devworld proofs rejected: {result.rejected}")
+
+    def refresh(self, relayer: LocalAccount, kinds: Iterable[Kind] = (Kind.HEALTH,)) -> None:
+        """Re-attest every facility (default: a heartbeat), e.g. after moving the clock."""
+        kinds = list(kinds)
+        self.submit(
+            [p for spec in self.facilities.values() for p in self.facility_proofs(spec, kinds)],
+            relayer,
+        )
+
+
+def build(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    facilities: Sequence[FacilitySpec],
+    validators: Sequence[ValidatorSpec] = (),
+) -> World:
+    """Register and attest facilities, attest validator nodes, fund and register validators."""
+    world = World(w3, registry)
+    for spec in facilities:
+        registry.register_facility(spec.facility_id, spec.signer().address, sender=owner)
+        world.facilities[spec.name] = spec
+    proofs = [p for spec in facilities for p in world.facility_proofs(spec)]
+    proofs += [world.hardware_proof(v) for v in validators]
+    world.submit(proofs, owner)
+    for v in validators:
+        acct = v.account()
+        w3.provider.make_request("anvil_setBalance", [acct.address, hex(v.stake + FUNDING)])  # type: ignore[arg-type]
+        registry.register_validator(
+            world.facilities[v.facility].facility_id, v.node().address, v.stake, sender=acct
+        )
+        world.validators[v.name] = v
+    return world
