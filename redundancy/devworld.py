@@ -26,6 +26,11 @@ BATCH = 40
 FUNDING = 1_000 * 10**18
 
 
+def _derived(name: str) -> LocalAccount:
+    account: LocalAccount = Account.from_key(keccak(text=name))
+    return account
+
+
 @dataclass(frozen=True)
 class FacilitySpec:
     """A facility and the facts its attestor would prove."""
@@ -57,10 +62,10 @@ class ValidatorSpec:
     hardware: tuple[str, str, str] = ("dell", "poweredge r650", "2.19.1")
 
     def account(self) -> LocalAccount:
-        return Account.from_key(keccak(text=f"validator:{self.name}"))
+        return _derived(f"validator:{self.name}")
 
     def node(self) -> LocalAccount:
-        return Account.from_key(keccak(text=f"node:{self.name}"))
+        return _derived(f"node:{self.name}")
 
 
 EXAMPLE_FACILITIES = (
