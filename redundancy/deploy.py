@@ -19,6 +19,8 @@ from web3 import Web3
 
 from redundancy.artifacts import load_artifact
 from redundancy.chain import connect
+from redundancy.committee import CONTRACT_NAME as SELECTOR_CONTRACT
+from redundancy.committee import SelectorClient
 from redundancy.deployment import Deployment
 from redundancy.errors import (
     ArtifactError,
@@ -30,7 +32,8 @@ from redundancy.errors import (
 )
 from redundancy.keystore import load_account, read_passphrase
 from redundancy.localchain import ChainKind, dev_keys
-from redundancy.registry import CONTRACT_NAME, DEFAULT_POLICY, RegistryClient
+from redundancy.registry import CONTRACT_NAME as REGISTRY_CONTRACT
+from redundancy.registry import DEFAULT_POLICY, RegistryClient
 
 PASSWORD_ENV = "REDUNDANCY_KEYSTORE_PASSWORD"
 LOCAL_CHAINS: dict[int, ChainKind] = {31337: "anvil", 1337: "ganache"}
@@ -42,17 +45,22 @@ EXIT_OTHER = 1
 
 
 def deploy(w3: Web3, deployer: LocalAccount) -> Deployment:
-    """Deploy a registry with the default policy and describe it."""
-    client, receipt = RegistryClient.deploy(w3, deployer, DEFAULT_POLICY)
-    artifact = load_artifact(CONTRACT_NAME)
+    """Deploy a registry (default freshness policy) and its committee selector (open policy)."""
+    registry, receipt = RegistryClient.deploy(w3, deployer, DEFAULT_POLICY)
+    selector, _ = SelectorClient.deploy(w3, deployer, registry.address)
+    artifacts = {
+        name: {"sha256": a.sha256, "compiler": a.compiler}
+        for name, a in ((n, load_artifact(n)) for n in (REGISTRY_CONTRACT, SELECTOR_CONTRACT))
+    }
     return Deployment(
         chain_id=int(w3.eth.chain_id),
-        registry=client.address,
+        registry=registry.address,
+        selector=selector.address,
         deploy_block=int(receipt["blockNumber"]),
         deploy_tx=receipt["transactionHash"].to_0x_hex(),
         deployer=deployer.address,
-        domain_separator="0x" + client.domain_separator().hex(),
-        artifacts={CONTRACT_NAME: {"sha256": artifact.sha256, "compiler": artifact.compiler}},
+        domain_separator="0x" + registry.domain_separator().hex(),
+        artifacts=artifacts,
     )
 
 

@@ -1,4 +1,4 @@
-"""The deployment file: which chain, which registry, from which block, with which artifacts."""
+"""The deployment file: which chain, which contracts, from which block, with which artifacts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,16 @@ from eth_utils import is_address, to_checksum_address
 
 from redundancy.errors import DeploymentFileError
 
+_REQUIRED = (
+    "chain_id",
+    "registry",
+    "selector",
+    "deploy_block",
+    "deploy_tx",
+    "deployer",
+    "domain_separator",
+)
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -18,6 +28,7 @@ class Deployment:
 
     chain_id: int
     registry: str
+    selector: str
     deploy_block: int
     deploy_tx: str
     deployer: str
@@ -38,29 +49,19 @@ class Deployment:
             raise DeploymentFileError(f"deployment file {path} is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise DeploymentFileError(f"deployment file {path} is not a JSON object")
-        try:
-            dep = cls(
-                **{
-                    k: data[k]
-                    for k in (
-                        "chain_id",
-                        "registry",
-                        "deploy_block",
-                        "deploy_tx",
-                        "deployer",
-                        "domain_separator",
-                    )
-                },
-                artifacts=data.get("artifacts", {}),
-            )
-        except KeyError as exc:
-            raise DeploymentFileError(f"deployment file {path} lacks field {exc}") from None
-        if not isinstance(dep.chain_id, int) or not isinstance(dep.deploy_block, int):
+        missing = [k for k in _REQUIRED if k not in data]
+        if missing:
+            raise DeploymentFileError(f"deployment file {path} lacks field(s) {', '.join(missing)}")
+        if not isinstance(data["chain_id"], int) or not isinstance(data["deploy_block"], int):
             raise DeploymentFileError(
-                f"deployment file {path}: chain_id and deploy_block must be integers"
+                f"deployment file {path}: chain_id, deploy_block must be integers"
             )
-        if not is_address(dep.registry):
-            raise DeploymentFileError(
-                f"deployment file {path}: registry {dep.registry!r} is not an address"
-            )
-        return cls(**{**asdict(dep), "registry": to_checksum_address(dep.registry)})
+        for key in ("registry", "selector"):
+            if not is_address(data[key]):
+                raise DeploymentFileError(
+                    f"deployment file {path}: {key} {data[key]!r} is not an address"
+                )
+        fields = {k: data[k] for k in _REQUIRED}
+        fields["registry"] = to_checksum_address(data["registry"])
+        fields["selector"] = to_checksum_address(data["selector"])
+        return cls(**fields, artifacts=data.get("artifacts", {}))

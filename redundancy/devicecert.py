@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from cryptography import x509
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.x509.oid import NameOID
 
+from redundancy.checks import CheckResult
 from redundancy.evidence import canonical_json
 
 ENVELOPE_VERSION = 1
@@ -108,15 +109,6 @@ def sign_envelope(
     return canonical_json({**unsigned, SIGNATURE_FIELD: signature.hex()})
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One verification check: its id (``evidence.device_signature``), pass/fail, and detail."""
-
-    id: str
-    ok: bool
-    detail: str = ""
-
-
 def parse_envelope(evidence: bytes) -> dict[str, Any]:
     """Decode an evidence envelope (ValueError if it is not a JSON object)."""
     doc = json.loads(evidence.decode("utf-8"))
@@ -125,11 +117,24 @@ def parse_envelope(evidence: bytes) -> dict[str, Any]:
     return doc
 
 
+def issued_by(device_cert: x509.Certificate, ca_cert: x509.Certificate) -> CheckResult:
+    """Whether the CA signed the device certificate."""
+    try:
+        device_cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, InvalidSignature) as exc:
+        return CheckResult("certificate.device.issued_by_ca", False, str(exc) or "bad CA signature")
+    return CheckResult("certificate.device.issued_by_ca", True)
+
+
+ChainCheck = Callable[[x509.Certificate, x509.Certificate], CheckResult]
+
+
 def verify_envelope(
     evidence: bytes,
     device_cert: x509.Certificate | None,
     ca_cert: x509.Certificate | None,
     pinned_ca_fingerprint: bytes,
+    chain_check: ChainCheck = issued_by,
 ) -> list[CheckResult]:
     """Every check of the evidence's device signature and certificate chain (all, not the first)."""
     checks: list[CheckResult] = []
@@ -175,15 +180,7 @@ def verify_envelope(
         )
     )
     if ca_cert is not None:
-        try:
-            device_cert.verify_directly_issued_by(ca_cert)
-            checks.append(CheckResult("certificate.device.issued_by_ca", True))
-        except (ValueError, TypeError, InvalidSignature) as exc:
-            checks.append(
-                CheckResult(
-                    "certificate.device.issued_by_ca", False, str(exc) or "bad CA signature"
-                )
-            )
+        checks.append(chain_check(device_cert, ca_cert))
     observed = doc.get("observedAt")
     if isinstance(observed, int):
         at = dt.datetime.fromtimestamp(observed, dt.UTC)

@@ -10,14 +10,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
+from redundancy.devicecert import (
+    fingerprint,
+    issue_device_cert,
+    make_ca,
+    sha256_hex,
+    sign_envelope,
+    to_der,
+)
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
 from redundancy.eip712 import Signer
-from redundancy.evidence import canonical_json
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
 
@@ -50,6 +59,12 @@ class FacilitySpec:
 
     def signer(self) -> Signer:
         return Signer(keccak(text=f"attestor:{self.name}"))
+
+    def device_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(keccak(text=f"device:{self.name}"))
+
+    def ca_key(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(keccak(text=f"ca:{self.name}"))
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,34 @@ class World:
     facilities: dict[str, FacilitySpec] = field(default_factory=dict)
     validators: dict[str, ValidatorSpec] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)
+    device_certs: dict[str, x509.Certificate] = field(default_factory=dict)
+
+    def enrol(self, spec: FacilitySpec, owner: LocalAccount) -> None:
+        """Register the facility with its CA pinned, and publish its CA and device certificates."""
+        ca = make_ca(spec.name, spec.ca_key())
+        device = issue_device_cert(
+            ca, spec.ca_key(), spec.device_key().public_key(), f"{spec.name} attestor"
+        )
+        self.registry.register_facility(
+            spec.facility_id, spec.signer().address, fingerprint(ca), sender=owner
+        )
+        self.registry.publish_certificate(spec.facility_id, to_der(ca), sender=owner)
+        self.registry.publish_certificate(spec.facility_id, to_der(device), sender=owner)
+        self.facilities[spec.name] = spec
+        self.device_certs[spec.name] = device
+
+    def evidence(self, spec: FacilitySpec, kind: Kind, now: int, body: object) -> bytes:
+        """A device-signed evidence envelope."""
+        doc = {
+            "v": 1,
+            "kind": kind.name.lower(),
+            "facility": spec.name,
+            "observedAt": now,
+            "body": body,
+        }
+        return sign_envelope(
+            doc, spec.device_key(), sha256_hex(to_der(self.device_certs[spec.name]))
+        )
 
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
@@ -133,15 +176,7 @@ class World:
         for kind in kinds or facts:
             d1, d2, body = facts[kind]
             geo = kind == Kind.GEOGRAPHY
-            evidence = canonical_json(
-                {
-                    "v": 1,
-                    "kind": kind.name.lower(),
-                    "facility": spec.name,
-                    "observedAt": now,
-                    "body": body,
-                }
-            )
+            evidence = self.evidence(spec, kind, now, body)
             out.append(
                 make_proof(
                     signer,
@@ -164,14 +199,8 @@ class World:
         spec = self.facilities[v.facility]
         now = self.now()
         vendor, model, firmware = v.hardware
-        evidence = canonical_json(
-            {
-                "v": 1,
-                "kind": "hardware",
-                "facility": spec.name,
-                "observedAt": now,
-                "body": {"vendor": vendor, "model": model, "firmware": firmware},
-            }
+        evidence = self.evidence(
+            spec, Kind.HARDWARE, now, {"vendor": vendor, "model": model, "firmware": firmware}
         )
         return make_proof(
             spec.signer(),
@@ -212,8 +241,7 @@ def build(
     """Register and attest facilities, attest validator nodes, fund and register validators."""
     world = World(w3, registry)
     for spec in facilities:
-        registry.register_facility(spec.facility_id, spec.signer().address, sender=owner)
-        world.facilities[spec.name] = spec
+        world.enrol(spec, owner)
     proofs = [p for spec in facilities for p in world.facility_proofs(spec)]
     proofs += [world.hardware_proof(v) for v in validators]
     world.submit(proofs, owner)

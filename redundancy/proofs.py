@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +41,11 @@ class SignedProof:
         return recover_signer(attestation_digest(domain_sep, self.attestation), self.signature)
 
     @classmethod
-    def from_abi(cls, values: Sequence[Any]) -> SignedProof:
+    def from_abi(cls, values: Sequence[Any] | Mapping[str, Any]) -> SignedProof:
         """Parse the ``SignedAttestation`` tuple as decoded from calldata (ValueError if the
         packed word is malformed)."""
+        if isinstance(values, Mapping):  # web3 decodes calldata structs by field name
+            values = list(values.values())
         facility, subject, d1, d2, ev_hash, packed, evidence, r, vs = values
         att = Attestation.from_packed(
             bytes(facility), bytes(subject), bytes(d1), bytes(d2), bytes(ev_hash), int(packed)

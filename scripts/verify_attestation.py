@@ -1,0 +1,9 @@
+#!/usr/bin/env python3
+"""Verify site proofs: a thin wrapper over redundancy/verify_attestation.py."""
+
+import sys
+
+from redundancy.verify_attestation import main
+
+if __name__ == "__main__":
+    sys.exit(main())

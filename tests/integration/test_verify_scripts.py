@@ -1,0 +1,234 @@
+"""verify_attestation.py and verify_scores.py against a real deployment, and their bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from redundancy import verify_scores
+from redundancy.committee import SelectorClient
+from redundancy.deploy import deploy
+from redundancy.deployment import Deployment
+from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
+from redundancy.domains import Kind
+from redundancy.localchain import LocalChain, free_port
+from redundancy.registry import RegistryClient
+from redundancy.selection import DiversityPolicy
+
+ROOT = Path(__file__).resolve().parents[2]
+SITES = [
+    FacilitySpec("zrh1", "swissgrid", "zurich", "ch", 47_376_887, 8_541_694, "as559", "green"),
+    FacilitySpec("mil1", "terna", "milan", "it", 45_464_204, 9_189_982, "as12874", "aruba"),
+    FacilitySpec("vie1", "apg", "vienna", "at", 48_208_176, 16_373_819, "as1120", "interxion"),
+]
+VALIDATORS = [ValidatorSpec(f"v-{s.name}", s.name, (3 - i) * 10**18) for i, s in enumerate(SITES)]
+
+
+@dataclass
+class Setup:
+    path: Path
+    deployment: Deployment
+    world: World
+    selector: SelectorClient
+    rpc: str
+
+
+@pytest.fixture
+def setup(
+    w3: Web3, owner: LocalAccount, anvil_chain: LocalChain, tmp_path: Path
+) -> Iterator[Setup]:
+    dep = deploy(w3, owner)
+    path = tmp_path / "deployment.json"
+    dep.write(path)
+    registry = RegistryClient(w3, dep.registry, owner)
+    world = build(w3, registry, owner, SITES, VALIDATORS)
+    selector = SelectorClient(w3, dep.selector, owner)
+    selector.set_diversity_policy(DiversityPolicy(3), sender=owner)
+    selector.select_committee(sender=owner)
+    yield Setup(path, dep, world, selector, anvil_chain.rpc_url)
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def submission_tx(setup: Setup, relayer: LocalAccount, *, forged: bool = False) -> str:
+    w = setup.world
+    proofs = w.facility_proofs(SITES[0], [Kind.POWER, Kind.HEALTH])
+    if forged:  # signed by another site's attestor: the registry skips it
+        proofs.append(
+            w.facility_proofs(SITES[1], [Kind.NETWORK])[0].__class__(
+                w.facility_proofs(SITES[0], [Kind.NETWORK])[0].attestation,
+                proofs[0].evidence,
+                SITES[1]
+                .signer()
+                .sign(
+                    w.registry.domain_separator(),
+                    w.facility_proofs(SITES[0], [Kind.NETWORK])[0].attestation,
+                ),
+            )
+        )
+    result = w.registry.submit_attestations(proofs, sender=relayer)
+    return str(result.receipt["transactionHash"].to_0x_hex())
+
+
+def test_verify_attestation_passes_every_check_of_a_batch(
+    setup: Setup, relayer: LocalAccount
+) -> None:
+    tx = submission_tx(setup, relayer)
+    proc = run(
+        "verify_attestation.py",
+        "--deployment",
+        str(setup.path),
+        "--rpc-url",
+        setup.rpc,
+        "--tx",
+        tx,
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["ok"] and len(report["proofs"]) == 2
+    ids = {c["id"] for c in report["proofs"][0]["checks"]}
+    assert {
+        "attestation.attestor",
+        "attestation.evidence_hash",
+        "attestation.sequence",
+        "certificate.ca.pinned",
+        "certificate.device.issued_by_ca",
+        "evidence.device_signature",
+    } <= ids
+
+
+def test_verify_attestation_by_facility_name(setup: Setup) -> None:
+    proc = run(
+        "verify_attestation.py",
+        "--deployment",
+        str(setup.path),
+        "--rpc-url",
+        setup.rpc,
+        "--facility",
+        "mil1",
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "mil1" not in proc.stderr and proc.stdout.strip().endswith("proofs passed every check")
+    assert "FAIL" not in proc.stdout
+
+
+def test_rejected_proof_reports_all_its_failures(setup: Setup, relayer: LocalAccount) -> None:
+    tx = submission_tx(setup, relayer, forged=True)
+    proc = run(
+        "verify_attestation.py",
+        "--deployment",
+        str(setup.path),
+        "--rpc-url",
+        setup.rpc,
+        "--tx",
+        tx,
+        "--json",
+    )
+    assert proc.returncode == 1
+    report = json.loads(proc.stdout)
+    bad = report["proofs"][2]
+    failed = {c["id"] for c in bad["checks"] if not c["ok"]}
+    assert failed == {"attestation.attestor", "attestation.accepted", "attestation.evidence_hash"}
+    assert [p["ok"] for p in report["proofs"]] == [True, True, False]
+
+
+def test_bad_input_gets_one_line_and_a_distinct_exit_code(
+    setup: Setup, relayer: LocalAccount, w3: Web3, owner: LocalAccount, tmp_path: Path
+) -> None:
+    dep, rpc = str(setup.path), setup.rpc
+    transfer = w3.eth.send_transaction({"from": owner.address, "to": relayer.address, "value": 1})
+    stake_tx = setup.world.registry.increase_stake(1, sender=VALIDATORS[0].account())
+    garbage = w3.eth.send_transaction(
+        {
+            "from": owner.address,
+            "to": setup.deployment.registry,
+            "data": "0x31a5aac3" + "00" * 7,
+            "gas": 100_000,
+        }
+    )
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"chain_id": 31337}')
+    cases = [
+        (["--tx", "0x" + "ab" * 32], 3, "not found"),
+        (["--tx", "0x1234"], 3, "not a transaction hash"),
+        (["--tx", transfer.to_0x_hex()], 4, "not the registry"),
+        (["--tx", stake_tx["transactionHash"].to_0x_hex()], 4, "registry.increaseStake"),
+        (["--tx", garbage.to_0x_hex()], 5, "calldata does not decode"),
+        (["--facility", "nowhere"], 7, "no accepted proofs"),
+    ]
+    for args, code, words in cases:
+        proc = run("verify_attestation.py", "--deployment", dep, "--rpc-url", rpc, *args)
+        assert (proc.returncode, proc.stderr.count("\n")) == (code, 1), (args, proc.stderr)
+        assert words in proc.stderr and "Traceback" not in proc.stderr
+    proc = run(
+        "verify_attestation.py", "--deployment", str(broken), "--rpc-url", rpc, "--facility", "zrh1"
+    )
+    assert proc.returncode == 6 and "lacks field(s)" in proc.stderr
+    proc = run(
+        "verify_attestation.py",
+        "--deployment",
+        dep,
+        "--rpc-url",
+        f"http://127.0.0.1:{free_port()}",
+        "--facility",
+        "zrh1",
+    )
+    assert proc.returncode == 2 and "unreachable" in proc.stderr
+    proc = run("verify_scores.py", "--deployment", str(broken), "--rpc-url", rpc)
+    assert proc.returncode == 6 and proc.stderr.count("\n") == 1
+
+
+def test_verify_scores_matches_the_contracts(setup: Setup) -> None:
+    proc = run("verify_scores.py", "--deployment", str(setup.path), "--rpc-url", setup.rpc)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "FAIL" not in proc.stdout
+    for dim in ("facility", "metro", "country", "power", "network", "provider", "hardware"):
+        assert f"\n{dim} " in proc.stdout
+    report = json.loads(
+        run(
+            "verify_scores.py", "--deployment", str(setup.path), "--rpc-url", setup.rpc, "--json"
+        ).stdout
+    )
+    assert report["ok"] and report["class"] == "active_passive"
+    assert {c["what"].split(" (")[0] for c in report["comparisons"]} >= {
+        "committee scores",
+        "selection preview",
+        "configuration class active_passive",
+    }
+
+
+def test_verify_scores_detects_a_state_the_contract_disagrees_with(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch, w3: Web3
+) -> None:
+    real = verify_scores.rebuild
+
+    def misstate_a_stake(events: object) -> object:
+        state = real(events)  # type: ignore[arg-type]
+        state.validators[VALIDATORS[2].account().address].stake += 1
+        return state
+
+    monkeypatch.setattr(verify_scores, "rebuild", misstate_a_stake)
+    comparisons, _, _ = verify_scores.compare(
+        setup.world.registry,
+        setup.selector,
+        setup.deployment.deploy_block,
+        int(w3.eth.block_number),
+    )
+    failed = {c.what.split(" (")[0] for c in comparisons if not c.ok}
+    assert "eligible validators" in failed
