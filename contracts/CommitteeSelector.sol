@@ -251,7 +251,6 @@ contract CommitteeSelector is TwoStepOwnable {
     // ------------------------------------------------------------ candidates
 
     struct _FacilityEntry {
-        bytes32 id;
         bool eligible;
         bytes32[7] domains;
     }
@@ -260,17 +259,15 @@ contract CommitteeSelector is TwoStepOwnable {
     function eligibleCandidates() public view returns (RedundancyMath.Member[] memory out) {
         IRedundancyRegistry.ValidatorRecord[] memory records =
             registry.validatorRecords(registry.validatorAddresses());
+        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
         out = new RedundancyMath.Member[](records.length);
-        _FacilityEntry[] memory cache = new _FacilityEntry[](records.length);
-        uint256 cached;
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
             if (rec.stake == 0 || rec.nodeFacilityId != rec.facilityId || rec.nodeValidUntil <= block.timestamp) {
                 continue;
             }
-            _FacilityEntry memory f;
-            (f, cached) = _lookup(cache, cached, rec.facilityId);
+            _FacilityEntry memory f = entries[facilityOf[i]];
             if (!f.eligible) continue;
             out[count++] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
         }
@@ -279,29 +276,58 @@ contract CommitteeSelector is TwoStepOwnable {
         }
     }
 
-    function _lookup(_FacilityEntry[] memory cache, uint256 cached, bytes32 id)
+    /// @dev The distinct facilities of the records (found through a hash table on the id's low
+    ///      bits), fetched from the registry in one call, and which of them each record is at.
+    function _facilities(IRedundancyRegistry.ValidatorRecord[] memory records)
         private
         view
-        returns (_FacilityEntry memory, uint256)
+        returns (_FacilityEntry[] memory entries, uint256[] memory facilityOf)
     {
-        for (uint256 j = 0; j < cached; ++j) {
-            if (cache[j].id == id) return (cache[j], cached);
+        uint256 n = records.length;
+        uint256 size = 2;
+        while (size < 2 * n) size <<= 1;
+        uint256[] memory table = new uint256[](size);
+        bytes32[] memory ids = new bytes32[](n);
+        facilityOf = new uint256[](n);
+        uint256 count;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 id = records[i].facilityId;
+            uint256 slot = uint256(id) & (size - 1);
+            while (true) {
+                uint256 entry = table[slot];
+                if (entry == 0) {
+                    table[slot] = count + 1;
+                    ids[count] = id;
+                    facilityOf[i] = count++;
+                    break;
+                }
+                if (ids[entry - 1] == id) {
+                    facilityOf[i] = entry - 1;
+                    break;
+                }
+                slot = (slot + 1) & (size - 1);
+            }
         }
-        _FacilityEntry memory e;
-        e.id = id;
-        IRedundancyRegistry.FacilityView memory f = registry.facility(id);
-        bool flagged = isGeographyFlagged(id);
-        e.eligible = !registry.facilityStatus(id).stale && !flagged;
-        e.domains[0] = id;
-        for (uint256 d = 1; d < 6; ++d) {
-            e.domains[d] = f.domains[d];
+        assembly ("memory-safe") {
+            mstore(ids, count)
         }
-        if (flagged) {
-            e.domains[1] = bytes32(0); // flagged geography counts as unknown (one shared bucket)
-            e.domains[2] = bytes32(0);
+        IRedundancyRegistry.SelectionFacility[] memory fs = registry.selectionFacilities(ids);
+        entries = new _FacilityEntry[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            IRedundancyRegistry.SelectionFacility memory f = fs[i];
+            bytes32 flag = _geoFlags[ids[i]];
+            bool flagged = flag != bytes32(0) && flag == keccak256(abi.encode(f.latitudeE6, f.longitudeE6));
+            _FacilityEntry memory e = entries[i];
+            e.eligible = f.fresh && !flagged;
+            e.domains[0] = ids[i];
+            for (uint256 d = 1; d < 6; ++d) {
+                e.domains[d] = f.domains[d];
+            }
+            if (flagged) {
+                e.domains[1] = bytes32(0); // flagged geography counts as unknown (one shared bucket)
+                e.domains[2] = bytes32(0);
+            }
         }
-        cache[cached] = e;
-        return (e, cached + 1);
     }
 
     function _member(address addr, uint256 stake, _FacilityEntry memory f, bytes32 hardware)
@@ -377,13 +403,10 @@ contract CommitteeSelector is TwoStepOwnable {
     function committeeMembers() public view returns (RedundancyMath.Member[] memory out) {
         (,, address[] memory members, uint256[] memory stakes) = currentCommittee();
         IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
+        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
         out = new RedundancyMath.Member[](members.length);
-        _FacilityEntry[] memory cache = new _FacilityEntry[](members.length);
-        uint256 cached;
         for (uint256 i = 0; i < members.length; ++i) {
-            _FacilityEntry memory f;
-            (f, cached) = _lookup(cache, cached, records[i].facilityId);
-            out[i] = _member(members[i], stakes[i], f, records[i].hardwareDomainId);
+            out[i] = _member(members[i], stakes[i], entries[facilityOf[i]], records[i].hardwareDomainId);
         }
     }
 

@@ -95,6 +95,14 @@ interface IRedundancyRegistry {
         uint40 nodeValidUntil;
     }
 
+    /// @notice What committee selection needs of a facility.
+    struct SelectionFacility {
+        bool fresh;
+        int32 latitudeE6;
+        int32 longitudeE6;
+        bytes32[6] domains;
+    }
+
     /// @notice A node's hardware attestation as stored.
     struct NodeView {
         bytes32 facilityId;
@@ -219,6 +227,9 @@ interface IRedundancyRegistry {
 
     /// @notice Whether a facility is stale at this block, and why.
     function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory);
+
+    /// @notice Freshness, coordinates and domains of each facility, in one call.
+    function selectionFacilities(bytes32[] calldata ids) external view returns (SelectionFacility[] memory);
 
     /// @notice Every registered validator address.
     function validatorAddresses() external view returns (address[] memory);

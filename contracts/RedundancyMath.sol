@@ -15,6 +15,12 @@ library RedundancyMath {
     uint8 internal constant FAIL_SHARE = 3;
     uint8 internal constant FAIL_TOLERANCE = 4;
 
+    /// @notice Stakes must be below 2^96 wei (79 billion ether): selection packs them into keys.
+    uint256 internal constant MAX_STAKE = type(uint96).max;
+
+    /// @notice A stake is too large for selection (at most MAX_STAKE).
+    error StakeTooLarge(address validator, uint256 stake);
+
     uint8 internal constant CLASS_EMPTY = 0;
     uint8 internal constant CLASS_SINGLE_SITE = 1;
     uint8 internal constant CLASS_UNPROTECTED = 2;
@@ -58,61 +64,92 @@ library RedundancyMath {
 
     // ------------------------------------------------------------------ scores
 
-    /// @dev Stake per distinct domain of one dimension; domains ascending.
+    /// @dev Stake per distinct domain of one dimension, in order of first appearance. An
+    ///      open-addressing table indexed by the domain id's low bits (ids are keccak hashes)
+    ///      maps each domain to its slot in doms/sums. The checked total rules out overflow.
     function domainSums(Member[] memory members, uint256 dim)
         internal
         pure
         returns (bytes32[] memory doms, uint256[] memory sums, uint256 count)
     {
         uint256 n = members.length;
-        uint256[] memory idx = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) idx[i] = i;
-        if (n > 1) _sortByDomain(members, dim, idx, 0, int256(n - 1));
+        uint256 total;
+        for (uint256 i = 0; i < n; ++i) {
+            total += members[i].stake;
+        }
+        uint256 size = 2;
+        while (size < 2 * n) size <<= 1;
+        uint256[] memory table = new uint256[](size); // slot -> index + 1 into doms/sums
         doms = new bytes32[](n);
         sums = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            Member memory m = members[idx[i]];
-            bytes32 d = m.domains[dim];
-            if (count == 0 || doms[count - 1] != d) {
-                doms[count] = d;
-                ++count;
+        assembly ("memory-safe") {
+            let mask := sub(size, 1)
+            let t := add(table, 0x20)
+            let d := add(doms, 0x20)
+            let w := add(sums, 0x20)
+            let mp := add(members, 0x20)
+            for { let i := 0 } lt(i, n) { i := add(i, 1) } {
+                let m := mload(add(mp, shl(5, i)))
+                let stake := mload(add(m, 0x20))
+                let key := mload(add(mload(add(m, 0x40)), shl(5, dim)))
+                let slot := and(key, mask)
+                for {} 1 {} {
+                    let entry := mload(add(t, shl(5, slot)))
+                    if iszero(entry) {
+                        mstore(add(t, shl(5, slot)), add(count, 1))
+                        mstore(add(d, shl(5, count)), key)
+                        mstore(add(w, shl(5, count)), stake)
+                        count := add(count, 1)
+                        break
+                    }
+                    if eq(mload(add(d, shl(5, sub(entry, 1)))), key) {
+                        let p := add(w, shl(5, sub(entry, 1)))
+                        mstore(p, add(mload(p), stake))
+                        break
+                    }
+                    slot := and(add(slot, 1), mask)
+                }
             }
-            sums[count - 1] += m.stake;
         }
     }
 
     function dimensionScore(Member[] memory members, uint256 dim) internal pure returns (DimensionScore memory s) {
+        uint256 mark;
+        assembly ("memory-safe") {
+            mark := mload(0x40) // scratch below is dropped on return; s was allocated before it
+        }
         (bytes32[] memory doms, uint256[] memory sums, uint256 count) = domainSums(members, dim);
         uint256 total;
         uint256 top;
         bytes32 largest;
+        uint256 squares;
         for (uint256 i = 0; i < count; ++i) {
-            total += sums[i];
-            if (sums[i] > top) {
-                top = sums[i];
+            uint256 w = sums[i];
+            total += w;
+            squares += w * w;
+            if (w > top || (w == top && top != 0 && doms[i] < largest)) {
+                top = w;
                 largest = doms[i];
             }
         }
-        if (total == 0) return s;
-        uint256[] memory ordered = new uint256[](count);
-        uint256 squares;
-        for (uint256 i = 0; i < count; ++i) {
-            ordered[i] = sums[i];
-            squares += sums[i] * sums[i];
+        if (total != 0) {
+            if (count > 1) _sortDesc(sums, 0, count - 1);
+            uint256 running;
+            uint256 k;
+            while (3 * running < total) {
+                running += sums[k];
+                ++k;
+            }
+            s.nakamoto = uint32(k);
+            s.tolerance = uint32(k - 1);
+            s.hhiBps = uint32((10_000 * squares) / (total * total));
+            s.largestDomain = largest;
+            s.largestShareBps = uint32((10_000 * top) / total);
+            s.domainCount = uint32(count);
         }
-        if (count > 1) _sortDesc(ordered, 0, int256(count - 1));
-        uint256 running;
-        uint256 k;
-        while (3 * running < total) {
-            running += ordered[k];
-            ++k;
+        assembly ("memory-safe") {
+            mstore(0x40, mark)
         }
-        s.nakamoto = uint32(k);
-        s.tolerance = uint32(k - 1);
-        s.hhiBps = uint32((10_000 * squares) / (total * total));
-        s.largestDomain = largest;
-        s.largestShareBps = uint32((10_000 * top) / total);
-        s.domainCount = uint32(count);
     }
 
     function scores(Member[] memory members) internal pure returns (Scores memory out) {
@@ -141,9 +178,16 @@ library RedundancyMath {
         returns (Member[] memory committee, uint8 failure, uint8 dimension)
     {
         uint256 n = candidates.length;
+        // Order key: stake descending, then address ascending, in one word.
+        uint256[] memory keys = new uint256[](n);
         uint256[] memory idx = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) idx[i] = i;
-        if (n > 1) _sortCandidates(candidates, idx, 0, int256(n - 1));
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 stake = candidates[i].stake;
+            if (stake > MAX_STAKE) revert StakeTooLarge(candidates[i].addr, stake);
+            keys[i] = ((MAX_STAKE - stake) << 160) | uint256(uint160(candidates[i].addr));
+            idx[i] = i;
+        }
+        if (n > 1) _sortPairs(keys, idx, 0, n - 1);
         uint256 size = policy.committeeSize < n ? policy.committeeSize : n;
         Member[] memory chosen = new Member[](size);
         uint256 count;
@@ -241,78 +285,73 @@ library RedundancyMath {
 
     // ----------------------------------------------------------------- sorting
 
-    function _sortByDomain(Member[] memory m, uint256 dim, uint256[] memory idx, int256 lo, int256 hi) private pure {
+    /// @dev Sorts keys[lo..hi] ascending, moving vals alongside: quicksort with Hoare's partition
+    ///      around the lower-middle element, which keeps lo <= j < hi, so both sides shrink and no
+    ///      index leaves [lo, hi]. Callers pass hi < length; the assembly skips bounds checks.
+    function _sortPairs(uint256[] memory keys, uint256[] memory vals, uint256 lo, uint256 hi) private pure {
         while (lo < hi) {
-            uint256 pivot = uint256(m[idx[uint256(lo + (hi - lo) / 2)]].domains[dim]);
-            int256 i = lo;
-            int256 j = hi;
-            while (i <= j) {
-                while (uint256(m[idx[uint256(i)]].domains[dim]) < pivot) ++i;
-                while (uint256(m[idx[uint256(j)]].domains[dim]) > pivot) --j;
-                if (i <= j) {
-                    (idx[uint256(i)], idx[uint256(j)]) = (idx[uint256(j)], idx[uint256(i)]);
-                    ++i;
-                    --j;
+            uint256 j;
+            assembly ("memory-safe") {
+                let k := add(keys, 0x20)
+                let v := add(vals, 0x20)
+                let pivot := mload(add(k, shl(5, add(lo, shr(1, sub(hi, lo))))))
+                let i := lo
+                j := hi
+                for {} 1 {} {
+                    for {} lt(mload(add(k, shl(5, i))), pivot) {} { i := add(i, 1) }
+                    for {} gt(mload(add(k, shl(5, j))), pivot) {} { j := sub(j, 1) }
+                    if iszero(lt(i, j)) { break }
+                    let pi := add(k, shl(5, i))
+                    let pj := add(k, shl(5, j))
+                    let t := mload(pi)
+                    mstore(pi, mload(pj))
+                    mstore(pj, t)
+                    pi := add(v, shl(5, i))
+                    pj := add(v, shl(5, j))
+                    t := mload(pi)
+                    mstore(pi, mload(pj))
+                    mstore(pj, t)
+                    i := add(i, 1)
+                    j := sub(j, 1)
                 }
             }
-            if (j - lo < hi - i) {
-                _sortByDomain(m, dim, idx, lo, j);
-                lo = i;
+            if (j - lo < hi - j) {
+                _sortPairs(keys, vals, lo, j);
+                lo = j + 1;
             } else {
-                _sortByDomain(m, dim, idx, i, hi);
+                _sortPairs(keys, vals, j + 1, hi);
                 hi = j;
             }
         }
     }
 
-    function _sortDesc(uint256[] memory a, int256 lo, int256 hi) private pure {
+    /// @dev Sorts a[lo..hi] descending (same scheme as _sortPairs).
+    function _sortDesc(uint256[] memory a, uint256 lo, uint256 hi) private pure {
         while (lo < hi) {
-            uint256 pivot = a[uint256(lo + (hi - lo) / 2)];
-            int256 i = lo;
-            int256 j = hi;
-            while (i <= j) {
-                while (a[uint256(i)] > pivot) ++i;
-                while (a[uint256(j)] < pivot) --j;
-                if (i <= j) {
-                    (a[uint256(i)], a[uint256(j)]) = (a[uint256(j)], a[uint256(i)]);
-                    ++i;
-                    --j;
+            uint256 j;
+            assembly ("memory-safe") {
+                let k := add(a, 0x20)
+                let pivot := mload(add(k, shl(5, add(lo, shr(1, sub(hi, lo))))))
+                let i := lo
+                j := hi
+                for {} 1 {} {
+                    for {} gt(mload(add(k, shl(5, i))), pivot) {} { i := add(i, 1) }
+                    for {} lt(mload(add(k, shl(5, j))), pivot) {} { j := sub(j, 1) }
+                    if iszero(lt(i, j)) { break }
+                    let pi := add(k, shl(5, i))
+                    let pj := add(k, shl(5, j))
+                    let t := mload(pi)
+                    mstore(pi, mload(pj))
+                    mstore(pj, t)
+                    i := add(i, 1)
+                    j := sub(j, 1)
                 }
             }
-            if (j - lo < hi - i) {
+            if (j - lo < hi - j) {
                 _sortDesc(a, lo, j);
-                lo = i;
+                lo = j + 1;
             } else {
-                _sortDesc(a, i, hi);
-                hi = j;
-            }
-        }
-    }
-
-    /// @dev Stake descending, then address ascending.
-    function _before(Member memory a, Member memory b) private pure returns (bool) {
-        return a.stake > b.stake || (a.stake == b.stake && a.addr < b.addr);
-    }
-
-    function _sortCandidates(Member[] memory m, uint256[] memory idx, int256 lo, int256 hi) private pure {
-        while (lo < hi) {
-            Member memory pivot = m[idx[uint256(lo + (hi - lo) / 2)]];
-            int256 i = lo;
-            int256 j = hi;
-            while (i <= j) {
-                while (_before(m[idx[uint256(i)]], pivot)) ++i;
-                while (_before(pivot, m[idx[uint256(j)]])) --j;
-                if (i <= j) {
-                    (idx[uint256(i)], idx[uint256(j)]) = (idx[uint256(j)], idx[uint256(i)]);
-                    ++i;
-                    --j;
-                }
-            }
-            if (j - lo < hi - i) {
-                _sortCandidates(m, idx, lo, j);
-                lo = i;
-            } else {
-                _sortCandidates(m, idx, i, hi);
+                _sortDesc(a, j + 1, hi);
                 hi = j;
             }
         }

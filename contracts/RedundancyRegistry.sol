@@ -549,12 +549,32 @@ contract RedundancyRegistry is IRedundancyRegistry {
 
     /// @notice Whether a facility is stale at this block, and why.
     /// @param facilityId the facility
-    function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory s) {
-        Facility storage f = _facilities[facilityId];
+    function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory) {
+        return _status(_facilities[facilityId], _policy.requiredKinds);
+    }
+
+    /// @notice What committee selection needs of each facility, in one call: fresh (registered,
+    ///         active, not stale), claimed coordinates, and the domain per dimension (index 0 unused).
+    /// @param ids the facilities
+    function selectionFacilities(bytes32[] calldata ids) external view returns (SelectionFacility[] memory out) {
+        out = new SelectionFacility[](ids.length);
+        uint8 required = _policy.requiredKinds;
+        for (uint256 i = 0; i < ids.length; ++i) {
+            Facility storage f = _facilities[ids[i]];
+            SelectionFacility memory e = out[i];
+            e.fresh = !_status(f, required).stale;
+            e.latitudeE6 = f.latitudeE6;
+            e.longitudeE6 = f.longitudeE6;
+            for (uint256 d = 1; d < 6; ++d) {
+                e.domains[d] = f.domains[d];
+            }
+        }
+    }
+
+    function _status(Facility storage f, uint8 required) private view returns (FacilityStatus memory s) {
         s.registered = f.attestor != address(0);
         s.active = f.active;
         uint256 packed = f.validUntil;
-        uint8 required = _policy.requiredKinds;
         for (uint256 k = 1; k < _KIND_COUNT; ++k) {
             if (required & (1 << k) == 0) continue;
             uint40 until = uint40(packed >> (40 * k));

@@ -16,6 +16,7 @@ from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
 
 from redundancy.domains import Kind
+from redundancy.hashing import keccak256
 
 DOMAIN_NAME = "RedundancyRegistry"
 DOMAIN_VERSION = "1"
@@ -210,7 +211,7 @@ def _word(value: int) -> bytes:
 
 def struct_hash(a: Attestation) -> bytes:
     """hashStruct(Attestation)."""
-    return keccak(
+    return keccak256(
         ATTESTATION_TYPEHASH
         + a.facility_id
         + _word(int(a.kind))
@@ -228,7 +229,7 @@ def struct_hash(a: Attestation) -> bytes:
 
 def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
     """The 32-byte digest the attestor signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
-    return keccak(b"\x19\x01" + domain_sep + struct_hash(a))
+    return keccak256(b"\x19\x01" + domain_sep + struct_hash(a))
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +284,8 @@ def public_key_to_address(uncompressed: bytes) -> str:
     return to_checksum_address(keccak(uncompressed[1:])[-20:])
 
 
-def recover_signer(digest: bytes, sig: Signature) -> str | None:
-    """The address that signed ``digest``, or None if the signature is malformed or high-s."""
+def recover_address(digest: bytes, sig: Signature) -> bytes | None:
+    """The raw 20-byte address that signed ``digest`` (None if malformed or high-s)."""
     if sig.v not in (27, 28) or int.from_bytes(sig.s, "big") > _SECP256K1_HALF_ORDER:
         return None
     try:
@@ -293,4 +294,10 @@ def recover_signer(digest: bytes, sig: Signature) -> str | None:
         )
     except Exception:
         return None
-    return public_key_to_address(pub.format(compressed=False))
+    return keccak256(pub.format(compressed=False)[1:])[-20:]
+
+
+def recover_signer(digest: bytes, sig: Signature) -> str | None:
+    """The checksummed address that signed ``digest``, or None if malformed or high-s."""
+    raw = recover_address(digest, sig)
+    return to_checksum_address(raw) if raw is not None else None

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from eth_utils import keccak
-
 from redundancy.errors import EvidenceError
+from redundancy.hashing import keccak256
 
 
 def _check(value: Any, where: str) -> None:
@@ -38,4 +37,4 @@ def canonical_json(document: Any) -> bytes:
 
 def evidence_hash(evidence: bytes) -> bytes:
     """keccak256 of the canonical evidence bytes."""
-    return bytes(keccak(evidence))
+    return keccak256(evidence)

@@ -51,6 +51,10 @@ class DiversityPolicy:
         return cls(int(size), int(tol), parsed)
 
 
+#: Selection packs stakes into 96 bits (79 billion ether); the contract reverts above it too.
+MAX_STAKE = 2**96 - 1
+
+
 class Failure(IntEnum):
     """Why a selection did not meet the policy (values match the contract)."""
 
@@ -89,6 +93,11 @@ def _order_key(m: Member) -> tuple[int, int]:
 
 def select_committee(candidates: Sequence[Member], policy: DiversityPolicy) -> Selection:
     """Select a committee (see the module doc); candidates must already be eligible."""
+    for c in candidates:
+        if c.stake > MAX_STAKE:
+            raise ValueError(
+                f"stake {c.stake} of {c.address} exceeds 2^96 - 1 wei, the most selection takes"
+            )
     counts: list[dict[bytes, int]] = [{} for _ in DIMENSIONS]
     chosen: list[Member] = []
     for c in sorted(candidates, key=_order_key):

@@ -92,3 +92,12 @@ def test_packed_word_with_high_bits_is_refused() -> None:
 
 def test_signer_repr_hides_key() -> None:
     assert KEY.hex() not in repr(Signer(KEY))
+
+
+@given(st.binary(max_size=1_000))
+def test_native_keccak_equals_eth_utils(data: bytes) -> None:
+    from eth_utils import keccak
+
+    from redundancy.hashing import keccak256
+
+    assert keccak256(data) == keccak(data)

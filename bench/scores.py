@@ -1,0 +1,221 @@
+"""Gas of the score views and the selection transaction; off-chain proof verification rate.
+
+    python bench/scores.py [--quick]
+
+Gas runs on a real anvil (block gas limit 30M, so a view that needs more fails). Views are
+measured with eth_estimateGas on the call; selection is a real transaction. Verification rate:
+``redundancy.verification.verify_proof`` over many proofs on one core, median of 5 runs, with and
+without the device (Ed25519) checks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+from eth_account import Account
+from eth_utils import keccak
+
+from redundancy.chain import connect
+from redundancy.committee import SelectorClient, member_abi
+from redundancy.devworld import FacilitySpec, ValidatorSpec, build
+from redundancy.localchain import start_chain
+from redundancy.registry import DEFAULT_POLICY, RegistryClient
+from redundancy.scores import Member
+from redundancy.selection import DiversityPolicy
+from redundancy.verification import CertificateStore, ProofContext, verify_proof
+
+GOAL_VIEW_1000 = 30_000_000
+GOAL_SELECT_100 = 5_000_000
+GOAL_VERIFY = 20_000
+
+
+def synthetic_members(n: int) -> list[Member]:
+    """n validators over n/10 facilities, grids shared by 3 facilities, 5 hardware models."""
+    out = []
+    for i in range(n):
+        f = i // 10
+        domains = (
+            keccak(text=f"f{f}"),
+            keccak(text=f"metro{f // 2}"),
+            keccak(text=f"country{f // 4}"),
+            keccak(text=f"grid{f // 3}"),
+            keccak(text=f"as{f % 7}"),
+            keccak(text=f"prov{f % 5}"),
+            keccak(text=f"hw{i % 5}"),
+        )
+        out.append(
+            Member(Account.from_key(keccak(text=f"m{i}")).address, (i % 17 + 1) * 10**18, domains)
+        )
+    return out
+
+
+def facilities_for(n: int) -> list[FacilitySpec]:
+    count = max(3, n // 10)
+    return [
+        FacilitySpec(
+            f"site{i}",
+            f"grid{i // 3}",
+            f"metro{i // 2}",
+            f"c{i // 4}",
+            (i * 1_000_000) % 80_000_000,
+            (i * 3_000_000) % 170_000_000,
+            f"as{i % 7}",
+            f"prov{i % 5}",
+        )
+        for i in range(count)
+    ]
+
+
+def validators_for(n: int, facilities: list[FacilitySpec]) -> list[ValidatorSpec]:
+    models = [("dell", "r650", "2.19"), ("hpe", "dl380", "u46"), ("smc", "x13", "1.2")]
+    return [
+        ValidatorSpec(
+            f"b{i}", facilities[i % len(facilities)].name, (i % 13 + 1) * 10**18, models[i % 3]
+        )
+        for i in range(n)
+    ]
+
+
+def gas_table(quick: bool) -> list[tuple[str, int, int | str]]:
+    rows: list[tuple[str, int, int | str]] = []
+    sizes = (50, 100) if quick else (50, 100, 200, 1000)
+    with start_chain("anvil", extra_args=("--gas-limit", "30000000")) as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner, DEFAULT_POLICY)
+        selector, _ = SelectorClient.deploy(
+            w3, owner, registry.address, DiversityPolicy(committee_size=100)
+        )
+        for n in (100, 1000):
+            ms = [member_abi(m) for m in synthetic_members(n)]
+            try:
+                rows.append(
+                    (
+                        "scoresOf (given set, pure)",
+                        n,
+                        selector.contract.functions.scoresOf(ms).estimate_gas({"gas": 30_000_000}),
+                    )
+                )
+            except Exception as exc:  # a view over the 30M cap fails to estimate
+                rows.append(("scoresOf (given set, pure)", n, f"over 30M ({type(exc).__name__})"))
+        built = 0
+        facilities = facilities_for(max(sizes))
+        world = build(w3, registry, owner, facilities, [])
+        for n in sizes:
+            specs = validators_for(n, facilities)[built:]
+            for v in specs:
+                world.validators[v.name] = v
+            world.submit([world.hardware_proof(v) for v in specs], owner)
+            for v in specs:
+                w3.provider.make_request(
+                    "anvil_setBalance", [v.account().address, hex(v.stake + 10**18)]
+                )  # type: ignore[arg-type]
+                registry.register_validator(
+                    world.facilities[v.facility].facility_id,
+                    v.node().address,
+                    v.stake,
+                    sender=v.account(),
+                )
+            built = n
+            world.refresh(owner)
+            for label, fn in (
+                (
+                    "eligibleCandidates (reads registry)",
+                    selector.contract.functions.eligibleCandidates(),
+                ),
+                (
+                    "previewSelection (reads registry)",
+                    selector.contract.functions.previewSelection(),
+                ),
+            ):
+                try:
+                    rows.append((label, n, fn.estimate_gas({"gas": 30_000_000})))
+                except Exception as exc:
+                    rows.append((label, n, f"over 30M ({type(exc).__name__})"))
+            for phase in ("first selection", "re-selection"):
+                w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
+                w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+                world.refresh(owner)
+                label = f"selectCommittee, {phase} (committee {min(n, 100)})"
+                try:
+                    receipt = selector.select_committee(sender=owner)
+                    rows.append((label, n, int(receipt["gasUsed"])))
+                except Exception as exc:
+                    rows.append((label, n, f"failed: {type(exc).__name__}"))
+            rows.append(
+                (
+                    "currentScores (reads registry)",
+                    n,
+                    selector.contract.functions.currentScores().estimate_gas({"gas": 30_000_000}),
+                )
+            )
+            # the next size starts from an empty committee again, so its first selection is first
+            selector, _ = SelectorClient.deploy(
+                w3, owner, registry.address, DiversityPolicy(committee_size=100)
+            )
+    return rows
+
+
+def verification_rate(n: int = 2_000, runs: int = 5) -> tuple[float, float]:
+    """Proofs verified per second on one core: (signature and chain checks, plus device checks)."""
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner, DEFAULT_POLICY)
+        spec = facilities_for(30)[0]
+        world = build(w3, registry, owner, [spec], [])
+        proofs = [p for _ in range(n // 5) for p in world.facility_proofs(spec)]
+        info = registry.facility(spec.facility_id)
+        store = CertificateStore(lambda h: (registry.find_certificate(h) or (b"", b""))[1] or None)
+        ds = registry.domain_separator()
+        ctx = ProofContext(
+            ds,
+            ds,
+            info.attestor,
+            True,
+            world.now(),
+            DEFAULT_POLICY,
+            0,
+            True,
+            info.ca_fingerprint,
+            store,
+        )
+        warm = verify_proof(proofs[0], ctx)  # also warms the certificate cache
+        assert all(c.ok for c in warm), [c for c in warm if not c.ok]
+        rates = []
+        for device in (False, True):
+            samples = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                for p in proofs:
+                    verify_proof(p, ctx, device=device)
+                samples.append(len(proofs) / (time.perf_counter() - t))
+            rates.append(statistics.median(samples))
+    return rates[0], rates[1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="sizes 50 and 100 only")
+    args = parser.parse_args()
+    print(f"{'measure':44} {'validators':>10} {'gas':>14}")
+    for label, n, gas in gas_table(args.quick):
+        print(f"{label:44} {n:>10} {gas if isinstance(gas, str) else f'{gas:,}':>14}")
+    fast, full = verification_rate()
+    print(
+        f"\nverify_proof on one core (median of 5 x 2,000 proofs): {fast:,.0f}/s signature+chain "
+        "checks, "
+        f"{full:,.0f}/s with device certificate and Ed25519 evidence signature"
+    )
+    print(
+        "goals: scores for 1,000 validators in a 30M-gas call; "
+        f"selection of 100 <= {GOAL_SELECT_100:,} gas; "
+        f">= {GOAL_VERIFY:,} proofs/s per core. Anchor: the generic eth-account path ~3,000/s."
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
