@@ -113,14 +113,14 @@ def layout(n: int, per_facility: int, select: bool) -> list[tuple[str, str, int 
         )
         if not select:
             return rows
-        for phase in ("first", "re"):
+        for phase in ("first selection", "re-selection"):
             w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
             world.refresh(owner)
             receipt = selector.select_committee(sender=owner)
             rows.append(
                 (
-                    f"selectCommittee tx, {phase} selection (committee {min(n, 100)})",
+                    f"selectCommittee tx, {phase} (committee {min(n, 100)})",
                     where,
                     int(receipt["gasUsed"]),
                 )
