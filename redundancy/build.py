@@ -22,7 +22,7 @@ SOLC_VERSION = "0.8.28"
 EVM_VERSION = "paris"
 OPTIMIZER_RUNS = 10_000
 #: Contracts whose artifacts are kept (interfaces are compiled but not kept).
-DEPLOYABLE = ("RedundancyRegistry", "CommitteeSelector")
+DEPLOYABLE = ("RedundancyRegistry", "CommitteeSelector", "SettlementLedger")
 
 
 def standard_input() -> dict[str, Any]:

@@ -15,7 +15,7 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
-from web3.contract.contract import ContractFunction
+from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxReceipt
 
@@ -134,7 +134,12 @@ class Transactor:
             raise ChainUnreachableError(endpoint, _one_line(exc)) from None
 
     def send(
-        self, fn: ContractFunction, sender: LocalAccount, *, value: int = 0, gas: int | None = None
+        self,
+        fn: ContractFunction | ContractConstructor,
+        sender: LocalAccount,
+        *,
+        value: int = 0,
+        gas: int | None = None,
     ) -> TxReceipt:
         """Estimate, sign, send and wait. Raises ContractRevertError with the decoded error if the
         call would revert, InsufficientFundsError if the sender cannot pay."""

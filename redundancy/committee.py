@@ -93,7 +93,7 @@ class SelectorClient:
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         tx = Transactor(w3, ErrorDecoder(artifact.abi))
         ctor = factory.constructor(to_checksum_address(registry), policy.as_abi(), geo.as_abi())
-        receipt = tx.send(ctor, deployer)  # type: ignore[arg-type]
+        receipt = tx.send(ctor, deployer)
         address = receipt["contractAddress"]
         assert address is not None
         return cls(w3, address, deployer), receipt

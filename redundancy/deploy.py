@@ -34,6 +34,8 @@ from redundancy.keystore import load_account, read_passphrase
 from redundancy.localchain import ChainKind, dev_keys
 from redundancy.registry import CONTRACT_NAME as REGISTRY_CONTRACT
 from redundancy.registry import DEFAULT_POLICY, RegistryClient
+from redundancy.settlement import CONTRACT_NAME as SETTLEMENT_CONTRACT
+from redundancy.settlement import SettlementClient
 
 PASSWORD_ENV = "REDUNDANCY_KEYSTORE_PASSWORD"
 LOCAL_CHAINS: dict[int, ChainKind] = {31337: "anvil", 1337: "ganache"}
@@ -48,14 +50,19 @@ def deploy(w3: Web3, deployer: LocalAccount) -> Deployment:
     """Deploy a registry (default freshness policy) and its committee selector (open policy)."""
     registry, receipt = RegistryClient.deploy(w3, deployer, DEFAULT_POLICY)
     selector, _ = SelectorClient.deploy(w3, deployer, registry.address)
+    settlement, _ = SettlementClient.deploy(w3, deployer, selector.address)
     artifacts = {
         name: {"sha256": a.sha256, "compiler": a.compiler}
-        for name, a in ((n, load_artifact(n)) for n in (REGISTRY_CONTRACT, SELECTOR_CONTRACT))
+        for name, a in (
+            (n, load_artifact(n))
+            for n in (REGISTRY_CONTRACT, SELECTOR_CONTRACT, SETTLEMENT_CONTRACT)
+        )
     }
     return Deployment(
         chain_id=int(w3.eth.chain_id),
         registry=registry.address,
         selector=selector.address,
+        settlement=settlement.address,
         deploy_block=int(receipt["blockNumber"]),
         deploy_tx=receipt["transactionHash"].to_0x_hex(),
         deployer=deployer.address,

@@ -29,6 +29,7 @@ class Deployment:
     chain_id: int
     registry: str
     selector: str
+    settlement: str
     deploy_block: int
     deploy_tx: str
     deployer: str
@@ -56,7 +57,7 @@ class Deployment:
             raise DeploymentFileError(
                 f"deployment file {path}: chain_id, deploy_block must be integers"
             )
-        for key in ("registry", "selector"):
+        for key in ("registry", "selector", "settlement"):
             if not is_address(data[key]):
                 raise DeploymentFileError(
                     f"deployment file {path}: {key} {data[key]!r} is not an address"
@@ -64,4 +65,5 @@ class Deployment:
         fields = {k: data[k] for k in _REQUIRED}
         fields["registry"] = to_checksum_address(data["registry"])
         fields["selector"] = to_checksum_address(data["selector"])
+        fields["settlement"] = to_checksum_address(data["settlement"])
         return cls(**fields, artifacts=data.get("artifacts", {}))

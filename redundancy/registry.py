@@ -152,7 +152,7 @@ class RegistryClient:
         artifact = load_artifact(CONTRACT_NAME)
         factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
         transactor = Transactor(w3, ErrorDecoder(artifact.abi))
-        receipt = transactor.send(factory.constructor(policy.as_abi()), deployer)  # type: ignore[arg-type]
+        receipt = transactor.send(factory.constructor(policy.as_abi()), deployer)
         address = receipt["contractAddress"]
         assert address is not None
         return cls(w3, address, deployer), receipt

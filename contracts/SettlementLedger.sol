@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
+
+/// @notice What the ledger needs of the committee selector.
+interface ICommitteeSource {
+    /// @notice The current epoch, when it started, and its members with their selected stakes.
+    function currentCommittee()
+        external
+        view
+        returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes);
+
+    /// @notice The registry the committee was selected from.
+    function registry() external view returns (IRedundancyRegistry);
+}
+
+/// @title SettlementLedger
+/// @notice Commits the venue's settlement batches: each batch names a contiguous range of the
+///         replicated input log and the state root every validator reached after it. A batch is
+///         accepted only with EIP-712 signatures of more than 2/3 of the current committee's
+///         stake (the committee the CommitteeSelector stored for this epoch), signed by each
+///         member's node key as bound in the registry. Anyone holding a quorum may submit.
+/// @dev Batches chain: the first sequence must follow the last committed one. Signatures are
+///      passed sorted by signer address, strictly ascending, so a duplicate is caught in one pass.
+contract SettlementLedger {
+    // keccak256("SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)")
+    bytes32 public constant BATCH_TYPEHASH =
+        keccak256("SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)");
+    // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+    bytes32 private constant _DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
+    uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    string public constant NAME = "SettlementLedger";
+    string public constant VERSION = "1";
+
+    /// @notice A settlement batch: inputs firstSequence..lastSequence, and the state root after them.
+    struct Batch {
+        uint64 epoch;
+        uint64 firstSequence;
+        uint64 lastSequence;
+        bytes32 stateRoot;
+    }
+
+    /// @notice A committee member's node signature over a batch.
+    struct NodeSignature {
+        uint8 v;
+        bytes32 r;
+        bytes32 s;
+    }
+
+    ICommitteeSource public immutable committee;
+    bytes32 private immutable _cachedDomainSeparator;
+    uint256 private immutable _cachedChainId;
+
+    uint64 private _lastSequence;
+    uint64 private _batchCount;
+    bytes32 private _lastStateRoot;
+
+    /// @notice Emitted for every committed batch.
+    event BatchCommitted(
+        uint64 indexed batchNumber,
+        uint64 indexed epoch,
+        uint64 firstSequence,
+        uint64 lastSequence,
+        bytes32 stateRoot,
+        address[] signers,
+        uint256 signedStake,
+        uint256 totalStake
+    );
+
+    /// @notice The batch names another epoch than the current committee's.
+    error SettlementStaleCommittee(uint64 epoch, uint64 currentEpoch);
+    /// @notice No committee has been selected yet.
+    error SettlementNoCommittee();
+    /// @notice The batch does not start right after the last committed sequence, or is empty.
+    error SettlementWrongRange(uint64 firstSequence, uint64 lastSequence, uint64 expectedFirst);
+    /// @notice A signature is malformed (bad v, high s, or unrecoverable).
+    error SettlementInvalidSignature(uint256 index);
+    /// @notice A signer is not the node key of any current committee member.
+    error SettlementNotMember(address signer);
+    /// @notice Signers are not strictly ascending: the same signer appears twice.
+    error SettlementDuplicateSigner(address signer);
+    /// @notice Signers are not sorted ascending.
+    error SettlementSignersUnsorted(address previous, address signer);
+    /// @notice The signers hold no more than 2/3 of the committee's stake.
+    error SettlementInsufficientStake(uint256 signedStake, uint256 totalStake);
+
+    /// @param committee_ the CommitteeSelector whose current committee signs batches
+    constructor(ICommitteeSource committee_) {
+        committee = committee_;
+        _cachedChainId = block.chainid;
+        _cachedDomainSeparator = _buildDomainSeparator();
+    }
+
+    /// @notice Commits a batch signed by more than 2/3 of the current committee's stake.
+    /// @param batch the batch
+    /// @param signatures node signatures, sorted by recovered signer address ascending
+    function commitBatch(Batch calldata batch, NodeSignature[] calldata signatures) external {
+        (uint64 epoch,, address[] memory members, uint256[] memory stakes) = committee.currentCommittee();
+        if (epoch == 0) revert SettlementNoCommittee();
+        if (batch.epoch != epoch) revert SettlementStaleCommittee(batch.epoch, epoch);
+        uint64 expectedFirst = _lastSequence + 1;
+        if (batch.firstSequence != expectedFirst || batch.lastSequence < batch.firstSequence) {
+            revert SettlementWrongRange(batch.firstSequence, batch.lastSequence, expectedFirst);
+        }
+        IRedundancyRegistry.ValidatorRecord[] memory records = committee.registry().validatorRecords(members);
+        bytes32 digest = batchDigest(batch);
+        uint256 total;
+        for (uint256 i = 0; i < stakes.length; ++i) {
+            total += stakes[i];
+        }
+        uint256 signed;
+        address previous;
+        address[] memory signers = new address[](signatures.length);
+        for (uint256 i = 0; i < signatures.length; ++i) {
+            NodeSignature calldata sig = signatures[i];
+            if ((sig.v != 27 && sig.v != 28) || uint256(sig.s) > _HALF_ORDER) revert SettlementInvalidSignature(i);
+            address signer = ecrecover(digest, sig.v, sig.r, sig.s);
+            if (signer == address(0)) revert SettlementInvalidSignature(i);
+            if (signer == previous) revert SettlementDuplicateSigner(signer);
+            if (signer < previous) revert SettlementSignersUnsorted(previous, signer);
+            previous = signer;
+            uint256 j = 0;
+            while (j < records.length && records[j].node != signer) ++j;
+            if (j == records.length) revert SettlementNotMember(signer);
+            signed += stakes[j];
+            signers[i] = members[j];
+        }
+        if (3 * signed <= 2 * total) revert SettlementInsufficientStake(signed, total);
+        _lastSequence = batch.lastSequence;
+        _lastStateRoot = batch.stateRoot;
+        uint64 number = ++_batchCount;
+        emit BatchCommitted(
+            number, epoch, batch.firstSequence, batch.lastSequence, batch.stateRoot, signers, signed, total
+        );
+    }
+
+    /// @notice The last committed log sequence, its state root, and how many batches there are.
+    function lastCommitted() external view returns (uint64 sequence, bytes32 stateRoot, uint64 batches) {
+        return (_lastSequence, _lastStateRoot, _batchCount);
+    }
+
+    /// @notice The EIP-712 digest committee nodes sign for a batch.
+    /// @param batch the batch
+    function batchDigest(Batch calldata batch) public view returns (bytes32) {
+        bytes32 structHash =
+            keccak256(abi.encode(BATCH_TYPEHASH, batch.epoch, batch.firstSequence, batch.lastSequence, batch.stateRoot));
+        return keccak256(abi.encodePacked(hex"1901", domainSeparator(), structHash));
+    }
+
+    /// @notice The EIP-712 domain separator of this ledger on the current chain.
+    function domainSeparator() public view returns (bytes32) {
+        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
+    }
+
+    function _buildDomainSeparator() private view returns (bytes32) {
+        return keccak256(
+            abi.encode(_DOMAIN_TYPEHASH, keccak256(bytes(NAME)), keccak256(bytes(VERSION)), block.chainid, address(this))
+        );
+    }
+}

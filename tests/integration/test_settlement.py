@@ -1,0 +1,186 @@
+"""Settlement batches: accepted only with node signatures of > 2/3 of the committee stake."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from redundancy.committee import GeographyPolicy, SelectorClient
+from redundancy.devworld import FacilitySpec, ValidatorSpec, build
+from redundancy.eip712 import Signature, Signer
+from redundancy.errors import ContractRevertError
+from redundancy.registry import RegistryClient
+from redundancy.selection import DiversityPolicy
+from redundancy.settlement import Batch, SettlementClient, batch_digest, sign_batch
+from tests.integration.conftest import advance_time
+
+ETH = 10**18
+SITES = [
+    FacilitySpec(
+        f"s{i}", f"g{i}", f"m{i}", f"c{i}", 10_000_000 * i, 10_000_000 * i, f"as{i}", f"p{i}"
+    )
+    for i in range(4)
+]
+# stakes 30/30/20/10 (total 90): 30 + 30 = 60 is exactly 2/3, not more; 30 + 30 + 10 = 70 is
+VALIDATORS = [
+    ValidatorSpec(f"sv{i}", f"s{i}", stake * ETH) for i, stake in enumerate((30, 30, 20, 10))
+]
+ROOT = bytes.fromhex("ab" * 32)
+
+
+@dataclass
+class Setup:
+    ledger: SettlementClient
+    selector: SelectorClient
+    nodes: list[Signer]
+
+
+@pytest.fixture
+def setup(w3: Web3, registry: RegistryClient, owner: LocalAccount) -> Setup:
+    world = build(w3, registry, owner, SITES, VALIDATORS)
+    selector, _ = SelectorClient.deploy(
+        w3, owner, registry.address, DiversityPolicy(4), GeographyPolicy(min_epoch_seconds=60)
+    )
+    ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
+    selector.select_committee(sender=owner)
+    nodes = [Signer(bytes(world.validators[v.name].node().key)) for v in VALIDATORS]
+    return Setup(ledger, selector, nodes)
+
+
+def sigs(setup: Setup, batch: Batch, which: list[int]) -> list[Signature]:
+    return [sign_batch(setup.nodes[i], setup.ledger.domain_separator, batch) for i in which]
+
+
+def refused(
+    setup: Setup,
+    batch: Batch,
+    signatures: list[Signature],
+    sender: LocalAccount,
+    presorted: bool = False,
+) -> ContractRevertError:
+    with pytest.raises(ContractRevertError) as caught:
+        if presorted:
+            fn = setup.ledger.contract.functions.commitBatch(
+                batch.as_abi(), [(s.v, s.r, s.s) for s in signatures]
+            )
+            setup.ledger.tx.send(fn, sender)
+        else:
+            setup.ledger.commit_batch(batch, signatures, sender=sender)
+    return caught.value
+
+
+def test_digest_matches_contract(setup: Setup) -> None:
+    batch = Batch(1, 1, 100, ROOT)
+    assert setup.ledger.contract.functions.batchDigest(batch.as_abi()).call() == batch_digest(
+        setup.ledger.domain_separator, batch
+    )
+
+
+def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
+    batch = Batch(1, 1, 100, ROOT)
+    receipt = setup.ledger.commit_batch(batch, sigs(setup, batch, [0, 1, 3]), sender=relayer)
+    (event,) = setup.ledger.contract.events.BatchCommitted().process_receipt(receipt)
+    args = dict(event["args"])
+    assert (
+        args["batchNumber"],
+        args["epoch"],
+        args["firstSequence"],
+        args["lastSequence"],
+        args["stateRoot"],
+    ) == (1, 1, 1, 100, ROOT)
+    assert (args["signedStake"], args["totalStake"]) == (70 * ETH, 90 * ETH)
+    assert sorted(args["signers"]) == sorted(VALIDATORS[i].account().address for i in (0, 1, 3))
+    assert setup.ledger.last_committed() == (100, ROOT, 1)
+    nxt = Batch(1, 101, 150, bytes(32))
+    setup.ledger.commit_batch(nxt, sigs(setup, nxt, [0, 1, 2]), sender=relayer)
+    assert setup.ledger.last_committed()[0] == 150
+
+
+def test_two_thirds_exactly_is_not_enough(setup: Setup, relayer: LocalAccount) -> None:
+    batch = Batch(1, 1, 10, ROOT)
+    err = refused(setup, batch, sigs(setup, batch, [0, 1]), relayer)  # 60 of 90
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementInsufficientStake",
+        {"signedStake": 60 * ETH, "totalStake": 90 * ETH},
+    )
+    assert setup.ledger.last_committed() == (0, bytes(32), 0)
+
+
+def test_non_member_and_forged_signatures_are_refused(
+    setup: Setup, relayer: LocalAccount, outsider: LocalAccount
+) -> None:
+    batch = Batch(1, 1, 10, ROOT)
+    stranger = Signer(bytes(outsider.key))
+    err = refused(
+        setup,
+        batch,
+        [*sigs(setup, batch, [0, 1]), sign_batch(stranger, setup.ledger.domain_separator, batch)],
+        relayer,
+    )
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementNotMember",
+        {"signer": stranger.address.lower()},
+    )
+    other = Batch(1, 1, 10, bytes.fromhex("cd" * 32))  # signed a different root
+    err = refused(setup, batch, [*sigs(setup, batch, [0, 1]), *sigs(setup, other, [3])], relayer)
+    assert err.error_name == "SettlementNotMember"  # recovers to some unrelated address
+
+
+def test_duplicate_and_unsorted_signers_are_refused(setup: Setup, relayer: LocalAccount) -> None:
+    batch = Batch(1, 1, 10, ROOT)
+    one = sigs(setup, batch, [0])[0]
+    err = refused(setup, batch, [one, one], relayer, presorted=True)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementDuplicateSigner",
+        {"signer": setup.nodes[0].address.lower()},
+    )
+    ordered = sorted(sigs(setup, batch, [0, 1, 3]), key=lambda s: 0)  # keep signing order
+    from redundancy.settlement import sorted_for_submission
+
+    ascending = sorted_for_submission(setup.ledger.domain_separator, batch, ordered)
+    err = refused(setup, batch, list(reversed(ascending)), relayer, presorted=True)
+    assert err.error_name == "SettlementSignersUnsorted"
+
+
+def test_stale_committee_wrong_range_and_bad_signature(
+    setup: Setup, relayer: LocalAccount, owner: LocalAccount, w3: Web3
+) -> None:
+    stale = Batch(2, 1, 10, ROOT)
+    err = refused(setup, stale, sigs(setup, stale, [0, 1, 2]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementStaleCommittee",
+        {"epoch": 2, "currentEpoch": 1},
+    )
+    gap = Batch(1, 5, 10, ROOT)
+    err = refused(setup, gap, sigs(setup, gap, [0, 1, 2]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementWrongRange",
+        {"firstSequence": 5, "lastSequence": 10, "expectedFirst": 1},
+    )
+    backwards = Batch(1, 1, 0, ROOT)
+    assert (
+        refused(setup, backwards, sigs(setup, backwards, [0, 1, 2]), relayer).error_name
+        == "SettlementWrongRange"
+    )
+    batch = Batch(1, 1, 10, ROOT)
+    bad = Signature(27, bytes(32), sigs(setup, batch, [0])[0].s)
+    err = refused(setup, batch, [bad], relayer, presorted=True)
+    assert (err.error_name, err.args_by_name) == ("SettlementInvalidSignature", {"index": 0})
+    # a new epoch's committee replaces the old one: batches signed for epoch 1 become stale
+    advance_time(w3, 61)
+    setup.selector.select_committee(sender=owner)
+    err = refused(setup, batch, sigs(setup, batch, [0, 1, 2]), relayer)
+    assert err.args_by_name == {"epoch": 1, "currentEpoch": 2}
+
+
+def test_no_committee_yet(
+    w3: Web3, registry: RegistryClient, owner: LocalAccount, relayer: LocalAccount
+) -> None:
+    selector, _ = SelectorClient.deploy(w3, owner, registry.address)
+    ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
+    with pytest.raises(ContractRevertError) as caught:
+        ledger.commit_batch(Batch(0, 1, 1, ROOT), [], sender=relayer)
+    assert caught.value.error_name == "SettlementNoCommittee"
