@@ -47,13 +47,14 @@ COMPACT_SLACK = 16
 
 
 class Level(deque[Order]):
-    """Orders resting at one price, oldest first; ``live`` counts the ones not dead."""
+    """Orders resting at one price, oldest first; ``live`` counts the ones not dead.
+
+    No ``__init__`` (it would triple the cost of creating a level): whoever
+    creates a level sets ``live`` at once.
+    """
 
     __slots__ = ("live",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.live = 0
+    live: int
 
     def compact(self) -> None:
         """Drop dead records, keeping the live ones in time order."""
@@ -93,6 +94,7 @@ class Book:
         level = levels.get(price)
         if level is None:
             level = levels[price] = Level()
+            level.live = 0
             if not keys or key > keys[-1]:
                 keys.append(key)
             else:

@@ -25,7 +25,6 @@ from validator import snapshot
 from validator.audit import audit
 from validator.domain import AccountId, OrderId, SeriesId
 from validator.errors import MessageError, SequenceError
-from validator.matching import cancel, cancel_replace, new_order
 from validator.messages import (
     Cancel,
     CancelReplace,
@@ -37,6 +36,7 @@ from validator.messages import (
     SettlementPrice,
     Withdraw,
 )
+from validator.orders import cancel, cancel_replace, new_order
 from validator.results import Result
 from validator.settlement import deposit, expire, list_series, settlement_price, withdraw
 from validator.state import State
@@ -81,11 +81,13 @@ class Engine:
 
     def apply(self, msg: Message) -> Result:
         """Apply the next input and return its outcome."""
-        handler = _HANDLERS.get(type(msg))
-        if handler is None:
-            raise MessageError(f"not an input message: {type(msg).__name__}")
-        self._state.seq += 1
-        return handler(self._state, msg)
+        state = self._state
+        try:
+            handler = _HANDLERS[msg.__class__]
+        except KeyError:
+            raise MessageError(f"not an input message: {type(msg).__name__}") from None
+        state.seq += 1
+        return handler(state, msg)
 
     def apply_at(self, seq: int, msg: Message) -> Result:
         """Apply an input that the log numbered ``seq``, which must be the next number."""

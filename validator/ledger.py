@@ -83,23 +83,6 @@ def refresh_collateral(account: Account, holding: Holding, max_payout: int) -> N
     holding[COLLATERAL] = collateral
 
 
-def extra_sell_collateral(holding: Holding, qty: int, max_payout: int) -> int:
-    """Collateral an account must add to offer ``qty`` more contracts for sale."""
-    short = holding[OPEN_SELL] + qty - holding[POS]
-    return (max_payout * short if short > 0 else 0) - holding[COLLATERAL]
-
-
-def reserve(account: Account, holding: Holding, series: Series, order: Order) -> None:
-    """Reserve for a resting order's quantity: premium for a buy, collateral for a sell."""
-    if order[B]:
-        premium = order[P] * order[Q] * series.multiplier
-        holding[BUY_RESERVE] += premium
-        account.required += premium
-    else:
-        holding[OPEN_SELL] += order[Q]
-        refresh_collateral(account, holding, series.max_payout)
-
-
 def release(account: Account, series: Series, order: Order) -> None:
     """Release what a resting order's remaining quantity reserved (it is being cancelled)."""
     holding = account.holdings[series.index]

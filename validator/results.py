@@ -6,7 +6,6 @@ Results that carry nothing but a status are shared constants (``ACCEPTED``,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
 from typing import NamedTuple
 
@@ -82,9 +81,12 @@ class Payout(NamedTuple):
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
-    """What one input did. ``reason`` is None when accepted."""
+class Result(NamedTuple):
+    """What one input did. ``reason`` is None when accepted.
+
+    A named tuple rather than a frozen dataclass: it is built on the hot path
+    for every trade, and costs less than half as much to create.
+    """
 
     reason: RejectReason | None = None
     fills: tuple[Fill, ...] = ()

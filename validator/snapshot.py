@@ -23,7 +23,8 @@ from validator.book import A, K, O, Order, P, Q
 from validator.domain import AccountId, Expiry, OptionType, Price, SeriesId, Underlying
 from validator.errors import SnapshotError
 from validator.instruments import ExpiryState
-from validator.ledger import POS, refresh_collateral, reserve
+from validator.ledger import POS, refresh_collateral
+from validator.matching import rest
 from validator.messages import ListSeries
 from validator.settlement import list_series
 from validator.state import State
@@ -150,9 +151,7 @@ def _rebuild(obj: dict[str, Any]) -> State:
                 ]
                 if order_id in account.orders:
                     raise SnapshotError(f"order {account_id}/{order_id} rests twice")
-                book.rest(order)
-                account.orders[order_id] = order
-                reserve(account, account.holding(series.index), series, order)
+                rest(book, account, account.holding(series.index), series, order)
     for account in state.accounts:
         for index, holding in account.holdings.items():
             refresh_collateral(account, holding, state.series[index].max_payout)
