@@ -42,7 +42,7 @@ K = 6
 Order = list[int]
 """A resting-order record: ``[qty, price, account, order_id, series, is_buy, post_only]``."""
 
-COMPACT_SLACK = 16
+COMPACT_SLACK = 4
 """A level is compacted when it holds more than ``2 * live + COMPACT_SLACK`` records."""
 
 

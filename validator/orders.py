@@ -162,6 +162,8 @@ def cancel(state: State, msg: Cancel) -> Result:
         account.required += collateral - holding[COLLATERAL]
         holding[COLLATERAL] = collateral
         level = book.asks[price]
+    if not (holding[POS] or holding[OPEN_SELL] or holding[BUY_RESERVE]):
+        del account.holdings[index]  # keep only holdings that hold something
     order[Q] = 0
     live = level.live - 1
     if live:
