@@ -9,7 +9,7 @@ Example::
 
     {"account":"alice","kind":"gtc","order_id":7,"price":120,"qty":3,"series":"BTC-20250627-60000-P","side":"buy","type":"order"}
 
-Wire rules: strings are 1-64 characters with no control characters; integers
+Wire rules: strings are 1-64 printable characters (no control characters); integers
 are JSON integers (not booleans, not floats) within a signed 64-bit word; enums
 are their lower-case names; a key may appear only once. Anything else raises
 ``MessageError``, naming the field where there is one.
@@ -52,69 +52,112 @@ TAGS: dict[type[Any], str] = {
 
 MAX_STRING = 64
 
-
-def _text(value: object, field: str) -> str:
-    if type(value) is not str:
-        raise MessageError("must be a string", field=field)
-    if not 1 <= len(value) <= MAX_STRING:
-        raise MessageError(f"must be 1-{MAX_STRING} characters", field=field)
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
-        raise MessageError("must not contain control characters", field=field)
-    return value
-
-
-def _integer(value: object, field: str) -> int:
-    if type(value) is not int:
-        raise MessageError("must be an integer", field=field)
-    if not -INT_LIMIT < value < INT_LIMIT:
-        raise MessageError("must fit a signed 64-bit integer", field=field)
-    return value
-
-
-def _enum(enum: type[Enum]) -> Callable[[object, str], Enum]:
-    names = sorted(member.value for member in enum)
-
-    def parse(value: object, field: str) -> Enum:
-        try:
-            return enum(value)
-        except ValueError:
-            raise MessageError(f"must be one of {', '.join(names)}", field=field) from None
-
-    return parse
-
-
-_PARSERS: dict[str, Callable[[object, str], object]] = {
-    "AccountId": _text,
-    "SeriesId": _text,
-    "Underlying": _text,
-    "OrderId": _integer,
-    "Expiry": _integer,
-    "Price": _integer,
-    "Quantity": _integer,
-    "Cash": _integer,
-    "int": _integer,
-    "Side": _enum(Side),
-    "OrderKind": _enum(OrderKind),
-    "OptionType": _enum(OptionType),
+_STR, _INT, _ENUM = 0, 1, 2
+_KINDS: dict[str, int | type[Enum]] = {
+    "AccountId": _STR,
+    "SeriesId": _STR,
+    "Underlying": _STR,
+    "OrderId": _INT,
+    "Expiry": _INT,
+    "Price": _INT,
+    "Quantity": _INT,
+    "Cash": _INT,
+    "int": _INT,
+    "Side": Side,
+    "OrderKind": OrderKind,
+    "OptionType": OptionType,
 }
-
-_Spec = tuple[tuple[str, Callable[[object, str], object], bool], ...]
-
-
-def _spec(cls: type[Any]) -> _Spec:
-    """(name, parser, has_default) per field, from the dataclass's annotations."""
-    return tuple(
-        (
-            field.name,
-            _PARSERS[str(field.type)],
-            field.default is not dataclasses.MISSING,
-        )
-        for field in dataclasses.fields(cls)
-    )
+"""How each annotated field type travels: a string, an integer, or an enum's value."""
 
 
-_CLASSES: dict[str, type[Any]] = {tag: cls for cls, tag in TAGS.items()}
-_SPECS: dict[type[Any], _Spec] = {cls: _spec(cls) for cls in TAGS}
+class _Field:
+    """How to read and write one field of one message class."""
+
+    __slots__ = ("kind", "members", "name", "names", "optional")
+
+    def __init__(self, field: dataclasses.Field[Any]) -> None:
+        self.name = field.name
+        spec = _KINDS[str(field.type)]
+        self.kind = spec if isinstance(spec, int) else _ENUM
+        self.members: dict[str, Enum] = {}
+        if not isinstance(spec, int):
+            self.members = {member.value: member for member in spec}
+        self.names = ", ".join(sorted(self.members))
+        self.optional = field.default is not dataclasses.MISSING
+
+    def parse(self, value: object) -> object:
+        """The field's value from JSON, or ``MessageError`` naming the field."""
+        kind = self.kind
+        if kind == _INT:
+            if type(value) is int and -INT_LIMIT < value < INT_LIMIT:
+                return value
+            if type(value) is not int:
+                raise MessageError("must be an integer", field=self.name)
+            raise MessageError("must fit a signed 64-bit integer", field=self.name)
+        if kind == _STR:
+            if type(value) is str and 0 < len(value) <= MAX_STRING and value.isprintable():
+                return value
+            if type(value) is not str:
+                raise MessageError("must be a string", field=self.name)
+            if not 0 < len(value) <= MAX_STRING:
+                raise MessageError(f"must be 1-{MAX_STRING} characters", field=self.name)
+            raise MessageError("must be printable (no control characters)", field=self.name)
+        member = self.members.get(value) if type(value) is str else None
+        if member is None:
+            raise MessageError(f"must be one of {self.names}", field=self.name)
+        return member
+
+
+class _Codec:
+    """Decoder and canonical encoder of one message class."""
+
+    __slots__ = ("allowed", "cls", "fields", "required", "tag", "template")
+
+    def __init__(self, cls: type[Any], tag: str) -> None:
+        self.cls = cls
+        self.tag = tag
+        self.fields = tuple(_Field(field) for field in dataclasses.fields(cls))
+        self.required = {field.name for field in self.fields if not field.optional} | {"type"}
+        self.allowed = {field.name for field in self.fields} | {"type"}
+        # Canonical output: keys sorted, "type" among them.
+        by_name: dict[str, _Field | None] = {field.name: field for field in self.fields}
+        by_name["type"] = None
+        self.template = tuple((f'"{key}":', by_name[key]) for key in sorted(by_name))
+
+    def decode(self, obj: dict[str, object]) -> Message:
+        keys = obj.keys()
+        if not self.required <= keys <= self.allowed:
+            unknown = sorted(keys - self.allowed)
+            if unknown:
+                raise MessageError("unknown field", field=unknown[0])
+            raise MessageError("missing", field=sorted(self.required - keys)[0])
+        values = {
+            field.name: field.parse(obj[field.name]) for field in self.fields if field.name in obj
+        }
+        message: Message = self.cls(**values)
+        return message
+
+    def encode(self, msg: Message) -> bytes:
+        parts = []
+        for key, field in self.template:
+            if field is None:
+                parts.append(key + '"' + self.tag + '"')
+                continue
+            value = getattr(msg, field.name)
+            if field.kind == _STR:
+                parts.append(key + _quote(value))
+            elif field.kind == _INT:
+                parts.append(key + str(value))
+            else:
+                parts.append(key + '"' + value.value + '"')
+        return ("{" + ",".join(parts) + "}").encode("ascii")
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+"""JSON string literal, as ``json.dumps`` writes it (the C implementation)."""
+
+_CODECS: dict[type[Any], _Codec] = {cls: _Codec(cls, tag) for cls, tag in TAGS.items()}
+_BY_TAG: dict[str, _Codec] = {codec.tag: codec for codec in _CODECS.values()}
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -135,33 +178,15 @@ def decode_message(line: str | bytes) -> Message:
     if type(obj) is not dict:
         raise MessageError("must be a JSON object")
     tag = obj.get("type")
-    cls = _CLASSES.get(tag) if type(tag) is str else None
-    if cls is None:
-        raise MessageError(f"must be one of {', '.join(sorted(_CLASSES))}", field="type")
-    spec = _SPECS[cls]
-    unknown = set(obj) - {name for name, _, _ in spec} - {"type"}
-    if unknown:
-        raise MessageError("unknown field", field=sorted(unknown)[0])
-    values: dict[str, object] = {}
-    for name, parse, optional in spec:
-        if name in obj:
-            values[name] = parse(obj[name], name)
-        elif not optional:
-            raise MessageError("missing", field=name)
-    message: Message = cls(**values)
-    return message
-
-
-def _plain(value: object) -> object:
-    return value.value if isinstance(value, Enum) else value
+    codec = _BY_TAG.get(tag) if type(tag) is str else None
+    if codec is None:
+        raise MessageError(f"must be one of {', '.join(sorted(_BY_TAG))}", field="type")
+    return codec.decode(obj)
 
 
 def encode_message(msg: Message) -> bytes:
     """The canonical line of a message (no trailing newline)."""
-    obj: dict[str, object] = {"type": TAGS[type(msg)]}
-    for name, _, _ in _SPECS[type(msg)]:
-        obj[name] = _plain(getattr(msg, name))
-    return _dump(obj)
+    return _CODECS[msg.__class__].encode(msg)
 
 
 def encode_result(result: Result) -> bytes:
