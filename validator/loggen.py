@@ -15,10 +15,15 @@ expiries that are priced, expired, settled and replaced by new listings.
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
+from validator.codec import encode_message
 from validator.domain import (
     AccountId,
     Cash,
@@ -332,3 +337,36 @@ class LogGenerator:
 def generate(count: int, seed: int, profile: Profile = REPLAY) -> list[Message]:
     """The first ``count`` inputs of the log for ``seed`` and ``profile``."""
     return LogGenerator(seed, profile).messages(count)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``scripts/genlog.py``: write a generated log; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="genlog.py", description="Write a deterministic, realistic input log."
+    )
+    parser.add_argument("count", type=int, help="number of inputs")
+    parser.add_argument("out", help="output file, or - for standard output")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--profile",
+        choices=["replay", "benchmark"],
+        default="replay",
+        help="replay: small venue, whole life cycle; benchmark: 200 series, trading only",
+    )
+    args = parser.parse_args(argv)
+    if args.count < 0:
+        parser.error("count must not be negative")
+    profile = REPLAY if args.profile == "replay" else BENCHMARK
+    lines = b"".join(
+        encode_message(msg) + b"\n" for msg in generate(args.count, args.seed, profile)
+    )
+    if args.out == "-":
+        sys.stdout.buffer.write(lines)
+        return 0
+    try:
+        Path(args.out).write_bytes(lines)
+    except OSError as exc:
+        print(f"genlog: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.count} inputs to {args.out} (seed {args.seed}, profile {args.profile})")
+    return 0
