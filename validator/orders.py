@@ -39,6 +39,8 @@ _INSUFFICIENT_COLLATERAL = REJECTED[RejectReason.INSUFFICIENT_COLLATERAL]
 _UNKNOWN_ORDER = REJECTED[RejectReason.UNKNOWN_ORDER]
 
 _BUY = Side.BUY
+_NOTHING = (0, 0, 0, 0)
+"""Read-only stand-in for a holding not created yet (a rejected order must not create one)."""
 _GTC = OrderKind.GTC
 _IOC = OrderKind.IOC
 _POST_ONLY = OrderKind.POST_ONLY
@@ -48,7 +50,7 @@ def new_order(state: State, msg: NewOrder) -> Result:
     """Check, match and (for GTC and post-only) rest a new order.
 
     An order that does not cross is rested right here (the common case, kept
-    free of calls); one that crosses, and any IOC, goes through ``_execute``.
+    free of calls); one that crosses, and any IOC, goes through ``matching.execute``.
     """
     series = state.series_by_id.get(msg.series)
     if series is None:
@@ -74,8 +76,6 @@ def new_order(state: State, msg: NewOrder) -> Result:
     key: int
     holdings = account.holdings
     holding = holdings.get(index)
-    if holding is None:
-        holding = holdings[index] = [0, 0, 0, 0]
     if msg.side is _BUY:
         keys = book.ask_keys
         crosses = -keys[-1] <= price if keys else False
@@ -85,6 +85,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
         used_ids.add(order_id)
+        if holding is None:
+            holding = holdings[index] = [0, 0, 0, 0]
         if crosses or kind is _IOC:
             return execute(state, series, book, account, holding, order_id, 1, price, qty, kind)
         holding[BUY_RESERVE] += need
@@ -104,12 +106,15 @@ def new_order(state: State, msg: NewOrder) -> Result:
         crosses = keys[-1] >= price if keys else False
         if crosses and kind is _POST_ONLY:
             return _POST_ONLY_WOULD_CROSS
-        short = holding[OPEN_SELL] + qty - holding[POS]
+        held = _NOTHING if holding is None else holding
+        short = held[OPEN_SELL] + qty - held[POS]
         collateral = series.max_payout * short if short > 0 else 0
-        need = collateral - holding[COLLATERAL]
+        need = collateral - held[COLLATERAL]
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
         used_ids.add(order_id)
+        if holding is None:
+            holding = holdings[index] = [0, 0, 0, 0]
         if crosses or kind is _IOC:
             return execute(state, series, book, account, holding, order_id, 0, price, qty, kind)
         holding[OPEN_SELL] += qty
