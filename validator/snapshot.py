@@ -1,8 +1,8 @@
 """Snapshots: the whole state as canonical JSON, and back.
 
 The snapshot holds only primary state: series, expiry states and prices, each
-account's cash, positions and used client order ids, and the resting orders of
-every book in priority order. Everything derived (reservations, collateral,
+account's cash, positions and used client order ids (as ranges), and the
+resting orders of every book in priority order. Everything derived (reservations, collateral,
 the account's order index) is recomputed on restore. Everything is sorted by
 its public id, so the bytes do not depend on internal indices or on the
 history of any dictionary, and the state hash (sha256 of these bytes) is the
@@ -66,18 +66,35 @@ def dump(state: State) -> bytes:
             [
                 account.id,
                 account.cash,
-                sorted(
-                    [state.series[index].id, holding[POS]]
+                {
+                    state.series[index].id: holding[POS]
                     for index, holding in account.holdings.items()
                     if holding[POS]
-                ),
-                sorted(account.used_ids),
+                },
+                id_ranges(account.used_ids),
             ]
             for account in accounts
         ],
         "books": books,
     }
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def id_ranges(ids: set[int]) -> list[list[int]]:
+    """``ids`` as sorted, maximal, inclusive ``[first, last]`` ranges: compact for the
+    usual client that numbers its orders consecutively (one range, found in O(n))."""
+    if not ids:
+        return []
+    first, last = min(ids), max(ids)
+    if last - first + 1 == len(ids):
+        return [[first, last]]
+    ranges: list[list[int]] = []
+    for value in sorted(ids):
+        if ranges and value == ranges[-1][1] + 1:
+            ranges[-1][1] = value
+        else:
+            ranges.append([value, value])
+    return ranges
 
 
 def _orders(state: State, orders: Iterator[Order]) -> list[list[object]]:
@@ -128,11 +145,16 @@ def _rebuild(obj: dict[str, Any]) -> State:
         group.price = price
         for series in group.series:
             series.trading = group.state is ExpiryState.TRADING
-    for account_id, cash, positions, used_ids in obj["accounts"]:
+    budget = obj["seq"]  # every used id was accepted at its own sequence number
+    for account_id, cash, positions, ranges in obj["accounts"]:
         account = state.open_account(AccountId(account_id))
         account.cash = cash
-        account.used_ids = set(used_ids)
-        for sid, position in positions:
+        for first, last in ranges:
+            budget -= last - first + 1
+            if budget < 0 or last < first:
+                raise SnapshotError(f"account {account_id!r}: more used order ids than inputs")
+            account.used_ids.update(range(first, last + 1))
+        for sid, position in positions.items():
             account.holding(state.series_by_id[sid].index)[POS] = position
     for sid, bids, asks in obj["books"]:
         series = state.series_by_id[sid]

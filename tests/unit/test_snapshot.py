@@ -12,6 +12,7 @@ from validator.domain import Expiry, OrderKind, Underlying
 from validator.engine import Engine
 from validator.errors import SnapshotError
 from validator.messages import Expire
+from validator.snapshot import id_ranges
 
 
 def busy(engine: Engine) -> Engine:
@@ -80,4 +81,31 @@ def test_snapshot_of_an_unsound_state_is_rejected(engine: Engine) -> None:
 )
 def test_garbage_is_rejected_as_snapshot_error(data: bytes) -> None:
     with pytest.raises(SnapshotError):
+        Engine.restore(data)
+
+
+def test_used_order_ids_are_stored_as_maximal_ranges(engine: Engine) -> None:
+    for order_id in (1, 2, 3, 7, 9, 10):
+        accepted(engine.apply(buy("alice", order_id, 5, 1, OrderKind.IOC)))
+    alice = json.loads(engine.snapshot())["accounts"][0]
+    assert alice[0] == "alice"
+    assert alice[3] == [[1, 3], [7, 7], [9, 10]]
+    assert id_ranges(set(range(5, 505))) == [[5, 504]]
+
+
+def test_snapshot_claiming_more_used_ids_than_inputs_is_rejected(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 10**12]]
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(SnapshotError, match="more used order ids than inputs"):
+        Engine.restore(data)
+
+
+def test_snapshot_with_non_maximal_id_ranges_is_not_canonical(engine: Engine) -> None:
+    for order_id in (1, 2, 3):
+        accepted(engine.apply(buy("alice", order_id, 5, 1, OrderKind.IOC)))
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 2], [3, 3]]
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(SnapshotError, match="canonical"):
         Engine.restore(data)
