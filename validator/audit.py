@@ -43,7 +43,7 @@ def audit(state: State) -> list[str]:
             if resting.pop((account.index, order_id), None) is not order:
                 problems.append(f"{where}: order {order_id} is indexed but not in its book")
                 continue
-            if order_id not in account.used_ids:
+            if not account.id_used(order_id):
                 problems.append(f"{where}: resting order {order_id} has an unused id")
             series = state.series[order[S]]
             if order[B]:

@@ -38,7 +38,17 @@ Holding = list[int]
 class Account:
     """One account; ``index`` is its slot in the engine's account table."""
 
-    __slots__ = ("cash", "holdings", "id", "index", "orders", "required", "used_ids")
+    __slots__ = (
+        "cash",
+        "holdings",
+        "id",
+        "ids_high",
+        "ids_low",
+        "ids_other",
+        "index",
+        "orders",
+        "required",
+    )
 
     def __init__(self, index: int, account_id: AccountId) -> None:
         self.index = index
@@ -50,8 +60,13 @@ class Account:
         """Series index -> holding record."""
         self.orders: dict[int, Order] = {}
         """Client order id -> resting order record."""
-        self.used_ids: set[int] = set()
-        """Every client order id this account has had accepted."""
+        # Every client order id this account has had accepted: the run
+        # ids_low..ids_high (empty while ids_high < ids_low) plus ids_other, none
+        # of them next to the run. A client that numbers its orders consecutively
+        # never touches the set; the hot path extends the run inline.
+        self.ids_low = 0
+        self.ids_high = -1
+        self.ids_other: set[int] = set()
 
     @property
     def available(self) -> int:
@@ -69,6 +84,35 @@ class Account:
         """Signed position in a series."""
         holding = self.holdings.get(series_index)
         return holding[POS] if holding else 0
+
+    def id_used(self, order_id: int) -> bool:
+        """True if the account has had an order with this client id accepted."""
+        return self.ids_low <= order_id <= self.ids_high or order_id in self.ids_other
+
+    def use_id(self, order_id: int) -> None:
+        """Record an accepted client order id (which must be unused)."""
+        low, high, other = self.ids_low, self.ids_high, self.ids_other
+        if high < low:
+            self.ids_low = self.ids_high = order_id
+            return
+        if order_id == high + 1:
+            high = order_id
+        elif order_id == low - 1:
+            low = order_id
+        else:
+            other.add(order_id)
+            return
+        while high + 1 in other:
+            high += 1
+            other.remove(high)
+        while low - 1 in other:
+            low -= 1
+            other.remove(low)
+        self.ids_low, self.ids_high = low, high
+
+    def used_id_count(self) -> int:
+        """How many client order ids the account has used."""
+        return max(self.ids_high - self.ids_low + 1, 0) + len(self.ids_other)
 
     def order_ids(self) -> list[OrderId]:
         """Ids of the account's resting orders, ascending."""

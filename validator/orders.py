@@ -67,8 +67,7 @@ def new_order(state: State, msg: NewOrder) -> Result:
     if account is None:
         return _UNKNOWN_ACCOUNT
     order_id = msg.order_id
-    used_ids = account.used_ids
-    if order_id in used_ids:
+    if account.ids_low <= order_id <= account.ids_high or order_id in account.ids_other:
         return _DUPLICATE_ORDER_ID
     index = series.index
     book = state.books[index]
@@ -84,7 +83,10 @@ def new_order(state: State, msg: NewOrder) -> Result:
         need = price * qty * series.multiplier
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
-        used_ids.add(order_id)
+        if order_id == account.ids_high + 1 and not account.ids_other:
+            account.ids_high = order_id  # Account.use_id, the common case inlined
+        else:
+            account.use_id(order_id)
         if holding is None:
             holding = holdings[index] = [0, 0, 0, 0]
         if crosses or kind is _IOC:
@@ -112,7 +114,10 @@ def new_order(state: State, msg: NewOrder) -> Result:
         need = collateral - held[COLLATERAL]
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
-        used_ids.add(order_id)
+        if order_id == account.ids_high + 1 and not account.ids_other:
+            account.ids_high = order_id  # Account.use_id, the common case inlined
+        else:
+            account.use_id(order_id)
         if holding is None:
             holding = holdings[index] = [0, 0, 0, 0]
         if crosses or kind is _IOC:
@@ -203,7 +208,7 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     if qty <= 0 or qty % series.lot:
         return _BAD_LOT
     new_id = msg.new_order_id
-    if new_id in account.used_ids:
+    if account.id_used(new_id):
         return _DUPLICATE_ORDER_ID
     is_buy = old[B]
     book = state.books[series.index]
@@ -225,6 +230,6 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     if need > account.cash - account.required:
         return _INSUFFICIENT_COLLATERAL
     remove(book, account, series, old)
-    account.used_ids.add(new_id)
+    account.use_id(new_id)
     kind = _POST_ONLY if old[K] else _GTC
     return execute(state, series, book, account, holding, new_id, is_buy, price, qty, kind)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 from validator.audit import audit
@@ -23,7 +24,7 @@ from validator.book import A, K, O, Order, P, Q
 from validator.domain import AccountId, Expiry, OptionType, Price, SeriesId, Underlying
 from validator.errors import SnapshotError
 from validator.instruments import ExpiryState
-from validator.ledger import POS, refresh_collateral
+from validator.ledger import POS, Account, refresh_collateral
 from validator.matching import rest
 from validator.messages import ListSeries
 from validator.settlement import list_series
@@ -71,13 +72,22 @@ def dump(state: State) -> bytes:
                     for index, holding in account.holdings.items()
                     if holding[POS]
                 },
-                id_ranges(account.used_ids),
+                used_id_ranges(account),
             ]
             for account in accounts
         ],
         "books": books,
     }
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def used_id_ranges(account: Account) -> list[list[int]]:
+    """The account's used client order ids as sorted, maximal ``[first, last]`` ranges."""
+    ranges = id_ranges(account.ids_other)
+    if account.ids_low <= account.ids_high:  # never adjacent to the others
+        ranges.append([account.ids_low, account.ids_high])
+        ranges.sort()
+    return ranges
 
 
 def id_ranges(ids: set[int]) -> list[list[int]]:
@@ -153,7 +163,12 @@ def _rebuild(obj: dict[str, Any]) -> State:
             budget -= last - first + 1
             if budget < 0 or last < first:
                 raise SnapshotError(f"account {account_id!r}: more used order ids than inputs")
-            account.used_ids.update(range(first, last + 1))
+        if any(later[0] <= earlier[1] + 1 for earlier, later in pairwise(ranges)):
+            raise SnapshotError(f"account {account_id!r}: used order id ranges overlap or touch")
+        if ranges:  # the last range becomes the run, the others go to the set
+            account.ids_low, account.ids_high = ranges[-1]
+            for first, last in ranges[:-1]:
+                account.ids_other.update(range(first, last + 1))
         for sid, position in positions.items():
             account.holding(state.series_by_id[sid].index)[POS] = position
     for sid, bids, asks in obj["books"]:

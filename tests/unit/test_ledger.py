@@ -3,12 +3,18 @@ expiry, and conservation of cash and positions."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from validator_support import CALL, ETH_PUT, FUNDS, PUT, accepted, buy, deposit, sell
 
 from validator.domain import AccountId, Cash, Expiry, OrderId, Price, Underlying
 from validator.engine import Engine
+from validator.ledger import Account
 from validator.messages import Cancel, Expire, SettlementPrice, Withdraw
 from validator.results import CancelledOrder, Payout
+from validator.snapshot import used_id_ranges
 
 BTC, E100 = Underlying("BTC"), Expiry(100)
 P, C = PUT.series, CALL.series
@@ -217,3 +223,26 @@ def test_cash_is_conserved_apart_from_deposits_and_withdrawals(engine: Engine) -
     settle(engine, 700)
     assert engine.total_cash() == start + 67
     assert engine.audit() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-5, 40), max_size=60))
+def test_used_client_order_ids_behave_like_a_set(ids: list[int]) -> None:
+    account, model = Account(0, AccountId("alice")), set()
+    for order_id in ids:
+        assert account.id_used(order_id) == (order_id in model)
+        if order_id not in model:
+            account.use_id(order_id)
+            model.add(order_id)
+    assert all(account.id_used(i) == (i in model) for i in range(-7, 43))
+    assert account.used_id_count() == len(model)
+    ranges = used_id_ranges(account)
+    assert {i for first, last in ranges for i in range(first, last + 1)} == model
+    assert all(b[0] > a[1] + 1 for a, b in pairwise(ranges))
+
+
+def test_consecutive_client_order_ids_are_kept_as_one_run() -> None:
+    account = Account(0, AccountId("alice"))
+    for order_id in [5, 6, 8, 9, 7]:
+        account.use_id(order_id)
+    assert (account.ids_low, account.ids_high, account.ids_other) == (5, 9, set())
