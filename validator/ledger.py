@@ -17,6 +17,8 @@ and the sum of all cash changes only on deposits and withdrawals.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 from validator.book import B, Order, P, Q
 from validator.domain import AccountId, OrderId
 from validator.instruments import Series
@@ -42,9 +44,8 @@ class Account:
         "cash",
         "holdings",
         "id",
-        "ids_high",
-        "ids_low",
-        "ids_other",
+        "id_ends",
+        "id_starts",
         "index",
         "orders",
         "required",
@@ -60,13 +61,13 @@ class Account:
         """Series index -> holding record."""
         self.orders: dict[int, Order] = {}
         """Client order id -> resting order record."""
-        # Every client order id this account has had accepted: the run
-        # ids_low..ids_high (empty while ids_high < ids_low) plus ids_other, none
-        # of them next to the run. A client that numbers its orders consecutively
-        # never touches the set; the hot path extends the run inline.
-        self.ids_low = 0
-        self.ids_high = -1
-        self.ids_other: set[int] = set()
+        # Every client order id this account has had accepted, as sorted,
+        # disjoint, non-adjacent ranges id_starts[i]..id_ends[i]: memory grows
+        # with the gaps between ids, not with their number. A client numbering
+        # its orders consecutively only ever extends the last range, which the
+        # hot path does inline.
+        self.id_starts: list[int] = []
+        self.id_ends: list[int] = []
 
     @property
     def available(self) -> int:
@@ -87,32 +88,29 @@ class Account:
 
     def id_used(self, order_id: int) -> bool:
         """True if the account has had an order with this client id accepted."""
-        return self.ids_low <= order_id <= self.ids_high or order_id in self.ids_other
+        i = bisect_right(self.id_starts, order_id) - 1
+        return i >= 0 and order_id <= self.id_ends[i]
 
     def use_id(self, order_id: int) -> None:
         """Record an accepted client order id (which must be unused)."""
-        low, high, other = self.ids_low, self.ids_high, self.ids_other
-        if high < low:
-            self.ids_low = self.ids_high = order_id
-            return
-        if order_id == high + 1:
-            high = order_id
-        elif order_id == low - 1:
-            low = order_id
+        starts, ends = self.id_starts, self.id_ends
+        i = bisect_right(starts, order_id)  # ranges before i start at or below order_id
+        joins_left = i > 0 and ends[i - 1] == order_id - 1
+        joins_right = i < len(starts) and starts[i] == order_id + 1
+        if joins_left and joins_right:
+            ends[i - 1] = ends[i]
+            del starts[i], ends[i]
+        elif joins_left:
+            ends[i - 1] = order_id
+        elif joins_right:
+            starts[i] = order_id
         else:
-            other.add(order_id)
-            return
-        while high + 1 in other:
-            high += 1
-            other.remove(high)
-        while low - 1 in other:
-            low -= 1
-            other.remove(low)
-        self.ids_low, self.ids_high = low, high
+            starts.insert(i, order_id)
+            ends.insert(i, order_id)
 
-    def used_id_count(self) -> int:
-        """How many client order ids the account has used."""
-        return max(self.ids_high - self.ids_low + 1, 0) + len(self.ids_other)
+    def used_id_ranges(self) -> list[list[int]]:
+        """The used client order ids as sorted, maximal ``[first, last]`` ranges."""
+        return [[first, last] for first, last in zip(self.id_starts, self.id_ends, strict=True)]
 
     def order_ids(self) -> list[OrderId]:
         """Ids of the account's resting orders, ascending."""

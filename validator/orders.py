@@ -67,7 +67,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
     if account is None:
         return _UNKNOWN_ACCOUNT
     order_id = msg.order_id
-    if account.ids_low <= order_id <= account.ids_high or order_id in account.ids_other:
+    id_ends = account.id_ends
+    if id_ends and order_id <= id_ends[-1] and account.id_used(order_id):
         return _DUPLICATE_ORDER_ID
     index = series.index
     book = state.books[index]
@@ -83,8 +84,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
         need = price * qty * series.multiplier
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
-        if order_id == account.ids_high + 1 and not account.ids_other:
-            account.ids_high = order_id  # Account.use_id, the common case inlined
+        if id_ends and order_id == id_ends[-1] + 1:
+            id_ends[-1] = order_id  # Account.use_id, the common case inlined
         else:
             account.use_id(order_id)
         if holding is None:
@@ -114,8 +115,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
         need = collateral - held[COLLATERAL]
         if need > account.cash - account.required:
             return _INSUFFICIENT_COLLATERAL
-        if order_id == account.ids_high + 1 and not account.ids_other:
-            account.ids_high = order_id  # Account.use_id, the common case inlined
+        if id_ends and order_id == id_ends[-1] + 1:
+            id_ends[-1] = order_id  # Account.use_id, the common case inlined
         else:
             account.use_id(order_id)
         if holding is None:

@@ -24,7 +24,7 @@ from validator.book import A, K, O, Order, P, Q
 from validator.domain import AccountId, Expiry, OptionType, Price, SeriesId, Underlying
 from validator.errors import SnapshotError
 from validator.instruments import ExpiryState
-from validator.ledger import POS, Account, refresh_collateral
+from validator.ledger import POS, refresh_collateral
 from validator.matching import rest
 from validator.messages import ListSeries
 from validator.settlement import list_series
@@ -72,39 +72,13 @@ def dump(state: State) -> bytes:
                     for index, holding in account.holdings.items()
                     if holding[POS]
                 },
-                used_id_ranges(account),
+                account.used_id_ranges(),
             ]
             for account in accounts
         ],
         "books": books,
     }
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
-
-
-def used_id_ranges(account: Account) -> list[list[int]]:
-    """The account's used client order ids as sorted, maximal ``[first, last]`` ranges."""
-    ranges = id_ranges(account.ids_other)
-    if account.ids_low <= account.ids_high:  # never adjacent to the others
-        ranges.append([account.ids_low, account.ids_high])
-        ranges.sort()
-    return ranges
-
-
-def id_ranges(ids: set[int]) -> list[list[int]]:
-    """``ids`` as sorted, maximal, inclusive ``[first, last]`` ranges: compact for the
-    usual client that numbers its orders consecutively (one range, found in O(n))."""
-    if not ids:
-        return []
-    first, last = min(ids), max(ids)
-    if last - first + 1 == len(ids):
-        return [[first, last]]
-    ranges: list[list[int]] = []
-    for value in sorted(ids):
-        if ranges and value == ranges[-1][1] + 1:
-            ranges[-1][1] = value
-        else:
-            ranges.append([value, value])
-    return ranges
 
 
 def _orders(state: State, orders: Iterator[Order]) -> list[list[object]]:
@@ -165,10 +139,8 @@ def _rebuild(obj: dict[str, Any]) -> State:
                 raise SnapshotError(f"account {account_id!r}: more used order ids than inputs")
         if any(later[0] <= earlier[1] + 1 for earlier, later in pairwise(ranges)):
             raise SnapshotError(f"account {account_id!r}: used order id ranges overlap or touch")
-        if ranges:  # the last range becomes the run, the others go to the set
-            account.ids_low, account.ids_high = ranges[-1]
-            for first, last in ranges[:-1]:
-                account.ids_other.update(range(first, last + 1))
+        account.id_starts = [first for first, _ in ranges]
+        account.id_ends = [last for _, last in ranges]
         for sid, position in positions.items():
             account.holding(state.series_by_id[sid].index)[POS] = position
     for sid, bids, asks in obj["books"]:

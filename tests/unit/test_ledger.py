@@ -14,7 +14,6 @@ from validator.engine import Engine
 from validator.ledger import Account
 from validator.messages import Cancel, Expire, SettlementPrice, Withdraw
 from validator.results import CancelledOrder, Payout
-from validator.snapshot import used_id_ranges
 
 BTC, E100 = Underlying("BTC"), Expiry(100)
 P, C = PUT.series, CALL.series
@@ -235,14 +234,15 @@ def test_used_client_order_ids_behave_like_a_set(ids: list[int]) -> None:
             account.use_id(order_id)
             model.add(order_id)
     assert all(account.id_used(i) == (i in model) for i in range(-7, 43))
-    assert account.used_id_count() == len(model)
-    ranges = used_id_ranges(account)
+    ranges = account.used_id_ranges()
     assert {i for first, last in ranges for i in range(first, last + 1)} == model
     assert all(b[0] > a[1] + 1 for a, b in pairwise(ranges))
 
 
-def test_consecutive_client_order_ids_are_kept_as_one_run() -> None:
+def test_used_client_order_ids_take_memory_per_gap_not_per_id() -> None:
     account = Account(0, AccountId("alice"))
-    for order_id in [5, 6, 8, 9, 7]:
+    for order_id in [*range(5, 1000), 1001, 1002]:
         account.use_id(order_id)
-    assert (account.ids_low, account.ids_high, account.ids_other) == (5, 9, set())
+    assert account.used_id_ranges() == [[5, 999], [1001, 1002]]
+    account.use_id(1000)
+    assert account.used_id_ranges() == [[5, 1002]]
