@@ -20,7 +20,7 @@ def audit(state: State) -> list[str]:
     problems: list[str] = []
     resting: dict[tuple[int, int], list[int]] = {}
     for series in state.series:
-        book = state.books[series.index]
+        book = series.book
         problems.extend(f"series {series.id}: {p}" for p in _book_problems(book))
         for is_buy in (1, 0):
             for order in book.orders(is_buy):

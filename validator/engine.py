@@ -138,7 +138,7 @@ class Engine:
         series = self._state.series_by_id.get(SeriesId(series_id))
         if series is None:
             return [], []
-        book = self._state.books[series.index]
+        book = series.book
         return book.depth(1), book.depth(0)
 
     def total_cash(self) -> int:

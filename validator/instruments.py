@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from validator.book import Book
 from validator.domain import Expiry, OptionType, Price, Quantity, SeriesId, Underlying
 from validator.messages import ListSeries
 from validator.results import RejectReason
@@ -40,6 +41,7 @@ class Series:
     """One listed option series; ``index`` is its slot in the engine's tables."""
 
     __slots__ = (
+        "book",
         "cap",
         "expiry",
         "id",
@@ -68,6 +70,8 @@ class Series:
         self.max_payout = max_payout_per_contract(msg)
         """Collateral one uncovered short contract locks: the most it can owe."""
         self.trading = True
+        self.book = Book()
+        """The series' order book."""
 
     def payout_per_contract(self, settlement_price: int) -> int:
         """Intrinsic value of one long contract at ``settlement_price``, in cash units."""

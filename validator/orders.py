@@ -71,7 +71,7 @@ def new_order(state: State, msg: NewOrder) -> Result:
     if id_ends and order_id <= id_ends[-1] and account.id_used(order_id):
         return _DUPLICATE_ORDER_ID
     index = series.index
-    book = state.books[index]
+    book = series.book
     kind = msg.kind
     key: int
     holdings = account.holdings
@@ -159,7 +159,7 @@ def cancel(state: State, msg: Cancel) -> Result:
     holding = account.holdings[index]
     qty = order[Q]
     price = order[P]
-    book = state.books[index]
+    book = series.book
     if order[B]:
         premium = price * qty * series.multiplier
         holding[BUY_RESERVE] -= premium
@@ -212,7 +212,7 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     if account.id_used(new_id):
         return _DUPLICATE_ORDER_ID
     is_buy = old[B]
-    book = state.books[series.index]
+    book = series.book
     if old[K]:
         if is_buy:
             keys = book.ask_keys

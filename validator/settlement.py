@@ -106,7 +106,7 @@ def _series_id(series: Series) -> str:
 
 def _cancel_all(state: State, series: Series) -> list[CancelledOrder]:
     """Cancel every resting order of a series: bids then asks, each in priority order."""
-    book = state.books[series.index]
+    book = series.book
     cancelled = []
     for is_buy in (1, 0):
         for order in book.orders(is_buy):
@@ -114,7 +114,7 @@ def _cancel_all(state: State, series: Series) -> list[CancelledOrder]:
             cancelled.append(CancelledOrder(account.id, order[O], order[Q]))
             release(account, series, order)
             del account.orders[order[O]]
-    state.books[series.index] = Book()
+    series.book = Book()
     return cancelled
 
 

@@ -39,7 +39,7 @@ def dump(state: State) -> bytes:
     accounts = sorted(state.accounts, key=lambda item: item.id)
     books = []
     for item in series:
-        book = state.books[item.index]
+        book = item.book
         if book.bid_keys or book.ask_keys:
             books.append([item.id, _orders(state, book.orders(1)), _orders(state, book.orders(0))])
     obj = {
@@ -145,7 +145,7 @@ def _rebuild(obj: dict[str, Any]) -> State:
             account.holding(state.series_by_id[sid].index)[POS] = position
     for sid, bids, asks in obj["books"]:
         series = state.series_by_id[sid]
-        book = state.books[series.index]
+        book = series.book
         for is_buy, orders in ((1, bids), (0, asks)):
             for account_id, order_id, price, qty, post_only in orders:
                 account = state.accounts_by_id[account_id]

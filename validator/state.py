@@ -1,30 +1,28 @@
 """The engine's whole state, as plain tables the handlers work on directly.
 
-Series and accounts get a dense index the first time they appear; books and
-order records refer to them by index. The indices are internal: nothing
-observable (results, snapshots, hashes) depends on them, so a restored engine
-may number things differently and still behave identically.
+Series and accounts get a dense index the first time they appear; order and
+holding records refer to them by index, and each series owns its book. The
+indices are internal: nothing observable (results, snapshots, hashes) depends
+on them, so a restored engine may number things differently and still behave
+identically.
 """
 
 from __future__ import annotations
 
-from validator.book import Book
 from validator.domain import AccountId, Expiry, SeriesId, Underlying
 from validator.instruments import ExpiryGroup, Series
 from validator.ledger import Account
 
 
 class State:
-    """Series, books, accounts and expiries, plus the sequence number of the last input."""
+    """Series (with their books), accounts, expiries, and the sequence number of the last input."""
 
-    __slots__ = ("accounts", "accounts_by_id", "books", "expiries", "seq", "series", "series_by_id")
+    __slots__ = ("accounts", "accounts_by_id", "expiries", "seq", "series", "series_by_id")
 
     def __init__(self) -> None:
         self.seq = 0
         self.series: list[Series] = []
         self.series_by_id: dict[SeriesId, Series] = {}
-        self.books: list[Book] = []
-        """Book of each series, by series index."""
         self.accounts: list[Account] = []
         self.accounts_by_id: dict[AccountId, Account] = {}
         self.expiries: dict[tuple[Underlying, Expiry], ExpiryGroup] = {}
@@ -37,8 +35,7 @@ class State:
         return account
 
     def add_series(self, series: Series, group: ExpiryGroup) -> None:
-        """Add a series (its index must be the next one) with an empty book."""
+        """Add a series (its index must be the next one)."""
         self.series.append(series)
         self.series_by_id[series.id] = series
-        self.books.append(Book())
         group.series.append(series)
