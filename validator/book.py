@@ -14,7 +14,9 @@ Layout, chosen for speed in CPython (see ``bench/bench_engine.py``):
   amortised however deep the level. Empty levels are removed at once, so a side
   holds exactly the prices that have live orders.
 
-The matching loop in ``matching.py`` walks these fields directly.
+The matching loops in ``matching.py``, and the inlined rest and cancel paths in
+``orders.py``, work on these fields directly; ``Book``'s methods are the
+readable reference for what they do.
 """
 
 from __future__ import annotations

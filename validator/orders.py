@@ -11,9 +11,9 @@ prices, and premium received, only leave more cash free, so the account still
 covers its ``required`` after the order (``matching.py`` has the proof sketch).
 
 This is the hot path. A new order that does not cross, and a cancel, are
-handled here without calls: ``Book.rest``, ``Book.remove``, ``ledger.reserve``
-and ``ledger.release`` are inlined (the benchmark measured each call at ~5% of
-an order's cost). Orders that cross, IOCs and replacements go to ``matching``.
+handled here without calls: ``Book.rest``, ``Book.remove`` and the ledger's
+reservation and release are inlined (profiling put each call at ~5% of an
+order's cost). Orders that cross, IOCs and replacements go to ``matching``.
 """
 
 from __future__ import annotations
