@@ -1,0 +1,243 @@
+"""Every rejection reason, checked exactly; and a rejection changes nothing but the sequence."""
+
+from __future__ import annotations
+
+from dataclasses import replace as with_fields
+from pathlib import Path
+
+import pytest
+
+from tests.unit.validator_support import (
+    CALL,
+    ETH_PUT,
+    PUT,
+    accepted,
+    buy,
+    deposit,
+    sell,
+    state_without_seq,
+)
+from validator.domain import (
+    AccountId,
+    Cash,
+    Expiry,
+    OptionType,
+    OrderId,
+    OrderKind,
+    Price,
+    Underlying,
+)
+from validator.engine import Engine
+from validator.messages import (
+    Cancel,
+    CancelReplace,
+    Expire,
+    ListSeries,
+    Message,
+    SettlementPrice,
+    Withdraw,
+)
+from validator.results import RejectReason
+
+BTC, E100 = Underlying("BTC"), Expiry(100)
+
+
+def rejected(engine: Engine, msg: Message, reason: RejectReason) -> None:
+    """Apply ``msg``, expect ``reason``, and check that nothing but the sequence moved."""
+    before, seq = state_without_seq(engine), engine.seq
+    result = engine.apply(msg)
+    assert result.reason is reason
+    assert (result.fills, result.cancelled, result.payouts) == ((), (), ())
+    assert state_without_seq(engine) == before
+    assert engine.seq == seq + 1
+
+
+def replace(account: str, order_id: int, new_id: int, price: int, qty: int) -> CancelReplace:
+    return CancelReplace(AccountId(account), OrderId(order_id), OrderId(new_id), Price(price), qty)
+
+
+@pytest.mark.parametrize("price", [52, 0, -5])
+def test_order_price_off_the_tick_is_rejected_as_bad_tick(engine: Engine, price: int) -> None:
+    rejected(engine, buy("alice", 1, price, 1), RejectReason.BAD_TICK)
+
+
+@pytest.mark.parametrize("qty", [7, 0, -5])
+def test_order_quantity_off_the_lot_is_rejected_as_bad_lot(engine: Engine, qty: int) -> None:
+    rejected(engine, buy("alice", 1, 10, qty, series=ETH_PUT), RejectReason.BAD_LOT)
+
+
+def test_order_in_an_unlisted_series_is_rejected_as_unknown_series(engine: Engine) -> None:
+    unlisted = with_fields(PUT, series="NOPE")
+    rejected(engine, buy("alice", 1, 50, 1, series=unlisted), RejectReason.UNKNOWN_SERIES)
+
+
+def test_order_after_expiry_is_rejected_as_expired_series(engine: Engine) -> None:
+    accepted(engine.apply(Expire(BTC, E100)))
+    rejected(engine, buy("alice", 1, 50, 1), RejectReason.EXPIRED_SERIES)
+    rejected(engine, sell("alice", 2, 50, 1, series=CALL), RejectReason.EXPIRED_SERIES)
+
+
+def test_listing_into_an_expired_expiry_is_rejected_as_expired_series(engine: Engine) -> None:
+    accepted(engine.apply(Expire(BTC, E100)))
+    late = with_fields(PUT, series="BTC-100-900-P", strike=900)
+    rejected(engine, late, RejectReason.EXPIRED_SERIES)
+
+
+def test_expiring_twice_is_rejected_as_expired_series(engine: Engine) -> None:
+    accepted(engine.apply(Expire(BTC, E100)))
+    rejected(engine, Expire(BTC, E100), RejectReason.EXPIRED_SERIES)
+
+
+def test_buy_without_the_premium_is_rejected_as_insufficient_collateral(engine: Engine) -> None:
+    accepted(engine.apply(deposit("dave", 499)))
+    rejected(engine, buy("dave", 1, 50, 10), RejectReason.INSUFFICIENT_COLLATERAL)
+
+
+def test_uncovered_put_sale_without_collateral_is_rejected(engine: Engine) -> None:
+    accepted(engine.apply(deposit("dave", 1999)))  # two puts need 2 * 1000
+    rejected(engine, sell("dave", 1, 50, 2), RejectReason.INSUFFICIENT_COLLATERAL)
+
+
+def test_uncovered_call_sale_without_collateral_is_rejected(engine: Engine) -> None:
+    accepted(engine.apply(deposit("dave", 999)))  # two capped calls need 2 * 500
+    rejected(engine, sell("dave", 1, 50, 2, series=CALL), RejectReason.INSUFFICIENT_COLLATERAL)
+
+
+def test_cancel_replace_beyond_the_cash_is_rejected_as_insufficient_collateral(
+    engine: Engine,
+) -> None:
+    accepted(engine.apply(deposit("dave", 1000)))
+    accepted(engine.apply(buy("dave", 1, 100, 10)))  # reserves all 1000
+    rejected(engine, replace("dave", 1, 2, 105, 10), RejectReason.INSUFFICIENT_COLLATERAL)
+    accepted(engine.apply(replace("dave", 1, 2, 50, 20)))  # same premium: fits
+
+
+def test_post_only_that_would_cross_is_rejected_as_post_only_would_cross(engine: Engine) -> None:
+    accepted(engine.apply(sell("bob", 1, 50, 1)))
+    rejected(
+        engine, buy("alice", 1, 50, 1, OrderKind.POST_ONLY), RejectReason.POST_ONLY_WOULD_CROSS
+    )
+
+
+def test_reused_client_order_id_is_rejected_as_duplicate(engine: Engine) -> None:
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+    rejected(engine, buy("alice", 1, 50, 1), RejectReason.DUPLICATE_ORDER_ID)
+    accepted(engine.apply(Cancel(AccountId("alice"), OrderId(1))))
+    rejected(engine, buy("alice", 1, 45, 1), RejectReason.DUPLICATE_ORDER_ID)
+
+
+def test_client_order_ids_are_per_account(engine: Engine) -> None:
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+    accepted(engine.apply(buy("bob", 1, 50, 1)))
+
+
+def test_rejected_order_does_not_use_up_its_id(engine: Engine) -> None:
+    rejected(engine, buy("alice", 1, 51, 1), RejectReason.BAD_TICK)
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+
+
+def test_cancel_replace_to_a_used_id_is_rejected_as_duplicate(engine: Engine) -> None:
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+    accepted(engine.apply(buy("alice", 2, 45, 1)))
+    rejected(engine, replace("alice", 1, 2, 40, 1), RejectReason.DUPLICATE_ORDER_ID)
+    rejected(engine, replace("alice", 1, 1, 40, 1), RejectReason.DUPLICATE_ORDER_ID)
+
+
+def test_cancel_of_an_unknown_order_is_rejected_as_unknown_order(engine: Engine) -> None:
+    rejected(engine, Cancel(AccountId("alice"), OrderId(9)), RejectReason.UNKNOWN_ORDER)
+    rejected(engine, replace("alice", 9, 10, 50, 1), RejectReason.UNKNOWN_ORDER)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        buy("nobody", 1, 50, 1),
+        Cancel(AccountId("nobody"), OrderId(1)),
+        CancelReplace(AccountId("nobody"), OrderId(1), OrderId(2), Price(50), 1),
+        Withdraw(AccountId("nobody"), Cash(1)),
+    ],
+    ids=["order", "cancel", "replace", "withdraw"],
+)
+def test_input_from_an_account_without_deposits_is_rejected_as_unknown_account(
+    engine: Engine, msg: Message
+) -> None:
+    rejected(engine, msg, RejectReason.UNKNOWN_ACCOUNT)
+
+
+def test_listing_an_existing_series_id_is_rejected_as_duplicate_series(engine: Engine) -> None:
+    rejected(engine, with_fields(PUT, strike=Price(900)), RejectReason.DUPLICATE_SERIES)
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        with_fields(PUT, series="X", strike=0),
+        with_fields(PUT, series="X", multiplier=0),
+        with_fields(PUT, series="X", tick=0),
+        with_fields(PUT, series="X", lot=-1),
+        with_fields(PUT, series="X", cap=2000),
+        with_fields(CALL, series="X", cap=1000),
+        with_fields(CALL, series="X", cap=0),
+        ListSeries("X", BTC, E100, OptionType.CALL, Price(10), 1, Price(1), 1, Price(5)),
+    ],
+    ids=[
+        "zero-strike",
+        "zero-multiplier",
+        "zero-tick",
+        "negative-lot",
+        "put-with-cap",
+        "call-cap-at-strike",
+        "call-without-cap",
+        "call-cap-below-strike",
+    ],
+)
+def test_listing_with_bad_parameters_is_rejected_as_invalid_series(
+    engine: Engine, listing: ListSeries
+) -> None:
+    rejected(engine, listing, RejectReason.INVALID_SERIES)
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_non_positive_deposit_is_rejected_as_bad_amount(engine: Engine, amount: int) -> None:
+    rejected(engine, deposit("alice", amount), RejectReason.BAD_AMOUNT)
+
+
+@pytest.mark.parametrize("amount", [0, -1])
+def test_non_positive_withdrawal_is_rejected_as_bad_amount(engine: Engine, amount: int) -> None:
+    rejected(engine, Withdraw(AccountId("alice"), Cash(amount)), RejectReason.BAD_AMOUNT)
+
+
+def test_withdrawing_reserved_cash_is_rejected_as_insufficient_funds(engine: Engine) -> None:
+    accepted(engine.apply(deposit("dave", 1000)))
+    accepted(engine.apply(buy("dave", 1, 50, 10)))  # reserves 500
+    rejected(engine, Withdraw(AccountId("dave"), Cash(501)), RejectReason.INSUFFICIENT_FUNDS)
+    accepted(engine.apply(Withdraw(AccountId("dave"), Cash(500))))
+
+
+def test_negative_settlement_price_is_rejected_as_bad_price(engine: Engine) -> None:
+    rejected(engine, SettlementPrice(BTC, E100, Price(-1)), RejectReason.BAD_PRICE)
+
+
+def test_settlement_price_after_settlement_is_rejected_as_already_settled(engine: Engine) -> None:
+    accepted(engine.apply(SettlementPrice(BTC, E100, Price(900))))
+    accepted(engine.apply(Expire(BTC, E100)))
+    rejected(engine, SettlementPrice(BTC, E100, Price(950)), RejectReason.ALREADY_SETTLED)
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [SettlementPrice(BTC, Expiry(999), Price(1)), Expire(Underlying("DOGE"), E100)],
+    ids=["settlement-price", "expire"],
+)
+def test_expiry_input_without_series_is_rejected_as_unknown_series(
+    engine: Engine, msg: Message
+) -> None:
+    rejected(engine, msg, RejectReason.UNKNOWN_SERIES)
+
+
+def test_every_reject_reason_has_a_test() -> None:
+    source = Path(__file__).read_text()
+    missing = [
+        reason.name for reason in RejectReason if f"RejectReason.{reason.name}" not in source
+    ]
+    assert missing == []

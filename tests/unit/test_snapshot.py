@@ -1,0 +1,109 @@
+"""Snapshots: canonical bytes, restore to the same hash, identical behaviour afterwards,
+and clear errors for anything that is not a canonical snapshot of a sound state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.unit.validator_support import CALL, accepted, buy, sell
+from validator.domain import Expiry, OrderKind, Underlying
+from validator.engine import Engine
+from validator.errors import SnapshotError
+from validator.messages import Expire
+
+
+def busy(engine: Engine) -> Engine:
+    accepted(engine.apply(sell("bob", 1, 50, 3)))
+    accepted(engine.apply(buy("alice", 1, 50, 2)))
+    accepted(engine.apply(buy("alice", 2, 45, 4, OrderKind.POST_ONLY)))
+    accepted(engine.apply(sell("carol", 1, 70, 2, series=CALL)))
+    accepted(engine.apply(buy("carol", 2, 40, 1)))
+    return engine
+
+
+def test_restored_engine_has_the_same_hash_and_sequence(engine: Engine) -> None:
+    busy(engine)
+    restored = Engine.restore(engine.snapshot())
+    assert restored.state_hash() == engine.state_hash()
+    assert restored.seq == engine.seq
+    assert restored.audit() == []
+
+
+def test_restored_engine_behaves_identically(engine: Engine) -> None:
+    busy(engine)
+    restored = Engine.restore(engine.snapshot())
+    for msg in (
+        buy("bob", 2, 45, 5),  # joins alice's level behind her
+        sell("alice", 3, 40, 6),  # STP against alice's bid, then hits bob and carol
+        Expire(Underlying("BTC"), Expiry(100)),
+    ):
+        assert restored.apply(msg) == engine.apply(msg)
+        assert restored.state_hash() == engine.state_hash()
+
+
+def test_state_hash_changes_with_the_state(engine: Engine) -> None:
+    before = engine.state_hash()
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+    assert engine.state_hash() != before
+
+
+def test_snapshot_is_canonical_json(engine: Engine) -> None:
+    data = busy(engine).snapshot()
+    assert data == json.dumps(json.loads(data), sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_non_canonical_snapshot_is_rejected(engine: Engine) -> None:
+    data = json.dumps(json.loads(busy(engine).snapshot()), indent=1).encode()
+    with pytest.raises(SnapshotError, match="canonical"):
+        Engine.restore(data)
+
+
+def test_snapshot_of_an_unsound_state_is_rejected(engine: Engine) -> None:
+    obj = json.loads(busy(engine).snapshot())
+    obj["accounts"][1][1] = 10  # bob's cash below his locked collateral
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(SnapshotError, match="inconsistent snapshot: account bob: required"):
+        Engine.restore(data)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"[]",
+        b'{"format": "something-else/9"}',
+        b'{"format":"dc-redundancy/validator-snapshot/1"}',
+    ],
+    ids=["empty", "list", "wrong-format", "missing-fields"],
+)
+def test_garbage_is_rejected_as_snapshot_error(data: bytes) -> None:
+    with pytest.raises(SnapshotError):
+        Engine.restore(data)
+
+
+def test_used_order_ids_are_stored_as_maximal_ranges(engine: Engine) -> None:
+    for order_id in (1, 2, 3, 7, 9, 10):
+        accepted(engine.apply(buy("alice", order_id, 5, 1, OrderKind.IOC)))
+    alice = json.loads(engine.snapshot())["accounts"][0]
+    assert alice[0] == "alice"
+    assert alice[3] == [[1, 3], [7, 7], [9, 10]]
+
+
+def test_snapshot_claiming_more_used_ids_than_inputs_is_rejected(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 10**12]]
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(SnapshotError, match="more used order ids than inputs"):
+        Engine.restore(data)
+
+
+def test_snapshot_with_touching_id_ranges_is_rejected(engine: Engine) -> None:
+    for order_id in (1, 2, 3):
+        accepted(engine.apply(buy("alice", order_id, 5, 1, OrderKind.IOC)))
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 2], [3, 3]]
+    data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+    with pytest.raises(SnapshotError, match="used order id ranges overlap or touch"):
+        Engine.restore(data)
