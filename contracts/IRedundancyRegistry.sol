@@ -145,17 +145,9 @@ interface IRedundancyRegistry {
     event ValidatorDeregistered(address indexed validator, uint256 stakeReturned);
     /// @notice Emitted when the owner changes the freshness policy.
     event FreshnessPolicyUpdated(FreshnessPolicy policy);
-    /// @notice Emitted when the owner starts a two-step ownership transfer.
-    event OwnershipTransferStarted(address indexed previousOwner, address indexed newOwner);
-    /// @notice Emitted when ownership changes hands.
-    event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     // ----------------------------------------------------------------- errors
 
-    /// @notice The caller is not the owner.
-    error RegistryNotOwner(address caller);
-    /// @notice The caller is not the pending owner.
-    error RegistryNotPendingOwner(address caller);
     /// @notice The caller is neither the owner nor the facility's current attestor.
     error RegistryNotOwnerOrAttestor(address caller, bytes32 facilityId);
     /// @notice An empty certificate was published.

@@ -2,6 +2,7 @@
 pragma solidity 0.8.28;
 
 import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
+import {TwoStepOwnable} from "./TwoStepOwnable.sol";
 
 /// @title RedundancyRegistry
 /// @notice Accepts only correctly signed, fresh, non-replayed site proofs from each
@@ -13,7 +14,7 @@ import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
 ///      other proofs; a skipped proof changes no state. Only a batch-level fault (the proofs
 ///      declare another EIP-712 domain) reverts the whole batch. `submitAttestation`
 ///      reverts with the full custom error.
-contract RedundancyRegistry is IRedundancyRegistry {
+contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
     // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
     bytes32 private constant _DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
     // keccak256("Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)")
@@ -69,8 +70,6 @@ contract RedundancyRegistry is IRedundancyRegistry {
     bytes32 private immutable _cachedDomainSeparator;
     uint256 private immutable _cachedChainId;
 
-    address private _owner;
-    address private _pendingOwner;
     FreshnessPolicy private _policy;
 
     mapping(bytes32 facilityId => Facility) private _facilities;
@@ -83,46 +82,11 @@ contract RedundancyRegistry is IRedundancyRegistry {
     address[] private _validatorList;
     mapping(address validator => uint256 indexPlusOne) private _validatorIndex;
 
-    modifier onlyOwner() {
-        if (msg.sender != _owner) revert RegistryNotOwner(msg.sender);
-        _;
-    }
-
     /// @param policy the initial freshness policy
-    constructor(FreshnessPolicy memory policy) {
+    constructor(FreshnessPolicy memory policy) TwoStepOwnable(msg.sender) {
         _cachedChainId = block.chainid;
         _cachedDomainSeparator = _buildDomainSeparator();
-        _owner = msg.sender;
-        emit OwnershipTransferred(address(0), msg.sender);
         _setFreshnessPolicy(policy);
-    }
-
-    // ------------------------------------------------------------ ownership
-
-    /// @notice The current owner, who registers facilities and sets policy.
-    function owner() external view returns (address) {
-        return _owner;
-    }
-
-    /// @notice The address that may accept ownership, or zero.
-    function pendingOwner() external view returns (address) {
-        return _pendingOwner;
-    }
-
-    /// @notice Starts a two-step ownership transfer; `newOwner` must accept it.
-    /// @param newOwner the proposed owner (zero cancels a pending transfer)
-    function transferOwnership(address newOwner) external onlyOwner {
-        _pendingOwner = newOwner;
-        emit OwnershipTransferStarted(_owner, newOwner);
-    }
-
-    /// @notice Completes a two-step ownership transfer; only the pending owner may call.
-    function acceptOwnership() external {
-        if (msg.sender != _pendingOwner) revert RegistryNotPendingOwner(msg.sender);
-        address previous = _owner;
-        _owner = msg.sender;
-        delete _pendingOwner;
-        emit OwnershipTransferred(previous, msg.sender);
     }
 
     // --------------------------------------------------------------- policy
@@ -174,7 +138,7 @@ contract RedundancyRegistry is IRedundancyRegistry {
     function rotateAttestor(bytes32 facilityId, address newAttestor) external {
         Facility storage f = _registered(facilityId);
         address previous = f.attestor;
-        if (msg.sender != _owner && msg.sender != previous) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
+        if (msg.sender != owner() && msg.sender != previous) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
         if (newAttestor == address(0)) revert RegistryZeroAddress();
         _claimAttestor(newAttestor);
         delete _attestorFacility[previous];
@@ -197,7 +161,7 @@ contract RedundancyRegistry is IRedundancyRegistry {
     /// @param certificate the DER-encoded X.509 certificate
     function publishCertificate(bytes32 facilityId, bytes calldata certificate) external {
         Facility storage f = _registered(facilityId);
-        if (msg.sender != _owner && msg.sender != f.attestor) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
+        if (msg.sender != owner() && msg.sender != f.attestor) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
         if (certificate.length == 0) revert RegistryEmptyCertificate();
         emit CertificatePublished(facilityId, sha256(certificate), certificate);
     }

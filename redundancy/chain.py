@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
+from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import TxReceipt
 
+from redundancy.artifacts import load_artifact
 from redundancy.errors import (
     ChainError,
     ChainUnreachableError,
@@ -186,3 +188,38 @@ def _revert_data(exc: ContractLogicError) -> str:
         data = data.get("data") or data.get("result") or ""
     text = str(data or "")
     return text if text.startswith("0x") else ""
+
+
+class ContractClient:
+    """What every typed contract client shares: the artifact's ABI, an error decoder, a
+    transactor, and a default sender. Subclasses name their contract in CONTRACT_NAME."""
+
+    CONTRACT_NAME: ClassVar[str]
+
+    def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
+        artifact = load_artifact(self.CONTRACT_NAME)
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
+        self.errors = ErrorDecoder(artifact.abi)
+        self.tx = Transactor(w3, self.errors)
+        self.default_sender = default_sender
+
+    @classmethod
+    def _deploy(cls, w3: Web3, deployer: LocalAccount, *args: Any) -> tuple[Self, TxReceipt]:
+        """Deploy the contract with constructor arguments; the client defaults to the deployer."""
+        artifact = load_artifact(cls.CONTRACT_NAME)
+        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+        receipt = Transactor(w3, ErrorDecoder(artifact.abi)).send(
+            factory.constructor(*args), deployer
+        )
+        address = receipt["contractAddress"]
+        if address is None:
+            raise ChainError(f"deploying {cls.CONTRACT_NAME} produced no contract address")
+        return cls(w3, address, deployer), receipt
+
+    def _sender(self, sender: LocalAccount | None) -> LocalAccount:
+        chosen = sender or self.default_sender
+        if chosen is None:
+            raise ValueError("no sender account given and no default sender set")
+        return chosen

@@ -9,11 +9,9 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.contract import Contract
 from web3.types import BlockIdentifier, TxReceipt
 
-from redundancy.artifacts import load_artifact
-from redundancy.chain import ErrorDecoder, Transactor
+from redundancy.chain import ContractClient
 from redundancy.domains import Dimension
 from redundancy.eip712 import LatencyMeasurement, Signature
 from redundancy.scores import ConfigurationClass, DimensionScore, Member, Scores
@@ -68,17 +66,10 @@ def scores_from_abi(raw: Sequence[Any]) -> Scores:
     )
 
 
-class SelectorClient:
+class SelectorClient(ContractClient):
     """Reads and writes one deployed CommitteeSelector."""
 
-    def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
-        artifact = load_artifact(CONTRACT_NAME)
-        self.w3 = w3
-        self.address = to_checksum_address(address)
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
-        self.errors = ErrorDecoder(artifact.abi)
-        self.tx = Transactor(w3, self.errors)
-        self.default_sender = default_sender
+    CONTRACT_NAME = CONTRACT_NAME
 
     @classmethod
     def deploy(
@@ -89,20 +80,9 @@ class SelectorClient:
         policy: DiversityPolicy = OPEN_POLICY,
         geo: GeographyPolicy = GeographyPolicy(),
     ) -> tuple[SelectorClient, TxReceipt]:
-        artifact = load_artifact(CONTRACT_NAME)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        tx = Transactor(w3, ErrorDecoder(artifact.abi))
-        ctor = factory.constructor(to_checksum_address(registry), policy.as_abi(), geo.as_abi())
-        receipt = tx.send(ctor, deployer)
-        address = receipt["contractAddress"]
-        assert address is not None
-        return cls(w3, address, deployer), receipt
-
-    def _sender(self, sender: LocalAccount | None) -> LocalAccount:
-        chosen = sender or self.default_sender
-        if chosen is None:
-            raise ValueError("no sender account given and no default sender set")
-        return chosen
+        return cls._deploy(
+            w3, deployer, to_checksum_address(registry), policy.as_abi(), geo.as_abi()
+        )
 
     def _view(self, fn: Any, block: BlockIdentifier = "latest") -> Any:
         return self.tx.call(lambda: fn.call(block_identifier=block))

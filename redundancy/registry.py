@@ -9,12 +9,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import BlockIdentifier, TxReceipt
 
-from redundancy.artifacts import load_artifact
-from redundancy.chain import ErrorDecoder, Transactor
+from redundancy.chain import ContractClient
 from redundancy.domains import Dimension, Kind
 from redundancy.proofs import SignedProof
 
@@ -129,17 +127,13 @@ def _mask(mask: int) -> frozenset[Kind]:
     return frozenset(k for k in Kind if mask >> int(k) & 1)
 
 
-class RegistryClient:
+class RegistryClient(ContractClient):
     """Reads and writes one deployed RedundancyRegistry."""
 
+    CONTRACT_NAME = CONTRACT_NAME
+
     def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
-        artifact = load_artifact(CONTRACT_NAME)
-        self.w3 = w3
-        self.address = to_checksum_address(address)
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
-        self.errors = ErrorDecoder(artifact.abi)
-        self.tx = Transactor(w3, self.errors)
-        self.default_sender = default_sender
+        super().__init__(w3, address, default_sender)
         self._domain_separator: bytes | None = None
 
     # ------------------------------------------------------------- deployment
@@ -149,13 +143,7 @@ class RegistryClient:
         cls, w3: Web3, deployer: LocalAccount, policy: FreshnessPolicy = DEFAULT_POLICY
     ) -> tuple[RegistryClient, TxReceipt]:
         """Deploy a new registry; returns the client and the deployment receipt."""
-        artifact = load_artifact(CONTRACT_NAME)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        transactor = Transactor(w3, ErrorDecoder(artifact.abi))
-        receipt = transactor.send(factory.constructor(policy.as_abi()), deployer)
-        address = receipt["contractAddress"]
-        assert address is not None
-        return cls(w3, address, deployer), receipt
+        return cls._deploy(w3, deployer, policy.as_abi())
 
     # ------------------------------------------------------------------ views
 
@@ -239,12 +227,6 @@ class RegistryClient:
         return bytes(self.tx.call(fn.call))
 
     # ----------------------------------------------------------- transactions
-
-    def _sender(self, sender: LocalAccount | None) -> LocalAccount:
-        chosen = sender or self.default_sender
-        if chosen is None:
-            raise ValueError("no sender account given and no default sender set")
-        return chosen
 
     def register_facility(
         self,

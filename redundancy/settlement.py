@@ -8,11 +8,9 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.contract import Contract
 from web3.types import BlockIdentifier, TxReceipt
 
-from redundancy.artifacts import load_artifact
-from redundancy.chain import ErrorDecoder, Transactor
+from redundancy.chain import ContractClient
 from redundancy.eip712 import DOMAIN_TYPEHASH, Signature, Signer, recover_address
 from redundancy.hashing import keccak256
 
@@ -71,31 +69,20 @@ def sorted_for_submission(
     return sorted(signatures, key=lambda s: recover_address(digest, s) or b"")
 
 
-class SettlementClient:
+class SettlementClient(ContractClient):
     """Reads and writes one deployed SettlementLedger."""
 
+    CONTRACT_NAME = CONTRACT_NAME
+
     def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
-        artifact = load_artifact(CONTRACT_NAME)
-        self.w3 = w3
-        self.address = to_checksum_address(address)
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
-        self.errors = ErrorDecoder(artifact.abi)
-        self.tx = Transactor(w3, self.errors)
-        self.default_sender = default_sender
+        super().__init__(w3, address, default_sender)
         self.domain_separator = ledger_domain_separator(int(w3.eth.chain_id), self.address)
 
     @classmethod
     def deploy(
         cls, w3: Web3, deployer: LocalAccount, selector: str
     ) -> tuple[SettlementClient, TxReceipt]:
-        artifact = load_artifact(CONTRACT_NAME)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        receipt = Transactor(w3, ErrorDecoder(artifact.abi)).send(
-            factory.constructor(to_checksum_address(selector)), deployer
-        )
-        address = receipt["contractAddress"]
-        assert address is not None
-        return cls(w3, address, deployer), receipt
+        return cls._deploy(w3, deployer, to_checksum_address(selector))
 
     def commit_batch(
         self, batch: Batch, signatures: Sequence[Signature], sender: LocalAccount | None = None
@@ -103,10 +90,7 @@ class SettlementClient:
         """Submit a batch with node signatures (sorted here by signer, as the ledger requires)."""
         ordered = sorted_for_submission(self.domain_separator, batch, signatures)
         fn = self.contract.functions.commitBatch(batch.as_abi(), [(s.v, s.r, s.s) for s in ordered])
-        chosen = sender or self.default_sender
-        if chosen is None:
-            raise ValueError("no sender account given and no default sender set")
-        return self.tx.send(fn, chosen)
+        return self.tx.send(fn, self._sender(sender))
 
     def last_committed(self, block: BlockIdentifier = "latest") -> tuple[int, bytes, int]:
         """(last committed sequence, its state root, number of batches)."""
