@@ -21,6 +21,7 @@ evidence, which its own device key signs.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,7 +116,6 @@ class LatencyResponder:
         self._cert_sha = identity.cert_sha256
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(split_endpoint(listen))
-        self._sock.settimeout(1.0)
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="latency-responder", daemon=True)
@@ -131,6 +131,9 @@ class LatencyResponder:
 
     def stop(self) -> None:
         self._stop.set()
+        # an empty datagram ends the blocking receive
+        with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.sendto(b"", self.address)
         self._thread.join(timeout=5)
         self._sock.close()
 
@@ -156,8 +159,6 @@ class LatencyResponder:
         while not self._stop.is_set():
             try:
                 datagram, peer = self._sock.recvfrom(MAX_DATAGRAM)
-            except TimeoutError:
-                continue
             except OSError:
                 return
             answered = self.answer(datagram)

@@ -48,7 +48,7 @@ class StatusServer:
         self._httpd = ThreadingHTTPServer(split_endpoint(listen), Handler)
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 1.0}, name="status-http"
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="status-http"
         )
         self._thread.daemon = True
 
