@@ -101,6 +101,7 @@ def _run(settings: Settings) -> int:
     signal.signal(signal.SIGINT, _stop)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack
     daemon.preflight()
+    daemon.serve()
     daemon.connect(settings.chain.startup_wait)
     code = daemon.run()
     if daemon.fatal is not None:

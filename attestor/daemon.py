@@ -181,9 +181,13 @@ class Daemon:
                     return False
                 self._stop.wait(1.0)
 
-    def start(self) -> None:
+    def serve(self) -> None:
+        """Answer peers' latency challenges and serve /metrics and /healthz: started before
+        the chain is reached, so peers starting together can measure each other at once."""
         self.responder.start()
         self.status.start()
+
+    def start(self) -> None:
         host, port = self.status.address
         l_host, l_port = self.responder.address
         log_event(
@@ -214,7 +218,8 @@ class Daemon:
         return self._stop_requested or self._stop.is_set()
 
     def run(self) -> int:
-        """Run until stopped; the exit code (0, or 4 after a fatal registration problem)."""
+        """Run until stopped (``serve`` first); the exit code (0, or 4 after a fatal
+        registration problem)."""
         self.start()
         try:
             while not self._stopping():
