@@ -76,10 +76,20 @@ def test_examples_load_with_the_sites_facts(example: Path, deployment: Path) -> 
     assert settings.keys.dir.is_absolute() and settings.data_dir.is_absolute()
 
 
-def test_examples_cover_the_devnet_sites() -> None:
+def test_examples_carry_the_devnet_sites_facts(deployment: Path) -> None:
     from redundancy.devnet import EXAMPLE_SITES
 
     assert [p.stem for p in EXAMPLES] == sorted(s.name for s in EXAMPLE_SITES)
+    for site in EXAMPLE_SITES:
+        settings = load_settings(ROOT / "examples" / f"{site.name}.toml")
+        geo = settings.geography
+        assert (settings.power.grid, geo.metro, geo.country) == (
+            site.grid,
+            site.metro,
+            site.country,
+        )
+        assert (geo.latitude_e6, geo.longitude_e6) == (site.latitude_e6, site.longitude_e6)
+        assert (settings.network.asns[0], settings.provider.name) == (site.asn, site.provider)
 
 
 def test_example_emulated_delays_do_not_beat_light_in_fibre(deployment: Path) -> None:
