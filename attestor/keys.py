@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -37,20 +38,20 @@ class DeviceIdentity:
     cert: x509.Certificate
     ca_cert: x509.Certificate
 
-    @property
+    @cached_property
     def cert_der(self) -> bytes:
         return to_der(self.cert)
 
-    @property
+    @cached_property
     def ca_der(self) -> bytes:
         return to_der(self.ca_cert)
 
-    @property
+    @cached_property
     def cert_sha256(self) -> str:
         """sha256 hex of the device certificate DER: the envelope's ``deviceCert``."""
         return sha256_hex(self.cert_der)
 
-    @property
+    @cached_property
     def ca_fingerprint(self) -> bytes:
         """sha256 of the CA certificate DER: what the registry pins for the facility."""
         return fingerprint(self.ca_cert)

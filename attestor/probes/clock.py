@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 from dataclasses import dataclass
+from functools import cache
 
 _STA_UNSYNC = 0x0040
 _STA_NANO = 0x2000
@@ -53,16 +54,25 @@ class ClockState:
     max_error_micros: int
 
 
+@cache
+def _libc() -> ctypes.CDLL | None:
+    # find_library runs ldconfig: once per process, not once per heartbeat
+    name = ctypes.util.find_library("c")
+    try:
+        return None if name is None else ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+
+
 def read_kernel_clock() -> ClockState | None:
     """The kernel clock's sync state, offset and maximum error; None where adjtimex is absent."""
-    name = ctypes.util.find_library("c")
-    if name is None:
+    libc = _libc()
+    if libc is None:
         return None
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
         timex = _Timex()
         state = libc.adjtimex(ctypes.byref(timex))
-    except (OSError, AttributeError):
+    except AttributeError:
         return None
     if state < 0:
         return None
