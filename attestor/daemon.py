@@ -32,7 +32,7 @@ from attestor.publisher import Publisher
 from attestor.schedule import Job, Schedule
 from attestor.settings import PeerSettings, Settings
 from attestor.status import StatusServer
-from redundancy.domains import Kind, facility_id
+from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ChainUnreachableError
 from redundancy.localchain import rpc_call
@@ -128,13 +128,51 @@ class Daemon:
         ]
         probes.append(("geography", self.geography, s.geography.interval))
         now = self.clock()
-        jobs = []
-        for name, probe, interval in probes:
-            subject = self.facility_id if probe.subject is None else probe.subject
-            last = self.outbox.last_issued_at(probe.kind, subject)
-            due = now if last is None else min(now + interval, last + interval)
-            jobs.append(Job(name, probe, interval, life[probe.kind], due))
-        return jobs
+        return [
+            Job(name, probe, interval, life[probe.kind], self._first_due(probe, interval, now))
+            for name, probe, interval in probes
+        ]
+
+    def _claims(self, probe: Probe, now: float) -> tuple[bytes, bytes, int, int] | None:
+        """What a fresh proof of this probe would assert on-chain (domains, coordinates)."""
+        if probe.kind == Kind.HEALTH:
+            return None
+        if probe is self.geography:  # from the settings: no peers measured for this
+            g = self.settings.geography
+            obs = Observation(
+                Kind.GEOGRAPHY,
+                {},
+                int(now),
+                domain_id=domain_id(Dimension.METRO, g.metro),
+                secondary_domain_id=domain_id(Dimension.COUNTRY, g.country),
+                latitude_e6=g.latitude_e6,
+                longitude_e6=g.longitude_e6,
+            )
+        else:
+            obs = probe.observe(int(now))
+        return (obs.domain_id, obs.secondary_domain_id, obs.latitude_e6, obs.longitude_e6)
+
+    def _first_due(self, probe: Probe, interval: float, now: float) -> float:
+        """When a probe first runs: one interval after its newest live proof, or at once if
+        there is none or the settings now claim something else (a restart after an edit)."""
+        subject = self.facility_id if probe.subject is None else probe.subject
+        last = self.outbox.last_live(probe.kind, subject)
+        if last is None:
+            return now
+        a = last.proof.attestation
+        try:
+            claims = self._claims(probe, now)
+        except ProbeError:
+            return now  # preflight reports it; the round logs it
+        if claims is not None and claims != (
+            a.domain_id,
+            a.secondary_domain_id,
+            a.latitude_e6,
+            a.longitude_e6,
+        ):
+            log_event(log, "probe.changed", kind=probe.kind.name.lower(), sequence=a.sequence)
+            return now
+        return min(now + interval, a.issued_at + interval)
 
     def _health_probe(self) -> HealthProbe:
         def status() -> DaemonStatus:

@@ -131,6 +131,9 @@ class LatencyResponder:
 
     def stop(self) -> None:
         self._stop.set()
+        if not self._thread.is_alive():
+            self._sock.close()
+            return
         # an empty datagram ends the blocking receive
         with contextlib.suppress(OSError), socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(b"", self.address)

@@ -281,16 +281,14 @@ class Outbox:
                 ).fetchone()
         return int(row[0] or 0)
 
-    def last_issued_at(self, kind: Kind, subject: bytes) -> int | None:
-        """When the newest live (pending or published) proof of this kind and subject was
-        issued; None if there is none."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT max(issued_at) FROM proofs WHERE kind = ? AND subject = ? "
-                "AND state IN ('pending', 'published')",
-                (int(kind), subject),
-            ).fetchone()
-        return None if row[0] is None else int(row[0])
+    def last_live(self, kind: Kind, subject: bytes) -> Entry | None:
+        """The newest live (pending or published) proof of this kind and subject, if any."""
+        found = self._select(
+            "WHERE kind = ? AND subject = ? AND state IN ('pending', 'published') "
+            "ORDER BY sequence DESC LIMIT 1",
+            (int(kind), subject),
+        )
+        return found[0] if found else None
 
     def has_newer(self, entry: Entry) -> bool:
         """Whether a later live proof of the same kind and subject exists."""

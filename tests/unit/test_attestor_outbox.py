@@ -100,17 +100,17 @@ def test_states_are_final(tmp_path: Path) -> None:
         box.finish(3, PENDING, "no")
 
 
-def test_newer_and_last_issued_look_only_at_live_proofs(tmp_path: Path) -> None:
+def test_newer_and_last_live_look_only_at_live_proofs(tmp_path: Path) -> None:
     box = _open(tmp_path)
     _append(box, Kind.HEALTH, at=1000)
     _append(box, Kind.HEALTH, at=1010)
     first, second = box.entries()
     assert box.has_newer(first) and not box.has_newer(second)
-    assert box.last_issued_at(Kind.HEALTH, FID) == 1010
+    assert box.last_live(Kind.HEALTH, FID) == second
     box.finish(2, REJECTED, "x")
     assert not box.has_newer(first)
-    assert box.last_issued_at(Kind.HEALTH, FID) == 1000
-    assert box.last_issued_at(Kind.POWER, FID) is None
+    assert box.last_live(Kind.HEALTH, FID) == first
+    assert box.last_live(Kind.POWER, FID) is None
 
 
 def test_outbox_of_another_key_is_refused(tmp_path: Path) -> None:
