@@ -110,7 +110,9 @@ def _run(settings: Settings) -> int:
 
 
 def _secret(args: argparse.Namespace) -> str:
-    return read_passphrase(args.password_file, PASSWORD_ENV)
+    if args.password_file is not None:
+        return passphrase(args.password_file, None)
+    return read_passphrase(None, PASSWORD_ENV)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -41,6 +41,7 @@ log = logging.getLogger("attestor.daemon")
 
 PRUNE_EVERY = 3600.0
 PROBE_RETRY = 60.0
+CERT_WARNING_DAYS = 30
 
 
 class Daemon:
@@ -239,6 +240,15 @@ class Daemon:
             outbox_depth=self.outbox.depth(),
             retired=self.outbox.retired,
         )
+        left = self.identity.cert.not_valid_after_utc.timestamp() - self.clock()
+        if left < CERT_WARNING_DAYS * 86_400:
+            log_event(
+                log,
+                "device_cert.expiring",
+                logging.WARNING,
+                days_left=int(left // 86_400),
+                not_after=self.identity.cert.not_valid_after_utc.isoformat(),
+            )
         self._publisher_thread.start()
 
     def request_stop(self) -> None:

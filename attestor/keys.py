@@ -7,7 +7,10 @@ others may read. Keys are never printed or logged (``repr`` shows only public fa
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -58,9 +61,17 @@ class DeviceIdentity:
 
 
 def passphrase(password_file: Path | None, from_env: str | None) -> str:
-    """The keystore passphrase: the file's first line if a file is named, else the environment
-    value ``ATTESTOR_KEYSTORE_PASSWORD`` (as loaded into the settings)."""
+    """The keystore passphrase: the file's first line if a file is named (refused if others
+    may read it), else the environment value ``ATTESTOR_KEYSTORE_PASSWORD`` (as loaded into the
+    settings)."""
     if password_file is not None:
+        with contextlib.suppress(FileNotFoundError):  # read_passphrase says it is missing
+            mode = stat.S_IMODE(password_file.stat().st_mode)
+            if mode & 0o077:
+                raise KeystoreError(
+                    f"passphrase file {password_file} has mode {mode:04o}; it must not be "
+                    f"readable by others (chmod 600 {password_file})"
+                )
         return read_passphrase(password_file, PASSWORD_ENV)
     if from_env is None:
         raise KeystoreError(f"no passphrase: set keys.password_file or {PASSWORD_ENV}")
@@ -114,6 +125,14 @@ def load_device_identity(
         raise DeviceIdentityError(
             f"device certificate {cert_path} is not issued by CA {ca_path}"
         ) from None
+    now = dt.datetime.now(dt.UTC)
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if not start <= now <= end:
+        raise DeviceIdentityError(
+            f"device certificate {cert_path} is valid only from {start:%Y-%m-%d} to "
+            f"{end:%Y-%m-%d}: evidence signed now would not verify; issue a new one with the "
+            "facility CA"
+        )
     return DeviceIdentity(key, cert, ca)
 
 

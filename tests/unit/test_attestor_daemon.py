@@ -61,6 +61,7 @@ listen = "127.0.0.1:0"
 def site(tmp_path: Path) -> Path:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "password").write_text("pw\n")
+    (tmp_path / "keys" / "password").chmod(0o600)
     init_site("fra1", tmp_path / "keys", "pw", kdf_iterations=16)
     return tmp_path
 

@@ -3,11 +3,14 @@ refuses a wrong passphrase, a readable key, and certificates that do not fit tog
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import stat
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attestor.cli import main
@@ -21,6 +24,7 @@ from attestor.keys import (
     init_site,
     keygen,
     load_device_identity,
+    load_private_key,
     passphrase,
     write_certificate,
 )
@@ -101,6 +105,7 @@ def test_keygen_never_overwrites(tmp_path: Path) -> None:
 def test_passphrase_from_file_or_environment(tmp_path: Path) -> None:
     pw = tmp_path / "pw"
     pw.write_text("from file\nignored\n")
+    pw.chmod(0o600)
     assert passphrase(pw, "from env") == "from file"
     assert passphrase(None, "from env") == "from env"
     with pytest.raises(KeystoreError, match="ATTESTOR_KEYSTORE_PASSWORD"):
@@ -110,6 +115,7 @@ def test_passphrase_from_file_or_environment(tmp_path: Path) -> None:
 def test_cli_init_and_keygen(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pw = tmp_path / "pw"
     pw.write_text(SECRET)
+    pw.chmod(0o600)
     site = tmp_path / "fra1"
     args = ["--dir", str(site), "--password-file", str(pw), "--kdf-iterations", "16"]
     assert main(["init", "--facility", "fra1", "--json", *args]) == 0
@@ -131,3 +137,25 @@ def test_cli_init_and_keygen(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["keygen", *fresh]) == 0
     out = capsys.readouterr().out
     assert "attestor address" in out and SECRET not in out
+
+
+def test_a_passphrase_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text(SECRET)
+    pw.chmod(0o644)
+    with pytest.raises(KeystoreError, match=r"passphrase file .* has mode 0644"):
+        passphrase(pw, None)
+    with pytest.raises(KeystoreError, match="cannot read passphrase file"):
+        passphrase(tmp_path / "missing", None)
+
+
+def test_an_expired_device_certificate_is_refused(tmp_path: Path) -> None:
+    init_site("fra1", tmp_path, SECRET, kdf_iterations=16)
+    ca_key = load_private_key(tmp_path / CA_KEY, SECRET, "CA key")
+    ca = x509.load_pem_x509_certificate((tmp_path / CA_CERT).read_bytes())
+    device = load_private_key(tmp_path / DEVICE_KEY, SECRET, "device key")
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    old = issue_device_cert(ca, ca_key, device.public_key(), "fra1", days=30, now=long_ago)
+    (tmp_path / DEVICE_CERT).write_bytes(old.public_bytes(serialization.Encoding.PEM))
+    with pytest.raises(DeviceIdentityError, match="evidence signed now would not verify"):
+        _identity(tmp_path)
