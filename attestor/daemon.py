@@ -18,7 +18,7 @@ from attestor.chainlink import ChainLink, Target, lifetimes
 from attestor.errors import ProbeError, RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
-from attestor.latency import LatencyResponder, Measurement, measure_peer
+from attestor.latency import LatencyResponder, Measurement, allowed_sources, measure_peer
 from attestor.log import log_event
 from attestor.metrics import Metrics
 from attestor.outbox import PUBLISHED, Outbox
@@ -97,8 +97,13 @@ class Daemon:
             clock,
             in_flight_timeout=target.receipt_timeout,
         )
+        latency = settings.latency
         self.responder = LatencyResponder(
-            settings.latency.listen, settings.facility, identity, settings.latency.emulated_delay_us
+            latency.listen,
+            settings.facility,
+            identity,
+            latency.emulated_delay_us,
+            allowed_sources(latency.allow, list(latency.peers)),
         )
         self.status = StatusServer(settings.http.listen, self.metrics, self.health)
         self._publisher_thread = threading.Thread(

@@ -54,6 +54,20 @@ def split_endpoint(endpoint: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def allowed_sources(allow: list[str] | None, peers: list[PeerSettings]) -> set[str] | None:
+    """The IP addresses a responder answers: ``allow`` (``"*"``: anyone), else the peers'."""
+    hosts = [split_endpoint(p.address)[0] for p in peers] if allow is None else allow
+    if "*" in hosts:
+        return None
+    out = set()
+    for host in hosts:
+        try:
+            out.add(socket.gethostbyname(host))
+        except OSError:
+            log_event(log, "latency.unresolved", logging.WARNING, host=host)
+    return out
+
+
 def response_payload(
     nonce: str, facility: str, device_cert: str, emulated_delay_us: int | None
 ) -> bytes:
@@ -108,8 +122,10 @@ class LatencyResponder:
         facility: str,
         identity: DeviceIdentity,
         emulated_delay_us: dict[str, int] | None = None,
+        allowed_sources: set[str] | None = None,
     ) -> None:
         self.facility = facility
+        self.allowed = allowed_sources  # None: answer anyone
         self.identity = identity
         self.emulated = dict(emulated_delay_us or {})
         self._cert_hex = identity.cert_der.hex()
@@ -164,6 +180,8 @@ class LatencyResponder:
                 datagram, peer = self._sock.recvfrom(MAX_DATAGRAM)
             except OSError:
                 return
+            if self.allowed is not None and peer[0] not in self.allowed:
+                continue
             answered = self.answer(datagram)
             if answered is None:
                 continue

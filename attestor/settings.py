@@ -190,13 +190,16 @@ class PeerSettings(Section):
 
 
 class LatencySettings(Section):
-    """The challenge-response endpoint and the peers to measure."""
+    """The challenge-response endpoint and the peers to measure. The responder answers only
+    the hosts in ``allow`` (default: the peers' hosts; ``["*"]``: anyone), so that it cannot be
+    used to reflect traffic at a spoofed address."""
 
     listen: Endpoint = "127.0.0.1:7400"
     peers: list[PeerSettings] = []
     samples: Annotated[int, Field(ge=1, le=50)] = 5
     timeout: Annotated[float, Field(gt=0, le=10)] = 1.0
     emulated_delay_us: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = {}
+    allow: list[str] | None = None
 
 
 class HttpSettings(Section):

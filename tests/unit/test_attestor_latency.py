@@ -119,3 +119,19 @@ def test_silent_or_absent_peer_times_out() -> None:
         measure_peer(
             PeerSettings(facility="x", address=f"127.0.0.1:{free_udp_port()}"), "y", 1, 0.2
         )
+
+
+def test_responder_answers_only_allowed_hosts(identity: DeviceIdentity) -> None:
+    from attestor.latency import allowed_sources
+
+    peers = [PeerSettings(facility="fra1", address="localhost:7401")]
+    assert allowed_sources(None, peers) == {"127.0.0.1"}
+    assert allowed_sources(["*"], peers) is None
+    assert allowed_sources(["10.0.0.9"], peers) == {"10.0.0.9"}
+    closed = LatencyResponder("127.0.0.1:0", "ams1", identity, allowed_sources={"10.0.0.9"})
+    closed.start()
+    try:
+        with pytest.raises(TimeoutError):
+            measure_peer(_peer(closed), "fra1", samples=1, timeout=0.3)
+    finally:
+        closed.stop()
