@@ -1,9 +1,12 @@
-"""A local devnet: a real anvil, the registry deployed, example sites registered and attested.
+"""A local devnet: a real anvil, the registry deployed, and one attestor process per example
+site (``attestor run --config examples/<site>.toml``) publishing that site's proofs.
 
     redundancy-devnet [--port 8545] [--state-dir .devnet] [--once]
 
-Writes ``<state-dir>/deployment.json`` and keeps the chain running until Ctrl-C (``--once`` stops
-after printing). The example sites sign with anvil's public development keys: local use only.
+Writes ``<state-dir>/deployment.json`` and the sites' keys, outboxes and logs under
+``<state-dir>/sites/``; prints a status table once every site's first proofs have landed, and
+keeps everything running until Ctrl-C (``--once`` stops after the first table). Keys are made
+with a cheap KDF and funded from anvil's public development account: local use only.
 """
 
 from __future__ import annotations
@@ -20,18 +23,18 @@ from eth_account import Account
 
 from redundancy.chain import connect
 from redundancy.deploy import deploy
-from redundancy.domains import Dimension, Kind, domain_id, facility_id
-from redundancy.eip712 import Signer
+from redundancy.devnet_sites import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
 from redundancy.errors import RedundancyError
-from redundancy.evidence import canonical_json
 from redundancy.localchain import free_port, start_chain
-from redundancy.proofs import SignedProof, make_proof
 from redundancy.registry import RegistryClient
+
+FIRST_ROUND_TIMEOUT = 90.0
+REPEAT_EVERY = 60
 
 
 @dataclass(frozen=True)
 class ExampleSite:
-    """An example facility with the facts its attestor would probe."""
+    """An example facility with the facts its attestor probes (``examples/<name>.toml``)."""
 
     name: str
     grid: str
@@ -61,100 +64,33 @@ EXAMPLE_SITES = (
 )
 
 
-def site_proofs(
-    site: ExampleSite,
-    signer: Signer,
-    domain_sep: bytes,
-    now: int,
-    first_sequence: int,
-    heartbeat_lifetime: int = 120,
-) -> list[SignedProof]:
-    """One signed proof of every facility-level kind for an example site."""
-    fid = facility_id(site.name)
-    facts: list[tuple[Kind, bytes, bytes, dict[str, object]]] = [
-        (
-            Kind.POWER,
-            domain_id(Dimension.POWER, site.grid),
-            bytes(32),
-            {"grid": site.grid, "feeds": 2},
-        ),
-        (
-            Kind.GEOGRAPHY,
-            domain_id(Dimension.METRO, site.metro),
-            domain_id(Dimension.COUNTRY, site.country),
-            {"metro": site.metro, "country": site.country},
-        ),
-        (Kind.NETWORK, domain_id(Dimension.NETWORK, site.asn), bytes(32), {"asns": [site.asn]}),
-        (
-            Kind.PROVIDER,
-            domain_id(Dimension.PROVIDER, site.provider),
-            bytes(32),
-            {"provider": site.provider},
-        ),
-        (Kind.HEALTH, bytes(32), bytes(32), {"load1Milli": 120, "diskFreePct": 71}),
-    ]
-    out = []
-    for i, (kind, d1, d2, doc) in enumerate(facts):
-        lifetime = heartbeat_lifetime if kind == Kind.HEALTH else 86_400
-        geo = kind == Kind.GEOGRAPHY
-        evidence = canonical_json(
-            {"v": 1, "kind": kind.name.lower(), "facility": site.name, "observedAt": now, **doc}
-        )
-        out.append(
-            make_proof(
-                signer,
-                domain_sep,
-                facility_id=fid,
-                kind=kind,
-                evidence=evidence,
-                issued_at=now,
-                expires_at=now + lifetime,
-                sequence=first_sequence + i,
-                domain_id=d1,
-                secondary_domain_id=d2,
-                latitude_e6=site.latitude_e6 if geo else 0,
-                longitude_e6=site.longitude_e6 if geo else 0,
-            )
-        )
-    return out
-
-
 def run(port: int, state_dir: Path, once: bool) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     chain = start_chain("anvil", port=port, block_time=1)
+    sites: list[SiteProcess] = []
     try:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
         deployment = deploy(w3, owner)
-        deployment.write(state_dir / "deployment.json")
+        deployment_file = state_dir / "deployment.json"
+        deployment.write(deployment_file)
         registry = RegistryClient(w3, deployment.registry, owner)
         print(f"anvil            {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
         print(f"registry         {deployment.registry} (block {deployment.deploy_block})")
-        print(f"deployment file  {state_dir / 'deployment.json'}")
-        now = int(w3.eth.get_block("latest")["timestamp"])
-        batch: list[SignedProof] = []
-        for i, site in enumerate(EXAMPLE_SITES):
-            signer = Signer(bytes.fromhex(chain.dev_keys[1 + i][2:]))
-            registry.register_facility(facility_id(site.name), signer.address)
-            batch += site_proofs(site, signer, registry.domain_separator(), now, first_sequence=1)
-        result = registry.submit_attestations(batch)
+        print(f"deployment file  {deployment_file}")
+        names = [site.name for site in EXAMPLE_SITES]
+        sites = start_sites(names, chain.rpc_url, registry, owner, deployment_file, state_dir)
         print(
-            f"\npublished {len(result.accepted)} signed site proofs in one transaction "
-            f"({result.gas_used:,} gas, {result.gas_used // len(batch):,} per proof)"
+            f"\nstarted {len(sites)} attestors (attestor run --config examples/<site>.toml; "
+            f"logs in {state_dir / 'sites'}/<site>/attestor.log); waiting for their proofs ..."
         )
-        print(f"\n{'site':6} {'attestor':44} {'stale':6} reasons")
-        for site in EXAMPLE_SITES:
-            fid = facility_id(site.name)
-            status = registry.facility_status(fid)
-            attestor = registry.facility(fid).attestor
-            print(
-                f"{site.name:6} {attestor:44} {str(status.stale).lower():6} "
-                f"{', '.join(status.reasons()) or '-'}"
-            )
+        fresh = wait_fresh(registry, sites, timeout=FIRST_ROUND_TIMEOUT)
+        print("\n" + "\n".join(status_table(registry, sites)))
         if once:
-            return 0
+            return 0 if fresh else 1
         print(
-            "\nheartbeats are not renewed yet: sites go stale after 120 s. Ctrl-C stops the devnet."
+            f"\nattestors heartbeat every 10 s; the table repeats every {REPEAT_EVERY} s. "
+            "Ctrl-C stops the attestors and the chain."
         )
         stop = False
 
@@ -164,10 +100,18 @@ def run(port: int, state_dir: Path, once: bool) -> int:
 
         signal.signal(signal.SIGINT, _stop)
         signal.signal(signal.SIGTERM, _stop)
+        next_table = time.monotonic() + REPEAT_EVERY
         while not stop and chain.process.poll() is None:
             time.sleep(0.5)
+            if time.monotonic() >= next_table:
+                next_table += REPEAT_EVERY
+                print(f"\n{time.strftime('%H:%M:%S')}")
+                print("\n".join(status_table(registry, sites)))
         return 0
     finally:
+        if sites:
+            codes = stop_sites(sites)
+            print(f"\nattestors stopped (exit codes {', '.join(map(str, codes))})")
         chain.stop()
 
 

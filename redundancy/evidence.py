@@ -28,9 +28,26 @@ def _check(value: Any, where: str) -> None:
         raise EvidenceError(f"evidence field {where} has unsupported type {type(value).__name__}")
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
+def _plain(value: Any) -> bool:
+    """Whether a document holds only JSON-safe values and no floats (the fast path: exact types,
+    no paths built; anything unusual goes to ``_check`` for the precise error)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    if kind is list or kind is tuple:
+        return all(_plain(item) for item in value)
+    return False
+
+
 def canonical_json(document: Any) -> bytes:
     """Serialise an evidence document canonically; raises EvidenceError on floats or odd types."""
-    _check(document, "$")
+    if not _plain(document):
+        _check(document, "$")
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 

@@ -329,11 +329,17 @@ class RegistryClient(ContractClient):
         proofs: Sequence[SignedProof],
         sender: LocalAccount | None = None,
         domain_separator: bytes | None = None,
+        gas: int | None = None,
     ) -> SubmitResult:
-        """Submit a batch; bad proofs are skipped and reported in ``SubmitResult.rejected``."""
+        """Submit a batch; bad proofs are skipped and reported in ``SubmitResult.rejected``.
+
+        ``gas`` replaces the estimate. Give one when proofs may fare differently at inclusion
+        than in the estimate, which runs at the latest block's timestamp: a proof skipped there
+        as from-the-future but accepted when mined makes the estimate too low (out of gas).
+        """
         ds = domain_separator or self.domain_separator()
         fn = self.contract.functions.submitAttestations(ds, [p.as_abi() for p in proofs])
-        return self._result(self.tx.send(fn, self._sender(sender)))
+        return self._result(self.tx.send(fn, self._sender(sender), gas=gas))
 
     def _result(self, receipt: TxReceipt) -> SubmitResult:
         result = SubmitResult(receipt)

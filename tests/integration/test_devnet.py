@@ -1,4 +1,5 @@
-"""The README's demo: a devnet that deploys, registers example sites and lands their proofs."""
+"""The README's demo: a devnet that deploys, starts one attestor process per example site and
+shows their proofs landing."""
 
 from __future__ import annotations
 
@@ -10,23 +11,30 @@ from redundancy.chain import connect
 from redundancy.deployment import Deployment
 
 
-def test_devnet_once_deploys_and_lands_fresh_proofs(tmp_path: Path) -> None:
+def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "redundancy.devnet", "--once", "--state-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=180,
     )
-    assert proc.returncode == 0, proc.stderr
-    assert "published 15 signed site proofs in one transaction" in proc.stdout
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "started 3 attestors" in proc.stdout
     rows = [
         line.split() for line in proc.stdout.splitlines() if line[:4] in ("fra1", "ams1", "dal1")
     ]
-    assert [(r[0], r[2], r[3]) for r in rows] == [
+    assert [(r[0], r[2], r[-1]) for r in rows] == [
         ("fra1", "false", "-"),
         ("ams1", "false", "-"),
         ("dal1", "false", "-"),
     ]
+    # every facility-level kind plus the node's hardware proof landed from each attestor
+    assert all(int(r[3]) >= 6 for r in rows), proc.stdout
+    assert len({r[1] for r in rows}) == 3  # each site has its own attestor key
+    assert "attestors stopped (exit codes 0, 0, 0)" in proc.stdout
+    for site in ("fra1", "ams1", "dal1"):
+        log = (tmp_path / "sites" / site / "attestor.log").read_text()
+        assert '"event":"daemon.stopped"' in log
     dep = Deployment.read(tmp_path / "deployment.json")
     assert dep.chain_id == 31337
     # --once stops the chain it started

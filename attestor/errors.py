@@ -1,0 +1,49 @@
+"""The attestor's exception branch, under the project's root ``RedundancyError``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from redundancy.errors import RedundancyError
+
+
+class AttestorError(RedundancyError):
+    """Raised for any failure the attestor itself detects (root of the attestor's branch)."""
+
+
+class ConfigError(AttestorError, ValueError):
+    """Raised when a site configuration file is missing, not TOML, or has invalid fields.
+
+    ``problems`` holds one line per bad field, each naming the file and the field.
+    """
+
+    def __init__(self, path: Path, problems: list[str]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(f"{path}: {p}" for p in problems))
+
+
+class DeviceIdentityError(AttestorError):
+    """Raised when the device key or certificates cannot be loaded or do not fit together."""
+
+
+class ProbeError(AttestorError):
+    """Raised when a probe cannot establish a fact it must report (unreadable, unconfigured)."""
+
+    def __init__(self, probe: str, reason: str) -> None:
+        super().__init__(f"{probe} probe: {reason}")
+        self.probe = probe
+        self.reason = reason
+
+
+class OutboxError(AttestorError):
+    """Raised when the outbox database belongs to another attestor key or cannot be used."""
+
+
+class RegistrationError(AttestorError):
+    """Raised when the chain says this attestor may not publish for its facility as configured:
+    not registered, another attestor key, another CA pinned, or a policy the settings break."""
+
+
+class LatencyError(AttestorError):
+    """Raised when a peer's latency response is malformed, for another nonce, or badly signed."""

@@ -1,0 +1,316 @@
+"""Helpers for tests that run real attestor processes: site files, registration, the process
+itself (JSON logs, /metrics), and reading back what landed on-chain."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from attestor.keys import init_site
+from redundancy.deploy import deploy
+from redundancy.domains import facility_id
+from redundancy.localchain import LocalChain
+from redundancy.proofs import SignedProof
+from redundancy.registry import RegistryClient
+
+PASSWORD = "correct horse battery staple"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def free_tcp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Deployed:
+    """A registry deployed on a test chain, with its deployment file."""
+
+    chain: LocalChain
+    w3: Web3
+    owner: LocalAccount
+    registry: RegistryClient
+    deployment: Path
+
+
+def deploy_registry(chain: LocalChain, w3: Web3, directory: Path) -> Deployed:
+    owner: LocalAccount = Account.from_key(chain.dev_keys[0])
+    dep = deploy(w3, owner)
+    path = directory / "deployment.json"
+    dep.write(path)
+    return Deployed(chain, w3, owner, RegistryClient(w3, dep.registry, owner), path)
+
+
+@dataclass
+class Site:
+    """One attestor's files and ports."""
+
+    name: str
+    root: Path
+    config: Path
+    address: str
+    ca_fingerprint: bytes
+    http_port: int
+    latency_port: int
+    logs: list[Path] = field(default_factory=list)
+
+    @property
+    def facility_id(self) -> bytes:
+        return facility_id(self.name)
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "data" / "outbox.sqlite"
+
+    @property
+    def keystore(self) -> Path:
+        return self.root / "keys" / "attestor-key.json"
+
+
+def make_site(
+    root: Path,
+    name: str,
+    deployed: Deployed,
+    *,
+    heartbeat: int = 2,
+    peers: dict[str, int] | None = None,
+    emulated: dict[str, int] | None = None,
+    tweaks: dict[str, str] | None = None,
+    latency_port: int | None = None,
+) -> Site:
+    """Keys (cheap KDF), a password file and a TOML config for a site; not yet registered.
+    ``tweaks`` adds lines to a table: ``{"power": "interval = 1"}``."""
+    site_dir = root / name
+    keys = site_dir / "keys"
+    keys.mkdir(parents=True)
+    password = keys / "password"
+    password.write_text(PASSWORD + "\n")
+    password.chmod(0o600)
+    made = init_site(name, keys, PASSWORD, kdf_iterations=16)
+    http_port = free_tcp_port()
+    latency_port = latency_port or free_udp_port()
+    peer_lines = ", ".join(
+        f'{{ facility = "{p}", address = "127.0.0.1:{port}" }}' for p, port in (peers or {}).items()
+    )
+    delays = ", ".join(f"{p} = {us}" for p, us in (emulated or {}).items())
+    config = site_dir / "site.toml"
+    text = f"""
+facility = "{name}"
+data_dir = "data"
+
+[chain]
+rpc_url = "{deployed.chain.rpc_url}"
+deployment = "{deployed.deployment}"
+startup_wait = 5
+
+[keys]
+dir = "keys"
+password_file = "keys/password"
+
+[publisher]
+backoff_initial = 0.2
+backoff_max = 1.0
+
+[health]
+heartbeat_interval = {heartbeat}
+
+[power]
+grid = "grid-{name}"
+feeds = 2
+ups = true
+generator = true
+
+[geography]
+latitude_e6 = 50110922
+longitude_e6 = 8682127
+country = "de"
+metro = "metro-{name}"
+peer_retry_interval = 3
+
+[network]
+asns = ["AS64500"]
+
+[provider]
+name = "provider-{name}"
+
+[latency]
+listen = "127.0.0.1:{latency_port}"
+samples = 3
+timeout = 0.5
+peers = [{peer_lines}]
+emulated_delay_us = {{ {delays} }}
+
+[http]
+listen = "127.0.0.1:{http_port}"
+"""
+    for table, lines in (tweaks or {}).items():
+        text = text.replace(f"\n[{table}]\n", f"\n[{table}]\n{lines}\n", 1)
+    config.write_text(text)
+    return Site(
+        name,
+        site_dir,
+        config,
+        made.address,
+        bytes.fromhex(made.ca_fingerprint),
+        http_port,
+        latency_port,
+    )
+
+
+def register(deployed: Deployed, site: Site, fund_wei: int = 10**18) -> None:
+    """Register the facility with its attestor and CA, and fund the attestor from account 0."""
+    deployed.registry.register_facility(site.facility_id, site.address, site.ca_fingerprint)
+    w3, owner = deployed.w3, deployed.owner
+    tx = owner.sign_transaction(
+        {
+            "to": site.address,
+            "value": fund_wei,
+            "gas": 21_000,
+            "gasPrice": w3.eth.gas_price,
+            "nonce": w3.eth.get_transaction_count(owner.address),
+            "chainId": w3.eth.chain_id,
+        }
+    )
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
+
+
+def attestor_command(config: Path) -> list[str]:
+    return [sys.executable, "-m", "attestor", "run", "--config", str(config)]
+
+
+class AttestorProcess:
+    """A real ``attestor run`` process with its JSON log in a file."""
+
+    def __init__(self, site: Site, env: dict[str, str] | None = None) -> None:
+        self.site = site
+        self.log = site.root / f"attestor-{len(site.logs)}.log"
+        site.logs.append(self.log)
+        self._log_file = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            attestor_command(site.config),
+            stdout=subprocess.DEVNULL,
+            stderr=self._log_file,
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": "raw", "line": line})
+        return out
+
+    def wait_for(
+        self,
+        event: str,
+        timeout: float = 30.0,
+        where: Callable[[dict[str, Any]], bool] = lambda _e: True,
+        after: int = 0,
+    ) -> dict[str, Any]:
+        """The first log event named ``event`` (past index ``after``) satisfying ``where``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.events()[after:]:
+                if e.get("event") == event and where(e):
+                    return e
+            if self.proc.poll() is not None:
+                raise AssertionError(f"attestor exited ({self.proc.returncode}):\n{self.tail()}")
+            time.sleep(0.05)
+        raise AssertionError(f"no {event} within {timeout} s:\n{self.tail()}")
+
+    def tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+    def metrics(self) -> dict[str, float]:
+        url = f"http://127.0.0.1:{self.site.http_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                values[name] = float(value)
+        return values
+
+    def terminate(self, timeout: float = 30.0) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=timeout)
+        self._log_file.close()
+        return code
+
+    def kill(self) -> int:
+        self.proc.kill()
+        code = self.proc.wait(timeout=10)
+        self._log_file.close()
+        return code
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, every: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+@dataclass(frozen=True)
+class Landed:
+    """A proof accepted on-chain, in chain order."""
+
+    block: int
+    log_index: int
+    proof: SignedProof
+
+
+def landed_proofs(registry: RegistryClient, attestor: str, from_block: int = 0) -> list[Landed]:
+    """Every proof of this attestor the registry accepted, in chain order, read back from the
+    AttestationAccepted events and the calldata of their transactions."""
+    event = registry.contract.events.AttestationAccepted()
+    logs = event.get_logs(from_block=from_block, argument_filters={"attestor": attestor})
+    calldata: dict[bytes, dict[int, SignedProof]] = {}
+    out = []
+    for entry in logs:
+        tx_hash = bytes(entry["transactionHash"])
+        if tx_hash not in calldata:
+            tx = registry.w3.eth.get_transaction(entry["transactionHash"])
+            _, args = registry.contract.decode_function_input(tx["input"])
+            proofs = args["proofs"] if "proofs" in args else [args["proof"]]
+            parsed = [
+                SignedProof.from_abi(tuple(p.values()) if isinstance(p, dict) else p)
+                for p in proofs
+            ]
+            calldata[tx_hash] = {p.attestation.sequence: p for p in parsed}
+        sequence = int(entry["args"]["sequence"])
+        out.append(
+            Landed(int(entry["blockNumber"]), int(entry["logIndex"]), calldata[tx_hash][sequence])
+        )
+    return sorted(out, key=lambda x: (x.block, x.log_index))

@@ -1,0 +1,78 @@
+"""The chain goes away for a while and comes back: every proof signed meanwhile waits in the
+outbox and lands exactly once, in sequence order."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from redundancy.domains import Kind
+from redundancy.localchain import LocalChain, start_chain
+from tests.attestor_sites import (
+    AttestorProcess,
+    Deployed,
+    landed_proofs,
+    make_site,
+    register,
+    wait_until,
+)
+
+# power re-signed every second with a long lifetime: proofs that must all survive the outage
+FAST_POWER = {"power": "interval = 1\nlifetime = 3600"}
+
+
+def _rows(outbox: Path) -> list[tuple[int, int, str, float]]:
+    with sqlite3.connect(outbox) as db:
+        return db.execute(
+            "SELECT sequence, kind, state, signed_at FROM proofs ORDER BY sequence"
+        ).fetchall()
+
+
+def test_proofs_buffered_while_chain_is_down_land_once_in_order(
+    chain: LocalChain, chain_state: Path, deployed: Deployed, tmp_path: Path
+) -> None:
+    site = make_site(tmp_path, "fra1", deployed, heartbeat=2, tweaks=FAST_POWER)
+    register(deployed, site)
+    proc = AttestorProcess(site)
+    restarted: LocalChain | None = None
+    try:
+        wait_until(
+            lambda: not deployed.registry.facility_status(site.facility_id).stale, 30, "fresh"
+        )
+        chain.stop()
+        down_at = time.time()
+        proc.wait_for("chain.unreachable", timeout=15)
+        # long enough for heartbeats (4 s lifetime) to run out while waiting
+        wait_until(lambda: proc.metrics()["attestor_outbox_depth"] >= 8, 20, "a backlog")
+        restarted = start_chain("anvil", port=chain.port, state_dir=chain_state)
+        up_at = time.time()
+        proc.wait_for("chain.recovered", timeout=30)
+        wait_until(lambda: proc.metrics()["attestor_outbox_depth"] == 0, 30, "backlog drained")
+        assert proc.terminate() == 0
+        landed = landed_proofs(deployed.registry, site.address)
+    finally:
+        if proc.proc.poll() is None:
+            proc.kill()
+        if restarted is not None:
+            restarted.stop()
+
+    rows = _rows(site.outbox)
+    published = [seq for seq, _, state, _ in rows if state == "published"]
+    on_chain = [x.proof.attestation.sequence for x in landed]
+    # exactly the proofs the outbox calls published landed, once each, in sequence order
+    assert on_chain == published
+    assert len(set(on_chain)) == len(on_chain)
+    # everything signed while the chain was down was published, except heartbeats whose
+    # lifetime ran out, which were replaced by fresher ones instead of being sent to fail
+    buffered = [r for r in rows if down_at <= r[3] < up_at]
+    assert sum(1 for r in buffered if r[2] == "published" and r[1] == Kind.POWER) >= 5
+    for seq, kind, state, _ in buffered:
+        assert state == "published" or (state == "expired" and kind == Kind.HEALTH), (seq, state)
+    assert {state for _, _, state, _ in rows} <= {"published", "expired"}
+    expired = [seq for seq, _, state, _ in rows if state == "expired"]
+    assert expired, "no heartbeat ran out during the outage: make it longer"
+    fresh_heartbeats = [
+        seq for seq, kind, state, _ in rows if kind == Kind.HEALTH and state == "published"
+    ]
+    assert max(fresh_heartbeats) > max(expired)

@@ -1,0 +1,66 @@
+"""The attestor is killed with SIGKILL while a batch transaction is in flight, and restarted:
+nothing is lost, nothing is published twice."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+from redundancy.chain import connect
+from redundancy.localchain import start_chain
+from tests.attestor_sites import (
+    AttestorProcess,
+    deploy_registry,
+    landed_proofs,
+    make_site,
+    register,
+    wait_until,
+)
+
+BLOCK_TIME = 2  # a batch waits up to this long for its block: the window to kill it in
+
+
+def test_killed_mid_publish_and_restarted_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    with start_chain("anvil", block_time=BLOCK_TIME) as chain:
+        deployed = deploy_registry(chain, connect(chain.rpc_url), tmp_path)
+        site = make_site(tmp_path, "fra1", deployed, heartbeat=3)
+        register(deployed, site)
+        killed_batches: list[tuple[int, int]] = []
+        for _ in range(2):
+            proc = AttestorProcess(site)
+            try:
+                batch = proc.wait_for("publish.batch", timeout=30)
+                time.sleep(0.1)  # the transaction is sent; its block is not yet mined
+                assert proc.kill() == -signal.SIGKILL
+            finally:
+                if proc.proc.poll() is None:
+                    proc.kill()
+            assert not any(e["event"] == "publish.receipt" for e in proc.events())
+            killed_batches.append((batch["first_sequence"], batch["last_sequence"]))
+
+        proc = AttestorProcess(site)
+        try:
+            proc.wait_for("publish.receipt", timeout=30)
+            wait_until(lambda: proc.metrics()["attestor_outbox_depth"] == 0, 30, "drained")
+            assert proc.terminate() == 0
+        finally:
+            if proc.proc.poll() is None:
+                proc.kill()
+        landed = landed_proofs(deployed.registry, site.address)
+
+    with sqlite3.connect(site.outbox) as db:
+        rows = db.execute("SELECT sequence, state FROM proofs ORDER BY sequence").fetchall()
+    state = dict(rows)
+    on_chain = [x.proof.attestation.sequence for x in landed]
+    assert len(on_chain) == len(set(on_chain)), "a sequence landed twice"
+    assert on_chain == sorted(on_chain)
+    assert on_chain == [seq for seq, s in rows if s == "published"]
+    assert set(state.values()) <= {"published", "expired"}, rows
+    # the batches in flight at the kills landed, and are known as published
+    for first, last in killed_batches:
+        for seq in range(first, last + 1):
+            assert state[seq] == "published", (seq, state[seq])
+    # every sequence ever signed is accounted for: no gaps in the outbox
+    assert [seq for seq, _ in rows] == list(range(1, len(rows) + 1))

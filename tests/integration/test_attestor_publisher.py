@@ -1,0 +1,269 @@
+"""The publisher against a real anvil, in-process: batching, idempotence by sequence,
+re-issue instead of sending expired proofs, final rejections, backoff, start-up checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from attestor.chainlink import ChainLink, Target
+from attestor.errors import RegistrationError
+from attestor.issuer import Issuer
+from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, load_device_identity
+from attestor.metrics import Metrics
+from attestor.outbox import EXPIRED, PENDING, PUBLISHED, REJECTED, Outbox
+from attestor.probes import Observation
+from attestor.publisher import Publisher
+from attestor.settings import Settings, load_settings
+from redundancy.chain import connect
+from redundancy.devicecert import parse_envelope, verify_envelope
+from redundancy.domains import Dimension, Kind, domain_id
+from redundancy.eip712 import Signer, domain_separator
+from redundancy.keystore import load_account
+from redundancy.localchain import LocalChain, start_chain
+from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy
+from tests.attestor_sites import PASSWORD, Deployed, Site, deploy_registry, make_site, register
+
+
+@pytest.fixture(scope="module")
+def chain() -> Iterator[LocalChain]:
+    with start_chain("anvil") as c:
+        yield c
+
+
+@pytest.fixture
+def deployed(chain: LocalChain, tmp_path: Path) -> Deployed:
+    return deploy_registry(chain, connect(chain.rpc_url), tmp_path)
+
+
+@dataclass
+class Wired:
+    """One attestor's parts, wired as the daemon wires them."""
+
+    site: Site
+    settings: Settings
+    account: LocalAccount
+    identity: DeviceIdentity
+    outbox: Outbox
+    link: ChainLink
+    publisher: Publisher
+    metrics: Metrics
+    renewed: list[tuple[Kind, bytes]] = field(default_factory=list)
+
+    def issuer(self, clock: Callable[[], float] = time.time) -> Issuer:
+        return Issuer(
+            "fra1",
+            self.site.facility_id,
+            self.identity,
+            Signer(bytes(self.account.key)),
+            self.link.domain_separator,
+            self.outbox,
+            clock,
+        )
+
+    def issue(
+        self, *kinds: Kind, lifetime: int | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        """Sign observations; heartbeats live 4 s (two 2 s intervals), others 10 min."""
+        items = [(_observation(k), lifetime or (4 if k == Kind.HEALTH else 600)) for k in kinds]
+        self.issuer(clock).issue(items)
+
+    def drain(self) -> None:
+        while self.publisher.step() == 0.0:
+            pass
+
+
+def _observation(kind: Kind) -> Observation:
+    now = int(time.time())
+    if kind == Kind.GEOGRAPHY:
+        return Observation(
+            kind,
+            {"metro": "frankfurt"},
+            now,
+            domain_id=domain_id(Dimension.METRO, "frankfurt"),
+            secondary_domain_id=domain_id(Dimension.COUNTRY, "de"),
+            latitude_e6=50_110_922,
+            longitude_e6=8_682_127,
+        )
+    if kind == Kind.HEALTH:
+        return Observation(kind, {"load1Milli": 1}, now)
+    dimension = {Kind.POWER: Dimension.POWER, Kind.NETWORK: Dimension.NETWORK}.get(
+        kind, Dimension.PROVIDER
+    )
+    return Observation(kind, {"k": kind.name}, now, domain_id=domain_id(dimension, "x"))
+
+
+def wire(
+    deployed: Deployed, tmp_path: Path, *, registered: bool = True, rpc_url: str | None = None
+) -> Wired:
+    site = make_site(tmp_path, "fra1", deployed, heartbeat=2)
+    if registered:
+        register(deployed, site)
+    settings = load_settings(site.config)
+    keys = site.root / "keys"
+    account = load_account(site.keystore, PASSWORD)
+    identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, PASSWORD)
+    chain_id, registry, from_block = settings.registry_target()
+    separator = domain_separator(chain_id, registry)
+    target = Target(rpc_url or deployed.chain.rpc_url, chain_id, registry, from_block, 2.0, 30.0)
+    outbox = Outbox(
+        tmp_path / "outbox.sqlite", attestor=account.address, domain_separator=separator
+    )
+    link = ChainLink(target, settings, account, identity, site.facility_id, separator)
+    metrics = Metrics()
+    renewed: list[tuple[Kind, bytes]] = []
+    publisher = Publisher(
+        outbox, link, settings.publisher, metrics, lambda k, s: renewed.append((k, s))
+    )
+    return Wired(site, settings, account, identity, outbox, link, publisher, metrics, renewed)
+
+
+FACILITY_KINDS = (Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH)
+
+
+def test_pending_proofs_go_out_in_one_batch_and_the_site_is_fresh(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path)
+    w.issue(*FACILITY_KINDS, Kind.POWER)
+    assert w.publisher.step() == 0.0
+    entries = w.outbox.entries()
+    assert [(e.state, e.reason) for e in entries] == [(PUBLISHED, None)] * 6
+    assert len({e.tx_hash for e in entries}) == 1  # one transaction
+    assert deployed.registry.last_sequence(w.account.address) == 6
+    assert not deployed.registry.facility_status(w.site.facility_id).stale
+    assert w.publisher.step() is None  # nothing left
+    assert w.metrics.value("attestor_proofs_published_total", kind="power") == 2
+    # the evidence verifies against the certificates the link published
+    ca = deployed.registry.find_certificate(w.identity.ca_fingerprint)
+    dev = deployed.registry.find_certificate(bytes.fromhex(w.identity.cert_sha256))
+    assert ca is not None and dev is not None
+    doc = entries[0].proof.evidence
+    assert parse_envelope(doc)["kind"] == "power"
+    checks = verify_envelope(doc, w.identity.cert, w.identity.ca_cert, w.identity.ca_fingerprint)
+    assert all(c.ok for c in checks)
+
+
+def test_a_proof_the_chain_already_has_counts_as_done(deployed: Deployed, tmp_path: Path) -> None:
+    w = wire(deployed, tmp_path)
+    w.link.client()  # start-up work (certificates) first
+    w.issue(Kind.POWER, Kind.NETWORK, Kind.HEALTH)
+    relayer = Account.from_key(deployed.chain.dev_keys[5])
+    relayed = deployed.registry.submit_attestations(
+        [e.proof for e in w.outbox.pending()], sender=relayer
+    )
+    nonce = deployed.w3.eth.get_transaction_count(w.account.address)
+    w.drain()
+    assert [e.state for e in w.outbox.entries()] == [PUBLISHED] * 3
+    assert {e.tx_hash for e in w.outbox.entries()} == {bytes(relayed.receipt["transactionHash"])}
+    assert deployed.w3.eth.get_transaction_count(w.account.address) == nonce  # sent nothing
+
+
+def test_a_proof_skipped_on_chain_is_rejected_and_renewed(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path)
+    w.issue(Kind.NETWORK, Kind.POWER, Kind.POWER)
+    # someone relays only the later proofs: sequence 1 can never land now
+    later = [e.proof for e in w.outbox.pending()[1:]]
+    deployed.registry.submit_attestations(later, sender=deployed.owner)
+    w.drain()
+    states = [(e.sequence, e.state) for e in w.outbox.entries()]
+    assert states == [(1, REJECTED), (2, PUBLISHED), (3, PUBLISHED)]
+    assert w.renewed == [(Kind.NETWORK, w.site.facility_id)]
+
+
+def test_expired_pending_proofs_are_renewed_not_sent(deployed: Deployed, tmp_path: Path) -> None:
+    w = wire(deployed, tmp_path)
+    w.issue(Kind.HEALTH, lifetime=4, clock=lambda: time.time() - 10)  # ran out while waiting
+    w.issue(Kind.POWER, Kind.POWER, lifetime=4, clock=lambda: time.time() - 10)
+    w.issue(Kind.POWER)  # a fresh one of the same kind: the expired power needs no renewal
+    w.drain()
+    assert [e.state for e in w.outbox.entries()] == [EXPIRED, EXPIRED, EXPIRED, PUBLISHED]
+    assert w.renewed == [(Kind.HEALTH, w.site.facility_id)]
+    assert deployed.registry.last_sequence(w.account.address) == 4
+
+
+def test_a_refused_proof_is_rejected_with_its_reason(deployed: Deployed, tmp_path: Path) -> None:
+    w = wire(deployed, tmp_path)
+    w.link.client()
+    deployed.registry.deactivate_facility(w.site.facility_id)
+    w.issue(Kind.POWER)
+    w.drain()
+    (entry,) = w.outbox.entries()
+    assert (entry.state, entry.reason) == (REJECTED, "RegistryFacilityInactive")
+    assert w.renewed == []
+    assert w.metrics.value("attestor_proofs_failed_total", reason="RegistryFacilityInactive") == 1
+
+
+def test_a_proof_from_the_future_is_renewed_with_backoff(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path)
+    w.issue(Kind.HEALTH, lifetime=100, clock=lambda: time.time() + 300)  # our clock runs fast
+    delay = w.publisher.step()
+    assert delay is not None and delay > 0
+    (entry,) = w.outbox.entries()
+    assert (entry.state, entry.reason) == (REJECTED, "RegistryAttestationFromFuture")
+    assert w.renewed == [(Kind.HEALTH, w.site.facility_id)]
+
+
+def test_an_unreachable_chain_backs_off_and_keeps_the_proofs(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path, rpc_url="http://127.0.0.1:9")
+    w.issue(Kind.POWER, Kind.HEALTH)
+    delays = [w.publisher.step() for _ in range(4)]
+    assert all(d is not None and d > 0 for d in delays)
+    assert delays[-1] > delays[0]  # exponential, within jitter
+    assert [e.state for e in w.outbox.entries()] == [PENDING, PENDING]
+    assert w.metrics.value("attestor_chain_reachable") == 0
+
+
+def test_start_up_checks_refuse_a_chain_that_disagrees(deployed: Deployed, tmp_path: Path) -> None:
+    unregistered = wire(deployed, tmp_path / "a", registered=False)
+    with pytest.raises(RegistrationError, match="is not registered"):
+        unregistered.link.client()
+    # registered to another key
+    deployed.registry.register_facility(unregistered.site.facility_id, deployed.owner.address)
+    with pytest.raises(RegistrationError, match="not to this key"):
+        unregistered.link.client()
+
+
+def test_start_up_checks_refuse_another_ca_and_a_too_slow_heartbeat(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path)
+    deployed.registry.set_ca_fingerprint(w.site.facility_id, b"\x01" * 32)
+    with pytest.raises(RegistrationError, match="pins CA fingerprint 0x0101"):
+        w.link.client()
+    deployed.registry.set_ca_fingerprint(w.site.facility_id, w.identity.ca_fingerprint)
+    lifetimes = list(DEFAULT_POLICY.max_lifetime)
+    lifetimes[Kind.HEALTH] = 3  # heartbeats every 2 s live 4 s
+    policy = FreshnessPolicy(tuple(lifetimes), 60, DEFAULT_POLICY.required_kinds)  # type: ignore[arg-type]
+    deployed.registry.set_freshness_policy(policy)
+    with pytest.raises(RegistrationError, match="use 1 or less"):
+        w.link.client()
+
+
+def test_certificates_are_published_once(deployed: Deployed, tmp_path: Path) -> None:
+    w = wire(deployed, tmp_path)
+    w.link.client()
+    again = ChainLink(
+        w.link.target,
+        w.settings,
+        w.account,
+        w.identity,
+        w.site.facility_id,
+        w.link.domain_separator,
+    )
+    again.client()  # a restarted daemon finds them on-chain
+    event = deployed.registry.contract.events.CertificatePublished()
+    logs = event.get_logs(from_block=0, argument_filters={"facilityId": w.site.facility_id})
+    assert len(logs) == 2

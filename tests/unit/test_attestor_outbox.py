@@ -1,0 +1,169 @@
+"""The outbox: sequences assigned at signing and never reused, states final, bound to a key."""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from attestor.errors import OutboxError
+from attestor.outbox import EXPIRED, PENDING, PUBLISHED, REJECTED, Outbox
+from redundancy.domains import Kind, facility_id
+from redundancy.eip712 import Signer
+from redundancy.proofs import SignedProof, make_proof
+
+SIGNER = Signer(bytes.fromhex("11" * 32))
+DOMAIN = bytes.fromhex("22" * 32)
+FID = facility_id("fra1")
+
+
+def _proof(kind: Kind, issued_at: int, sequence: int, lifetime: int = 60) -> SignedProof:
+    return make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FID,
+        kind=kind,
+        evidence=b'{"n":%d}' % issued_at,
+        issued_at=issued_at,
+        expires_at=issued_at + lifetime,
+        sequence=sequence,
+    )
+
+
+def _open(path: Path, domain: bytes = DOMAIN, attestor: str = SIGNER.address) -> Outbox:
+    return Outbox(path / "outbox.sqlite", attestor=attestor, domain_separator=domain)
+
+
+def _append(box: Outbox, *kinds: Kind, at: int = 1000) -> list[SignedProof]:
+    return box.append([partial(_proof, k, at) for k in kinds])
+
+
+def test_sequences_start_at_one_and_continue_after_reopening(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    first = _append(box, Kind.POWER, Kind.HEALTH)
+    assert [p.attestation.sequence for p in first] == [1, 2]
+    box.close()
+    box = _open(tmp_path)
+    assert [p.attestation.sequence for p in _append(box, Kind.HEALTH)] == [3]
+    assert [e.sequence for e in box.pending()] == [1, 2, 3]
+    assert box.pending()[0].proof == first[0]  # stored and read back bit for bit
+
+
+def test_floor_from_the_chain_is_never_reused(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    box.raise_floor(41)
+    box.raise_floor(7)  # lower: ignored
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 42
+
+
+def test_a_failing_signature_stores_nothing_and_consumes_no_sequence(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+
+    def broken(sequence: int) -> SignedProof:
+        raise RuntimeError("signer unavailable")
+
+    with pytest.raises(RuntimeError):
+        box.append([partial(_proof, Kind.POWER, 1000), broken])
+    assert box.entries() == []
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 1
+
+
+def test_builder_must_sign_the_sequence_it_was_given(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    with pytest.raises(OutboxError):
+        box.append([lambda _seq: _proof(Kind.POWER, 1000, 99)])
+
+
+def test_states_are_final(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.POWER, Kind.HEALTH, Kind.NETWORK)
+    box.mark_sent([1, 2], block=10)
+    assert box.mark_published([(1, b"\x01" * 32, 11)]) == 1
+    assert box.finish(2, EXPIRED, "would expire before landing")
+    assert box.finish(3, REJECTED, "RegistryFacilityInactive")
+    assert box.mark_published([(2, b"\x02" * 32, 12)]) == 0  # expired stays expired
+    assert not box.finish(1, REJECTED, "late")
+    one, two, three = box.entries()
+    assert (one.state, one.tx_hash, one.block_number, one.sent_block) == (
+        PUBLISHED,
+        b"\x01" * 32,
+        11,
+        10,
+    )
+    assert (two.state, two.reason, two.attempts) == (EXPIRED, "would expire before landing", 1)
+    assert (three.state, three.attempts) == (REJECTED, 0)
+    assert box.depth() == 0
+    assert box.last_sequence(PUBLISHED) == 1
+    with pytest.raises(ValueError):
+        box.finish(3, PENDING, "no")
+
+
+def test_newer_and_last_live_look_only_at_live_proofs(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.HEALTH, at=1000)
+    _append(box, Kind.HEALTH, at=1010)
+    first, second = box.entries()
+    assert box.has_newer(first) and not box.has_newer(second)
+    assert box.last_live(Kind.HEALTH, FID) == second
+    box.finish(2, REJECTED, "x")
+    assert not box.has_newer(first)
+    assert box.last_live(Kind.HEALTH, FID) == first
+    assert box.last_live(Kind.POWER, FID) is None
+
+
+def test_outbox_of_another_key_is_refused(tmp_path: Path) -> None:
+    _open(tmp_path).close()
+    with pytest.raises(OutboxError, match="belongs to attestor"):
+        _open(tmp_path, attestor="0x" + "33" * 20)
+
+
+def test_new_registry_deployment_retires_pending_proofs(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.POWER, Kind.HEALTH)
+    box.mark_published([(1, b"\x01" * 32, 5)])
+    box.close()
+    box = _open(tmp_path, domain=bytes.fromhex("44" * 32))
+    assert box.retired == 1
+    assert [(e.state, e.reason) for e in box.entries()] == [
+        (PUBLISHED, None),
+        (REJECTED, "signed for another registry deployment"),
+    ]
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 3
+
+
+def test_prune_keeps_the_floor(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.POWER, Kind.HEALTH)
+    box.mark_published([(1, b"\x01" * 32, 5), (2, b"\x02" * 32, 5)])
+    assert box.prune(older_than=float("inf")) == 2
+    assert box.entries() == []
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 3
+
+
+def test_concurrent_signers_get_distinct_contiguous_sequences(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    got: list[int] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            seq = _append(box, Kind.HEALTH)[0].attestation.sequence
+            with lock:
+                got.append(seq)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 101))
+
+
+def test_wal_mode(tmp_path: Path) -> None:
+    import sqlite3
+
+    _open(tmp_path).close()
+    with sqlite3.connect(tmp_path / "outbox.sqlite") as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -1,0 +1,195 @@
+"""Site settings: the examples load, every bad field is named at once, env overrides the file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attestor.chainlink import check_policy
+from attestor.errors import ConfigError
+from attestor.settings import load_settings
+from redundancy.registry import DEFAULT_POLICY
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*.toml"))
+
+MINIMAL = """
+facility = "fra1"
+data_dir = "data"
+[chain]
+rpc_url = "http://127.0.0.1:8545"
+registry = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+chain_id = 31337
+[power]
+grid = "ercot"
+feeds = 2
+ups = true
+generator = true
+[geography]
+latitude_e6 = 32776664
+longitude_e6 = -96796988
+country = "us"
+metro = "dallas"
+[network]
+asns = ["AS7018"]
+[provider]
+name = "cyrusone"
+"""
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A deployment file the examples can point at (the devnet writes the real one)."""
+    path = tmp_path / "deployment.json"
+    path.write_text(
+        json.dumps(
+            {
+                "chain_id": 31337,
+                "registry": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                "selector": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
+                "settlement": "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0",
+                "deploy_block": 1,
+                "deploy_tx": "0x",
+                "deployer": "0x",
+                "domain_separator": "0x",
+            }
+        )
+    )
+    monkeypatch.setenv("ATTESTOR_CHAIN__DEPLOYMENT", str(path))
+    return path
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+def test_examples_load_with_the_sites_facts(example: Path, deployment: Path) -> None:
+    settings = load_settings(example)
+    assert settings.facility == example.stem
+    assert settings.registry_target() == (31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3", 1)
+    assert len(settings.latency.peers) == 2
+    assert set(settings.latency.emulated_delay_us) == {p.facility for p in settings.latency.peers}
+    assert check_policy(DEFAULT_POLICY, settings) == []
+    assert settings.keys.dir.is_absolute() and settings.data_dir.is_absolute()
+
+
+def test_examples_carry_the_devnet_sites_facts(deployment: Path) -> None:
+    from redundancy.devnet import EXAMPLE_SITES
+
+    assert [p.stem for p in EXAMPLES] == sorted(s.name for s in EXAMPLE_SITES)
+    for site in EXAMPLE_SITES:
+        settings = load_settings(ROOT / "examples" / f"{site.name}.toml")
+        geo = settings.geography
+        assert (settings.power.grid, geo.metro, geo.country) == (
+            site.grid,
+            site.metro,
+            site.country,
+        )
+        assert (geo.latitude_e6, geo.longitude_e6) == (site.latitude_e6, site.longitude_e6)
+        assert (settings.network.asns[0], settings.provider.name) == (site.asn, site.provider)
+
+
+def test_example_emulated_delays_do_not_beat_light_in_fibre(deployment: Path) -> None:
+    from math import asin, cos, radians, sin, sqrt
+
+    sites = {p.stem: load_settings(p) for p in EXAMPLES}
+
+    def km(a: str, b: str) -> float:
+        ga, gb = sites[a].geography, sites[b].geography
+        la1, lo1, la2, lo2 = (
+            radians(v / 1e6)
+            for v in (ga.latitude_e6, ga.longitude_e6, gb.latitude_e6, gb.longitude_e6)
+        )
+        h = sin((la2 - la1) / 2) ** 2 + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ** 2
+        return 2 * 6371 * asin(sqrt(h))
+
+    for name, settings in sites.items():
+        for peer, one_way_us in settings.latency.emulated_delay_us.items():
+            assert one_way_us / 1000 * 200 >= km(name, peer), (name, peer)
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    assert settings.data_dir == tmp_path / "data"
+    assert settings.keys.dir == tmp_path / "keys"
+    assert settings.path(settings.keys.keystore) == tmp_path / "keys" / "attestor-key.json"
+    assert settings.health.heartbeat_interval == 30
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ATTESTOR_CHAIN__RPC_URL", "http://127.0.0.1:9999")
+    monkeypatch.setenv("ATTESTOR_HEALTH__HEARTBEAT_INTERVAL", "7")
+    monkeypatch.setenv("ATTESTOR_KEYSTORE_PASSWORD", "from-env")
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    assert settings.chain.rpc_url == "http://127.0.0.1:9999"
+    assert settings.health.heartbeat_interval == 7
+    assert settings.keystore_password is not None
+    assert "from-env" not in repr(settings)
+
+
+def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) -> None:
+    text = (
+        MINIMAL.replace('facility = "fra1"', 'facility = "FRA 1"')
+        .replace("feeds = 2", "feeds = 0")
+        .replace("latitude_e6 = 32776664", "latitude_e6 = 95000000")
+        .replace('asns = ["AS7018"]', 'asns = ["7018"]')
+        .replace('rpc_url = "http://127.0.0.1:8545"', 'rpc_url = "ws://x"')
+        + '[[hardware.nodes]]\naddress = "0x12"\n[http]\nlisten = "localhost"\nport = 1\n'
+    )
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert caught.value.problems == [
+        "facility: String should match pattern '^[a-z0-9][a-z0-9._-]*$' (got 'FRA 1')",
+        "chain.rpc_url: String should match pattern '^https?://' (got 'ws://x')",
+        "power.feeds: Input should be greater than or equal to 1 (got 0)",
+        "geography.latitude_e6: Input should be less than or equal to 90000000 (got 95000000)",
+        "network.asns[0]: '7018' is not an AS number like 'AS3320'",
+        "hardware.nodes[0].address: '0x12' is not an Ethereum address",
+        "http.listen: 'localhost' is not of the form host:port",
+        "http.port: Extra inputs are not permitted",
+    ]
+    assert all(line.startswith(f"{path}: ") for line in str(caught.value).splitlines())
+
+
+def test_cross_field_rules(tmp_path: Path) -> None:
+    cases = {
+        "[power]\n": ("[power]\ninterval = 100\nlifetime = 50\n", "power: interval (100 s) must"),
+        "registry = ": ("#", "chain: give either deployment, or both registry and chain_id"),
+        "[provider]\n": (
+            '[latency]\npeers = [{ facility = "fra1", address = "127.0.0.1:1" }]\n[provider]\n',
+            "latency.peers lists this facility (fra1) itself",
+        ),
+    }
+    for anchor, (replacement, message) in cases.items():
+        path = _write(tmp_path, MINIMAL.replace(anchor, replacement, 1))
+        with pytest.raises(ConfigError) as caught:
+            load_settings(path)
+        assert any(message in p for p in caught.value.problems), caught.value.problems
+
+
+def test_missing_file_and_bad_toml_are_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as missing:
+        load_settings(tmp_path / "nope.toml")
+    assert missing.value.problems == ["file not found"]
+    with pytest.raises(ConfigError) as bad:
+        load_settings(_write(tmp_path, 'facility = "x\n'))
+    assert len(bad.value.problems) == 1
+    assert bad.value.problems[0].startswith("not valid TOML: ")
+
+
+def test_registry_policy_bounds_the_heartbeat(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, MINIMAL + "[health]\nheartbeat_interval = 90\n"))
+    assert check_policy(DEFAULT_POLICY, settings) == [
+        "health.heartbeat_interval = 90 s gives heartbeats a 180 s lifetime (two intervals); "
+        "the registry allows at most 120 s: use 60 or less"
+    ]
+    long_power = MINIMAL.replace("[power]\n", "[power]\nlifetime = 100000\n")
+    assert check_policy(DEFAULT_POLICY, load_settings(_write(tmp_path, long_power))) == [
+        "power.lifetime = 100000 s exceeds the registry's 86400 s"
+    ]
