@@ -15,53 +15,75 @@ import argparse
 import signal
 import sys
 import time
-from dataclasses import dataclass
+import tomllib
 from pathlib import Path
 from types import FrameType
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
 
 from redundancy.chain import connect
+from redundancy.committee import SelectorClient
 from redundancy.deploy import deploy
+from redundancy.deployment import Deployment
 from redundancy.devnet_sites import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
+from redundancy.devworld import EXAMPLE_FACILITIES
 from redundancy.errors import RedundancyError
 from redundancy.localchain import free_port, start_chain
 from redundancy.registry import RegistryClient
+from redundancy.toolchain import PROJECT_ROOT
+from redundancy.verify_scores import table
 
 FIRST_ROUND_TIMEOUT = 90.0
+
+
+class DevnetError(RedundancyError):
+    """Raised when the devnet cannot bring its example venue up (an attestor too slow, say)."""
+
+
 REPEAT_EVERY = 60
 
 
-@dataclass(frozen=True)
-class ExampleSite:
-    """An example facility with the facts its attestor probes (``examples/<name>.toml``)."""
-
-    name: str
-    grid: str
-    metro: str
-    country: str
-    latitude_e6: int
-    longitude_e6: int
-    asn: str
-    provider: str
+#: The example sites (their attestors' configs are ``examples/<name>.toml``).
+EXAMPLE_SITES = EXAMPLE_FACILITIES
+#: anvil development accounts that stake a validator on each example site's node (public keys:
+#: local use only); the nodes themselves are named in the sites' configs.
+VALIDATOR_ACCOUNTS = {"fra1": 4, "ams1": 5, "dal1": 6}
+VALIDATOR_STAKE = 25 * 10**18
+NODE_TIMEOUT = 60.0
 
 
-EXAMPLE_SITES = (
-    ExampleSite(
-        "fra1", "entso-e/amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix"
-    ),
-    ExampleSite(
-        "ams1",
-        "entso-e/tennet-nl",
-        "amsterdam",
-        "nl",
-        52_367_573,
-        4_904_139,
-        "as1136",
-        "digital realty",
-    ),
-    ExampleSite("dal1", "ercot", "dallas", "us", 32_776_664, -96_796_988, "as7018", "cyrusone"),
-)
+def example_node(site: str) -> str:
+    """The validator node address an example site's attestor attests (first [[hardware.nodes]])."""
+    with (PROJECT_ROOT / "examples" / f"{site}.toml").open("rb") as fh:
+        return str(tomllib.load(fh)["hardware"]["nodes"][0]["address"])
+
+
+def form_committee(
+    w3: Web3, deployment: Deployment, owner: LocalAccount, dev_keys: list[str]
+) -> None:
+    """Stake a validator on each site's attested node, select the committee, print its scores."""
+    registry = RegistryClient(w3, deployment.registry, owner)
+    selector = SelectorClient(w3, deployment.selector, owner)
+    for site in EXAMPLE_SITES:
+        node = example_node(site.name)
+        deadline = time.monotonic() + NODE_TIMEOUT
+        while registry.node_info(node).facility_id != site.facility_id:
+            if time.monotonic() > deadline:
+                raise DevnetError(
+                    f"{site.name}'s attestor did not attest node {node} in {NODE_TIMEOUT:.0f} s"
+                )
+            time.sleep(0.5)
+        operator = Account.from_key(dev_keys[VALIDATOR_ACCOUNTS[site.name]])
+        registry.register_validator(site.facility_id, node, VALIDATOR_STAKE, sender=operator)
+    selector.select_committee(sender=owner)
+    committee = selector.current_committee()
+    print(
+        f"\ncommittee of epoch {committee.epoch}: {len(committee.members)} validators, "
+        f"{VALIDATOR_STAKE // 10**18} ETH each, one per site"
+    )
+    print(table(selector.current_scores(), selector.current_class().name.lower()))
 
 
 def run(port: int, state_dir: Path, once: bool) -> int:
@@ -86,6 +108,12 @@ def run(port: int, state_dir: Path, once: bool) -> int:
         )
         fresh = wait_fresh(registry, sites, timeout=FIRST_ROUND_TIMEOUT)
         print("\n" + "\n".join(status_table(registry, sites)))
+        if fresh:
+            form_committee(w3, deployment, owner, chain.dev_keys)
+            args = f"--deployment {deployment_file} --rpc-url {chain.rpc_url}"
+            print("\nverify it yourself, from the RPC and the deployment file alone:")
+            print(f"  .venv/bin/redundancy-verify-scores {args}")
+            print(f"  .venv/bin/redundancy-verify-attestation {args} --facility fra1")
         if once:
             return 0 if fresh else 1
         print(

@@ -1,5 +1,5 @@
-"""The README's demo: a devnet that deploys, starts one attestor process per example site and
-shows their proofs landing."""
+"""The README's demo: a devnet that deploys, starts one attestor process per example site,
+shows their proofs landing, and selects a committee from the attested sites."""
 
 from __future__ import annotations
 
@@ -32,6 +32,14 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     assert all(int(r[3]) >= 6 for r in rows), proc.stdout
     assert len({r[1] for r in rows}) == 3  # each site has its own attestor key
     assert "attestors stopped (exit codes 0, 0, 0)" in proc.stdout
+    # a committee is selected from the attested sites and its scores are printed
+    assert "committee of epoch 1: 3 validators" in proc.stdout
+    for dim in ("facility", "metro", "country", "power", "network", "provider", "hardware"):
+        assert f"\n{dim} " in proc.stdout
+    # three equal sites: losing one takes exactly 1/3 offline, which halts BFT consensus (T = 0);
+    # the other two could still form a compliant committee, so the class is active-passive
+    assert "redundancy score 0 (weakest: facility), class active_passive" in proc.stdout
+    assert "redundancy-verify-scores --deployment" in proc.stdout
     for site in ("fra1", "ams1", "dal1"):
         log = (tmp_path / "sites" / site / "attestor.log").read_text()
         assert '"event":"daemon.stopped"' in log
