@@ -1,0 +1,40 @@
+"""Fault fixtures: a real 3-member etcd cluster on loopback and one node + gateway per member."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from validator.codec import encode_message
+from validator.etcdcluster import EtcdCluster, start_cluster
+from validator.loggen import generate
+from validator.sites import Sites, make_sites
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path / "etcd") as c:
+        yield c
+
+
+@pytest.fixture
+def sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
+    s = make_sites(cluster, tmp_path, snapshot_every=4, batch_every=2, etcd_timeout=1.0)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def uncompacted_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
+    """Sites that never snapshot, so the whole log stays in etcd for inspection."""
+    s = make_sites(cluster, tmp_path, snapshot_every=10**6, batch_every=2, etcd_timeout=1.0)
+    yield s
+    s.stop()
+
+
+def flow(count: int, seed: int = 7) -> list[dict[str, object]]:
+    """A realistic order flow as JSON objects, without the generator's deliberate retries."""
+    return [json.loads(encode_message(m)) for m in generate(count, seed)]
