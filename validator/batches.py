@@ -17,7 +17,7 @@ from eth_account.signers.local import LocalAccount
 from redundancy.chain import connect
 from redundancy.committee import SelectorClient
 from redundancy.eip712 import Signature, Signer, recover_address
-from redundancy.errors import ContractRevertError
+from redundancy.errors import ChainError
 from redundancy.keystore import load_account
 from redundancy.registry import RegistryClient
 from redundancy.settlement import Batch, SettlementClient, batch_digest, sign_batch
@@ -119,7 +119,7 @@ class Settler:
                     await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
                     self.committed.append(batch)
                     log.info("committed batch %d-%d", batch.first_sequence, batch.last_sequence)
-                except ContractRevertError as exc:
+                except ChainError as exc:  # another node's commit won the race, or a revert
                     log.info("batch %d-%d not committed by us: %s", b.first, b.last, exc)
                 return True
             await asyncio.sleep(0.1)
@@ -132,7 +132,7 @@ class Settler:
             try:
                 view = await asyncio.to_thread(self.committee)
                 await self.settle(b, view)
-            except (EtcdError, ContractRevertError, OSError) as exc:
+            except (EtcdError, ChainError, OSError) as exc:
                 log.warning("batch at chunk %d not settled: %s", b.index, exc)
 
 
