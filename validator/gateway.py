@@ -40,27 +40,30 @@ class Gateway:
     def __init__(self, sequencer: Sequencer, site: str) -> None:
         self.sequencer = sequencer
         self.site = site
-        self.acked: dict[tuple[str, int], int] = {}
+        self.acked: dict[tuple[str, int], tuple[int, bytes]] = {}
+        """(account, client order id) -> (sequence, canonical line) of acknowledged orders."""
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
         """Log the messages (or recognise retries); raises MessageError, EtcdUnavailableError."""
         msgs = [decode_message(json.dumps(item)) for item in raw]
         acks: list[dict[str, Any]] = [{} for _ in msgs]
-        fresh: list[tuple[int, Message]] = []
+        fresh: list[tuple[int, Message, bytes]] = []
         for i, msg in enumerate(msgs):
+            line = encode_message(msg)
             key = _dedup_key(msg)
-            if key is not None and key in self.acked:
-                acks[i] = {"seq": self.acked[key], "duplicate": True}
-            else:
-                fresh.append((i, msg))
+            seen = self.acked.get(key) if key is not None else None
+            if seen is not None and seen[1] == line:  # a retry: same order, same content
+                acks[i] = {"seq": seen[0], "duplicate": True}
+            else:  # new, or a reused id with other content (the engine rejects that)
+                fresh.append((i, msg, line))
         if fresh:
-            first = await self.sequencer.submit([encode_message(m) for _, m in fresh])
-            for offset, (i, msg) in enumerate(fresh):
+            first = await self.sequencer.submit([line for _, _, line in fresh])
+            for offset, (i, msg, line) in enumerate(fresh):
                 acks[i] = {"seq": first + offset, "duplicate": False}
                 key = _dedup_key(msg)
-                if key is not None:
-                    self.acked[key] = first + offset
+                if key is not None and key not in self.acked:
+                    self.acked[key] = (first + offset, line)
             self.acknowledged += len(fresh)
         return acks
 

@@ -135,6 +135,7 @@ def make_sites(
     **overrides: Any,
 ) -> Sites:
     """One node (and gateway) per etcd member, each preferring its own member; started."""
+    root.mkdir(parents=True, exist_ok=True)
     sites = Sites(cluster, root)
     names = [m.name for m in cluster.members]
     for i, member in enumerate(cluster.members):

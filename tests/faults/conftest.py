@@ -36,5 +36,5 @@ def uncompacted_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
 
 
 def flow(count: int, seed: int = 7) -> list[dict[str, object]]:
-    """A realistic order flow as JSON objects, without the generator's deliberate retries."""
+    """A realistic order flow as JSON objects (with the generator's deliberate bad inputs)."""
     return [json.loads(encode_message(m)) for m in generate(count, seed)]
