@@ -33,3 +33,9 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
   npm install --no-save --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
 fi
+if [ ! -x /usr/bin/etcd ] || [ ! -x /usr/bin/etcdctl ]; then
+  # The replicated input log of the validator nodes is a real etcd cluster (Debian etcd-server).
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null
+fi

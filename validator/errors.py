@@ -47,3 +47,17 @@ class SequenceError(ValidatorError):
         self.expected = expected
         self.got = got
         super().__init__(f"expected input at sequence {expected}, got {got}")
+
+
+class EtcdError(ValidatorError):
+    """Raised when etcd refuses a request or answers it with an error."""
+
+
+class EtcdUnavailableError(EtcdError):
+    """Raised when no etcd member answers in time: members down, or the cluster has no
+    quorum (a write cannot commit). Nothing was acknowledged."""
+
+
+class NodeDivergedError(ValidatorError):
+    """Raised when this node's state root differs from the one most of the committee published
+    for the same log position: the node stops serving."""

@@ -1,8 +1,9 @@
-"""Fault fixtures: each test gets its own anvil (the faults stop, restart or slow it) and a
-freshly deployed registry."""
+"""Fault fixtures: a per-test anvil that can be stopped and restarted (with a freshly deployed
+registry), and a real 3-member etcd cluster on loopback with one node + gateway per member."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,10 @@ import pytest
 from redundancy.chain import connect
 from redundancy.localchain import LocalChain, start_chain
 from tests.attestor_sites import Deployed, deploy_registry
+from validator.codec import encode_message
+from validator.etcdcluster import EtcdCluster, start_cluster
+from validator.loggen import generate
+from validator.sites import Sites, make_sites
 
 
 @pytest.fixture
@@ -32,3 +37,29 @@ def chain(chain_state: Path) -> Iterator[LocalChain]:
 @pytest.fixture
 def deployed(chain: LocalChain, tmp_path: Path) -> Deployed:
     return deploy_registry(chain, connect(chain.rpc_url), tmp_path)
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path / "etcd") as c:
+        yield c
+
+
+@pytest.fixture
+def sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
+    s = make_sites(cluster, tmp_path, snapshot_every=4, batch_every=2, etcd_timeout=1.0)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def uncompacted_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
+    """Sites that never snapshot, so the whole log stays in etcd for inspection."""
+    s = make_sites(cluster, tmp_path, snapshot_every=10**6, batch_every=2, etcd_timeout=1.0)
+    yield s
+    s.stop()
+
+
+def flow(count: int, seed: int = 7) -> list[dict[str, object]]:
+    """A realistic order flow as JSON objects (with the generator's deliberate bad inputs)."""
+    return [json.loads(encode_message(m)) for m in generate(count, seed)]

@@ -1,0 +1,134 @@
+"""Site failures against a real 3-member etcd cluster with node and gateway processes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from typing import Any
+
+from tests.faults.conftest import flow
+from validator.etcdcluster import EtcdCluster
+from validator.log import LOG, Chunk, chunk_index
+from validator.sites import Sites, http_json
+
+
+def send(sites: Sites, msgs: list[dict[str, object]], batch: int = 50, site: int = 0) -> None:
+    for i in range(0, len(msgs), batch):
+        url = sites.sites[(site + i // batch) % len(sites.sites)].gateway_url
+        status, body = http_json(url + "/orders/batch", msgs[i : i + batch])
+        assert status == 200, body
+
+
+def hashes(sites: Sites, timeout: float = 20.0) -> dict[str, Any]:
+    """Each running node's state hash, once all of them have applied the same chunk."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = {s.name: http_json(s.node_url + "/state_hash")[1] for s in sites.sites if s.node}
+        if len({(v["applied_chunk"], v["hash"]) for v in got.values()}) == 1:
+            return got
+        assert time.monotonic() < deadline, got
+        time.sleep(0.1)
+
+
+def read_log(cluster: EtcdCluster) -> dict[int, bytes]:
+    """Every logged message by sequence, read straight from etcd."""
+    end = LOG[:-1] + bytes([LOG[-1] + 1])
+    body = {"key": base64.b64encode(LOG).decode(), "range_end": base64.b64encode(end).decode()}
+    for m in cluster.members:
+        if m.process is None:
+            continue
+        status, data = http_json(m.client_url + "/v3/kv/range", body, timeout=5)
+        if status == 200:
+            out: dict[int, bytes] = {}
+            for kv in data.get("kvs", []):
+                chunk = Chunk.decode(
+                    chunk_index(base64.b64decode(kv["key"])), base64.b64decode(kv["value"])
+                )
+                out.update(enumerate(chunk.lines, chunk.first))
+            return out
+    raise AssertionError("no etcd member answered")
+
+
+def test_killed_validator_restarts_from_its_snapshot_to_the_same_state_hash(sites: Sites) -> None:
+    msgs = flow(3000)
+    send(sites, msgs[:1500])
+    sites.kill_node("ams1")  # SIGKILL mid-stream
+    send(sites, msgs[1500:2500])
+    sites.start_node(sites.site("ams1"))
+    sites.wait_up()
+    send(sites, msgs[2500:])
+    got = hashes(sites)
+    assert got["ams1"]["seq"] == got["fra1"]["seq"] > 2900
+    log_text = (sites.root / "ams1-run.log").read_text()
+    assert "restored snapshot at chunk" in log_text
+
+
+def test_killing_the_etcd_leader_loses_no_acknowledged_order(
+    uncompacted_sites: Sites, cluster: EtcdCluster
+) -> None:
+    sites = uncompacted_sites
+    msgs = flow(4000)
+    acked: dict[int, dict[str, object]] = {}
+    refused_at: list[float] = []
+    acked_at: list[float] = []
+    stop = threading.Event()
+
+    def client(offset: int) -> None:
+        site = offset
+        for i in range(offset, len(msgs), 2):
+            if stop.is_set():
+                return
+            while True:
+                url = sites.sites[site % 3].gateway_url
+                try:
+                    status, body = http_json(url + "/orders", msgs[i], timeout=2)
+                except OSError:
+                    status, body = 0, None
+                if status == 200:
+                    acked[body["seq"]] = msgs[i]
+                    acked_at.append(time.monotonic())
+                    break
+                refused_at.append(time.monotonic())
+                site += 1  # fail over to another site's gateway and retry the same order id
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    leader = cluster.leader()
+    killed_at = time.monotonic()
+    cluster.kill(leader)
+    time.sleep(2.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    resumed = min((t for t in acked_at if t > killed_at + 0.01), default=None)
+    assert resumed is not None, "writes never resumed"
+    assert resumed - killed_at < 3.0
+    logged = read_log(cluster)
+    assert len(acked) > 100
+    for seq, msg in acked.items():
+        assert json.loads(logged[seq]) == msg, f"acknowledged seq {seq} lost or changed"
+
+
+def test_without_quorum_gateways_refuse_and_resume_when_it_returns(
+    sites: Sites, cluster: EtcdCluster
+) -> None:
+    msgs = flow(200)
+    send(sites, msgs[:100])
+    cluster.kill("ams1")
+    cluster.kill("dal1")
+    status, body = http_json(sites.site("fra1").gateway_url + "/orders", msgs[100], timeout=5)
+    assert status == 503
+    assert "NOT acknowledged" in body["error"]
+    cluster.restart("ams1")
+    deadline = time.monotonic() + 15
+    while True:
+        status, body = http_json(sites.site("fra1").gateway_url + "/orders", msgs[100], timeout=5)
+        if status == 200:
+            break
+        assert time.monotonic() < deadline, body
+        time.sleep(0.2)
+    send(sites, msgs[101:], site=0)
