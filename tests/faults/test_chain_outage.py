@@ -29,6 +29,14 @@ def _rows(outbox: Path) -> list[tuple[int, int, str, float]]:
         ).fetchall()
 
 
+def _pending(outbox: Path, kind: Kind) -> int:
+    with sqlite3.connect(outbox) as db:
+        row = db.execute(
+            "SELECT COUNT(*) FROM proofs WHERE state = 'pending' AND kind = ?", (int(kind),)
+        ).fetchone()
+    return int(row[0])
+
+
 def test_proofs_buffered_while_chain_is_down_land_once_in_order(
     chain: LocalChain, chain_state: Path, deployed: Deployed, tmp_path: Path
 ) -> None:
@@ -43,8 +51,10 @@ def test_proofs_buffered_while_chain_is_down_land_once_in_order(
         chain.stop()
         down_at = time.time()
         proc.wait_for("chain.unreachable", timeout=15)
-        # long enough for heartbeats (4 s lifetime) to run out while waiting
-        wait_until(lambda: proc.metrics()["attestor_outbox_depth"] >= 8, 20, "a backlog")
+        # at least 5 power proofs waiting (>= 5 s at one a second), long enough for heartbeats
+        # (4 s lifetime) to run out meanwhile; waiting on the count itself keeps a loaded
+        # machine, which signs less often, from ending the outage early
+        wait_until(lambda: _pending(site.outbox, Kind.POWER) >= 5, 40, "a backlog of power proofs")
         restarted = start_chain("anvil", port=chain.port, state_dir=chain_state)
         up_at = time.time()
         proc.wait_for("chain.recovered", timeout=30)
