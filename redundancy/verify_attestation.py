@@ -25,6 +25,7 @@ from typing import Any
 
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
+from web3.logs import DISCARD
 
 from redundancy.chain import connect
 from redundancy.checks import CheckResult
@@ -149,7 +150,8 @@ class Verifier:
         policy = self.registry.freshness_policy(block)
         accepted: set[tuple[bytes, int]] = set()
         if receipt["status"] == 1:
-            for log in self.registry.contract.events.AttestationAccepted().process_receipt(receipt):
+            event = self.registry.contract.events.AttestationAccepted()
+            for log in event.process_receipt(receipt, errors=DISCARD):
                 accepted.add((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
         expected_domain = self.registry.domain_separator()
         last: dict[str, int] = {}
