@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from importlib.metadata import version
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from api.handlers import register_handlers
@@ -17,6 +19,7 @@ from api.routes import (
     attestations,
     batches,
     committee,
+    dashboard,
     facilities,
     health,
     latency,
@@ -28,6 +31,7 @@ from api.service import ChainService
 from api.settings import Settings
 from redundancy.deployment import Deployment
 
+STATIC = Path(__file__).parent / "static"
 DESCRIPTION = """Read-only views of a dc-redundancy deployment: facilities and their site proofs,
 validators, the committee and its redundancy scores, what-if failures, RTT consistency, proof
 verification and settlement batches. Every response names the block it reflects (`block`, and
@@ -74,8 +78,10 @@ def create_app(settings: Settings) -> FastAPI:
         batches,
         health,
         metrics,
+        dashboard,
     ):
         app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.cors_origins:  # off unless origins are configured
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what the project needs, once: a virtualenv with the package and its dev tools, and the
-# pinned npm toolchain (anvil, ganache, solc-js). Re-running is quick: steps whose inputs have not
-# changed are skipped.
+# Install what the project needs, once: a virtualenv with the package and its dev tools, the
+# pinned npm toolchain (anvil, ganache, solc-js), and Chromium for the dashboard's browser test
+# (Debian packages chromium and chromium-driver, when /usr/bin/chromium is missing). Re-running is
+# quick: steps whose inputs have not changed are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,4 +33,15 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
   # other platforms, and the registry reachable here serves only the linux-x64 one.
   npm install --no-save --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+  # The browser test drives Debian's Chromium (never a downloaded one: no playwright install).
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "bootstrap: /usr/bin/chromium is missing: install the Debian packages chromium and" \
+      "chromium-driver (as root: apt-get install chromium chromium-driver)" >&2
+  fi
 fi

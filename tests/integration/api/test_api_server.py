@@ -51,6 +51,11 @@ def test_openapi_lists_every_endpoint_and_docs_load_nothing_from_elsewhere(
         docs = http.get("/docs").text
         assert "swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
         assert http.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+        page = http.get("/")
+        assert (
+            page.status_code == 200
+            and "default-src 'self'" in page.headers["content-security-policy"]
+        )
 
 
 def test_a_bad_deployment_file_is_one_line_and_exit_2(tmp_path: Path, api_world: ApiWorld) -> None:
