@@ -4,6 +4,7 @@ never waits on the RPC, and connects the contract clients once the chain answers
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import time
@@ -126,6 +127,7 @@ class ChainWatcher:
             if not self.w3.eth.get_code(registry):
                 raise ChainUnavailableError(f"no contract at the registry address {registry}")
             self._reader = ChainReader(self.w3, self.deployment)
+            gc.freeze()  # the clients live as long as the process: keep them out of full GCs
             log.info("connected to chain %d at %s", chain_id, self.rpc_url)
 
     def close(self) -> None:
