@@ -1,9 +1,11 @@
 """A local devnet: a real anvil, the registry deployed, example sites registered and attested.
 
-    redundancy-devnet [--port 8545] [--state-dir .devnet] [--once]
+    redundancy-devnet [--port 8545] [--state-dir .devnet] [--api-port 8000] [--no-api] [--once]
 
-Writes ``<state-dir>/deployment.json`` and keeps the chain running until Ctrl-C (``--once`` stops
-after printing). The example sites sign with anvil's public development keys: local use only.
+Writes ``<state-dir>/deployment.json``, stakes a demo validator per site, selects a committee,
+serves the REST API and dashboard (``redundancy-api``, log in ``<state-dir>/api.log``) and keeps
+everything running until Ctrl-C (``--once`` stops after printing). The example sites sign with
+anvil's public development keys: local use only.
 """
 
 from __future__ import annotations
@@ -19,7 +21,10 @@ from types import FrameType
 from eth_account import Account
 
 from redundancy.chain import connect
+from redundancy.committee import SelectorClient
 from redundancy.deploy import deploy
+from redundancy.devnet_api import ApiProcess, pick_port, start_api
+from redundancy.devnet_committee import DemoSite, stake_committee
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import RedundancyError
@@ -119,9 +124,10 @@ def site_proofs(
     return out
 
 
-def run(port: int, state_dir: Path, once: bool) -> int:
+def run(port: int, state_dir: Path, once: bool, api_port: int | None = 0) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     chain = start_chain("anvil", port=port, block_time=1)
+    api: ApiProcess | None = None
     try:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
@@ -151,6 +157,20 @@ def run(port: int, state_dir: Path, once: bool) -> int:
                 f"{site.name:6} {attestor:44} {str(status.stale).lower():6} "
                 f"{', '.join(status.reasons()) or '-'}"
             )
+        demo = [
+            DemoSite(s.name, facility_id(s.name), Signer(bytes.fromhex(chain.dev_keys[1 + i][2:])))
+            for i, s in enumerate(EXAMPLE_SITES)
+        ]
+        selector = SelectorClient(w3, deployment.selector, owner)
+        staked, rtts = stake_committee(registry, selector, demo, chain.dev_keys, now)
+        print(f"\nstaked {len(staked)} demo validators, selected a committee, reported {rtts} RTTs")
+        if api_port is not None:
+            deployment_file = state_dir / "deployment.json"
+            api = start_api(
+                deployment_file, chain.rpc_url, pick_port(api_port), state_dir / "api.log"
+            )
+            print(f"API              {api.url}/docs")
+            print(f"dashboard        {api.url}/")
         if once:
             return 0
         print(
@@ -168,6 +188,8 @@ def run(port: int, state_dir: Path, once: bool) -> int:
             time.sleep(0.5)
         return 0
     finally:
+        if api is not None:
+            api.stop()
         chain.stop()
 
 
@@ -176,9 +198,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="anvil port (default: a free one)")
     parser.add_argument("--state-dir", type=Path, default=Path(".devnet"), help="where files go")
     parser.add_argument("--once", action="store_true", help="stop after setting up and printing")
+    parser.add_argument("--api-port", type=int, default=0, help="API port (default: 8000 if free)")
+    parser.add_argument("--no-api", action="store_true", help="do not serve the API and dashboard")
     args = parser.parse_args(argv)
     try:
-        return run(args.port or free_port(), args.state_dir, args.once)
+        api_port = None if args.no_api else args.api_port
+        return run(args.port or free_port(), args.state_dir, args.once, api_port)
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)
         return 1

@@ -1,10 +1,14 @@
-"""The README's demo: a devnet that deploys, registers example sites and lands their proofs."""
+"""The README's demo: a devnet that deploys, registers example sites and lands their proofs,
+stakes demo validators, and serves the API and dashboard."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
@@ -27,6 +31,15 @@ def test_devnet_once_deploys_and_lands_fresh_proofs(tmp_path: Path) -> None:
         ("ams1", "false", "-"),
         ("dal1", "false", "-"),
     ]
+    assert "staked 3 demo validators, selected a committee, reported 3 RTTs" in proc.stdout
+    urls = dict(
+        line.split()[:2] for line in proc.stdout.splitlines() if line[:4] in ("API ", "dash")
+    )
+    assert urls["API"].startswith("http://127.0.0.1:") and urls["API"].endswith("/docs")
+    assert urls["dashboard"] == urls["API"].removesuffix("docs")
+    assert "Uvicorn running" in (tmp_path / "api.log").read_text()
+    with pytest.raises(OSError):  # --once stops the API too
+        urllib.request.urlopen(urls["dashboard"] + "health", timeout=1)
     dep = Deployment.read(tmp_path / "deployment.json")
     assert dep.chain_id == 31337
     # --once stops the chain it started
