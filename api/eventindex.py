@@ -18,6 +18,7 @@ from web3 import Web3
 from api.names import NameBook
 from redundancy.committee import SelectorClient
 from redundancy.domains import Kind
+from redundancy.eip712 import Attestation
 from redundancy.events import Event, contract_events
 from redundancy.proofs import SignedProof
 from redundancy.registry import RegistryClient
@@ -25,6 +26,8 @@ from redundancy.verify_attestation import Verifier, VerifyError
 
 #: How many recent tips (block number -> hash) are kept to tell an old head from a reorg.
 TIPS_KEPT = 256
+#: Blocks per eth_getLogs call: public RPC endpoints refuse wide ranges.
+LOG_RANGE = 5_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +44,7 @@ class ProofRecord:
     kind: Kind
     subject: bytes
     valid_until: int
-    proof: SignedProof | None
+    attestation: Attestation | None  # from calldata (the evidence is not kept: see names)
 
     @property
     def position(self) -> tuple[int, int]:
@@ -124,7 +127,11 @@ class EventIndex:
         if known is not None or not self._tip_canonical(log):
             log = self._log = _Log()  # reorg or revert: start again
         if number > log.tip:
-            self._extend(log, number)
+            try:
+                self._extend(log, number)
+            except BaseException:
+                self._log = _Log()  # half-added events: start again next time
+                raise
         log.tips[number] = block_hash
         if len(log.tips) > TIPS_KEPT:
             for old in sorted(log.tips)[: len(log.tips) - TIPS_KEPT]:
@@ -141,10 +148,11 @@ class EventIndex:
         return block["hash"].to_0x_hex() == log.tips.get(log.tip)
 
     def _extend(self, log: _Log, number: int) -> None:
+        contracts = [self.registry.contract, self.selector.contract]
         start = max(log.tip + 1, self.start_block)
-        events = contract_events(
-            self.w3, [self.registry.contract, self.selector.contract], start, number
-        )
+        events = []
+        for first in range(start, number + 1, LOG_RANGE):
+            events += contract_events(self.w3, contracts, first, min(first + LOG_RANGE - 1, number))
         self._add(log, events)
         log.tip = number
 
@@ -177,7 +185,7 @@ class EventIndex:
                         Kind(int(a["kind"])),
                         bytes(a["subject"]),
                         int(a["validUntil"]),
-                        proof,
+                        proof.attestation if proof is not None else None,
                     )
                 )
             elif e.name == "LatencyReported":

@@ -52,7 +52,7 @@ def _asserted(a: Attestation, names: NameBook) -> tuple[list[DomainPublic], Loca
 
 
 def summary(p: ProofRecord, names: NameBook) -> AttestationSummaryPublic:
-    a = p.proof.attestation if p.proof else None
+    a = p.attestation
     domains, geo = _asserted(a, names) if a else ([], None)
     return AttestationSummaryPublic(
         tx=p.tx,

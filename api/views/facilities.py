@@ -42,9 +42,9 @@ def latest_latencies(index: IndexView) -> dict[tuple[bytes, bytes], LatencyRecor
 
 
 def _lifetime(p: ProofRecord | None) -> int | None:
-    if p is None or p.proof is None:
+    if p is None or p.attestation is None:
         return None
-    return p.proof.attestation.expires_at - p.proof.attestation.issued_at
+    return p.attestation.expires_at - p.attestation.issued_at
 
 
 def _disc(

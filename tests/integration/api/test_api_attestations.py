@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from web3 import Web3
 
+from api import eventindex
+from api.app import create_app
 from redundancy.domains import Kind
-from tests.integration.api.conftest import DAL1, FRA1, NRT1, ApiWorld, wait_synced
+from tests.integration.api.conftest import DAL1, FRA1, NRT1, ApiWorld, api_settings, wait_synced
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -200,3 +203,28 @@ def test_malformed_transaction_or_index_is_422(client: TestClient) -> None:
         response = client.get(path)
         assert response.status_code == 422, path
         assert response.json()["detail"][0]["loc"] == ["path", field], path
+
+
+def test_a_reverted_block_leaves_the_index(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    """evm_revert (like a reorg) replaces blocks the index has read: it starts again."""
+    before = client.get("/attestations?limit=500").json()["items"]
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    world = api_world.world
+    world.submit(world.facility_proofs(FRA1, [Kind.HEALTH]), api_world.relayer)
+    wait_synced(client, w3)
+    assert len(client.get("/attestations?limit=500").json()["items"]) == len(before) + 1
+    w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # same height, new hash
+    wait_synced(client, w3)
+    assert client.get("/attestations?limit=500").json()["items"] == before
+
+
+def test_the_index_reads_logs_in_bounded_ranges(
+    client: TestClient, api_world: ApiWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(eventindex, "LOG_RANGE", 3)
+    with TestClient(create_app(api_settings(api_world.path, api_world.rpc_url))) as narrow:
+        for path in ("/attestations?limit=500", "/latency", "/facilities"):
+            assert narrow.get(path).json() == client.get(path).json(), path
