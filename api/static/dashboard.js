@@ -117,7 +117,9 @@ function drawMap(facilities, links, policy) {
   const taken = [];
   const placeLabel = (cx, cy, text) => {
     const fs = 13 * px, w = text.length * fs * 0.62, h = fs, pad = 3 * px;
-    const options = [[10, 4], [10, 16], [10, -8], [-10 - w / px, 4], [-10 - w / px, 16], [10, 28]];
+    const left = -10 - w / px, centre = -w / px / 2;
+    const options = [[10, 4], [10, 16], [10, -8], [left, 4], [left, 16], [left, -8],
+                     [centre, -12], [centre, 24], [10, 28], [left, 28]];
     const own = (b) => b[0] < cx && cx < b[2] && b[1] < cy && cy < b[3];
     const obstacles = markerBoxes.filter((b) => !own(b)).concat(taken);
     for (const [ox, oy] of options) {
