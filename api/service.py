@@ -29,6 +29,7 @@ class ChainService:
     def __init__(self, settings: Settings, deployment: Deployment, metrics: ApiMetrics) -> None:
         self.deployment = deployment
         self.metrics = metrics
+        self.retry_after_s = settings.retry_after_s
         self.watcher = ChainWatcher(
             settings.rpc_url,
             deployment,

@@ -44,4 +44,7 @@ async def health(chain: ChainDep) -> JSONResponse:
         ),
         version=VERSION,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if error is None else 503)
+    if error is None:
+        return JSONResponse(body.model_dump())
+    retry = str(chain.retry_after_s)
+    return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": retry})

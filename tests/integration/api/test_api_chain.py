@@ -136,6 +136,7 @@ def test_chain_down_is_503_with_retry_after_and_recovers(
         body = wait_for(client, lambda h: not h["chain_reachable"])
         assert body["status"] == "unavailable" and body["block"] is not None
         assert client.get("/health").status_code == 503
+        assert client.get("/health").headers["retry-after"] == "3"
         for path_ in [*ENDPOINTS, "/facilities/fra1", "/scores/what-if?fail=power:x"]:
             response = client.get(path_)
             assert response.status_code == 503, path_
