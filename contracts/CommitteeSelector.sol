@@ -337,7 +337,12 @@ contract CommitteeSelector is TwoStepOwnable {
     {
         m.addr = addr;
         m.stake = stake;
-        m.domains = f.domains;
+        // Copy element by element: `m.domains = f.domains` would alias the facility entry's array
+        // (memory to memory assigns a reference), so every member at a facility would end up
+        // with the hardware domain of the last one built.
+        for (uint256 d = 0; d < 6; ++d) {
+            m.domains[d] = f.domains[d];
+        }
         m.domains[6] = hardware;
     }
 

@@ -1,12 +1,15 @@
 """A local devnet: a real anvil, the registry deployed, and one attestor process per example
 site (``attestor run --config examples/<site>.toml``) publishing that site's proofs.
 
-    redundancy-devnet [--port 8545] [--state-dir .devnet] [--once]
+    redundancy-devnet [--port 8545] [--state-dir .devnet] [--api-port 8000] [--no-api] [--once]
 
 Writes ``<state-dir>/deployment.json`` and the sites' keys, outboxes and logs under
 ``<state-dir>/sites/``; prints a status table once every site's first proofs have landed, and
-keeps everything running until Ctrl-C (``--once`` stops after the first table). Keys are made
-with a cheap KDF and funded from anvil's public development account: local use only.
+then stakes a validator per site, selects a committee, relays the RTTs the attestors measured
+(signed by their own keys), serves the REST API and dashboard (``redundancy-api``, log in
+``<state-dir>/api.log``), and keeps everything running until Ctrl-C (``--once`` stops after
+printing). Keys are made with a cheap KDF and funded from anvil's public development account:
+local use only.
 """
 
 from __future__ import annotations
@@ -27,9 +30,13 @@ from redundancy.chain import connect
 from redundancy.committee import SelectorClient
 from redundancy.deploy import deploy
 from redundancy.deployment import Deployment
+from redundancy.devnet_api import ApiProcess, pick_port, start_api
 from redundancy.devnet_sites import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
 from redundancy.devworld import EXAMPLE_FACILITIES
+from redundancy.domains import facility_id
+from redundancy.eip712 import LatencyMeasurement, Signer, latency_digest
 from redundancy.errors import RedundancyError
+from redundancy.keystore import load_account, read_passphrase
 from redundancy.localchain import free_port, start_chain
 from redundancy.registry import RegistryClient
 from redundancy.toolchain import PROJECT_ROOT
@@ -86,10 +93,32 @@ def form_committee(
     print(table(selector.current_scores(), selector.current_class().name.lower()))
 
 
-def run(port: int, state_dir: Path, once: bool) -> int:
+def relay_rtts(
+    w3: Web3, deployment: Deployment, owner: LocalAccount, sites: list[SiteProcess], state_dir: Path
+) -> int:
+    """Put the RTTs each attestor measured (from its /metrics) on-chain as LatencyMeasurements
+    signed with that attestor's own key (the devnet made the keystores, so it can open them)."""
+    registry = RegistryClient(w3, deployment.registry, owner)
+    selector = SelectorClient(w3, deployment.selector, owner)
+    ds = registry.domain_separator()
+    now = int(w3.eth.get_block("latest")["timestamp"])
+    count = 0
+    for site in sites:
+        keys = state_dir / "sites" / site.name / "keys"
+        account = load_account(keys / "attestor-key.json", read_passphrase(keys / "password", "_"))
+        signer = Signer(bytes(account.key))
+        for peer, rtt_us in sorted(site.peer_rtts().items()):
+            m = LatencyMeasurement(facility_id(site.name), facility_id(peer), rtt_us, now)
+            selector.report_latency(ds, m, signer.sign_hash(latency_digest(ds, m)), sender=owner)
+            count += 1
+    return count
+
+
+def run(port: int, state_dir: Path, once: bool, api_port: int | None = 0) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     chain = start_chain("anvil", port=port, block_time=1)
     sites: list[SiteProcess] = []
+    api: ApiProcess | None = None
     try:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
@@ -110,10 +139,18 @@ def run(port: int, state_dir: Path, once: bool) -> int:
         print("\n" + "\n".join(status_table(registry, sites)))
         if fresh:
             form_committee(w3, deployment, owner, chain.dev_keys)
+            relayed = relay_rtts(w3, deployment, owner, sites, state_dir)
+            print(f"relayed {relayed} measured RTTs on-chain, each signed by its site's attestor")
             args = f"--deployment {deployment_file} --rpc-url {chain.rpc_url}"
             print("\nverify it yourself, from the RPC and the deployment file alone:")
             print(f"  .venv/bin/redundancy-verify-scores {args}")
             print(f"  .venv/bin/redundancy-verify-attestation {args} --facility fra1")
+        if api_port is not None:
+            api = start_api(
+                deployment_file, chain.rpc_url, pick_port(api_port), state_dir / "api.log"
+            )
+            print(f"\nAPI              {api.url}/docs")
+            print(f"dashboard        {api.url}/")
         if once:
             return 0 if fresh else 1
         print(
@@ -137,6 +174,8 @@ def run(port: int, state_dir: Path, once: bool) -> int:
                 print("\n".join(status_table(registry, sites)))
         return 0
     finally:
+        if api is not None:
+            api.stop()
         if sites:
             codes = stop_sites(sites)
             print(f"\nattestors stopped (exit codes {', '.join(map(str, codes))})")
@@ -148,9 +187,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0, help="anvil port (default: a free one)")
     parser.add_argument("--state-dir", type=Path, default=Path(".devnet"), help="where files go")
     parser.add_argument("--once", action="store_true", help="stop after setting up and printing")
+    parser.add_argument("--api-port", type=int, default=0, help="API port (default: 8000 if free)")
+    parser.add_argument("--no-api", action="store_true", help="do not serve the API and dashboard")
     args = parser.parse_args(argv)
     try:
-        return run(args.port or free_port(), args.state_dir, args.once)
+        api_port = None if args.no_api else args.api_port
+        return run(args.port or free_port(), args.state_dir, args.once, api_port)
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)
         return 1

@@ -26,7 +26,7 @@ from redundancy.devicecert import (
     to_der,
 )
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
-from redundancy.eip712 import Signer
+from redundancy.eip712 import LatencyMeasurement, Signature, Signer, latency_digest
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
 
@@ -221,6 +221,13 @@ class World:
             result = self.registry.submit_attestations(proofs[i : i + BATCH], sender=relayer)
             if result.rejected:
                 raise RuntimeError(f"devworld proofs rejected: {result.rejected}")
+
+    def latency(
+        self, spec: FacilitySpec, peer: FacilitySpec, rtt_us: int
+    ) -> tuple[LatencyMeasurement, Signature]:
+        """An RTT measurement by ``spec``'s attestor to ``peer``, measured now, signed."""
+        m = LatencyMeasurement(spec.facility_id, peer.facility_id, rtt_us, self.now())
+        return m, spec.signer().sign_hash(latency_digest(self.registry.domain_separator(), m))
 
     def refresh(self, relayer: LocalAccount, kinds: Iterable[Kind] = (Kind.HEALTH,)) -> None:
         """Re-attest every facility (default: a heartbeat), e.g. after moving the clock."""

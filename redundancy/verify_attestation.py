@@ -150,9 +150,8 @@ class Verifier:
         policy = self.registry.freshness_policy(block)
         accepted: set[tuple[bytes, int]] = set()
         if receipt["status"] == 1:
-            for log in self.registry.contract.events.AttestationAccepted().process_receipt(
-                receipt, errors=DISCARD
-            ):
+            event = self.registry.contract.events.AttestationAccepted()
+            for log in event.process_receipt(receipt, errors=DISCARD):
                 accepted.add((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
         expected_domain = self.registry.domain_separator()
         last: dict[str, int] = {}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install what the project needs, once: a virtualenv with the package and its dev tools, and the
-# pinned npm toolchain (anvil, ganache, solc-js). Re-running is quick: steps whose inputs have not
-# changed are skipped.
+# Install what the project needs, once: a virtualenv with the package and its dev tools, the
+# pinned npm toolchain (anvil, ganache, solc-js), and Chromium for the dashboard's browser test
+# (Debian packages chromium and chromium-driver, when /usr/bin/chromium is missing). Re-running is
+# quick: steps whose inputs have not changed are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,9 +34,19 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
   npm install --no-save --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
 fi
-if [ ! -x /usr/bin/etcd ] || [ ! -x /usr/bin/etcdctl ]; then
-  # The replicated input log of the validator nodes is a real etcd cluster (Debian etcd-server).
+# Debian packages the tests drive for real: etcd (the validator nodes' replicated log) and
+# Chromium with its driver (the dashboard's browser test; never a downloaded browser).
+missing=""
+[ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing="$missing etcd-server etcd-client"
+[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
+if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq etcd-server etcd-client >/dev/null
+  if command -v apt-get >/dev/null 2>&1; then
+    $SUDO apt-get update -qq
+    # shellcheck disable=SC2086
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  else
+    echo "bootstrap: install the Debian packages:$missing" >&2
+    exit 1
+  fi
 fi

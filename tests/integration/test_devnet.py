@@ -1,11 +1,15 @@
 """The README's demo: a devnet that deploys, starts one attestor process per example site,
-shows their proofs landing, and selects a committee from the attested sites."""
+shows their proofs landing, selects a committee from the attested sites, relays the RTTs the
+attestors measured, and serves the API and dashboard."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
@@ -43,6 +47,15 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     for site in ("fra1", "ams1", "dal1"):
         log = (tmp_path / "sites" / site / "attestor.log").read_text()
         assert '"event":"daemon.stopped"' in log
+    assert "relayed 6 measured RTTs on-chain" in proc.stdout
+    urls = dict(
+        line.split()[:2] for line in proc.stdout.splitlines() if line[:4] in ("API ", "dash")
+    )
+    assert urls["API"].startswith("http://127.0.0.1:") and urls["API"].endswith("/docs")
+    assert urls["dashboard"] == urls["API"].removesuffix("docs")
+    assert "Uvicorn running" in (tmp_path / "api.log").read_text()
+    with pytest.raises(OSError):  # --once stops the API too
+        urllib.request.urlopen(urls["dashboard"] + "health", timeout=1)
     dep = Deployment.read(tmp_path / "deployment.json")
     assert dep.chain_id == 31337
     # --once stops the chain it started

@@ -1,0 +1,81 @@
+"""Responses cached per block: each (endpoint, parameters) is computed once per block and kept
+as serialised bytes, so a warm request is a dictionary lookup and never an RPC call.
+
+Concurrent requests for the same key while it is being computed wait for that one computation
+(single flight). Entries of older blocks are dropped when a new block is seen. The cache lives
+in one event loop; computations run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from api.errors import NotFoundError
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    """A computed response: the JSON body, or the not-found error the same key gives."""
+
+    body: bytes | None
+    error: NotFoundError | None = None
+
+
+class BlockCache:
+    def __init__(self, max_entries: int = 4096) -> None:
+        self.max_entries = max_entries
+        self._block: str | None = None
+        self._entries: OrderedDict[Hashable, asyncio.Future[Cached]] = OrderedDict()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(
+        self, block_hash: str, key: Hashable, compute: Callable[[], Cached]
+    ) -> tuple[Cached, bool]:
+        """The entry for ``key`` at this block, computed in a thread if needed; (entry, hit)."""
+        if block_hash != self._block:
+            self._block = block_hash
+            self._entries.clear()
+        future = self._entries.get(key)
+        if future is not None and future.done():  # the warm path: no task, no thread, no RPC
+            self._entries.move_to_end(key)
+            return future.result(), True
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._entries[key] = future
+            self._evict()
+            # A task of its own: a client that disconnects does not cancel it for the others.
+            task = asyncio.create_task(self._compute(key, future, compute))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        else:
+            self._entries.move_to_end(key)
+        return await asyncio.shield(future), False
+
+    async def _compute(
+        self, key: Hashable, future: asyncio.Future[Cached], compute: Callable[[], Cached]
+    ) -> None:
+        try:
+            result = await anyio.to_thread.run_sync(compute)
+        except Exception as exc:
+            # Errors other than "not found" (chain down, node errors) are not cached.
+            if self._entries.get(key) is future:
+                del self._entries[key]
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: the waiters re-raise it
+        else:
+            future.set_result(result)
+
+    def _evict(self) -> None:
+        while len(self._entries) > self.max_entries:
+            oldest = next(iter(self._entries))
+            if not self._entries[oldest].done():
+                break  # never drop an in-flight computation others may await
+            del self._entries[oldest]

@@ -1,0 +1,218 @@
+"""An incremental index of the registry's and selector's events, read once and extended block by
+block: accepted proofs (with their position in the submission, from calldata), RTT measurements,
+geography flags, landmarks, and the domain names the evidence documents disclose.
+
+A reorg or an ``evm_revert`` (the tip the index stopped at is no longer on the chain) starts the
+index again from the deployment block.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from web3 import Web3
+
+from api.names import NameBook
+from redundancy.committee import SelectorClient
+from redundancy.domains import Kind
+from redundancy.eip712 import Attestation
+from redundancy.events import Event, contract_events
+from redundancy.proofs import SignedProof
+from redundancy.registry import RegistryClient
+from redundancy.verify_attestation import Verifier, VerifyError
+
+#: How many recent tips (block number -> hash) are kept to tell an old head from a reorg.
+TIPS_KEPT = 256
+#: Blocks per eth_getLogs call: public RPC endpoints refuse wide ranges.
+LOG_RANGE = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class ProofRecord:
+    """An accepted proof: its AttestationAccepted event, and what its calldata says."""
+
+    block: int
+    log_index: int
+    tx: str
+    index: int | None  # position in the submission (None if the calldata did not decode)
+    facility_id: bytes
+    attestor: str
+    sequence: int
+    kind: Kind
+    subject: bytes
+    valid_until: int
+    attestation: Attestation | None  # from calldata (the evidence is not kept: see names)
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.block, self.log_index)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyRecord:
+    """An accepted RTT measurement (LatencyReported), and whether the same call flagged the pair."""
+
+    block: int
+    log_index: int
+    tx: str
+    facility_id: bytes
+    peer_facility_id: bytes
+    rtt_micros: int
+    measured_at: int
+    flagged: bool
+
+
+@dataclass
+class _Log:
+    """Everything indexed so far; replaced (not cleared) on a reset, so views stay valid."""
+
+    proofs: list[ProofRecord] = field(default_factory=list)
+    latencies: list[LatencyRecord] = field(default_factory=list)
+    landmark_events: list[Event] = field(default_factory=list)
+    names: NameBook = field(default_factory=NameBook)
+    tips: dict[int, str] = field(default_factory=dict)
+    tip: int = -1
+
+
+@dataclass(frozen=True)
+class IndexView:
+    """The index as of one block: records with ``block <= number``."""
+
+    number: int
+    proofs: list[ProofRecord]
+    latencies: list[LatencyRecord]
+    landmarks: dict[bytes, tuple[int, int]]
+    names: NameBook
+
+
+class EventIndex:
+    def __init__(
+        self, w3: Web3, registry: RegistryClient, selector: SelectorClient, verifier: Verifier
+    ) -> None:
+        self.w3 = w3
+        self.registry = registry
+        self.selector = selector
+        self.verifier = verifier
+        self.start_block = verifier.deployment.deploy_block
+        self._log = _Log()
+        self._lock = threading.Lock()
+
+    def view(self, number: int, block_hash: str) -> IndexView:
+        """The index up to block ``number`` (whose hash is ``block_hash``), extended if needed."""
+        with self._lock:
+            log = self._sync(number, block_hash)
+        end = bisect.bisect_right(log.proofs, (number, 1 << 62), key=lambda p: p.position)
+        lat_end = bisect.bisect_right(log.latencies, number, key=lambda r: r.block)
+        landmarks: dict[bytes, tuple[int, int]] = {}
+        for e in log.landmark_events:
+            if e.block > number:
+                break
+            fid = bytes(e.args["facilityId"])
+            if e.name == "LandmarkSet":
+                landmarks[fid] = (int(e.args["latitudeE6"]), int(e.args["longitudeE6"]))
+            else:
+                landmarks.pop(fid, None)
+        return IndexView(number, log.proofs[:end], log.latencies[:lat_end], landmarks, log.names)
+
+    # ----------------------------------------------------------------- sync
+
+    def _sync(self, number: int, block_hash: str) -> _Log:
+        log = self._log
+        known = log.tips.get(number)
+        if known == block_hash:
+            return log
+        if known is not None or not self._tip_canonical(log):
+            log = self._log = _Log()  # reorg or revert: start again
+        if number > log.tip:
+            try:
+                self._extend(log, number)
+            except BaseException:
+                self._log = _Log()  # half-added events: start again next time
+                raise
+        log.tips[number] = block_hash
+        if len(log.tips) > TIPS_KEPT:
+            for old in sorted(log.tips)[: len(log.tips) - TIPS_KEPT]:
+                del log.tips[old]
+        return log
+
+    def _tip_canonical(self, log: _Log) -> bool:
+        if log.tip < 0:
+            return True
+        try:
+            block = self.w3.eth.get_block(log.tip)
+        except Exception:  # BlockNotFound after a revert below the tip
+            return False
+        return block["hash"].to_0x_hex() == log.tips.get(log.tip)
+
+    def _extend(self, log: _Log, number: int) -> None:
+        contracts = [self.registry.contract, self.selector.contract]
+        start = max(log.tip + 1, self.start_block)
+        events = []
+        for first in range(start, number + 1, LOG_RANGE):
+            events += contract_events(self.w3, contracts, first, min(first + LOG_RANGE - 1, number))
+        self._add(log, events)
+        log.tip = number
+
+    def _add(self, log: _Log, events: Iterable[Event]) -> None:
+        decoded: dict[str, dict[tuple[bytes, int], tuple[int, SignedProof]]] = {}
+        flagged: set[tuple[str, bytes, bytes]] = set()
+        events = list(events)
+        for e in events:
+            if e.name == "GeographyFlagged":
+                a = e.args
+                flagged.add((e.tx_hash, bytes(a["facilityId"]), bytes(a["peerFacilityId"])))
+        for e in events:
+            a = e.args
+            if e.name == "AttestationAccepted":
+                if e.tx_hash not in decoded:
+                    decoded[e.tx_hash] = self._decode(e.tx_hash)
+                fid, seq = bytes(a["facilityId"]), int(a["sequence"])
+                index, proof = decoded[e.tx_hash].get((fid, seq), (None, None))
+                if proof is not None:
+                    log.names.learn(proof)
+                log.proofs.append(
+                    ProofRecord(
+                        e.block,
+                        e.log_index,
+                        e.tx_hash,
+                        index,
+                        fid,
+                        str(a["attestor"]),
+                        seq,
+                        Kind(int(a["kind"])),
+                        bytes(a["subject"]),
+                        int(a["validUntil"]),
+                        proof.attestation if proof is not None else None,
+                    )
+                )
+            elif e.name == "LatencyReported":
+                fid, peer = bytes(a["facilityId"]), bytes(a["peerFacilityId"])
+                log.latencies.append(
+                    LatencyRecord(
+                        e.block,
+                        e.log_index,
+                        e.tx_hash,
+                        fid,
+                        peer,
+                        int(a["rttMicros"]),
+                        int(a["measuredAt"]),
+                        (e.tx_hash, fid, peer) in flagged,
+                    )
+                )
+            elif e.name in ("LandmarkSet", "LandmarkRemoved"):
+                log.landmark_events.append(e)
+
+    def _decode(self, tx_hash: str) -> dict[tuple[bytes, int], tuple[int, SignedProof]]:
+        """(facility, sequence) -> (position in the submission, proof), from the calldata."""
+        try:
+            _, proofs, _ = self.verifier.proofs_in_tx(tx_hash)
+        except VerifyError:  # e.g. submitted through another contract: no direct calldata
+            return {}
+        out = {}
+        for i, p in enumerate(proofs):
+            if isinstance(p, SignedProof):
+                out[(p.attestation.facility_id, p.attestation.sequence)] = (i, p)
+        return out

@@ -1,0 +1,102 @@
+"""Domain and facility names, learned from evidence documents and checked against the ids.
+
+The chain stores only ids (keccak256 of ``"<dimension>:<value>"``). An evidence document in
+calldata usually names the value (``{"grid": "ercot"}``); a name is recorded only when hashing it
+gives exactly the id the proof asserts, so a name shown is always a true preimage of its id.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from redundancy.domains import KIND_DIMENSIONS, Dimension, domain_id, facility_id, hardware_domain
+from redundancy.proofs import SignedProof
+
+MAX_CANDIDATES = 64
+
+
+def _strings(value: Any, depth: int = 0) -> Iterator[str]:
+    if depth > 6:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item, depth + 1)
+
+
+def _hardware_candidates(value: Any, depth: int = 0) -> Iterator[tuple[str, str, str]]:
+    """(vendor, model, firmware) of any object holding those three strings."""
+    if depth > 6:
+        return
+    if isinstance(value, dict):
+        vendor, model, firmware = (value.get(k) for k in ("vendor", "model", "firmware"))
+        if isinstance(vendor, str) and isinstance(model, str) and isinstance(firmware, str):
+            yield vendor, model, firmware
+        for item in value.values():
+            yield from _hardware_candidates(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _hardware_candidates(item, depth + 1)
+
+
+class NameBook:
+    """Names by id, for display only (never used to decide anything)."""
+
+    def __init__(self) -> None:
+        self._domains: dict[bytes, str] = {}
+        self._facilities: dict[bytes, str] = {}
+
+    def domain(self, domain: bytes) -> str | None:
+        return self._domains.get(domain)
+
+    def facility(self, fid: bytes) -> str | None:
+        return self._facilities.get(fid)
+
+    def learn(self, proof: SignedProof) -> None:
+        a = proof.attestation
+        wanted = [
+            (dim, d)
+            for dim, d in zip(
+                KIND_DIMENSIONS[a.kind], (a.domain_id, a.secondary_domain_id), strict=False
+            )
+            if any(d) and d not in self._domains
+        ]
+        if a.facility_id in self._facilities and not wanted:
+            return
+        try:
+            doc = json.loads(proof.evidence.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return
+        if a.facility_id not in self._facilities and isinstance(doc, dict):
+            name = doc.get("facility")
+            if isinstance(name, str) and name.strip() and facility_id(name) == a.facility_id:
+                self._facilities[a.facility_id] = " ".join(name.lower().split())
+        for dim, target in wanted:
+            if dim == Dimension.HARDWARE:
+                name = _hardware_name(doc, target)
+            else:
+                name = _domain_name(doc, dim, target)
+            if name is not None:
+                self._domains[target] = name
+
+
+def _domain_name(doc: Any, dim: Dimension, target: bytes) -> str | None:
+    for i, text in enumerate(_strings(doc)):
+        if i >= MAX_CANDIDATES:
+            return None
+        if text.strip() and domain_id(dim, text) == target:
+            return " ".join(text.lower().split())
+    return None
+
+
+def _hardware_name(doc: Any, target: bytes) -> str | None:
+    for vendor, model, firmware in _hardware_candidates(doc):
+        if vendor.strip() and hardware_domain(vendor, model, firmware) == target:
+            return " ".join(f"{vendor}/{model}/{firmware}".lower().split())
+    return None

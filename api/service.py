@@ -1,0 +1,86 @@
+"""Answers a request from the per-block cache, computing it (once) in a worker thread on a miss,
+and turns the chain's failures into the API's errors."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+
+from pydantic import BaseModel
+from starlette.responses import Response
+from web3.exceptions import Web3Exception
+
+from api.cache import BlockCache, Cached
+from api.chainwatch import ChainWatcher
+from api.errors import ApiError, ChainAnswerError, ChainUnavailableError, NotFoundError
+from api.metrics import ApiMetrics
+from api.reader import ChainReader, Head
+from api.settings import Settings
+from api.snapshot import Snapshot
+from redundancy.chain import _one_line
+from redundancy.deployment import Deployment
+from redundancy.errors import ChainError, ContractRevertError
+
+SNAPSHOTS_KEPT = 4
+JSON = "application/json"
+
+
+class ChainService:
+    def __init__(self, settings: Settings, deployment: Deployment, metrics: ApiMetrics) -> None:
+        self.deployment = deployment
+        self.metrics = metrics
+        self.retry_after_s = settings.retry_after_s
+        self.watcher = ChainWatcher(
+            settings.rpc_url,
+            deployment,
+            metrics,
+            interval=settings.block_poll_ms / 1000,
+            rpc_timeout=settings.rpc_timeout_s,
+        )
+        self.cache = BlockCache(settings.cache_entries)
+        self._snapshots: dict[str, Snapshot] = {}
+        self._lock = threading.Lock()
+
+    def snapshot(self, reader: ChainReader, head: Head) -> Snapshot:
+        with self._lock:
+            snap = self._snapshots.get(head.hash)
+            if snap is None:
+                snap = self._snapshots[head.hash] = Snapshot(reader, head)
+                while len(self._snapshots) > SNAPSHOTS_KEPT:
+                    del self._snapshots[next(iter(self._snapshots))]
+            return snap
+
+    async def respond(
+        self, endpoint: str, params: Hashable, build: Callable[[Snapshot], BaseModel]
+    ) -> Response:
+        """The JSON of ``build`` at the latest block, from the cache when it holds it."""
+        head = self.watcher.head
+        reader = self.watcher.reader
+        entry, hit = await self.cache.get(
+            head.hash, (endpoint, params), lambda: self._compute(reader, head, build)
+        )
+        self.metrics.cache_lookup(endpoint, hit)
+        if entry.error is not None:  # a cached "not found": the same answer for this block
+            raise entry.error.with_traceback(None)
+        assert entry.body is not None
+        return Response(entry.body, media_type=JSON, headers={"X-Block-Number": str(head.number)})
+
+    def _compute(
+        self, reader: ChainReader, head: Head, build: Callable[[Snapshot], BaseModel]
+    ) -> Cached:
+        try:
+            model = build(self.snapshot(reader, head))
+        except NotFoundError as exc:
+            return Cached(None, exc)
+        except ApiError:
+            raise
+        except ContractRevertError as exc:
+            raise ChainAnswerError(f"a contract view reverted: {exc}") from None
+        except ChainError as exc:  # ChainUnreachableError and kin
+            raise ChainUnavailableError(str(exc)) from None
+        except (Web3Exception, OSError) as exc:  # node errors, timeouts, refused connections
+            raise ChainUnavailableError(_one_line(exc)) from None
+        return Cached(model.model_dump_json().encode())
+
+    def close(self) -> None:
+        self.watcher.close()

@@ -1,0 +1,1 @@
+"""Views: build each response model from a Snapshot (run in worker threads, results cached)."""

@@ -1,0 +1,73 @@
+"""The per-block response cache: one computation per key and block, even under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from api.cache import BlockCache, Cached
+from api.errors import ChainUnavailableError, FacilityNotFoundError
+
+
+def test_concurrent_misses_compute_once_and_later_hits_do_not_compute() -> None:
+    calls = []
+
+    def compute() -> Cached:
+        calls.append(threading.get_ident())
+        time.sleep(0.05)
+        return Cached(b"{}")
+
+    async def scenario() -> list[bool]:
+        cache = BlockCache()
+        results = await asyncio.gather(*(cache.get("0xaa", "k", compute) for _ in range(20)))
+        hit = await cache.get("0xaa", "k", compute)
+        return [h for _, h in results] + [hit[1]]
+
+    hits = asyncio.run(scenario())
+    assert len(calls) == 1
+    assert hits[-1] is True and not any(hits[:-1])
+
+
+def test_a_new_block_drops_the_old_entries() -> None:
+    async def scenario() -> int:
+        cache = BlockCache()
+        await cache.get("0xaa", "k", lambda: Cached(b"1"))
+        await cache.get("0xaa", "j", lambda: Cached(b"2"))
+        entry, hit = await cache.get("0xbb", "k", lambda: Cached(b"3"))
+        assert (entry.body, hit) == (b"3", False)
+        return len(cache)
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_not_found_is_cached_but_chain_errors_are_not() -> None:
+    calls = {"n": 0}
+
+    def down() -> Cached:
+        calls["n"] += 1
+        raise ChainUnavailableError("refused")
+
+    async def scenario() -> None:
+        cache = BlockCache()
+        missing = Cached(None, FacilityNotFoundError("x"))
+        await cache.get("0xaa", "f", lambda: missing)
+        assert (await cache.get("0xaa", "f", lambda: Cached(b"no")))[0] is missing
+        for _ in range(2):
+            with pytest.raises(ChainUnavailableError):
+                await cache.get("0xaa", "g", down)
+
+    asyncio.run(scenario())
+    assert calls["n"] == 2
+
+
+def test_the_cache_keeps_at_most_max_entries() -> None:
+    async def scenario() -> int:
+        cache = BlockCache(max_entries=16)
+        for i in range(40):
+            await cache.get("0xaa", i, lambda i=i: Cached(str(i).encode()))
+        return len(cache)
+
+    assert asyncio.run(scenario()) == 16
