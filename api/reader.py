@@ -14,6 +14,7 @@ from api.eventindex import EventIndex
 from redundancy.committee import SelectorClient
 from redundancy.deployment import Deployment
 from redundancy.registry import RegistryClient
+from redundancy.settlement import SettlementClient
 from redundancy.verify_attestation import Verifier
 
 T = TypeVar("T")
@@ -37,6 +38,7 @@ class ChainReader:
         self.deployment = deployment
         self.registry = RegistryClient(w3, deployment.registry)
         self.selector = SelectorClient(w3, deployment.selector)
+        self.settlement = SettlementClient(w3, deployment.settlement)
         self.verifier = Verifier(w3, deployment)
         self.events = EventIndex(w3, self.registry, self.selector, self.verifier)
         self._pool = ThreadPoolExecutor(parallel_calls, thread_name_prefix="api-rpc")

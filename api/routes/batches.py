@@ -15,6 +15,6 @@ router = APIRouter(prefix="/batches", tags=["batches"], responses=ERROR_RESPONSE
 
 @router.get("", response_model=BatchesPublic, summary="Settlement batches")
 async def list_batches(chain: ChainDep) -> Response:
-    """Each batch: epoch, input-log range, state root, signers and the stake that signed. Empty
-    (with a note) while the deployment has no settlement contract."""
+    """Each batch: epoch, input-log range, state root, signers and the stake that signed, as the
+    settlement ledger accepted them (with a note while there is none)."""
     return await chain.respond("batches", (), views.batches)

@@ -1,7 +1,6 @@
 """Settlement batches: a state root per range of the input log, signed by > 2/3 of the stake.
 
-No settlement contract is deployed yet, so the list is empty; the fields below are the ones the
-settlement ledger will provide once validator nodes commit batches.
+Read from the SettlementLedger's BatchCommitted events, oldest first.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ class BatchPublic(BaseModel):
 
 class BatchesPublic(BaseModel):
     block: BlockPublic
-    settlement_contract: str | None = Field(description="null: the deployment has none yet")
+    settlement_contract: str | None = Field(description="the deployment's SettlementLedger")
     batches: list[BatchPublic]
     next_cursor: str | None
     note: str | None

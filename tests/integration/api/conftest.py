@@ -27,9 +27,11 @@ from redundancy.deploy import deploy
 from redundancy.deployment import Deployment
 from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
 from redundancy.domains import Kind
+from redundancy.eip712 import Signer
 from redundancy.localchain import LocalChain, free_port
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy, RegistryClient
 from redundancy.selection import DiversityPolicy
+from redundancy.settlement import Batch, SettlementClient, sign_batch
 
 ETH = 10**18
 FRA1 = FacilitySpec(
@@ -76,6 +78,9 @@ class ApiWorld:
     flagging_latency_tx: str
 
 
+BATCH_ROOT = bytes.fromhex("5e" * 32)
+
+
 @pytest.fixture(scope="package")
 def api_world(
     w3: Web3,
@@ -108,6 +113,18 @@ def api_world(
         selector.report_latency(ds, *world.latency(DAL1, FRA1, 100_000), sender=relayer),
     ]
     flagging = selector.report_latency(ds, *world.latency(NRT1, AMS1, 1_500), sender=relayer)
+    # one settlement batch, signed by every committee member's node key
+    ledger = SettlementClient(w3, dep.settlement, owner)
+    members = set(selector.current_committee().members)
+    batch = Batch(1, 1, 100, BATCH_ROOT)
+    nodes = [
+        Signer(bytes(v.node().key))
+        for v in world.validators.values()
+        if v.account().address in members
+    ]
+    ledger.commit_batch(
+        batch, [sign_batch(n, ledger.domain_separator, batch) for n in nodes], sender=relayer
+    )
     return ApiWorld(
         dep,
         path,

@@ -21,7 +21,7 @@ from redundancy.chain import connect
 from redundancy.deploy import deploy
 from redundancy.deployment import Deployment
 from redundancy.localchain import LocalChain, free_port, start_chain
-from tests.integration.api.conftest import ApiWorld, api_settings, wait_synced
+from tests.integration.api.conftest import BATCH_ROOT, ApiWorld, api_settings, wait_synced
 
 ENDPOINTS = ["/facilities", "/validators", "/committee", "/scores", "/latency", "/batches"]
 
@@ -185,12 +185,16 @@ def test_health_names_the_deployment(client: TestClient, api_world: ApiWorld) ->
     assert body["last_poll_ms"] < 5_000
 
 
-def test_batches_is_an_empty_well_formed_list_without_a_settlement_contract(
-    client: TestClient,
+def test_batches_lists_what_the_settlement_ledger_accepted(
+    client: TestClient, api_world: ApiWorld
 ) -> None:
     body = client.get("/batches").json()
-    assert (body["batches"], body["next_cursor"], body["settlement_contract"]) == ([], None, None)
-    assert "no settlement contract" in body["note"]
+    assert body["settlement_contract"] == api_world.deployment.settlement
+    assert body["note"] is None and body["next_cursor"] is None
+    (batch,) = body["batches"]
+    assert (batch["epoch"], batch["first_sequence"], batch["last_sequence"]) == (1, 1, 100)
+    assert batch["state_root"] == "0x" + BATCH_ROOT.hex()
+    assert batch["stake_signed_wei"] == batch["committee_stake_wei"] and batch["signers"]
     assert body["block"]["number"] == client.get("/health").json()["block"]["number"]
 
 
