@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import subprocess
 import sys
 import time
 import tomllib
@@ -114,11 +115,39 @@ def relay_rtts(
     return count
 
 
-def run(port: int, state_dir: Path, once: bool, api_port: int | None = 0) -> int:
+def start_venue(
+    deployment_file: Path, rpc_url: str, state_dir: Path, once: bool
+) -> subprocess.Popen[bytes]:
+    """The venue (etcd member, node and gateway per site, an order flow, settlement batches),
+    run by the validator package's own command: the core never imports it."""
+    script = Path(sys.executable).parent / "validator-venue"
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "validator.venue"]
+    command += [
+        "--deployment",
+        str(deployment_file),
+        "--rpc-url",
+        rpc_url,
+        "--state-dir",
+        str(state_dir / "venue"),
+        "--sites",
+        ",".join(s.name for s in EXAMPLE_SITES),
+    ]
+    if once:
+        command.append("--once")
+    print(
+        "\nstarting the venue: an etcd member, validator node and gateway per site ...", flush=True
+    )
+    return subprocess.Popen(command)
+
+
+def run(
+    port: int, state_dir: Path, once: bool, api_port: int | None = 0, venue: bool = True
+) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     chain = start_chain("anvil", port=port, block_time=1)
     sites: list[SiteProcess] = []
     api: ApiProcess | None = None
+    venue_proc: subprocess.Popen[bytes] | None = None
     try:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
@@ -151,7 +180,13 @@ def run(port: int, state_dir: Path, once: bool, api_port: int | None = 0) -> int
             )
             print(f"\nAPI              {api.url}/docs")
             print(f"dashboard        {api.url}/")
+        if fresh and venue:
+            venue_proc = start_venue(deployment_file, chain.rpc_url, state_dir, once)
         if once:
+            if venue_proc is not None:
+                venue_code = venue_proc.wait(timeout=240)
+                if venue_code != 0:
+                    return venue_code
             return 0 if fresh else 1
         print(
             f"\nattestors heartbeat every 10 s; the table repeats every {REPEAT_EVERY} s. "
@@ -174,6 +209,9 @@ def run(port: int, state_dir: Path, once: bool, api_port: int | None = 0) -> int
                 print("\n".join(status_table(registry, sites)))
         return 0
     finally:
+        if venue_proc is not None and venue_proc.poll() is None:
+            venue_proc.terminate()
+            venue_proc.wait(timeout=30)
         if api is not None:
             api.stop()
         if sites:
@@ -189,10 +227,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--once", action="store_true", help="stop after setting up and printing")
     parser.add_argument("--api-port", type=int, default=0, help="API port (default: 8000 if free)")
     parser.add_argument("--no-api", action="store_true", help="do not serve the API and dashboard")
+    parser.add_argument(
+        "--no-venue", action="store_true", help="do not start etcd, nodes, gateways"
+    )
     args = parser.parse_args(argv)
     try:
         api_port = None if args.no_api else args.api_port
-        return run(args.port or free_port(), args.state_dir, args.once, api_port)
+        return run(args.port or free_port(), args.state_dir, args.once, api_port, not args.no_venue)
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)
         return 1

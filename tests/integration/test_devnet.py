@@ -20,7 +20,7 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
         [sys.executable, "-m", "redundancy.devnet", "--once", "--state-dir", str(tmp_path)],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=400,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "started 3 attestors" in proc.stdout
@@ -48,6 +48,10 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
         log = (tmp_path / "sites" / site / "attestor.log").read_text()
         assert '"event":"daemon.stopped"' in log
     assert "relayed 6 measured RTTs on-chain" in proc.stdout
+    # the venue: etcd member, node and gateway per site; orders acknowledged; a batch on-chain,
+    # signed and submitted by the committee's node processes
+    assert "venue: 600 orders acknowledged through all 3 gateways" in proc.stdout
+    assert "settlement batch(es) committed on-chain by the committee's nodes" in proc.stdout
     urls = dict(
         line.split()[:2] for line in proc.stdout.splitlines() if line[:4] in ("API ", "dash")
     )
