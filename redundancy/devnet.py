@@ -44,13 +44,12 @@ from redundancy.toolchain import PROJECT_ROOT
 from redundancy.verify_scores import table
 
 FIRST_ROUND_TIMEOUT = 90.0
+REPEAT_EVERY = 60
+VENUE_TIMEOUT = 240
 
 
 class DevnetError(RedundancyError):
     """Raised when the devnet cannot bring its example venue up (an attestor too slow, say)."""
-
-
-REPEAT_EVERY = 60
 
 
 #: The example sites (their attestors' configs are ``examples/<name>.toml``).
@@ -184,13 +183,18 @@ def run(
             venue_proc = start_venue(deployment_file, chain.rpc_url, state_dir, once)
         if once:
             if venue_proc is not None:
-                venue_code = venue_proc.wait(timeout=240)
+                try:
+                    venue_code = venue_proc.wait(timeout=VENUE_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    raise DevnetError(
+                        f"the venue did not finish within {VENUE_TIMEOUT} s"
+                    ) from None
                 if venue_code != 0:
                     return venue_code
             return 0 if fresh else 1
         print(
             f"\nattestors heartbeat every 10 s; the table repeats every {REPEAT_EVERY} s. "
-            "Ctrl-C stops the attestors and the chain."
+            "Ctrl-C stops the venue, the API, the attestors and the chain."
         )
         stop = False
 
