@@ -33,21 +33,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.faults.conftest import flow
+from validator.codec import decode_object, encode_message
 from validator.etcdcluster import start_cluster
-from validator.log import LOG, Chunk, chunk_index
+from validator.log import Chunk, by_position, encode_chunk, read_log
 from validator.sites import Sites, http_json, make_sites
-
-END = LOG[:-1] + bytes([LOG[-1] + 1])
-
-
-def read_log(url: str, start: bytes = LOG) -> dict[int, Chunk]:
-    body = {"key": base64.b64encode(start).decode(), "range_end": base64.b64encode(END).decode()}
-    _, data = http_json(url + "/v3/kv/range", body, timeout=5)
-    out = {}
-    for kv in data.get("kvs", []):
-        index = chunk_index(base64.b64decode(kv["key"]))
-        out[index] = Chunk.decode(index, base64.b64decode(kv["value"]))
-    return out
 
 
 class Flow:
@@ -55,7 +44,8 @@ class Flow:
 
     def __init__(self, gateways: list[str], readers: list[str], msgs: list[dict[str, Any]]):
         self.gateways, self.readers, self.msgs = gateways, readers, msgs
-        self.acked: dict[int, dict[str, Any]] = {}
+        self.acked: list[tuple[int, int, dict[str, Any]]] = []
+        """(revision, index, message) of every acknowledged order."""
         self.ack_times: list[float] = []
         self.read_times: list[float] = []
         self.stop = threading.Event()
@@ -73,7 +63,7 @@ class Flow:
                 except OSError:
                     status, body = 0, None
                 if status == 200:
-                    self.acked[body["seq"]] = self.msgs[i]
+                    self.acked.append((body["rev"], body["pos"], self.msgs[i]))
                     self.ack_times.append(time.monotonic())
                     break
                 g += 1
@@ -124,9 +114,15 @@ def wait_agree(sites: Sites, timeout: float = 60) -> tuple[bool, float]:
     return False, timeout
 
 
-def lost(acked: dict[int, dict[str, Any]], log: dict[int, Chunk]) -> int:
-    lines = {seq: line for c in log.values() for seq, line in enumerate(c.lines, c.first)}
-    return sum(1 for seq, m in acked.items() if seq not in lines or json.loads(lines[seq]) != m)
+def lost(acked: list[tuple[int, int, dict[str, Any]]], log: list[Chunk], same_cluster: bool) -> int:
+    """Acknowledged orders missing from the surviving log: at their exact position when the log
+    is the cluster that acknowledged them, anywhere in it when it is a mirror (its revisions
+    are its own)."""
+    if same_cluster:
+        lines = by_position(log)
+        return sum(1 for r, i, m in acked if (r, i) not in lines or json.loads(lines[r, i]) != m)
+    present = {line for c in log for line in c.lines}
+    return sum(1 for _, _, m in acked if encode_message(decode_object(m)) not in present)
 
 
 def run_replicated(
@@ -164,7 +160,7 @@ def run_replicated(
             "write_rto_s": gap_after(f.ack_times, killed),
             "read_rto_s": gap_after(f.read_times, killed),
             "acked": len(f.acked),
-            "acked_lost": lost(f.acked, read_log(live.client_url)),
+            "acked_lost": lost(f.acked, read_log(live.client_url), same_cluster=True),
             "hashes_agree": agree,
             "catch_up_s": catch_up,
         }
@@ -184,18 +180,18 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
     stop = threading.Event()
 
     def mirror() -> None:
-        done = 0
+        done = 0  # primary revision copied up to
         while not stop.is_set():
             try:
-                for index, chunk in sorted(
-                    read_log(primary.endpoints[0], LOG + b"%020d" % (done + 1)).items()
-                ):
-                    key = base64.b64encode(LOG + b"%020d" % index).decode()
+                for chunk in read_log(primary.endpoints[0], after=done, timeout=1.0):
                     http_json(
                         standby.endpoints[0] + "/v3/kv/put",
-                        {"key": key, "value": base64.b64encode(chunk.encode()).decode()},
+                        {
+                            "key": base64.b64encode(chunk.key).decode(),
+                            "value": base64.b64encode(encode_chunk(chunk.lines)).decode(),
+                        },
                     )
-                    done = index
+                    done = chunk.revision
             except OSError:
                 return  # primary gone
             time.sleep(0.01)
@@ -231,7 +227,7 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
             "write_rto_s": gap_after(f.ack_times, killed),
             "read_rto_s": gap_after(f.read_times, killed),
             "acked": len(f.acked),
-            "acked_lost": lost(f.acked, read_log(standby.endpoints[0])),
+            "acked_lost": lost(f.acked, read_log(standby.endpoints[0]), same_cluster=False),
             "hashes_agree": agree,
             "catch_up_s": None,  # the old primary rejoins as the new standby: not measured
         }

@@ -129,6 +129,9 @@ class Settler:
     async def run(self, node: Node) -> None:
         while True:
             b = await node.boundaries.get()
+            if not node.serving:  # a diverged node's root is not the venue's: sign nothing
+                log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
+                continue
             try:
                 view = await asyncio.to_thread(self.committee)
                 await self.settle(b, view)

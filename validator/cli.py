@@ -10,13 +10,22 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import uvicorn
+import uvloop
 
 from validator.etcd import EtcdClient
 from validator.settings import Settings, load_settings
 
 
 async def _serve(app: object, settings: Settings, port: int, *tasks: asyncio.Task[None]) -> None:
-    config = uvicorn.Config(app, host=settings.host, port=port, log_level="warning")  # type: ignore[arg-type]
+    config = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=False,
+        http="httptools",
+    )
     server = uvicorn.Server(config)
     try:
         await server.serve()
@@ -38,15 +47,19 @@ async def run_node(settings: Settings) -> None:
 
 
 async def run_gateway(settings: Settings) -> None:
-    from validator.gateway import Gateway, create_app
+    from validator.gateway import Gateway, GatewayApp
     from validator.sequencer import Sequencer
 
     sequencer = Sequencer(
-        EtcdClient(settings.etcd_endpoints, settings.etcd_timeout), settings.max_chunk_messages
+        EtcdClient(settings.etcd_endpoints, settings.etcd_timeout),
+        settings.node_id,
+        max_messages=settings.max_chunk_messages,
+        max_inflight=settings.max_inflight_writes,
+        deadline=settings.write_deadline,
     )
     task = asyncio.create_task(sequencer.run())
     await _serve(
-        create_app(Gateway(sequencer, settings.node_id)), settings, settings.gateway_port, task
+        GatewayApp(Gateway(sequencer, settings.node_id)), settings, settings.gateway_port, task
     )
 
 
@@ -61,5 +74,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = load_settings(args.config)
     runner = run_node if args.role == "run" else run_gateway
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(runner(settings))
+        uvloop.run(runner(settings))  # libuv's loop: about half the CPU per socket event
     return 0

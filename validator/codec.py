@@ -124,6 +124,50 @@ class _Codec:
         by_name["type"] = None
         self.template = tuple((f'"{key}":', by_name[key]) for key in sorted(by_name))
 
+    def compile(self) -> Callable[[dict[str, object]], Message]:
+        """A decoder specialised to this class: every check inline, no per-field calls.
+
+        It accepts exactly what ``decode`` accepts and hands anything else to ``decode`` for
+        the error, so errors stay word for word the same (about 3x faster on valid input,
+        which is what the nodes and gateways decode all day).
+        """
+        env: dict[str, object] = {"_slow": self.decode, "_cls": self.cls, "_MISSING": _MISSING}
+        defaults = {f.name: f.default for f in dataclasses.fields(self.cls)}
+        body, args = [], []
+        for i, field in enumerate(self.fields):
+            v = f"v{i}"
+            if field.kind == _INT:
+                checks = [f"if type({v}) is not int or not {-INT_LIMIT} < {v} < {INT_LIMIT}:"]
+            elif field.kind == _STR:
+                checks = [
+                    f"if type({v}) is not str or not 0 < len({v}) <= {MAX_STRING} "
+                    f"or not {v}.isprintable():"
+                ]
+            else:
+                env[f"_m{i}"] = field.members
+                checks = [f"{v} = _m{i}.get({v}) if type({v}) is str else None", f"if {v} is None:"]
+            checks.append("    return _slow(obj)")
+            body.append(f"{v} = obj.get({field.name!r}, _MISSING)")
+            if field.optional:
+                env[f"_d{i}"] = defaults[field.name]
+                body += [f"if {v} is _MISSING:", "    n -= 1", f"    {v} = _d{i}", "else:"]
+                body += ["    " + line for line in checks]
+            else:
+                body += [f"if {v} is _MISSING:", "    return _slow(obj)", *checks]
+            args.append(v)
+        source = "\n".join(
+            [
+                "def decode(obj):",
+                f"    n = {len(self.fields) + 1}",
+                *["    " + line for line in body],
+                "    if len(obj) != n: return _slow(obj)",
+                f"    return _cls({', '.join(args)})",
+            ]
+        )
+        exec(compile(source, f"<decoder of {self.cls.__name__}>", "exec"), env)
+        decoder: Callable[[dict[str, object]], Message] = env["decode"]  # type: ignore[assignment]
+        return decoder
+
     def decode(self, obj: dict[str, object]) -> Message:
         keys = obj.keys()
         if not self.required <= keys <= self.allowed:
@@ -156,8 +200,12 @@ class _Codec:
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
 """JSON string literal, as ``json.dumps`` writes it (the C implementation)."""
 
+_MISSING = object()
 _CODECS: dict[type[Any], _Codec] = {cls: _Codec(cls, tag) for cls, tag in TAGS.items()}
 _BY_TAG: dict[str, _Codec] = {codec.tag: codec for codec in _CODECS.values()}
+_DECODERS: dict[str, Callable[[dict[str, object]], Message]] = {
+    tag: codec.compile() for tag, codec in _BY_TAG.items()
+}
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -167,21 +215,30 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return obj
 
 
-def decode_message(line: str | bytes) -> Message:
-    """Parse one log line into a message; raise ``MessageError`` if it is malformed."""
+def loads_strict(text: str | bytes) -> object:
+    """JSON with every object's keys unique; ``MessageError`` if it is not."""
     try:
-        obj = json.loads(line, object_pairs_hook=_no_duplicate_keys)
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except MessageError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError(f"not valid JSON ({exc})") from None
+
+
+def decode_message(line: str | bytes) -> Message:
+    """Parse one log line into a message; raise ``MessageError`` if it is malformed."""
+    return decode_object(loads_strict(line))
+
+
+def decode_object(obj: object) -> Message:
+    """A message from an already parsed JSON value (parsed with ``loads_strict``)."""
     if type(obj) is not dict:
         raise MessageError("must be a JSON object")
     tag = obj.get("type")
     codec = _BY_TAG.get(tag) if type(tag) is str else None
     if codec is None:
         raise MessageError(f"must be one of {', '.join(sorted(_BY_TAG))}", field="type")
-    return codec.decode(obj)
+    return _DECODERS[tag](obj)
 
 
 def encode_message(msg: Message) -> bytes:

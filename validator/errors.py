@@ -56,8 +56,3 @@ class EtcdError(ValidatorError):
 class EtcdUnavailableError(EtcdError):
     """Raised when no etcd member answers in time: members down, or the cluster has no
     quorum (a write cannot commit). Nothing was acknowledged."""
-
-
-class NodeDivergedError(ValidatorError):
-    """Raised when this node's state root differs from the one most of the committee published
-    for the same log position: the node stops serving."""

@@ -1,20 +1,33 @@
 """Layout of the replicated input log in etcd.
 
-One key per group-committed chunk: ``/venue/log/<20-digit chunk index>`` (indices from 1). The
-value is a header line ``{"first":S}`` (the log sequence of the chunk's first message) followed by
-the chunk's messages, one canonical line each; message ``i`` of chunk ``k`` therefore has sequence
-``S + i``, the same on every node. A gateway writes chunk ``k`` with a transaction that succeeds
-only if the key does not exist yet, so two gateways can never both write the same index.
+The log is every key under ``/venue/log/`` in the order etcd committed them: etcd's Raft gives
+each write a revision, the same on every member, so that order is the total order of the venue's
+inputs. Each gateway writes its own keys, ``/venue/log/<gateway>/<20-digit counter>``, with a
+transaction that succeeds only if the key does not exist yet: gateways never contend for a key,
+several writes can be in flight at once, and a gateway that retries a write it is unsure of
+learns whether it landed (the key holds exactly its value) instead of logging it twice.
 
-Nodes publish beside the log: ``/venue/snap/<node>`` (chunk index of the node's newest
-snapshot; compaction stays below the minimum over all nodes), ``/venue/roots/<k>/<node>`` (the
-state root after chunk ``k`` at a batch boundary) and ``/venue/sigs/<k>/<node>`` (the node's
-signature of that settlement batch).
+A key's value is one group-committed chunk: the chunk's messages, one canonical line each,
+joined by newlines and compressed with zlib (canonical lines of the same venue compress about
+7:1, and the bytes etcd replicates, fsyncs and streams to every node are its main cost).
+
+A message's place is its *position*: (revision of its chunk, index in the chunk), which the
+gateway acknowledges. Nodes apply chunks in revision order and number messages from 1, so a
+message's sequence number is the same on every node; chunk *ordinals* (1, 2, ... in revision
+order) mark batch boundaries and snapshots.
+
+Nodes publish beside the log: ``/venue/snap/<node>`` (``"<ordinal> <revision>"`` of the node's
+newest snapshot; compaction stays below the minimum over all nodes), ``/venue/roots/<k>/<node>``
+(the state root after chunk ordinal ``k`` at a batch boundary) and ``/venue/sigs/<k>/<node>``
+(the node's signature of that settlement batch).
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import urllib.request
+import zlib
 from dataclasses import dataclass
 
 from validator.codec import decode_message
@@ -26,48 +39,82 @@ SNAP = b"/venue/snap/"
 ROOTS = b"/venue/roots/"
 SIGS = b"/venue/sigs/"
 
-
-def chunk_key(index: int) -> bytes:
-    return LOG + b"%020d" % index
-
-
-def chunk_index(key: bytes) -> int:
-    return int(key[len(LOG) :])
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
+"""Largest decompressed chunk a node accepts (a compressed value is at most etcd's 4 MiB)."""
 
 
-def roots_prefix(index: int) -> bytes:
-    return ROOTS + b"%020d/" % index
+def gateway_prefix(gateway: str) -> bytes:
+    if not gateway or "/" in gateway:
+        raise ValueError(f"gateway id {gateway!r} must be non-empty and contain no '/'")
+    return LOG + gateway.encode() + b"/"
 
 
-def sigs_prefix(index: int) -> bytes:
-    return SIGS + b"%020d/" % index
+def chunk_key(gateway: str, counter: int) -> bytes:
+    return gateway_prefix(gateway) + b"%020d" % counter
+
+
+def key_counter(key: bytes) -> int:
+    return int(key.rsplit(b"/", 1)[1])
+
+
+def roots_prefix(ordinal: int) -> bytes:
+    return ROOTS + b"%020d/" % ordinal
+
+
+def sigs_prefix(ordinal: int) -> bytes:
+    return SIGS + b"%020d/" % ordinal
+
+
+def encode_chunk(lines: list[bytes]) -> bytes:
+    return zlib.compress(b"\n".join(lines), 1)
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One group-committed transaction of the log."""
+    """One group-committed write of the log, at its etcd revision."""
 
-    index: int
-    first: int
+    key: bytes
+    revision: int
     lines: list[bytes]
-
-    @property
-    def last(self) -> int:
-        return self.first + len(self.lines) - 1
-
-    def encode(self) -> bytes:
-        return b"\n".join([json.dumps({"first": self.first}).encode(), *self.lines])
 
     def messages(self) -> list[Message]:
         return [decode_message(line) for line in self.lines]
 
     @classmethod
-    def decode(cls, index: int, value: bytes) -> Chunk:
-        header, *lines = value.split(b"\n")
+    def decode(cls, key: bytes, revision: int, value: bytes) -> Chunk:
+        """Raise ``MessageError`` naming the key if ``value`` is not a compressed chunk."""
+        inflater = zlib.decompressobj()
         try:
-            first = json.loads(header)["first"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise MessageError(f"chunk {index}: bad header {header[:40]!r}") from exc
-        if not isinstance(first, int) or first < 1:
-            raise MessageError(f"chunk {index}: bad first sequence {first!r}")
-        return cls(index, first, lines)
+            text = inflater.decompress(value, MAX_CHUNK_BYTES)
+        except zlib.error as exc:
+            raise MessageError(f"log key {key!r}: not a zlib chunk ({exc})") from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise MessageError(f"log key {key!r}: truncated, or over {MAX_CHUNK_BYTES} bytes")
+        return cls(key, revision, text.split(b"\n") if text else [])
+
+
+def read_log(endpoint: str, after: int = 0, timeout: float = 10.0) -> list[Chunk]:
+    """Every chunk still in the log (after revision ``after``), in log order, read straight from
+    one etcd member's JSON gateway; for tools, tests and the drill (blocking)."""
+    body = {
+        "key": base64.b64encode(LOG).decode(),
+        "range_end": base64.b64encode(LOG[:-1] + bytes([LOG[-1] + 1])).decode(),
+        "min_mod_revision": after + 1,
+    }
+    request = urllib.request.Request(
+        endpoint.rstrip("/") + "/v3/kv/range", data=json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        data = json.loads(response.read())
+    chunks = [
+        Chunk.decode(
+            base64.b64decode(kv["key"]), int(kv["mod_revision"]), base64.b64decode(kv["value"])
+        )
+        for kv in data.get("kvs", [])
+    ]
+    return sorted(chunks, key=lambda c: c.revision)
+
+
+def by_position(chunks: list[Chunk]) -> dict[tuple[int, int], bytes]:
+    """(revision, index) -> line, the positions gateways acknowledge."""
+    return {(c.revision, i): line for c in chunks for i, line in enumerate(c.lines)}

@@ -1,25 +1,31 @@
 """A validator node: follows the etcd log in order and applies it to the deterministic engine.
 
-On start it restores its newest snapshot and replays the chunks after it, then watches the log
-from the revision it has read up to. Every ``snapshot_every`` chunks it writes a snapshot and
-publishes the snapshot's chunk index; the log below the minimum index over the whole committee is
-deleted and compacted. Every ``batch_every`` chunks (a batch boundary) it publishes its state
-root; once most of the committee has published a root for that boundary, a node whose root
-differs stops serving reads and says so, once.
+On start it restores its newest snapshot, then watches the log from the revision after it: etcd
+replays the history it still holds and then streams new chunks, all in revision order. Every
+``snapshot_every`` chunks it writes a snapshot and publishes its position; log keys below the
+minimum position over the whole committee are deleted (``log_retention`` seconds later, so that a
+gateway still retrying a write can find it) and etcd's history is compacted there. Every
+``batch_every`` chunks (a batch boundary) it publishes its state root; once most of the committee
+has published a root for that boundary, a node whose root differs stops serving reads and says
+so, once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
+import time
 
+from validator.codec import decode_message, decode_object, loads_strict
 from validator.engine import Engine
-from validator.errors import EtcdError, NodeDivergedError
-from validator.etcd import EtcdClient, prefix_end
-from validator.log import LOG, SNAP, Chunk, chunk_index, chunk_key, roots_prefix
+from validator.errors import EtcdError, MessageError
+from validator.etcd import EtcdClient, EtcdCompactedError, prefix_end
+from validator.log import LOG, SNAP, Chunk, roots_prefix
+from validator.messages import Message
 from validator.settings import Settings
-from validator.snapshots import SnapshotStore
+from validator.snapshots import Position, SnapshotStore
 
 log = logging.getLogger("validator.node")
 
@@ -33,6 +39,24 @@ class Boundary:
         self.index, self.first, self.last, self.root = index, first, last, root
 
 
+def chunk_messages(chunk: Chunk) -> list[Message]:
+    """The chunk's messages; a malformed line (never written by a gateway) is skipped, the same
+    way on every node, and logged."""
+    try:
+        objs = loads_strict(b"[" + b",".join(chunk.lines) + b"]")
+        assert isinstance(objs, list)
+        return [decode_object(obj) for obj in objs]
+    except MessageError:
+        pass
+    out = []
+    for i, line in enumerate(chunk.lines):
+        try:
+            out.append(decode_message(line))
+        except MessageError as exc:
+            log.warning("log revision %d line %d skipped: %s", chunk.revision, i, exc)
+    return out
+
+
 class Node:
     def __init__(self, settings: Settings, etcd: EtcdClient) -> None:
         self.settings = settings
@@ -40,26 +64,40 @@ class Node:
         self.store = SnapshotStore(settings.data_dir / "snapshots")
         self.engine = Engine()
         self.applied = 0
-        """Chunk index applied last."""
+        """Chunks applied (the ordinal of the last one)."""
+        self.revision = 0
+        """etcd revision of the last chunk applied."""
         self.boundary_seq = 0
         """Sequence at the last batch boundary."""
         self.diverged: str | None = None
         self.unchecked: list[Boundary] = []
         self.boundaries: asyncio.Queue[Boundary] = asyncio.Queue()
         """Batch boundaries, for the settlement signer."""
-        self.head_seen = 0
-        self.compacted_below = 0
+        self.deleted_below = 0
+        self._floors: collections.deque[tuple[float, int]] = collections.deque()
+        self._usable_floor = 0
 
     def restore(self) -> None:
         found = self.store.load_latest()
         if found is not None:
-            self.applied, self.engine = found
+            at, self.engine = found
+            self.applied, self.revision = at.ordinal, at.revision
             self.boundary_seq = self.engine.seq
-            log.info("restored snapshot at chunk %d (seq %d)", self.applied, self.engine.seq)
+            log.info(
+                "restored snapshot at chunk %d (revision %d, seq %d)",
+                self.applied,
+                self.revision,
+                self.engine.seq,
+            )
 
     @property
     def serving(self) -> bool:
         return self.diverged is None
+
+    def stop_serving(self, reason: str) -> None:
+        if self.diverged is None:
+            self.diverged = f"node {self.settings.node_id} stopped serving: {reason}"
+            log.error(self.diverged)
 
     async def run(self) -> None:
         self.restore()
@@ -67,47 +105,37 @@ class Node:
         try:
             while self.diverged is None:
                 try:
-                    revision = await self._catch_up()
-                    async for kv in self.etcd.watch(LOG, prefix_end(LOG), revision + 1):
-                        index = chunk_index(kv.key)
-                        if index == self.applied + 1:
-                            await self._apply(Chunk.decode(index, kv.value))
-                        elif index > self.applied + 1:
-                            break  # missed something: read it by key
+                    async for kv in self.etcd.watch(LOG, prefix_end(LOG), self.revision + 1):
+                        if kv.mod_revision > self.revision:
+                            await self._apply(kv.key, kv.mod_revision, kv.value)
+                            await asyncio.sleep(0)  # let reads in between chunks
+                except EtcdCompactedError as exc:
+                    self.stop_serving(
+                        f"cannot catch up from revision {self.revision}: {exc}; "
+                        "it needs a peer's snapshot"
+                    )
                 except EtcdError as exc:
                     log.debug("log unavailable (%s); retrying", exc)
                     await asyncio.sleep(0.05)
-        except NodeDivergedError as exc:
-            self.diverged = f"node {self.settings.node_id} stopped serving: {exc}"
-            log.error(self.diverged)
         finally:
             checker.cancel()
 
-    async def _catch_up(self) -> int:
-        """Apply every chunk after ``applied``; the revision the reads were made at."""
-        while True:
-            kvs, revision, more = await self.etcd.get_range(
-                chunk_key(self.applied + 1), prefix_end(LOG), limit=100
-            )
-            for kv in kvs:
-                await self._apply(Chunk.decode(chunk_index(kv.key), kv.value))
-            if not more:
-                return revision
-
-    async def _apply(self, chunk: Chunk) -> None:
+    async def _apply(self, key: bytes, revision: int, value: bytes) -> None:
+        try:
+            chunk = Chunk.decode(key, revision, value)
+        except MessageError as exc:  # never written by a gateway: skipped alike by every node
+            log.warning("log revision %d skipped: %s", revision, exc)
+            return
         engine = self.engine
-        if chunk.index != self.applied + 1 or chunk.first != engine.seq + 1:
-            raise NodeDivergedError(
-                f"chunk {chunk.index} starts at seq {chunk.first}, expected chunk "
-                f"{self.applied + 1} at seq {engine.seq + 1}"
-            )
-        for seq, msg in enumerate(chunk.messages(), chunk.first):
+        seq = engine.seq
+        for msg in chunk_messages(chunk):
+            seq += 1
             engine.apply_at(seq, msg)
-        self.applied = chunk.index
-        self.head_seen = max(self.head_seen, chunk.index)
-        if chunk.index % self.settings.batch_every == 0:
+        self.applied += 1
+        self.revision = revision
+        if self.applied % self.settings.batch_every == 0:
             await self._boundary()
-        if chunk.index % self.settings.snapshot_every == 0:
+        if self.applied % self.settings.snapshot_every == 0:
             await self._snapshot()
 
     async def _boundary(self) -> None:
@@ -119,23 +147,35 @@ class Node:
         self.boundaries.put_nowait(b)
 
     async def _snapshot(self) -> None:
-        await asyncio.to_thread(self.store.save, self.applied, self.engine)
-        await self.etcd.put(SNAP + self.settings.node_id.encode(), str(self.applied).encode())
+        at = Position(self.applied, self.revision)
+        state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
+        await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
+        await self.etcd.put(
+            SNAP + self.settings.node_id.encode(), f"{at.ordinal} {at.revision}".encode()
+        )
         await self._compact()
 
     async def _compact(self) -> None:
-        """Delete and compact the log below every committee node's newest snapshot."""
-        kvs, revision, _ = await self.etcd.get_range(SNAP, prefix_end(SNAP))
-        published = {kv.key[len(SNAP) :].decode(): int(kv.value) for kv in kvs}
+        """Delete the log keys every committee node has a snapshot past, and compact etcd's
+        history there, once that floor is ``log_retention`` seconds old."""
+        kvs, _, _ = await self.etcd.get_range(SNAP, prefix_end(SNAP))
+        published = {kv.key[len(SNAP) :].decode(): int(kv.value.split()[1]) for kv in kvs}
         if set(published) < set(self.settings.committee):
             return
-        floor = min(published[n] for n in self.settings.committee)
-        if floor <= self.compacted_below:
+        now = time.monotonic()
+        self._floors.append((now, min(published[n] for n in self.settings.committee)))
+        while self._floors and self._floors[0][0] <= now - self.settings.log_retention:
+            self._usable_floor = self._floors.popleft()[1]
+        floor = self._usable_floor
+        if floor <= self.deleted_below:
             return
-        await self.etcd.delete_range(chunk_key(1), chunk_key(floor))
-        await self.etcd.compact(revision)
-        self.compacted_below = floor
-        log.info("log compacted below chunk %d", floor)
+        old, _, _ = await self.etcd.get_range(
+            LOG, prefix_end(LOG), keys_only=True, max_mod_revision=floor
+        )
+        await self.etcd.delete_keys([kv.key for kv in old])
+        await self.etcd.compact(floor)
+        self.deleted_below = floor
+        log.info("log compacted: %d chunks up to revision %d deleted", len(old), floor)
 
     async def _check_roots_forever(self) -> None:
         majority = len(self.settings.committee) // 2 + 1
@@ -158,9 +198,8 @@ class Node:
                     break  # wait for more roots
                 self.unchecked.pop(0)
                 if agreed is not None and agreed != b.root.hex():
-                    self.diverged = (
-                        f"node {self.settings.node_id} DIVERGED at chunk {b.index} (seq {b.last}): "
-                        f"own root {b.root.hex()} != committee root {agreed}; stopped serving"
+                    self.stop_serving(
+                        f"DIVERGED at chunk {b.index} (seq {b.last}): own state root "
+                        f"{b.root.hex()} != committee root {agreed}"
                     )
-                    log.error(self.diverged)
                     return

@@ -27,6 +27,7 @@ def create_app(node: Node) -> FastAPI:
             "node": node.settings.node_id,
             "serving": node.serving,
             "applied_chunk": node.applied,
+            "revision": node.revision,
             "seq": node.engine.seq,
             "error": node.diverged,
         }
@@ -37,6 +38,7 @@ def create_app(node: Node) -> FastAPI:
         return refused() or JSONResponse(
             {
                 "applied_chunk": node.applied,
+                "revision": node.revision,
                 "seq": node.engine.seq,
                 "hash": node.engine.state_hash().hex(),
             }

@@ -45,12 +45,21 @@ class Settings(BaseSettings):
     batch_every: int = Field(default=50, ge=1)
     """Chunks per settlement batch (and state-root comparison)."""
     max_chunk_messages: int = Field(default=5_000, ge=1)
+    max_inflight_writes: int = Field(default=2, ge=1)
+    """Chunks a gateway has in flight to etcd at once."""
+    write_deadline: float = Field(default=3.0, gt=0)
+    """How long a gateway retries a chunk write etcd has not confirmed before answering 503."""
+    log_retention: float = Field(default=10.0, gt=0)
+    """Seconds a log key outlives the last snapshot that needs it (longer than a gateway's
+    ``write_deadline``, so a retried write always finds its key)."""
     chain: ChainSettings | None = None
 
     @model_validator(mode="after")
     def _snapshots_on_batch_boundaries(self) -> Settings:
         if self.snapshot_every % self.batch_every:
             raise ValueError("snapshot_every must be a multiple of batch_every")
+        if self.log_retention <= self.write_deadline + self.etcd_timeout:
+            raise ValueError("log_retention must exceed write_deadline + etcd_timeout")
         if self.node_id not in self.committee:
             raise ValueError(f"node_id {self.node_id!r} is not in committee {self.committee}")
         return self

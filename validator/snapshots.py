@@ -1,6 +1,7 @@
 """Node snapshots on disk: the engine's canonical snapshot plus the log position it covers.
 
-File ``snap-<chunk index>.bin``: a JSON header line ``{"index":k,"seq":s}`` then the bytes of
+File ``snap-<chunk ordinal>.bin``: a JSON header line ``{"ordinal":k,"revision":r,"seq":s}``
+(chunks applied, etcd revision of the last of them, messages applied) then the bytes of
 ``Engine.snapshot()``. Written to a temporary file, fsynced, renamed: a crash leaves either the
 old or the new snapshot, never half of one. The newest two are kept.
 """
@@ -9,9 +10,19 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from validator.engine import Engine
+from validator.errors import SnapshotError
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """How far into the log a node is: chunks applied and the revision of the last one."""
+
+    ordinal: int
+    revision: int
 
 
 class SnapshotStore:
@@ -20,12 +31,13 @@ class SnapshotStore:
         self.keep = keep
         directory.mkdir(parents=True, exist_ok=True)
 
-    def save(self, index: int, engine: Engine) -> Path:
-        path = self.directory / f"snap-{index:020d}.bin"
+    def save(self, at: Position, seq: int, state: bytes) -> Path:
+        """Write ``state`` (``Engine.snapshot()``, taken at ``at``) durably."""
+        path = self.directory / f"snap-{at.ordinal:020d}.bin"
         tmp = path.with_suffix(".tmp")
-        header = json.dumps({"index": index, "seq": engine.seq}).encode()
+        header = {"ordinal": at.ordinal, "revision": at.revision, "seq": seq}
         with tmp.open("wb") as f:
-            f.write(header + b"\n" + engine.snapshot())
+            f.write(json.dumps(header).encode() + b"\n" + state)
             f.flush()
             os.fsync(f.fileno())
         tmp.rename(path)
@@ -33,11 +45,19 @@ class SnapshotStore:
             old.unlink()
         return path
 
-    def load_latest(self) -> tuple[int, Engine] | None:
-        """(chunk index, engine) of the newest snapshot, or None if there is none."""
+    def latest(self) -> Path | None:
         files = sorted(self.directory.glob("snap-*.bin"))
-        if not files:
+        return files[-1] if files else None
+
+    def load_latest(self) -> tuple[Position, Engine] | None:
+        """(position, engine) of the newest snapshot, or None if there is none."""
+        path = self.latest()
+        if path is None:
             return None
-        header, _, body = files[-1].read_bytes().partition(b"\n")
-        index = int(json.loads(header)["index"])
-        return index, Engine.restore(body)
+        header, _, body = path.read_bytes().partition(b"\n")
+        try:
+            meta = json.loads(header)
+            at = Position(int(meta["ordinal"]), int(meta["revision"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise SnapshotError(f"{path}: bad header {header[:80]!r}") from exc
+        return at, Engine.restore(body)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 from typing import Any
 
 from tests.faults.conftest import flow
+from validator import log
 from validator.etcdcluster import EtcdCluster
-from validator.log import LOG, Chunk, chunk_index
+from validator.log import by_position
 from validator.sites import Sites, http_json
 
 
@@ -32,22 +32,11 @@ def hashes(sites: Sites, timeout: float = 20.0) -> dict[str, Any]:
         time.sleep(0.1)
 
 
-def read_log(cluster: EtcdCluster) -> dict[int, bytes]:
-    """Every logged message by sequence, read straight from etcd."""
-    end = LOG[:-1] + bytes([LOG[-1] + 1])
-    body = {"key": base64.b64encode(LOG).decode(), "range_end": base64.b64encode(end).decode()}
+def read_log(cluster: EtcdCluster) -> dict[tuple[int, int], bytes]:
+    """Every logged message by (revision, index), read straight from a live etcd member."""
     for m in cluster.members:
-        if m.process is None:
-            continue
-        status, data = http_json(m.client_url + "/v3/kv/range", body, timeout=5)
-        if status == 200:
-            out: dict[int, bytes] = {}
-            for kv in data.get("kvs", []):
-                chunk = Chunk.decode(
-                    chunk_index(base64.b64decode(kv["key"])), base64.b64decode(kv["value"])
-                )
-                out.update(enumerate(chunk.lines, chunk.first))
-            return out
+        if m.process is not None:
+            return by_position(log.read_log(m.client_url))
     raise AssertionError("no etcd member answered")
 
 
@@ -70,7 +59,7 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_order(
 ) -> None:
     sites = uncompacted_sites
     msgs = flow(4000)
-    acked: dict[int, dict[str, object]] = {}
+    acked: dict[tuple[int, int], dict[str, object]] = {}
     refused_at: list[float] = []
     acked_at: list[float] = []
     stop = threading.Event()
@@ -87,7 +76,7 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_order(
                 except OSError:
                     status, body = 0, None
                 if status == 200:
-                    acked[body["seq"]] = msgs[i]
+                    acked[body["rev"], body["pos"]] = msgs[i]
                     acked_at.append(time.monotonic())
                     break
                 refused_at.append(time.monotonic())
@@ -109,8 +98,8 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_order(
     assert resumed - killed_at < 3.0
     logged = read_log(cluster)
     assert len(acked) > 100
-    for seq, msg in acked.items():
-        assert json.loads(logged[seq]) == msg, f"acknowledged seq {seq} lost or changed"
+    for position, msg in acked.items():
+        assert json.loads(logged[position]) == msg, f"acknowledged {position} lost or changed"
 
 
 def test_without_quorum_gateways_refuse_and_resume_when_it_returns(

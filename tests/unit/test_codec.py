@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.unit.validator_support import CALL, buy, deposit
-from validator.codec import decode_message, encode_message, encode_result
+from validator.codec import _BY_TAG, decode_message, decode_object, encode_message, encode_result
 from validator.domain import AccountId, Expiry, OrderId, OrderKind, Price, Quantity, Underlying
 from validator.errors import MessageError
 from validator.messages import Cancel, CancelReplace, Expire, Message, SettlementPrice, Withdraw
@@ -101,3 +103,34 @@ def test_results_encode_canonically() -> None:
     assert encode_result(REJECTED[RejectReason.BAD_TICK]) == (
         b'{"cancelled":[],"fills":[],"payouts":[],"reason":"bad_tick"}'
     )
+
+
+_EDGES = [
+    "", "a" * 64, "a" * 65, "tab\there", "é", True, False, None, 1.0, [], {},
+    (1 << 63) - 1, 1 << 63, -(1 << 63) + 1, -(1 << 63), 0, -1,
+    "buy", "sell", "gtc", "ioc", "post_only", "call", "put", "BUY",
+]  # fmt: skip
+_VALUES = st.one_of(st.sampled_from(_EDGES), st.integers(), st.text(max_size=70), st.booleans())
+
+
+@given(msg=st.sampled_from(EXAMPLES), data=st.data())
+@settings(max_examples=1000, deadline=None)
+def test_compiled_decoder_accepts_and_refuses_exactly_like_the_generic_one(
+    msg: Message, data: st.DataObject
+) -> None:
+    obj = json.loads(encode_message(msg))
+    names = sorted(set(obj) - {"type"})
+    for key in data.draw(st.sets(st.sampled_from(names), max_size=2)):
+        del obj[key]
+    changed = data.draw(st.dictionaries(st.sampled_from([*names, "extra"]), _VALUES, max_size=3))
+    obj.update(changed)
+    generic = _BY_TAG[obj["type"]].decode
+    try:
+        expected: object = generic(obj)
+    except MessageError as exc:
+        expected = ("error", str(exc))
+    try:
+        got: object = decode_object(obj)
+    except MessageError as exc:
+        got = ("error", str(exc))
+    assert got == expected
