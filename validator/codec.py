@@ -235,10 +235,10 @@ def decode_object(obj: object) -> Message:
     if type(obj) is not dict:
         raise MessageError("must be a JSON object")
     tag = obj.get("type")
-    codec = _BY_TAG.get(tag) if type(tag) is str else None
-    if codec is None:
+    decoder = _DECODERS.get(tag) if isinstance(tag, str) else None
+    if decoder is None:
         raise MessageError(f"must be one of {', '.join(sorted(_BY_TAG))}", field="type")
-    return _DECODERS[tag](obj)
+    return decoder(obj)
 
 
 def encode_message(msg: Message) -> bytes:
