@@ -5,10 +5,10 @@
 Per configuration and run: start the sites, send a steady order flow (two clients, one order
 per request, each retrying the same order id on another gateway when refused), SIGKILL one site
 (its etcd member, node and gateway) at a random moment, keep sending, then restart the site and
-measure. Figures: write unavailability (longest gap between acknowledgements around the kill),
-read unavailability (longest gap between successful reads, client reading from any live node),
-acknowledged orders lost (acks whose message is not at its sequence in the surviving log),
-whether the nodes' state hashes agree after recovery, and the restarted node's catch-up time.
+measure. Figures: write unavailability (longest stretch without an acknowledgement from the
+kill on), read unavailability (the same for successful reads, the client reading from any live
+node), acknowledged orders lost (acks missing from the surviving log), whether the nodes' state
+hashes agree after recovery, and the restarted node's catch-up time.
 
 Emulated on one machine (say so when quoting): sites are processes on loopback (no WAN RTT);
 "single-site" recovery is an automated restart standing in for manual intervention; in
@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -94,11 +95,13 @@ class Flow:
             t.join()
 
 
-def gap_after(times: list[float], t0: float) -> float:
-    """Time from ``t0`` to the first event after it, or from the last event before it."""
-    before = max((t for t in times if t <= t0), default=t0)
-    after = min((t for t in times if t > t0), default=float("inf"))
-    return after - before
+def outage(times: list[float], t0: float) -> float:
+    """Longest stretch without an event from ``t0`` (the kill) on: the gap from the kill to the
+    first event after it, or any longer gap between events later in the run."""
+    after = sorted(t for t in times if t > t0)
+    if not after:
+        return float("inf")
+    return max(b - a for a, b in zip([t0, *after], after, strict=False))
 
 
 def wait_agree(sites: Sites, timeout: float = 60) -> tuple[bool, float]:
@@ -157,8 +160,8 @@ def run_replicated(
         live = next(m for m in cluster.members if m.process is not None)
         return {
             "victim": victim,
-            "write_rto_s": gap_after(f.ack_times, killed),
-            "read_rto_s": gap_after(f.read_times, killed),
+            "write_rto_s": outage(f.ack_times, killed),
+            "read_rto_s": outage(f.read_times, killed),
             "acked": len(f.acked),
             "acked_lost": lost(f.acked, read_log(live.client_url), same_cluster=True),
             "hashes_agree": agree,
@@ -169,35 +172,57 @@ def run_replicated(
         cluster.stop()
 
 
+def mirror(source: str, target: str, stop: threading.Event) -> None:
+    """Copy the log from one etcd to another, in log order, until ``stop`` or the source dies
+    (asynchronous replication: what was not copied yet when the source died is gone)."""
+    done = 0  # source revision copied up to
+    while not stop.is_set():
+        try:
+            for chunk in read_log(source, after=done, timeout=1.0):
+                http_json(
+                    target + "/v3/kv/put",
+                    {
+                        "key": base64.b64encode(chunk.key).decode(),
+                        "value": base64.b64encode(encode_chunk(chunk.lines)).decode(),
+                    },
+                )
+                done = chunk.revision
+        except OSError:
+            return
+        time.sleep(0.01)
+
+
+def same_state(a: str, b: str, timeout: float = 60) -> bool:
+    """Wait until two nodes report the same applied chunk count and state hash."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            x, y = (http_json(url + "/state_hash", timeout=1)[1] for url in (a, b))
+            if (x["applied_chunk"], x["hash"]) == (y["applied_chunk"], y["hash"]):
+                return True
+        except (OSError, KeyError, TypeError):
+            pass
+        time.sleep(0.02)
+    return False
+
+
 def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[str, Any]:
-    """A primary site serving; a standby with its own etcd, fed by an asynchronous mirror."""
+    """A primary site serving; a standby with its own etcd, fed by an asynchronous mirror. After
+    the failover the old primary comes back as the new standby: its own log may hold acknowledged
+    orders the mirror never copied (counted as lost), so it starts empty and copies the new
+    primary's log; its catch-up time is until its node's state equals the new primary's."""
     primary = start_cluster(["primary"], root / "p-etcd")
     standby = start_cluster(["standby"], root / "s-etcd")
     psites = make_sites(primary, root / "p", snapshot_every=10**6, batch_every=20, etcd_timeout=1.0)
     ssites = make_sites(
         standby, root / "s", gateways=False, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
     )
-    stop = threading.Event()
-
-    def mirror() -> None:
-        done = 0  # primary revision copied up to
-        while not stop.is_set():
-            try:
-                for chunk in read_log(primary.endpoints[0], after=done, timeout=1.0):
-                    http_json(
-                        standby.endpoints[0] + "/v3/kv/put",
-                        {
-                            "key": base64.b64encode(chunk.key).decode(),
-                            "value": base64.b64encode(encode_chunk(chunk.lines)).decode(),
-                        },
-                    )
-                    done = chunk.revision
-            except OSError:
-                return  # primary gone
-            time.sleep(0.01)
-
-    m = threading.Thread(target=mirror)
-    m.start()
+    stop, stop_back = threading.Event(), threading.Event()
+    forward = threading.Thread(
+        target=mirror, args=(primary.endpoints[0], standby.endpoints[0], stop)
+    )
+    forward.start()
+    back: threading.Thread | None = None
     try:
         f = Flow(
             [psites.sites[0].gateway_url, ssites.sites[0].gateway_url],
@@ -217,22 +242,39 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
                 misses += 1
             time.sleep(0.1)
         stop.set()
-        m.join()
+        forward.join()
         ssites.start_gateway(ssites.sites[0])  # promotion
         time.sleep(seconds)
         f.finish()
-        agree, _ = wait_agree(ssites)
+        acked_lost = lost(f.acked, read_log(standby.endpoints[0]), same_cluster=False)
+        # The old primary rejoins as the standby, from nothing.
+        old = psites.sites[0]
+        shutil.rmtree(primary.members[0].data_dir)
+        shutil.rmtree(psites.root / old.name)
+        restarted = time.monotonic()
+        primary.restart("primary")
+        primary.wait_ready()
+        back = threading.Thread(
+            target=mirror, args=(standby.endpoints[0], primary.endpoints[0], stop_back)
+        )
+        back.start()
+        psites.start_node(old)
+        psites.wait_up()
+        agree = same_state(old.node_url, ssites.sites[0].node_url)
         return {
             "victim": "primary",
-            "write_rto_s": gap_after(f.ack_times, killed),
-            "read_rto_s": gap_after(f.read_times, killed),
+            "write_rto_s": outage(f.ack_times, killed),
+            "read_rto_s": outage(f.read_times, killed),
             "acked": len(f.acked),
-            "acked_lost": lost(f.acked, read_log(standby.endpoints[0]), same_cluster=False),
+            "acked_lost": acked_lost,
             "hashes_agree": agree,
-            "catch_up_s": None,  # the old primary rejoins as the new standby: not measured
+            "catch_up_s": time.monotonic() - restarted if agree else None,
         }
     finally:
         stop.set()
+        stop_back.set()
+        if back is not None:
+            back.join()
         psites.stop()
         ssites.stop()
         primary.stop()

@@ -56,6 +56,7 @@ async def run_gateway(settings: Settings) -> None:
         max_messages=settings.max_chunk_messages,
         max_inflight=settings.max_inflight_writes,
         deadline=settings.write_deadline,
+        attempt_timeout=settings.write_attempt_timeout,
     )
     task = asyncio.create_task(sequencer.run())
     await _serve(

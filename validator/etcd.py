@@ -78,21 +78,28 @@ class EtcdClient:
         if self._session is not None:
             await self._session.close()
 
-    async def call(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``/v3/<path>``, trying each endpoint once, current one first."""
+    async def call(
+        self, path: str, body: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``/v3/<path>``, trying each endpoint once, current one first;
+        ``timeout`` (default: the client's) bounds each attempt."""
         last: Exception | None = None
         payload = json.dumps(body)
         headers = {"content-type": "application/json"}
+        limit = self.timeout if timeout is None else timeout
+        deadline = aiohttp.ClientTimeout(total=limit, sock_connect=min(limit, 0.5))
         for attempt in range(len(self.endpoints)):
             index = (self._current + attempt) % len(self.endpoints)
             url = f"{self.endpoints[index]}/v3/{path}"
             try:
-                async with self.session.post(url, data=payload, headers=headers) as response:
+                async with self.session.post(
+                    url, data=payload, headers=headers, timeout=deadline
+                ) as response:
                     status = response.status
                     text = await response.read()
             except TimeoutError as exc:
                 # The member answered nothing in time: without quorum every member behaves so.
-                raise EtcdUnavailableError(f"{path}: no answer within {self.timeout}s") from exc
+                raise EtcdUnavailableError(f"{path}: no answer within {limit}s") from exc
             except aiohttp.ClientError as exc:  # refused, reset: this member is down
                 last = exc
                 continue
@@ -148,7 +155,9 @@ class EtcdClient:
         kvs = (await self.call("kv/range", body)).get("kvs", [])
         return _kv(kvs[0]) if kvs else None
 
-    async def create(self, key: bytes, value: bytes) -> tuple[int, bool]:
+    async def create(
+        self, key: bytes, value: bytes, timeout: float | None = None
+    ) -> tuple[int, bool]:
         """Write ``key`` only if it does not exist yet.
 
         Returns (revision, True) when this call wrote it, (mod revision, True) when the key
@@ -161,7 +170,7 @@ class EtcdClient:
             "success": [{"request_put": {"key": k, "value": b64(value)}}],
             "failure": [{"request_range": {"key": k}}],
         }
-        data = await self.call("kv/txn", body)
+        data = await self.call("kv/txn", body, timeout)
         if data.get("succeeded"):
             return int(data["header"]["revision"]), True
         kvs = data["responses"][0]["response_range"].get("kvs", [])

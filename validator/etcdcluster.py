@@ -142,8 +142,8 @@ class EtcdCluster:
 def start_cluster(
     names: list[str],
     root: Path | None = None,
-    heartbeat_ms: int = 50,
-    election_ms: int = 500,
+    heartbeat_ms: int = 30,
+    election_ms: int = 300,
 ) -> EtcdCluster:
     """Start one member per name on free loopback ports and wait for a leader."""
     if not Path(ETCD).exists():

@@ -141,10 +141,17 @@ class Node:
     async def _boundary(self) -> None:
         b = Boundary(self.applied, self.boundary_seq + 1, self.engine.seq, self.engine.state_hash())
         self.boundary_seq = b.last
-        value = json.dumps({"root": b.root.hex(), "first": b.first, "last": b.last})
-        await self.etcd.put(roots_prefix(b.index) + self.settings.node_id.encode(), value.encode())
         self.unchecked.append(b)
         self.boundaries.put_nowait(b)
+        value = json.dumps({"root": b.root.hex(), "first": b.first, "last": b.last}).encode()
+        key = roots_prefix(b.index) + self.settings.node_id.encode()
+        while True:  # the chunk is applied already: this root must be published, not skipped
+            try:
+                await self.etcd.put(key, value)
+                return
+            except EtcdError as exc:
+                log.debug("root of chunk %d not published yet (%s); retrying", b.index, exc)
+                await asyncio.sleep(0.05)
 
     async def _snapshot(self) -> None:
         at = Position(self.applied, self.revision)

@@ -8,11 +8,12 @@ Up to ``max_inflight`` chunks are written at once; whatever arrives while they a
 into the next chunk, so the chunk size grows with load and the number of etcd transactions does
 not. A request's messages are never split across chunks: all or none of them are acknowledged.
 
-A write etcd does not confirm (a leader election, a member killed mid-request) is retried on the
-same key until ``deadline`` seconds have passed: the create-if-absent transaction tells whether
-an earlier attempt already landed, so a chunk is logged at most once and the clients waiting on
-it are acknowledged as soon as the cluster commits again. Only after the deadline do they get
-``EtcdUnavailableError`` (nothing acknowledged).
+A write etcd does not confirm within ``attempt_timeout`` (a proposal forwarded to a leader that
+just died is never answered) is retried on the same key until ``deadline`` seconds have passed:
+the create-if-absent transaction tells whether an earlier attempt already landed, so a chunk is
+logged at most once and the clients waiting on it are acknowledged as soon as the cluster
+commits again. Only after the deadline do they get ``EtcdUnavailableError`` (nothing
+acknowledged).
 """
 
 from __future__ import annotations
@@ -42,12 +43,14 @@ class Sequencer:
         max_messages: int = 5_000,
         max_inflight: int = 2,
         deadline: float = 3.0,
+        attempt_timeout: float = 0.2,
     ) -> None:
         self.etcd = etcd
         self.gateway = gateway
         self.prefix = gateway_prefix(gateway)
         self.max_messages = max_messages
         self.deadline = deadline
+        self.attempt_timeout = attempt_timeout
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(max_inflight)
@@ -125,7 +128,9 @@ class Sequencer:
             try:
                 if counter is None:
                     counter = await self._next_counter()
-                revision, ours = await self.etcd.create(chunk_key(self.gateway, counter), value)
+                revision, ours = await self.etcd.create(
+                    chunk_key(self.gateway, counter), value, self.attempt_timeout
+                )
                 if ours:
                     self.chunks_written += 1
                     return revision

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     """Chunks a gateway has in flight to etcd at once."""
     write_deadline: float = Field(default=3.0, gt=0)
     """How long a gateway retries a chunk write etcd has not confirmed before answering 503."""
+    write_attempt_timeout: float = Field(default=0.2, gt=0)
+    """How long one attempt of a chunk write waits for etcd before it is sent again (to the same
+    key, so at most once in the log): bounds how long a leader's death stalls writes beyond the
+    election itself."""
     log_retention: float = Field(default=10.0, gt=0)
     """Seconds a log key outlives the last snapshot that needs it (longer than a gateway's
     ``write_deadline``, so a retried write always finds its key)."""

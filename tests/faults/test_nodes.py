@@ -9,6 +9,7 @@ from typing import Any
 
 from tests.faults.conftest import flow
 from validator import log
+from validator import snapshot as snapshot_format
 from validator.etcdcluster import EtcdCluster
 from validator.log import by_position
 from validator.sites import Sites, http_json
@@ -121,3 +122,36 @@ def test_without_quorum_gateways_refuse_and_resume_when_it_returns(
         assert time.monotonic() < deadline, body
         time.sleep(0.2)
     send(sites, msgs[101:], site=0)
+
+
+def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) -> None:
+    """A node restarted from a snapshot whose state differs (bit rot, a bug) must not serve:
+    at the next batch boundary its root disagrees with the committee's and it says so."""
+    msgs = flow(1600)
+    send(sites, msgs[:800])
+    hashes(sites)
+    sites.kill_node("ams1")
+    snapshot = sorted((sites.root / "ams1" / "snapshots").glob("snap-*.bin"))[-1]
+    header, _, body = snapshot.read_bytes().partition(b"\n")
+    state = snapshot_format.load(body)
+    account = max(state.accounts, key=lambda a: a.cash)
+    account.cash += 1  # one unit of cash out of thin air: a valid, different state
+    snapshot.write_bytes(header + b"\n" + snapshot_format.dump(state))
+    sites.start_node(sites.site("ams1"))
+    sites.wait_up()
+    send(sites, msgs[800:])
+    deadline = time.monotonic() + 20
+    while True:
+        status, body_ = http_json(sites.site("ams1").node_url + "/health")
+        if status == 503:
+            break
+        assert time.monotonic() < deadline, body_
+        time.sleep(0.1)
+    assert "DIVERGED" in body_["error"] and "committee root" in body_["error"]
+    status, refused = http_json(sites.site("ams1").node_url + "/book/BTC-1-60000-C")
+    assert status == 503 and refused["error"] == body_["error"]
+    assert "DIVERGED" in (sites.root / "ams1-run.log").read_text()
+    healthy = {
+        s.name: http_json(s.node_url + "/state_hash")[1] for s in sites.sites if s.name != "ams1"
+    }
+    assert healthy["fra1"]["hash"] == healthy["dal1"]["hash"]  # the others still agree, serve
