@@ -1,0 +1,102 @@
+"""The log's write path against a real etcd: create-if-absent, retried writes logged once,
+revision order, compressed chunks and positions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from validator.errors import MessageError
+from validator.etcd import EtcdClient
+from validator.etcdcluster import EtcdCluster, start_cluster
+from validator.log import Chunk, by_position, chunk_key, encode_chunk, read_log
+from validator.sequencer import Sequencer
+
+
+@pytest.fixture(scope="module")
+def etcd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    with start_cluster(["solo"], tmp_path_factory.mktemp("etcd")) as c:
+        yield c
+
+
+def test_create_tells_a_new_write_from_an_earlier_attempt_and_from_someone_elses(
+    etcd: EtcdCluster,
+) -> None:
+    async def run() -> tuple[tuple[int, bool], ...]:
+        client = EtcdClient(etcd.endpoints)
+        try:
+            first = await client.create(b"/t/create/a", b"mine")
+            again = await client.create(b"/t/create/a", b"mine")
+            other = await client.create(b"/t/create/a", b"theirs")
+            return first, again, other
+        finally:
+            await client.aclose()
+
+    first, again, other = asyncio.run(run())
+    assert first[1] is True
+    assert again == (first[0], True)  # found: the earlier attempt landed, same revision
+    assert other == (first[0], False)
+    assert not [c for c in read_log(etcd.endpoints[0]) if b"create" in c.key]  # not the log
+
+
+def test_a_retried_chunk_write_is_logged_once_and_acknowledged_with_its_revision(
+    etcd: EtcdCluster,
+) -> None:
+    """The write landed but its answer was lost: the retry on the same key must find it."""
+
+    async def run() -> tuple[int, int, int]:
+        client = EtcdClient(etcd.endpoints)
+        seq = Sequencer(client, "gw-retry")
+        lines = [b'{"account":"a","amount":5,"type":"deposit"}']
+        value = encode_chunk(lines)
+        landed, ours = await client.create(chunk_key("gw-retry", 1), value)
+        assert ours
+        seq._counter = 1  # the sequencer does not know its attempt landed
+        revision = await seq._append(value)
+        written = seq.chunks_written
+        await client.aclose()
+        return landed, revision, written
+
+    landed, revision, written = asyncio.run(run())
+    assert revision == landed
+    assert written == 1
+    chunks = [c for c in read_log(etcd.endpoints[0]) if b"gw-retry" in c.key]
+    assert [c.key for c in chunks] == [chunk_key("gw-retry", 1)]
+
+
+def test_gateways_writing_at_once_get_distinct_positions_in_one_revision_order(
+    etcd: EtcdCluster,
+) -> None:
+    async def run() -> list[tuple[str, tuple[int, int]]]:
+        clients = [EtcdClient(etcd.endpoints) for _ in range(3)]
+        seqs = [Sequencer(c, f"gw{k}", max_messages=7) for k, c in enumerate(clients)]
+        runners = [asyncio.create_task(s.run()) for s in seqs]
+        try:
+            sent = []
+            for n in range(60):
+                line = b'{"account":"a%d","amount":%d,"type":"deposit"}' % (n, n + 1)
+                sent.append((line, seqs[n % 3].submit([line])))
+            positions = await asyncio.gather(*(fut for _, fut in sent))
+            return [(line.decode(), pos) for (line, _), pos in zip(sent, positions, strict=True)]
+        finally:
+            for r in runners:
+                r.cancel()
+            for c in clients:
+                await c.aclose()
+
+    acked = asyncio.run(run())
+    chunks = read_log(etcd.endpoints[0])
+    assert [c.revision for c in chunks] == sorted(c.revision for c in chunks)
+    assert {c.key.split(b"/")[3] for c in chunks} >= {b"gw0", b"gw1", b"gw2"}
+    logged = by_position(chunks)
+    assert len({pos for _, pos in acked}) == 60
+    for line, pos in acked:
+        assert logged[pos].decode() == line
+
+
+def test_a_chunk_that_is_not_zlib_is_refused_with_its_key() -> None:
+    with pytest.raises(MessageError, match="not a zlib chunk"):
+        Chunk.decode(b"/venue/log/x/1", 5, b"{not compressed}")
+    assert Chunk.decode(b"k", 1, encode_chunk([b"a", b"b"])).lines == [b"a", b"b"]
