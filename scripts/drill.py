@@ -37,7 +37,7 @@ from tests.faults.conftest import flow
 from validator.codec import decode_object, encode_message
 from validator.etcdcluster import start_cluster
 from validator.log import Chunk, by_position, encode_chunk, read_log
-from validator.sites import Sites, http_json, make_sites
+from validator.sites import http_json, make_sites
 
 
 class Flow:
@@ -104,16 +104,17 @@ def outage(times: list[float], t0: float) -> float:
     return max(b - a for a, b in zip([t0, *after], after, strict=False))
 
 
-def wait_agree(sites: Sites, timeout: float = 60) -> tuple[bool, float]:
+def wait_agree(node_urls: list[str], timeout: float = 60) -> tuple[bool, float]:
+    """Wait until the nodes report the same applied chunk count and state hash; (agree, time)."""
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         try:
-            got = [http_json(s.node_url + "/state_hash", timeout=1)[1] for s in sites.sites]
+            got = [http_json(url + "/state_hash", timeout=1)[1] for url in node_urls]
             if len({(g["applied_chunk"], g["hash"]) for g in got}) == 1:
                 return True, time.monotonic() - t0
         except (OSError, KeyError, TypeError):
             pass
-        time.sleep(0.05)
+        time.sleep(0.02)
     return False, timeout
 
 
@@ -156,7 +157,7 @@ def run_replicated(
             sites.start_node(sites.site(victim))
             sites.start_gateway(sites.site(victim))
         sites.wait_up(30)
-        agree, catch_up = wait_agree(sites)
+        agree, catch_up = wait_agree([s.node_url for s in sites.sites])
         live = next(m for m in cluster.members if m.process is not None)
         return {
             "victim": victim,
@@ -190,20 +191,6 @@ def mirror(source: str, target: str, stop: threading.Event) -> None:
         except OSError:
             return
         time.sleep(0.01)
-
-
-def same_state(a: str, b: str, timeout: float = 60) -> bool:
-    """Wait until two nodes report the same applied chunk count and state hash."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            x, y = (http_json(url + "/state_hash", timeout=1)[1] for url in (a, b))
-            if (x["applied_chunk"], x["hash"]) == (y["applied_chunk"], y["hash"]):
-                return True
-        except (OSError, KeyError, TypeError):
-            pass
-        time.sleep(0.02)
-    return False
 
 
 def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[str, Any]:
@@ -260,7 +247,7 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
         back.start()
         psites.start_node(old)
         psites.wait_up()
-        agree = same_state(old.node_url, ssites.sites[0].node_url)
+        agree, _ = wait_agree([old.node_url, ssites.sites[0].node_url])
         return {
             "victim": "primary",
             "write_rto_s": outage(f.ack_times, killed),

@@ -1,7 +1,7 @@
 """A small asynchronous etcd v3 client over etcd's JSON gateway (HTTP), with endpoint failover.
 
-Only what the input log needs: put, range, create-if-absent, deletes, compaction, member status
-and a streaming watch. Keys and values travel base64-encoded, as the gateway wants. Every request
+Only what the input log needs: put, range, create-if-absent, deletes, compaction and a
+streaming watch. Keys and values travel base64-encoded, as the gateway wants. Every request
 has a deadline: on a cluster without quorum a write never answers, so the caller learns
 ``EtcdUnavailableError`` after ``timeout`` seconds instead of waiting for ever.
 
@@ -138,11 +138,6 @@ class EtcdClient:
         kvs = [_kv(raw) for raw in data.get("kvs", [])]
         return kvs, int(data["header"]["revision"]), bool(data.get("more", False))
 
-    async def get(self, key: bytes) -> KeyValue | None:
-        data = await self.call("kv/range", {"key": b64(key)})
-        kvs = data.get("kvs", [])
-        return _kv(kvs[0]) if kvs else None
-
     async def last_key(self, start: bytes, end: bytes) -> KeyValue | None:
         """The greatest key in ``[start, end)``."""
         body = {
@@ -191,9 +186,6 @@ class EtcdClient:
         except EtcdError as exc:
             if "compacted" not in str(exc):
                 raise
-
-    async def status(self) -> dict[str, Any]:
-        return await self.call("maintenance/status", {})
 
     async def watch(self, start: bytes, end: bytes, revision: int) -> AsyncIterator[KeyValue]:
         """Every put to ``[start, end)`` from ``revision`` on, in revision order (no deletes).

@@ -24,20 +24,23 @@ newest snapshot; compaction stays below the minimum over all nodes), ``/venue/ro
 
 from __future__ import annotations
 
-import base64
 import json
+import logging
 import urllib.request
 import zlib
 from dataclasses import dataclass
 
-from validator.codec import decode_message
+from validator.codec import decode_message, decode_object, loads_strict
 from validator.errors import MessageError
+from validator.etcd import b64, prefix_end, unb64
 from validator.messages import Message
 
 LOG = b"/venue/log/"
 SNAP = b"/venue/snap/"
 ROOTS = b"/venue/roots/"
 SIGS = b"/venue/sigs/"
+
+log = logging.getLogger("validator.log")
 
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 """Largest decompressed chunk a node accepts (a compressed value is at most etcd's 4 MiB)."""
@@ -78,7 +81,21 @@ class Chunk:
     lines: list[bytes]
 
     def messages(self) -> list[Message]:
-        return [decode_message(line) for line in self.lines]
+        """The chunk's messages, parsed as one JSON array (the fast path); a malformed line
+        (never written by a gateway) is skipped, the same way on every node, and logged."""
+        try:
+            objs = loads_strict(b"[" + b",".join(self.lines) + b"]")
+            assert isinstance(objs, list)
+            return [decode_object(obj) for obj in objs]
+        except MessageError:
+            pass
+        out = []
+        for i, line in enumerate(self.lines):
+            try:
+                out.append(decode_message(line))
+            except MessageError as exc:
+                log.warning("log revision %d line %d skipped: %s", self.revision, i, exc)
+        return out
 
     @classmethod
     def decode(cls, key: bytes, revision: int, value: bytes) -> Chunk:
@@ -96,20 +113,14 @@ class Chunk:
 def read_log(endpoint: str, after: int = 0, timeout: float = 10.0) -> list[Chunk]:
     """Every chunk still in the log (after revision ``after``), in log order, read straight from
     one etcd member's JSON gateway; for tools, tests and the drill (blocking)."""
-    body = {
-        "key": base64.b64encode(LOG).decode(),
-        "range_end": base64.b64encode(LOG[:-1] + bytes([LOG[-1] + 1])).decode(),
-        "min_mod_revision": after + 1,
-    }
+    body = {"key": b64(LOG), "range_end": b64(prefix_end(LOG)), "min_mod_revision": after + 1}
     request = urllib.request.Request(
         endpoint.rstrip("/") + "/v3/kv/range", data=json.dumps(body).encode(), method="POST"
     )
     with urllib.request.urlopen(request, timeout=timeout) as response:
         data = json.loads(response.read())
     chunks = [
-        Chunk.decode(
-            base64.b64decode(kv["key"]), int(kv["mod_revision"]), base64.b64decode(kv["value"])
-        )
+        Chunk.decode(unb64(kv["key"]), int(kv["mod_revision"]), unb64(kv["value"]))
         for kv in data.get("kvs", [])
     ]
     return sorted(chunks, key=lambda c: c.revision)

@@ -18,12 +18,10 @@ import json
 import logging
 import time
 
-from validator.codec import decode_message, decode_object, loads_strict
 from validator.engine import Engine
 from validator.errors import EtcdError, MessageError
 from validator.etcd import EtcdClient, EtcdCompactedError, prefix_end
 from validator.log import LOG, SNAP, Chunk, roots_prefix
-from validator.messages import Message
 from validator.settings import Settings
 from validator.snapshots import Position, SnapshotStore
 
@@ -37,24 +35,6 @@ class Boundary:
 
     def __init__(self, index: int, first: int, last: int, root: bytes) -> None:
         self.index, self.first, self.last, self.root = index, first, last, root
-
-
-def chunk_messages(chunk: Chunk) -> list[Message]:
-    """The chunk's messages; a malformed line (never written by a gateway) is skipped, the same
-    way on every node, and logged."""
-    try:
-        objs = loads_strict(b"[" + b",".join(chunk.lines) + b"]")
-        assert isinstance(objs, list)
-        return [decode_object(obj) for obj in objs]
-    except MessageError:
-        pass
-    out = []
-    for i, line in enumerate(chunk.lines):
-        try:
-            out.append(decode_message(line))
-        except MessageError as exc:
-            log.warning("log revision %d line %d skipped: %s", chunk.revision, i, exc)
-    return out
 
 
 class Node:
@@ -128,7 +108,7 @@ class Node:
             return
         engine = self.engine
         seq = engine.seq
-        for msg in chunk_messages(chunk):
+        for msg in chunk.messages():
             seq += 1
             engine.apply_at(seq, msg)
         self.applied += 1
