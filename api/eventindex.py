@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from web3 import Web3
 
 from api.names import NameBook
-from redundancy.committee import SelectorClient
+from redundancy.attestation_verifier import Verifier
 from redundancy.domains import Kind
 from redundancy.eip712 import Attestation
+from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
 from redundancy.proofs import SignedProof
 from redundancy.registry import RegistryClient
-from redundancy.verify_attestation import Verifier, VerifyError
+from redundancy.selector import SelectorClient
 
 #: How many recent tips (block number -> hash) are kept to tell an old head from a reorg.
 TIPS_KEPT = 256
@@ -208,11 +209,11 @@ class EventIndex:
     def _decode(self, tx_hash: str) -> dict[tuple[bytes, int], tuple[int, SignedProof]]:
         """(facility, sequence) -> (position in the submission, proof), from the calldata."""
         try:
-            _, proofs, _ = self.verifier.proofs_in_tx(tx_hash)
-        except VerifyError:  # e.g. submitted through another contract: no direct calldata
+            submission = self.registry.read_submission(tx_hash)
+        except VerificationError:  # e.g. submitted through another contract: no direct calldata
             return {}
         out = {}
-        for i, p in enumerate(proofs):
+        for i, p in enumerate(submission.proofs):
             if isinstance(p, SignedProof):
                 out[(p.attestation.facility_id, p.attestation.sequence)] = (i, p)
         return out

@@ -11,11 +11,11 @@ from typing import TypeVar
 from web3 import Web3
 
 from api.eventindex import EventIndex
-from redundancy.committee import SelectorClient
+from redundancy.attestation_verifier import Verifier
 from redundancy.deployment import Deployment
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
-from redundancy.settlement import SettlementClient
-from redundancy.verify_attestation import Verifier
+from redundancy.selector import SelectorClient
 
 T = TypeVar("T")
 R = TypeVar("R")

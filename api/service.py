@@ -10,18 +10,18 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from web3.exceptions import Web3Exception
 
+from api.blockview import BlockView
 from api.cache import BlockCache, Cached
 from api.chainwatch import ChainWatcher
 from api.errors import ApiError, ChainAnswerError, ChainUnavailableError, NotFoundError
 from api.metrics import ApiMetrics
 from api.reader import ChainReader, Head
 from api.settings import Settings
-from api.snapshot import Snapshot
 from redundancy.chain import _one_line
 from redundancy.deployment import Deployment
 from redundancy.errors import ChainError, ContractRevertError
 
-SNAPSHOTS_KEPT = 4
+VIEWS_KEPT = 4
 JSON = "application/json"
 
 
@@ -38,20 +38,20 @@ class ChainService:
             rpc_timeout=settings.rpc_timeout_s,
         )
         self.cache = BlockCache(settings.cache_entries)
-        self._snapshots: dict[str, Snapshot] = {}
+        self._views: dict[str, BlockView] = {}
         self._lock = threading.Lock()
 
-    def snapshot(self, reader: ChainReader, head: Head) -> Snapshot:
+    def view(self, reader: ChainReader, head: Head) -> BlockView:
         with self._lock:
-            snap = self._snapshots.get(head.hash)
-            if snap is None:
-                snap = self._snapshots[head.hash] = Snapshot(reader, head)
-                while len(self._snapshots) > SNAPSHOTS_KEPT:
-                    del self._snapshots[next(iter(self._snapshots))]
-            return snap
+            view = self._views.get(head.hash)
+            if view is None:
+                view = self._views[head.hash] = BlockView(reader, head)
+                while len(self._views) > VIEWS_KEPT:
+                    del self._views[next(iter(self._views))]
+            return view
 
     async def respond(
-        self, endpoint: str, params: Hashable, build: Callable[[Snapshot], BaseModel]
+        self, endpoint: str, params: Hashable, build: Callable[[BlockView], BaseModel]
     ) -> Response:
         """The JSON of ``build`` at the latest block, from the cache when it holds it."""
         head = self.watcher.head
@@ -66,10 +66,10 @@ class ChainService:
         return Response(entry.body, media_type=JSON, headers={"X-Block-Number": str(head.number)})
 
     def _compute(
-        self, reader: ChainReader, head: Head, build: Callable[[Snapshot], BaseModel]
+        self, reader: ChainReader, head: Head, build: Callable[[BlockView], BaseModel]
     ) -> Cached:
         try:
-            model = build(self.snapshot(reader, head))
+            model = build(self.view(reader, head))
         except NotFoundError as exc:
             return Cached(None, exc)
         except ApiError:

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from attestor.chainlink import Target
 from attestor.daemon import Daemon
 from attestor.errors import (
     AttestorError,
@@ -24,12 +23,13 @@ from attestor.errors import (
     RegistrationError,
 )
 from attestor.keys import PASSWORD_ENV, init_site, keygen, load_device_identity, passphrase
-from attestor.log import configure
 from attestor.outbox import Outbox
+from attestor.registry_link import Target
 from attestor.settings import Settings, load_settings
 from redundancy.domains import facility_id
 from redundancy.eip712 import domain_separator
 from redundancy.errors import KeystoreError, RedundancyError
+from redundancy.jsonlog import configure
 from redundancy.keystore import load_account, read_passphrase
 
 EXIT_OTHER, EXIT_CONFIG, EXIT_KEYS, EXIT_REGISTRATION = 1, 2, 3, 4

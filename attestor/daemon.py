@@ -14,12 +14,10 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from attestor.chainlink import ChainLink, Target, lifetimes
 from attestor.errors import ProbeError, RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
 from attestor.latency import LatencyResponder, Measurement, allowed_sources, measure_peer
-from attestor.log import log_event
 from attestor.metrics import Metrics
 from attestor.outbox import PUBLISHED, Outbox
 from attestor.probes import Observation, Probe
@@ -29,13 +27,14 @@ from attestor.probes.health import DaemonStatus, HealthProbe
 from attestor.probes.network import NetworkProbe, ProviderProbe
 from attestor.probes.power import PowerProbe
 from attestor.publisher import Publisher
+from attestor.registry_link import RegistryLink, Target, lifetimes
 from attestor.schedule import Job, Schedule
 from attestor.settings import PeerSettings, Settings
 from attestor.status import StatusServer
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ChainUnreachableError
-from redundancy.localchain import rpc_call
+from redundancy.jsonlog import log_event
 
 log = logging.getLogger("attestor.daemon")
 
@@ -85,7 +84,7 @@ class Daemon:
             outbox,
             clock,
         )
-        self.link = ChainLink(
+        self.link = RegistryLink(
             target, settings, account, identity, self.facility_id, domain_separator
         )
         self.publisher = Publisher(
@@ -182,12 +181,8 @@ class Daemon:
 
     def _health_probe(self) -> HealthProbe:
         def status() -> DaemonStatus:
-            try:
-                head: int | None = int(str(rpc_call(self.target.rpc_url, "eth_blockNumber")), 16)
-            except Exception:
-                head = None
             return DaemonStatus(
-                chain_head=head,
+                chain_head=self.link.chain_head(),
                 last_published_sequence=self.outbox.last_sequence(PUBLISHED),
                 outbox_depth=self.outbox.depth(),
                 uptime_seconds=int(time.monotonic() - self._started),

@@ -38,10 +38,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attestor.errors import LatencyError
 from attestor.keys import DeviceIdentity
-from attestor.log import log_event
 from attestor.settings import PeerSettings
 from redundancy.devicecert import sha256_hex
 from redundancy.evidence import canonical_json
+from redundancy.jsonlog import log_event
 
 log = logging.getLogger("attestor.latency")
 

@@ -23,13 +23,13 @@ from collections.abc import Callable, Sequence
 from web3.exceptions import TimeExhausted, Web3Exception
 
 from attestor.backoff import Backoff
-from attestor.chainlink import ChainLink
-from attestor.log import log_event
 from attestor.metrics import Metrics
 from attestor.outbox import EXPIRED, REJECTED, Entry, Outbox
+from attestor.registry_link import RegistryLink
 from attestor.settings import PublisherSettings
 from redundancy.domains import Kind
 from redundancy.errors import ChainError, ContractRevertError, InsufficientFundsError
+from redundancy.jsonlog import log_event
 from redundancy.proofs import SignedProof
 from redundancy.registry import SubmitResult
 
@@ -59,7 +59,7 @@ class Publisher:
     def __init__(
         self,
         outbox: Outbox,
-        link: ChainLink,
+        link: RegistryLink,
         settings: PublisherSettings,
         metrics: Metrics,
         renew: Renew,

@@ -27,13 +27,13 @@ from pathlib import Path
 
 from eth_account import Account
 
+from devnet.localchain import free_port, start_chain
+from devnet.world import FacilitySpec, ValidatorSpec, build
 from redundancy.chain import connect
-from redundancy.committee import SelectorClient
-from redundancy.deploy import deploy
-from redundancy.devworld import FacilitySpec, ValidatorSpec, build
-from redundancy.localchain import free_port, start_chain
+from redundancy.deployment import deploy
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
+from redundancy.selector import SelectorClient
 
 GOAL_RPS = 2_000
 GOAL_P99_MS = 20.0

@@ -33,7 +33,6 @@ from typing import Any
 
 from eth_account import Account
 
-from attestor.chainlink import ChainLink, Target
 from attestor.issuer import Issuer
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, init_site, load_device_identity
 from attestor.metrics import Metrics
@@ -41,13 +40,14 @@ from attestor.outbox import Outbox
 from attestor.probes import Observation
 from attestor.probes.health import DaemonStatus, HealthProbe
 from attestor.publisher import Publisher
+from attestor.registry_link import RegistryLink, Target
 from attestor.settings import load_settings
+from devnet.localchain import LocalChain, free_port, start_chain
 from redundancy.chain import connect
-from redundancy.deploy import deploy
+from redundancy.deployment import deploy
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer, domain_separator
 from redundancy.keystore import load_account
-from redundancy.localchain import LocalChain, free_port, start_chain
 from redundancy.proofs import make_proof
 from redundancy.registry import RegistryClient
 
@@ -285,7 +285,7 @@ def bench_publish(runs: int, proofs: int, work: Path) -> list[dict[str, float]]:
                 chain_id, reg, first = settings.registry_target()
                 ds = domain_separator(chain_id, reg)
                 box = Outbox(root / "o.sqlite", attestor=account.address, domain_separator=ds)
-                link = ChainLink(
+                link = RegistryLink(
                     Target(chain.rpc_url, chain_id, reg, first, 10, 60),
                     settings,
                     account,

@@ -6,7 +6,7 @@ Run from the repository root::
     PYTHONPATH=. python bench/bench_engine.py            # 1,000,000 inputs x 5 runs
     PYTHONPATH=. python bench/bench_engine.py --quick    # 200,000 inputs x 3 runs
 
-Workload: ``validator.loggen`` with the ``BENCHMARK`` profile - 200 series (4
+Workload: ``devnet.loggen`` with the ``BENCHMARK`` profile - 200 series (4
 underlyings x 5 expiries x 5 strikes x call/put), 2,000 funded accounts, books
 held near 30 resting orders per series; the flow is new GTC and post-only
 orders 1-5 ticks behind a drifting mid, cancels and cancel-replaces of live
@@ -45,13 +45,13 @@ from array import array
 from collections import Counter
 from collections.abc import Callable
 
-from validator.chain import HashChain
-from validator.codec import decode_message, encode_message
-from validator.domain import OrderKind
+from devnet.loggen import BENCHMARK, generate
 from validator.engine import Engine
-from validator.loggen import BENCHMARK, generate
-from validator.messages import Cancel, CancelReplace, Deposit, ListSeries, Message, NewOrder
-from validator.results import Result
+from validator.engine.codec import decode_message, encode_message
+from validator.engine.hashchain import HashChain
+from validator.engine.messages import Cancel, CancelReplace, Deposit, ListSeries, Message, NewOrder
+from validator.engine.primitives import OrderKind
+from validator.engine.results import Result
 
 GOAL = 500_000
 ANCHORS = (

@@ -37,11 +37,9 @@ from typing import Any
 import aiohttp
 import uvloop
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.faults.conftest import flow
-from validator.etcdcluster import start_cluster
-from validator.sites import Sites, http_json, make_sites
+from devnet.etcdcluster import start_cluster
+from devnet.flow import order_flow
+from devnet.nodes import Sites, http_json, make_sites
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -246,7 +244,7 @@ def main() -> int:
     p.add_argument("--batched-rate", type=float, default=20000, help="orders/s in batches")
     p.add_argument("--json", type=Path)
     args = p.parse_args()
-    msgs = flow(500_000, 11)
+    msgs = order_flow(500_000, 11)
     runs = []
     for i in range(args.runs):
         runs.append(one_run(args, msgs))

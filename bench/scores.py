@@ -4,7 +4,7 @@
 
 Gas runs on a real anvil (block gas limit 30M, so a view that needs more fails). Views are
 measured with eth_estimateGas on the call; selection is a real transaction. Verification rate:
-``redundancy.verification.verify_proof`` over many proofs on one core, median of 5 runs, with and
+``redundancy.proofcheck.verify_proof`` over many proofs on one core, median of 5 runs, with and
 without the device (Ed25519) checks.
 """
 
@@ -17,14 +17,14 @@ import time
 from eth_account import Account
 from eth_utils import keccak
 
+from devnet.localchain import start_chain
+from devnet.world import FacilitySpec, ValidatorSpec, build
 from redundancy.chain import connect
-from redundancy.committee import SelectorClient, member_abi
-from redundancy.devworld import FacilitySpec, ValidatorSpec, build
-from redundancy.localchain import start_chain
+from redundancy.proofcheck import CertificateStore, ProofContext, verify_proof
 from redundancy.registry import DEFAULT_POLICY, RegistryClient
 from redundancy.scores import Member
 from redundancy.selection import DiversityPolicy
-from redundancy.verification import CertificateStore, ProofContext, verify_proof
+from redundancy.selector import SelectorClient, member_abi
 
 GOAL_VIEW_1000 = 30_000_000
 GOAL_SELECT_100 = 5_000_000

@@ -1,4 +1,5 @@
-"""Load the compiled contract artifacts kept in ``redundancy/artifacts``."""
+"""Load the compiled contract artifacts kept in ``redundancy/artifacts`` (written by the
+harness's ``redundancy-build``, loaded here by every typed contract client)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from redundancy.errors import ArtifactError
-from redundancy.toolchain import ARTIFACTS_DIR
+
+ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 
 
 @dataclass(frozen=True)

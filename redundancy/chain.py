@@ -31,13 +31,18 @@ from redundancy.errors import (
 T = TypeVar("T")
 
 
-def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
-    """A Web3 on ``rpc_url``; raises ChainUnreachableError if it does not answer."""
-    w3 = Web3(
+def web3_for(rpc_url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 on ``rpc_url`` (nothing is sent yet; requests fail after ``timeout`` seconds)."""
+    return Web3(
         Web3.HTTPProvider(
             rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
         )
     )
+
+
+def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
+    """A Web3 on ``rpc_url``; raises ChainUnreachableError if it does not answer."""
+    w3 = web3_for(rpc_url, timeout)
     try:
         w3.eth.chain_id  # noqa: B018 - the call is the reachability check
     except Exception as exc:  # requests' and web3's connection errors differ by version

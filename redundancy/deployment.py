@@ -1,4 +1,5 @@
-"""The deployment file: which chain, which contracts, from which block, with which artifacts."""
+"""Deploying the contracts, and the deployment file that records it: which chain, which contracts,
+from which block, with which artifacts."""
 
 from __future__ import annotations
 
@@ -7,9 +8,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_utils import is_address, to_checksum_address
+from web3 import Web3
 
+from redundancy.artifacts import load_artifact
 from redundancy.errors import DeploymentFileError
+from redundancy.ledger import CONTRACT_NAME as SETTLEMENT_CONTRACT
+from redundancy.ledger import SettlementClient
+from redundancy.registry import CONTRACT_NAME as REGISTRY_CONTRACT
+from redundancy.registry import DEFAULT_POLICY, RegistryClient
+from redundancy.selector import CONTRACT_NAME as SELECTOR_CONTRACT
+from redundancy.selector import SelectorClient
 
 _REQUIRED = (
     "chain_id",
@@ -67,3 +77,28 @@ class Deployment:
         fields["selector"] = to_checksum_address(data["selector"])
         fields["settlement"] = to_checksum_address(data["settlement"])
         return cls(**fields, artifacts=data.get("artifacts", {}))
+
+
+def deploy(w3: Web3, deployer: LocalAccount) -> Deployment:
+    """Deploy a registry (default freshness policy) and its committee selector (open policy)."""
+    registry, receipt = RegistryClient.deploy(w3, deployer, DEFAULT_POLICY)
+    selector, _ = SelectorClient.deploy(w3, deployer, registry.address)
+    settlement, _ = SettlementClient.deploy(w3, deployer, selector.address)
+    artifacts = {
+        name: {"sha256": a.sha256, "compiler": a.compiler}
+        for name, a in (
+            (n, load_artifact(n))
+            for n in (REGISTRY_CONTRACT, SELECTOR_CONTRACT, SETTLEMENT_CONTRACT)
+        )
+    }
+    return Deployment(
+        chain_id=int(w3.eth.chain_id),
+        registry=registry.address,
+        selector=selector.address,
+        settlement=settlement.address,
+        deploy_block=int(receipt["blockNumber"]),
+        deploy_tx=receipt["transactionHash"].to_0x_hex(),
+        deployer=deployer.address,
+        domain_separator="0x" + registry.domain_separator().hex(),
+        artifacts=artifacts,
+    )

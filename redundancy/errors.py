@@ -65,6 +65,38 @@ class EvidenceError(RedundancyError, ValueError):
     """Raised when an evidence document cannot be canonicalised (floats, non-string keys)."""
 
 
+class VerificationError(RedundancyError):
+    """Raised when a verification cannot start: its target is not what was asked for."""
+
+
+class UnknownTransactionError(VerificationError, LookupError):
+    """Raised when a transaction hash is malformed or names no transaction on the chain."""
+
+    def __init__(self, tx_hash: str, reason: str) -> None:
+        super().__init__(f"transaction {tx_hash!r} {reason}")
+        self.tx_hash = tx_hash
+
+
+class NotASubmissionError(VerificationError):
+    """Raised when a transaction is not a proof submission to the registry."""
+
+    def __init__(self, tx_hash: str, reason: str) -> None:
+        super().__init__(f"transaction {tx_hash} {reason}")
+        self.tx_hash = tx_hash
+
+
+class MalformedCalldataError(VerificationError, ValueError):
+    """Raised when a submission's calldata does not decode as the registry's ABI."""
+
+    def __init__(self, tx_hash: str, reason: str) -> None:
+        super().__init__(f"transaction {tx_hash}: calldata does not decode: {reason}")
+        self.tx_hash = tx_hash
+
+
+class NoProofsError(VerificationError, LookupError):
+    """Raised when a facility has no accepted proofs to verify."""
+
+
 def _render(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return "0x" + bytes(value).hex()

@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from eth_utils import to_checksum_address
 
-from redundancy.committee import Committee, GeographyPolicy
 from redundancy.domains import Dimension, Kind
 from redundancy.events import Event
 from redundancy.registry import FreshnessPolicy
 from redundancy.scores import Member
 from redundancy.selection import DiversityPolicy
+from redundancy.selector import Committee, GeographyPolicy
 
 FACILITY_KINDS = (Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,14 +10,22 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.chain import ContractClient
 from redundancy.domains import Dimension, Kind
+from redundancy.errors import (
+    MalformedCalldataError,
+    NotASubmissionError,
+    UnknownTransactionError,
+)
 from redundancy.proofs import SignedProof
 
 CONTRACT_NAME = "RedundancyRegistry"
+SUBMIT_FUNCTIONS = ("submitAttestation", "submitAttestations")
+_TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
 @dataclass(frozen=True)
@@ -121,6 +130,46 @@ class SubmitResult:
     @property
     def gas_used(self) -> int:
         return int(self.receipt["gasUsed"])
+
+    @property
+    def reverted(self) -> bool:
+        return int(self.receipt["status"]) != 1
+
+
+@dataclass(frozen=True)
+class Submission:
+    """A proof submission transaction, decoded from its calldata: the domain separator it
+    declared and its proofs in order (a ValueError stands for a proof whose fields are
+    malformed)."""
+
+    tx: str
+    declared_domain: bytes
+    proofs: list[SignedProof | ValueError]
+
+
+@dataclass(frozen=True, slots=True)
+class AcceptedProof:
+    """One ``AttestationAccepted`` event: a proof the registry took, and where."""
+
+    facility_id: bytes
+    attestor: str
+    sequence: int
+    kind: Kind
+    subject: bytes
+    valid_until: int
+    block: int
+    log_index: int
+    tx: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedCertificate:
+    """One ``CertificatePublished`` event."""
+
+    facility_id: bytes
+    sha256_hash: bytes
+    der: bytes
+    block: int
 
 
 def _mask(mask: int) -> frozenset[Kind]:
@@ -263,14 +312,107 @@ class RegistryClient(ContractClient):
         self, sha256_hash: bytes, from_block: int = 0, to_block: BlockIdentifier = "latest"
     ) -> tuple[bytes, bytes] | None:
         """The (facility id, DER) of the certificate published with this sha256, if any."""
-        event = self.contract.events.CertificatePublished()
-        logs = event.get_logs(
-            from_block=from_block, to_block=to_block, argument_filters={"sha256Hash": sha256_hash}
+        found = self.published_certificates(from_block, to_block, sha256_hash=sha256_hash)
+        return (found[-1].facility_id, found[-1].der) if found else None
+
+    def published_certificates(
+        self,
+        from_block: int = 0,
+        to_block: BlockIdentifier = "latest",
+        *,
+        sha256_hash: bytes | None = None,
+    ) -> list[PublishedCertificate]:
+        """``CertificatePublished`` events in a block range (optionally of one certificate)."""
+        filters = {} if sha256_hash is None else {"sha256Hash": sha256_hash}
+        logs = self.contract.events.CertificatePublished().get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=filters
         )
-        if not logs:
-            return None
-        args = logs[-1]["args"]
-        return bytes(args["facilityId"]), bytes(args["certificate"])
+        return [
+            PublishedCertificate(
+                bytes(log["args"]["facilityId"]),
+                bytes(log["args"]["sha256Hash"]),
+                bytes(log["args"]["certificate"]),
+                int(log["blockNumber"]),
+            )
+            for log in logs
+        ]
+
+    def accepted_proofs(
+        self,
+        from_block: int = 0,
+        to_block: BlockIdentifier = "latest",
+        *,
+        attestor: str | None = None,
+        facility_id: bytes | None = None,
+    ) -> list[AcceptedProof]:
+        """``AttestationAccepted`` events in a block range, in chain order, optionally of one
+        attestor or one facility."""
+        filters: dict[str, Any] = {}
+        if attestor is not None:
+            filters["attestor"] = to_checksum_address(attestor)
+        if facility_id is not None:
+            filters["facilityId"] = facility_id
+        logs = self.contract.events.AttestationAccepted().get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=filters
+        )
+        out = [
+            AcceptedProof(
+                bytes(log["args"]["facilityId"]),
+                str(log["args"]["attestor"]),
+                int(log["args"]["sequence"]),
+                Kind(int(log["args"]["kind"])),
+                bytes(log["args"]["subject"]),
+                int(log["args"]["validUntil"]),
+                int(log["blockNumber"]),
+                int(log["logIndex"]),
+                log["transactionHash"].to_0x_hex(),
+            )
+            for log in logs
+        ]
+        return sorted(out, key=lambda e: (e.block, e.log_index))
+
+    def read_submission(self, tx_hash: str) -> Submission:
+        """Decode a proof submission from its transaction's calldata.
+
+        Raises UnknownTransactionError (not a hash, or not on this chain), NotASubmissionError
+        (another contract or function) or MalformedCalldataError (arguments do not decode).
+        """
+        if not _TX_HASH.match(tx_hash):
+            raise UnknownTransactionError(tx_hash, "is not a transaction hash (0x + 64 hex digits)")
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            raise UnknownTransactionError(tx_hash, "was not found on this chain") from None
+        to = tx.get("to")
+        if to is None or to.lower() != self.address.lower():
+            raise NotASubmissionError(tx_hash, f"calls {to}, not the registry {self.address}")
+        try:
+            fn, params = self.contract.decode_function_input(bytes(tx["input"]))
+        except Exception as exc:  # eth-abi raises several decoding errors
+            raise MalformedCalldataError(tx_hash, type(exc).__name__) from None
+        if fn.fn_name not in SUBMIT_FUNCTIONS:
+            raise NotASubmissionError(tx_hash, f"calls registry.{fn.fn_name}, not a submission")
+        raw = [params["proof"]] if fn.fn_name == "submitAttestation" else list(params["proofs"])
+        proofs: list[SignedProof | ValueError] = []
+        for item in raw:
+            try:
+                proofs.append(SignedProof.from_abi(item))
+            except ValueError as exc:
+                proofs.append(exc)
+        return Submission(tx_hash, bytes(params["domainSeparator"]), proofs)
+
+    def outcome(self, receipt: TxReceipt) -> SubmitResult:
+        """What a submission's receipt says of each proof: accepted (facility id, sequence)
+        and rejected (index in the submission, custom error name)."""
+        result = SubmitResult(receipt)
+        events = self.contract.events
+        for log in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD):
+            result.accepted.append((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
+        for log in events.AttestationRejected().process_receipt(receipt, errors=DISCARD):
+            result.rejected.append(
+                (int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"])))
+            )
+        return result
 
     def deactivate_facility(
         self, facility_id: bytes, sender: LocalAccount | None = None
@@ -322,7 +464,7 @@ class RegistryClient(ContractClient):
         """Submit one proof; raises ContractRevertError with the specific error if refused."""
         ds = domain_separator or self.domain_separator()
         fn = self.contract.functions.submitAttestation(ds, proof.as_abi())
-        return self._result(self.tx.send(fn, self._sender(sender)))
+        return self.outcome(self.tx.send(fn, self._sender(sender)))
 
     def submit_attestations(
         self,
@@ -339,15 +481,4 @@ class RegistryClient(ContractClient):
         """
         ds = domain_separator or self.domain_separator()
         fn = self.contract.functions.submitAttestations(ds, [p.as_abi() for p in proofs])
-        return self._result(self.tx.send(fn, self._sender(sender), gas=gas))
-
-    def _result(self, receipt: TxReceipt) -> SubmitResult:
-        result = SubmitResult(receipt)
-        events = self.contract.events
-        for log in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD):
-            result.accepted.append((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
-        for log in events.AttestationRejected().process_receipt(receipt, errors=DISCARD):
-            result.rejected.append(
-                (int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"])))
-            )
-        return result
+        return self.outcome(self.tx.send(fn, self._sender(sender), gas=gas))

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Deploy the registry: a thin wrapper over `redundancy-deploy` (see redundancy/deploy.py)."""
+"""Deploy the registry: a thin wrapper over `redundancy-deploy` (see redundancy/cli/deploy.py)."""
 
 import sys
 
-from redundancy.deploy import main
+from redundancy.cli.deploy import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,68 +31,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.faults.conftest import flow
-from validator.codec import decode_object, encode_message
-from validator.etcdcluster import start_cluster
-from validator.log import Chunk, by_position, encode_chunk, read_log
-from validator.sites import http_json, make_sites
-
-
-class Flow:
-    """Two clients sending single orders; acks and refusals timed."""
-
-    def __init__(self, gateways: list[str], readers: list[str], msgs: list[dict[str, Any]]):
-        self.gateways, self.readers, self.msgs = gateways, readers, msgs
-        self.acked: list[tuple[int, int, dict[str, Any]]] = []
-        """(revision, index, message) of every acknowledged order."""
-        self.ack_times: list[float] = []
-        self.read_times: list[float] = []
-        self.stop = threading.Event()
-        self.threads = [threading.Thread(target=self._client, args=(k,)) for k in (0, 1)]
-        self.threads.append(threading.Thread(target=self._reader))
-
-    def _client(self, offset: int) -> None:
-        g = offset
-        for i in range(offset, len(self.msgs), 2):
-            while not self.stop.is_set():
-                try:
-                    status, body = http_json(
-                        self.gateways[g % len(self.gateways)] + "/orders", self.msgs[i], timeout=1.0
-                    )
-                except OSError:
-                    status, body = 0, None
-                if status == 200:
-                    self.acked.append((body["rev"], body["pos"], self.msgs[i]))
-                    self.ack_times.append(time.monotonic())
-                    break
-                g += 1
-                time.sleep(0.005)
-            if self.stop.is_set():
-                return
-
-    def _reader(self) -> None:
-        r = 0
-        while not self.stop.is_set():
-            try:
-                status, _ = http_json(self.readers[r % len(self.readers)] + "/health", timeout=0.3)
-            except OSError:
-                status = 0
-            if status == 200:
-                self.read_times.append(time.monotonic())
-            else:
-                r += 1
-            time.sleep(0.01)
-
-    def start(self) -> None:
-        for t in self.threads:
-            t.start()
-
-    def finish(self) -> None:
-        self.stop.set()
-        for t in self.threads:
-            t.join()
+from devnet.etcdcluster import start_cluster
+from devnet.flow import OrderClients, order_flow
+from devnet.logdump import by_position, read_log
+from devnet.nodes import http_json, make_sites
+from validator.engine.codec import decode_object, encode_message
+from validator.node.inputlog import Chunk, encode_chunk
 
 
 def outage(times: list[float], t0: float) -> float:
@@ -136,10 +80,10 @@ def run_replicated(
     cluster = start_cluster(names, root / "etcd")
     sites = make_sites(cluster, root, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0)
     try:
-        f = Flow(
+        f = OrderClients(
             [s.gateway_url for s in sites.sites],
-            [s.node_url for s in sites.sites],
-            flow(200_000, rng.randrange(10**6)),
+            order_flow(200_000, rng.randrange(10**6)),
+            readers=[s.node_url for s in sites.sites],
         )
         f.start()
         time.sleep(rng.uniform(1.0, 2.0))
@@ -211,10 +155,10 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
     forward.start()
     back: threading.Thread | None = None
     try:
-        f = Flow(
+        f = OrderClients(
             [psites.sites[0].gateway_url, ssites.sites[0].gateway_url],
-            [psites.sites[0].node_url, ssites.sites[0].node_url],
-            flow(200_000, rng.randrange(10**6)),
+            order_flow(200_000, rng.randrange(10**6)),
+            readers=[psites.sites[0].node_url, ssites.sites[0].node_url],
         )
         f.start()
         time.sleep(rng.uniform(1.0, 2.0))

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Apply an input log and print the final state hash: see validator/replay.py."""
 
-from validator.replay import main
+from devnet.replay import main
 
 raise SystemExit(main())

@@ -3,7 +3,7 @@
 
 import sys
 
-from redundancy.verify_scores import main
+from redundancy.cli.verify_scores import main
 
 if __name__ == "__main__":
     sys.exit(main())

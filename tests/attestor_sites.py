@@ -21,9 +21,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from attestor.keys import init_site
-from redundancy.deploy import deploy
+from devnet.localchain import LocalChain
+from redundancy.deployment import deploy
 from redundancy.domains import facility_id
-from redundancy.localchain import LocalChain
 from redundancy.proofs import SignedProof
 from redundancy.registry import RegistryClient
 
@@ -294,23 +294,13 @@ class Landed:
 def landed_proofs(registry: RegistryClient, attestor: str, from_block: int = 0) -> list[Landed]:
     """Every proof of this attestor the registry accepted, in chain order, read back from the
     AttestationAccepted events and the calldata of their transactions."""
-    event = registry.contract.events.AttestationAccepted()
-    logs = event.get_logs(from_block=from_block, argument_filters={"attestor": attestor})
-    calldata: dict[bytes, dict[int, SignedProof]] = {}
+    calldata: dict[str, dict[int, SignedProof]] = {}
     out = []
-    for entry in logs:
-        tx_hash = bytes(entry["transactionHash"])
-        if tx_hash not in calldata:
-            tx = registry.w3.eth.get_transaction(entry["transactionHash"])
-            _, args = registry.contract.decode_function_input(tx["input"])
-            proofs = args["proofs"] if "proofs" in args else [args["proof"]]
-            parsed = [
-                SignedProof.from_abi(tuple(p.values()) if isinstance(p, dict) else p)
-                for p in proofs
-            ]
-            calldata[tx_hash] = {p.attestation.sequence: p for p in parsed}
-        sequence = int(entry["args"]["sequence"])
-        out.append(
-            Landed(int(entry["blockNumber"]), int(entry["logIndex"]), calldata[tx_hash][sequence])
-        )
-    return sorted(out, key=lambda x: (x.block, x.log_index))
+    for event in registry.accepted_proofs(from_block, attestor=attestor):
+        if event.tx not in calldata:
+            proofs = registry.read_submission(event.tx).proofs
+            calldata[event.tx] = {
+                p.attestation.sequence: p for p in proofs if isinstance(p, SignedProof)
+            }
+        out.append(Landed(event.block, event.log_index, calldata[event.tx][event.sequence]))
+    return out

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from redundancy.localchain import LocalChain, start_chain
+from devnet.localchain import LocalChain, start_chain
 
 
 @pytest.fixture(scope="session")

@@ -1,1 +1,3 @@
-"""Validator node: deterministic options matching engine, settlement ledger, node process."""
+"""The venue's validator: ``validator.engine`` is the pure, deterministic options matching engine
+and settlement ledger; ``validator.node`` is the distributed node around it (etcd input log,
+gateway, follower, snapshots, settlement batches)."""

@@ -1,1 +1,1 @@
-"""Views: build each response model from a Snapshot (run in worker threads, results cached)."""
+"""Views: build each response model from a BlockView (run in worker threads, results cached)."""

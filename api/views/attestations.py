@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from web3.exceptions import TransactionNotFound
-from web3.logs import DISCARD
 
+from api.blockview import BlockView
 from api.errors import AttestationNotFoundError
 from api.eventindex import ProofRecord
 from api.names import NameBook
@@ -22,12 +22,12 @@ from api.schemas.attestations import (
     VerificationPublic,
 )
 from api.schemas.common import DomainPublic, LocationPublic, location
-from api.snapshot import Snapshot
 from api.views.common import block_public, domain_public, hx
+from redundancy.attestation_verifier import ProofReport
 from redundancy.domains import KIND_DIMENSIONS, Kind
 from redundancy.eip712 import Attestation
+from redundancy.errors import VerificationError
 from redundancy.proofs import SignedProof
-from redundancy.verify_attestation import ProofReport, VerifyError
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def summary(p: ProofRecord, names: NameBook) -> AttestationSummaryPublic:
     )
 
 
-def list_attestations(snap: Snapshot, q: AttestationQuery) -> AttestationsPublic:
+def list_attestations(snap: BlockView, q: AttestationQuery) -> AttestationsPublic:
     index = snap.index()
     lo = q.from_block or 0
     hi = snap.block if q.to_block is None else min(q.to_block, snap.block)
@@ -113,33 +113,32 @@ class Submission:
     reverted: bool
 
 
-def submission(snap: Snapshot, tx: str) -> Submission:
+def submission(snap: BlockView, tx: str) -> Submission:
     """A proof submission mined at or before the snapshot's block (404 otherwise)."""
     return snap.once(f"tx:{tx}", lambda: _submission(snap, tx))
 
 
-def _submission(snap: Snapshot, tx: str) -> Submission:
+def _submission(snap: BlockView, tx: str) -> Submission:
     registry = snap.reader.registry
     try:
-        declared, proofs, _ = snap.reader.verifier.proofs_in_tx(tx)
+        decoded = registry.read_submission(tx)
         receipt = snap.reader.w3.eth.get_transaction_receipt(tx)  # type: ignore[arg-type]
-    except VerifyError as exc:
+    except VerificationError as exc:
         raise AttestationNotFoundError(tx, str(exc)) from None
     except TransactionNotFound:
         raise AttestationNotFoundError(tx, f"transaction {tx} is not mined yet") from None
     block = int(receipt["blockNumber"])
     if block > snap.block:
         raise AttestationNotFoundError(tx, f"transaction {tx} is after block {snap.block}")
-    events = registry.contract.events
-    accepted = {
-        (bytes(e["args"]["facilityId"]), int(e["args"]["sequence"]))
-        for e in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD)
-    }
-    rejected = {
-        int(e["args"]["index"]): registry.errors.name_of(bytes(e["args"]["reason"]))
-        for e in events.AttestationRejected().process_receipt(receipt, errors=DISCARD)
-    }
-    return Submission(block, declared, proofs, accepted, rejected, receipt["status"] != 1)
+    outcome = registry.outcome(receipt)
+    return Submission(
+        block,
+        decoded.declared_domain,
+        decoded.proofs,
+        set(outcome.accepted),
+        dict(outcome.rejected),
+        outcome.reverted,
+    )
 
 
 def _proof(sub: Submission, tx: str, index: int) -> SignedProof | ValueError:
@@ -157,7 +156,7 @@ def _evidence(raw: bytes) -> Any:
         return None
 
 
-def get_attestation(snap: Snapshot, tx: str, index: int) -> AttestationPublic:
+def get_attestation(snap: BlockView, tx: str, index: int) -> AttestationPublic:
     sub = submission(snap, tx)
     proof = _proof(sub, tx, index)
     names = snap.index().names
@@ -215,7 +214,7 @@ def get_attestation(snap: Snapshot, tx: str, index: int) -> AttestationPublic:
     )
 
 
-def verify_attestation(snap: Snapshot, tx: str, index: int) -> VerificationPublic:
+def verify_attestation(snap: BlockView, tx: str, index: int) -> VerificationPublic:
     sub = submission(snap, tx)
     _proof(sub, tx, index)
     reports: list[ProofReport] = snap.once(f"verify:{tx}", lambda: snap.verifier().verify_tx(tx))

@@ -2,30 +2,29 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView
 from api.schemas.batches import BatchesPublic, BatchPublic
-from api.snapshot import Snapshot
 from api.views.common import block_public
 
 NO_BATCH = "no settlement batch committed yet: batches appear once validator nodes commit them"
 
 
-def batches(snap: Snapshot) -> BatchesPublic:
+def batches(snap: BlockView) -> BatchesPublic:
     ledger = snap.reader.settlement
-    event = ledger.contract.events.BatchCommitted()
-    logs = event.get_logs(from_block=snap.reader.deployment.deploy_block, to_block=snap.block)
+    committed = ledger.committed_batches(snap.reader.deployment.deploy_block, snap.block)
     out = [
         BatchPublic(
-            epoch=int(log["args"]["epoch"]),
-            first_sequence=int(log["args"]["firstSequence"]),
-            last_sequence=int(log["args"]["lastSequence"]),
-            state_root="0x" + bytes(log["args"]["stateRoot"]).hex(),
-            signers=[str(a) for a in log["args"]["signers"]],
-            stake_signed_wei=str(log["args"]["signedStake"]),
-            committee_stake_wei=str(log["args"]["totalStake"]),
-            tx=log["transactionHash"].to_0x_hex(),
-            block_number=int(log["blockNumber"]),
+            epoch=b.batch.epoch,
+            first_sequence=b.batch.first_sequence,
+            last_sequence=b.batch.last_sequence,
+            state_root="0x" + b.batch.state_root.hex(),
+            signers=b.signers,
+            stake_signed_wei=str(b.signed_stake),
+            committee_stake_wei=str(b.total_stake),
+            tx=b.tx,
+            block_number=b.block,
         )
-        for log in logs
+        for b in committed
     ]
     return BatchesPublic(
         block=block_public(snap.head),

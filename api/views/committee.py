@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView
 from api.schemas.committee import (
     CommitteePublic,
     DimensionStakePublic,
@@ -10,14 +11,13 @@ from api.schemas.committee import (
     DomainStakePublic,
     MemberPublic,
 )
-from api.snapshot import Snapshot
 from api.views.common import block_public, domain_public, share_bps
 from redundancy.scores import DIMENSIONS, domain_stakes
 
 HALT_SHARE_BPS = 3_334  # 3 * offline >= total: a third of the stake, rounded up to a basis point
 
 
-def committee(snap: Snapshot) -> CommitteePublic:
+def committee(snap: BlockView) -> CommitteePublic:
     c = snap.committee()
     members = snap.committee_members()
     names = snap.index().names

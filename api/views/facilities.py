@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView, FacilityRecord
 from api.errors import FacilityNotFoundError
 from api.eventindex import IndexView, LatencyRecord, ProofRecord
 from api.params import FacilityRef
@@ -16,7 +17,6 @@ from api.schemas.facilities import (
     ProofFreshnessPublic,
     ProofRefPublic,
 )
-from api.snapshot import FacilityRecord, Snapshot
 from api.views.common import ZERO32, block_public, domain_public, hx
 from redundancy.domains import Dimension, Kind
 from redundancy.geodesy import proven_disc
@@ -48,7 +48,7 @@ def _lifetime(p: ProofRecord | None) -> int | None:
 
 
 def _disc(
-    fid: bytes, snap: Snapshot, latencies: dict[tuple[bytes, bytes], LatencyRecord]
+    fid: bytes, snap: BlockView, latencies: dict[tuple[bytes, bytes], LatencyRecord]
 ) -> DiscPublic | None:
     index = snap.index()
     max_age = snap.geography_policy().max_measurement_age
@@ -79,7 +79,7 @@ def _disc(
 def facility_public(
     fid: bytes,
     rec: FacilityRecord,
-    snap: Snapshot,
+    snap: BlockView,
     proofs: dict[tuple[bytes, Kind], ProofRecord],
     latencies: dict[tuple[bytes, bytes], LatencyRecord],
 ) -> FacilityPublic:
@@ -135,7 +135,7 @@ def facility_public(
     )
 
 
-def _policy(snap: Snapshot) -> FreshnessPolicyPublic:
+def _policy(snap: BlockView) -> FreshnessPolicyPublic:
     p = snap.freshness_policy()
     return FreshnessPolicyPublic(
         max_lifetime_s={k.name.lower(): p.max_lifetime[k] for k in Kind},
@@ -145,13 +145,13 @@ def _policy(snap: Snapshot) -> FreshnessPolicyPublic:
 
 
 def _latest(
-    snap: Snapshot,
+    snap: BlockView,
 ) -> tuple[dict[tuple[bytes, Kind], ProofRecord], dict[tuple[bytes, bytes], LatencyRecord]]:
     index = snap.index()
     return snap.once("latest", lambda: (latest_proofs(index), latest_latencies(index)))
 
 
-def list_facilities(snap: Snapshot) -> FacilitiesPublic:
+def list_facilities(snap: BlockView) -> FacilitiesPublic:
     proofs, latencies = _latest(snap)
     items = [
         facility_public(fid, rec, snap, proofs, latencies) for fid, rec in snap.facilities().items()
@@ -164,7 +164,7 @@ def list_facilities(snap: Snapshot) -> FacilitiesPublic:
     )
 
 
-def get_facility(snap: Snapshot, ref: FacilityRef) -> FacilityDetailPublic:
+def get_facility(snap: BlockView, ref: FacilityRef) -> FacilityDetailPublic:
     rec = snap.facilities().get(ref.id)
     if rec is None:
         raise FacilityNotFoundError(ref.name or ref.hex)

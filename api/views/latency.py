@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView
 from api.schemas.latency import LatencyLinkPublic, LatencyLinksPublic
-from api.snapshot import Snapshot
 from api.views.common import ZERO32, block_public, hx
 from api.views.facilities import latest_latencies
 from redundancy.domains import Dimension
 from redundancy.geodesy import distance_lower_bound_m, rtt_distance_bound_m
 
 
-def _position(snap: Snapshot, fid: bytes) -> tuple[int, int] | None:
+def _position(snap: BlockView, fid: bytes) -> tuple[int, int] | None:
     """Where the selector places a facility: a landmark's fixed position, else its claim."""
     landmark = snap.index().landmarks.get(fid)
     if landmark is not None:
@@ -21,7 +21,7 @@ def _position(snap: Snapshot, fid: bytes) -> tuple[int, int] | None:
     return (rec.info.latitude_e6, rec.info.longitude_e6)
 
 
-def latency_links(snap: Snapshot) -> LatencyLinksPublic:
+def latency_links(snap: BlockView) -> LatencyLinksPublic:
     policy = snap.geography_policy()
     names = snap.index().names
     links = []

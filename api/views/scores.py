@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView
 from api.schemas.scores import DimensionScorePublic, RemainingPublic, ScoresPublic, WhatIfPublic
-from api.snapshot import Snapshot
 from api.views.common import ZERO32, block_public, domain_public, share_bps
 from api.whatif import what_if
 from redundancy.domains import Dimension
@@ -20,7 +20,7 @@ CLASS_DESCRIPTIONS = {
 }
 
 
-def scores(snap: Snapshot) -> ScoresPublic:
+def scores(snap: BlockView) -> ScoresPublic:
     s = snap.scores()
     names = snap.index().names
     cls = snap.configuration_class()
@@ -49,7 +49,7 @@ def scores(snap: Snapshot) -> ScoresPublic:
     )
 
 
-def scores_what_if(snap: Snapshot, failed: list[tuple[Dimension, bytes]]) -> WhatIfPublic:
+def scores_what_if(snap: BlockView, failed: list[tuple[Dimension, bytes]]) -> WhatIfPublic:
     names = snap.index().names
     result = what_if(snap.committee_members(), failed)
     weakest = result.weakest

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from api.blockview import BlockView, ValidatorRecord
 from api.errors import ValidatorNotFoundError
 from api.schemas.validators import (
     HardwarePublic,
@@ -9,12 +10,11 @@ from api.schemas.validators import (
     ValidatorPublic,
     ValidatorsPublic,
 )
-from api.snapshot import Snapshot, ValidatorRecord
 from api.views.common import ZERO32, block_public, domain_public, hx
 from redundancy.domains import Dimension
 
 
-def _reasons(rec: ValidatorRecord, snap: Snapshot) -> list[str]:
+def _reasons(rec: ValidatorRecord, snap: BlockView) -> list[str]:
     """Why a validator is not eligible, from the same facts the selector reads."""
     info, node, now = rec.info, rec.node, snap.head.timestamp
     out = []
@@ -35,7 +35,7 @@ def _reasons(rec: ValidatorRecord, snap: Snapshot) -> list[str]:
     return out
 
 
-def validator_public(address: str, rec: ValidatorRecord, snap: Snapshot) -> ValidatorPublic:
+def validator_public(address: str, rec: ValidatorRecord, snap: BlockView) -> ValidatorPublic:
     names = snap.index().names
     eligible = {m.address.lower() for m in snap.eligible()}
     committee = {a.lower() for a in snap.committee().members}
@@ -62,12 +62,12 @@ def validator_public(address: str, rec: ValidatorRecord, snap: Snapshot) -> Vali
     )
 
 
-def list_validators(snap: Snapshot) -> ValidatorsPublic:
+def list_validators(snap: BlockView) -> ValidatorsPublic:
     items = [validator_public(a, rec, snap) for a, rec in snap.validators().items()]
     return ValidatorsPublic(block=block_public(snap.head), count=len(items), validators=items)
 
 
-def get_validator(snap: Snapshot, address: str) -> ValidatorDetailPublic:
+def get_validator(snap: BlockView, address: str) -> ValidatorDetailPublic:
     found = {a.lower(): (a, rec) for a, rec in snap.validators().items()}.get(address.lower())
     if found is None:
         raise ValidatorNotFoundError(address)

@@ -3,19 +3,16 @@ registry), and a real 3-member etcd cluster on loopback with one node + gateway 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.localchain import LocalChain, start_chain
+from devnet.nodes import Sites, make_sites
 from redundancy.chain import connect
-from redundancy.localchain import LocalChain, start_chain
 from tests.attestor_sites import Deployed, deploy_registry
-from validator.codec import encode_message
-from validator.etcdcluster import EtcdCluster, start_cluster
-from validator.loggen import generate
-from validator.sites import Sites, make_sites
 
 
 @pytest.fixture
@@ -58,8 +55,3 @@ def uncompacted_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
     s = make_sites(cluster, tmp_path, snapshot_every=10**6, batch_every=2, etcd_timeout=1.0)
     yield s
     s.stop()
-
-
-def flow(count: int, seed: int = 7) -> list[dict[str, object]]:
-    """A realistic order flow as JSON objects (with the generator's deliberate bad inputs)."""
-    return [json.loads(encode_message(m)) for m in generate(count, seed)]

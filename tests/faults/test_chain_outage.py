@@ -7,8 +7,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from devnet.localchain import LocalChain, start_chain
 from redundancy.domains import Kind
-from redundancy.localchain import LocalChain, start_chain
 from tests.attestor_sites import (
     AttestorProcess,
     Deployed,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.devicecert import sha256_hex
-from redundancy.localchain import LocalChain, start_chain
 from tests.attestor_sites import Deployed
 
 

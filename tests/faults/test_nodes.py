@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from typing import Any
 
-from tests.faults.conftest import flow
-from validator import log
-from validator import snapshot as snapshot_format
-from validator.etcdcluster import EtcdCluster
-from validator.log import by_position
-from validator.sites import Sites, http_json
+from devnet import logdump
+from devnet.etcdcluster import EtcdCluster
+from devnet.flow import OrderClients, order_flow
+from devnet.nodes import Sites, http_json
+from validator.engine import snapshot as snapshot_format
 
 
 def send(sites: Sites, msgs: list[dict[str, object]], batch: int = 50, site: int = 0) -> None:
@@ -37,12 +35,12 @@ def read_log(cluster: EtcdCluster) -> dict[tuple[int, int], bytes]:
     """Every logged message by (revision, index), read straight from a live etcd member."""
     for m in cluster.members:
         if m.process is not None:
-            return by_position(log.read_log(m.client_url))
+            return logdump.by_position(logdump.read_log(m.client_url))
     raise AssertionError("no etcd member answered")
 
 
 def test_killed_validator_restarts_from_its_snapshot_to_the_same_state_hash(sites: Sites) -> None:
-    msgs = flow(3000)
+    msgs = order_flow(3000)
     send(sites, msgs[:1500])
     sites.kill_node("ams1")  # SIGKILL mid-stream
     send(sites, msgs[1500:2500])
@@ -59,44 +57,18 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_order(
     uncompacted_sites: Sites, cluster: EtcdCluster
 ) -> None:
     sites = uncompacted_sites
-    msgs = flow(4000)
-    acked: dict[tuple[int, int], dict[str, object]] = {}
-    refused_at: list[float] = []
-    acked_at: list[float] = []
-    stop = threading.Event()
-
-    def client(offset: int) -> None:
-        site = offset
-        for i in range(offset, len(msgs), 2):
-            if stop.is_set():
-                return
-            while True:
-                url = sites.sites[site % 3].gateway_url
-                try:
-                    status, body = http_json(url + "/orders", msgs[i], timeout=2)
-                except OSError:
-                    status, body = 0, None
-                if status == 200:
-                    acked[body["rev"], body["pos"]] = msgs[i]
-                    acked_at.append(time.monotonic())
-                    break
-                refused_at.append(time.monotonic())
-                site += 1  # fail over to another site's gateway and retry the same order id
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in (0, 1)]
-    for t in threads:
-        t.start()
+    clients = OrderClients([s.gateway_url for s in sites.sites], order_flow(4000), timeout=2)
+    clients.start()
     time.sleep(1.0)
     leader = cluster.leader()
     killed_at = time.monotonic()
     cluster.kill(leader)
     time.sleep(2.0)
-    stop.set()
-    for t in threads:
-        t.join()
-    resumed = min((t for t in acked_at if t > killed_at + 0.01), default=None)
+    clients.finish()
+    resumed = min((t for t in clients.ack_times if t > killed_at + 0.01), default=None)
     assert resumed is not None, "writes never resumed"
     assert resumed - killed_at < 3.0
+    acked = {(rev, pos): msg for rev, pos, msg in clients.acked}
     logged = read_log(cluster)
     assert len(acked) > 100
     for position, msg in acked.items():
@@ -106,7 +78,7 @@ def test_killing_the_etcd_leader_loses_no_acknowledged_order(
 def test_without_quorum_gateways_refuse_and_resume_when_it_returns(
     sites: Sites, cluster: EtcdCluster
 ) -> None:
-    msgs = flow(200)
+    msgs = order_flow(200)
     send(sites, msgs[:100])
     cluster.kill("ams1")
     cluster.kill("dal1")
@@ -127,7 +99,7 @@ def test_without_quorum_gateways_refuse_and_resume_when_it_returns(
 def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) -> None:
     """A node restarted from a snapshot whose state differs (bit rot, a bug) must not serve:
     at the next batch boundary its root disagrees with the committee's and it says so."""
-    msgs = flow(1600)
+    msgs = order_flow(1600)
     send(sites, msgs[:800])
     hashes(sites)
     sites.kill_node("ams1")

@@ -8,8 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+from devnet.localchain import start_chain
 from redundancy.chain import connect
-from redundancy.localchain import start_chain
 from tests.attestor_sites import (
     AttestorProcess,
     deploy_registry,

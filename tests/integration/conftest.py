@@ -12,11 +12,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.logs import DISCARD
 
+from devnet.localchain import LocalChain
 from redundancy.chain import connect
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
 from redundancy.eip712 import Signer
 from redundancy.evidence import canonical_json
-from redundancy.localchain import LocalChain
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from redundancy.build import SOLC_VERSION, compile_contracts, render
-from redundancy.toolchain import ARTIFACTS_DIR
+from devnet.build import SOLC_VERSION, compile_contracts, render
+from devnet.toolchain import ARTIFACTS_DIR
 
 
 def test_committed_artifacts_match_a_fresh_compile() -> None:

@@ -13,11 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attestor.keys import load_private_key
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Kind
 from redundancy.keystore import load_account
-from redundancy.localchain import LocalChain, start_chain
 from tests.attestor_sites import (
     PASSWORD,
     AttestorProcess,

@@ -12,7 +12,6 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from attestor.chainlink import ChainLink, Target
 from attestor.errors import RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, load_device_identity
@@ -20,13 +19,14 @@ from attestor.metrics import Metrics
 from attestor.outbox import EXPIRED, PENDING, PUBLISHED, REJECTED, Outbox
 from attestor.probes import Observation
 from attestor.publisher import Publisher
+from attestor.registry_link import RegistryLink, Target
 from attestor.settings import Settings, load_settings
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Dimension, Kind, domain_id
 from redundancy.eip712 import Signer, domain_separator
 from redundancy.keystore import load_account
-from redundancy.localchain import LocalChain, start_chain
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy
 from tests.attestor_sites import PASSWORD, Deployed, Site, deploy_registry, make_site, register
 
@@ -51,7 +51,7 @@ class Wired:
     account: LocalAccount
     identity: DeviceIdentity
     outbox: Outbox
-    link: ChainLink
+    link: RegistryLink
     publisher: Publisher
     metrics: Metrics
     renewed: list[tuple[Kind, bytes]] = field(default_factory=list)
@@ -115,7 +115,7 @@ def wire(
     outbox = Outbox(
         tmp_path / "outbox.sqlite", attestor=account.address, domain_separator=separator
     )
-    link = ChainLink(target, settings, account, identity, site.facility_id, separator)
+    link = RegistryLink(target, settings, account, identity, site.facility_id, separator)
     metrics = Metrics()
     renewed: list[tuple[Kind, bytes]] = []
     publisher = Publisher(
@@ -255,7 +255,7 @@ def test_start_up_checks_refuse_another_ca_and_a_too_slow_heartbeat(
 def test_certificates_are_published_once(deployed: Deployed, tmp_path: Path) -> None:
     w = wire(deployed, tmp_path)
     w.link.client()
-    again = ChainLink(
+    again = RegistryLink(
         w.link.target,
         w.settings,
         w.account,

@@ -10,13 +10,13 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy.committee import GeographyPolicy, SelectorClient
-from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
+from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.domains import Dimension, Kind
 from redundancy.errors import ContractRevertError
 from redundancy.registry import RegistryClient
 from redundancy.scores import ConfigurationClass, compute_scores
 from redundancy.selection import DimensionRule, DiversityPolicy, Failure, classify, select_committee
+from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.conftest import advance_time, events
 
 ETH = 10**18

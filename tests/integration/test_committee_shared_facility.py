@@ -11,12 +11,12 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy.committee import SelectorClient
-from redundancy.devworld import FacilitySpec, ValidatorSpec, build
+from devnet.world import FacilitySpec, ValidatorSpec, build
 from redundancy.domains import Dimension, hardware_domain
 from redundancy.registry import RegistryClient
 from redundancy.scores import compute_scores
 from redundancy.selection import DiversityPolicy
+from redundancy.selector import SelectorClient
 
 ETH = 10**18
 SITES = [

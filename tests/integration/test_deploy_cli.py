@@ -8,10 +8,10 @@ from pathlib import Path
 
 from eth_account import Account
 
+from devnet.localchain import LocalChain, free_port
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.keystore import write_keystore
-from redundancy.localchain import LocalChain, free_port
 from redundancy.registry import RegistryClient
 
 DEPLOY = [sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / "deploy.py")]

@@ -17,7 +17,7 @@ from redundancy.deployment import Deployment
 
 def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "redundancy.devnet", "--once", "--state-dir", str(tmp_path)],
+        [sys.executable, "-m", "devnet.demo", "--once", "--state-dir", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=400,

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 from eth_account import Account
 
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ContractRevertError
-from redundancy.localchain import LocalChain, start_chain
 from redundancy.proofs import make_proof
 from redundancy.registry import RegistryClient
 

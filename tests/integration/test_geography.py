@@ -8,8 +8,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy.committee import GeographyPolicy, SelectorClient
-from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
+from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.domains import Kind
 from redundancy.eip712 import (
     LatencyMeasurement,
@@ -22,6 +21,7 @@ from redundancy.errors import ContractRevertError
 from redundancy.geodesy import distance_lower_bound_m
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
+from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.test_committee import events_of
 
 FRA = FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix")

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from validator.errors import MessageError
-from validator.etcd import EtcdClient
-from validator.etcdcluster import EtcdCluster, start_cluster
-from validator.log import Chunk, by_position, chunk_key, encode_chunk, read_log
-from validator.sequencer import Sequencer
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.logdump import by_position, read_log
+from validator.engine.errors import MessageError
+from validator.node.etcd import EtcdClient
+from validator.node.inputlog import Chunk, chunk_key, encode_chunk
+from validator.node.sequencer import Sequencer
 
 
 @pytest.fixture(scope="module")

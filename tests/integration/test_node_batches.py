@@ -11,20 +11,20 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy.committee import GeographyPolicy, SelectorClient
-from redundancy.devworld import build
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.localchain import LocalChain
+from devnet.loggen import generate
+from devnet.world import build
 from redundancy.eip712 import Signer
-from redundancy.localchain import LocalChain
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
-from redundancy.settlement import SettlementClient
+from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.test_settlement import SITES, VALIDATORS
-from validator.batches import Settler
 from validator.engine import Engine
-from validator.etcd import EtcdClient
-from validator.etcdcluster import EtcdCluster, start_cluster
-from validator.loggen import generate
-from validator.node import Boundary
+from validator.node.etcd import EtcdClient
+from validator.node.follower import Boundary
+from validator.node.settler import Settler
 
 
 @pytest.fixture

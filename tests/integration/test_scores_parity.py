@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
-from redundancy.committee import SelectorClient
 from redundancy.domains import Dimension
 from redundancy.geodesy import distance_lower_bound_m
 from redundancy.registry import RegistryClient
 from redundancy.scores import ConfigurationClass, Member, compute_scores
 from redundancy.selection import DimensionRule, DiversityPolicy, Failure, classify, select_committee
+from redundancy.selector import SelectorClient
 
 ADDRESSES = [to_checksum_address(keccak(text=f"validator-{i}")[-20:]) for i in range(64)]
 POOLS = {d: [bytes(32)] + [keccak(text=f"{d.name}-{i}") for i in range(6)] for d in Dimension}

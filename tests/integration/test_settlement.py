@@ -8,13 +8,13 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy.committee import GeographyPolicy, SelectorClient
-from redundancy.devworld import FacilitySpec, ValidatorSpec, build
+from devnet.world import FacilitySpec, ValidatorSpec, build
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
+from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
-from redundancy.settlement import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.conftest import advance_time
 
 ETH = 10**18
@@ -138,7 +138,7 @@ def test_duplicate_and_unsorted_signers_are_refused(setup: Setup, relayer: Local
         {"signer": setup.nodes[0].address.lower()},
     )
     ordered = sorted(sigs(setup, batch, [0, 1, 3]), key=lambda s: 0)  # keep signing order
-    from redundancy.settlement import sorted_for_submission
+    from redundancy.ledger import sorted_for_submission
 
     ascending = sorted_for_submission(setup.ledger.domain_separator, batch, ordered)
     err = refused(setup, batch, list(reversed(ascending)), relayer, presorted=True)

@@ -13,15 +13,14 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from redundancy import verify_scores
-from redundancy.committee import SelectorClient
-from redundancy.deploy import deploy
-from redundancy.deployment import Deployment
-from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
+from devnet.localchain import LocalChain, free_port
+from devnet.world import FacilitySpec, ValidatorSpec, World, build
+from redundancy import score_verifier
+from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind
-from redundancy.localchain import LocalChain, free_port
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
+from redundancy.selector import SelectorClient
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = [
@@ -216,19 +215,19 @@ def test_verify_scores_matches_the_contracts(setup: Setup) -> None:
 def test_verify_scores_detects_a_state_the_contract_disagrees_with(
     setup: Setup, monkeypatch: pytest.MonkeyPatch, w3: Web3
 ) -> None:
-    real = verify_scores.rebuild
+    real = score_verifier.rebuild
 
     def misstate_a_stake(events: object) -> object:
         state = real(events)  # type: ignore[arg-type]
         state.validators[VALIDATORS[2].account().address].stake += 1
         return state
 
-    monkeypatch.setattr(verify_scores, "rebuild", misstate_a_stake)
-    comparisons, _, _ = verify_scores.compare(
+    monkeypatch.setattr(score_verifier, "rebuild", misstate_a_stake)
+    report = score_verifier.compare(
         setup.world.registry,
         setup.selector,
         setup.deployment.deploy_block,
         int(w3.eth.block_number),
     )
-    failed = {c.what.split(" (")[0] for c in comparisons if not c.ok}
+    failed = {c.what.split(" (")[0] for c in report.comparisons if not c.ok}
     assert "eligible validators" in failed

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from attestor.chainlink import Target
 from attestor.daemon import Daemon
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, init_site, load_device_identity
 from attestor.outbox import PENDING, Outbox
+from attestor.registry_link import Target
 from attestor.settings import load_settings
 from redundancy.devicecert import parse_envelope
 from redundancy.domains import Kind

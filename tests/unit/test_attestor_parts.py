@@ -13,11 +13,11 @@ import time
 import pytest
 
 from attestor.backoff import Backoff
-from attestor.log import configure, log_event
 from attestor.metrics import Metrics
 from attestor.probes import Observation
 from attestor.schedule import RENEW_MIN_GAP, Job, Schedule, Waker
 from redundancy.domains import Kind
+from redundancy.jsonlog import configure, log_event
 
 
 def test_backoff_doubles_to_the_cap_and_resets() -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from attestor.chainlink import check_policy
 from attestor.errors import ConfigError
+from attestor.registry_link import check_policy
 from attestor.settings import load_settings
 from redundancy.registry import DEFAULT_POLICY
 
@@ -79,7 +79,7 @@ def test_examples_load_with_the_sites_facts(example: Path, deployment: Path) -> 
 
 
 def test_examples_carry_the_devnet_sites_facts(deployment: Path) -> None:
-    from redundancy.devnet import EXAMPLE_SITES
+    from devnet.demo import EXAMPLE_SITES
 
     assert [p.stem for p in EXAMPLES] == sorted(s.name for s in EXAMPLE_SITES)
     for site in EXAMPLE_SITES:

@@ -4,11 +4,11 @@ price-time priority, self-trade prevention, and a book that is never crossed."""
 from __future__ import annotations
 
 from tests.unit.validator_support import CALL, accepted, buy, sell
-from validator.book import COMPACT_SLACK, Book
-from validator.domain import AccountId, OrderId, OrderKind, Price, Quantity
 from validator.engine import Engine
-from validator.messages import Cancel, CancelReplace
-from validator.results import CancelledOrder, Fill, RejectReason
+from validator.engine.book import COMPACT_SLACK, Book
+from validator.engine.messages import Cancel, CancelReplace
+from validator.engine.primitives import AccountId, OrderId, OrderKind, Price, Quantity
+from validator.engine.results import CancelledOrder, Fill, RejectReason
 
 P = "BTC-100-1000-P"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hashlib import sha256
 
 from tests.unit.validator_support import buy, funded_engine, sell
-from validator.chain import GENESIS, HashChain
-from validator.codec import encode_message, encode_result
+from validator.engine.codec import encode_message, encode_result
+from validator.engine.hashchain import GENESIS, HashChain
 
 
 def test_chain_starts_at_genesis_and_links_input_and_result() -> None:

@@ -9,11 +9,32 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.validator_support import CALL, buy, deposit
-from validator.codec import _BY_TAG, decode_message, decode_object, encode_message, encode_result
-from validator.domain import AccountId, Expiry, OrderId, OrderKind, Price, Quantity, Underlying
-from validator.errors import MessageError
-from validator.messages import Cancel, CancelReplace, Expire, Message, SettlementPrice, Withdraw
-from validator.results import REJECTED, CancelledOrder, Fill, RejectReason, Result
+from validator.engine.codec import (
+    _BY_TAG,
+    decode_message,
+    decode_object,
+    encode_message,
+    encode_result,
+)
+from validator.engine.errors import MessageError
+from validator.engine.messages import (
+    Cancel,
+    CancelReplace,
+    Expire,
+    Message,
+    SettlementPrice,
+    Withdraw,
+)
+from validator.engine.primitives import (
+    AccountId,
+    Expiry,
+    OrderId,
+    OrderKind,
+    Price,
+    Quantity,
+    Underlying,
+)
+from validator.engine.results import REJECTED, CancelledOrder, Fill, RejectReason, Result
 
 EXAMPLES: list[Message] = [
     CALL,

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.validator_support import PUT, accepted, buy, deposit, sell
-from validator.domain import AccountId
 from validator.engine import Engine
-from validator.errors import MessageError, SequenceError, ValidatorError
-from validator.results import ACCEPTED, RejectReason
+from validator.engine.errors import MessageError, SequenceError, ValidatorError
+from validator.engine.primitives import AccountId
+from validator.engine.results import ACCEPTED, RejectReason
 
 
 def test_every_input_takes_the_next_sequence_number_even_when_rejected(engine: Engine) -> None:

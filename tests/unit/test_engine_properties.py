@@ -9,19 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.validator_support import CALL, ETH_PUT, PUT, funded_engine, state_without_seq
-from validator.domain import (
-    AccountId,
-    Cash,
-    Expiry,
-    OrderId,
-    OrderKind,
-    Price,
-    Quantity,
-    Side,
-    Underlying,
-)
 from validator.engine import Engine
-from validator.messages import (
+from validator.engine.messages import (
     Cancel,
     CancelReplace,
     Deposit,
@@ -32,7 +21,18 @@ from validator.messages import (
     SettlementPrice,
     Withdraw,
 )
-from validator.results import Result
+from validator.engine.primitives import (
+    AccountId,
+    Cash,
+    Expiry,
+    OrderId,
+    OrderKind,
+    Price,
+    Quantity,
+    Side,
+    Underlying,
+)
+from validator.engine.results import Result
 
 ACCOUNTS = ["alice", "bob", "carol", "dave", "erin"]
 """alice, bob and carol start rich, dave starts poor, erin has no account until she deposits."""

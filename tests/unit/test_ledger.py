@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.validator_support import CALL, ETH_PUT, FUNDS, PUT, accepted, buy, deposit, sell
-from validator.domain import AccountId, Cash, Expiry, OrderId, Price, Underlying
 from validator.engine import Engine
-from validator.ledger import Account
-from validator.messages import Cancel, Expire, SettlementPrice, Withdraw
-from validator.results import CancelledOrder, Payout
+from validator.engine.accounts import Account
+from validator.engine.messages import Cancel, Expire, SettlementPrice, Withdraw
+from validator.engine.primitives import AccountId, Cash, Expiry, OrderId, Price, Underlying
+from validator.engine.results import CancelledOrder, Payout
 
 BTC, E100 = Underlying("BTC"), Expiry(100)
 P, C = PUT.series, CALL.series

@@ -6,10 +6,10 @@ from __future__ import annotations
 import gc
 from collections import Counter
 
-from validator.codec import decode_message, encode_message
+from devnet.loggen import BENCHMARK, generate
 from validator.engine import Engine
-from validator.loggen import BENCHMARK, generate
-from validator.messages import CancelReplace, Expire, NewOrder, SettlementPrice
+from validator.engine.codec import decode_message, encode_message
+from validator.engine.messages import CancelReplace, Expire, NewOrder, SettlementPrice
 
 
 def test_same_seed_gives_the_same_log_and_another_seed_a_different_one() -> None:

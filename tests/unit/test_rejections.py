@@ -17,7 +17,17 @@ from tests.unit.validator_support import (
     sell,
     state_without_seq,
 )
-from validator.domain import (
+from validator.engine import Engine
+from validator.engine.messages import (
+    Cancel,
+    CancelReplace,
+    Expire,
+    ListSeries,
+    Message,
+    SettlementPrice,
+    Withdraw,
+)
+from validator.engine.primitives import (
     AccountId,
     Cash,
     Expiry,
@@ -27,17 +37,7 @@ from validator.domain import (
     Price,
     Underlying,
 )
-from validator.engine import Engine
-from validator.messages import (
-    Cancel,
-    CancelReplace,
-    Expire,
-    ListSeries,
-    Message,
-    SettlementPrice,
-    Withdraw,
-)
-from validator.results import RejectReason
+from validator.engine.results import RejectReason
 
 BTC, E100 = Underlying("BTC"), Expiry(100)
 

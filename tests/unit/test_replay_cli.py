@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from validator.chain import HashChain
+from devnet.loggen import generate
 from validator.engine import Engine
-from validator.loggen import generate
+from validator.engine.hashchain import HashChain
 
 ROOT = Path(__file__).resolve().parents[2]
 INPUTS = 6000

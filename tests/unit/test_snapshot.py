@@ -8,10 +8,10 @@ import json
 import pytest
 
 from tests.unit.validator_support import CALL, accepted, buy, sell
-from validator.domain import Expiry, OrderKind, Underlying
 from validator.engine import Engine
-from validator.errors import SnapshotError
-from validator.messages import Expire
+from validator.engine.errors import SnapshotError
+from validator.engine.messages import Expire
+from validator.engine.primitives import Expiry, OrderKind, Underlying
 
 
 def busy(engine: Engine) -> Engine:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from validator.domain import (
+from validator.engine import Engine
+from validator.engine.messages import Deposit, ListSeries, NewOrder
+from validator.engine.primitives import (
     AccountId,
     Cash,
     Expiry,
@@ -17,9 +19,7 @@ from validator.domain import (
     Side,
     Underlying,
 )
-from validator.engine import Engine
-from validator.messages import Deposit, ListSeries, NewOrder
-from validator.results import Result
+from validator.engine.results import Result
 
 FUNDS = 1_000_000
 """Cash every funded account starts with."""

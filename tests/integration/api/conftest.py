@@ -22,16 +22,15 @@ from web3 import Web3
 
 from api.app import create_app
 from api.settings import Settings
-from redundancy.committee import SelectorClient
-from redundancy.deploy import deploy
-from redundancy.deployment import Deployment
-from redundancy.devworld import FacilitySpec, ValidatorSpec, World, build
+from devnet.localchain import LocalChain, free_port
+from devnet.world import FacilitySpec, ValidatorSpec, World, build
+from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind
 from redundancy.eip712 import Signer
-from redundancy.localchain import LocalChain, free_port
+from redundancy.ledger import Batch, SettlementClient, sign_batch
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy, RegistryClient
 from redundancy.selection import DiversityPolicy
-from redundancy.settlement import Batch, SettlementClient, sign_batch
+from redundancy.selector import SelectorClient
 
 ETH = 10**18
 FRA1 = FacilitySpec(

@@ -17,10 +17,9 @@ from fastapi.testclient import TestClient
 from web3 import Web3
 
 from api.app import create_app
+from devnet.localchain import LocalChain, free_port, start_chain
 from redundancy.chain import connect
-from redundancy.deploy import deploy
-from redundancy.deployment import Deployment
-from redundancy.localchain import LocalChain, free_port, start_chain
+from redundancy.deployment import Deployment, deploy
 from tests.integration.api.conftest import BATCH_ROOT, ApiWorld, api_settings, wait_synced
 
 ENDPOINTS = ["/facilities", "/validators", "/committee", "/scores", "/latency", "/batches"]

@@ -1,0 +1,117 @@
+"""Everything the views read at one block, each fetched once and shared by every response of
+that block (worker threads may ask concurrently: a lock makes each value computed once)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, cast
+
+from api.eventindex import IndexView
+from api.reader import ChainReader, Head
+from redundancy.attestation_verifier import Verifier
+from redundancy.registry import FacilityInfo, FacilityStatus, FreshnessPolicy, NodeInfo
+from redundancy.registry import ValidatorInfo as RegistryValidator
+from redundancy.scores import ConfigurationClass, Member, Scores
+from redundancy.selection import DiversityPolicy
+from redundancy.selector import Committee, GeographyPolicy
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityRecord:
+    info: FacilityInfo
+    status: FacilityStatus
+    flagged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorRecord:
+    info: RegistryValidator
+    node: NodeInfo
+
+
+class BlockView:
+    def __init__(self, reader: ChainReader, head: Head) -> None:
+        self.reader = reader
+        self.head = head
+        self.block = head.number
+        self._memo: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    def once(self, key: str, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = fn()
+            return cast(T, self._memo[key])
+
+    # ------------------------------------------------------------- events
+
+    def index(self) -> IndexView:
+        return self.once("index", lambda: self.reader.events.view(self.block, self.head.hash))
+
+    # ----------------------------------------------------------- registry
+
+    def freshness_policy(self) -> FreshnessPolicy:
+        return self.once("freshness", lambda: self.reader.registry.freshness_policy(self.block))
+
+    def facilities(self) -> dict[bytes, FacilityRecord]:
+        """Every registered facility, in registration order."""
+        return self.once("facilities", self._facilities)
+
+    def _facilities(self) -> dict[bytes, FacilityRecord]:
+        registry, selector, block = self.reader.registry, self.reader.selector, self.block
+        ids = registry.facility_ids(block)
+
+        def one(fid: bytes) -> FacilityRecord:
+            return FacilityRecord(
+                registry.facility(fid, block),
+                registry.facility_status(fid, block),
+                selector.is_geography_flagged(fid, block),
+            )
+
+        return dict(zip(ids, self.reader.map(one, ids), strict=True))
+
+    def validators(self) -> dict[str, ValidatorRecord]:
+        return self.once("validators", self._validators)
+
+    def _validators(self) -> dict[str, ValidatorRecord]:
+        registry, block = self.reader.registry, self.block
+        addresses = registry.validator_addresses(block)
+
+        def one(address: str) -> ValidatorRecord:
+            info = registry.validator_info(address, block)
+            return ValidatorRecord(info, registry.node_info(info.node, block))
+
+        return dict(zip(addresses, self.reader.map(one, addresses), strict=True))
+
+    # ----------------------------------------------------------- selector
+
+    def geography_policy(self) -> GeographyPolicy:
+        return self.once("geo", lambda: self.reader.selector.geography_policy(self.block))
+
+    def diversity_policy(self) -> DiversityPolicy:
+        return self.once("div", lambda: self.reader.selector.diversity_policy(self.block))
+
+    def eligible(self) -> list[Member]:
+        return self.once("eligible", lambda: self.reader.selector.eligible_candidates(self.block))
+
+    def committee(self) -> Committee:
+        return self.once("committee", lambda: self.reader.selector.current_committee(self.block))
+
+    def committee_members(self) -> list[Member]:
+        return self.once("members", lambda: self.reader.selector.committee_members(self.block))
+
+    def scores(self) -> Scores:
+        return self.once("scores", lambda: self.reader.selector.current_scores(self.block))
+
+    def configuration_class(self) -> ConfigurationClass:
+        return self.once("class", lambda: self.reader.selector.current_class(self.block))
+
+    # -------------------------------------------------------- verification
+
+    def verifier(self) -> Verifier:
+        """A verifier per block: its certificate cache may remember a certificate as missing."""
+        return self.once("verifier", lambda: Verifier(self.reader.w3, self.reader.deployment))

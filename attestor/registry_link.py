@@ -1,0 +1,204 @@
+"""The attestor's link to its registry: connects on first use (the daemon starts, and signs,
+while the chain is down), checks once that the chain agrees with the settings, and publishes
+the CA and device certificates if they are not yet on-chain.
+
+The checks are fatal (``RegistrationError``): publishing would be wasted or wrong if the
+facility is not registered to this key, pins another CA, or the registry's freshness policy
+forbids the configured lifetimes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import to_checksum_address
+from web3 import Web3
+
+from attestor.errors import RegistrationError
+from attestor.keys import DeviceIdentity
+from attestor.settings import Settings
+from redundancy.chain import connect, web3_for
+from redundancy.domains import Kind
+from redundancy.jsonlog import log_event
+from redundancy.registry import FreshnessPolicy, RegistryClient
+
+log = logging.getLogger("attestor.chain")
+
+#: Seconds the heartbeat waits for the chain head before reporting it unknown.
+HEAD_TIMEOUT = 2.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which registry on which chain, and the first block worth scanning for events."""
+
+    rpc_url: str
+    chain_id: int
+    registry: str
+    from_block: int
+    timeout: float
+    receipt_timeout: float
+
+
+def lifetimes(settings: Settings) -> dict[Kind, tuple[str, int]]:
+    """The lifetime the settings give each kind's proofs, with the field that sets it."""
+    out = {
+        Kind.HEALTH: ("health.heartbeat_interval", 2 * settings.health.heartbeat_interval),
+        Kind.POWER: ("power.lifetime", settings.power.lifetime),
+        Kind.GEOGRAPHY: ("geography.lifetime", settings.geography.lifetime),
+        Kind.NETWORK: ("network.lifetime", settings.network.lifetime),
+        Kind.PROVIDER: ("provider.lifetime", settings.provider.lifetime),
+    }
+    if settings.hardware.nodes:
+        out[Kind.HARDWARE] = ("hardware.lifetime", settings.hardware.lifetime)
+    return out
+
+
+def check_policy(policy: FreshnessPolicy, settings: Settings) -> list[str]:
+    """Every configured lifetime the registry would refuse (one message per field)."""
+    problems = []
+    for kind, (field, lifetime) in lifetimes(settings).items():
+        allowed = policy.max_lifetime[int(kind)]
+        if lifetime <= allowed:
+            continue
+        if kind == Kind.HEALTH:
+            problems.append(
+                f"{field} = {settings.health.heartbeat_interval} s gives heartbeats a "
+                f"{lifetime} s lifetime (two intervals); the registry allows at most {allowed} s: "
+                f"use {allowed // 2} or less"
+            )
+        else:
+            problems.append(f"{field} = {lifetime} s exceeds the registry's {allowed} s")
+    return problems
+
+
+class RegistryLink:
+    """Lazily connected registry client for one attestor."""
+
+    def __init__(
+        self,
+        target: Target,
+        settings: Settings,
+        account: LocalAccount,
+        identity: DeviceIdentity,
+        facility_id: bytes,
+        domain_separator: bytes,
+    ) -> None:
+        self.target = target
+        self.settings = settings
+        self.account = account
+        self.identity = identity
+        self.facility_id = facility_id
+        self.domain_separator = domain_separator
+        self._client: RegistryClient | None = None
+        self._verified = False
+        self._certificates_published = False
+        self._head_w3: Web3 | None = None
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def chain_head(self) -> int | None:
+        """The chain's latest block number, or None if it does not answer within
+        ``HEAD_TIMEOUT`` seconds (for the health heartbeat: never raises)."""
+        if self._head_w3 is None:
+            self._head_w3 = web3_for(self.target.rpc_url, timeout=HEAD_TIMEOUT)
+        try:
+            return int(self._head_w3.eth.block_number)
+        except Exception:  # any transport or node error: the heartbeat reports "unknown"
+            return None
+
+    def client(self) -> RegistryClient:
+        """A checked client; raises ChainUnreachableError (retry later) or RegistrationError."""
+        if self._client is None:
+            w3 = connect(self.target.rpc_url, timeout=self.target.timeout)
+            client = RegistryClient(w3, self.target.registry, self.account)
+            client.tx.receipt_timeout = self.target.receipt_timeout
+            self._client = client
+        if not self._verified:
+            self.verify(self._client)
+            self._verified = True
+        if not self._certificates_published:
+            self.publish_certificates(self._client)
+            self._certificates_published = True
+        return self._client
+
+    def verify(self, client: RegistryClient) -> None:
+        """Check the chain agrees with the settings; RegistrationError naming what differs."""
+        name = self.settings.facility
+        chain_id = int(client.w3.eth.chain_id)
+        if chain_id != self.target.chain_id:
+            raise RegistrationError(
+                f"{self.target.rpc_url} is chain {chain_id}, but the settings name chain "
+                f"{self.target.chain_id}"
+            )
+        if client.domain_separator() != self.domain_separator:
+            raise RegistrationError(
+                f"the registry at {self.target.registry} has another EIP-712 domain than the "
+                "one proofs are signed for: is chain.registry right?"
+            )
+        info = client.facility(self.facility_id)
+        fingerprint = self.identity.ca_fingerprint.hex()
+        if not info.registered:
+            raise RegistrationError(
+                f"facility {name} (id 0x{self.facility_id.hex()}) is not registered in registry "
+                f"{self.target.registry}; its owner must register it with attestor "
+                f"{self.address} and CA fingerprint 0x{fingerprint}"
+            )
+        if to_checksum_address(info.attestor) != self.address:
+            raise RegistrationError(
+                f"facility {name} is registered to attestor {info.attestor}, not to this key "
+                f"{self.address}"
+            )
+        if info.ca_fingerprint != self.identity.ca_fingerprint:
+            raise RegistrationError(
+                f"facility {name} pins CA fingerprint 0x{info.ca_fingerprint.hex()}, but keys "
+                f"hold CA 0x{fingerprint}"
+            )
+        if not info.active:
+            log_event(log, "facility.inactive", logging.WARNING, facility=name)
+        problems = check_policy(client.freshness_policy(), self.settings)
+        if problems:
+            raise RegistrationError("; ".join(problems))
+        log_event(
+            log,
+            "chain.verified",
+            facility=name,
+            registry=self.target.registry,
+            chain_id=chain_id,
+            attestor=self.address,
+        )
+
+    def publish_certificates(self, client: RegistryClient) -> None:
+        """Publish the CA and device certificates unless already on-chain."""
+        for what, der in (("ca", self.identity.ca_der), ("device", self.identity.cert_der)):
+            digest = hashlib.sha256(der).digest()
+            if client.find_certificate(digest, from_block=self.target.from_block) is not None:
+                continue
+            receipt = client.publish_certificate(self.facility_id, der, sender=self.account)
+            log_event(
+                log,
+                "certificate.published",
+                certificate=what,
+                sha256=digest.hex(),
+                tx=receipt["transactionHash"].to_0x_hex(),
+            )
+
+    def accepted(self, from_block: int) -> dict[int, tuple[bytes, int]]:
+        """sequence -> (tx hash, block) of this attestor's accepted proofs since a block."""
+        events = self.client().accepted_proofs(
+            max(from_block, self.target.from_block), attestor=self.address
+        )
+        return {e.sequence: (bytes.fromhex(e.tx[2:]), e.block) for e in events}
+
+    def transactions_in_flight(self) -> int:
+        """How many of this account's transactions are sent but not yet mined."""
+        eth = self.client().w3.eth
+        me = self.account.address
+        return int(eth.get_transaction_count(me, "pending")) - int(
+            eth.get_transaction_count(me, "latest")
+        )

@@ -1,0 +1,244 @@
+"""The devnet's example sites, each attested by a real attestor process.
+
+For every site in ``EXAMPLE_SITES`` this sets up keys with ``attestor init`` (cheap KDF: local
+use only), registers the facility with the attestor's address and CA fingerprint, funds the
+attestor from the chain's development account, and starts ``attestor run --config
+examples/<site>.toml`` with the devnet's RPC URL, directories and free loopback ports passed as
+``ATTESTOR_*`` environment variables. The attestor is a separate program: this core package
+starts it as a subprocess and never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from devnet.localchain import free_port
+from redundancy.domains import facility_id
+from redundancy.errors import RedundancyError
+from redundancy.registry import RegistryClient
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+FUNDING_WEI = 10 * 10**18
+DEV_KDF_ITERATIONS = 1024
+
+
+def attestor_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "attestor", *args]
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class SiteProcess:
+    """A running attestor for one example site."""
+
+    name: str
+    attestor: str
+    http_port: int
+    latency_port: int
+    log_path: Path
+    process: subprocess.Popen[bytes]
+    log_file: IO[bytes]
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}/metrics"
+
+    def peer_rtts(self) -> dict[str, int]:
+        """The fastest signed round trip to each peer, in microseconds, from /metrics."""
+        try:
+            with urllib.request.urlopen(self.metrics_url, timeout=2) as resp:
+                text = resp.read().decode()
+        except OSError:
+            return {}
+        out = {}
+        prefix = 'attestor_peer_rtt_microseconds{peer="'
+        for line in text.splitlines():
+            if line.startswith(prefix):
+                peer, _, value = line[len(prefix) :].partition('"} ')
+                out[peer] = int(float(value))
+        return out
+
+    def log_tail(self, lines: int = 5) -> str:
+        text = self.log_path.read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
+
+def _init_keys(names: list[str], sites_dir: Path) -> dict[str, tuple[str, bytes, Path]]:
+    """``attestor init`` for every site at once: name -> (attestor, CA fingerprint, password)."""
+    runs = {}
+    for name in names:
+        keys = sites_dir / name / "keys"
+        keys.mkdir(parents=True)
+        password = keys / "password"
+        password.write_text(secrets.token_hex(16) + "\n")
+        password.chmod(0o600)
+        command = attestor_command(
+            "init",
+            "--facility",
+            name,
+            "--dir",
+            str(keys),
+            "--password-file",
+            str(password),
+            "--kdf-iterations",
+            str(DEV_KDF_ITERATIONS),
+            "--json",
+        )
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        runs[name] = (proc, password)
+    out = {}
+    for name, (proc, password) in runs.items():
+        stdout, stderr = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            raise RedundancyError(f"attestor init for {name} failed: {stderr.strip()}")
+        facts = json.loads(stdout)
+        out[name] = (str(facts["attestor"]), bytes.fromhex(facts["caFingerprint"][2:]), password)
+    return out
+
+
+def _fund(w3: Web3, owner: LocalAccount, addresses: list[str]) -> None:
+    """Send every attestor its funding, then wait for all the transfers."""
+    nonce = w3.eth.get_transaction_count(owner.address, "pending")
+    hashes = []
+    for i, to in enumerate(addresses):
+        fields: dict[str, Any] = {
+            "to": to,
+            "value": FUNDING_WEI,
+            "gas": 21_000,
+            "gasPrice": w3.eth.gas_price,
+            "nonce": nonce + i,
+            "chainId": w3.eth.chain_id,
+        }
+        hashes.append(w3.eth.send_raw_transaction(owner.sign_transaction(fields).raw_transaction))
+    for tx_hash in hashes:
+        w3.eth.wait_for_transaction_receipt(tx_hash)
+
+
+def start_sites(
+    names: list[str],
+    rpc_url: str,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    deployment_file: Path,
+    state_dir: Path,
+) -> list[SiteProcess]:
+    """Set up, register, fund and start one attestor per site (fresh keys every run)."""
+    sites_dir = state_dir / "sites"
+    shutil.rmtree(sites_dir, ignore_errors=True)
+    keys = _init_keys(names, sites_dir)
+    for name in names:
+        address, ca_fingerprint, _ = keys[name]
+        registry.register_facility(facility_id(name), address, ca_fingerprint)
+    _fund(registry.w3, owner, [keys[name][0] for name in names])
+    ports = {name: (free_port(), _free_udp_port()) for name in names}
+    started: list[SiteProcess] = []
+    try:
+        for name in names:
+            site_dir = sites_dir / name
+            address, _, password = keys[name]
+            http_port, latency_port = ports[name]
+            peers = [
+                {"facility": other, "address": f"127.0.0.1:{ports[other][1]}"}
+                for other in names
+                if other != name
+            ]
+            env = {
+                **os.environ,
+                "ATTESTOR_CHAIN__RPC_URL": rpc_url,
+                "ATTESTOR_CHAIN__DEPLOYMENT": str(deployment_file.resolve()),
+                "ATTESTOR_DATA_DIR": str(site_dir.resolve() / "data"),
+                "ATTESTOR_KEYS__DIR": str(site_dir.resolve() / "keys"),
+                "ATTESTOR_KEYS__PASSWORD_FILE": str(password.resolve()),
+                "ATTESTOR_HTTP__LISTEN": f"127.0.0.1:{http_port}",
+                "ATTESTOR_LATENCY__LISTEN": f"127.0.0.1:{latency_port}",
+                "ATTESTOR_LATENCY__PEERS": json.dumps(peers),
+            }
+            log_path = site_dir / "attestor.log"
+            log_file = log_path.open("wb")
+            process = subprocess.Popen(
+                attestor_command("run", "--config", str(EXAMPLES / f"{name}.toml")),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+            started.append(
+                SiteProcess(name, address, http_port, latency_port, log_path, process, log_file)
+            )
+    except BaseException:
+        stop_sites(started)
+        raise
+    return started
+
+
+def wait_fresh(registry: RegistryClient, sites: list[SiteProcess], timeout: float) -> bool:
+    """Wait until no site is stale; False on timeout. Raises if an attestor exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for site in sites:
+            if site.process.poll() is not None:
+                raise RedundancyError(
+                    f"the attestor for {site.name} exited with {site.process.returncode}; "
+                    f"its log ({site.log_path}) ends:\n{site.log_tail()}"
+                )
+        if not any(registry.facility_status(facility_id(s.name)).stale for s in sites):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def stop_sites(sites: list[SiteProcess], timeout: float = 20.0) -> list[int]:
+    """SIGTERM every attestor (each finishes its in-flight publish), wait; their exit codes."""
+    for site in sites:
+        if site.process.poll() is None:
+            site.process.send_signal(signal.SIGTERM)
+    codes = []
+    for site in sites:
+        try:
+            codes.append(site.process.wait(timeout=timeout))
+        except subprocess.TimeoutExpired:
+            site.process.kill()
+            codes.append(site.process.wait())
+        site.log_file.close()
+    return codes
+
+
+def landed_count(registry: RegistryClient, attestor: str) -> int:
+    """How many of this attestor's proofs the registry has accepted."""
+    return len(registry.accepted_proofs(0, attestor=attestor))
+
+
+def status_table(registry: RegistryClient, sites: list[SiteProcess]) -> list[str]:
+    """One line per site: attestor, stale, proofs landed, peer RTTs, status URL, reasons."""
+    lines = [
+        f"{'site':6} {'attestor':44} {'stale':6} {'landed':>6}  {'rtt to peers (ms)':26} "
+        f"{'metrics':32} reasons"
+    ]
+    for site in sites:
+        status = registry.facility_status(facility_id(site.name))
+        rtts = " ".join(f"{p}={us / 1000:.1f}" for p, us in sorted(site.peer_rtts().items()))
+        lines.append(
+            f"{site.name:6} {site.attestor:44} {str(status.stale).lower():6} "
+            f"{landed_count(registry, site.attestor):>6}  {rtts or '-':26} "
+            f"{site.metrics_url:32} {', '.join(status.reasons()) or '-'}"
+        )
+    return lines

@@ -1,0 +1,163 @@
+"""Sites on one machine, for tests, the failover drill and the demo: per site an etcd member
+(from ``etcdcluster``), a validator node process and a gateway process, each on loopback.
+``kill_site`` is SIGKILL to all three: a site losing power.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devnet.etcdcluster import EtcdCluster
+from devnet.localchain import free_port
+
+
+def http_json(url: str, body: Any = None, timeout: float = 2.0) -> tuple[int, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST")
+    request.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+@dataclass
+class Site:
+    name: str
+    config: Path
+    node_port: int
+    gateway_port: int
+    node: subprocess.Popen[bytes] | None = None
+    gateway: subprocess.Popen[bytes] | None = None
+
+    @property
+    def node_url(self) -> str:
+        return f"http://127.0.0.1:{self.node_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.gateway_port}"
+
+
+@dataclass
+class Sites:
+    cluster: EtcdCluster
+    root: Path
+    sites: list[Site] = field(default_factory=list)
+
+    def _spawn(self, site: Site, role: str) -> subprocess.Popen[bytes]:
+        log = open(self.root / f"{site.name}-{role}.log", "ab")  # noqa: SIM115 - owned by the child
+        cmd = [sys.executable, "-m", "validator.node", role, "--config", str(site.config)]
+        return subprocess.Popen(cmd, stdout=log, stderr=log)
+
+    def start_node(self, site: Site) -> None:
+        site.node = self._spawn(site, "run")
+
+    def start_gateway(self, site: Site) -> None:
+        site.gateway = self._spawn(site, "gateway")
+
+    def site(self, name: str) -> Site:
+        return next(s for s in self.sites if s.name == name)
+
+    def kill_node(self, name: str) -> None:
+        site = self.site(name)
+        _kill(site.node)
+        site.node = None
+
+    def kill_site(self, name: str) -> None:
+        """SIGKILL the site's etcd member, node and gateway."""
+        site = self.site(name)
+        self.cluster.kill(name)
+        _kill(site.node)
+        _kill(site.gateway)
+        site.node = site.gateway = None
+
+    def wait_up(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        for s in self.sites:
+            for url, proc in ((s.node_url, s.node), (s.gateway_url, s.gateway)):
+                while proc is not None:
+                    try:
+                        http_json(url + "/health", timeout=0.5)
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise TimeoutError(f"{url} did not come up") from None
+                        time.sleep(0.05)
+
+    def stop(self) -> None:
+        for s in self.sites:
+            for p in (s.node, s.gateway):
+                if p is not None and p.poll() is None:
+                    p.terminate()
+                    try:
+                        p.wait(5)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
+            s.node = s.gateway = None
+
+
+def _kill(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+
+def write_config(path: Path, values: dict[str, Any]) -> None:
+    """A flat TOML file plus an optional [chain] table."""
+
+    def fmt(v: Any) -> str:
+        return json.dumps(str(v) if isinstance(v, Path) else v)
+
+    chain = values.pop("chain", None)
+    lines = [f"{k} = {fmt(v)}" for k, v in values.items()]
+    if chain:
+        lines.append("[chain]")
+        lines += [f"{k} = {fmt(v)}" for k, v in chain.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def make_sites(
+    cluster: EtcdCluster,
+    root: Path,
+    gateways: bool = True,
+    chain: dict[str, dict[str, str]] | None = None,
+    **overrides: Any,
+) -> Sites:
+    """One node (and gateway) per etcd member, each preferring its own member; started."""
+    root.mkdir(parents=True, exist_ok=True)
+    sites = Sites(cluster, root)
+    names = [m.name for m in cluster.members]
+    for i, member in enumerate(cluster.members):
+        others = [m.client_url for m in cluster.members if m is not member]
+        site = Site(member.name, root / f"{member.name}.toml", free_port(), free_port())
+        values: dict[str, Any] = {
+            "node_id": member.name,
+            "etcd_endpoints": [member.client_url, *others],
+            "committee": names,
+            "data_dir": root / member.name,
+            "node_port": site.node_port,
+            "gateway_port": site.gateway_port,
+            **overrides,
+        }
+        if chain is not None:
+            values["chain"] = chain[member.name]
+        write_config(site.config, values)
+        sites.sites.append(site)
+        del i
+    for s in sites.sites:
+        sites.start_node(s)
+        if gateways:
+            sites.start_gateway(s)
+    sites.wait_up()
+    return sites

@@ -1,0 +1,39 @@
+"""Where the project's pinned tools live: the repository root, its node_modules, the solc shim."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from redundancy.artifacts import ARTIFACTS_DIR
+from redundancy.errors import ToolchainError
+
+__all__ = ["ARTIFACTS_DIR", "CONTRACTS_DIR", "PROJECT_ROOT", "SOLC_SHIM", "node_bin", "solc_binary"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONTRACTS_DIR = PROJECT_ROOT / "contracts"
+SOLC_SHIM = CONTRACTS_DIR / "solc-shim.cjs"
+
+
+def node_bin(name: str) -> Path:
+    """A command from the project's pinned npm packages (``npm ci``), else from PATH."""
+    local = PROJECT_ROOT / "node_modules" / ".bin" / name
+    if local.exists():
+        return local
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise ToolchainError(
+        f"{name} not found in {local.parent} or on PATH; run `npm ci` in {PROJECT_ROOT}"
+    )
+
+
+def solc_binary() -> Path:
+    """A native ``solc`` when SOLC_BINARY names one, else the pinned solc-js behind the shim."""
+    explicit = os.environ.get("SOLC_BINARY")
+    if explicit:
+        return Path(explicit)
+    if not (PROJECT_ROOT / "node_modules" / "solc").exists():
+        raise ToolchainError(f"the pinned solc-js is not installed; run `npm ci` in {PROJECT_ROOT}")
+    return SOLC_SHIM

@@ -1,0 +1,165 @@
+"""Run the venue on a local dev chain: an etcd member, a validator node and a gateway per site,
+a light order flow through every gateway, and settlement batches committed on-chain by the
+committee's nodes.
+
+    validator-venue --deployment .devnet/deployment.json --rpc-url URL --sites fra1,ams1,dal1
+                    [--state-dir .devnet/venue] [--orders 600] [--once]
+
+For local development chains only: each committee node signs with anvil's public development key
+of its node address (the keys production nodes read from keystores), and each site's node pays
+gas from another development account. Prints one line per step; runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from eth_account import Account
+
+from devnet.etcdcluster import start_cluster
+from devnet.localchain import dev_keys
+from devnet.loggen import generate
+from devnet.nodes import http_json, make_sites
+from redundancy.chain import connect
+from redundancy.deployment import Deployment
+from redundancy.domains import facility_id
+from redundancy.errors import RedundancyError
+from redundancy.ledger import SettlementClient
+from redundancy.registry import RegistryClient
+from redundancy.selector import SelectorClient
+from validator.engine.codec import encode_message
+from validator.engine.errors import ValidatorError
+
+SUBMITTER_ACCOUNTS = (4, 5, 6)
+BATCH_TIMEOUT = 90.0
+
+
+class VenueError(ValidatorError):
+    """Raised when the dev venue cannot start (not a dev chain, no committee, unknown node key)."""
+
+
+def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str, dict[str, str]]:
+    """Per site: the contracts, the committee node's dev key, and a dev account that pays gas."""
+    w3 = connect(rpc_url)
+    if w3.eth.chain_id != 31337:
+        raise VenueError(
+            f"validator-venue runs on a local anvil (chain id 31337), not {w3.eth.chain_id}"
+        )
+    registry = RegistryClient(w3, dep.registry)
+    committee = SelectorClient(w3, dep.selector).current_committee()
+    if committee.epoch == 0:
+        raise VenueError("no committee has been selected yet")
+    keys = {Account.from_key(k).address: k for k in dev_keys("anvil")}
+    by_facility = {
+        registry.validator_info(m).facility_id: registry.validator_info(m).node
+        for m in committee.members
+    }
+    out = {}
+    for i, name in enumerate(sites):
+        node = by_facility.get(facility_id(name))
+        if node is None or node not in keys:
+            raise VenueError(f"site {name} has no committee node with a development key")
+        out[name] = {
+            "rpc_url": rpc_url,
+            "settlement": dep.settlement,
+            "selector": dep.selector,
+            "registry": dep.registry,
+            "dev_node_key": keys[node],
+            "dev_submitter_key": dev_keys("anvil")[SUBMITTER_ACCOUNTS[i % len(SUBMITTER_ACCOUNTS)]],
+        }
+    return out
+
+
+def run(
+    deployment: Path, rpc_url: str, sites: list[str], state_dir: Path, orders: int, once: bool
+) -> int:
+    dep = Deployment.read(deployment)
+    chains = _chain_settings(rpc_url, dep, sites)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    with start_cluster(sites, state_dir / "etcd") as cluster:
+        venue = make_sites(
+            cluster, state_dir / "nodes", chain=chains, snapshot_every=4, batch_every=2
+        )
+        try:
+            print(
+                f"venue: {len(sites)} etcd members, {len(sites)} validator nodes and gateways",
+                flush=True,
+            )
+            for s in venue.sites:
+                print(f"  {s.name}: gateway {s.gateway_url}/orders, node {s.node_url}", flush=True)
+            flow = [json.loads(encode_message(m)) for m in generate(orders, 11)]
+            for k in range(0, len(flow), 50):
+                site = venue.sites[(k // 50) % len(venue.sites)]
+                code, body = http_json(
+                    site.gateway_url + "/orders/batch", flow[k : k + 50], timeout=10
+                )
+                if code != 200:
+                    raise VenueError(f"gateway {site.name} answered {code}: {body}")
+            print(
+                f"venue: {len(flow)} orders acknowledged through all {len(sites)} gateways",
+                flush=True,
+            )
+            ledger = SettlementClient(connect(rpc_url), dep.settlement)
+            deadline = time.monotonic() + BATCH_TIMEOUT
+            while ledger.last_committed()[2] == 0:
+                if time.monotonic() > deadline:
+                    raise VenueError(f"no settlement batch committed within {BATCH_TIMEOUT:.0f} s")
+                time.sleep(0.5)
+            seq, root, count = ledger.last_committed()
+            print(
+                f"venue: {count} settlement batch(es) committed on-chain by the committee's nodes, "
+                f"log sequences 1-{seq}, state root 0x{root.hex()[:16]}...",
+                flush=True,
+            )
+            if once:
+                return 0
+            stop = False
+
+            def _stop(_sig: int, _frame: FrameType | None) -> None:
+                nonlocal stop
+                stop = True
+
+            signal.signal(signal.SIGINT, _stop)
+            signal.signal(signal.SIGTERM, _stop)
+            while not stop:
+                time.sleep(0.5)
+            return 0
+        finally:
+            venue.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="validator-venue", description=__doc__.splitlines()[0])
+    parser.add_argument("--deployment", type=Path, required=True)
+    parser.add_argument("--rpc-url", required=True)
+    parser.add_argument(
+        "--sites", required=True, help="comma-separated site names (one etcd member each)"
+    )
+    parser.add_argument("--state-dir", type=Path, default=Path(".devnet/venue"))
+    parser.add_argument("--orders", type=int, default=600)
+    parser.add_argument(
+        "--once", action="store_true", help="stop after the first batch is committed"
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run(
+            args.deployment,
+            args.rpc_url,
+            args.sites.split(","),
+            args.state_dir,
+            args.orders,
+            args.once,
+        )
+    except (RedundancyError, ValidatorError, OSError) as exc:
+        print(f"validator-venue: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,276 @@
+"""Canonical line format of the input log and of results: one JSON object per line.
+
+Canonical means: keys sorted, no whitespace, ASCII only, every field present.
+``decode_message`` accepts any JSON object with the right fields and types (a
+field with a default may be omitted); ``encode_message`` always writes the
+canonical form, so ``encode(decode(line))`` is the line's canonical twin.
+
+Example::
+
+    {"account":"alice","kind":"gtc","order_id":7,"price":120,"qty":3,"series":"BTC-20250627-60000-P","side":"buy","type":"order"}
+
+Wire rules: strings are 1-64 printable characters (no control characters); integers
+are JSON integers (not booleans, not floats) within a signed 64-bit word; enums
+are their lower-case names; a key may appear only once. Anything else raises
+``MessageError``, naming the field where there is one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from validator.engine.errors import MessageError
+from validator.engine.messages import (
+    Cancel,
+    CancelReplace,
+    Deposit,
+    Expire,
+    ListSeries,
+    Message,
+    NewOrder,
+    SettlementPrice,
+    Withdraw,
+)
+from validator.engine.primitives import INT_LIMIT, OptionType, OrderKind, Side
+from validator.engine.results import RejectReason, Result
+
+TAGS: dict[type[Any], str] = {
+    ListSeries: "list_series",
+    Deposit: "deposit",
+    Withdraw: "withdraw",
+    NewOrder: "order",
+    Cancel: "cancel",
+    CancelReplace: "replace",
+    SettlementPrice: "settlement_price",
+    Expire: "expire",
+}
+"""The ``type`` field of each message class on the wire."""
+
+MAX_STRING = 64
+
+_STR, _INT, _ENUM = 0, 1, 2
+_KINDS: dict[str, int | type[Enum]] = {
+    "AccountId": _STR,
+    "SeriesId": _STR,
+    "Underlying": _STR,
+    "OrderId": _INT,
+    "Expiry": _INT,
+    "Price": _INT,
+    "Quantity": _INT,
+    "Cash": _INT,
+    "int": _INT,
+    "Side": Side,
+    "OrderKind": OrderKind,
+    "OptionType": OptionType,
+}
+"""How each annotated field type travels: a string, an integer, or an enum's value."""
+
+
+class _Field:
+    """How to read and write one field of one message class."""
+
+    __slots__ = ("kind", "members", "name", "names", "optional")
+
+    def __init__(self, field: dataclasses.Field[Any]) -> None:
+        self.name = field.name
+        spec = _KINDS[str(field.type)]
+        self.kind = spec if isinstance(spec, int) else _ENUM
+        self.members: dict[str, Enum] = {}
+        if not isinstance(spec, int):
+            self.members = {member.value: member for member in spec}
+        self.names = ", ".join(sorted(self.members))
+        self.optional = field.default is not dataclasses.MISSING
+
+    def parse(self, value: object) -> object:
+        """The field's value from JSON, or ``MessageError`` naming the field."""
+        kind = self.kind
+        if kind == _INT:
+            if type(value) is int and -INT_LIMIT < value < INT_LIMIT:
+                return value
+            if type(value) is not int:
+                raise MessageError("must be an integer", field=self.name)
+            raise MessageError("must fit a signed 64-bit integer", field=self.name)
+        if kind == _STR:
+            if type(value) is str and 0 < len(value) <= MAX_STRING and value.isprintable():
+                return value
+            if type(value) is not str:
+                raise MessageError("must be a string", field=self.name)
+            if not 0 < len(value) <= MAX_STRING:
+                raise MessageError(f"must be 1-{MAX_STRING} characters", field=self.name)
+            raise MessageError("must be printable (no control characters)", field=self.name)
+        member = self.members.get(value) if type(value) is str else None
+        if member is None:
+            raise MessageError(f"must be one of {self.names}", field=self.name)
+        return member
+
+
+class _Codec:
+    """Decoder and canonical encoder of one message class."""
+
+    __slots__ = ("allowed", "cls", "fields", "required", "tag", "template")
+
+    def __init__(self, cls: type[Any], tag: str) -> None:
+        self.cls = cls
+        self.tag = tag
+        self.fields = tuple(_Field(field) for field in dataclasses.fields(cls))
+        self.required = {field.name for field in self.fields if not field.optional} | {"type"}
+        self.allowed = {field.name for field in self.fields} | {"type"}
+        # Canonical output: keys sorted, "type" among them.
+        by_name: dict[str, _Field | None] = {field.name: field for field in self.fields}
+        by_name["type"] = None
+        self.template = tuple((f'"{key}":', by_name[key]) for key in sorted(by_name))
+
+    def compile(self) -> Callable[[dict[str, object]], Message]:
+        """A decoder specialised to this class: every check inline, no per-field calls.
+
+        It accepts exactly what ``decode`` accepts and hands anything else to ``decode`` for
+        the error, so errors stay word for word the same (about 3x faster on valid input,
+        which is what the nodes and gateways decode all day).
+        """
+        env: dict[str, object] = {"_slow": self.decode, "_cls": self.cls, "_MISSING": _MISSING}
+        defaults = {f.name: f.default for f in dataclasses.fields(self.cls)}
+        body, args = [], []
+        for i, field in enumerate(self.fields):
+            v = f"v{i}"
+            if field.kind == _INT:
+                checks = [f"if type({v}) is not int or not {-INT_LIMIT} < {v} < {INT_LIMIT}:"]
+            elif field.kind == _STR:
+                checks = [
+                    f"if type({v}) is not str or not 0 < len({v}) <= {MAX_STRING} "
+                    f"or not {v}.isprintable():"
+                ]
+            else:
+                env[f"_m{i}"] = field.members
+                checks = [f"{v} = _m{i}.get({v}) if type({v}) is str else None", f"if {v} is None:"]
+            checks.append("    return _slow(obj)")
+            body.append(f"{v} = obj.get({field.name!r}, _MISSING)")
+            if field.optional:
+                env[f"_d{i}"] = defaults[field.name]
+                body += [f"if {v} is _MISSING:", "    n -= 1", f"    {v} = _d{i}", "else:"]
+                body += ["    " + line for line in checks]
+            else:
+                body += [f"if {v} is _MISSING:", "    return _slow(obj)", *checks]
+            args.append(v)
+        source = "\n".join(
+            [
+                "def decode(obj):",
+                f"    n = {len(self.fields) + 1}",
+                *["    " + line for line in body],
+                "    if len(obj) != n: return _slow(obj)",
+                f"    return _cls({', '.join(args)})",
+            ]
+        )
+        exec(compile(source, f"<decoder of {self.cls.__name__}>", "exec"), env)
+        decoder: Callable[[dict[str, object]], Message] = env["decode"]  # type: ignore[assignment]
+        return decoder
+
+    def decode(self, obj: dict[str, object]) -> Message:
+        keys = obj.keys()
+        if not self.required <= keys <= self.allowed:
+            unknown = sorted(keys - self.allowed)
+            if unknown:
+                raise MessageError("unknown field", field=unknown[0])
+            raise MessageError("missing", field=sorted(self.required - keys)[0])
+        values = {
+            field.name: field.parse(obj[field.name]) for field in self.fields if field.name in obj
+        }
+        message: Message = self.cls(**values)
+        return message
+
+    def encode(self, msg: Message) -> bytes:
+        parts = []
+        for key, field in self.template:
+            if field is None:
+                parts.append(key + '"' + self.tag + '"')
+                continue
+            value = getattr(msg, field.name)
+            if field.kind == _STR:
+                parts.append(key + _quote(value))
+            elif field.kind == _INT:
+                parts.append(key + str(value))
+            else:
+                parts.append(key + '"' + value.value + '"')
+        return ("{" + ",".join(parts) + "}").encode("ascii")
+
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+"""JSON string literal, as ``json.dumps`` writes it (the C implementation)."""
+
+_MISSING = object()
+_CODECS: dict[type[Any], _Codec] = {cls: _Codec(cls, tag) for cls, tag in TAGS.items()}
+_BY_TAG: dict[str, _Codec] = {codec.tag: codec for codec in _CODECS.values()}
+_DECODERS: dict[str, Callable[[dict[str, object]], Message]] = {
+    tag: codec.compile() for tag, codec in _BY_TAG.items()
+}
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise MessageError("duplicate key in JSON object")
+    return obj
+
+
+def loads_strict(text: str | bytes) -> object:
+    """JSON with every object's keys unique; ``MessageError`` if it is not."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except MessageError:
+        raise
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MessageError(f"not valid JSON ({exc})") from None
+
+
+def decode_message(line: str | bytes) -> Message:
+    """Parse one log line into a message; raise ``MessageError`` if it is malformed."""
+    return decode_object(loads_strict(line))
+
+
+def decode_object(obj: object) -> Message:
+    """A message from an already parsed JSON value (parsed with ``loads_strict``)."""
+    if type(obj) is not dict:
+        raise MessageError("must be a JSON object")
+    tag = obj.get("type")
+    decoder = _DECODERS.get(tag) if isinstance(tag, str) else None
+    if decoder is None:
+        raise MessageError(f"must be one of {', '.join(sorted(_BY_TAG))}", field="type")
+    return decoder(obj)
+
+
+def encode_message(msg: Message) -> bytes:
+    """The canonical line of a message (no trailing newline)."""
+    return _CODECS[msg.__class__].encode(msg)
+
+
+def encode_result(result: Result) -> bytes:
+    """The canonical line of a result; used by the hash chain and the replay tool."""
+    if not (result.fills or result.cancelled or result.payouts):
+        return _STATUS_LINES[result.reason]
+    obj: dict[str, object] = {
+        "reason": None if result.reason is None else result.reason.value,
+        "fills": [list(fill) for fill in result.fills],
+        "cancelled": [list(order) for order in result.cancelled],
+        "payouts": [list(payout) for payout in result.payouts],
+    }
+    return _dump(obj)
+
+
+def _dump(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+_STATUS_LINES: dict[RejectReason | None, bytes] = {
+    reason: _dump(
+        {
+            "cancelled": [],
+            "fills": [],
+            "payouts": [],
+            "reason": None if reason is None else reason.value,
+        }
+    )
+    for reason in [None, *RejectReason]
+}

@@ -1,0 +1,168 @@
+"""Snapshots: the whole state as canonical JSON, and back.
+
+The snapshot holds only primary state: series, expiry states and prices, each
+account's cash, positions and used client order ids (as ranges), and the
+resting orders of every book in priority order. Everything derived (reservations, collateral,
+the account's order index) is recomputed on restore. Everything is sorted by
+its public id, so the bytes do not depend on internal indices or on the
+history of any dictionary, and the state hash (sha256 of these bytes) is the
+same for every validator at the same sequence number.
+
+``load`` accepts only what ``dump`` would write: after rebuilding it audits the
+state and re-serialises it, and rejects the input unless the bytes match.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from itertools import pairwise
+from typing import Any
+
+from validator.engine.accounts import POS, refresh_collateral
+from validator.engine.audit import audit
+from validator.engine.book import A, K, O, Order, P, Q
+from validator.engine.errors import SnapshotError
+from validator.engine.instruments import ExpiryState
+from validator.engine.lifecycle import list_series
+from validator.engine.matching import rest
+from validator.engine.messages import ListSeries
+from validator.engine.primitives import AccountId, Expiry, OptionType, Price, SeriesId, Underlying
+from validator.engine.state import State
+
+FORMAT = "dc-redundancy/validator-snapshot/1"
+
+
+def dump(state: State) -> bytes:
+    """Canonical serialisation of the whole state."""
+    series = sorted(state.series, key=lambda item: item.id)
+    accounts = sorted(state.accounts, key=lambda item: item.id)
+    books = []
+    for item in series:
+        book = item.book
+        if book.bid_keys or book.ask_keys:
+            books.append([item.id, _orders(state, book.orders(1)), _orders(state, book.orders(0))])
+    obj = {
+        "format": FORMAT,
+        "seq": state.seq,
+        "series": [
+            [
+                item.id,
+                item.underlying,
+                item.expiry,
+                item.option_type.value,
+                item.strike,
+                item.multiplier,
+                item.tick,
+                item.lot,
+                item.cap,
+            ]
+            for item in series
+        ],
+        "expiries": [
+            [group.underlying, group.expiry, group.state.value, group.price]
+            for _, group in sorted(state.expiries.items())
+        ],
+        "accounts": [
+            [
+                account.id,
+                account.cash,
+                {
+                    state.series[index].id: holding[POS]
+                    for index, holding in account.holdings.items()
+                    if holding[POS]
+                },
+                account.used_id_ranges(),
+            ]
+            for account in accounts
+        ],
+        "books": books,
+    }
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
+
+
+def _orders(state: State, orders: Iterator[Order]) -> list[list[object]]:
+    return [
+        [state.accounts[order[A]].id, order[O], order[P], order[Q], order[K]] for order in orders
+    ]
+
+
+def load(data: bytes) -> State:
+    """Rebuild a state from ``dump`` output; raise ``SnapshotError`` if it is not one."""
+    try:
+        obj = json.loads(data)
+        if obj["format"] != FORMAT:
+            raise SnapshotError(f"unknown snapshot format {obj['format']!r}")
+        state = _rebuild(obj)
+    except SnapshotError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+        raise SnapshotError(f"malformed snapshot: {exc!r}") from None
+    problems = audit(state)
+    if problems:
+        raise SnapshotError("inconsistent snapshot: " + "; ".join(problems))
+    if dump(state) != data:
+        raise SnapshotError("snapshot is not in canonical form")
+    return state
+
+
+def _rebuild(obj: dict[str, Any]) -> State:
+    state = State()
+    for sid, underlying, expiry, option_type, strike, multiplier, tick, lot, cap in obj["series"]:
+        listing = ListSeries(
+            SeriesId(sid),
+            Underlying(underlying),
+            Expiry(expiry),
+            OptionType(option_type),
+            Price(strike),
+            multiplier,
+            Price(tick),
+            lot,
+            Price(cap),
+        )
+        result = list_series(state, listing)
+        if not result.accepted:
+            raise SnapshotError(f"series {sid!r}: {result.reason}")
+    for underlying, expiry, expiry_state, price in obj["expiries"]:
+        group = state.expiries[(underlying, expiry)]
+        group.state = ExpiryState(expiry_state)
+        group.price = price
+        for series in group.series:
+            series.trading = group.state is ExpiryState.TRADING
+    budget = obj["seq"]  # every used id was accepted at its own sequence number
+    for account_id, cash, positions, ranges in obj["accounts"]:
+        account = state.open_account(AccountId(account_id))
+        account.cash = cash
+        for first, last in ranges:
+            budget -= last - first + 1
+            if budget < 0 or last < first:
+                raise SnapshotError(f"account {account_id!r}: more used order ids than inputs")
+        if any(later[0] <= earlier[1] + 1 for earlier, later in pairwise(ranges)):
+            raise SnapshotError(f"account {account_id!r}: used order id ranges overlap or touch")
+        account.id_starts = [first for first, _ in ranges]
+        account.id_ends = [last for _, last in ranges]
+        for sid, position in positions.items():
+            account.holding(state.series_by_id[sid].index)[POS] = position
+    for sid, bids, asks in obj["books"]:
+        series = state.series_by_id[sid]
+        book = series.book
+        for is_buy, orders in ((1, bids), (0, asks)):
+            for account_id, order_id, price, qty, post_only in orders:
+                account = state.accounts_by_id[account_id]
+                order: Order = [
+                    qty,
+                    price,
+                    account.index,
+                    order_id,
+                    series.index,
+                    is_buy,
+                    post_only,
+                ]
+                if order_id in account.orders:
+                    raise SnapshotError(f"order {account_id}/{order_id} rests twice")
+                rest(book, account, account.holding(series.index), series, order)
+    for account in state.accounts:
+        for index, holding in account.holdings.items():
+            refresh_collateral(account, holding, state.series[index].max_payout)
+    state.seq = obj["seq"]
+    return state

@@ -1,0 +1,193 @@
+"""A validator node: follows the etcd log in order and applies it to the deterministic engine.
+
+On start it restores its newest snapshot, then watches the log from the revision after it: etcd
+replays the history it still holds and then streams new chunks, all in revision order. Every
+``snapshot_every`` chunks it writes a snapshot and publishes its position; log keys below the
+minimum position over the whole committee are deleted (``log_retention`` seconds later, so that a
+gateway still retrying a write can find it) and etcd's history is compacted there. Every
+``batch_every`` chunks (a batch boundary) it publishes its state root; once most of the committee
+has published a root for that boundary, a node whose root differs stops serving reads and says
+so, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import time
+
+from validator.engine import Engine
+from validator.engine.errors import MessageError
+from validator.node.errors import EtcdError
+from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
+from validator.node.inputlog import LOG, SNAP, Chunk, roots_prefix
+from validator.node.settings import Settings
+from validator.node.snapshot_files import Position, SnapshotStore
+
+log = logging.getLogger("validator.node.follower")
+
+
+class Boundary:
+    """This node's view of one batch boundary: the sequences it covers and the root after it."""
+
+    __slots__ = ("first", "index", "last", "root")
+
+    def __init__(self, index: int, first: int, last: int, root: bytes) -> None:
+        self.index, self.first, self.last, self.root = index, first, last, root
+
+
+class Node:
+    def __init__(self, settings: Settings, etcd: EtcdClient) -> None:
+        self.settings = settings
+        self.etcd = etcd
+        self.store = SnapshotStore(settings.data_dir / "snapshots")
+        self.engine = Engine()
+        self.applied = 0
+        """Chunks applied (the ordinal of the last one)."""
+        self.revision = 0
+        """etcd revision of the last chunk applied."""
+        self.boundary_seq = 0
+        """Sequence at the last batch boundary."""
+        self.diverged: str | None = None
+        self.unchecked: list[Boundary] = []
+        self.boundaries: asyncio.Queue[Boundary] = asyncio.Queue()
+        """Batch boundaries, for the settlement signer."""
+        self.deleted_below = 0
+        self._floors: collections.deque[tuple[float, int]] = collections.deque()
+        self._usable_floor = 0
+
+    def restore(self) -> None:
+        found = self.store.load_latest()
+        if found is not None:
+            at, self.engine = found
+            self.applied, self.revision = at.ordinal, at.revision
+            self.boundary_seq = self.engine.seq
+            log.info(
+                "restored snapshot at chunk %d (revision %d, seq %d)",
+                self.applied,
+                self.revision,
+                self.engine.seq,
+            )
+
+    @property
+    def serving(self) -> bool:
+        return self.diverged is None
+
+    def stop_serving(self, reason: str) -> None:
+        if self.diverged is None:
+            self.diverged = f"node {self.settings.node_id} stopped serving: {reason}"
+            log.error(self.diverged)
+
+    async def run(self) -> None:
+        self.restore()
+        checker = asyncio.create_task(self._check_roots_forever())
+        try:
+            while self.diverged is None:
+                try:
+                    async for kv in self.etcd.watch(LOG, prefix_end(LOG), self.revision + 1):
+                        if kv.mod_revision > self.revision:
+                            await self._apply(kv.key, kv.mod_revision, kv.value)
+                            await asyncio.sleep(0)  # let reads in between chunks
+                except EtcdCompactedError as exc:
+                    self.stop_serving(
+                        f"cannot catch up from revision {self.revision}: {exc}; "
+                        "it needs a peer's snapshot"
+                    )
+                except EtcdError as exc:
+                    log.debug("log unavailable (%s); retrying", exc)
+                    await asyncio.sleep(0.05)
+        finally:
+            checker.cancel()
+
+    async def _apply(self, key: bytes, revision: int, value: bytes) -> None:
+        try:
+            chunk = Chunk.decode(key, revision, value)
+        except MessageError as exc:  # never written by a gateway: skipped alike by every node
+            log.warning("log revision %d skipped: %s", revision, exc)
+            return
+        engine = self.engine
+        seq = engine.seq
+        for msg in chunk.messages():
+            seq += 1
+            engine.apply_at(seq, msg)
+        self.applied += 1
+        self.revision = revision
+        if self.applied % self.settings.batch_every == 0:
+            await self._boundary()
+        if self.applied % self.settings.snapshot_every == 0:
+            await self._snapshot()
+
+    async def _boundary(self) -> None:
+        b = Boundary(self.applied, self.boundary_seq + 1, self.engine.seq, self.engine.state_hash())
+        self.boundary_seq = b.last
+        self.unchecked.append(b)
+        self.boundaries.put_nowait(b)
+        value = json.dumps({"root": b.root.hex(), "first": b.first, "last": b.last}).encode()
+        key = roots_prefix(b.index) + self.settings.node_id.encode()
+        while True:  # the chunk is applied already: this root must be published, not skipped
+            try:
+                await self.etcd.put(key, value)
+                return
+            except EtcdError as exc:
+                log.debug("root of chunk %d not published yet (%s); retrying", b.index, exc)
+                await asyncio.sleep(0.05)
+
+    async def _snapshot(self) -> None:
+        at = Position(self.applied, self.revision)
+        state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
+        await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
+        await self.etcd.put(
+            SNAP + self.settings.node_id.encode(), f"{at.ordinal} {at.revision}".encode()
+        )
+        await self._compact()
+
+    async def _compact(self) -> None:
+        """Delete the log keys every committee node has a snapshot past, and compact etcd's
+        history there, once that floor is ``log_retention`` seconds old."""
+        kvs, _, _ = await self.etcd.get_range(SNAP, prefix_end(SNAP))
+        published = {kv.key[len(SNAP) :].decode(): int(kv.value.split()[1]) for kv in kvs}
+        if set(published) < set(self.settings.committee):
+            return
+        now = time.monotonic()
+        self._floors.append((now, min(published[n] for n in self.settings.committee)))
+        while self._floors and self._floors[0][0] <= now - self.settings.log_retention:
+            self._usable_floor = self._floors.popleft()[1]
+        floor = self._usable_floor
+        if floor <= self.deleted_below:
+            return
+        old, _, _ = await self.etcd.get_range(
+            LOG, prefix_end(LOG), keys_only=True, max_mod_revision=floor
+        )
+        await self.etcd.delete_keys([kv.key for kv in old])
+        await self.etcd.compact(floor)
+        self.deleted_below = floor
+        log.info("log compacted: %d chunks up to revision %d deleted", len(old), floor)
+
+    async def _check_roots_forever(self) -> None:
+        majority = len(self.settings.committee) // 2 + 1
+        while True:
+            await asyncio.sleep(0.1)
+            while self.unchecked:
+                b = self.unchecked[0]
+                try:
+                    kvs, _, _ = await self.etcd.get_range(
+                        roots_prefix(b.index), prefix_end(roots_prefix(b.index))
+                    )
+                except EtcdError:
+                    break
+                votes: dict[str, int] = {}
+                for kv in kvs:
+                    root = json.loads(kv.value)["root"]
+                    votes[root] = votes.get(root, 0) + 1
+                agreed = next((r for r, n in votes.items() if n >= majority), None)
+                if agreed is None and sum(votes.values()) < len(self.settings.committee):
+                    break  # wait for more roots
+                self.unchecked.pop(0)
+                if agreed is not None and agreed != b.root.hex():
+                    self.stop_serving(
+                        f"DIVERGED at chunk {b.index} (seq {b.last}): own state root "
+                        f"{b.root.hex()} != committee root {agreed}"
+                    )
+                    return

@@ -1,0 +1,158 @@
+"""The order gateway of one site: HTTP in, group-committed etcd log out, ack after commit.
+
+``POST /orders`` takes one message (the wire format of ``validator.engine.codec``), ``POST
+/orders/batch`` a JSON list of them (acknowledged together). The answer carries each message's
+log position: ``rev`` (the etcd revision of its chunk, the order of the log) and ``pos`` (its
+index in the chunk). A retry of an order this gateway acknowledged recently (same account and
+client order id, same content) gets the original position with ``"duplicate": true`` and is not
+logged again; a retry through another gateway, or one this gateway has forgotten, is logged and
+the engine rejects it (``duplicate_order_id``), so an order never trades twice. When etcd cannot
+commit (members down, no quorum) the answer is 503 and nothing is acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from validator.engine.codec import decode_object, encode_message, loads_strict
+from validator.engine.errors import MessageError
+from validator.engine.messages import CancelReplace, Message, NewOrder
+from validator.node.errors import EtcdError
+from validator.node.sequencer import Sequencer
+
+UNAVAILABLE = (
+    "log unavailable: etcd did not commit ({reason}); NOT acknowledged. "
+    "Retrying with the same client order id is safe."
+)
+MAX_BATCH = 5_000
+
+
+def _dedup_key(msg: Message) -> tuple[str, int] | None:
+    if isinstance(msg, NewOrder):
+        return (msg.account, msg.order_id)
+    if isinstance(msg, CancelReplace):
+        return (msg.account, msg.new_order_id)
+    return None
+
+
+class Gateway:
+    def __init__(self, sequencer: Sequencer, site: str, remember: int = 1_000_000) -> None:
+        self.sequencer = sequencer
+        self.site = site
+        self.remember = remember
+        self.acked: OrderedDict[tuple[str, int], tuple[int, int, bytes]] = OrderedDict()
+        """(account, client order id) -> (revision, index, canonical line) of the newest
+        ``remember`` acknowledged orders; older ones are forgotten (the engine still rejects
+        their retries)."""
+        self.acknowledged = 0
+
+    async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
+        """Log the messages (or recognise retries); raises MessageError, EtcdUnavailableError."""
+        acks: list[dict[str, Any]] = [{}] * len(raw)
+        fresh: list[tuple[int, tuple[str, int] | None, bytes]] = []
+        acked = self.acked
+        for i, item in enumerate(raw):
+            try:
+                msg = decode_object(item)
+            except MessageError as exc:
+                raise MessageError(f"message {i}: {exc}") from None
+            line = encode_message(msg)
+            key = _dedup_key(msg)
+            seen = acked.get(key) if key is not None else None
+            if seen is not None and seen[2] == line:  # a retry: same order, same content
+                acks[i] = {"rev": seen[0], "pos": seen[1], "duplicate": True}
+            else:  # new, or a reused id with other content (the engine rejects that)
+                fresh.append((i, key, line))
+        if fresh:
+            revision, first = await self.sequencer.submit([line for _, _, line in fresh])
+            for offset, (i, key, line) in enumerate(fresh, first):
+                acks[i] = {"rev": revision, "pos": offset, "duplicate": False}
+                if key is not None and key not in acked:
+                    acked[key] = (revision, offset, line)
+            self.acknowledged += len(fresh)
+            while len(acked) > self.remember:
+                acked.popitem(last=False)
+        return acks
+
+
+class GatewayApp:
+    """The gateway's HTTP interface as a bare ASGI application.
+
+    Not FastAPI: on the order path its routing and middleware cost more CPU than validating
+    and logging the order (profiled: about 40% of the gateway's busy time at 2,000 orders/s),
+    and the gateway shares two cores with the nodes and etcd. Three routes, plain JSON bodies.
+    """
+
+    def __init__(self, gateway: Gateway, max_body: int = 8 * 1024 * 1024) -> None:
+        self.gateway = gateway
+        self.max_body = max_body
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        method, path = scope["method"], scope["path"]
+        if path in ("/orders", "/orders/batch"):
+            if method != "POST":
+                status, body = 405, {"error": f"{path} takes POST"}
+            else:
+                status, body = await self._orders(receive, batch=path == "/orders/batch")
+        elif path == "/health" and method == "GET":
+            status, body = 200, self.health()
+        else:
+            status, body = 404, {"error": f"no route {method} {path}"}
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", b"%d" % len(payload)),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _read(self, receive: Any) -> bytes:
+        parts, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise MessageError("client disconnected")
+            part = message.get("body", b"")
+            size += len(part)
+            if size > self.max_body:
+                raise MessageError(f"body over {self.max_body} bytes")
+            parts.append(part)
+            if not message.get("more_body"):
+                return b"".join(parts)
+
+    async def _orders(self, receive: Any, batch: bool) -> tuple[int, Any]:
+        try:
+            body = loads_strict(await self._read(receive))
+            items = body if batch else [body]
+            if not isinstance(items, list) or not items:
+                raise MessageError("expected a non-empty JSON list" if batch else "empty")
+            if len(items) > MAX_BATCH:
+                raise MessageError(f"at most {MAX_BATCH} messages per request, got {len(items)}")
+            acks = await self.gateway.accept(items)
+        except MessageError as exc:
+            return 400, {"error": f"bad input: {exc}"}
+        except EtcdError as exc:
+            return 503, {"error": UNAVAILABLE.format(reason=exc)}
+        return 200, ({"acks": acks} if batch else acks[0])
+
+    def health(self) -> dict[str, Any]:
+        g = self.gateway
+        return {
+            "site": g.site,
+            "acknowledged": g.acknowledged,
+            "chunks_written": g.sequencer.chunks_written,
+            "write_retries": g.sequencer.retries,
+            "etcd": g.sequencer.etcd.endpoint,
+        }

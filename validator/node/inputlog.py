@@ -1,0 +1,107 @@
+"""Layout of the replicated input log in etcd.
+
+The log is every key under ``/venue/log/`` in the order etcd committed them: etcd's Raft gives
+each write a revision, the same on every member, so that order is the total order of the venue's
+inputs. Each gateway writes its own keys, ``/venue/log/<gateway>/<20-digit counter>``, with a
+transaction that succeeds only if the key does not exist yet: gateways never contend for a key,
+several writes can be in flight at once, and a gateway that retries a write it is unsure of
+learns whether it landed (the key holds exactly its value) instead of logging it twice.
+
+A key's value is one group-committed chunk: the chunk's messages, one canonical line each,
+joined by newlines and compressed with zlib (canonical lines of the same venue compress about
+7:1, and the bytes etcd replicates, fsyncs and streams to every node are its main cost).
+
+A message's place is its *position*: (revision of its chunk, index in the chunk), which the
+gateway acknowledges. Nodes apply chunks in revision order and number messages from 1, so a
+message's sequence number is the same on every node; chunk *ordinals* (1, 2, ... in revision
+order) mark batch boundaries and snapshots.
+
+Nodes publish beside the log: ``/venue/snap/<node>`` (``"<ordinal> <revision>"`` of the node's
+newest snapshot; compaction stays below the minimum over all nodes), ``/venue/roots/<k>/<node>``
+(the state root after chunk ordinal ``k`` at a batch boundary) and ``/venue/sigs/<k>/<node>``
+(the node's signature of that settlement batch).
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from dataclasses import dataclass
+
+from validator.engine.codec import decode_message, decode_object, loads_strict
+from validator.engine.errors import MessageError
+from validator.engine.messages import Message
+
+LOG = b"/venue/log/"
+SNAP = b"/venue/snap/"
+ROOTS = b"/venue/roots/"
+SIGS = b"/venue/sigs/"
+
+log = logging.getLogger("validator.node.inputlog")
+
+MAX_CHUNK_BYTES = 64 * 1024 * 1024
+"""Largest decompressed chunk a node accepts (a compressed value is at most etcd's 4 MiB)."""
+
+
+def gateway_prefix(gateway: str) -> bytes:
+    if not gateway or "/" in gateway:
+        raise ValueError(f"gateway id {gateway!r} must be non-empty and contain no '/'")
+    return LOG + gateway.encode() + b"/"
+
+
+def chunk_key(gateway: str, counter: int) -> bytes:
+    return gateway_prefix(gateway) + b"%020d" % counter
+
+
+def key_counter(key: bytes) -> int:
+    return int(key.rsplit(b"/", 1)[1])
+
+
+def roots_prefix(ordinal: int) -> bytes:
+    return ROOTS + b"%020d/" % ordinal
+
+
+def sigs_prefix(ordinal: int) -> bytes:
+    return SIGS + b"%020d/" % ordinal
+
+
+def encode_chunk(lines: list[bytes]) -> bytes:
+    return zlib.compress(b"\n".join(lines), 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One group-committed write of the log, at its etcd revision."""
+
+    key: bytes
+    revision: int
+    lines: list[bytes]
+
+    def messages(self) -> list[Message]:
+        """The chunk's messages, parsed as one JSON array (the fast path); a malformed line
+        (never written by a gateway) is skipped, the same way on every node, and logged."""
+        try:
+            objs = loads_strict(b"[" + b",".join(self.lines) + b"]")
+            assert isinstance(objs, list)
+            return [decode_object(obj) for obj in objs]
+        except MessageError:
+            pass
+        out = []
+        for i, line in enumerate(self.lines):
+            try:
+                out.append(decode_message(line))
+            except MessageError as exc:
+                log.warning("log revision %d line %d skipped: %s", self.revision, i, exc)
+        return out
+
+    @classmethod
+    def decode(cls, key: bytes, revision: int, value: bytes) -> Chunk:
+        """Raise ``MessageError`` naming the key if ``value`` is not a compressed chunk."""
+        inflater = zlib.decompressobj()
+        try:
+            text = inflater.decompress(value, MAX_CHUNK_BYTES)
+        except zlib.error as exc:
+            raise MessageError(f"log key {key!r}: not a zlib chunk ({exc})") from None
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise MessageError(f"log key {key!r}: truncated, or over {MAX_CHUNK_BYTES} bytes")
+        return cls(key, revision, text.split(b"\n") if text else [])

@@ -1,0 +1,73 @@
+"""Read queries a node serves from its own engine: health, book depth, accounts, positions.
+
+A node that has diverged from the committee answers every query with 503 and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+
+from validator.node.follower import Node
+
+
+def create_app(node: Node) -> FastAPI:
+    app = FastAPI(title=f"validator node {node.settings.node_id}")
+
+    def refused() -> Response | None:
+        if node.diverged is not None:
+            return JSONResponse({"error": node.diverged}, status_code=503)
+        return None
+
+    @app.get("/health")
+    async def health() -> Response:
+        body: dict[str, Any] = {
+            "node": node.settings.node_id,
+            "serving": node.serving,
+            "applied_chunk": node.applied,
+            "revision": node.revision,
+            "seq": node.engine.seq,
+            "error": node.diverged,
+        }
+        return JSONResponse(body, status_code=200 if node.serving else 503)
+
+    @app.get("/state_hash")
+    async def state_hash() -> Response:
+        return refused() or JSONResponse(
+            {
+                "applied_chunk": node.applied,
+                "revision": node.revision,
+                "seq": node.engine.seq,
+                "hash": node.engine.state_hash().hex(),
+            }
+        )
+
+    @app.get("/book/{series}")
+    async def book(series: str) -> Response:
+        bids, asks = node.engine.depth(series)
+        return refused() or JSONResponse({"seq": node.engine.seq, "bids": bids, "asks": asks})
+
+    @app.get("/accounts/{account}")
+    async def account(account: str) -> Response:
+        view = node.engine.account(account)
+        if view is None:
+            return refused() or JSONResponse({"error": "unknown account"}, status_code=404)
+        body = {
+            "seq": node.engine.seq,
+            "cash": view.cash,
+            "required": view.required,
+            "available": view.available,
+            "positions": view.positions,
+            "orders": view.orders,
+        }
+        return refused() or JSONResponse(body)
+
+    @app.get("/positions/{series}")
+    async def positions(series: str) -> Response:
+        return refused() or JSONResponse(
+            {"seq": node.engine.seq, "positions": node.engine.positions(series)}
+        )
+
+    return app

@@ -1,0 +1,162 @@
+"""Settlement batches: each committee node signs (EIP-712) every batch boundary's range and state
+root, publishes the signature beside the log, and any node that sees signatures of more than 2/3
+of the committee's stake commits the batch on the SettlementLedger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from redundancy.chain import connect
+from redundancy.eip712 import Signature, Signer, recover_address
+from redundancy.errors import ChainError
+from redundancy.keystore import load_account
+from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.registry import RegistryClient
+from redundancy.selector import SelectorClient
+from validator.node.errors import EtcdError
+from validator.node.etcd import EtcdClient, prefix_end
+from validator.node.follower import Boundary, Node
+from validator.node.inputlog import sigs_prefix
+from validator.node.settings import ChainSettings, Settings
+
+log = logging.getLogger("validator.node.settler")
+
+
+def _key(keystore: Path | None, password: Path | None, dev_key: str | None) -> LocalAccount:
+    if keystore is not None and password is not None:
+        return load_account(keystore, password.read_text().strip())
+    if dev_key is not None:
+        account: LocalAccount = Account.from_key(dev_key)
+        return account
+    raise ValueError("a keystore and password file (or a dev key) is required")
+
+
+@dataclass
+class CommitteeView:
+    """The current committee as the ledger counts it: stake per bound node address."""
+
+    epoch: int
+    stake_by_node: dict[str, int]
+    total: int
+
+    def signed_stake(self, nodes: set[str]) -> int:
+        return sum(self.stake_by_node.get(n.lower(), 0) for n in nodes)
+
+    def has_quorum(self, nodes: set[str]) -> bool:
+        return 3 * self.signed_stake(nodes) > 2 * self.total
+
+
+class Settler:
+    def __init__(
+        self,
+        node_id: str,
+        etcd: EtcdClient,
+        signer: Signer,
+        ledger: SettlementClient,
+        selector: SelectorClient,
+        registry: RegistryClient,
+    ) -> None:
+        self.node_id = node_id
+        self.etcd = etcd
+        self.signer = signer
+        self.ledger = ledger
+        self.selector = selector
+        self.registry = registry
+        self.committed: list[Batch] = []
+
+    def committee(self) -> CommitteeView:
+        c = self.selector.current_committee()
+        nodes = {
+            self.registry.validator_info(m).node.lower(): s
+            for m, s in zip(c.members, c.stakes, strict=True)
+        }
+        return CommitteeView(c.epoch, nodes, sum(c.stakes))
+
+    async def sign(self, b: Boundary, epoch: int) -> Batch:
+        batch = Batch(epoch, b.first, b.last, b.root)
+        sig = sign_batch(self.signer, self.ledger.domain_separator, batch)
+        value = {
+            "epoch": epoch, "first": b.first, "last": b.last, "root": b.root.hex(),
+            "v": sig.v, "r": sig.r.hex(), "s": sig.s.hex(),
+        }  # fmt: skip
+        await self.etcd.put(
+            sigs_prefix(b.index) + self.node_id.encode(), json.dumps(value).encode()
+        )
+        return batch
+
+    async def signatures(self, index: int, batch: Batch) -> dict[str, Signature]:
+        """Published signatures over exactly ``batch``, by recovered node address."""
+        kvs, _, _ = await self.etcd.get_range(sigs_prefix(index), prefix_end(sigs_prefix(index)))
+        digest = batch_digest(self.ledger.domain_separator, batch)
+        found: dict[str, Signature] = {}
+        for kv in kvs:
+            d = json.loads(kv.value)
+            sig = Signature(int(d["v"]), bytes.fromhex(d["r"]), bytes.fromhex(d["s"]))
+            signer = recover_address(digest, sig)
+            if signer is not None:
+                found["0x" + signer.hex()] = sig
+        return found
+
+    async def settle(self, b: Boundary, view: CommitteeView, timeout: float = 30.0) -> bool:
+        """Sign ``b``, wait for a quorum of signatures, commit unless someone already has."""
+        batch = await self.sign(b, view.epoch)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            sigs = await self.signatures(b.index, batch)
+            if view.has_quorum(set(sigs)):
+                last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
+                if last >= batch.last_sequence:
+                    return True
+                try:
+                    await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
+                    self.committed.append(batch)
+                    log.info("committed batch %d-%d", batch.first_sequence, batch.last_sequence)
+                except ChainError as exc:  # another node's commit won the race, or a revert
+                    log.info("batch %d-%d not committed by us: %s", b.first, b.last, exc)
+                return True
+            await asyncio.sleep(0.1)
+        log.warning("batch %d-%d: no quorum of signatures within %ss", b.first, b.last, timeout)
+        return False
+
+    async def run(self, node: Node) -> None:
+        while True:
+            b = await node.boundaries.get()
+            if not node.serving:  # a diverged node's root is not the venue's: sign nothing
+                log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
+                continue
+            try:
+                view = await asyncio.to_thread(self.committee)
+                await self.settle(b, view)
+            except (EtcdError, ChainError, OSError) as exc:
+                log.warning("batch at chunk %d not settled: %s", b.index, exc)
+
+
+def build_settler(settings: Settings, chain: ChainSettings, etcd: EtcdClient) -> Settler:
+    w3 = connect(chain.rpc_url)
+    node_key = _key(chain.node_keystore, chain.node_password_file, chain.dev_node_key)
+    submitter = _key(
+        chain.submitter_keystore, chain.submitter_password_file, chain.dev_submitter_key
+    )
+    return Settler(
+        settings.node_id,
+        etcd,
+        Signer(bytes(node_key.key)),
+        SettlementClient(w3, chain.settlement, submitter),
+        SelectorClient(w3, chain.selector),
+        RegistryClient(w3, chain.registry),
+    )
+
+
+def start_settler(settings: Settings, node: Node) -> asyncio.Task[None] | None:
+    if settings.chain is None:
+        return None
+    settler = build_settler(settings, settings.chain, node.etcd)
+    return asyncio.create_task(settler.run(node))
