@@ -17,7 +17,6 @@ from types import FrameType
 from attestor.daemon import Daemon
 from attestor.errors import (
     AttestorError,
-    ConfigError,
     DeviceIdentityError,
     ProbeError,
     RegistrationError,
@@ -28,7 +27,7 @@ from attestor.registry_link import Target
 from attestor.settings import Settings, load_settings
 from redundancy.domains import facility_id
 from redundancy.eip712 import domain_separator
-from redundancy.errors import KeystoreError, RedundancyError
+from redundancy.errors import ConfigError, KeystoreError, RedundancyError
 from redundancy.jsonlog import configure
 from redundancy.keystore import load_account, read_passphrase
 

@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from redundancy.errors import RedundancyError
 
 
 class AttestorError(RedundancyError):
     """Raised for any failure the attestor itself detects (root of the attestor's branch)."""
-
-
-class ConfigError(AttestorError, ValueError):
-    """Raised when a site configuration file is missing, not TOML, or has invalid fields.
-
-    ``problems`` holds one line per bad field, each naming the file and the field.
-    """
-
-    def __init__(self, path: Path, problems: list[str]) -> None:
-        self.path = path
-        self.problems = problems
-        super().__init__("\n".join(f"{path}: {p}" for p in problems))
 
 
 class DeviceIdentityError(AttestorError):

@@ -32,9 +32,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from attestor.errors import ConfigError
 from redundancy.deployment import Deployment
-from redundancy.errors import DeploymentFileError
+from redundancy.errors import ConfigError, DeploymentFileError
 
 DAY = 86_400
 

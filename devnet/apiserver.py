@@ -16,8 +16,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devnet.errors import ToolchainError
 from devnet.localchain import free_port
-from redundancy.errors import ToolchainError
 
 DEFAULT_PORT = 8000
 

@@ -14,8 +14,9 @@ from typing import Any
 
 import solcx
 
+from devnet.errors import CompilationError
 from devnet.toolchain import ARTIFACTS_DIR, CONTRACTS_DIR, solc_binary
-from redundancy.errors import CompilationError, RedundancyError
+from redundancy.errors import RedundancyError
 
 SOLC_VERSION = "0.8.28"
 #: paris (no PUSH0) so one bytecode runs on anvil and on ganache 7.9, which predates Cancun.

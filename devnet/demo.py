@@ -29,6 +29,7 @@ from web3 import Web3
 
 from devnet.apiserver import ApiProcess, pick_port, start_api
 from devnet.attestors import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
+from devnet.errors import DevnetError
 from devnet.localchain import free_port, start_chain
 from devnet.toolchain import PROJECT_ROOT
 from devnet.world import EXAMPLE_FACILITIES
@@ -45,10 +46,6 @@ from redundancy.selector import SelectorClient
 FIRST_ROUND_TIMEOUT = 90.0
 REPEAT_EVERY = 60
 VENUE_TIMEOUT = 240
-
-
-class DevnetError(RedundancyError):
-    """Raised when the devnet cannot bring its example venue up (an attestor too slow, say)."""
 
 
 #: The example sites (their attestors' configs are ``examples/<name>.toml``).

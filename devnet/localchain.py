@@ -15,9 +15,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devnet.errors import ToolchainError
 from devnet.toolchain import node_bin
 from redundancy.devkeys import ChainKind, dev_keys
-from redundancy.errors import ToolchainError
 
 __all__ = ["ChainKind", "LocalChain", "dev_keys", "free_port", "rpc_call", "start_chain"]
 

@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+from devnet.errors import ToolchainError
 from redundancy.artifacts import ARTIFACTS_DIR
-from redundancy.errors import ToolchainError
 
 __all__ = ["ARTIFACTS_DIR", "CONTRACTS_DIR", "PROJECT_ROOT", "SOLC_SHIM", "node_bin", "solc_binary"]
 

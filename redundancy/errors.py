@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class RedundancyError(Exception):
     """Raised for any failure the project itself detects (root of the tree)."""
-
-
-class ToolchainError(RedundancyError):
-    """Raised when a required tool (anvil, ganache, solc) is missing or fails to start."""
-
-
-class CompilationError(ToolchainError):
-    """Raised when the Solidity sources do not compile, or artifacts are out of date."""
 
 
 class ArtifactError(RedundancyError, FileNotFoundError):
@@ -51,6 +45,19 @@ class ContractRevertError(ChainError):
         self.error_name = error_name
         self.args_by_name = args
         self.selector = selector
+
+
+class ConfigError(RedundancyError, ValueError):
+    """Raised when a deployable's settings are missing, not TOML, or have invalid fields.
+
+    ``problems`` holds one line per bad field, each naming the field; the message prefixes
+    each with the source (the settings file, or the settings class when there is no file).
+    """
+
+    def __init__(self, source: str | Path, problems: list[str]) -> None:
+        self.path = source
+        self.problems = problems
+        super().__init__("\n".join(f"{source}: {p}" for p in problems))
 
 
 class KeystoreError(RedundancyError):

@@ -1,4 +1,6 @@
-"""Structured logs: one JSON object per line on stderr (or ``key=value`` text for people).
+"""Structured logs for every daemon: one JSON object per line on stderr (or ``key=value`` text for
+people), configured once on the root logger so the project's loggers and the libraries' (uvicorn,
+web3) all come out in the same shape.
 
 Every record is an event name plus typed fields: ``log_event(logger, "proof.signed", kind=...)``.
 Nothing here knows about keys, and callers never pass key material: a test greps the logs.
@@ -10,9 +12,11 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
 
 _FIELDS = "fields"
+
+LogFormat = Literal["json", "text"]
 
 
 class JsonFormatter(logging.Formatter):
@@ -48,14 +52,20 @@ def _timestamp(created: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created)) + f".{millis:03d}Z"
 
 
-def configure(level: str = "info", fmt: str = "json") -> None:
-    """Send the attestor's logs to stderr in the chosen format (replaces earlier handlers)."""
+def configure(
+    level: str = "info", fmt: LogFormat = "json", quiet: tuple[str, ...] = ()
+) -> logging.Handler:
+    """Send every logger's records to stderr in the chosen format, replacing any handlers the
+    root logger had; loggers named in ``quiet`` only pass warnings and worse. Returns the
+    handler (uvicorn's loggers are pointed at it by ``log_config=None``)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("attestor")
+    root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    root.propagate = False
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    return handler
 
 
 def log_event(logger: logging.Logger, event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from attestor.errors import ConfigError
 from attestor.registry_link import check_policy
 from attestor.settings import load_settings
+from redundancy.errors import ConfigError
 from redundancy.registry import DEFAULT_POLICY
 
 ROOT = Path(__file__).resolve().parent.parent.parent

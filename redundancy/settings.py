@@ -1,0 +1,122 @@
+"""Settings of every deployable, loaded one way: defaults, then a TOML file, then ``<PREFIX>_*``
+environment variables, then the command line, each overriding the one before.
+
+Each deployable (attestor, validator node, API) declares one ``DeployableSettings`` subclass with
+its ``env_prefix``. Its command line gets ``--config FILE`` and one flag per field, generated from
+the class (``--rpc-url``, ``--chain.rpc-url`` for nested fields): nothing is copied by hand.
+``load_settings`` validates the merged result and reports every bad field at once, one line each,
+naming the file and the field (``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+from pydantic import ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    CliSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from redundancy.errors import ConfigError
+
+S = TypeVar("S", bound="DeployableSettings")
+
+
+class DeployableSettings(BaseSettings):
+    """Base of every deployable's settings (subclasses set ``env_prefix``)."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # the command line (passed in as init data) over the environment over the file
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+
+def add_settings_arguments(
+    parser: argparse.ArgumentParser, settings_cls: type[DeployableSettings], *, config: bool = True
+) -> CliSettingsSource[Any]:
+    """Add ``--config FILE`` (unless ``config`` is False) and a flag per field to ``parser``;
+    the returned source turns the parsed namespace into settings values."""
+    if config:
+        parser.add_argument("--config", type=Path, help="a TOML settings file")
+    return CliSettingsSource(
+        settings_cls,
+        root_parser=parser,
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_avoid_json=True,
+    )
+
+
+def load_settings(
+    settings_cls: type[S],
+    config: Path | None = None,
+    *,
+    cli: CliSettingsSource[Any] | None = None,
+    args: argparse.Namespace | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> S:
+    """Merge defaults, the TOML file ``config``, the environment and the command line (``cli``
+    with its parsed ``args``; or plain ``overrides``) and validate; ConfigError lists every
+    bad field."""
+    where = str(config) if config is not None else f"{settings_cls.__name__} settings"
+    if config is not None:
+        _check_toml(config)
+
+    class Loaded(settings_cls):  # type: ignore[valid-type,misc]
+        model_config = SettingsConfigDict(toml_file=config)
+
+    kwargs: dict[str, Any] = dict(overrides or {})
+    if cli is not None:
+        if args is None:
+            raise ValueError("a command-line settings source needs its parsed arguments")
+        kwargs["_cli_settings_source"] = cli(parsed_args=args)
+    try:
+        loaded = Loaded(**kwargs)
+    except ValidationError as exc:
+        raise ConfigError(where, [describe(e) for e in exc.errors()]) from None
+    return cast(S, loaded)
+
+
+def _check_toml(path: Path) -> None:
+    if not path.is_file():
+        raise ConfigError(path, ["file not found"])
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """``("chain", "rpc_url")`` as ``chain.rpc_url``, list items as ``[i]``."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def describe(error: Any) -> str:
+    """One pydantic error as ``field: what is wrong (got <value>)``."""
+    where = field_path(tuple(error["loc"]))
+    message = str(error["msg"]).removeprefix("Value error, ")
+    given = error.get("input")
+    shown = error["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list)
+    if not shown and repr(given) not in message:
+        message += f" (got {given!r})"
+    return f"{where}: {message}"
