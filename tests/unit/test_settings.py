@@ -23,7 +23,7 @@ class Example(DeployableSettings):
 
     name: str
     port: int = Field(default=8000, ge=0, le=65535)
-    origins: list[str] = []
+    origins: list[str] = Field(default_factory=list)
     chain: Chain = Chain()
 
 
