@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
 import {RedundancyMath} from "./RedundancyMath.sol";
-import {TwoStepOwnable} from "./TwoStepOwnable.sol";
+import {SignatureRecovery} from "./SignatureRecovery.sol";
 
 /// @title CommitteeSelector
 /// @notice Selects the validator committee under the owner's diversity policy, from validators
@@ -14,14 +16,15 @@ import {TwoStepOwnable} from "./TwoStepOwnable.sol";
 /// @dev Eligible: registered with stake; facility registered, active and not stale; node freshly
 ///      attested by that facility; facility's geography not flagged. A flag holds while the
 ///      facility's claimed coordinates are the ones it was raised against: a geography proof
-///      with new coordinates clears it (and a fresh measurement may flag it again).
-contract CommitteeSelector is TwoStepOwnable {
+///      with new coordinates clears it (and a fresh measurement may flag it again). Latency
+///      measurements are signed under the registry's EIP-712 domain, not one of the selector's
+///      own, so the selector inherits only the signature recovery of the signing base.
+contract CommitteeSelector is SignatureRecovery, Ownable2Step {
     using RedundancyMath for RedundancyMath.Member[];
 
-    // keccak256("LatencyMeasurement(bytes32 facilityId,bytes32 peerFacilityId,uint32 rttMicros,uint40 measuredAt)")
+    /// @notice EIP-712 type hash of {LatencyMeasurement}.
     bytes32 public constant LATENCY_TYPEHASH =
         keccak256("LatencyMeasurement(bytes32 facilityId,bytes32 peerFacilityId,uint32 rttMicros,uint40 measuredAt)");
-    uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
 
     /// @notice An RTT measurement signed (EIP-712, registry domain) by the measuring facility's attestor.
     struct LatencyMeasurement {
@@ -44,6 +47,7 @@ contract CommitteeSelector is TwoStepOwnable {
         bool set;
     }
 
+    /// @notice The RedundancyRegistry whose attested data selection reads.
     IRedundancyRegistry public immutable registry;
 
     RedundancyMath.DiversityPolicy private _policy;
@@ -106,7 +110,7 @@ contract CommitteeSelector is TwoStepOwnable {
         IRedundancyRegistry registry_,
         RedundancyMath.DiversityPolicy memory policy,
         GeographyPolicy memory geoPolicy
-    ) TwoStepOwnable(msg.sender) {
+    ) Ownable(msg.sender) {
         registry = registry_;
         _setDiversityPolicy(policy);
         _geoPolicy = geoPolicy;
@@ -197,15 +201,10 @@ contract CommitteeSelector is TwoStepOwnable {
         }
         IRedundancyRegistry.FacilityView memory a = registry.facility(m.facilityId);
         if (a.attestor == address(0)) revert SelectorUnknownFacility(m.facilityId);
-        if ((v != 27 && v != 28) || uint256(s) > _HALF_ORDER) revert SelectorInvalidSignature();
-        bytes32 digest = keccak256(
-            abi.encodePacked(
-                hex"1901",
-                expected,
-                keccak256(abi.encode(LATENCY_TYPEHASH, m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt))
-            )
+        bytes32 digest = _typedDataDigest(
+            expected, keccak256(abi.encode(LATENCY_TYPEHASH, m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt))
         );
-        address signer = ecrecover(digest, v, r, s);
+        address signer = _recoverSigner(digest, v, r, s);
         if (signer == address(0)) revert SelectorInvalidSignature();
         if (signer != a.attestor) revert SelectorSignerNotAttestor(m.facilityId, signer, a.attestor);
         IRedundancyRegistry.FacilityView memory b = registry.facility(m.peerFacilityId);

@@ -19,7 +19,7 @@ library RedundancyMath {
     uint256 internal constant MAX_STAKE = type(uint96).max;
 
     /// @notice A stake is too large for selection (at most MAX_STAKE).
-    error StakeTooLarge(address validator, uint256 stake);
+    error RedundancyMathStakeTooLarge(address validator, uint256 stake);
 
     uint8 internal constant CLASS_EMPTY = 0;
     uint8 internal constant CLASS_SINGLE_SITE = 1;
@@ -183,7 +183,7 @@ library RedundancyMath {
         uint256[] memory idx = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {
             uint256 stake = candidates[i].stake;
-            if (stake > MAX_STAKE) revert StakeTooLarge(candidates[i].addr, stake);
+            if (stake > MAX_STAKE) revert RedundancyMathStakeTooLarge(candidates[i].addr, stake);
             keys[i] = ((MAX_STAKE - stake) << 160) | uint256(uint160(candidates[i].addr));
             idx[i] = i;
         }

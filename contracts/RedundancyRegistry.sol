@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {EIP712Verifier} from "./EIP712Verifier.sol";
 import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
-import {TwoStepOwnable} from "./TwoStepOwnable.sol";
 
 /// @title RedundancyRegistry
 /// @notice Accepts only correctly signed, fresh, non-replayed site proofs from each
@@ -13,37 +15,48 @@ import {TwoStepOwnable} from "./TwoStepOwnable.sol";
 ///      selector as the reason, so one stale or forged proof cannot hold back a relayer's
 ///      other proofs; a skipped proof changes no state. Only a batch-level fault (the proofs
 ///      declare another EIP-712 domain) reverts the whole batch. `submitAttestation`
-///      reverts with the full custom error.
-contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
-    // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-    bytes32 private constant _DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
-    // keccak256("Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)")
+///      reverts with the full custom error. Proofs are EIP-712 typed data under the domain
+///      (NAME, VERSION, chain id, this registry), see {EIP712Verifier}.
+contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step {
+    /// @notice EIP-712 type hash of {IRedundancyRegistry.Attestation}.
     bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
         "Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)"
     );
+    /// @notice EIP-712 domain name of the proofs.
     string public constant NAME = "RedundancyRegistry";
+    /// @notice EIP-712 domain version of the proofs.
     string public constant VERSION = "1";
 
+    /// @notice Proof kind: a node's hardware (per node; subject = node address).
     uint8 public constant KIND_HARDWARE = 0;
+    /// @notice Proof kind: the facility's power grid.
     uint8 public constant KIND_POWER = 1;
+    /// @notice Proof kind: the facility's metro, country and claimed coordinates.
     uint8 public constant KIND_GEOGRAPHY = 2;
+    /// @notice Proof kind: the facility's upstream network (ASN).
     uint8 public constant KIND_NETWORK = 3;
+    /// @notice Proof kind: the facility's hosting provider.
     uint8 public constant KIND_PROVIDER = 4;
+    /// @notice Proof kind: a health heartbeat (no domain).
     uint8 public constant KIND_HEALTH = 5;
 
+    /// @notice Failure-domain dimension: the facility itself.
     uint8 public constant DIM_FACILITY = 0;
+    /// @notice Failure-domain dimension: metro area.
     uint8 public constant DIM_METRO = 1;
+    /// @notice Failure-domain dimension: country.
     uint8 public constant DIM_COUNTRY = 2;
+    /// @notice Failure-domain dimension: power grid.
     uint8 public constant DIM_POWER = 3;
+    /// @notice Failure-domain dimension: upstream network.
     uint8 public constant DIM_NETWORK = 4;
+    /// @notice Failure-domain dimension: hosting provider.
     uint8 public constant DIM_PROVIDER = 5;
+    /// @notice Failure-domain dimension: node hardware.
     uint8 public constant DIM_HARDWARE = 6;
 
     uint256 private constant _KIND_COUNT = 6;
     uint8 private constant _FACILITY_KINDS_MASK = 0x3e; // kinds 1..5; hardware is per node
-    // secp256k1n / 2: signatures with a higher s are malleable copies and are refused.
-    uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
-    uint256 private constant _S_MASK = (1 << 255) - 1;
 
     struct Facility {
         address attestor;
@@ -67,9 +80,6 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
         uint256 stake;
     }
 
-    bytes32 private immutable _cachedDomainSeparator;
-    uint256 private immutable _cachedChainId;
-
     FreshnessPolicy private _policy;
 
     mapping(bytes32 facilityId => Facility) private _facilities;
@@ -83,9 +93,7 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
     mapping(address validator => uint256 indexPlusOne) private _validatorIndex;
 
     /// @param policy the initial freshness policy
-    constructor(FreshnessPolicy memory policy) TwoStepOwnable(msg.sender) {
-        _cachedChainId = block.chainid;
-        _cachedDomainSeparator = _buildDomainSeparator();
+    constructor(FreshnessPolicy memory policy) EIP712Verifier(NAME, VERSION) Ownable(msg.sender) {
         _setFreshnessPolicy(policy);
     }
 
@@ -246,59 +254,92 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
     ///      failed check it reverts with the full custom error when `strict`, and otherwise
     ///      returns that error's selector having changed nothing.
     function _accept(SignedAttestation calldata p, bytes32 ds, bool strict) private returns (bytes4) {
-        uint256 packed = p.packed;
-        if (packed >> 216 != 0) return _fail(strict, abi.encodeWithSelector(RegistryMalformedPacking.selector, packed));
         Attestation memory a = _unpack(p);
+        Facility storage f = _facilities[a.facilityId];
+        (bytes memory err, address attestor) = _check(p, a, f, ds);
+        if (err.length != 0) return _fail(strict, err);
+        _apply(a, f, attestor);
+        return bytes4(0);
+    }
+
+    /// @dev Every check of a proof, in the order that decides which error wins when several
+    ///      apply: packing, kind, facility (registered, active), shape (subject, domains,
+    ///      coordinates), timing (future, expired, lifetime), evidence hash, signature, signer,
+    ///      sequence, and for hardware the node's other facility. Returns the first failure as
+    ///      an ABI-encoded custom error (empty if the proof is acceptable) and the facility's
+    ///      attestor. Changes nothing.
+    /// @param p the proof as submitted
+    /// @param a the attestation it carries (`_unpack(p)`)
+    /// @param f the record of the facility it names (registered or not)
+    /// @param ds the domain separator the proof was signed under, already checked to be ours
+    function _check(SignedAttestation calldata p, Attestation memory a, Facility storage f, bytes32 ds)
+        private
+        view
+        returns (bytes memory err, address attestor)
+    {
+        uint256 packed = p.packed;
+        if (packed >> 216 != 0) return (abi.encodeWithSelector(RegistryMalformedPacking.selector, packed), attestor);
         bytes32 facilityId = a.facilityId;
         uint8 kind = a.kind;
-        if (kind >= _KIND_COUNT) return _fail(strict, abi.encodeWithSelector(RegistryUnknownKind.selector, kind));
-        Facility storage f = _facilities[facilityId];
-        address attestor = f.attestor;
+        if (kind >= _KIND_COUNT) return (abi.encodeWithSelector(RegistryUnknownKind.selector, kind), attestor);
+        attestor = f.attestor;
         if (attestor == address(0)) {
-            return _fail(strict, abi.encodeWithSelector(RegistryUnknownFacility.selector, facilityId));
+            return (abi.encodeWithSelector(RegistryUnknownFacility.selector, facilityId), attestor);
         }
-        if (!f.active) return _fail(strict, abi.encodeWithSelector(RegistryFacilityInactive.selector, facilityId));
-        bytes4 shape = _checkShape(a, strict);
-        if (shape != bytes4(0)) return shape;
-        bytes4 timing = _checkTiming(a, strict);
-        if (timing != bytes4(0)) return timing;
+        if (!f.active) return (abi.encodeWithSelector(RegistryFacilityInactive.selector, facilityId), attestor);
+        err = _checkShape(a);
+        if (err.length != 0) return (err, attestor);
+        err = _checkTiming(a);
+        if (err.length != 0) return (err, attestor);
 
         bytes32 computed = keccak256(p.evidence);
         if (computed != a.evidenceHash) {
-            return _fail(strict, abi.encodeWithSelector(RegistryEvidenceHashMismatch.selector, a.evidenceHash, computed));
+            return (abi.encodeWithSelector(RegistryEvidenceHashMismatch.selector, a.evidenceHash, computed), attestor);
         }
-        uint256 vs = uint256(p.yParityAndS);
-        uint256 sig_s = vs & _S_MASK;
-        if (sig_s > _HALF_ORDER) return _fail(strict, abi.encodeWithSelector(RegistryInvalidSignature.selector));
-        address signer = ecrecover(_digest(ds, a), uint8((vs >> 255) + 27), p.r, bytes32(sig_s));
-        if (signer == address(0)) return _fail(strict, abi.encodeWithSelector(RegistryInvalidSignature.selector));
+        address signer = _recoverSigner(_digest(ds, a), p.r, p.yParityAndS);
+        if (signer == address(0)) return (abi.encodeWithSelector(RegistryInvalidSignature.selector), attestor);
         if (signer != attestor) {
-            return _fail(strict, abi.encodeWithSelector(RegistrySignerNotAttestor.selector, facilityId, signer, attestor));
+            return (
+                abi.encodeWithSelector(RegistrySignerNotAttestor.selector, facilityId, signer, attestor), attestor
+            );
         }
         uint64 last = _lastSequence[attestor];
         if (a.sequence <= last) {
-            return _fail(
-                strict, abi.encodeWithSelector(RegistrySequenceNotIncreasing.selector, attestor, last, a.sequence)
+            return (
+                abi.encodeWithSelector(RegistrySequenceNotIncreasing.selector, attestor, last, a.sequence), attestor
             );
         }
-
-        uint40 validUntil = a.expiresAt;
         if (kind == KIND_HARDWARE) {
             address nodeAddr = address(uint160(uint256(a.subject)));
             Node storage n = _nodes[nodeAddr];
             bytes32 holder = n.facilityId;
             if (holder != facilityId && holder != bytes32(0) && n.validUntil > block.timestamp) {
-                return _fail(strict, abi.encodeWithSelector(RegistryNodeAtOtherFacility.selector, nodeAddr, holder));
+                return (abi.encodeWithSelector(RegistryNodeAtOtherFacility.selector, nodeAddr, holder), attestor);
             }
-            _lastSequence[attestor] = a.sequence;
+        }
+    }
+
+    /// @dev Applies a proof that passed `_check`: the attestor's sequence, then the node's
+    ///      hardware record or the facility's freshness, domains and coordinates, each change
+    ///      with its event, and finally AttestationAccepted.
+    /// @param a the attestation
+    /// @param f the record of the facility it names
+    /// @param attestor the facility's attestor, who signed it
+    function _apply(Attestation memory a, Facility storage f, address attestor) private {
+        bytes32 facilityId = a.facilityId;
+        uint8 kind = a.kind;
+        uint40 validUntil = a.expiresAt;
+        _lastSequence[attestor] = a.sequence;
+        if (kind == KIND_HARDWARE) {
+            address nodeAddr = address(uint160(uint256(a.subject)));
+            Node storage n = _nodes[nodeAddr];
             n.validUntil = validUntil;
-            if (holder != facilityId || n.hardwareDomainId != a.domainId) {
+            if (n.facilityId != facilityId || n.hardwareDomainId != a.domainId) {
                 n.facilityId = facilityId;
                 n.hardwareDomainId = a.domainId;
                 emit NodeHardwareUpdated(nodeAddr, facilityId, a.domainId);
             }
         } else {
-            _lastSequence[attestor] = a.sequence;
             uint256 shift = 40 * uint256(kind);
             f.validUntil = (f.validUntil & ~(uint256(type(uint40).max) << shift)) | (uint256(validUntil) << shift);
             if (kind == KIND_POWER) {
@@ -318,7 +359,6 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
             }
         }
         emit AttestationAccepted(facilityId, attestor, a.sequence, kind, a.subject, validUntil);
-        return bytes4(0);
     }
 
     /// @dev Spreads the packed word out (layout in IRedundancyRegistry.SignedAttestation).
@@ -337,47 +377,40 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
         a.sequence = uint64(packed);
     }
 
-    function _checkShape(Attestation memory a, bool strict) private pure returns (bytes4) {
+    /// @dev The subject, domain and coordinate checks, in that order; the encoded error or empty.
+    function _checkShape(Attestation memory a) private pure returns (bytes memory err) {
         uint8 kind = a.kind;
         bytes32 subject = a.subject;
         if (kind == KIND_HARDWARE ? (subject == 0 || uint256(subject) >> 160 != 0) : subject != a.facilityId) {
-            return _fail(strict, abi.encodeWithSelector(RegistryInvalidSubject.selector, kind, subject));
+            return abi.encodeWithSelector(RegistryInvalidSubject.selector, kind, subject);
         }
         bytes32 d1 = a.domainId;
         bytes32 d2 = a.secondaryDomainId;
         bool domainsOk = kind == KIND_HEALTH
             ? (d1 == 0 && d2 == 0)
             : (kind == KIND_GEOGRAPHY ? (d1 != 0 && d2 != 0) : (d1 != 0 && d2 == 0));
-        if (!domainsOk) return _fail(strict, abi.encodeWithSelector(RegistryInvalidDomain.selector, kind, d1, d2));
+        if (!domainsOk) return abi.encodeWithSelector(RegistryInvalidDomain.selector, kind, d1, d2);
         int32 lat = a.latitudeE6;
         int32 lon = a.longitudeE6;
         bool coordsOk = kind == KIND_GEOGRAPHY
             ? (lat >= -90_000_000 && lat <= 90_000_000 && lon >= -180_000_000 && lon <= 180_000_000)
             : (lat == 0 && lon == 0);
-        if (!coordsOk) return _fail(strict, abi.encodeWithSelector(RegistryInvalidCoordinates.selector, kind, lat, lon));
-        return bytes4(0);
+        if (!coordsOk) return abi.encodeWithSelector(RegistryInvalidCoordinates.selector, kind, lat, lon);
     }
 
-    function _checkTiming(Attestation memory a, bool strict) private view returns (bytes4) {
+    /// @dev The future-skew, expiry and lifetime checks, in that order; the encoded error or empty.
+    function _checkTiming(Attestation memory a) private view returns (bytes memory err) {
         uint32 skew = _policy.maxFutureSkew;
         if (a.issuedAt > block.timestamp + skew) {
-            return _fail(
-                strict, abi.encodeWithSelector(RegistryAttestationFromFuture.selector, a.issuedAt, block.timestamp, skew)
-            );
+            return abi.encodeWithSelector(RegistryAttestationFromFuture.selector, a.issuedAt, block.timestamp, skew);
         }
         if (a.expiresAt <= block.timestamp) {
-            return _fail(strict, abi.encodeWithSelector(RegistryAttestationExpired.selector, a.expiresAt, block.timestamp));
+            return abi.encodeWithSelector(RegistryAttestationExpired.selector, a.expiresAt, block.timestamp);
         }
         uint32 maxLifetime = _policy.maxLifetime[a.kind];
         if (a.expiresAt <= a.issuedAt || a.expiresAt - a.issuedAt > maxLifetime) {
-            return _fail(
-                strict,
-                abi.encodeWithSelector(
-                    RegistryInvalidLifetime.selector, a.kind, a.issuedAt, a.expiresAt, maxLifetime
-                )
-            );
+            return abi.encodeWithSelector(RegistryInvalidLifetime.selector, a.kind, a.issuedAt, a.expiresAt, maxLifetime);
         }
-        return bytes4(0);
     }
 
     function _setDomain(Facility storage f, bytes32 facilityId, uint8 dimension, bytes32 domainId) private {
@@ -397,6 +430,7 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
         selector = bytes4(err);
     }
 
+    /// @dev The EIP-712 digest of an attestation under the domain separator `ds`.
     function _digest(bytes32 ds, Attestation memory a) private pure returns (bytes32) {
         bytes32 structHash = keccak256(
             abi.encode(
@@ -414,7 +448,7 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
                 a.sequence
             )
         );
-        return keccak256(abi.encodePacked(hex"1901", ds, structHash));
+        return _typedDataDigest(ds, structHash);
     }
 
     // ----------------------------------------------------------- validators
@@ -473,25 +507,8 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
     // ---------------------------------------------------------------- views
 
     /// @notice The EIP-712 domain separator of this registry on the current chain.
-    function domainSeparator() public view returns (bytes32) {
-        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
-    }
-
-    /// @notice EIP-5267 description of the signing domain.
-    function eip712Domain()
-        external
-        view
-        returns (
-            bytes1 fields,
-            string memory name,
-            string memory version,
-            uint256 chainId,
-            address verifyingContract,
-            bytes32 salt,
-            uint256[] memory extensions
-        )
-    {
-        return (hex"0f", NAME, VERSION, block.chainid, address(this), bytes32(0), new uint256[](0));
+    function domainSeparator() public view override(IRedundancyRegistry, EIP712Verifier) returns (bytes32) {
+        return _domainSeparatorV4();
     }
 
     /// @notice A facility as stored (zero attestor if unknown).
@@ -601,11 +618,5 @@ contract RedundancyRegistry is IRedundancyRegistry, TwoStepOwnable {
     /// @notice Every registered validator address.
     function validatorAddresses() external view returns (address[] memory) {
         return _validatorList;
-    }
-
-    function _buildDomainSeparator() private view returns (bytes32) {
-        return keccak256(
-            abi.encode(_DOMAIN_TYPEHASH, keccak256(bytes(NAME)), keccak256(bytes(VERSION)), block.chainid, address(this))
-        );
     }
 }

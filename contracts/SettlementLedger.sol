@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {EIP712Verifier} from "./EIP712Verifier.sol";
 import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
 
 /// @notice What the ledger needs of the committee selector.
@@ -23,14 +24,14 @@ interface ICommitteeSource {
 ///         member's node key as bound in the registry. Anyone holding a quorum may submit.
 /// @dev Batches chain: the first sequence must follow the last committed one. Signatures are
 ///      passed sorted by signer address, strictly ascending, so a duplicate is caught in one pass.
-contract SettlementLedger {
-    // keccak256("SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)")
+///      Batches are EIP-712 typed data under the domain (NAME, VERSION, chain id, this ledger).
+contract SettlementLedger is EIP712Verifier {
+    /// @notice EIP-712 type hash of {Batch}.
     bytes32 public constant BATCH_TYPEHASH =
         keccak256("SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)");
-    // keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
-    bytes32 private constant _DOMAIN_TYPEHASH = 0x8b73c3c69bb8fe3d512ecc4cf759cc79239f7b179b0ffacaa9a75d522b39400f;
-    uint256 private constant _HALF_ORDER = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0;
+    /// @notice EIP-712 domain name of settlement batches.
     string public constant NAME = "SettlementLedger";
+    /// @notice EIP-712 domain version of settlement batches.
     string public constant VERSION = "1";
 
     /// @notice A settlement batch: inputs firstSequence..lastSequence, and the state root after them.
@@ -48,9 +49,8 @@ contract SettlementLedger {
         bytes32 s;
     }
 
+    /// @notice The CommitteeSelector whose current committee signs batches.
     ICommitteeSource public immutable committee;
-    bytes32 private immutable _cachedDomainSeparator;
-    uint256 private immutable _cachedChainId;
 
     uint64 private _lastSequence;
     uint64 private _batchCount;
@@ -86,10 +86,8 @@ contract SettlementLedger {
     error SettlementInsufficientStake(uint256 signedStake, uint256 totalStake);
 
     /// @param committee_ the CommitteeSelector whose current committee signs batches
-    constructor(ICommitteeSource committee_) {
+    constructor(ICommitteeSource committee_) EIP712Verifier(NAME, VERSION) {
         committee = committee_;
-        _cachedChainId = block.chainid;
-        _cachedDomainSeparator = _buildDomainSeparator();
     }
 
     /// @notice Commits a batch signed by more than 2/3 of the current committee's stake.
@@ -114,8 +112,7 @@ contract SettlementLedger {
         address[] memory signers = new address[](signatures.length);
         for (uint256 i = 0; i < signatures.length; ++i) {
             NodeSignature calldata sig = signatures[i];
-            if ((sig.v != 27 && sig.v != 28) || uint256(sig.s) > _HALF_ORDER) revert SettlementInvalidSignature(i);
-            address signer = ecrecover(digest, sig.v, sig.r, sig.s);
+            address signer = _recoverSigner(digest, sig.v, sig.r, sig.s);
             if (signer == address(0)) revert SettlementInvalidSignature(i);
             if (signer == previous) revert SettlementDuplicateSigner(signer);
             if (signer < previous) revert SettlementSignersUnsorted(previous, signer);
@@ -145,17 +142,6 @@ contract SettlementLedger {
     function batchDigest(Batch calldata batch) public view returns (bytes32) {
         bytes32 structHash =
             keccak256(abi.encode(BATCH_TYPEHASH, batch.epoch, batch.firstSequence, batch.lastSequence, batch.stateRoot));
-        return keccak256(abi.encodePacked(hex"1901", domainSeparator(), structHash));
-    }
-
-    /// @notice The EIP-712 domain separator of this ledger on the current chain.
-    function domainSeparator() public view returns (bytes32) {
-        return block.chainid == _cachedChainId ? _cachedDomainSeparator : _buildDomainSeparator();
-    }
-
-    function _buildDomainSeparator() private view returns (bytes32) {
-        return keccak256(
-            abi.encode(_DOMAIN_TYPEHASH, keccak256(bytes(NAME)), keccak256(bytes(VERSION)), block.chainid, address(this))
-        );
+        return _hashTypedDataV4(structHash);
     }
 }

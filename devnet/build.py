@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 import solcx
 
 from devnet.errors import CompilationError
-from devnet.toolchain import ARTIFACTS_DIR, CONTRACTS_DIR, solc_binary
+from devnet.toolchain import ARTIFACTS_DIR, CONTRACTS_DIR, PROJECT_ROOT, solc_binary
 from redundancy.errors import RedundancyError
 
 SOLC_VERSION = "0.8.28"
@@ -24,14 +26,73 @@ EVM_VERSION = "paris"
 OPTIMIZER_RUNS = 10_000
 #: Contracts whose artifacts are kept (interfaces are compiled but not kept).
 DEPLOYABLE = ("RedundancyRegistry", "CommitteeSelector", "SettlementLedger")
+#: Import prefixes served from the pinned npm packages, and the folder each is read from.
+PACKAGE_ROOTS = {
+    "@openzeppelin/contracts/": PROJECT_ROOT / "node_modules" / "@openzeppelin" / "contracts",
+}
+
+# A string literal (kept, so "//" inside one is not a comment) or a comment (dropped).
+_STRING_OR_COMMENT = re.compile(
+    r"(\"(?:\\.|[^\"\\\n])*\"|'(?:\\.|[^'\\\n])*')|//[^\n]*|/\*.*?\*/", re.DOTALL
+)
+# Every form of import directive: `import "p";`, `import "p" as X;`, `import * as X from "p";`,
+# `import {A, B as C} from "p";`.
+_IMPORT = re.compile(r"\bimport\s+(?:[^;\"']*?\bfrom\s+)?[\"']([^\"']+)[\"']")
+
+
+def imported_paths(source: str) -> list[str]:
+    """The paths a Solidity source imports, as written, in order (comments ignored)."""
+    code = _STRING_OR_COMMENT.sub(lambda m: m.group(1) or " ", source)
+    return _IMPORT.findall(code)
+
+
+def source_unit_name(importer: str, path: str) -> str:
+    """The source unit name solc gives ``path`` imported from the unit ``importer``.
+
+    Relative paths (``./``, ``../``) are taken from the importer's folder; any other path is a
+    unit name as it stands.
+    """
+    if path.startswith(("./", "../")):
+        return posixpath.normpath(posixpath.join(posixpath.dirname(importer), path))
+    return path
+
+
+def read_source(unit: str) -> str:
+    """The text of a source unit: contracts/<unit>, or a file of a pinned npm package."""
+    for prefix, root in PACKAGE_ROOTS.items():
+        if unit.startswith(prefix):
+            path = root / unit[len(prefix) :]
+            if not path.is_file():
+                raise CompilationError(
+                    f"import {unit!r}: {path} not found; run `npm install --no-save` "
+                    f"(scripts/bootstrap.sh) in {PROJECT_ROOT}"
+                )
+            return path.read_text(encoding="utf-8")
+    path = CONTRACTS_DIR / unit
+    if "/" in unit or not path.is_file():
+        raise CompilationError(
+            f"import {unit!r}: not a file in contracts/ nor under {sorted(PACKAGE_ROOTS)}"
+        )
+    return path.read_text(encoding="utf-8")
+
+
+def collect_sources() -> dict[str, str]:
+    """Every contracts/*.sol and, transitively, every file they import, by source unit name."""
+    pending = [p.name for p in sorted(CONTRACTS_DIR.glob("*.sol"))]
+    sources: dict[str, str] = {}
+    while pending:
+        unit = pending.pop()
+        if unit in sources:
+            continue
+        text = read_source(unit)
+        sources[unit] = text
+        pending.extend(source_unit_name(unit, path) for path in imported_paths(text))
+    return dict(sorted(sources.items()))
 
 
 def standard_input() -> dict[str, Any]:
-    """The solc standard-JSON input for every source under contracts/."""
-    sources = {
-        p.name: {"content": p.read_text(encoding="utf-8")}
-        for p in sorted(CONTRACTS_DIR.glob("*.sol"))
-    }
+    """The solc standard-JSON input: contracts/*.sol and everything they import."""
+    sources = {unit: {"content": text} for unit, text in collect_sources().items()}
     return {
         "language": "Solidity",
         "sources": sources,

@@ -17,7 +17,7 @@ SOLC_SHIM = CONTRACTS_DIR / "solc-shim.cjs"
 
 
 def node_bin(name: str) -> Path:
-    """A command from the project's pinned npm packages (``npm ci``), else from PATH."""
+    """A command from the project's pinned npm packages (node_modules/.bin), else from PATH."""
     local = PROJECT_ROOT / "node_modules" / ".bin" / name
     if local.exists():
         return local
@@ -25,7 +25,8 @@ def node_bin(name: str) -> Path:
     if found:
         return Path(found)
     raise ToolchainError(
-        f"{name} not found in {local.parent} or on PATH; run `npm ci` in {PROJECT_ROOT}"
+        f"{name} not found in {local.parent} or on PATH; run scripts/bootstrap.sh "
+        f"(`npm install --no-save`) in {PROJECT_ROOT}"
     )
 
 
@@ -35,5 +36,8 @@ def solc_binary() -> Path:
     if explicit:
         return Path(explicit)
     if not (PROJECT_ROOT / "node_modules" / "solc").exists():
-        raise ToolchainError(f"the pinned solc-js is not installed; run `npm ci` in {PROJECT_ROOT}")
+        raise ToolchainError(
+            "the pinned solc-js is not installed; run scripts/bootstrap.sh "
+            f"(`npm install --no-save`) in {PROJECT_ROOT}"
+        )
     return SOLC_SHIM

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install what the project needs, once: a virtualenv with the package and its dev tools, the
-# pinned npm toolchain (anvil, ganache, solc-js), and Chromium for the dashboard's browser test
-# (Debian packages chromium and chromium-driver, when /usr/bin/chromium is missing). Re-running is
-# quick: steps whose inputs have not changed are skipped.
+# pinned npm toolchain (anvil, ganache, solc-js, OpenZeppelin Contracts), and Chromium for the
+# dashboard's browser test (Debian packages chromium and chromium-driver, when /usr/bin/chromium
+# is missing). Re-running is quick: steps whose inputs have not changed are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

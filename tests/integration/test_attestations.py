@@ -428,6 +428,30 @@ def test_batch_skips_bad_proofs_with_reasons_and_accepts_the_rest(
     assert registry.facility(site.facility_id).domains[Dimension.NETWORK] == bytes(32)
 
 
+def test_batch_skips_malformed_signatures_without_reverting(
+    registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
+) -> None:
+    """High s and an unrecoverable r are skipped with RegistryInvalidSignature's selector."""
+    high_s = proofs.make(site, Kind.POWER)
+    high_s = SignedProof(
+        high_s.attestation,
+        high_s.evidence,
+        Signature(high_s.signature.v, high_s.signature.r, (HALF_ORDER + 1).to_bytes(32, "big")),
+    )
+    zero_r = proofs.make(site, Kind.NETWORK)
+    zero_r = SignedProof(
+        zero_r.attestation, zero_r.evidence, Signature(27, bytes(32), zero_r.signature.s)
+    )
+    good = proofs.make(site, Kind.PROVIDER)
+    result = registry.submit_attestations([high_s, zero_r, good], sender=relayer)
+    assert result.rejected == [(0, "RegistryInvalidSignature"), (1, "RegistryInvalidSignature")]
+    assert result.accepted == [(site.facility_id, good.attestation.sequence)]
+    reasons = [e["reason"] for e in events(registry, result.receipt, "AttestationRejected")]
+    assert reasons == [registry.errors.selector_of("RegistryInvalidSignature")] * 2
+    domains = registry.facility(site.facility_id).domains
+    assert (domains[Dimension.POWER], domains[Dimension.NETWORK]) == (bytes(32), bytes(32))
+
+
 def test_batch_from_another_domain_reverts_whole(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:

@@ -166,8 +166,8 @@ def test_policy_setters_are_owner_only_and_validated(
     with pytest.raises(ContractRevertError) as not_owner:
         selector.set_diversity_policy(DiversityPolicy(5), sender=outsider)
     assert (not_owner.value.error_name, not_owner.value.args_by_name) == (
-        "OwnableNotOwner",
-        {"caller": outsider.address.lower()},
+        "OwnableUnauthorizedAccount",
+        {"account": outsider.address.lower()},
     )
     with pytest.raises(ContractRevertError) as zero:
         selector.set_diversity_policy(DiversityPolicy(0), sender=owner)

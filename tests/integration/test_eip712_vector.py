@@ -68,6 +68,24 @@ def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient)
     assert ours == bytes(contract)
 
 
+def test_registry_describes_its_domain_per_eip5267(registry: RegistryClient) -> None:
+    """eip712Domain() names exactly the domain Python signs under, and its separator."""
+    chain_id = registry.w3.eth.chain_id
+    fields, name, version, chain, contract, salt, extensions = (
+        registry.contract.functions.eip712Domain().call()
+    )
+    assert (fields, name, version, chain, contract, salt, extensions) == (
+        b"\x0f",
+        DOMAIN_NAME,
+        DOMAIN_VERSION,
+        chain_id,
+        registry.address,
+        bytes(32),
+        [],
+    )
+    assert registry.domain_separator() == domain_separator(chain_id, registry.address)
+
+
 def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:
     signer = Signer(bytes.fromhex("01" * 32))
     proof = SignedProof(VECTOR, b"{}", signer.sign(registry.domain_separator(), VECTOR))

@@ -28,6 +28,7 @@ FRA = FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, 
 AMS = FacilitySpec("ams9", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr")
 SYD = (-33_868_820, 151_209_296)
 ETH = 10**18
+ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @pytest.fixture
@@ -189,6 +190,18 @@ def test_measurement_rejections(
         {"facilityId": ghost.facility_id},
     )
     assert not selector.is_geography_flagged(FRA.facility_id)
+
+
+def test_malformed_measurement_signatures_are_refused(
+    world: World, selector: SelectorClient, relayer: LocalAccount
+) -> None:
+    """The malleable twin (r, n - s, flipped v), a bad v and an unrecoverable r."""
+    m, sig = measure(world, FRA, AMS, 2_000)
+    twin = Signature(55 - sig.v, sig.r, (ORDER - int.from_bytes(sig.s, "big")).to_bytes(32, "big"))
+    for bad in (twin, Signature(29, sig.r, sig.s), Signature(27, bytes(32), sig.s)):
+        err = refused(world, selector, m, bad, relayer)
+        assert (err.error_name, err.args_by_name) == ("SelectorInvalidSignature", {})
+    report(world, selector, m, sig, relayer)  # the well-formed original is accepted
 
 
 def test_facility_without_geography_proof_cannot_be_checked(

@@ -43,8 +43,8 @@ def test_register_facility_emits_event_and_stores_it(
 def test_only_owner_registers_facilities(registry: RegistryClient, outsider: LocalAccount) -> None:
     err = reverts(registry.register_facility, NEW_SITE, outsider.address, sender=outsider)
     assert (err.error_name, err.args_by_name) == (
-        "OwnableNotOwner",
-        {"caller": outsider.address.lower()},
+        "OwnableUnauthorizedAccount",
+        {"account": outsider.address.lower()},
     )
     assert not registry.facility(NEW_SITE).registered
 
@@ -155,7 +155,7 @@ def test_ca_fingerprint_update_is_owner_only(
     ]
     assert (
         reverts(registry.set_ca_fingerprint, site.facility_id, new, sender=outsider).error_name
-        == "OwnableNotOwner"
+        == "OwnableUnauthorizedAccount"
     )
     assert (
         reverts(registry.set_ca_fingerprint, NEW_SITE, new, sender=owner).error_name
@@ -173,8 +173,8 @@ def test_two_step_ownership_transfer(
     assert registry.owner() == owner.address  # not yet
     err = reverts(registry.accept_ownership, sender=relayer)
     assert (err.error_name, err.args_by_name) == (
-        "OwnableNotPendingOwner",
-        {"caller": relayer.address.lower()},
+        "OwnableUnauthorizedAccount",
+        {"account": relayer.address.lower()},
     )
     r2 = registry.accept_ownership(sender=outsider)
     assert events(registry, r2, "OwnershipTransferred") == [
@@ -184,7 +184,7 @@ def test_two_step_ownership_transfer(
     assert registry.pending_owner() == "0x" + "0" * 40
     assert (
         reverts(registry.transfer_ownership, owner.address, sender=owner).error_name
-        == "OwnableNotOwner"
+        == "OwnableUnauthorizedAccount"
     )
 
 
@@ -200,7 +200,7 @@ def test_policy_setter_is_owner_only_and_validates(
     assert registry.freshness_policy() == tighter
     assert (
         reverts(registry.set_freshness_policy, DEFAULT_POLICY, sender=outsider).error_name
-        == "OwnableNotOwner"
+        == "OwnableUnauthorizedAccount"
     )
     zero_ttl = dataclasses.replace(DEFAULT_POLICY, max_lifetime=(0, 1, 1, 1, 1, 1))
     err = reverts(registry.set_freshness_policy, zero_ttl, sender=owner)

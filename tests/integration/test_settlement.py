@@ -29,6 +29,7 @@ VALIDATORS = [
     ValidatorSpec(f"sv{i}", f"s{i}", stake * ETH) for i, stake in enumerate((30, 30, 20, 10))
 ]
 ROOT = bytes.fromhex("ab" * 32)
+ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 @dataclass
@@ -77,6 +78,20 @@ def test_digest_matches_contract(setup: Setup) -> None:
     assert setup.ledger.contract.functions.batchDigest(batch.as_abi()).call() == batch_digest(
         setup.ledger.domain_separator, batch
     )
+
+
+def test_ledger_describes_its_domain_per_eip5267(setup: Setup, w3: Web3) -> None:
+    ledger = setup.ledger.contract.functions
+    assert ledger.eip712Domain().call() == [
+        b"\x0f",
+        "SettlementLedger",
+        "1",
+        w3.eth.chain_id,
+        setup.ledger.address,
+        bytes(32),
+        [],
+    ]
+    assert ledger.domainSeparator().call() == setup.ledger.domain_separator
 
 
 def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
@@ -168,6 +183,16 @@ def test_stale_committee_wrong_range_and_bad_signature(
     batch = Batch(1, 1, 10, ROOT)
     bad = Signature(27, bytes(32), sigs(setup, batch, [0])[0].s)
     err = refused(setup, batch, [bad], relayer, presorted=True)
+    assert (err.error_name, err.args_by_name) == ("SettlementInvalidSignature", {"index": 0})
+    # the malleable twin (r, n - s, flipped v) recovers the same key but is refused, as is a bad v
+    good = sigs(setup, batch, [0, 1])
+    twin = Signature(
+        55 - good[1].v, good[1].r, (ORDER - int.from_bytes(good[1].s, "big")).to_bytes(32, "big")
+    )
+    err = refused(setup, batch, [good[0], twin], relayer, presorted=True)
+    assert (err.error_name, err.args_by_name) == ("SettlementInvalidSignature", {"index": 1})
+    bad_v = Signature(29, good[0].r, good[0].s)
+    err = refused(setup, batch, [bad_v], relayer, presorted=True)
     assert (err.error_name, err.args_by_name) == ("SettlementInvalidSignature", {"index": 0})
     # a new epoch's committee replaces the old one: batches signed for epoch 1 become stale
     advance_time(w3, 61)

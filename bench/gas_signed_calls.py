@@ -1,0 +1,101 @@
+"""Gas of the other signature-checking calls: SettlementLedger.commitBatch and
+CommitteeSelector.reportLatency (the registry's proofs are in gas_registry.py).
+
+Runs against a real anvil started here, on a world of four facilities with one validator each
+(stakes 30/30/20/10, so three signatures are the smallest quorum). Gas is deterministic up to the
+zero bytes of the calldata (timestamps vary), so each row also gives the execution gas: the total
+less the intrinsic 21,000 and the calldata's 4/16 gas per zero/non-zero byte.
+
+    python bench/gas_signed_calls.py [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from eth_account import Account
+from web3 import Web3
+from web3.types import TxReceipt
+
+from devnet.localchain import start_chain
+from devnet.world import FacilitySpec, ValidatorSpec, build
+from redundancy.chain import connect
+from redundancy.eip712 import Signer
+from redundancy.ledger import Batch, SettlementClient, sign_batch
+from redundancy.registry import RegistryClient
+from redundancy.selection import DiversityPolicy
+from redundancy.selector import GeographyPolicy, SelectorClient
+
+ETH = 10**18
+SITES = [
+    FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "eqx"),
+    FacilitySpec("ams9", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr"),
+    FacilitySpec("lon9", "nationalgrid", "london", "gb", 51_507_351, -127_758, "as5400", "tc"),
+    FacilitySpec("par9", "rte", "paris", "fr", 48_856_613, 2_352_222, "as3215", "ix"),
+]
+VALIDATORS = [
+    ValidatorSpec(f"gv{i}", s.name, stake * ETH)
+    for i, (s, stake) in enumerate(zip(SITES, (30, 30, 20, 10), strict=True))
+]
+
+
+def row(w3: Web3, label: str, receipt: TxReceipt) -> dict[str, object]:
+    """One case: total gas, calldata gas, and execution gas (total less intrinsic and calldata)."""
+    data = bytes(w3.eth.get_transaction(receipt["transactionHash"])["input"])
+    zeros = data.count(0)
+    calldata = 4 * zeros + 16 * (len(data) - zeros)
+    gas = int(receipt["gasUsed"])
+    return {"case": label, "gas": gas, "calldata": calldata, "execution": gas - 21_000 - calldata}
+
+
+def run() -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        relayer = Account.from_key(chain.dev_keys[5])
+        registry, _ = RegistryClient.deploy(w3, owner)
+        world = build(w3, registry, owner, SITES, VALIDATORS)
+        selector, _ = SelectorClient.deploy(
+            w3, owner, registry.address, DiversityPolicy(4), GeographyPolicy(20_000)
+        )
+        ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
+        selector.select_committee(sender=owner)
+        epoch = selector.current_committee().epoch
+        nodes = [Signer(bytes(world.validators[v.name].node().key)) for v in VALIDATORS]
+
+        def commit(label: str, batch: Batch, which: list[int]) -> None:
+            sigs = [sign_batch(nodes[i], ledger.domain_separator, batch) for i in which]
+            rows.append(row(w3, label, ledger.commit_batch(batch, sigs, sender=relayer)))
+
+        root = bytes.fromhex("ab" * 32)
+        commit("commitBatch, first batch, 3 of 4 sigs", Batch(epoch, 1, 100, root), [0, 1, 3])
+        commit("commitBatch, next batch, 3 of 4 sigs", Batch(epoch, 101, 200, root), [0, 1, 3])
+        commit("commitBatch, next batch, 4 of 4 sigs", Batch(epoch, 201, 300, root), [0, 1, 2, 3])
+
+        ds = registry.domain_separator()
+        fra, ams = world.facilities["fra9"], world.facilities["ams9"]
+        for label, rtt in (("reportLatency, consistent", 5_000), ("reportLatency, flags", 100)):
+            m, sig = world.latency(fra, ams, rtt)
+            rows.append(row(w3, label, selector.report_latency(ds, m, sig, sender=relayer)))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    args = parser.parse_args(argv)
+    rows = run()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'case':40} {'gas':>9} {'calldata':>9} {'execution':>9}")
+    for r in rows:
+        print(f"{r['case']:40} {r['gas']:>9,} {r['calldata']:>9,} {r['execution']:>9,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
