@@ -80,6 +80,9 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint256 distanceLowerBoundM
     );
 
+    /// @notice Ownership cannot be renounced: a selector without an owner could never change its
+    ///         diversity or geography policy again.
+    error SelectorRenounceForbidden();
     /// @notice The policy cannot be met by the eligible validators (failure code, dimension).
     error SelectorPolicyUnmet(uint8 failure, uint8 dimension);
     /// @notice The epoch is too young to select a new committee.
@@ -115,6 +118,11 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         _setDiversityPolicy(policy);
         _geoPolicy = geoPolicy;
         emit GeographyPolicyUpdated(geoPolicy);
+    }
+
+    /// @notice Always reverts: the selector keeps an owner (ownership moves by two-step transfer).
+    function renounceOwnership() public view override onlyOwner {
+        revert SelectorRenounceForbidden();
     }
 
     // ---------------------------------------------------------------- policy

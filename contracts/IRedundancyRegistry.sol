@@ -148,6 +148,9 @@ interface IRedundancyRegistry {
 
     // ----------------------------------------------------------------- errors
 
+    /// @notice Ownership cannot be renounced: a registry without an owner could never change its
+    ///         freshness policy, deactivate a facility or rotate an attestor again.
+    error RegistryRenounceForbidden();
     /// @notice The caller is neither the owner nor the facility's current attestor.
     error RegistryNotOwnerOrAttestor(address caller, bytes32 facilityId);
     /// @notice An empty certificate was published.

@@ -97,6 +97,11 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         _setFreshnessPolicy(policy);
     }
 
+    /// @notice Always reverts: the registry keeps an owner (ownership moves by two-step transfer).
+    function renounceOwnership() public view override onlyOwner {
+        revert RegistryRenounceForbidden();
+    }
+
     // --------------------------------------------------------------- policy
 
     /// @notice The freshness policy in force.

@@ -215,3 +215,29 @@ def test_chain_id_and_domain_separator_match_python(registry: RegistryClient, w3
     from redundancy.eip712 import domain_separator
 
     assert registry.domain_separator() == domain_separator(w3.eth.chain_id, registry.address)
+
+
+@pytest.mark.parametrize("contract", ["registry", "selector"])
+def test_ownership_cannot_be_renounced(
+    contract: str,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    outsider: LocalAccount,
+    w3: Web3,
+) -> None:
+    from redundancy.selector import SelectorClient
+
+    client = (
+        registry
+        if contract == "registry"
+        else SelectorClient.deploy(w3, owner, registry.address)[0]
+    )
+    renounce = client.contract.functions.renounceOwnership()
+    err = reverts(client.tx.call, lambda: renounce.call({"from": owner.address}))
+    expected = (
+        "RegistryRenounceForbidden" if contract == "registry" else "SelectorRenounceForbidden"
+    )
+    assert (err.error_name, err.args_by_name) == (expected, {})
+    err = reverts(client.tx.call, lambda: renounce.call({"from": outsider.address}))
+    assert err.error_name == "OwnableUnauthorizedAccount"
+    assert client.tx.call(client.contract.functions.owner().call) == owner.address
