@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import AsyncIterator
 from importlib.metadata import version
 from pathlib import Path
@@ -31,8 +32,11 @@ from api.routes import (
 from api.service import ChainService
 from api.settings import Settings
 from redundancy.deployment import Deployment
+from redundancy.jsonlog import configure
 
 STATIC = Path(__file__).parent / "static"
+#: The settings ``redundancy-api`` validated, as JSON, for its worker processes (``app_from_env``).
+SETTINGS_ENV = "REDUNDANCY_API_SETTINGS"
 DESCRIPTION = """Read-only views of a dc-redundancy deployment: facilities and their site proofs,
 validators, the committee and its redundancy scores, what-if failures, RTT consistency, proof
 verification and settlement batches. Every response names the block it reflects (`block`, and
@@ -96,5 +100,8 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def app_from_env() -> FastAPI:
-    """The factory uvicorn's workers call: settings from ``API_*`` environment variables."""
-    return create_app(Settings())  # type: ignore[call-arg]
+    """The factory each uvicorn worker process calls (``--workers`` above 1): the settings the
+    command validated, from ``SETTINGS_ENV``; a worker starts with no logging, so it sets it up."""
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    configure(settings.log_level, settings.log_format)
+    return create_app(settings)

@@ -12,11 +12,11 @@ import time
 from eth_utils import to_checksum_address
 from web3 import Web3
 
-from api.errors import ChainUnavailableError
 from api.metrics import ApiMetrics
 from api.reader import ChainReader, Head
-from redundancy.chain import _one_line
+from redundancy.chain import one_line
 from redundancy.deployment import Deployment
+from redundancy.errors import ChainUnreachableError
 
 log = logging.getLogger("api.chain")
 
@@ -54,17 +54,17 @@ class ChainWatcher:
 
     @property
     def head(self) -> Head:
-        """The latest block, or ChainUnavailableError if the last poll failed."""
+        """The latest block, or ChainUnreachableError if the last poll failed."""
         head = self._head
         if head is None:
-            raise ChainUnavailableError(self._error or "unknown")
+            raise ChainUnreachableError(self.rpc_url, self._error or "unknown")
         return head
 
     @property
     def reader(self) -> ChainReader:
         reader = self._reader
         if reader is None:
-            raise ChainUnavailableError(self._error or "not connected")
+            raise ChainUnreachableError(self.rpc_url, self._error or "not connected")
         return reader
 
     @property
@@ -88,11 +88,11 @@ class ChainWatcher:
                 self._connect()
             block = self.w3.eth.get_block("latest")
             head = Head(int(block["number"]), block["hash"].to_0x_hex(), int(block["timestamp"]))
-        except ChainUnavailableError as exc:
+        except ChainUnreachableError as exc:
             self._failed(exc.reason)
             return None
         except Exception as exc:  # requests', web3's and the socket's errors differ by version
-            self._failed(_one_line(exc))
+            self._failed(one_line(exc))
             return None
         self._head = self._last_head = head
         self._error = None
@@ -119,13 +119,16 @@ class ChainWatcher:
                 return
             chain_id = int(self.w3.eth.chain_id)
             if chain_id != self.deployment.chain_id:
-                raise ChainUnavailableError(
+                raise ChainUnreachableError(
+                    self.rpc_url,
                     f"the RPC serves chain {chain_id}, the deployment file is for chain "
-                    f"{self.deployment.chain_id}"
+                    f"{self.deployment.chain_id}",
                 )
             registry = to_checksum_address(self.deployment.registry)
             if not self.w3.eth.get_code(registry):
-                raise ChainUnavailableError(f"no contract at the registry address {registry}")
+                raise ChainUnreachableError(
+                    self.rpc_url, f"no contract at the registry address {registry}"
+                )
             self._reader = ChainReader(self.w3, self.deployment)
             gc.freeze()  # the clients live as long as the process: keep them out of full GCs
             log.info("connected to chain %d at %s", chain_id, self.rpc_url)

@@ -1,27 +1,32 @@
 """``redundancy-api``: serve the REST API and dashboard for one deployment under uvicorn.
 
-    redundancy-api --deployment deployment.json --rpc-url URL [--host 127.0.0.1] [--port 8000]
-                   [--workers 1] [--block-poll-ms 250] [--cors-origin ORIGIN ...]
+    redundancy-api [--config api.toml] [--deployment deployment.json] [--rpc-url URL]
+                   [--host 127.0.0.1] [--port 8000] [--workers 1] [--block-poll-ms 250]
+                   [--cors-origins ORIGIN ...] [--log-level info] [--log-format json|text]
 
-Every flag may also be given as an ``API_*`` environment variable (``API_RPC_URL``). Exit codes:
-0 stopped; 2 bad arguments or deployment file. An unreachable chain is not fatal: the API answers
-503 until the chain is back.
+Settings (``api.settings.Settings``; ``--help`` lists a flag for each) come from their defaults, the
+TOML file, ``API_*`` environment variables (``API_RPC_URL``) and the flags, each overriding the
+one before; ``deployment`` must be given by one of them. Logs are JSON lines on stderr (uvicorn's
+too). Exit codes: 0 stopped; 2 bad settings (one line per bad field) or a bad deployment file. An
+unreachable chain is not fatal: the API answers 503 until the chain is back.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
 import uvicorn
-from pydantic import ValidationError
+from fastapi import FastAPI
 
+from api.app import SETTINGS_ENV, create_app
 from api.settings import Settings
 from redundancy.deployment import Deployment
-from redundancy.errors import DeploymentFileError
+from redundancy.errors import ConfigError, DeploymentFileError
+from redundancy.jsonlog import configure
+from redundancy.settings import add_settings_arguments, load_settings
 
 EXIT_CONFIG = 2
 
@@ -34,40 +39,35 @@ def _loop() -> str:
     return "uvloop"
 
 
-def main(argv: list[str] | None = None) -> int:
+def read_settings(argv: Sequence[str] | None = None) -> Settings:
+    """The settings the command line gives (with the file it names and the environment); raises
+    ConfigError, one line per bad field."""
     parser = argparse.ArgumentParser(prog="redundancy-api", description=__doc__.splitlines()[0])
-    parser.add_argument("--deployment", type=Path, help="deployment.json (API_DEPLOYMENT)")
-    parser.add_argument("--rpc-url", help="JSON-RPC endpoint (API_RPC_URL)")
-    parser.add_argument("--host", help="bind address, loopback by default (API_HOST)")
-    parser.add_argument("--port", type=int, help="TCP port, default 8000 (API_PORT)")
-    parser.add_argument("--workers", type=int, help="uvicorn worker processes (API_WORKERS)")
-    parser.add_argument("--block-poll-ms", type=int, help="latest-block poll interval")
-    parser.add_argument(
-        "--cors-origin", action="append", help="allow this origin (repeat); CORS is off without"
-    )
-    parser.add_argument("--access-log", action="store_true", default=None, help="log requests")
+    cli = add_settings_arguments(parser, Settings)
     args = parser.parse_args(argv)
-    given = {
-        "deployment": args.deployment,
-        "rpc_url": args.rpc_url,
-        "host": args.host,
-        "port": args.port,
-        "workers": args.workers,
-        "block_poll_ms": args.block_poll_ms,
-        "cors_origins": args.cors_origin,
-        "access_log": args.access_log,
-    }
     try:
-        settings = Settings(**{k: v for k, v in given.items() if v is not None})
+        return load_settings(Settings, args.config, cli=cli, args=args)
+    except ConfigError as exc:
+        if args.config is None:  # the loader would name the class
+            raise ConfigError("bad settings", exc.problems) from None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        settings = read_settings(argv)
         Deployment.read(settings.deployment)
-    except ValidationError as exc:
-        fields = ", ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
-        return _fail(f"bad settings: {fields}")
+    except ConfigError as exc:
+        return _fail(*str(exc).splitlines())
     except DeploymentFileError as exc:
         return _fail(str(exc))
-    # Workers build the app from the environment (uvicorn imports the factory in each process).
-    for name, value in settings.model_dump(mode="json").items():
-        os.environ[f"API_{name.upper()}"] = value if isinstance(value, str) else json.dumps(value)
+    configure(settings.log_level, settings.log_format)
+    app: FastAPI | str
+    if settings.workers == 1:
+        app = create_app(settings)
+    else:  # uvicorn imports the factory in each worker process, which reads the settings back
+        os.environ[SETTINGS_ENV] = settings.model_dump_json()
+        app = "api.app:app_from_env"
     print(
         f"redundancy-api: serving {settings.deployment} from {settings.rpc_url}\n"
         f"  API        http://{settings.host}:{settings.port}/docs\n"
@@ -75,22 +75,24 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     uvicorn.run(
-        "api.app:app_from_env",
-        factory=True,
+        app,
+        factory=isinstance(app, str),
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         loop=_loop(),
         http="httptools",
-        access_log=settings.access_log,
+        log_config=None,  # uvicorn's loggers propagate to the root logger's JSON handler
         log_level=settings.log_level,
+        access_log=settings.access_log,
         timeout_graceful_shutdown=5,
     )
     return 0
 
 
-def _fail(message: str) -> int:
-    print(f"redundancy-api: error: {message}", file=sys.stderr)
+def _fail(*lines: str) -> int:
+    for line in lines:
+        print(f"redundancy-api: error: {line}", file=sys.stderr)
     return EXIT_CONFIG
 
 

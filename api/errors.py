@@ -1,4 +1,7 @@
-"""The API's exceptions: raised by views, mapped to HTTP by the handlers in ``handlers.py``."""
+"""The API's exceptions: raised by views, mapped to HTTP by the handlers in ``handlers.py``.
+
+A chain that cannot answer is the core's ``ChainUnreachableError`` (HTTP 503), not an API error.
+"""
 
 from __future__ import annotations
 
@@ -37,14 +40,6 @@ class AttestationNotFoundError(NotFoundError):
 
     def __init__(self, ref: str, detail: str) -> None:
         super().__init__("attestation", ref, detail)
-
-
-class ChainUnavailableError(ApiError, ConnectionError):
-    """Raised when the chain cannot answer now: unreachable, wrong chain, or a node error (503)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"the chain is unavailable: {reason}")
-        self.reason = reason
 
 
 class ChainAnswerError(ApiError):

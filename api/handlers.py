@@ -8,7 +8,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from api.errors import ChainAnswerError, ChainUnavailableError, NotFoundError
+from api.errors import ChainAnswerError, NotFoundError
 from api.schemas.common import ErrorPublic
 from redundancy.errors import ChainUnreachableError
 
@@ -23,9 +23,12 @@ def register_handlers(app: FastAPI, retry_after_s: int) -> None:
         return _json(404, ErrorPublic(detail=str(exc), error=f"{exc.what}_not_found"))
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ChainUnreachableError)
+        # the reason only: the RPC endpoint's URL may carry a provider key
+        detail = f"the chain is unavailable: {exc.reason}"
         return _json(
             503,
-            ErrorPublic(detail=str(exc), error="chain_unavailable", retry_after_s=retry_after_s),
+            ErrorPublic(detail=detail, error="chain_unavailable", retry_after_s=retry_after_s),
             {"Retry-After": str(retry_after_s)},
         )
 
@@ -33,6 +36,5 @@ def register_handlers(app: FastAPI, retry_after_s: int) -> None:
         return _json(502, ErrorPublic(detail=str(exc), error="chain_error"))
 
     app.add_exception_handler(NotFoundError, not_found)
-    app.add_exception_handler(ChainUnavailableError, unavailable)
     app.add_exception_handler(ChainUnreachableError, unavailable)
     app.add_exception_handler(ChainAnswerError, bad_answer)

@@ -13,13 +13,13 @@ from web3.exceptions import Web3Exception
 from api.blockview import BlockView
 from api.cache import BlockCache, Cached
 from api.chainwatch import ChainWatcher
-from api.errors import ApiError, ChainAnswerError, ChainUnavailableError, NotFoundError
+from api.errors import ApiError, ChainAnswerError, NotFoundError
 from api.metrics import ApiMetrics
 from api.reader import ChainReader, Head
 from api.settings import Settings
-from redundancy.chain import _one_line
+from redundancy.chain import one_line
 from redundancy.deployment import Deployment
-from redundancy.errors import ChainError, ContractRevertError
+from redundancy.errors import ChainError, ChainUnreachableError, ContractRevertError
 
 VIEWS_KEPT = 4
 JSON = "application/json"
@@ -72,14 +72,14 @@ class ChainService:
             model = build(self.view(reader, head))
         except NotFoundError as exc:
             return Cached(None, exc)
-        except ApiError:
+        except (ApiError, ChainUnreachableError):  # before OSError: it is a ConnectionError
             raise
         except ContractRevertError as exc:
             raise ChainAnswerError(f"a contract view reverted: {exc}") from None
-        except ChainError as exc:  # ChainUnreachableError and kin
-            raise ChainUnavailableError(str(exc)) from None
+        except ChainError as exc:
+            raise ChainUnreachableError(self.watcher.rpc_url, str(exc)) from None
         except (Web3Exception, OSError) as exc:  # node errors, timeouts, refused connections
-            raise ChainUnavailableError(_one_line(exc)) from None
+            raise ChainUnreachableError(self.watcher.rpc_url, one_line(exc)) from None
         return Cached(model.model_dump_json().encode())
 
     def close(self) -> None:

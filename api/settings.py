@@ -1,18 +1,23 @@
-"""The API's settings, in one place: environment variables ``API_*`` (or an env file), which the
-``redundancy-api`` command fills from its flags."""
+"""The API's settings, loaded like every deployable's (``redundancy.settings``): defaults, then a
+TOML file (``--config api.toml``), then ``API_*`` environment variables (``API_RPC_URL``), then
+the flags of ``redundancy-api`` (``--rpc-url``), each overriding the one before."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from redundancy.jsonlog import LogFormat
+from redundancy.settings import DeployableSettings
 
 
-class Settings(BaseSettings):
+class Settings(DeployableSettings):
     """Everything the API process needs; ``deployment`` has no default."""
 
-    model_config = SettingsConfigDict(env_prefix="API_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="API_")
 
     deployment: Path = Field(description="deployment.json naming the chain and contracts")
     rpc_url: str = Field(
@@ -32,7 +37,13 @@ class Settings(BaseSettings):
     rpc_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one JSON-RPC request")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 responses")
     cors_origins: list[str] = Field(
-        default_factory=list, description="origins allowed by CORS (empty: CORS off)"
+        default_factory=list,
+        description="an origin allowed by CORS (repeat the flag for more; none: CORS off)",
     )
     access_log: bool = Field(default=False, description="log every request (costs throughput)")
-    log_level: str = Field(default="info", description="uvicorn log level")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="least severe log level written (the API's and uvicorn's)"
+    )
+    log_format: LogFormat = Field(
+        default="json", description="json: one object per line; text: key=value for people"
+    )

@@ -46,14 +46,14 @@ def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
     try:
         w3.eth.chain_id  # noqa: B018 - the call is the reachability check
     except Exception as exc:  # requests' and web3's connection errors differ by version
-        raise ChainUnreachableError(rpc_url, _one_line(exc)) from None
+        raise ChainUnreachableError(rpc_url, one_line(exc)) from None
     return w3
 
 
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     """The root cause of a connection failure in a few words ("Connection refused")."""
     text = str(exc)
     found = _ERRNO.search(text)
@@ -138,7 +138,7 @@ class Transactor:
             raise ContractRevertError("Revert", {"message": str(exc)}, "0x") from None
         except (ConnectionError, OSError) as exc:
             endpoint = str(getattr(self.w3.provider, "endpoint_uri", "the RPC endpoint"))
-            raise ChainUnreachableError(endpoint, _one_line(exc)) from None
+            raise ChainUnreachableError(endpoint, one_line(exc)) from None
 
     def send(
         self,
@@ -167,13 +167,13 @@ class Transactor:
             raise ContractRevertError("Revert", {"message": str(exc)}, "0x") from None
         except Web3RPCError as exc:
             self._raise_funds(exc, sender.address)
-            raise ChainError(_one_line(exc)) from None
+            raise ChainError(one_line(exc)) from None
         signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
             self._raise_funds(exc, sender.address)
-            raise ChainError(_one_line(exc)) from None
+            raise ChainError(one_line(exc)) from None
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
         if receipt["status"] != 1:
             raise ContractRevertError("Revert", {"tx": tx_hash.hex()}, "0x")

@@ -18,11 +18,17 @@ class ChainError(RedundancyError):
 
 
 class ChainUnreachableError(ChainError, ConnectionError):
-    """Raised when the RPC endpoint does not answer."""
+    """Raised when the deployment's chain cannot answer now but may later: the RPC endpoint does
+    not answer or fails a request, or it serves another chain (or no contract) than the
+    deployment names. Callers retry; the API answers 503 with ``Retry-After``.
+
+    ``reason`` is the cause in a few words, without the endpoint (which may carry a key).
+    """
 
     def __init__(self, rpc_url: str, reason: str) -> None:
         super().__init__(f"RPC endpoint {rpc_url} is unreachable: {reason}")
         self.rpc_url = rpc_url
+        self.reason = reason
 
 
 class InsufficientFundsError(ChainError):

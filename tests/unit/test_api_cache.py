@@ -9,7 +9,8 @@ import time
 import pytest
 
 from api.cache import BlockCache, Cached
-from api.errors import ChainUnavailableError, FacilityNotFoundError
+from api.errors import FacilityNotFoundError
+from redundancy.errors import ChainUnreachableError
 
 
 def test_concurrent_misses_compute_once_and_later_hits_do_not_compute() -> None:
@@ -48,7 +49,7 @@ def test_not_found_is_cached_but_chain_errors_are_not() -> None:
 
     def down() -> Cached:
         calls["n"] += 1
-        raise ChainUnavailableError("refused")
+        raise ChainUnreachableError("http://127.0.0.1:1", "Connection refused")
 
     async def scenario() -> None:
         cache = BlockCache()
@@ -56,7 +57,7 @@ def test_not_found_is_cached_but_chain_errors_are_not() -> None:
         await cache.get("0xaa", "f", lambda: missing)
         assert (await cache.get("0xaa", "f", lambda: Cached(b"no")))[0] is missing
         for _ in range(2):
-            with pytest.raises(ChainUnavailableError):
+            with pytest.raises(ChainUnreachableError):
                 await cache.get("0xaa", "g", down)
 
     asyncio.run(scenario())

@@ -1,19 +1,32 @@
-"""``validator run --config node.toml`` (a node) and ``validator gateway --config node.toml``."""
+"""``validator run --config node.toml`` (a node) and ``validator gateway --config node.toml``.
+
+    validator run|gateway [--config node.toml] [--node-id ID] [--chain.rpc-url URL] ...
+                          [--log-level info] [--log-format json|text]
+
+Settings (``validator.node.settings.Settings``; ``--help`` lists a flag for each) come from the
+TOML file, ``VALIDATOR_*`` environment variables and the flags, each overriding the one before.
+Logs are JSON lines on stderr (uvicorn's too). Exit codes: 0 stopped; 2 bad settings, one line per
+bad field.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
-import logging
+import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import uvicorn
 import uvloop
 
+from redundancy.errors import ConfigError
+from redundancy.jsonlog import configure
+from redundancy.settings import add_settings_arguments, load_settings
 from validator.node.etcd import EtcdClient
-from validator.node.settings import Settings, load_settings
+from validator.node.settings import Settings
+
+EXIT_CONFIG = 2
 
 
 async def _serve(app: object, settings: Settings, port: int, *tasks: asyncio.Task[None]) -> None:
@@ -21,6 +34,7 @@ async def _serve(app: object, settings: Settings, port: int, *tasks: asyncio.Tas
         app,  # type: ignore[arg-type]
         host=settings.host,
         port=port,
+        log_config=None,  # uvicorn's loggers propagate to the root logger's JSON handler
         log_level="warning",
         access_log=False,
         proxy_headers=False,
@@ -64,16 +78,30 @@ async def run_gateway(settings: Settings) -> None:
     )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="validator", description=__doc__)
-    parser.add_argument("role", choices=["run", "gateway"])
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--log-level", default="INFO")
+def read_settings(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
+    """The role and the settings the command line gives (with the file it names and the
+    environment); raises ConfigError, one line per bad field."""
+    parser = argparse.ArgumentParser(prog="validator", description=__doc__.splitlines()[0])
+    parser.add_argument("role", choices=["run", "gateway"], help="the node, or its gateway")
+    cli = add_settings_arguments(parser, Settings)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    settings = load_settings(args.config)
-    runner = run_node if args.role == "run" else run_gateway
+    try:
+        return args.role, load_settings(Settings, args.config, cli=cli, args=args)
+    except ConfigError as exc:
+        if args.config is None:  # the loader would name the class
+            raise ConfigError("bad settings", exc.problems) from None
+        raise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        role, settings = read_settings(argv)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            print(f"validator: error: {line}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure(settings.log_level, settings.log_format)
+    runner = run_node if role == "run" else run_gateway
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(runner(settings))  # libuv's loop: about half the CPU per socket event
     return 0

@@ -1,45 +1,81 @@
-"""Settings of one site's validator node and gateway: a TOML file, overridden by ``VALIDATOR_*``
-environment variables (``VALIDATOR_NODE_ID``, ``VALIDATOR_ETCD_ENDPOINTS='["http://..."]'``...).
+"""Settings of one site's validator node and gateway, loaded like every deployable's
+(``redundancy.settings``): a TOML file (``--config node.toml``, with a ``[chain]`` table), then
+``VALIDATOR_*`` environment variables (``VALIDATOR_NODE_ID``, ``VALIDATOR_CHAIN__RPC_URL``), then
+the ``validator`` command's flags (``--node-id``, ``--chain.rpc-url``), each overriding the one
+before.
 """
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from redundancy.jsonlog import LogFormat
+from redundancy.settings import DeployableSettings
 
 
 class ChainSettings(BaseModel):
     """Where settlement batches go. The node key signs batches; the submitter pays gas."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
     rpc_url: str
+    """JSON-RPC endpoint of the chain."""
     settlement: str
+    """Address of the SettlementLedger contract."""
     selector: str
+    """Address of the CommitteeSelector contract."""
     registry: str
+    """Address of the RedundancyRegistry contract."""
     node_keystore: Path | None = None
+    """Encrypted keystore of the node key, which signs batches."""
     node_password_file: Path | None = None
+    """File holding the node keystore's passphrase."""
     dev_node_key: str | None = None
     """Hex private key, for local dev chains only (production: ``node_keystore``)."""
     submitter_keystore: Path | None = None
+    """Encrypted keystore of the account that submits batches and pays their gas."""
     submitter_password_file: Path | None = None
+    """File holding the submitter keystore's passphrase."""
     dev_submitter_key: str | None = None
+    """Hex private key, for local dev chains only (production: ``submitter_keystore``)."""
+
+    @model_validator(mode="after")
+    def _keys_given(self) -> ChainSettings:
+        for role in ("node", "submitter"):
+            keystore = getattr(self, f"{role}_keystore") and getattr(self, f"{role}_password_file")
+            if not keystore and getattr(self, f"dev_{role}_key") is None:
+                raise ValueError(
+                    f"the {role} key needs {role}_keystore and {role}_password_file "
+                    f"(or dev_{role}_key on a local dev chain)"
+                )
+        return self
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="VALIDATOR_", extra="forbid")
+class Settings(DeployableSettings):
+    """One node's and its gateway's settings; ``chain`` absent: no settlement batches."""
+
+    model_config = SettingsConfigDict(env_prefix="VALIDATOR_", use_attribute_docstrings=True)
 
     node_id: str
+    """This node's id (its site), one of ``committee``."""
     etcd_endpoints: list[str] = Field(min_length=1)
     """This site's etcd member first; the others are used when it does not answer."""
     committee: list[str] = Field(min_length=1)
     """Node ids of every node: root majorities and log compaction are over these."""
     data_dir: Path
+    """Where the node keeps its snapshots."""
     host: str = "127.0.0.1"
-    node_port: int = 0
-    gateway_port: int = 0
-    etcd_timeout: float = 1.5
+    """Address the node and the gateway bind (loopback by default)."""
+    node_port: int = Field(default=0, ge=0, le=65535)
+    """TCP port of the node's read API (0: any free port)."""
+    gateway_port: int = Field(default=0, ge=0, le=65535)
+    """TCP port of the gateway (0: any free port)."""
+    etcd_timeout: float = Field(default=1.5, gt=0)
+    """Seconds one etcd request may take before the next endpoint is tried."""
     snapshot_every: int = Field(default=200, ge=1)
     """Chunks between snapshots; a multiple of ``batch_every``."""
     batch_every: int = Field(default=50, ge=1)
@@ -57,6 +93,11 @@ class Settings(BaseSettings):
     """Seconds a log key outlives the last snapshot that needs it (longer than a gateway's
     ``write_deadline``, so a retried write always finds its key)."""
     chain: ChainSettings | None = None
+    """Where settlement batches go (the ``[chain]`` table); absent: none are settled."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    """Least severe log level written."""
+    log_format: LogFormat = "json"
+    """json: one object per line on stderr; text: key=value for people."""
 
     @model_validator(mode="after")
     def _snapshots_on_batch_boundaries(self) -> Settings:
@@ -67,21 +108,3 @@ class Settings(BaseSettings):
         if self.node_id not in self.committee:
             raise ValueError(f"node_id {self.node_id!r} is not in committee {self.committee}")
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (env_settings, init_settings)  # the environment overrides the file
-
-
-def load_settings(path: Path) -> Settings:
-    """Settings from a TOML file (environment variables win)."""
-    with path.open("rb") as f:
-        data = tomllib.load(f)
-    return Settings(**data)

@@ -7,6 +7,7 @@ per-test snapshot/revert of the integration conftest undoes what a test adds.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -14,8 +15,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
+import requests
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from web3 import Web3
@@ -174,24 +175,12 @@ class LiveServer:
     log: Path
 
 
-@pytest.fixture(scope="package")
-def live_server(
-    api_world: ApiWorld, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveServer]:
-    """``redundancy-api`` as users start it: a real uvicorn process on a free loopback port."""
+@contextlib.contextmanager
+def serving(log: Path, *args: str) -> Iterator[LiveServer]:
+    """``redundancy-api *args`` on a free loopback port, once /health answers 200; stopped after.
+    Its stdout and stderr go to ``log``."""
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "api.log"
-    cmd = [
-        str(Path(sys.executable).parent / "redundancy-api"),
-        "--deployment",
-        str(api_world.path),
-        "--rpc-url",
-        api_world.rpc_url,
-        "--port",
-        str(port),
-        "--block-poll-ms",
-        "50",
-    ]
+    cmd = [str(Path(sys.executable).parent / "redundancy-api"), *args, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     server = LiveServer(f"http://127.0.0.1:{port}", process, log)
@@ -199,9 +188,9 @@ def live_server(
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(server.url + "/health", timeout=1).status_code == 200:
+                if requests.get(server.url + "/health", timeout=1).status_code == 200:
                     break
-            except httpx.TransportError:
+            except (requests.ConnectionError, requests.Timeout):
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"redundancy-api did not start:\n{log.read_text()}")
@@ -210,3 +199,14 @@ def live_server(
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+@pytest.fixture(scope="package")
+def live_server(
+    api_world: ApiWorld, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """``redundancy-api`` as users start it: a real uvicorn process on a free loopback port."""
+    log = tmp_path_factory.mktemp("server") / "api.log"
+    args = ["--deployment", str(api_world.path), "--rpc-url", api_world.rpc_url]
+    with serving(log, *args, "--block-poll-ms", "50") as server:
+        yield server

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth_account import Account
 from fastapi.testclient import TestClient
 from web3 import Web3
@@ -55,7 +55,8 @@ def test_a_new_block_is_reflected(client: TestClient, w3: Web3) -> None:
 
 
 class CountingProxy:
-    """A JSON-RPC proxy in front of the chain that counts the calls passing through it."""
+    """A test double of a chain node: a JSON-RPC endpoint (``http.server``) in front of the real
+    anvil that forwards every call to it (with ``requests``) and counts the calls."""
 
     def __init__(self, upstream: str) -> None:
         self.calls: list[str] = []
@@ -65,11 +66,11 @@ class CountingProxy:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 proxy.calls.append(json.loads(body).get("method", "?"))
-                request = urllib.request.Request(
-                    upstream, data=body, headers={"Content-Type": "application/json"}
+                response = requests.post(
+                    upstream, data=body, headers={"Content-Type": "application/json"}, timeout=10
                 )
-                with urllib.request.urlopen(request, timeout=10) as response:
-                    reply = response.read()
+                response.raise_for_status()
+                reply = response.content
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(reply)))

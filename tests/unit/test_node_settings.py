@@ -1,0 +1,124 @@
+"""A validator node's settings: the harness's TOML file (with its ``[chain]`` table), then
+``VALIDATOR_*`` variables, then the generated flags of ``validator run|gateway``; every bad field
+one line and exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnet.nodes import write_config
+from redundancy.errors import ConfigError
+from validator.node.cli import main, read_settings
+
+DEV_KEY = "0x" + "11" * 32
+CHAIN = {
+    "rpc_url": "http://127.0.0.1:8545",
+    "settlement": "0x" + "aa" * 20,
+    "selector": "0x" + "bb" * 20,
+    "registry": "0x" + "cc" * 20,
+    "dev_node_key": DEV_KEY,
+    "dev_submitter_key": DEV_KEY,
+}
+
+
+def site_config(tmp_path: Path, **overrides: Any) -> Path:
+    """A node config as the harness writes it (``devnet.nodes.write_config``)."""
+    values: dict[str, Any] = {
+        "node_id": "fra1",
+        "etcd_endpoints": ["http://127.0.0.1:2379", "http://127.0.0.1:22379"],
+        "committee": ["fra1", "ams1", "dal1"],
+        "data_dir": tmp_path / "fra1",
+        "node_port": 8101,
+        "gateway_port": 8201,
+        **overrides,
+    }
+    path = tmp_path / "fra1.toml"
+    write_config(path, values)
+    return path
+
+
+def test_the_harness_config_loads_with_its_chain_table(tmp_path: Path) -> None:
+    config = site_config(tmp_path, snapshot_every=4, batch_every=2, chain=dict(CHAIN))
+    role, settings = read_settings(["run", "--config", str(config)])
+    assert role == "run" and settings.node_id == "fra1" and settings.data_dir == tmp_path / "fra1"
+    assert (settings.snapshot_every, settings.batch_every) == (4, 2)
+    assert settings.etcd_endpoints[0] == "http://127.0.0.1:2379"
+    assert settings.chain is not None and settings.chain.settlement == CHAIN["settlement"]
+    assert (settings.log_level, settings.log_format) == ("info", "json")
+    role, settings = read_settings(["gateway", "--config", str(site_config(tmp_path))])
+    assert role == "gateway" and settings.chain is None
+
+
+def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = site_config(tmp_path, chain=dict(CHAIN))
+    monkeypatch.setenv("VALIDATOR_NODE_PORT", "9101")
+    monkeypatch.setenv("VALIDATOR_CHAIN__RPC_URL", "http://127.0.0.1:9545")
+    _, settings = read_settings(["run", "--config", str(config), "--gateway-port", "9201"])
+    assert (settings.node_port, settings.gateway_port) == (9101, 9201)
+    assert settings.chain is not None and settings.chain.rpc_url == "http://127.0.0.1:9545"
+    _, settings = read_settings(
+        [
+            "run",
+            "--config",
+            str(config),
+            "--node-port",
+            "9102",
+            "--chain.rpc-url",
+            "http://127.0.0.1:8546",
+            "--committee",
+            "fra1",
+            "--committee",
+            "ams1",
+            "--log-level",
+            "debug",
+            "--log-format",
+            "text",
+        ]
+    )
+    assert settings.node_port == 9102 and settings.committee == ["fra1", "ams1"]
+    assert settings.chain is not None and settings.chain.rpc_url == "http://127.0.0.1:8546"
+    assert settings.chain.settlement == CHAIN["settlement"]  # the rest of the table stays
+    assert (settings.log_level, settings.log_format) == ("debug", "text")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"snapshot_every": 5, "batch_every": 2}, "snapshot_every must be a multiple of batch"),
+        ({"committee": ["ams1", "dal1"]}, "node_id 'fra1' is not in committee"),
+        ({"log_retention": 1.0}, "log_retention must exceed write_deadline + etcd_timeout"),
+        ({"node_port": 70000}, "node_port: Input should be less than or equal to 65535"),
+        ({"log_level": "loud"}, "log_level: Input should be 'debug', 'info'"),
+        ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
+        (
+            {"chain": {k: v for k, v in CHAIN.items() if k != "dev_submitter_key"}},
+            "chain: the submitter key needs submitter_keystore and submitter_password_file",
+        ),
+    ],
+)
+def test_a_bad_field_is_one_line_naming_it(
+    tmp_path: Path, overrides: dict[str, Any], problem: str
+) -> None:
+    config = site_config(tmp_path, **overrides)
+    with pytest.raises(ConfigError) as caught:
+        read_settings(["run", "--config", str(config)])
+    (line,) = str(caught.value).splitlines()
+    assert line.startswith(f"{config}: ") and problem in line, line
+
+
+def test_bad_settings_exit_2_with_one_line_per_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["gateway", "--node-id", "fra1", "--etcd-timeout", "0"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        "validator: error: bad settings: etcd_endpoints: Field required",
+        "validator: error: bad settings: committee: Field required",
+        "validator: error: bad settings: data_dir: Field required",
+        "validator: error: bad settings: etcd_timeout: Input should be greater than 0 (got '0')",
+    ]
+    assert main(["run", "--config", str(tmp_path / "absent.toml")]) == 2
+    assert capsys.readouterr().err == f"validator: error: {tmp_path}/absent.toml: file not found\n"
