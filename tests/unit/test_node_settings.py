@@ -122,3 +122,17 @@ def test_bad_settings_exit_2_with_one_line_per_field(
     ]
     assert main(["run", "--config", str(tmp_path / "absent.toml")]) == 2
     assert capsys.readouterr().err == f"validator: error: {tmp_path}/absent.toml: file not found\n"
+
+
+def test_dev_keys_are_never_command_line_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A key on the command line is visible to every user of the machine (``ps``)."""
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    help_text = capsys.readouterr().out
+    assert "--chain.rpc-url" in help_text
+    assert "dev-node-key" not in help_text and "dev-submitter-key" not in help_text
+    _, settings = read_settings(["run", "--config", str(site_config(tmp_path, chain=dict(CHAIN)))])
+    assert settings.chain is not None and settings.chain.dev_node_key == DEV_KEY
+    assert DEV_KEY[2:] not in repr(settings)

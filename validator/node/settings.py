@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import SettingsConfigDict
+from pydantic_settings import CliSuppress, SettingsConfigDict
 
 from redundancy.jsonlog import LogFormat
 from redundancy.settings import DeployableSettings
@@ -34,14 +34,16 @@ class ChainSettings(BaseModel):
     """Encrypted keystore of the node key, which signs batches."""
     node_password_file: Path | None = None
     """File holding the node keystore's passphrase."""
-    dev_node_key: str | None = None
-    """Hex private key, for local dev chains only (production: ``node_keystore``)."""
+    dev_node_key: CliSuppress[str | None] = Field(default=None, repr=False)
+    """Hex private key, for local dev chains only (production: ``node_keystore``); from the file
+    or the environment only, never a command-line flag (``ps`` would show it)."""
     submitter_keystore: Path | None = None
     """Encrypted keystore of the account that submits batches and pays their gas."""
     submitter_password_file: Path | None = None
     """File holding the submitter keystore's passphrase."""
-    dev_submitter_key: str | None = None
-    """Hex private key, for local dev chains only (production: ``submitter_keystore``)."""
+    dev_submitter_key: CliSuppress[str | None] = Field(default=None, repr=False)
+    """Hex private key, for local dev chains only (production: ``submitter_keystore``); from the
+    file or the environment only, never a command-line flag."""
 
     @model_validator(mode="after")
     def _keys_given(self) -> ChainSettings:
