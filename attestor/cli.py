@@ -68,7 +68,7 @@ def _fail(message: str, code: int) -> int:
 
 
 #: Libraries whose records pass only at warning and worse (their debug output is not the site's).
-QUIET_LOGGERS = ("web3", "urllib3", "asyncio")
+QUIET_LOGGERS = ("web3", "urllib3")
 
 
 def run(args: argparse.Namespace, cli: CliSettingsSource[Any]) -> int:
@@ -151,7 +151,7 @@ def build_daemon(
 ) -> Daemon:
     """Wire one site's daemon: metrics, registry link, probes and their schedule, issuer,
     publisher, latency responder and status server (both bound here: OSError if taken)."""
-    s = settings
+    s, lat = settings, settings.latency
     fid = facility_id(s.facility)
     metrics = Metrics()
     link = RegistryLink(target, s, account, identity, fid, separator)
@@ -166,12 +166,11 @@ def build_daemon(
         )
 
     def measure(peer: PeerSettings) -> Measurement:
-        lat = s.latency
         m = measure_peer(peer, s.facility, lat.samples, lat.timeout)
         metrics.peer_rtt.labels(peer=peer.facility).set(m.rtt_micros)
         return m
 
-    geography = GeographyProbe(s.geography, list(s.latency.peers), measure)
+    geography = GeographyProbe(s.geography, list(lat.peers), measure)
     probes: list[ProbeSpec] = [
         ("health", HealthProbe(s.data_dir, status), s.health.heartbeat_interval),
         ("power", PowerProbe(s.power), s.power.interval),
@@ -194,7 +193,6 @@ def build_daemon(
         clock,
         in_flight_timeout=target.receipt_timeout,
     )
-    lat = s.latency
     responder = LatencyResponder(
         lat.listen,
         s.facility,
