@@ -73,6 +73,12 @@ QUIET_LOGGERS = ("web3", "urllib3")
 
 def run(args: argparse.Namespace, cli: CliSettingsSource[Any]) -> int:
     config: Path | None = args.config
+    if getattr(args, "keystore_password", None) is not None:  # hidden, but argparse takes it
+        return _fail(
+            "--keystore-password: a command line is readable by every user; give the "
+            f"passphrase in keys.password_file or ${PASSWORD_ENV}",
+            EXIT_CONFIG,
+        )
     try:
         settings = load_settings(config, cli=cli, args=args)
     except ConfigError as exc:
