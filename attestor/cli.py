@@ -1,7 +1,8 @@
 """The ``attestor`` command: ``init`` and ``keygen`` set up a site's keys, ``run`` starts the
-daemon. Loads settings, wires objects, starts; every failure is one line per problem on stderr
-and a non-zero exit: 2 settings (or a probe that can never work), 3 keys, 4 registration (the
-chain does not know this attestor as configured), 1 anything else.
+daemon. Loads settings (``--config FILE``, ``ATTESTOR_*``, a flag per field), wires the daemon's
+parts (``build_daemon``), starts; every failure is one line per problem on stderr and a non-zero
+exit: 2 settings (or a probe that can never work), 3 keys, 4 registration (the chain does not
+know this attestor as configured), 1 anything else.
 """
 
 from __future__ import annotations
@@ -11,8 +12,14 @@ import faulthandler
 import json
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from pydantic_settings import CliSettingsSource
 
 from attestor.daemon import Daemon
 from attestor.errors import (
@@ -21,15 +28,35 @@ from attestor.errors import (
     ProbeError,
     RegistrationError,
 )
-from attestor.keys import PASSWORD_ENV, init_site, keygen, load_device_identity, passphrase
-from attestor.outbox import Outbox
-from attestor.registry_link import Target
-from attestor.settings import Settings, load_settings
+from attestor.issuer import Issuer
+from attestor.jobs import ProbeSpec, plan_jobs
+from attestor.keys import (
+    PASSWORD_ENV,
+    DeviceIdentity,
+    init_site,
+    keygen,
+    load_device_identity,
+    passphrase,
+)
+from attestor.latency import LatencyResponder, Measurement, allowed_sources, measure_peer
+from attestor.metrics import Metrics
+from attestor.outbox import PUBLISHED, Outbox
+from attestor.probes.geography import GeographyProbe
+from attestor.probes.hardware import HardwareProbe
+from attestor.probes.health import DaemonStatus, HealthProbe
+from attestor.probes.network import NetworkProbe, ProviderProbe
+from attestor.probes.power import PowerProbe
+from attestor.publisher import Publisher
+from attestor.registry_link import RegistryLink, Target
+from attestor.schedule import Schedule
+from attestor.settings import PeerSettings, Settings, load_settings
+from attestor.status import StatusServer
 from redundancy.domains import facility_id
-from redundancy.eip712 import domain_separator
+from redundancy.eip712 import Signer, domain_separator
 from redundancy.errors import ConfigError, KeystoreError, RedundancyError
 from redundancy.jsonlog import configure
 from redundancy.keystore import load_account, read_passphrase
+from redundancy.settings import add_settings_arguments
 
 EXIT_OTHER, EXIT_CONFIG, EXIT_KEYS, EXIT_REGISTRATION = 1, 2, 3, 4
 
@@ -40,18 +67,29 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
-def run(config: Path) -> int:
+#: Libraries whose records pass only at warning and worse (their debug output is not the site's).
+QUIET_LOGGERS = ("web3", "urllib3")
+
+
+def run(args: argparse.Namespace, cli: CliSettingsSource[Any]) -> int:
+    config: Path | None = args.config
+    if getattr(args, "keystore_password", None) is not None:  # hidden, but argparse takes it
+        return _fail(
+            "--keystore-password: a command line is readable by every user; give the "
+            f"passphrase in keys.password_file or ${PASSWORD_ENV}",
+            EXIT_CONFIG,
+        )
     try:
-        settings = load_settings(config)
+        settings = load_settings(config, cli=cli, args=args)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
-    configure(settings.log.level, settings.log.format)
+    configure(settings.log.level, settings.log.format, quiet=QUIET_LOGGERS)
     try:
         return _run(settings)
     except ConfigError as exc:
         return _fail(str(exc), EXIT_CONFIG)
     except ProbeError as exc:
-        return _fail(f"{config}: {exc}", EXIT_CONFIG)
+        return _fail(f"{config}: {exc}" if config is not None else str(exc), EXIT_CONFIG)
     except (KeystoreError, DeviceIdentityError) as exc:
         return _fail(str(exc), EXIT_KEYS)
     except RegistrationError as exc:
@@ -89,7 +127,7 @@ def _run(settings: Settings) -> int:
         synchronous=settings.outbox.synchronous,
     )
     try:
-        daemon = Daemon(settings, account, identity, target, outbox, separator)
+        daemon = build_daemon(settings, account, identity, target, outbox, separator)
     except OSError as exc:
         raise AttestorError(f"cannot listen: {exc.strerror or exc}") from None
 
@@ -106,6 +144,87 @@ def _run(settings: Settings) -> int:
     if daemon.fatal is not None:
         return _fail(str(daemon.fatal), EXIT_REGISTRATION)
     return code
+
+
+def build_daemon(
+    settings: Settings,
+    account: LocalAccount,
+    identity: DeviceIdentity,
+    target: Target,
+    outbox: Outbox,
+    separator: bytes,
+    clock: Callable[[], float] = time.time,
+) -> Daemon:
+    """Wire one site's daemon: metrics, registry link, probes and their schedule, issuer,
+    publisher, latency responder and status server (both bound here: OSError if taken)."""
+    s, lat = settings, settings.latency
+    fid = facility_id(s.facility)
+    metrics = Metrics()
+    link = RegistryLink(target, s, account, identity, fid, separator)
+    started = time.monotonic()
+
+    def status() -> DaemonStatus:
+        return DaemonStatus(
+            chain_head=link.chain_head(),
+            last_published_sequence=outbox.last_sequence(PUBLISHED),
+            outbox_depth=outbox.depth(),
+            uptime_seconds=int(time.monotonic() - started),
+        )
+
+    def measure(peer: PeerSettings) -> Measurement:
+        m = measure_peer(peer, s.facility, lat.samples, lat.timeout)
+        metrics.peer_rtt.labels(peer=peer.facility).set(m.rtt_micros)
+        return m
+
+    geography = GeographyProbe(s.geography, list(lat.peers), measure)
+    probes: list[ProbeSpec] = [
+        ("health", HealthProbe(s.data_dir, status), s.health.heartbeat_interval),
+        ("power", PowerProbe(s.power), s.power.interval),
+        ("network", NetworkProbe(s.network), s.network.interval),
+        ("provider", ProviderProbe(s.provider), s.provider.interval),
+    ]
+    probes += [
+        (f"hardware[{i}]", HardwareProbe(node, i, s.hardware.root), s.hardware.interval)
+        for i, node in enumerate(s.hardware.nodes)
+    ]
+    probes.append(("geography", geography, s.geography.interval))
+    schedule = Schedule(plan_jobs(probes, s, outbox, fid, clock()))
+    issuer = Issuer(s.facility, fid, identity, Signer(bytes(account.key)), separator, outbox, clock)
+    publisher = Publisher(
+        outbox,
+        link,
+        s.publisher,
+        metrics,
+        schedule.request,
+        clock,
+        in_flight_timeout=target.receipt_timeout,
+    )
+    responder = LatencyResponder(
+        lat.listen,
+        s.facility,
+        identity,
+        lat.emulated_delay_us,
+        allowed_sources(lat.allow, list(lat.peers)),
+    )
+    status_server = StatusServer(s.http.listen, metrics.registry)
+    metrics.read_outbox_depth(outbox.depth)
+    metrics.device_cert_not_after.set(identity.cert.not_valid_after_utc.timestamp())
+    metrics.last_signed_sequence.set(outbox.last_sequence())
+    metrics.last_published_sequence.set(outbox.last_sequence(PUBLISHED))
+    return Daemon(
+        s,
+        identity=identity,
+        outbox=outbox,
+        schedule=schedule,
+        geography=geography,
+        issuer=issuer,
+        link=link,
+        publisher=publisher,
+        responder=responder,
+        status=status_server,
+        metrics=metrics,
+        clock=clock,
+    )
 
 
 def _secret(args: argparse.Namespace) -> str:
@@ -157,12 +276,19 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
+def parser() -> tuple[argparse.ArgumentParser, CliSettingsSource[Any]]:
+    """The command line, and the settings source of ``run``'s generated flags."""
     top = argparse.ArgumentParser(prog="attestor", description="Per-site attestor daemon.")
     sub = top.add_subparsers(dest="command", required=True)
 
-    run_p = sub.add_parser("run", help="run the daemon for one site")
-    run_p.add_argument("--config", type=Path, required=True, help="the site's TOML settings")
+    run_p = sub.add_parser(
+        "run",
+        help="run the daemon for one site",
+        description="Run the daemon for one site: settings from --config FILE (TOML), then "
+        "ATTESTOR_* environment variables, then these flags, each overriding the one before. "
+        "Relative paths are relative to the file.",
+    )
+    cli = add_settings_arguments(run_p, Settings)
 
     for name, help_text in (
         ("keygen", "create the attestor's Ethereum keystore and device key"),
@@ -181,13 +307,14 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--ca-cert", type=Path, help="the operator's CA certificate (PEM)")
             p.add_argument("--ca-key", type=Path, help="the operator's CA key (encrypted PEM)")
             p.add_argument("--json", action="store_true", help="print the result as JSON")
-    return top
+    return top, cli
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top, cli = parser()
+    args = top.parse_args(argv)
     if args.command == "run":
-        return run(args.config)
+        return run(args, cli)
     try:
         return cmd_init(args) if args.command == "init" else cmd_keygen(args)
     except (KeystoreError, DeviceIdentityError) as exc:

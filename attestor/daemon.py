@@ -12,27 +12,21 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from eth_account.signers.local import LocalAccount
-
 from attestor.errors import ProbeError, RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
-from attestor.latency import LatencyResponder, Measurement, allowed_sources, measure_peer
+from attestor.latency import LatencyResponder
 from attestor.metrics import Metrics
 from attestor.outbox import PUBLISHED, Outbox
-from attestor.probes import Observation, Probe
+from attestor.probes import Observation
 from attestor.probes.geography import GeographyProbe
 from attestor.probes.hardware import HardwareProbe
-from attestor.probes.health import DaemonStatus, HealthProbe
-from attestor.probes.network import NetworkProbe, ProviderProbe
-from attestor.probes.power import PowerProbe
 from attestor.publisher import Publisher
-from attestor.registry_link import RegistryLink, Target, lifetimes
+from attestor.registry_link import RegistryLink
 from attestor.schedule import Job, Schedule
-from attestor.settings import PeerSettings, Settings
+from attestor.settings import Settings
 from attestor.status import StatusServer
-from redundancy.domains import Dimension, Kind, domain_id, facility_id
-from redundancy.eip712 import Signer
+from redundancy.domains import Kind
 from redundancy.errors import ChainUnreachableError
 from redundancy.jsonlog import log_event
 
@@ -44,157 +38,46 @@ CERT_WARNING_DAYS = 30
 
 
 class Daemon:
-    """One facility's attestor."""
+    """One facility's attestor: its lifecycle and its rounds. ``attestor.cli.build_daemon``
+    wires the parts."""
 
     def __init__(
         self,
         settings: Settings,
-        account: LocalAccount,
+        *,
         identity: DeviceIdentity,
-        target: Target,
         outbox: Outbox,
-        domain_separator: bytes,
+        schedule: Schedule,
+        geography: GeographyProbe,
+        issuer: Issuer,
+        link: RegistryLink,
+        publisher: Publisher,
+        responder: LatencyResponder,
+        status: StatusServer,
+        metrics: Metrics,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.identity = identity
-        self.target = target
         self.outbox = outbox
+        self.schedule = schedule
+        self.geography = geography
+        self.issuer = issuer
+        self.link = link
+        self.publisher = publisher
+        self.responder = responder
+        self.status = status
+        self.metrics = metrics
         self.clock = clock
-        self.metrics = Metrics()
-        self.facility_id = facility_id(settings.facility)
         self._stop = threading.Event()
         self._stop_requested = False  # set by signal handlers, which must take no lock
         self._publish_wake = threading.Event()
-        self._started = time.monotonic()
         self._last_tick = time.monotonic()
         self._last_prune = 0.0
         self.fatal: RegistrationError | None = None
-
-        self.geography = GeographyProbe(
-            settings.geography, list(settings.latency.peers), self._measure
-        )
-        self.schedule = Schedule(self._jobs())
-        self.issuer = Issuer(
-            settings.facility,
-            self.facility_id,
-            identity,
-            Signer(bytes(account.key)),
-            domain_separator,
-            outbox,
-            clock,
-        )
-        self.link = RegistryLink(
-            target, settings, account, identity, self.facility_id, domain_separator
-        )
-        self.publisher = Publisher(
-            outbox,
-            self.link,
-            settings.publisher,
-            self.metrics,
-            self.schedule.request,
-            clock,
-            in_flight_timeout=target.receipt_timeout,
-        )
-        latency = settings.latency
-        self.responder = LatencyResponder(
-            latency.listen,
-            settings.facility,
-            identity,
-            latency.emulated_delay_us,
-            allowed_sources(latency.allow, list(latency.peers)),
-        )
-        self.status = StatusServer(settings.http.listen, self.metrics, self.health)
         self._publisher_thread = threading.Thread(
             target=self._publish_loop, name="publisher", daemon=True
         )
-        self.metrics.gauge_from("attestor_outbox_depth", outbox.depth)
-        self.metrics.set(
-            "attestor_device_cert_not_after_timestamp_seconds",
-            identity.cert.not_valid_after_utc.timestamp(),
-        )
-        self.metrics.set("attestor_last_signed_sequence", outbox.last_sequence())
-        self.metrics.set("attestor_last_published_sequence", outbox.last_sequence(PUBLISHED))
-
-    # ------------------------------------------------------------------ wiring
-
-    def _jobs(self) -> list[Job]:
-        s = self.settings
-        life = {kind: seconds for kind, (_, seconds) in lifetimes(s).items()}
-        probes: list[tuple[str, Probe, float]] = [
-            ("health", self._health_probe(), s.health.heartbeat_interval),
-            ("power", PowerProbe(s.power), s.power.interval),
-            ("network", NetworkProbe(s.network), s.network.interval),
-            ("provider", ProviderProbe(s.provider), s.provider.interval),
-        ]
-        probes += [
-            (f"hardware[{i}]", HardwareProbe(node, i, s.hardware.root), s.hardware.interval)
-            for i, node in enumerate(s.hardware.nodes)
-        ]
-        probes.append(("geography", self.geography, s.geography.interval))
-        now = self.clock()
-        return [
-            Job(name, probe, interval, life[probe.kind], self._first_due(probe, interval, now))
-            for name, probe, interval in probes
-        ]
-
-    def _claims(self, probe: Probe, now: float) -> tuple[bytes, bytes, int, int] | None:
-        """What a fresh proof of this probe would assert on-chain (domains, coordinates)."""
-        if probe.kind == Kind.HEALTH:
-            return None
-        if probe is self.geography:  # from the settings: no peers measured for this
-            g = self.settings.geography
-            obs = Observation(
-                Kind.GEOGRAPHY,
-                {},
-                int(now),
-                domain_id=domain_id(Dimension.METRO, g.metro),
-                secondary_domain_id=domain_id(Dimension.COUNTRY, g.country),
-                latitude_e6=g.latitude_e6,
-                longitude_e6=g.longitude_e6,
-            )
-        else:
-            obs = probe.observe(int(now))
-        return (obs.domain_id, obs.secondary_domain_id, obs.latitude_e6, obs.longitude_e6)
-
-    def _first_due(self, probe: Probe, interval: float, now: float) -> float:
-        """When a probe first runs: one interval after its newest live proof, or at once if
-        there is none or the settings now claim something else (a restart after an edit)."""
-        subject = self.facility_id if probe.subject is None else probe.subject
-        last = self.outbox.last_live(probe.kind, subject)
-        if last is None:
-            return now
-        a = last.proof.attestation
-        try:
-            claims = self._claims(probe, now)
-        except ProbeError:
-            return now  # preflight reports it; the round logs it
-        if claims is not None and claims != (
-            a.domain_id,
-            a.secondary_domain_id,
-            a.latitude_e6,
-            a.longitude_e6,
-        ):
-            log_event(log, "probe.changed", kind=probe.kind.name.lower(), sequence=a.sequence)
-            return now
-        return min(now + interval, a.issued_at + interval)
-
-    def _health_probe(self) -> HealthProbe:
-        def status() -> DaemonStatus:
-            return DaemonStatus(
-                chain_head=self.link.chain_head(),
-                last_published_sequence=self.outbox.last_sequence(PUBLISHED),
-                outbox_depth=self.outbox.depth(),
-                uptime_seconds=int(time.monotonic() - self._started),
-            )
-
-        return HealthProbe(self.settings.data_dir, status)
-
-    def _measure(self, peer: PeerSettings) -> Measurement:
-        lat = self.settings.latency
-        m = measure_peer(peer, self.settings.facility, lat.samples, lat.timeout)
-        self.metrics.set("attestor_peer_rtt_microseconds", m.rtt_micros, peer=peer.facility)
-        return m
 
     def preflight(self) -> None:
         """Run the probes that depend only on this host and the settings, so that a probe that
@@ -224,7 +107,7 @@ class Daemon:
         """Answer peers' latency challenges and serve /metrics and /healthz: started before
         the chain is reached, so peers starting together can measure each other at once."""
         self.responder.start()
-        self.status.start()
+        self.status.start(self.health)
 
     def start(self) -> None:
         host, port = self.status.address
@@ -234,7 +117,7 @@ class Daemon:
             "daemon.started",
             facility=self.settings.facility,
             attestor=self.link.address,
-            registry=self.target.registry,
+            registry=self.link.target.registry,
             status=f"http://{host}:{port}",
             latency=f"{l_host}:{l_port}",
             outbox_depth=self.outbox.depth(),
@@ -287,7 +170,7 @@ class Daemon:
     def _shutdown(self) -> None:
         log_event(log, "daemon.stopping", pending=self.outbox.depth())
         self._publish_wake.set()
-        self._publisher_thread.join(timeout=self.target.receipt_timeout + 30)
+        self._publisher_thread.join(timeout=self.link.target.receipt_timeout + 30)
         self.responder.stop()
         self.status.stop()
         pending = self.outbox.depth()
@@ -303,7 +186,7 @@ class Daemon:
             try:
                 obs = job.probe.observe(int(now))
             except ProbeError as exc:
-                self.metrics.inc("attestor_probe_errors_total", kind=job.probe.kind.name.lower())
+                self.metrics.probe_errors.labels(kind=job.probe.kind.name.lower()).inc()
                 log_event(log, "probe.failed", logging.ERROR, probe=job.name, error=str(exc))
                 self.schedule.done(job, now, PROBE_RETRY)
                 continue
@@ -317,9 +200,9 @@ class Daemon:
         proofs = self.issuer.issue([(obs, job.lifetime) for job, obs in observed])
         for (job, obs), proof in zip(observed, proofs, strict=True):
             kind = obs.kind.name.lower()
-            self.metrics.inc("attestor_proofs_signed_total", kind=kind)
+            self.metrics.proofs_signed.labels(kind=kind).inc()
             if obs.kind == Kind.HEALTH:
-                self.metrics.set("attestor_last_heartbeat_timestamp_seconds", now)
+                self.metrics.last_heartbeat.set(now)
             log_event(
                 log,
                 "proof.signed",
@@ -328,7 +211,7 @@ class Daemon:
                 sequence=proof.attestation.sequence,
                 expires_at=proof.attestation.expires_at,
             )
-        self.metrics.set("attestor_last_signed_sequence", proofs[-1].attestation.sequence)
+        self.metrics.last_signed_sequence.set(proofs[-1].attestation.sequence)
         self._publish_wake.set()
 
     def _maybe_prune(self, now: float) -> None:

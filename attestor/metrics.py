@@ -1,86 +1,122 @@
-"""Counters and gauges for ``/metrics``, in the Prometheus text exposition format."""
+"""The attestor's Prometheus metrics, in a registry of its own per daemon (tests build several
+daemons in one process), served by ``attestor.status``."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 
-Labels = tuple[tuple[str, str], ...]
-
-#: name -> (type, help). Every metric the attestor exposes is listed here.
-METRICS: dict[str, tuple[str, str]] = {
-    "attestor_proofs_signed_total": ("counter", "Proofs signed into the outbox, by kind."),
-    "attestor_proofs_published_total": ("counter", "Proofs accepted on-chain, by kind."),
-    "attestor_proofs_failed_total": (
-        "counter",
-        "Proofs that will not land: refused by the registry or expired unsent, by reason.",
-    ),
-    "attestor_publish_batches_total": ("counter", "Transactions sent with a batch of proofs."),
-    "attestor_publish_errors_total": ("counter", "Publish attempts that failed, by error."),
-    "attestor_probe_errors_total": ("counter", "Probe runs that failed, by kind."),
-    "attestor_outbox_depth": ("gauge", "Signed proofs waiting to be published."),
-    "attestor_last_signed_sequence": ("gauge", "Sequence of the newest signed proof."),
-    "attestor_last_published_sequence": ("gauge", "Sequence of the newest published proof."),
-    "attestor_chain_reachable": ("gauge", "1 if the last chain request succeeded, else 0."),
-    "attestor_peer_rtt_microseconds": ("gauge", "Fastest signed round trip to each peer."),
-    "attestor_last_heartbeat_timestamp_seconds": ("gauge", "When the newest heartbeat was signed."),
-    "attestor_device_cert_not_after_timestamp_seconds": (
-        "gauge",
-        "When the device certificate expires.",
-    ),
-}
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 
-def _labels(labels: dict[str, str]) -> Labels:
-    return tuple(sorted(labels.items()))
+class LatestValue(Collector):
+    """An unlabelled gauge with no sample until it is first set: before the first chain request
+    or the first heartbeat the value is unknown, not 0."""
 
+    def __init__(self, name: str, documentation: str, registry: CollectorRegistry) -> None:
+        self.name = name
+        self.documentation = documentation
+        self._value: float | None = None
+        registry.register(self)
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    def set(self, value: float) -> None:
+        self._value = float(value)
 
+    def describe(self) -> Iterable[Metric]:
+        return [GaugeMetricFamily(self.name, self.documentation)]
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(self.name, self.documentation)
+        if self._value is not None:
+            family.add_metric([], self._value)
+        return [family]
 
 
 class Metrics:
-    """Thread-safe metric values; gauges may also be read from a callback at scrape time."""
+    """Every metric the attestor exposes, registered in ``registry``."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._values: dict[str, dict[Labels, float]] = {name: {} for name in METRICS}
-        self._callbacks: dict[str, Callable[[], float]] = {}
+        self.registry = r = CollectorRegistry()
+        self.proofs_signed = Counter(
+            "attestor_proofs_signed_total",
+            "Proofs signed into the outbox, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.proofs_published = Counter(
+            "attestor_proofs_published_total",
+            "Proofs accepted on-chain, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.proofs_failed = Counter(
+            "attestor_proofs_failed_total",
+            "Proofs that will not land: refused by the registry or expired unsent, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.publish_batches = Counter(
+            "attestor_publish_batches_total",
+            "Transactions sent with a batch of proofs.",
+            registry=r,
+        )
+        self.publish_errors = Counter(
+            "attestor_publish_errors_total",
+            "Publish attempts that failed, by error.",
+            ["error"],
+            registry=r,
+        )
+        self.probe_errors = Counter(
+            "attestor_probe_errors_total",
+            "Probe runs that failed, by kind.",
+            ["kind"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "attestor_outbox_depth", "Signed proofs waiting to be published.", registry=r
+        )
+        self.last_signed_sequence = Gauge(
+            "attestor_last_signed_sequence", "Sequence of the newest signed proof.", registry=r
+        )
+        self.last_published_sequence = Gauge(
+            "attestor_last_published_sequence",
+            "Sequence of the newest published proof.",
+            registry=r,
+        )
+        self.chain_reachable = LatestValue(
+            "attestor_chain_reachable", "1 if the last chain request succeeded, else 0.", r
+        )
+        self.peer_rtt = Gauge(
+            "attestor_peer_rtt_microseconds",
+            "Fastest signed round trip to each peer.",
+            ["peer"],
+            registry=r,
+        )
+        self.last_heartbeat = LatestValue(
+            "attestor_last_heartbeat_timestamp_seconds", "When the newest heartbeat was signed.", r
+        )
+        self.device_cert_not_after = Gauge(
+            "attestor_device_cert_not_after_timestamp_seconds",
+            "When the device certificate expires.",
+            registry=r,
+        )
 
-    def inc(self, name: str, amount: float = 1, **labels: str) -> None:
-        key = _labels(labels)
-        with self._lock:
-            series = self._values[name]
-            series[key] = series.get(key, 0) + amount
+    def read_outbox_depth(self, read: Callable[[], float]) -> None:
+        """Read ``attestor_outbox_depth`` from ``read`` at every scrape; a failed read keeps the
+        last value (a scrape must not fail because one source did)."""
+        last = 0.0
 
-    def set(self, name: str, value: float, **labels: str) -> None:
-        with self._lock:
-            self._values[name][_labels(labels)] = value
+        def depth() -> float:
+            nonlocal last
+            with contextlib.suppress(Exception):
+                last = float(read())
+            return last
 
-    def gauge_from(self, name: str, read: Callable[[], float]) -> None:
-        """Read gauge ``name`` (no labels) from ``read`` at every scrape."""
-        self._callbacks[name] = read
+        self.outbox_depth.set_function(depth)
 
     def value(self, name: str, **labels: str) -> float | None:
-        with self._lock:
-            return self._values[name].get(_labels(labels))
-
-    def render(self) -> str:
-        for name, read in self._callbacks.items():
-            try:
-                self.set(name, read())
-            except Exception:  # a scrape must not fail because one source did
-                continue
-        lines: list[str] = []
-        with self._lock:
-            for name, (kind, help_text) in METRICS.items():
-                lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-                for labels, value in sorted(self._values[name].items()):
-                    rendered = ",".join(f'{k}="{_escape(v)}"' for k, v in labels)
-                    series = f"{name}{{{rendered}}}" if rendered else name
-                    lines.append(f"{series} {_number(value)}")
-        return "\n".join(lines) + "\n"
+        """The current value of one sample (None if it has none yet), read from the registry."""
+        return self.registry.get_sample_value(name, labels)

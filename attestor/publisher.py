@@ -125,7 +125,7 @@ class Publisher:
             first_sequence=batch[0].sequence,
             last_sequence=batch[-1].sequence,
         )
-        self.metrics.inc("attestor_publish_batches_total")
+        self.metrics.publish_batches.inc()
         proofs = [e.proof for e in batch]
         result = client.submit_attestations(proofs, sender=link.account, gas=batch_gas(proofs))
         self._maybe_in_flight = False
@@ -216,25 +216,25 @@ class Publisher:
             return
         self.outbox.mark_published(rows)
         for e in entries:
-            self.metrics.inc("attestor_proofs_published_total", kind=e.kind.name.lower())
-        self.metrics.set("attestor_last_published_sequence", max(r[0] for r in rows))
+            self.metrics.proofs_published.labels(kind=e.kind.name.lower()).inc()
+        self.metrics.last_published_sequence.set(max(r[0] for r in rows))
 
     def _finish(self, entry: Entry, state: str, reason: str, *, renew: bool) -> None:
         if not self.outbox.finish(entry.sequence, state, reason):
             return
         kind = entry.kind.name.lower()
-        self.metrics.inc("attestor_proofs_failed_total", reason=reason.split(":")[0])
+        self.metrics.proofs_failed.labels(reason=reason.split(":")[0]).inc()
         level = logging.WARNING if state == REJECTED else logging.INFO
         log_event(log, f"proof.{state}", level, sequence=entry.sequence, kind=kind, reason=reason)
         if renew and not self.outbox.has_newer(entry):
             self.renew(entry.kind, entry.subject)
 
     def _failed(self, exc: Exception, event: str, level: int) -> None:
-        self.metrics.inc("attestor_publish_errors_total", error=type(exc).__name__)
+        self.metrics.publish_errors.labels(error=type(exc).__name__).inc()
         log_event(log, event, level, error=str(exc), retry=self.backoff.failures + 1)
 
     def _unreachable(self, exc: Exception) -> None:
-        self.metrics.inc("attestor_publish_errors_total", error=type(exc).__name__)
+        self.metrics.publish_errors.labels(error=type(exc).__name__).inc()
         if self._reachable is not False:
             log_event(
                 log,
@@ -249,4 +249,4 @@ class Publisher:
         if reachable and self._reachable is False:
             log_event(log, "chain.recovered", pending=self.outbox.depth())
         self._reachable = reachable
-        self.metrics.set("attestor_chain_reachable", 1 if reachable else 0)
+        self.metrics.chain_reachable.set(1 if reachable else 0)

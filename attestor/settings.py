@@ -1,39 +1,31 @@
-"""Site settings: one TOML file per facility, overridable by ``ATTESTOR_*`` environment variables.
+"""Site settings: one TOML file per facility, overridden by ``ATTESTOR_*`` environment variables,
+overridden by command-line flags (the core's loader, ``redundancy.settings``).
 
-    attestor run --config examples/fra1.toml
+    attestor run --config examples/fra1.toml [--chain.rpc-url http://127.0.0.1:8545 ...]
 
-Nested fields take ``__`` in the environment (``ATTESTOR_CHAIN__RPC_URL``); the keystore
-passphrase may come from ``ATTESTOR_KEYSTORE_PASSWORD`` instead of ``keys.password_file``.
-Relative paths in the file are relative to the file's own directory. ``load_settings`` reports
-every bad field at once, one line each, naming the file and the field.
+Nested fields take ``__`` in the environment (``ATTESTOR_CHAIN__RPC_URL``) and ``.`` on the
+command line; the keystore passphrase may come from ``ATTESTOR_KEYSTORE_PASSWORD`` instead of
+``keys.password_file`` (never from a flag: the command line is readable by every user).
+Relative paths, wherever they were given, are relative to the file's own directory (without a
+file: to the working directory). ``load_settings`` reports every bad field at once, one line
+each, naming the file and the field.
 """
 
 from __future__ import annotations
 
+import argparse
 import re
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from eth_utils import is_address, to_checksum_address
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    model_validator,
-)
-from pydantic_settings import (
-    BaseSettings,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-    TomlConfigSettingsSource,
-)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import CliSettingsSource, CliSuppress, SettingsConfigDict
 
 from redundancy.deployment import Deployment
 from redundancy.errors import ConfigError, DeploymentFileError
+from redundancy.settings import DeployableSettings
+from redundancy.settings import load_settings as load_deployable
 
 DAY = 86_400
 
@@ -214,19 +206,14 @@ class OutboxSettings(Section):
     synchronous: Literal["full", "normal"] = "full"
 
 
-class Settings(BaseSettings):
+class Settings(DeployableSettings):
     """Everything one site's attestor needs; required facts have no default."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ATTESTOR_",
-        env_nested_delimiter="__",
-        extra="forbid",
-        frozen=True,
-    )
+    model_config = SettingsConfigDict(env_prefix="ATTESTOR_")
 
     facility: Name
     data_dir: Path
-    keystore_password: SecretStr | None = None
+    keystore_password: CliSuppress[SecretStr | None] = None
     chain: ChainSettings
     keys: KeySettings = KeySettings()
     publisher: PublisherSettings = PublisherSettings()
@@ -249,18 +236,6 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("latency.peers lists a facility twice")
         return self
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # environment over file; the file is named by a per-load subclass (load_settings)
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
 
     # ---------------------------------------------------------------- derived
 
@@ -307,43 +282,22 @@ def _resolved(settings: Settings, base: Path) -> Settings:
     )
 
 
-def _field(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _describe(error: Any) -> str:
-    where = _field(tuple(error["loc"]))
-    message = str(error["msg"]).removeprefix("Value error, ")
-    given = error.get("input")
-    shown = error["type"] in ("missing", "extra_forbidden") or isinstance(given, dict | list)
-    if not shown and repr(given) not in message:
-        message += f" (got {given!r})"
-    return f"{where}: {message}"
-
-
-def load_settings(path: Path) -> Settings:
-    """Load and validate a site's settings; raises ConfigError with one line per bad field."""
-    if not path.is_file():
-        raise ConfigError(path, ["file not found"])
-    try:
-        tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
-
-    class _FromFile(Settings):
-        model_config = SettingsConfigDict(toml_file=path)
-
-    try:
-        settings = _FromFile()  # type: ignore[call-arg]  # fields come from the sources
-    except ValidationError as exc:
-        raise ConfigError(path, [_describe(e) for e in exc.errors()]) from None
-    resolved = _resolved(settings, path.parent.resolve())
+def load_settings(
+    path: Path | None,
+    *,
+    cli: CliSettingsSource[Any] | None = None,
+    args: argparse.Namespace | None = None,
+) -> Settings:
+    """Load and validate a site's settings (the file ``path``, the environment, the command line
+    of ``cli`` as parsed into ``args``); relative paths are resolved against the file's
+    directory and the deployment file is read. Raises ConfigError with one line per bad field."""
+    settings = load_deployable(Settings, path, cli=cli, args=args)
+    resolved = _resolved(settings, path.parent.resolve() if path is not None else Path.cwd())
     if resolved.chain.deployment is not None:
         try:
             Deployment.read(resolved.chain.deployment)
         except DeploymentFileError as exc:
-            raise ConfigError(path, [f"chain.deployment: {exc}"]) from None
+            raise ConfigError(
+                path if path is not None else "Settings settings", [f"chain.deployment: {exc}"]
+            ) from None
     return resolved

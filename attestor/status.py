@@ -1,52 +1,65 @@
-"""The local status endpoint: ``GET /metrics`` (Prometheus text) and ``GET /healthz`` (JSON;
-200 while the daemon's loop is alive, 503 once it has stalled). Binds loopback by default."""
+"""The local status endpoint: ``GET /metrics`` (prometheus_client's exposition of the daemon's
+registry) and ``GET /healthz`` (JSON; 200 while the daemon's loop is alive, 503 once it has
+stalled). One small WSGI app on wsgiref's threading server, the one prometheus_client's own
+``start_http_server`` uses. Binds loopback by default."""
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.exposition import ThreadingWSGIServer
 
 from attestor.latency import split_endpoint
-from attestor.metrics import Metrics
 
-PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+Health = Callable[[], tuple[bool, dict[str, Any]]]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # scrapes are not news
+
+
+def _reply(
+    start_response: StartResponse, status: str, content_type: str, body: bytes
+) -> Iterable[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def status_app(registry: CollectorRegistry, health: Health) -> WSGIApplication:
+    """``/metrics`` from ``registry``, ``/healthz`` from ``health``; 404 elsewhere."""
+    metrics: WSGIApplication = make_wsgi_app(registry)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return metrics(environ, start_response)
+        if path == "/healthz":
+            ok, body = health()
+            status = "200 OK" if ok else "503 Service Unavailable"
+            return _reply(start_response, status, "application/json", json.dumps(body).encode())
+        return _reply(
+            start_response, "404 Not Found", "text/plain", b"not found: try /metrics or /healthz\n"
+        )
+
+    return app
 
 
 class StatusServer:
-    """Serves metrics and health in a background thread."""
+    """Serves metrics and health in a background thread. Binds at construction (so a taken port
+    fails the start-up at once); serves from ``start``, which is given the health source."""
 
-    def __init__(
-        self, listen: str, metrics: Metrics, health: Callable[[], tuple[bool, dict[str, Any]]]
-    ) -> None:
-        self.metrics = metrics
-        self.health = health
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path == "/metrics":
-                    self._reply(200, PROMETHEUS_TEXT, server.metrics.render().encode())
-                elif self.path == "/healthz":
-                    ok, body = server.health()
-                    self._reply(200 if ok else 503, "application/json", json.dumps(body).encode())
-                else:
-                    self._reply(404, "text/plain", b"not found: try /metrics or /healthz\n")
-
-            def _reply(self, code: int, content_type: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                return  # scrapes are not news
-
-        self._httpd = ThreadingHTTPServer(split_endpoint(listen), Handler)
-        self._httpd.daemon_threads = True
+    def __init__(self, listen: str, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._httpd = ThreadingWSGIServer(split_endpoint(listen), _QuietHandler)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.5}, name="status-http"
         )
@@ -57,7 +70,8 @@ class StatusServer:
         host, port = self._httpd.server_address[:2]
         return str(host), int(port)
 
-    def start(self) -> StatusServer:
+    def start(self, health: Health) -> StatusServer:
+        self._httpd.set_app(status_app(self.registry, health))
         self._thread.start()
         return self
 

@@ -19,12 +19,13 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import requests
 from eth_account.signers.local import LocalAccount
+from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
 from devnet.localchain import free_port
@@ -66,17 +67,16 @@ class SiteProcess:
     def peer_rtts(self) -> dict[str, int]:
         """The fastest signed round trip to each peer, in microseconds, from /metrics."""
         try:
-            with urllib.request.urlopen(self.metrics_url, timeout=2) as resp:
-                text = resp.read().decode()
-        except OSError:
+            reply = requests.get(self.metrics_url, timeout=2)
+            reply.raise_for_status()
+        except requests.RequestException:
             return {}
-        out = {}
-        prefix = 'attestor_peer_rtt_microseconds{peer="'
-        for line in text.splitlines():
-            if line.startswith(prefix):
-                peer, _, value = line[len(prefix) :].partition('"} ')
-                out[peer] = int(float(value))
-        return out
+        return {
+            sample.labels["peer"]: int(sample.value)
+            for family in text_string_to_metric_families(reply.text)
+            for sample in family.samples
+            if sample.name == "attestor_peer_rtt_microseconds"
+        }
 
     def log_tail(self, lines: int = 5) -> str:
         text = self.log_path.read_text(errors="replace").splitlines()

@@ -10,14 +10,15 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
 from attestor.keys import init_site
@@ -250,14 +251,14 @@ class AttestorProcess:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
     def metrics(self) -> dict[str, float]:
-        url = f"http://127.0.0.1:{self.site.http_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            text = resp.read().decode()
+        """Every sample on /metrics, keyed ``name`` or ``name{label="value",...}``."""
+        reply = requests.get(f"http://127.0.0.1:{self.site.http_port}/metrics", timeout=5)
+        reply.raise_for_status()
         values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, value = line.rsplit(" ", 1)
-                values[name] = float(value)
+        for family in text_string_to_metric_families(reply.text):
+            for sample in family.samples:
+                labels = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return values
 
     def terminate(self, timeout: float = 30.0) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from attestor.cli import build_daemon
 from attestor.daemon import Daemon
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, init_site, load_device_identity
 from attestor.outbox import PENDING, Outbox
@@ -76,7 +77,7 @@ def _daemon(site: Path, grid: str = "entso-e/amprion") -> Iterator[Daemon]:
     identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, "pw")
     ds = domain_separator(31337, REGISTRY)
     outbox = Outbox(site / "data" / "outbox.sqlite", attestor=account.address, domain_separator=ds)
-    daemon = Daemon(
+    daemon = build_daemon(
         settings,
         account,
         identity,
@@ -122,8 +123,14 @@ def test_first_round_signs_every_kind_and_a_restart_waits_its_intervals(site: Pa
         )
         assert daemon.schedule.due(now + 1) == []
         assert daemon.metrics.value("attestor_proofs_signed_total", kind="power") == 1
+        assert daemon.metrics.value("attestor_last_signed_sequence") == 6
+        alive, body = daemon.health()
+        assert alive and body["status"] == "ok" and body["outboxDepth"] == 6
+        assert body["chainReachable"] is None  # no chain request made yet: unknown
     with _daemon(site) as daemon:  # a restart: nothing is due before its interval
         assert daemon.schedule.due(daemon.clock()) == []
+        assert daemon.metrics.value("attestor_last_signed_sequence") == 6  # from the outbox
+        assert daemon.metrics.value("attestor_outbox_depth") == 6
         assert 9 <= daemon.schedule.seconds_until_next(daemon.clock()) <= 10
     with _daemon(site, grid="ercot") as daemon:  # an edited fact is re-signed at once
         assert [j.name for j in daemon.schedule.due(daemon.clock())] == ["power"]

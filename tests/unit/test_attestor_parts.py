@@ -1,4 +1,5 @@
-"""Small daemon parts: backoff, schedule and its waker, metrics text, structured logs."""
+"""Small daemon parts: backoff, schedule and its waker, metrics and the status server, structured
+logs."""
 
 from __future__ import annotations
 
@@ -9,15 +10,43 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from attestor.backoff import Backoff
 from attestor.metrics import Metrics
 from attestor.probes import Observation
 from attestor.schedule import RENEW_MIN_GAP, Job, Schedule, Waker
+from attestor.status import StatusServer
 from redundancy.domains import Kind
 from redundancy.jsonlog import configure, log_event
+
+#: Every metric the attestor exposes: name -> (type, help). Dashboards and the devnet read them.
+METRICS = {
+    "attestor_proofs_signed_total": ("counter", "Proofs signed into the outbox, by kind."),
+    "attestor_proofs_published_total": ("counter", "Proofs accepted on-chain, by kind."),
+    "attestor_proofs_failed_total": (
+        "counter",
+        "Proofs that will not land: refused by the registry or expired unsent, by reason.",
+    ),
+    "attestor_publish_batches_total": ("counter", "Transactions sent with a batch of proofs."),
+    "attestor_publish_errors_total": ("counter", "Publish attempts that failed, by error."),
+    "attestor_probe_errors_total": ("counter", "Probe runs that failed, by kind."),
+    "attestor_outbox_depth": ("gauge", "Signed proofs waiting to be published."),
+    "attestor_last_signed_sequence": ("gauge", "Sequence of the newest signed proof."),
+    "attestor_last_published_sequence": ("gauge", "Sequence of the newest published proof."),
+    "attestor_chain_reachable": ("gauge", "1 if the last chain request succeeded, else 0."),
+    "attestor_peer_rtt_microseconds": ("gauge", "Fastest signed round trip to each peer."),
+    "attestor_last_heartbeat_timestamp_seconds": ("gauge", "When the newest heartbeat was signed."),
+    "attestor_device_cert_not_after_timestamp_seconds": (
+        "gauge",
+        "When the device certificate expires.",
+    ),
+}
 
 
 def test_backoff_doubles_to_the_cap_and_resets() -> None:
@@ -77,21 +106,108 @@ def test_waker_is_woken_from_a_signal_handler() -> None:
         signal.signal(signal.SIGUSR2, previous)
 
 
-def test_metrics_render_prometheus_text() -> None:
-    m = Metrics()
-    m.inc("attestor_proofs_signed_total", kind="health")
-    m.inc("attestor_proofs_signed_total", 2, kind="health")
-    m.set("attestor_peer_rtt_microseconds", 7391, peer='a"b')
-    m.gauge_from("attestor_outbox_depth", lambda: 3)
-    text = m.render()
-    assert "# TYPE attestor_proofs_signed_total counter\n" in text
-    assert 'attestor_proofs_signed_total{kind="health"} 3\n' in text
-    assert 'attestor_peer_rtt_microseconds{peer="a\\"b"} 7391\n' in text
-    assert "attestor_outbox_depth 3\n" in text
-    assert all(line.startswith("# ") or " " in line for line in text.splitlines())
+Series = dict[tuple[tuple[str, str], ...], float]
 
 
-def test_logs_are_one_json_object_per_line(monkeypatch: pytest.MonkeyPatch) -> None:
+def _scrape(url: str) -> dict[str, tuple[str, str, Series]]:
+    """name -> (type, help, {labels: value}) from a /metrics endpoint, without the counters'
+    ``_created`` timestamps."""
+    reply = requests.get(url, timeout=5)
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    out = {}
+    for family in text_string_to_metric_families(reply.text):
+        if family.name.endswith("_created"):
+            continue
+        name = family.name + "_total" if family.type == "counter" else family.name
+        series = {tuple(sorted(s.labels.items())): s.value for s in family.samples}
+        out[name] = (family.type, family.documentation, series)
+    return out
+
+
+@pytest.fixture
+def status() -> Iterator[tuple[Metrics, StatusServer, dict[str, Any]]]:
+    metrics = Metrics()
+    server = StatusServer("127.0.0.1:0", metrics.registry)
+    health: dict[str, Any] = {"alive": True}
+    server.start(lambda: (health["alive"], {"status": "ok" if health["alive"] else "stalled"}))
+    try:
+        yield metrics, server, health
+    finally:
+        server.stop()
+
+
+def test_metrics_and_health_are_served_over_http(
+    status: tuple[Metrics, StatusServer, dict[str, Any]],
+) -> None:
+    m, server, health = status
+    host, port = server.address
+    base = f"http://{host}:{port}"
+    assert host == "127.0.0.1"
+    m.proofs_signed.labels(kind="health").inc()
+    m.proofs_signed.labels(kind="health").inc(2)
+    m.peer_rtt.labels(peer='a"b').set(7391)
+    m.read_outbox_depth(lambda: 3)
+    scraped = _scrape(f"{base}/metrics")
+    assert {name: (kind, text) for name, (kind, text, _) in scraped.items()} == METRICS
+    assert scraped["attestor_proofs_signed_total"][2] == {(("kind", "health"),): 3}
+    assert scraped["attestor_peer_rtt_microseconds"][2] == {(("peer", 'a"b'),): 7391}
+    assert scraped["attestor_outbox_depth"][2] == {(): 3}
+    # unknown until first set: no sample, not 0
+    assert scraped["attestor_chain_reachable"][2] == {}
+    assert m.value("attestor_chain_reachable") is None
+    m.chain_reachable.set(0)
+    assert m.value("attestor_chain_reachable") == 0
+    assert _scrape(f"{base}/metrics")["attestor_chain_reachable"][2] == {(): 0}
+
+    depths = [5]
+
+    def flaky() -> float:
+        if not depths:
+            raise OSError("database is locked")
+        return depths.pop()
+
+    m.read_outbox_depth(flaky)
+    assert _scrape(f"{base}/metrics")["attestor_outbox_depth"][2] == {(): 5}
+    # a failed read keeps the last value, and the scrape still succeeds
+    assert _scrape(f"{base}/metrics")["attestor_outbox_depth"][2] == {(): 5}
+
+    reply = requests.get(f"{base}/healthz", timeout=5)
+    assert (reply.status_code, reply.json()) == (200, {"status": "ok"})
+    health["alive"] = False
+    reply = requests.get(f"{base}/healthz", timeout=5)
+    assert (reply.status_code, reply.json()) == (503, {"status": "stalled"})
+    assert reply.headers["Content-Type"] == "application/json"
+    assert requests.get(f"{base}/nope", timeout=5).status_code == 404
+
+
+def test_status_server_stops_and_frees_its_port() -> None:
+    metrics = Metrics()
+    server = StatusServer("127.0.0.1:0", metrics.registry).start(lambda: (True, {}))
+    host, port = server.address
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 2.0
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://{host}:{port}/healthz", timeout=2)
+    StatusServer(f"{host}:{port}", Metrics().registry).stop()  # the port is free again
+
+
+@pytest.fixture
+def root_logger() -> Iterator[None]:
+    """configure() replaces the root logger's handlers: put them back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_logs_are_one_json_object_per_line(
+    monkeypatch: pytest.MonkeyPatch, root_logger: None
+) -> None:
     stream = io.StringIO()
     monkeypatch.setattr("sys.stderr", stream)
     configure("info", "json")

@@ -193,3 +193,40 @@ def test_registry_policy_bounds_the_heartbeat(tmp_path: Path) -> None:
     assert check_policy(DEFAULT_POLICY, load_settings(_write(tmp_path, long_power))) == [
         "power.lifetime = 100000 s exceeds the registry's 86400 s"
     ]
+
+
+def test_command_line_overrides_environment_and_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from attestor.cli import main, parser
+
+    monkeypatch.setenv("ATTESTOR_HEALTH__HEARTBEAT_INTERVAL", "7")
+    monkeypatch.setenv("ATTESTOR_CHAIN__RPC_URL", "http://127.0.0.1:9999")
+    path = _write(tmp_path, MINIMAL)
+    top, cli = parser()
+    flags = ["--health.heartbeat-interval", "9", "--data-dir", "elsewhere", "--no-power.ups"]
+    flags += ["--network.asns", "AS1", "--network.asns", "AS2"]
+    args = top.parse_args(["run", "--config", str(path), *flags])
+    settings = load_settings(args.config, cli=cli, args=args)
+    assert settings.health.heartbeat_interval == 9  # flag over environment
+    assert settings.chain.rpc_url == "http://127.0.0.1:9999"  # environment over file
+    assert settings.data_dir == tmp_path / "elsewhere"  # relative to the file
+    assert settings.power.ups is False and settings.network.asns == ["as1", "as2"]
+    assert settings.provider.name == "cyrusone"  # the file's
+
+    args = top.parse_args(["run", "--config", str(path), "--power.feeds", "0"])
+    with pytest.raises(ConfigError) as caught:
+        load_settings(args.config, cli=cli, args=args)
+    assert str(caught.value).startswith(
+        f"{path}: power.feeds: Input should be greater than or equal to 1"
+    )
+    # the passphrase has no flag (hidden from --help, refused if given): argv is world-readable
+    with pytest.raises(SystemExit):
+        main(["run", "--help"])
+    run_help = capsys.readouterr().out
+    assert "--health.heartbeat-interval" in run_help and "--keystore-password" not in run_help
+    code = main(["run", "--config", str(path), "--keystore-password", "a secret"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("attestor: error: --keystore-password: a command line is readable")
+    assert "a secret" not in err
