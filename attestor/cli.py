@@ -26,10 +26,10 @@ from attestor.outbox import Outbox
 from attestor.registry_link import Target
 from attestor.settings import Settings, load_settings
 from redundancy.domains import facility_id
-from redundancy.eip712 import domain_separator
 from redundancy.errors import ConfigError, KeystoreError, RedundancyError
 from redundancy.jsonlog import configure
 from redundancy.keystore import load_account, read_passphrase
+from redundancy.proofs import registry_domain_separator
 
 EXIT_OTHER, EXIT_CONFIG, EXIT_KEYS, EXIT_REGISTRATION = 1, 2, 3, 4
 
@@ -73,7 +73,7 @@ def _run(settings: Settings) -> int:
     )
     del secret
     chain_id, registry, from_block = settings.registry_target()
-    separator = domain_separator(chain_id, registry)
+    separator = registry_domain_separator(chain_id, registry)
     target = Target(
         settings.chain.rpc_url,
         chain_id,

@@ -1,165 +1,208 @@
-"""EIP-712 typed data for site proofs: types, digests, signing and native recovery.
+"""EIP-712 typed data: domain separators, struct types, digests, signing and native recovery.
 
-The encoding is written out by hand with the type hashes precomputed, and signing and recovery go
-through libsecp256k1 (coincurve), because attestors sign and verifiers check many thousands of
-proofs a second. A test holds this module to eth-account's generic ``encode_typed_data`` and to
-the contract's own ``attestationDigest``.
+One encoder serves every struct the project signs (attestations and latency measurements under
+the registry's domain, settlement batches under the ledger's). A ``StructType`` is described
+once, by name and ordered fields; that precomputes its type string, its typehash and a flat
+tuple of word encoders, one per field, so a digest is one pass over the values. Only one-word
+field types are supported: ``bytes32``, ``uint<N>``, ``int<N>`` (two's complement),
+``address`` and ``bool``.
+
+Signing and recovery go through libsecp256k1 (coincurve), because attestors sign and verifiers
+check many thousands of proofs a second. Tests hold every struct's digest to eth-account's
+generic ``encode_typed_data`` and to the contracts' own digest views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import call
 from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
 
-from redundancy.domains import Kind
+from redundancy.errors import TypedDataError
 from redundancy.hashing import keccak256
 
-DOMAIN_NAME = "RedundancyRegistry"
-DOMAIN_VERSION = "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-#: The EIP-712 field list of an Attestation, in order (for eth-account's generic encoder).
-ATTESTATION_FIELDS: list[dict[str, str]] = [
-    {"name": "facilityId", "type": "bytes32"},
-    {"name": "kind", "type": "uint8"},
-    {"name": "subject", "type": "bytes32"},
-    {"name": "domainId", "type": "bytes32"},
-    {"name": "secondaryDomainId", "type": "bytes32"},
-    {"name": "latitudeE6", "type": "int32"},
-    {"name": "longitudeE6", "type": "int32"},
-    {"name": "evidenceHash", "type": "bytes32"},
-    {"name": "issuedAt", "type": "uint40"},
-    {"name": "expiresAt", "type": "uint40"},
-    {"name": "sequence", "type": "uint64"},
+DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
+#: The EIP-712 field list of the domain, in order (for eth-account's generic encoder).
+DOMAIN_FIELDS: list[dict[str, str]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
 ]
-LATENCY_FIELDS: list[dict[str, str]] = [
-    {"name": "facilityId", "type": "bytes32"},
-    {"name": "peerFacilityId", "type": "bytes32"},
-    {"name": "rttMicros", "type": "uint32"},
-    {"name": "measuredAt", "type": "uint40"},
-]
-
-
-def _type_string(name: str, fields: list[dict[str, str]]) -> str:
-    return f"{name}(" + ",".join(f"{f['type']} {f['name']}" for f in fields) + ")"
-
-
-ATTESTATION_TYPE = _type_string("Attestation", ATTESTATION_FIELDS)
-LATENCY_TYPE = _type_string("LatencyMeasurement", LATENCY_FIELDS)
-DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
-LATENCY_TYPEHASH = keccak(text=LATENCY_TYPE)
-ATTESTATION_TYPEHASH = keccak(text=ATTESTATION_TYPE)
-
-
-_ZERO32 = bytes(32)
-_U40 = (1 << 40) - 1
-_U64 = (1 << 64) - 1
-
-
-def _signed32(word: int) -> int:
-    value = word & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
 
 _SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
+#: Turns one field value into its 32-byte word; raises TypedDataError if it does not fit.
+Encoder = Callable[[Any], bytes]
+
+
+# ------------------------------------------------------------------ word encoders
+
+
+def _refuse(where: str, type_: str, value: object) -> TypedDataError:
+    return TypedDataError(f"{where}: {value!r} does not fit {type_}")
+
+
+def _bytes32_encoder(where: str) -> Encoder:
+    def encode(value: bytes) -> bytes:
+        if len(value) == 32:
+            return value
+        raise _refuse(where, "bytes32", value)
+
+    return encode
+
+
+def _uint_encoder(where: str, bits: int) -> Encoder:
+    bound = 1 << bits
+
+    def encode(value: int) -> bytes:
+        if 0 <= value < bound:
+            return value.to_bytes(32, "big")
+        raise _refuse(where, f"uint{bits}", value)
+
+    return encode
+
+
+def _int_encoder(where: str, bits: int) -> Encoder:
+    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+
+    def encode(value: int) -> bytes:
+        if low <= value < high:
+            return value.to_bytes(32, "big", signed=True)
+        raise _refuse(where, f"int{bits}", value)
+
+    return encode
+
+
+def _address_encoder(where: str) -> Encoder:
+    def encode(value: str | bytes) -> bytes:
+        if isinstance(value, str):
+            try:
+                raw = bytes.fromhex(value.removeprefix("0x"))
+            except ValueError:
+                raw = b""
+        else:
+            raw = value
+        if len(raw) == 20:
+            return bytes(12) + raw
+        raise _refuse(where, "address", value)
+
+    return encode
+
+
+_WORD_TRUE, _WORD_FALSE = (1).to_bytes(32, "big"), bytes(32)
+
+
+def _bool_encoder(where: str) -> Encoder:
+    def encode(value: bool) -> bytes:
+        if value is True or value is False:
+            return _WORD_TRUE if value else _WORD_FALSE
+        raise _refuse(where, "bool", value)
+
+    return encode
+
+
+def _bits(type_: str, prefix: str, where: str) -> int:
+    digits = type_[len(prefix) :] or "256"
+    bits = int(digits) if digits.isdigit() else 0
+    if 8 <= bits <= 256 and bits % 8 == 0:
+        return bits
+    raise _unsupported(where, type_)
+
+
+def _unsupported(where: str, type_: str) -> TypedDataError:
+    return TypedDataError(
+        f"{where}: {type_!r} is not a one-word EIP-712 type (bytes32, uint<N>, int<N>, "
+        "address, bool)"
+    )
+
+
+def word_encoder(type_: str, where: str) -> Encoder:
+    """The encoder of one field type (``where`` names the field in error messages); raises
+    TypedDataError for a type that is not one word (strings, bytes, arrays, structs)."""
+    if type_ == "bytes32":
+        return _bytes32_encoder(where)
+    if type_ == "address":
+        return _address_encoder(where)
+    if type_ == "bool":
+        return _bool_encoder(where)
+    if type_.startswith("uint"):
+        return _uint_encoder(where, _bits(type_, "uint", where))
+    if type_.startswith("int"):
+        return _int_encoder(where, _bits(type_, "int", where))
+    raise _unsupported(where, type_)
+
+
+# -------------------------------------------------------------------- struct types
+
+_UINT256 = _uint_encoder("EIP712Domain.chainId", 256)
+_ADDRESS = _address_encoder("EIP712Domain.verifyingContract")
+
+
+def domain_separator(name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
+    """hashStruct(EIP712Domain) of a contract's domain: name, version, chain id and address
+    (``0x`` hex, with or without checksum)."""
+    return keccak256(
+        DOMAIN_TYPEHASH
+        + keccak256(name.encode())
+        + keccak256(version.encode())
+        + _UINT256(chain_id)
+        + _ADDRESS(verifying_contract)
+    )
+
 
 @dataclass(frozen=True, slots=True)
-class Attestation:
-    """One site proof, field for field as the contract's ``Attestation`` struct."""
+class StructType:
+    """An EIP-712 struct type: its name and ordered (name, type) fields, with the type string,
+    typehash and one word encoder per field precomputed (build it with ``struct_type``)."""
 
-    facility_id: bytes
-    kind: Kind
-    subject: bytes
-    domain_id: bytes
-    secondary_domain_id: bytes
-    latitude_e6: int
-    longitude_e6: int
-    evidence_hash: bytes
-    issued_at: int
-    expires_at: int
-    sequence: int
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    type_string: str
+    typehash: bytes
+    encoders: tuple[Encoder, ...]
 
-    def packed(self) -> int:
-        """The six small fields in one word, as the contract's ``SignedAttestation.packed``."""
-        return (
-            (int(self.kind) << 208)
-            | ((self.latitude_e6 & 0xFFFFFFFF) << 176)
-            | ((self.longitude_e6 & 0xFFFFFFFF) << 144)
-            | (self.issued_at << 104)
-            | (self.expires_at << 64)
-            | self.sequence
+    def eip712_fields(self) -> list[dict[str, str]]:
+        """The field list as generic encoders and wallets take it."""
+        return [{"name": n, "type": t} for n, t in self.fields]
+
+    def message(self, values: Sequence[object]) -> dict[str, object]:
+        """The EIP-712 message dict of values given in field order."""
+        return dict(zip((n for n, _ in self.fields), values, strict=True))
+
+
+def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
+    """Describe a struct by name and ordered (field name, field type) pairs."""
+    type_string = f"{name}(" + ",".join(f"{t} {n}" for n, t in fields) + ")"
+    return StructType(
+        name,
+        tuple(fields),
+        type_string,
+        keccak256(type_string.encode()),
+        tuple(word_encoder(t, f"{name}.{n}") for n, t in fields),
+    )
+
+
+def hash_struct(struct: StructType, values: Sequence[Any]) -> bytes:
+    """hashStruct: keccak256(typehash || one word per field), values in field order."""
+    if len(values) != len(struct.encoders):
+        raise TypedDataError(
+            f"{struct.name} has {len(struct.encoders)} fields, {len(values)} values given"
         )
+    return keccak256(struct.typehash + b"".join(map(call, struct.encoders, values)))
 
-    @classmethod
-    def from_packed(
-        cls,
-        facility_id: bytes,
-        subject: bytes,
-        domain_id: bytes,
-        secondary_domain_id: bytes,
-        evidence_hash: bytes,
-        packed: int,
-    ) -> Attestation:
-        """Spread a submitted proof's packed word back into fields (raises ValueError if the
-        word has bits above the kind, or an unknown kind)."""
-        if packed >> 216:
-            raise ValueError(f"packed word {packed:#x} has bits set above the kind")
-        return cls(
-            facility_id,
-            Kind(packed >> 208 & 0xFF),
-            subject,
-            domain_id,
-            secondary_domain_id,
-            _signed32(packed >> 176),
-            _signed32(packed >> 144),
-            evidence_hash,
-            packed >> 104 & _U40,
-            packed >> 64 & _U40,
-            packed & _U64,
-        )
 
-    def as_tuple(self) -> tuple[bytes, int, bytes, bytes, bytes, int, int, bytes, int, int, int]:
-        """The ABI tuple the contract takes."""
-        return (
-            self.facility_id,
-            int(self.kind),
-            self.subject,
-            self.domain_id,
-            self.secondary_domain_id,
-            self.latitude_e6,
-            self.longitude_e6,
-            self.evidence_hash,
-            self.issued_at,
-            self.expires_at,
-            self.sequence,
-        )
+def typed_digest(domain_sep: bytes, struct: StructType, values: Sequence[Any]) -> bytes:
+    """The 32-byte digest a signer signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
+    return keccak256(b"\x19\x01" + domain_sep + hash_struct(struct, values))
 
-    def as_message(self) -> dict[str, object]:
-        """The EIP-712 message dict (for generic encoders and wallets)."""
-        names = [f["name"] for f in ATTESTATION_FIELDS]
-        return dict(zip(names, self.as_tuple(), strict=True))
 
-    @classmethod
-    def from_tuple(cls, values: Sequence[Any]) -> Attestation:
-        """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
-        f, k, sub, d1, d2, lat, lon, ev, iss, exp, seq = values
-        return cls(
-            bytes(f),
-            Kind(int(k)),
-            bytes(sub),
-            bytes(d1),
-            bytes(d2),
-            int(lat),
-            int(lon),
-            bytes(ev),
-            int(iss),
-            int(exp),
-            int(seq),
-        )
+# ------------------------------------------------------------- signing, recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,82 +236,14 @@ class Signature:
         return cls(v, raw[:32], raw[32:64])
 
 
-def domain_separator(chain_id: int, registry: str) -> bytes:
-    """The registry's EIP-712 domain separator on a chain."""
-    return keccak(
-        DOMAIN_TYPEHASH
-        + keccak(text=DOMAIN_NAME)
-        + keccak(text=DOMAIN_VERSION)
-        + chain_id.to_bytes(32, "big")
-        + _ZERO32[:12]
-        + bytes.fromhex(registry[2:] if registry.startswith("0x") else registry)
-    )
-
-
-def _word(value: int) -> bytes:
-    return (value % (1 << 256)).to_bytes(32, "big")
-
-
-def struct_hash(a: Attestation) -> bytes:
-    """hashStruct(Attestation)."""
-    return keccak256(
-        ATTESTATION_TYPEHASH
-        + a.facility_id
-        + _word(int(a.kind))
-        + a.subject
-        + a.domain_id
-        + a.secondary_domain_id
-        + _word(a.latitude_e6)
-        + _word(a.longitude_e6)
-        + a.evidence_hash
-        + _word(a.issued_at)
-        + _word(a.expires_at)
-        + _word(a.sequence)
-    )
-
-
-def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
-    """The 32-byte digest the attestor signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
-    return keccak256(b"\x19\x01" + domain_sep + struct_hash(a))
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyMeasurement:
-    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
-
-    facility_id: bytes
-    peer_facility_id: bytes
-    rtt_micros: int
-    measured_at: int
-
-    def as_tuple(self) -> tuple[bytes, bytes, int, int]:
-        return (self.facility_id, self.peer_facility_id, self.rtt_micros, self.measured_at)
-
-
-def latency_digest(domain_sep: bytes, m: LatencyMeasurement) -> bytes:
-    """The digest an attestor signs for an RTT measurement (the registry's domain)."""
-    struct = keccak(
-        LATENCY_TYPEHASH
-        + m.facility_id
-        + m.peer_facility_id
-        + _word(m.rtt_micros)
-        + _word(m.measured_at)
-    )
-    return keccak(b"\x19\x01" + domain_sep + struct)
-
-
 class Signer:
-    """Signs attestation digests with one key, keeping the parsed key between calls."""
+    """Signs EIP-712 digests with one key, keeping the parsed key between calls."""
 
     __slots__ = ("_key", "address")
 
     def __init__(self, private_key: bytes) -> None:
         self._key = PrivateKey(private_key)
         self.address = public_key_to_address(self._key.public_key.format(compressed=False))
-
-    def sign(self, domain_sep: bytes, a: Attestation) -> Signature:
-        """Sign an attestation for the given domain."""
-        return self.sign_hash(attestation_digest(domain_sep, a))
 
     def sign_hash(self, digest: bytes) -> Signature:
         """Sign a 32-byte EIP-712 digest."""

@@ -27,9 +27,9 @@ from eth_utils import to_checksum_address
 
 from redundancy.checks import CheckResult
 from redundancy.devicecert import fingerprint, issued_by, parse_envelope, verify_envelope
-from redundancy.eip712 import attestation_digest, recover_address
+from redundancy.eip712 import recover_address
 from redundancy.evidence import evidence_hash
-from redundancy.proofs import SignedProof
+from redundancy.proofs import SignedProof, attestation_digest
 from redundancy.registry import FreshnessPolicy
 
 CertificateFetcher = Callable[[bytes], bytes | None]

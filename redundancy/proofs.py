@@ -1,14 +1,210 @@
-"""Signed site proofs: build, sign, and put into the shape the registry takes."""
+"""Signed site proofs and RTT measurements: the structs an attestor signs under the registry's
+EIP-712 domain, their digests, and the shape the registry and selector take them in."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from redundancy.domains import Kind
-from redundancy.eip712 import Attestation, Signature, Signer, attestation_digest, recover_signer
+from redundancy.eip712 import (
+    Signature,
+    Signer,
+    domain_separator,
+    recover_signer,
+    struct_type,
+    typed_digest,
+)
 from redundancy.evidence import evidence_hash
+
+#: The registry's EIP-712 domain (the selector checks RTT measurements under it too).
+REGISTRY_DOMAIN_NAME = "RedundancyRegistry"
+REGISTRY_DOMAIN_VERSION = "1"
+
+ATTESTATION = struct_type(
+    "Attestation",
+    [
+        ("facilityId", "bytes32"),
+        ("kind", "uint8"),
+        ("subject", "bytes32"),
+        ("domainId", "bytes32"),
+        ("secondaryDomainId", "bytes32"),
+        ("latitudeE6", "int32"),
+        ("longitudeE6", "int32"),
+        ("evidenceHash", "bytes32"),
+        ("issuedAt", "uint40"),
+        ("expiresAt", "uint40"),
+        ("sequence", "uint64"),
+    ],
+)
+LATENCY_MEASUREMENT = struct_type(
+    "LatencyMeasurement",
+    [
+        ("facilityId", "bytes32"),
+        ("peerFacilityId", "bytes32"),
+        ("rttMicros", "uint32"),
+        ("measuredAt", "uint40"),
+    ],
+)
+
+_U40 = (1 << 40) - 1
+_U64 = (1 << 64) - 1
+
+
+def registry_domain_separator(chain_id: int, registry: str) -> bytes:
+    """The registry's EIP-712 domain separator on a chain."""
+    return domain_separator(REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
+
+
+def _signed32(word: int) -> int:
+    value = word & 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation:
+    """One site proof, field for field as the contract's ``Attestation`` struct."""
+
+    facility_id: bytes
+    kind: Kind
+    subject: bytes
+    domain_id: bytes
+    secondary_domain_id: bytes
+    latitude_e6: int
+    longitude_e6: int
+    evidence_hash: bytes
+    issued_at: int
+    expires_at: int
+    sequence: int
+
+    def packed(self) -> int:
+        """The six small fields in one word, as the contract's ``SignedAttestation.packed``."""
+        return (
+            (int(self.kind) << 208)
+            | ((self.latitude_e6 & 0xFFFFFFFF) << 176)
+            | ((self.longitude_e6 & 0xFFFFFFFF) << 144)
+            | (self.issued_at << 104)
+            | (self.expires_at << 64)
+            | self.sequence
+        )
+
+    @classmethod
+    def from_packed(
+        cls,
+        facility_id: bytes,
+        subject: bytes,
+        domain_id: bytes,
+        secondary_domain_id: bytes,
+        evidence_hash: bytes,
+        packed: int,
+    ) -> Attestation:
+        """Spread a submitted proof's packed word back into fields (raises ValueError if the
+        word has bits above the kind, or an unknown kind)."""
+        if packed >> 216:
+            raise ValueError(f"packed word {packed:#x} has bits set above the kind")
+        return cls(
+            facility_id,
+            Kind(packed >> 208 & 0xFF),
+            subject,
+            domain_id,
+            secondary_domain_id,
+            _signed32(packed >> 176),
+            _signed32(packed >> 144),
+            evidence_hash,
+            packed >> 104 & _U40,
+            packed >> 64 & _U40,
+            packed & _U64,
+        )
+
+    def as_tuple(self) -> tuple[bytes, int, bytes, bytes, bytes, int, int, bytes, int, int, int]:
+        """The ABI tuple the contract takes."""
+        return (
+            self.facility_id,
+            int(self.kind),
+            self.subject,
+            self.domain_id,
+            self.secondary_domain_id,
+            self.latitude_e6,
+            self.longitude_e6,
+            self.evidence_hash,
+            self.issued_at,
+            self.expires_at,
+            self.sequence,
+        )
+
+    def as_message(self) -> dict[str, object]:
+        """The EIP-712 message dict (for generic encoders and wallets)."""
+        return ATTESTATION.message(self.as_tuple())
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> Attestation:
+        """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
+        f, k, sub, d1, d2, lat, lon, ev, iss, exp, seq = values
+        return cls(
+            bytes(f),
+            Kind(int(k)),
+            bytes(sub),
+            bytes(d1),
+            bytes(d2),
+            int(lat),
+            int(lon),
+            bytes(ev),
+            int(iss),
+            int(exp),
+            int(seq),
+        )
+
+
+#: An attestation's values in ATTESTATION's field order (one C call on the signing hot path).
+_attestation_values = attrgetter(
+    "facility_id",
+    "kind",
+    "subject",
+    "domain_id",
+    "secondary_domain_id",
+    "latitude_e6",
+    "longitude_e6",
+    "evidence_hash",
+    "issued_at",
+    "expires_at",
+    "sequence",
+)
+
+
+def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
+    """The 32-byte digest the attestor signs."""
+    return typed_digest(domain_sep, ATTESTATION, _attestation_values(a))
+
+
+def sign_attestation(signer: Signer, domain_sep: bytes, a: Attestation) -> Signature:
+    """The attestor's signature over an attestation under ``domain_sep``."""
+    return signer.sign_hash(attestation_digest(domain_sep, a))
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyMeasurement:
+    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
+
+    facility_id: bytes
+    peer_facility_id: bytes
+    rtt_micros: int
+    measured_at: int
+
+    def as_tuple(self) -> tuple[bytes, bytes, int, int]:
+        return (self.facility_id, self.peer_facility_id, self.rtt_micros, self.measured_at)
+
+
+def latency_digest(domain_sep: bytes, m: LatencyMeasurement) -> bytes:
+    """The digest an attestor signs for an RTT measurement (the registry's domain)."""
+    return typed_digest(domain_sep, LATENCY_MEASUREMENT, m.as_tuple())
+
+
+def sign_latency(signer: Signer, domain_sep: bytes, m: LatencyMeasurement) -> Signature:
+    """An attestor's signature over an RTT measurement under ``domain_sep``."""
+    return signer.sign_hash(latency_digest(domain_sep, m))
+
 
 _ZERO = bytes(32)
 
@@ -88,4 +284,4 @@ def make_proof(
         expires_at=expires_at,
         sequence=sequence,
     )
-    return SignedProof(att, evidence, signer.sign(domain_sep, att))
+    return SignedProof(att, evidence, sign_attestation(signer, domain_sep, att))

@@ -7,9 +7,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from redundancy.domains import Dimension, Kind, domain_id
-from redundancy.eip712 import Signature, Signer, domain_separator
+from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
-from redundancy.proofs import SignedProof
+from redundancy.proofs import SignedProof, registry_domain_separator
 from redundancy.registry import RegistryClient
 from tests.integration.conftest import FRANKFURT, ProofFactory, Site, events, now
 
@@ -263,7 +263,7 @@ def test_rejects_lifetime_longer_than_policy(
 def test_rejects_proof_signed_for_another_chain(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     before = snapshot_state(registry, site)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer, domain_sep=foreign)
     assert err.error_name == "RegistryWrongDomain"
@@ -274,7 +274,7 @@ def test_rejects_proof_signed_for_another_chain(
 def test_rejects_proof_signed_for_another_registry(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount, w3: Web3
 ) -> None:
-    foreign = domain_separator(w3.eth.chain_id, "0x" + "ab" * 20)
+    foreign = registry_domain_separator(w3.eth.chain_id, "0x" + "ab" * 20)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer, domain_sep=foreign)
     assert err.error_name == "RegistryWrongDomain"
 
@@ -282,7 +282,7 @@ def test_rejects_proof_signed_for_another_registry(
 def test_foreign_proof_relabelled_as_ours_fails_signature_check(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer)  # declared as ours
     assert err.error_name == "RegistrySignerNotAttestor"
 
@@ -431,7 +431,7 @@ def test_batch_skips_bad_proofs_with_reasons_and_accepts_the_rest(
 def test_batch_from_another_domain_reverts_whole(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     batch = [proofs.make(site, domain_sep=foreign) for _ in range(3)]
     with pytest.raises(ContractRevertError) as caught:
         registry.submit_attestations(batch, sender=relayer, domain_separator=foreign)

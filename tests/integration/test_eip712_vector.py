@@ -3,22 +3,22 @@ contract itself; and the packed submission form, unpacked by the contract."""
 
 from __future__ import annotations
 
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from redundancy.domains import Kind
-from redundancy.eip712 import (
-    ATTESTATION_FIELDS,
-    DOMAIN_NAME,
-    DOMAIN_VERSION,
+from redundancy.eip712 import Signature, Signer
+from redundancy.proofs import (
+    ATTESTATION,
+    REGISTRY_DOMAIN_NAME,
+    REGISTRY_DOMAIN_VERSION,
     Attestation,
-    Signature,
-    Signer,
+    SignedProof,
     attestation_digest,
-    domain_separator,
+    registry_domain_separator,
+    sign_attestation,
 )
-from redundancy.proofs import SignedProof
 from redundancy.registry import RegistryClient
+from tests.unit.test_eip712 import eth_account_digest
 
 VECTOR = Attestation(
     facility_id=keccak(text="facility:fra1"),
@@ -35,42 +35,20 @@ VECTOR = Attestation(
 )
 
 
-def _eth_account_digest(chain_id: int, registry: str) -> bytes:
-    signable = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Attestation": ATTESTATION_FIELDS,
-            },
-            "primaryType": "Attestation",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": chain_id,
-                "verifyingContract": registry,
-            },
-            "message": VECTOR.as_message(),
-        }
-    )
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
-
-
 def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient) -> None:
     chain_id = registry.w3.eth.chain_id
-    ours = attestation_digest(domain_separator(chain_id, registry.address), VECTOR)
-    assert ours == _eth_account_digest(chain_id, registry.address)
+    ours = attestation_digest(registry_domain_separator(chain_id, registry.address), VECTOR)
+    domain = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry.address)
+    assert ours == eth_account_digest(domain, ATTESTATION, VECTOR.as_tuple())
     contract = registry.contract.functions.attestationDigest(VECTOR.as_tuple()).call()
     assert ours == bytes(contract)
 
 
 def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:
     signer = Signer(bytes.fromhex("01" * 32))
-    proof = SignedProof(VECTOR, b"{}", signer.sign(registry.domain_separator(), VECTOR))
+    proof = SignedProof(
+        VECTOR, b"{}", sign_attestation(signer, registry.domain_separator(), VECTOR)
+    )
     unpacked = registry.contract.functions.unpackAttestation(proof.as_abi()).call()
     assert Attestation.from_tuple(unpacked) == VECTOR
     assert SignedProof.from_abi(proof.as_abi()) == proof
@@ -78,5 +56,5 @@ def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:
 
 def test_compact_signature_round_trips() -> None:
     signer = Signer(bytes.fromhex("02" * 32))
-    sig = signer.sign(bytes(32), VECTOR)
+    sig = sign_attestation(signer, bytes(32), VECTOR)
     assert Signature.from_compact(sig.r, sig.y_parity_and_s()) == sig

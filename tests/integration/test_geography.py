@@ -10,15 +10,10 @@ from web3 import Web3
 
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.domains import Kind
-from redundancy.eip712 import (
-    LatencyMeasurement,
-    Signature,
-    Signer,
-    domain_separator,
-    latency_digest,
-)
+from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
 from redundancy.geodesy import distance_lower_bound_m
+from redundancy.proofs import LatencyMeasurement, registry_domain_separator, sign_latency
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
@@ -60,7 +55,7 @@ def measure(
     m = LatencyMeasurement(
         spec.facility_id, peer.facility_id, rtt_us, at if at is not None else world.now()
     )
-    sig = (signer or spec.signer()).sign_hash(latency_digest(world.registry.domain_separator(), m))
+    sig = sign_latency(signer or spec.signer(), world.registry.domain_separator(), m)
     return m, sig
 
 
@@ -179,7 +174,7 @@ def test_measurement_rejections(
     )
     same = measure(world, FRA, FRA, 2_000)
     assert refused(world, selector, *same, relayer).error_name == "SelectorSameFacility"
-    foreign = domain_separator(1, world.registry.address)
+    foreign = registry_domain_separator(1, world.registry.address)
     err = refused(world, selector, *measure(world, FRA, AMS, 2_000), relayer, ds=foreign)
     assert (err.error_name, err.args_by_name["given"]) == ("SelectorWrongDomain", foreign)
     ghost = FacilitySpec("ghost", "", "", "", 0, 0, "", "")

@@ -212,6 +212,7 @@ def test_policy_setter_is_owner_only_and_validates(
 
 
 def test_chain_id_and_domain_separator_match_python(registry: RegistryClient, w3: Web3) -> None:
-    from redundancy.eip712 import domain_separator
+    from redundancy.proofs import registry_domain_separator
 
-    assert registry.domain_separator() == domain_separator(w3.eth.chain_id, registry.address)
+    ours = registry_domain_separator(w3.eth.chain_id, registry.address)
+    assert registry.domain_separator() == ours

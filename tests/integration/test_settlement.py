@@ -9,9 +9,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.world import FacilitySpec, ValidatorSpec, build
+from redundancy.batches import Batch, batch_digest, sign_batch, sorted_for_submission
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
-from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
@@ -73,10 +74,11 @@ def refused(
 
 
 def test_digest_matches_contract(setup: Setup) -> None:
+    contract = setup.ledger.contract.functions
+    assert contract.domainSeparator().call() == setup.ledger.domain_separator
     batch = Batch(1, 1, 100, ROOT)
-    assert setup.ledger.contract.functions.batchDigest(batch.as_abi()).call() == batch_digest(
-        setup.ledger.domain_separator, batch
-    )
+    ours = batch_digest(setup.ledger.domain_separator, batch)
+    assert contract.batchDigest(batch.as_abi()).call() == ours
 
 
 def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
@@ -138,8 +140,6 @@ def test_duplicate_and_unsorted_signers_are_refused(setup: Setup, relayer: Local
         {"signer": setup.nodes[0].address.lower()},
     )
     ordered = sorted(sigs(setup, batch, [0, 1, 3]), key=lambda s: 0)  # keep signing order
-    from redundancy.ledger import sorted_for_submission
-
     ascending = sorted_for_submission(setup.ledger.domain_separator, batch, ordered)
     err = refused(setup, batch, list(reversed(ascending)), relayer, presorted=True)
     assert err.error_name == "SettlementSignersUnsorted"

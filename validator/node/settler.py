@@ -14,11 +14,12 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from redundancy.batches import Batch, batch_digest, sign_batch
 from redundancy.chain import connect
 from redundancy.eip712 import Signature, Signer, recover_address
 from redundancy.errors import ChainError
 from redundancy.keystore import load_account
-from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 from validator.node.errors import EtcdError
