@@ -17,7 +17,6 @@ from redundancy.proofs import LatencyMeasurement, registry_domain_separator, sig
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
-from tests.integration.test_committee import events_of
 
 FRA = FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix")
 AMS = FacilitySpec("ams9", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr")
@@ -74,7 +73,7 @@ def test_consistent_measurement_is_recorded_without_flag(
 ) -> None:
     m, sig = measure(world, FRA, AMS, rtt_us=5_000)  # 363 km apart; 5 ms allows 500 km
     receipt = report(world, selector, m, sig, relayer)
-    assert events_of(selector, receipt, "LatencyReported") == [
+    assert selector.events_in(receipt, "LatencyReported") == [
         {
             "facilityId": FRA.facility_id,
             "peerFacilityId": AMS.facility_id,
@@ -82,7 +81,7 @@ def test_consistent_measurement_is_recorded_without_flag(
             "measuredAt": m.measured_at,
         }
     ]
-    assert events_of(selector, receipt, "GeographyFlagged") == []
+    assert selector.events_in(receipt, "GeographyFlagged") == []
     assert not selector.is_geography_flagged(FRA.facility_id)
 
 
@@ -95,7 +94,7 @@ def test_contradicting_measurement_flags_both_and_makes_them_ineligible(
     lower = distance_lower_bound_m(
         (FRA.latitude_e6, FRA.longitude_e6), (AMS.latitude_e6, AMS.longitude_e6)
     )
-    assert events_of(selector, receipt, "GeographyFlagged") == [
+    assert selector.events_in(receipt, "GeographyFlagged") == [
         {
             "facilityId": FRA.facility_id,
             "peerFacilityId": AMS.facility_id,
@@ -127,7 +126,7 @@ def test_landmark_position_is_trusted_and_never_flagged(
     receipt = selector.set_landmark(
         AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, sender=owner
     )
-    assert events_of(selector, receipt, "LandmarkSet") == [
+    assert selector.events_in(receipt, "LandmarkSet") == [
         {
             "facilityId": AMS.facility_id,
             "latitudeE6": AMS.latitude_e6,

@@ -84,8 +84,7 @@ def test_digest_matches_contract(setup: Setup) -> None:
 def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
     batch = Batch(1, 1, 100, ROOT)
     receipt = setup.ledger.commit_batch(batch, sigs(setup, batch, [0, 1, 3]), sender=relayer)
-    (event,) = setup.ledger.contract.events.BatchCommitted().process_receipt(receipt)
-    args = dict(event["args"])
+    (args,) = setup.ledger.events_in(receipt, "BatchCommitted")
     assert (
         args["batchNumber"],
         args["epoch"],
