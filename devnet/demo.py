@@ -40,7 +40,7 @@ from redundancy.domains import facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import RedundancyError
 from redundancy.keystore import load_account, read_passphrase
-from redundancy.proofs import LatencyMeasurement, sign_latency
+from redundancy.proofs import LatencyMeasurement
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 
@@ -106,7 +106,7 @@ def relay_rtts(
         signer = Signer(bytes(account.key))
         for peer, rtt_us in sorted(site.peer_rtts().items()):
             m = LatencyMeasurement(facility_id(site.name), facility_id(peer), rtt_us, now)
-            selector.report_latency(ds, m, sign_latency(signer, ds, m), sender=owner)
+            selector.report_latency(ds, m, signer.sign(ds, m), sender=owner)
             count += 1
     return count
 

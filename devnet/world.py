@@ -31,7 +31,6 @@ from redundancy.proofs import (
     LatencyMeasurement,
     SignedProof,
     make_proof,
-    sign_latency,
     subject_for_node,
 )
 from redundancy.registry import RegistryClient
@@ -233,7 +232,7 @@ class World:
     ) -> tuple[LatencyMeasurement, Signature]:
         """An RTT measurement by ``spec``'s attestor to ``peer``, measured now, signed."""
         m = LatencyMeasurement(spec.facility_id, peer.facility_id, rtt_us, self.now())
-        return m, sign_latency(spec.signer(), self.registry.domain_separator(), m)
+        return m, spec.signer().sign(self.registry.domain_separator(), m)
 
     def refresh(self, relayer: LocalAccount, kinds: Iterable[Kind] = (Kind.HEALTH,)) -> None:
         """Re-attest every facility (default: a heartbeat), e.g. after moving the clock."""

@@ -1,5 +1,6 @@
 """Settlement batches: the struct committee nodes sign under the SettlementLedger's EIP-712
-domain, its digest, and the signer order the ledger takes signatures in.
+domain (``node.sign(domain_separator, batch)``), and the signer order the ledger takes
+signatures in.
 
 Pure (no chain access), so a node signs and checks batches with this module alone; the ledger's
 typed chain client is ``redundancy.ledger``.
@@ -10,14 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from redundancy.eip712 import (
-    Signature,
-    Signer,
-    domain_separator,
-    recover_address,
-    struct_type,
-    typed_digest,
-)
+from redundancy.eip712 import Signature, TypedStruct, domain_separator, recover_address, struct_type
 
 #: The SettlementLedger's EIP-712 domain.
 LEDGER_DOMAIN_NAME = "SettlementLedger"
@@ -35,16 +29,15 @@ SETTLEMENT_BATCH = struct_type(
 
 
 @dataclass(frozen=True, slots=True)
-class Batch:
+class Batch(TypedStruct):
     """Inputs first_sequence..last_sequence of the replicated log, and the state root after them."""
+
+    STRUCT = SETTLEMENT_BATCH
 
     epoch: int
     first_sequence: int
     last_sequence: int
     state_root: bytes
-
-    def as_abi(self) -> tuple[int, int, int, bytes]:
-        return (self.epoch, self.first_sequence, self.last_sequence, self.state_root)
 
 
 def ledger_domain_separator(chain_id: int, ledger: str) -> bytes:
@@ -52,19 +45,9 @@ def ledger_domain_separator(chain_id: int, ledger: str) -> bytes:
     return domain_separator(LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION, chain_id, ledger)
 
 
-def batch_digest(domain_sep: bytes, b: Batch) -> bytes:
-    """The digest committee nodes sign for a batch."""
-    return typed_digest(domain_sep, SETTLEMENT_BATCH, b.as_abi())
-
-
-def sign_batch(node: Signer, domain_sep: bytes, b: Batch) -> Signature:
-    """A committee node's signature over a batch."""
-    return node.sign_hash(batch_digest(domain_sep, b))
-
-
 def sorted_for_submission(
     domain_sep: bytes, b: Batch, signatures: Sequence[Signature]
 ) -> list[Signature]:
     """Signatures ordered by recovered signer address, as the ledger requires."""
-    digest = batch_digest(domain_sep, b)
+    digest = b.digest(domain_sep)
     return sorted(signatures, key=lambda s: recover_address(digest, s) or b"")

@@ -5,7 +5,8 @@ the registry's domain, settlement batches under the ledger's). A ``StructType`` 
 once, by name and ordered fields; that precomputes its type string, its typehash and a flat
 tuple of word encoders, one per field, so a digest is one pass over the values. Only one-word
 field types are supported: ``bytes32``, ``uint<N>``, ``int<N>`` (two's complement),
-``address`` and ``bool``.
+``address`` and ``bool``. The signed records are frozen dataclasses deriving ``TypedStruct``:
+``record.digest(domain_separator)``, ``signer.sign(domain_separator, record)``.
 
 Signing and recovery go through libsecp256k1 (coincurve), because attestors sign and verifiers
 check many thousands of proofs a second. Tests hold every struct's digest to eth-account's
@@ -14,10 +15,11 @@ generic ``encode_typed_data`` and to the contracts' own digest views.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import call
-from typing import Any
+from operator import attrgetter, call
+from typing import Any, ClassVar
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
@@ -159,13 +161,18 @@ def domain_separator(name: str, version: str, chain_id: int, verifying_contract:
 @dataclass(frozen=True, slots=True)
 class StructType:
     """An EIP-712 struct type: its name and ordered (name, type) fields, with the type string,
-    typehash and one word encoder per field precomputed (build it with ``struct_type``)."""
+    typehash and one word encoder per field precomputed (build it with ``struct_type``).
+
+    ``values_of`` reads a record's values in field order from its attributes, named as the
+    fields in snake_case (``latitudeE6`` is ``latitude_e6``): see ``TypedStruct``.
+    """
 
     name: str
     fields: tuple[tuple[str, str], ...]
     type_string: str
     typehash: bytes
     encoders: tuple[Encoder, ...]
+    values_of: Callable[[object], tuple[Any, ...]]
 
     def eip712_fields(self) -> list[dict[str, str]]:
         """The field list as generic encoders and wallets take it."""
@@ -176,15 +183,25 @@ class StructType:
         return dict(zip((n for n, _ in self.fields), values, strict=True))
 
 
+_CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def attribute_name(field: str) -> str:
+    """The Python attribute of an EIP-712 field: ``peerFacilityId`` -> ``peer_facility_id``."""
+    return _CAPITAL.sub("_", field).lower()
+
+
 def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
     """Describe a struct by name and ordered (field name, field type) pairs."""
     type_string = f"{name}(" + ",".join(f"{t} {n}" for n, t in fields) + ")"
+    getter = attrgetter(*(attribute_name(n) for n, _ in fields))
     return StructType(
         name,
         tuple(fields),
         type_string,
         keccak256(type_string.encode()),
         tuple(word_encoder(t, f"{name}.{n}") for n, t in fields),
+        getter if len(fields) > 1 else lambda record: (getter(record),),
     )
 
 
@@ -200,6 +217,28 @@ def hash_struct(struct: StructType, values: Sequence[Any]) -> bytes:
 def typed_digest(domain_sep: bytes, struct: StructType, values: Sequence[Any]) -> bytes:
     """The 32-byte digest a signer signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
     return keccak256(b"\x19\x01" + domain_sep + hash_struct(struct, values))
+
+
+class TypedStruct:
+    """Base of a frozen dataclass that is an EIP-712 struct: the subclass names its type in
+    ``STRUCT``, whose fields are the dataclass's attributes in order (camelCase there,
+    snake_case here). A unit test holds each subclass's fields to its struct's."""
+
+    __slots__ = ()
+    STRUCT: ClassVar[StructType]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The values in field order: the ABI tuple the contract takes."""
+        return self.STRUCT.values_of(self)
+
+    def as_message(self) -> dict[str, object]:
+        """The EIP-712 message dict (for generic encoders and wallets)."""
+        return self.STRUCT.message(self.as_tuple())
+
+    def digest(self, domain_sep: bytes) -> bytes:
+        """The 32-byte digest a signer signs for this struct under ``domain_sep``."""
+        struct = self.STRUCT
+        return typed_digest(domain_sep, struct, struct.values_of(self))
 
 
 # ------------------------------------------------------------- signing, recovery
@@ -244,6 +283,10 @@ class Signer:
     def __init__(self, private_key: bytes) -> None:
         self._key = PrivateKey(private_key)
         self.address = public_key_to_address(self._key.public_key.format(compressed=False))
+
+    def sign(self, domain_sep: bytes, struct: TypedStruct) -> Signature:
+        """Sign a typed struct (an attestation, a latency measurement, a batch) under a domain."""
+        return self.sign_hash(struct.digest(domain_sep))
 
     def sign_hash(self, digest: bytes) -> Signature:
         """Sign a 32-byte EIP-712 digest."""

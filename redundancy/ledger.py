@@ -49,7 +49,9 @@ class SettlementClient(ContractClient):
     ) -> TxReceipt:
         """Submit a batch with node signatures (sorted here by signer, as the ledger requires)."""
         ordered = sorted_for_submission(self.domain_separator, batch, signatures)
-        fn = self.contract.functions.commitBatch(batch.as_abi(), [(s.v, s.r, s.s) for s in ordered])
+        fn = self.contract.functions.commitBatch(
+            batch.as_tuple(), [(s.v, s.r, s.s) for s in ordered]
+        )
         return self.tx.send(fn, self._sender(sender))
 
     def last_committed(self, block: BlockIdentifier = "latest") -> tuple[int, bytes, int]:

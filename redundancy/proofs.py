@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from redundancy.domains import Kind
 from redundancy.eip712 import (
     Signature,
     Signer,
+    TypedStruct,
     domain_separator,
     recover_signer,
     struct_type,
-    typed_digest,
 )
 from redundancy.evidence import evidence_hash
 
@@ -64,8 +63,10 @@ def _signed32(word: int) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Attestation:
+class Attestation(TypedStruct):
     """One site proof, field for field as the contract's ``Attestation`` struct."""
+
+    STRUCT = ATTESTATION
 
     facility_id: bytes
     kind: Kind
@@ -118,26 +119,6 @@ class Attestation:
             packed & _U64,
         )
 
-    def as_tuple(self) -> tuple[bytes, int, bytes, bytes, bytes, int, int, bytes, int, int, int]:
-        """The ABI tuple the contract takes."""
-        return (
-            self.facility_id,
-            int(self.kind),
-            self.subject,
-            self.domain_id,
-            self.secondary_domain_id,
-            self.latitude_e6,
-            self.longitude_e6,
-            self.evidence_hash,
-            self.issued_at,
-            self.expires_at,
-            self.sequence,
-        )
-
-    def as_message(self) -> dict[str, object]:
-        """The EIP-712 message dict (for generic encoders and wallets)."""
-        return ATTESTATION.message(self.as_tuple())
-
     @classmethod
     def from_tuple(cls, values: Sequence[Any]) -> Attestation:
         """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
@@ -157,53 +138,16 @@ class Attestation:
         )
 
 
-#: An attestation's values in ATTESTATION's field order (one C call on the signing hot path).
-_attestation_values = attrgetter(
-    "facility_id",
-    "kind",
-    "subject",
-    "domain_id",
-    "secondary_domain_id",
-    "latitude_e6",
-    "longitude_e6",
-    "evidence_hash",
-    "issued_at",
-    "expires_at",
-    "sequence",
-)
-
-
-def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
-    """The 32-byte digest the attestor signs."""
-    return typed_digest(domain_sep, ATTESTATION, _attestation_values(a))
-
-
-def sign_attestation(signer: Signer, domain_sep: bytes, a: Attestation) -> Signature:
-    """The attestor's signature over an attestation under ``domain_sep``."""
-    return signer.sign_hash(attestation_digest(domain_sep, a))
-
-
 @dataclass(frozen=True, slots=True)
-class LatencyMeasurement:
+class LatencyMeasurement(TypedStruct):
     """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
+
+    STRUCT = LATENCY_MEASUREMENT
 
     facility_id: bytes
     peer_facility_id: bytes
     rtt_micros: int
     measured_at: int
-
-    def as_tuple(self) -> tuple[bytes, bytes, int, int]:
-        return (self.facility_id, self.peer_facility_id, self.rtt_micros, self.measured_at)
-
-
-def latency_digest(domain_sep: bytes, m: LatencyMeasurement) -> bytes:
-    """The digest an attestor signs for an RTT measurement (the registry's domain)."""
-    return typed_digest(domain_sep, LATENCY_MEASUREMENT, m.as_tuple())
-
-
-def sign_latency(signer: Signer, domain_sep: bytes, m: LatencyMeasurement) -> Signature:
-    """An attestor's signature over an RTT measurement under ``domain_sep``."""
-    return signer.sign_hash(latency_digest(domain_sep, m))
 
 
 _ZERO = bytes(32)
@@ -234,7 +178,7 @@ class SignedProof:
 
     def signer(self, domain_sep: bytes) -> str | None:
         """The address that signed this proof under ``domain_sep`` (None if malformed)."""
-        return recover_signer(attestation_digest(domain_sep, self.attestation), self.signature)
+        return recover_signer(self.attestation.digest(domain_sep), self.signature)
 
     @classmethod
     def from_abi(cls, values: Sequence[Any] | Mapping[str, Any]) -> SignedProof:
@@ -284,4 +228,4 @@ def make_proof(
         expires_at=expires_at,
         sequence=sequence,
     )
-    return SignedProof(att, evidence, sign_attestation(signer, domain_sep, att))
+    return SignedProof(att, evidence, signer.sign(domain_sep, att))

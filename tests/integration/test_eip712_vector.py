@@ -13,9 +13,7 @@ from redundancy.proofs import (
     REGISTRY_DOMAIN_VERSION,
     Attestation,
     SignedProof,
-    attestation_digest,
     registry_domain_separator,
-    sign_attestation,
 )
 from redundancy.registry import RegistryClient
 from tests.unit.test_eip712 import eth_account_digest
@@ -37,7 +35,7 @@ VECTOR = Attestation(
 
 def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient) -> None:
     chain_id = registry.w3.eth.chain_id
-    ours = attestation_digest(registry_domain_separator(chain_id, registry.address), VECTOR)
+    ours = VECTOR.digest(registry_domain_separator(chain_id, registry.address))
     domain = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry.address)
     assert ours == eth_account_digest(domain, ATTESTATION, VECTOR.as_tuple())
     contract = registry.contract.functions.attestationDigest(VECTOR.as_tuple()).call()
@@ -46,9 +44,7 @@ def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient)
 
 def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:
     signer = Signer(bytes.fromhex("01" * 32))
-    proof = SignedProof(
-        VECTOR, b"{}", sign_attestation(signer, registry.domain_separator(), VECTOR)
-    )
+    proof = SignedProof(VECTOR, b"{}", signer.sign(registry.domain_separator(), VECTOR))
     unpacked = registry.contract.functions.unpackAttestation(proof.as_abi()).call()
     assert Attestation.from_tuple(unpacked) == VECTOR
     assert SignedProof.from_abi(proof.as_abi()) == proof
@@ -56,5 +52,5 @@ def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:
 
 def test_compact_signature_round_trips() -> None:
     signer = Signer(bytes.fromhex("02" * 32))
-    sig = sign_attestation(signer, bytes(32), VECTOR)
+    sig = signer.sign(bytes(32), VECTOR)
     assert Signature.from_compact(sig.r, sig.y_parity_and_s()) == sig

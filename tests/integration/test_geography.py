@@ -13,7 +13,7 @@ from redundancy.domains import Kind
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
 from redundancy.geodesy import distance_lower_bound_m
-from redundancy.proofs import LatencyMeasurement, registry_domain_separator, sign_latency
+from redundancy.proofs import LatencyMeasurement, registry_domain_separator
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
@@ -54,7 +54,7 @@ def measure(
     m = LatencyMeasurement(
         spec.facility_id, peer.facility_id, rtt_us, at if at is not None else world.now()
     )
-    sig = sign_latency(signer or spec.signer(), world.registry.domain_separator(), m)
+    sig = (signer or spec.signer()).sign(world.registry.domain_separator(), m)
     return m, sig
 
 

@@ -9,7 +9,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.world import FacilitySpec, ValidatorSpec, build
-from redundancy.batches import Batch, batch_digest, sign_batch, sorted_for_submission
+from redundancy.batches import Batch, sorted_for_submission
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
 from redundancy.ledger import SettlementClient
@@ -52,7 +52,7 @@ def setup(w3: Web3, registry: RegistryClient, owner: LocalAccount) -> Setup:
 
 
 def sigs(setup: Setup, batch: Batch, which: list[int]) -> list[Signature]:
-    return [sign_batch(setup.nodes[i], setup.ledger.domain_separator, batch) for i in which]
+    return [setup.nodes[i].sign(setup.ledger.domain_separator, batch) for i in which]
 
 
 def refused(
@@ -65,7 +65,7 @@ def refused(
     with pytest.raises(ContractRevertError) as caught:
         if presorted:
             fn = setup.ledger.contract.functions.commitBatch(
-                batch.as_abi(), [(s.v, s.r, s.s) for s in signatures]
+                batch.as_tuple(), [(s.v, s.r, s.s) for s in signatures]
             )
             setup.ledger.tx.send(fn, sender)
         else:
@@ -77,8 +77,8 @@ def test_digest_matches_contract(setup: Setup) -> None:
     contract = setup.ledger.contract.functions
     assert contract.domainSeparator().call() == setup.ledger.domain_separator
     batch = Batch(1, 1, 100, ROOT)
-    ours = batch_digest(setup.ledger.domain_separator, batch)
-    assert contract.batchDigest(batch.as_abi()).call() == ours
+    ours = batch.digest(setup.ledger.domain_separator)
+    assert contract.batchDigest(batch.as_tuple()).call() == ours
 
 
 def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
@@ -118,7 +118,7 @@ def test_non_member_and_forged_signatures_are_refused(
     err = refused(
         setup,
         batch,
-        [*sigs(setup, batch, [0, 1]), sign_batch(stranger, setup.ledger.domain_separator, batch)],
+        [*sigs(setup, batch, [0, 1]), stranger.sign(setup.ledger.domain_separator, batch)],
         relayer,
     )
     assert (err.error_name, err.args_by_name) == (

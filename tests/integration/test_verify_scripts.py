@@ -18,7 +18,6 @@ from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy import score_verifier
 from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind
-from redundancy.proofs import sign_attestation
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import SelectorClient
@@ -73,8 +72,9 @@ def submission_tx(setup: Setup, relayer: LocalAccount, *, forged: bool = False) 
             w.facility_proofs(SITES[1], [Kind.NETWORK])[0].__class__(
                 w.facility_proofs(SITES[0], [Kind.NETWORK])[0].attestation,
                 proofs[0].evidence,
-                sign_attestation(
-                    SITES[1].signer(),
+                SITES[1]
+                .signer()
+                .sign(
                     w.registry.domain_separator(),
                     w.facility_proofs(SITES[0], [Kind.NETWORK])[0].attestation,
                 ),

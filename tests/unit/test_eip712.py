@@ -3,6 +3,7 @@ signature forms (no chain)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +19,6 @@ from redundancy.batches import (
     LEDGER_DOMAIN_VERSION,
     SETTLEMENT_BATCH,
     Batch,
-    batch_digest,
     ledger_domain_separator,
 )
 from redundancy.domains import Kind
@@ -27,6 +27,8 @@ from redundancy.eip712 import (
     Signature,
     Signer,
     StructType,
+    TypedStruct,
+    attribute_name,
     domain_separator,
     hash_struct,
     recover_signer,
@@ -41,10 +43,7 @@ from redundancy.proofs import (
     REGISTRY_DOMAIN_VERSION,
     Attestation,
     LatencyMeasurement,
-    attestation_digest,
-    latency_digest,
     registry_domain_separator,
-    sign_attestation,
 )
 
 KEY = bytes.fromhex("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
@@ -105,7 +104,7 @@ def eth_account_digest(
 @given(attestations, domains)
 def test_attestation_digest_equals_eth_account(a: Attestation, domain: tuple[int, str]) -> None:
     chain_id, registry = domain
-    ours = attestation_digest(registry_domain_separator(chain_id, registry), a)
+    ours = a.digest(registry_domain_separator(chain_id, registry))
     full = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
     assert ours == eth_account_digest(full, ATTESTATION, a.as_tuple())
 
@@ -113,7 +112,7 @@ def test_attestation_digest_equals_eth_account(a: Attestation, domain: tuple[int
 @given(latencies, domains)
 def test_latency_digest_equals_eth_account(m: LatencyMeasurement, domain: tuple[int, str]) -> None:
     chain_id, registry = domain
-    ours = latency_digest(registry_domain_separator(chain_id, registry), m)
+    ours = m.digest(registry_domain_separator(chain_id, registry))
     full = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
     assert ours == eth_account_digest(full, LATENCY_MEASUREMENT, m.as_tuple())
 
@@ -121,9 +120,9 @@ def test_latency_digest_equals_eth_account(m: LatencyMeasurement, domain: tuple[
 @given(batches, domains)
 def test_batch_digest_equals_eth_account(b: Batch, domain: tuple[int, str]) -> None:
     chain_id, ledger = domain
-    ours = batch_digest(ledger_domain_separator(chain_id, ledger), b)
+    ours = b.digest(ledger_domain_separator(chain_id, ledger))
     full = (LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION, chain_id, ledger)
-    assert ours == eth_account_digest(full, SETTLEMENT_BATCH, b.as_abi())
+    assert ours == eth_account_digest(full, SETTLEMENT_BATCH, b.as_tuple())
 
 
 MIXED = struct_type(
@@ -145,6 +144,12 @@ def test_address_bool_and_wide_integers_equal_eth_account(
     values = (who, ok, delta, amount)
     ours = typed_digest(domain_separator("Mixed", "2", chain_id, contract), MIXED, values)
     assert ours == eth_account_digest(("Mixed", "2", chain_id, contract), MIXED, values)
+
+
+@pytest.mark.parametrize("record", [Attestation, LatencyMeasurement, Batch])
+def test_record_attributes_are_the_struct_fields_in_order(record: type[TypedStruct]) -> None:
+    names = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
+    assert names == [attribute_name(n) for n, _ in record.STRUCT.fields]
 
 
 def test_type_string_and_typehash_are_precomputed() -> None:
@@ -205,8 +210,8 @@ def test_packing_round_trips(a: Attestation) -> None:
 @given(attestations)
 def test_signer_is_recovered(a: Attestation) -> None:
     signer = Signer(KEY)
-    sig = sign_attestation(signer, DS, a)
-    assert recover_signer(attestation_digest(DS, a), sig) == Account.from_key(KEY).address
+    sig = signer.sign(DS, a)
+    assert recover_signer(a.digest(DS), sig) == Account.from_key(KEY).address
 
 
 def test_signature_matches_eth_account_unsafe_sign_hash() -> None:
@@ -223,8 +228,8 @@ def test_signature_matches_eth_account_unsafe_sign_hash() -> None:
         20,
         1,
     )
-    digest = attestation_digest(DS, a)
-    ours = sign_attestation(Signer(KEY), DS, a)
+    digest = a.digest(DS)
+    ours = Signer(KEY).sign(DS, a)
     theirs = Account.unsafe_sign_hash(digest, KEY)
     assert (ours.v, int.from_bytes(ours.r, "big"), int.from_bytes(ours.s, "big")) == (
         theirs.v,
@@ -237,8 +242,8 @@ def test_high_s_and_bad_v_do_not_recover() -> None:
     a = Attestation(
         b"\x01" * 32, Kind.HEALTH, b"\x01" * 32, bytes(32), bytes(32), 0, 0, bytes(32), 1, 2, 3
     )
-    sig = sign_attestation(Signer(KEY), DS, a)
-    digest = attestation_digest(DS, a)
+    sig = Signer(KEY).sign(DS, a)
+    digest = a.digest(DS)
     order = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
     twin = Signature(55 - sig.v, sig.r, (order - int.from_bytes(sig.s, "big")).to_bytes(32, "big"))
     assert recover_signer(digest, twin) is None

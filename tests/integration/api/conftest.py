@@ -24,7 +24,7 @@ from api.app import create_app
 from api.settings import Settings
 from devnet.localchain import LocalChain, free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
-from redundancy.batches import Batch, sign_batch
+from redundancy.batches import Batch
 from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind
 from redundancy.eip712 import Signer
@@ -123,7 +123,7 @@ def api_world(
         if v.account().address in members
     ]
     ledger.commit_batch(
-        batch, [sign_batch(n, ledger.domain_separator, batch) for n in nodes], sender=relayer
+        batch, [n.sign(ledger.domain_separator, batch) for n in nodes], sender=relayer
     )
     return ApiWorld(
         dep,

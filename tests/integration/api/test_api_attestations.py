@@ -15,7 +15,6 @@ from web3 import Web3
 from api import eventindex
 from api.app import create_app
 from redundancy.domains import Kind
-from redundancy.proofs import sign_attestation
 from tests.integration.api.conftest import DAL1, FRA1, NRT1, ApiWorld, api_settings, wait_synced
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -157,7 +156,7 @@ def test_a_forged_proof_in_a_batch_is_rejected_and_fails_verification(
     forged = good.__class__(
         forged_attestation,
         good.evidence,
-        sign_attestation(DAL1.signer(), world.registry.domain_separator(), forged_attestation),
+        DAL1.signer().sign(world.registry.domain_separator(), forged_attestation),
     )
     result = world.registry.submit_attestations([good, forged], sender=api_world.relayer)
     tx = result.receipt["transactionHash"].to_0x_hex()
