@@ -65,9 +65,7 @@ class SettlementClient(ContractClient):
         self, from_block: int = 0, to_block: BlockIdentifier = "latest"
     ) -> list[CommittedBatch]:
         """``BatchCommitted`` events in a block range, in chain order."""
-        logs = self.contract.events.BatchCommitted().get_logs(
-            from_block=from_block, to_block=to_block
-        )
+        logs = self.event_logs("BatchCommitted", from_block, to_block)
         return [
             CommittedBatch(
                 Batch(

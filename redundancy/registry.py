@@ -324,13 +324,12 @@ class RegistryClient(ContractClient):
     ) -> list[PublishedCertificate]:
         """``CertificatePublished`` events in a block range, optionally of one certificate or one
         facility."""
-        filters: dict[str, Any] = {}
-        if sha256_hash is not None:
-            filters["sha256Hash"] = sha256_hash
-        if facility_id is not None:
-            filters["facilityId"] = facility_id
-        logs = self.contract.events.CertificatePublished().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=filters
+        logs = self.event_logs(
+            "CertificatePublished",
+            from_block,
+            to_block,
+            sha256Hash=sha256_hash,
+            facilityId=facility_id,
         )
         return [
             PublishedCertificate(
@@ -352,15 +351,14 @@ class RegistryClient(ContractClient):
     ) -> list[AcceptedProof]:
         """``AttestationAccepted`` events in a block range, in chain order, optionally of one
         attestor or one facility."""
-        filters: dict[str, Any] = {}
-        if attestor is not None:
-            filters["attestor"] = to_checksum_address(attestor)
-        if facility_id is not None:
-            filters["facilityId"] = facility_id
-        logs = self.contract.events.AttestationAccepted().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=filters
+        logs = self.event_logs(
+            "AttestationAccepted",
+            from_block,
+            to_block,
+            attestor=None if attestor is None else to_checksum_address(attestor),
+            facilityId=facility_id,
         )
-        out = [
+        return [
             AcceptedProof(
                 bytes(log["args"]["facilityId"]),
                 str(log["args"]["attestor"]),
@@ -374,7 +372,6 @@ class RegistryClient(ContractClient):
             )
             for log in logs
         ]
-        return sorted(out, key=lambda e: (e.block, e.log_index))
 
     def read_submission(self, tx_hash: str) -> Submission:
         """Decode a proof submission from its transaction's calldata.
