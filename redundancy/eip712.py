@@ -194,14 +194,17 @@ def attribute_name(field: str) -> str:
 def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
     """Describe a struct by name and ordered (field name, field type) pairs."""
     type_string = f"{name}(" + ",".join(f"{t} {n}" for n, t in fields) + ")"
-    getter = attrgetter(*(attribute_name(n) for n, _ in fields))
+    attributes = [attribute_name(n) for n, _ in fields]
     return StructType(
         name,
         tuple(fields),
         type_string,
         keccak256(type_string.encode()),
         tuple(word_encoder(t, f"{name}.{n}") for n, t in fields),
-        getter if len(fields) > 1 else lambda record: (getter(record),),
+        # attrgetter of two or more names gives a tuple in one C call (the signing hot path)
+        attrgetter(*attributes)
+        if len(attributes) > 1
+        else lambda record: tuple(getattr(record, a) for a in attributes),
     )
 
 

@@ -152,6 +152,16 @@ def test_record_attributes_are_the_struct_fields_in_order(record: type[TypedStru
     assert names == [attribute_name(n) for n, _ in record.STRUCT.fields]
 
 
+def test_a_one_field_record_reads_as_a_one_tuple() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Tick:
+        block_number: int
+
+    one = struct_type("Tick", [("blockNumber", "uint64")])
+    assert one.values_of(Tick(7)) == (7,)
+    assert one.type_string == "Tick(uint64 blockNumber)"
+
+
 def test_type_string_and_typehash_are_precomputed() -> None:
     assert SETTLEMENT_BATCH.type_string == (
         "SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)"
