@@ -4,7 +4,7 @@ signature forms (no chain)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -38,7 +38,6 @@ from redundancy.eip712 import (
 from redundancy.errors import TypedDataError
 from redundancy.proofs import (
     ATTESTATION,
-    LATENCY_MEASUREMENT,
     REGISTRY_DOMAIN_NAME,
     REGISTRY_DOMAIN_VERSION,
     Attestation,
@@ -101,28 +100,30 @@ def eth_account_digest(
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
-@given(attestations, domains)
-def test_attestation_digest_equals_eth_account(a: Attestation, domain: tuple[int, str]) -> None:
-    chain_id, registry = domain
-    ours = a.digest(registry_domain_separator(chain_id, registry))
-    full = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
-    assert ours == eth_account_digest(full, ATTESTATION, a.as_tuple())
-
-
-@given(latencies, domains)
-def test_latency_digest_equals_eth_account(m: LatencyMeasurement, domain: tuple[int, str]) -> None:
-    chain_id, registry = domain
-    ours = m.digest(registry_domain_separator(chain_id, registry))
-    full = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
-    assert ours == eth_account_digest(full, LATENCY_MEASUREMENT, m.as_tuple())
-
-
-@given(batches, domains)
-def test_batch_digest_equals_eth_account(b: Batch, domain: tuple[int, str]) -> None:
-    chain_id, ledger = domain
-    ours = b.digest(ledger_domain_separator(chain_id, ledger))
-    full = (LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION, chain_id, ledger)
-    assert ours == eth_account_digest(full, SETTLEMENT_BATCH, b.as_tuple())
+@pytest.mark.parametrize(
+    ("records", "name", "version", "separator"),
+    [
+        (attestations, REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, registry_domain_separator),
+        (latencies, REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, registry_domain_separator),
+        (batches, LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION, ledger_domain_separator),
+    ],
+    ids=["Attestation", "LatencyMeasurement", "SettlementBatch"],
+)
+@given(data=st.data())
+def test_digest_of_every_signed_struct_equals_eth_account(
+    records: st.SearchStrategy[TypedStruct],
+    name: str,
+    version: str,
+    separator: Callable[[int, str], bytes],
+    data: st.DataObject,
+) -> None:
+    record = data.draw(records)
+    chain_id, contract = data.draw(domains)
+    ours = record.digest(separator(chain_id, contract))
+    theirs = eth_account_digest(
+        (name, version, chain_id, contract), record.STRUCT, record.as_tuple()
+    )
+    assert ours == theirs
 
 
 MIXED = struct_type(
