@@ -2,8 +2,9 @@
 
 One encoder serves every struct the project signs (attestations and latency measurements under
 the registry's domain, settlement batches under the ledger's). A ``StructType`` is described
-once, by name and ordered fields; that precomputes its type string, its typehash and a flat
-tuple of word encoders, one per field, so a digest is one pass over the values. Only one-word
+once, by name and ordered fields; that precomputes its type string, its typehash and its
+encoder: one word encoder per field (a range check and a 32-byte word), compiled together into
+one function, so a digest costs one Python call whatever the field count. Only one-word
 field types are supported: ``bytes32``, ``uint<N>``, ``int<N>`` (two's complement),
 ``address`` and ``bool``. The signed records are frozen dataclasses deriving ``TypedStruct``:
 ``record.digest(domain_separator)``, ``signer.sign(domain_separator, record)``.
@@ -18,8 +19,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from operator import attrgetter, call
-from typing import Any, ClassVar
+from operator import attrgetter
+from typing import Any, ClassVar, NoReturn
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
@@ -39,74 +40,16 @@ DOMAIN_FIELDS: list[dict[str, str]] = [
 
 _SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
-#: Turns one field value into its 32-byte word; raises TypedDataError if it does not fit.
-Encoder = Callable[[Any], bytes]
-
-
-# ------------------------------------------------------------------ word encoders
-
-
-def _refuse(where: str, type_: str, value: object) -> TypedDataError:
-    return TypedDataError(f"{where}: {value!r} does not fit {type_}")
-
-
-def _bytes32_encoder(where: str) -> Encoder:
-    def encode(value: bytes) -> bytes:
-        if len(value) == 32:
-            return value
-        raise _refuse(where, "bytes32", value)
-
-    return encode
-
-
-def _uint_encoder(where: str, bits: int) -> Encoder:
-    bound = 1 << bits
-
-    def encode(value: int) -> bytes:
-        if 0 <= value < bound:
-            return value.to_bytes(32, "big")
-        raise _refuse(where, f"uint{bits}", value)
-
-    return encode
-
-
-def _int_encoder(where: str, bits: int) -> Encoder:
-    low, high = -(1 << (bits - 1)), 1 << (bits - 1)
-
-    def encode(value: int) -> bytes:
-        if low <= value < high:
-            return value.to_bytes(32, "big", signed=True)
-        raise _refuse(where, f"int{bits}", value)
-
-    return encode
-
-
-def _address_encoder(where: str) -> Encoder:
-    def encode(value: str | bytes) -> bytes:
-        if isinstance(value, str):
-            try:
-                raw = bytes.fromhex(value.removeprefix("0x"))
-            except ValueError:
-                raw = b""
-        else:
-            raw = value
-        if len(raw) == 20:
-            return bytes(12) + raw
-        raise _refuse(where, "address", value)
-
-    return encode
-
-
 _WORD_TRUE, _WORD_FALSE = (1).to_bytes(32, "big"), bytes(32)
 
 
-def _bool_encoder(where: str) -> Encoder:
-    def encode(value: bool) -> bytes:
-        if value is True or value is False:
-            return _WORD_TRUE if value else _WORD_FALSE
-        raise _refuse(where, "bool", value)
-
-    return encode
+# ------------------------------------------------------------------ word encoders
+#
+# Each field type has one word encoder: a range check and a 32-byte word, written as Python
+# source over the field's value ``v<i>``. ``struct_type`` puts a struct's encoders, in field
+# order, into one function compiled once per type: a digest then costs one Python call, not one
+# per field (attestors sign and verifiers check many thousands a second). The source is built
+# from the field types and indices only; names reach it through ``_Fields.refuse``.
 
 
 def _bits(type_: str, prefix: str, where: str) -> int:
@@ -124,26 +67,81 @@ def _unsupported(where: str, type_: str) -> TypedDataError:
     )
 
 
-def word_encoder(type_: str, where: str) -> Encoder:
-    """The encoder of one field type (``where`` names the field in error messages); raises
-    TypedDataError for a type that is not one word (strings, bytes, arrays, structs)."""
+def _word_code(type_: str, i: int, where: str) -> tuple[str, str]:
+    """(check, word): Python expressions over ``v<i>`` that test a value of ``type_`` fits and
+    give its 32-byte word. Raises TypedDataError (naming ``where``) for a type that is not one
+    word (strings, dynamic bytes, arrays, structs)."""
+    v = f"v{i}"
     if type_ == "bytes32":
-        return _bytes32_encoder(where)
+        return f"len({v}) == 32", v
     if type_ == "address":
-        return _address_encoder(where)
+        return "True", f"address_word({v}, {i})"
     if type_ == "bool":
-        return _bool_encoder(where)
+        return f"{v} is True or {v} is False", f"(TRUE if {v} else FALSE)"
     if type_.startswith("uint"):
-        return _uint_encoder(where, _bits(type_, "uint", where))
+        bits = _bits(type_, "uint", where)
+        return f"0 <= {v} < {1 << bits}", f"{v}.to_bytes(32, 'big')"
     if type_.startswith("int"):
-        return _int_encoder(where, _bits(type_, "int", where))
+        bits = _bits(type_, "int", where)
+        low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+        return f"{low} <= {v} < {high}", f"{v}.to_bytes(32, 'big', signed=True)"
     raise _unsupported(where, type_)
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """What compiled encoders call on the error path (and for addresses)."""
+
+    struct: str
+    fields: tuple[tuple[str, str], ...]
+
+    def refuse(self, i: int, value: object) -> NoReturn:
+        name, type_ = self.fields[i]
+        raise TypedDataError(f"{self.struct}.{name}: {value!r} does not fit {type_}")
+
+    def count(self, given: int) -> NoReturn:
+        raise TypedDataError(f"{self.struct} has {len(self.fields)} fields, {given} values given")
+
+    def address_word(self, value: str | bytes, i: int) -> bytes:
+        if isinstance(value, str):
+            try:
+                raw = bytes.fromhex(value.removeprefix("0x"))
+            except ValueError:
+                raw = b""
+        else:
+            raw = value
+        if len(raw) == 20:
+            return bytes(12) + raw
+        self.refuse(i, value)
+
+
+def _compile_encoder(
+    name: str, fields: tuple[tuple[str, str], ...], typehash: bytes
+) -> Callable[[Sequence[Any]], bytes]:
+    """typehash || one word per field, for values in field order, as one compiled function."""
+    codes = [_word_code(t, i, f"{name}.{n}") for i, (n, t) in enumerate(fields)]
+    lines = ["def encode(values):", f"    if len(values) != {len(fields)}: count(len(values))"]
+    if fields:
+        lines.append("    " + "".join(f"v{i}, " for i in range(len(fields))) + "= values")
+    lines += [f"    if not ({check}): refuse({i}, v{i})" for i, (check, _) in enumerate(codes)]
+    lines.append("    return b''.join((TYPEHASH, " + "".join(f"{w}, " for _, w in codes) + "))")
+    errors = _Fields(name, fields)
+    namespace: dict[str, Any] = {
+        "TYPEHASH": typehash,
+        "TRUE": _WORD_TRUE,
+        "FALSE": _WORD_FALSE,
+        "refuse": errors.refuse,
+        "count": errors.count,
+        "address_word": errors.address_word,
+    }
+    exec(compile("\n".join(lines), f"<eip712 {name}>", "exec"), namespace)
+    encode: Callable[[Sequence[Any]], bytes] = namespace["encode"]
+    return encode
 
 
 # -------------------------------------------------------------------- struct types
 
-_UINT256 = _uint_encoder("EIP712Domain.chainId", 256)
-_ADDRESS = _address_encoder("EIP712Domain.verifyingContract")
+_DOMAIN = _Fields("EIP712Domain", tuple((f["name"], f["type"]) for f in DOMAIN_FIELDS))
 
 
 def domain_separator(name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
@@ -153,15 +151,17 @@ def domain_separator(name: str, version: str, chain_id: int, verifying_contract:
         DOMAIN_TYPEHASH
         + keccak256(name.encode())
         + keccak256(version.encode())
-        + _UINT256(chain_id)
-        + _ADDRESS(verifying_contract)
+        + chain_id.to_bytes(32, "big")
+        + _DOMAIN.address_word(verifying_contract, 3)
     )
 
 
 @dataclass(frozen=True, slots=True)
 class StructType:
     """An EIP-712 struct type: its name and ordered (name, type) fields, with the type string,
-    typehash and one word encoder per field precomputed (build it with ``struct_type``).
+    typehash and encoder precomputed (build it with ``struct_type``). ``encode`` gives
+    typehash || one word per field for values in field order (TypedDataError if one does not
+    fit its field, or the count is wrong).
 
     ``values_of`` reads a record's values in field order from its attributes, named as the
     fields in snake_case (``latitudeE6`` is ``latitude_e6``): see ``TypedStruct``.
@@ -171,7 +171,7 @@ class StructType:
     fields: tuple[tuple[str, str], ...]
     type_string: str
     typehash: bytes
-    encoders: tuple[Encoder, ...]
+    encode: Callable[[Sequence[Any]], bytes]
     values_of: Callable[[object], tuple[Any, ...]]
 
     def eip712_fields(self) -> list[dict[str, str]]:
@@ -194,13 +194,14 @@ def attribute_name(field: str) -> str:
 def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
     """Describe a struct by name and ordered (field name, field type) pairs."""
     type_string = f"{name}(" + ",".join(f"{t} {n}" for n, t in fields) + ")"
+    typehash = keccak256(type_string.encode())
     attributes = [attribute_name(n) for n, _ in fields]
     return StructType(
         name,
         tuple(fields),
         type_string,
-        keccak256(type_string.encode()),
-        tuple(word_encoder(t, f"{name}.{n}") for n, t in fields),
+        typehash,
+        _compile_encoder(name, tuple(fields), typehash),
         # attrgetter of two or more names gives a tuple in one C call (the signing hot path)
         attrgetter(*attributes)
         if len(attributes) > 1
@@ -210,16 +211,12 @@ def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
 
 def hash_struct(struct: StructType, values: Sequence[Any]) -> bytes:
     """hashStruct: keccak256(typehash || one word per field), values in field order."""
-    if len(values) != len(struct.encoders):
-        raise TypedDataError(
-            f"{struct.name} has {len(struct.encoders)} fields, {len(values)} values given"
-        )
-    return keccak256(struct.typehash + b"".join(map(call, struct.encoders, values)))
+    return keccak256(struct.encode(values))
 
 
 def typed_digest(domain_sep: bytes, struct: StructType, values: Sequence[Any]) -> bytes:
     """The 32-byte digest a signer signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
-    return keccak256(b"\x19\x01" + domain_sep + hash_struct(struct, values))
+    return keccak256(b"\x19\x01" + domain_sep + keccak256(struct.encode(values)))
 
 
 class TypedStruct:
