@@ -18,10 +18,9 @@ from web3 import Web3
 from api.names import NameBook
 from redundancy.attestation_verifier import Verifier
 from redundancy.domains import Kind
-from redundancy.eip712 import Attestation
 from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
-from redundancy.proofs import SignedProof
+from redundancy.proofs import Attestation, SignedProof
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 

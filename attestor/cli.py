@@ -52,10 +52,11 @@ from attestor.schedule import Schedule
 from attestor.settings import PeerSettings, Settings, load_settings
 from attestor.status import StatusServer
 from redundancy.domains import facility_id
-from redundancy.eip712 import Signer, domain_separator
+from redundancy.eip712 import Signer
 from redundancy.errors import ConfigError, KeystoreError, RedundancyError
 from redundancy.jsonlog import configure
 from redundancy.keystore import load_account, read_passphrase
+from redundancy.proofs import registry_domain_separator
 from redundancy.settings import add_settings_arguments
 
 EXIT_OTHER, EXIT_CONFIG, EXIT_KEYS, EXIT_REGISTRATION = 1, 2, 3, 4
@@ -111,7 +112,7 @@ def _run(settings: Settings) -> int:
     )
     del secret
     chain_id, registry, from_block = settings.registry_target()
-    separator = domain_separator(chain_id, registry)
+    separator = registry_domain_separator(chain_id, registry)
     target = Target(
         settings.chain.rpc_url,
         chain_id,

@@ -28,9 +28,9 @@ from pathlib import Path
 
 from attestor.errors import OutboxError
 from redundancy.domains import Kind
-from redundancy.eip712 import Attestation, Signature
+from redundancy.eip712 import Signature
 from redundancy.evidence import evidence_hash
-from redundancy.proofs import SignedProof
+from redundancy.proofs import Attestation, SignedProof
 
 PENDING, PUBLISHED, EXPIRED, REJECTED = "pending", "published", "expired", "rejected"
 LIVE = (PENDING, PUBLISHED)

@@ -46,9 +46,9 @@ from devnet.localchain import LocalChain, free_port, start_chain
 from redundancy.chain import connect
 from redundancy.deployment import deploy
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
-from redundancy.eip712 import Signer, domain_separator
+from redundancy.eip712 import Signer
 from redundancy.keystore import load_account
-from redundancy.proofs import make_proof
+from redundancy.proofs import make_proof, registry_domain_separator
 from redundancy.registry import RegistryClient
 
 GOAL_SIGN = 5_000
@@ -283,7 +283,7 @@ def bench_publish(runs: int, proofs: int, work: Path) -> list[dict[str, float]]:
                     keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, PASSWORD
                 )
                 chain_id, reg, first = settings.registry_target()
-                ds = domain_separator(chain_id, reg)
+                ds = registry_domain_separator(chain_id, reg)
                 box = Outbox(root / "o.sqlite", attestor=account.address, domain_separator=ds)
                 link = RegistryLink(
                     Target(chain.rpc_url, chain_id, reg, first, 10, 60),

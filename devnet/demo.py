@@ -37,9 +37,10 @@ from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
 from redundancy.deployment import Deployment, deploy
 from redundancy.domains import facility_id
-from redundancy.eip712 import LatencyMeasurement, Signer, latency_digest
+from redundancy.eip712 import Signer
 from redundancy.errors import RedundancyError
 from redundancy.keystore import load_account, read_passphrase
+from redundancy.proofs import LatencyMeasurement
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 
@@ -105,7 +106,7 @@ def relay_rtts(
         signer = Signer(bytes(account.key))
         for peer, rtt_us in sorted(site.peer_rtts().items()):
             m = LatencyMeasurement(facility_id(site.name), facility_id(peer), rtt_us, now)
-            selector.report_latency(ds, m, signer.sign_hash(latency_digest(ds, m)), sender=owner)
+            selector.report_latency(ds, m, signer.sign(ds, m), sender=owner)
             count += 1
     return count
 

@@ -26,8 +26,13 @@ from redundancy.devicecert import (
     to_der,
 )
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
-from redundancy.eip712 import LatencyMeasurement, Signature, Signer, latency_digest
-from redundancy.proofs import SignedProof, make_proof, subject_for_node
+from redundancy.eip712 import Signature, Signer
+from redundancy.proofs import (
+    LatencyMeasurement,
+    SignedProof,
+    make_proof,
+    subject_for_node,
+)
 from redundancy.registry import RegistryClient
 
 BATCH = 40
@@ -227,7 +232,7 @@ class World:
     ) -> tuple[LatencyMeasurement, Signature]:
         """An RTT measurement by ``spec``'s attestor to ``peer``, measured now, signed."""
         m = LatencyMeasurement(spec.facility_id, peer.facility_id, rtt_us, self.now())
-        return m, spec.signer().sign_hash(latency_digest(self.registry.domain_separator(), m))
+        return m, spec.signer().sign(self.registry.domain_separator(), m)
 
     def refresh(self, relayer: LocalAccount, kinds: Iterable[Kind] = (Kind.HEALTH,)) -> None:
         """Re-attest every facility (default: a heartbeat), e.g. after moving the clock."""

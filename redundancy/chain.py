@@ -18,7 +18,8 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
 from web3.exceptions import ContractLogicError, Web3RPCError
-from web3.types import TxReceipt
+from web3.logs import DISCARD
+from web3.types import BlockIdentifier, EventData, TxReceipt
 
 from redundancy.artifacts import load_artifact
 from redundancy.errors import (
@@ -222,6 +223,28 @@ class ContractClient:
         if address is None:
             raise ChainError(f"deploying {cls.CONTRACT_NAME} produced no contract address")
         return cls(w3, address, deployer), receipt
+
+    def event_logs(
+        self,
+        name: str,
+        from_block: int = 0,
+        to_block: BlockIdentifier = "latest",
+        **filters: Any,
+    ) -> list[EventData]:
+        """This contract's ``name`` events in a block range, in chain order; ``filters`` match
+        indexed arguments by name (None matches any value)."""
+        given = {k: v for k, v in filters.items() if v is not None}
+        logs = self.contract.events[name]().get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=given
+        )
+        return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+
+    def events_in(self, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:
+        """The decoded arguments of every ``name`` event this contract emitted in a receipt, in
+        log order (other contracts' logs and other events are skipped)."""
+        event = self.contract.events[name]()
+        own = [log for log in receipt["logs"] if log["address"] == self.address]
+        return [dict(log["args"]) for log in event.process_receipt({"logs": own}, errors=DISCARD)]
 
     def _sender(self, sender: LocalAccount | None) -> LocalAccount:
         chosen = sender or self.default_sender

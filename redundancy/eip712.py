@@ -1,165 +1,247 @@
-"""EIP-712 typed data for site proofs: types, digests, signing and native recovery.
+"""EIP-712 typed data: domain separators, struct types, digests, signing and native recovery.
 
-The encoding is written out by hand with the type hashes precomputed, and signing and recovery go
-through libsecp256k1 (coincurve), because attestors sign and verifiers check many thousands of
-proofs a second. A test holds this module to eth-account's generic ``encode_typed_data`` and to
-the contract's own ``attestationDigest``.
+One encoder serves every struct the project signs (attestations and latency measurements under
+the registry's domain, settlement batches under the ledger's). A ``StructType`` is described
+once, by name and ordered fields; that precomputes its type string, its typehash and its
+encoder: one word encoder per field (a range check and a 32-byte word), compiled together into
+one function, so a digest costs one Python call whatever the field count. Only one-word
+field types are supported: ``bytes32``, ``uint<N>``, ``int<N>`` (two's complement),
+``address`` and ``bool``. The signed records are frozen dataclasses deriving ``TypedStruct``:
+``record.digest(domain_separator)``, ``signer.sign(domain_separator, record)``.
+
+Signing and recovery go through libsecp256k1 (coincurve), because attestors sign and verifiers
+check many thousands of proofs a second. Tests hold every struct's digest to eth-account's
+generic ``encode_typed_data`` and to the contracts' own digest views.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import Any, ClassVar, NoReturn
 
 from coincurve import PrivateKey, PublicKey
 from eth_utils import keccak, to_checksum_address
 
-from redundancy.domains import Kind
+from redundancy.errors import TypedDataError
 from redundancy.hashing import keccak256
 
-DOMAIN_NAME = "RedundancyRegistry"
-DOMAIN_VERSION = "1"
 DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-#: The EIP-712 field list of an Attestation, in order (for eth-account's generic encoder).
-ATTESTATION_FIELDS: list[dict[str, str]] = [
-    {"name": "facilityId", "type": "bytes32"},
-    {"name": "kind", "type": "uint8"},
-    {"name": "subject", "type": "bytes32"},
-    {"name": "domainId", "type": "bytes32"},
-    {"name": "secondaryDomainId", "type": "bytes32"},
-    {"name": "latitudeE6", "type": "int32"},
-    {"name": "longitudeE6", "type": "int32"},
-    {"name": "evidenceHash", "type": "bytes32"},
-    {"name": "issuedAt", "type": "uint40"},
-    {"name": "expiresAt", "type": "uint40"},
-    {"name": "sequence", "type": "uint64"},
+DOMAIN_TYPEHASH = keccak256(DOMAIN_TYPE.encode())
+#: The EIP-712 field list of the domain, in order (for eth-account's generic encoder).
+DOMAIN_FIELDS: list[dict[str, str]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
 ]
-LATENCY_FIELDS: list[dict[str, str]] = [
-    {"name": "facilityId", "type": "bytes32"},
-    {"name": "peerFacilityId", "type": "bytes32"},
-    {"name": "rttMicros", "type": "uint32"},
-    {"name": "measuredAt", "type": "uint40"},
-]
-
-
-def _type_string(name: str, fields: list[dict[str, str]]) -> str:
-    return f"{name}(" + ",".join(f"{f['type']} {f['name']}" for f in fields) + ")"
-
-
-ATTESTATION_TYPE = _type_string("Attestation", ATTESTATION_FIELDS)
-LATENCY_TYPE = _type_string("LatencyMeasurement", LATENCY_FIELDS)
-DOMAIN_TYPEHASH = keccak(text=DOMAIN_TYPE)
-LATENCY_TYPEHASH = keccak(text=LATENCY_TYPE)
-ATTESTATION_TYPEHASH = keccak(text=ATTESTATION_TYPE)
-
-
-_ZERO32 = bytes(32)
-_U40 = (1 << 40) - 1
-_U64 = (1 << 64) - 1
-
-
-def _signed32(word: int) -> int:
-    value = word & 0xFFFFFFFF
-    return value - (1 << 32) if value >= 1 << 31 else value
-
 
 _SECP256K1_HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 
+_WORD_TRUE, _WORD_FALSE = (1).to_bytes(32, "big"), bytes(32)
+
+
+# ------------------------------------------------------------------ word encoders
+#
+# Each field type has one word encoder: a range check and a 32-byte word, written as Python
+# source over the field's value ``v<i>``. ``struct_type`` puts a struct's encoders, in field
+# order, into one function compiled once per type: a digest then costs one Python call, not one
+# per field (attestors sign and verifiers check many thousands a second). The source is built
+# from the field types and indices only; names reach it through ``_Fields.refuse``.
+
+
+def _bits(type_: str, prefix: str, where: str) -> int:
+    digits = type_[len(prefix) :] or "256"
+    bits = int(digits) if digits.isdigit() else 0
+    if 8 <= bits <= 256 and bits % 8 == 0:
+        return bits
+    raise _unsupported(where, type_)
+
+
+def _unsupported(where: str, type_: str) -> TypedDataError:
+    return TypedDataError(
+        f"{where}: {type_!r} is not a one-word EIP-712 type (bytes32, uint<N>, int<N>, "
+        "address, bool)"
+    )
+
+
+def _word_code(type_: str, i: int, where: str) -> tuple[str, str]:
+    """(check, word): Python expressions over ``v<i>`` that test a value of ``type_`` fits and
+    give its 32-byte word. Raises TypedDataError (naming ``where``) for a type that is not one
+    word (strings, dynamic bytes, arrays, structs)."""
+    v = f"v{i}"
+    if type_ == "bytes32":
+        return f"len({v}) == 32", v
+    if type_ == "address":
+        return "True", f"address_word({v}, {i})"
+    if type_ == "bool":
+        return f"{v} is True or {v} is False", f"(TRUE if {v} else FALSE)"
+    if type_.startswith("uint"):
+        bits = _bits(type_, "uint", where)
+        return f"0 <= {v} < {1 << bits}", f"{v}.to_bytes(32, 'big')"
+    if type_.startswith("int"):
+        bits = _bits(type_, "int", where)
+        low, high = -(1 << (bits - 1)), 1 << (bits - 1)
+        return f"{low} <= {v} < {high}", f"{v}.to_bytes(32, 'big', signed=True)"
+    raise _unsupported(where, type_)
+
 
 @dataclass(frozen=True, slots=True)
-class Attestation:
-    """One site proof, field for field as the contract's ``Attestation`` struct."""
+class _Fields:
+    """What compiled encoders call on the error path (and for addresses)."""
 
-    facility_id: bytes
-    kind: Kind
-    subject: bytes
-    domain_id: bytes
-    secondary_domain_id: bytes
-    latitude_e6: int
-    longitude_e6: int
-    evidence_hash: bytes
-    issued_at: int
-    expires_at: int
-    sequence: int
+    struct: str
+    fields: tuple[tuple[str, str], ...]
 
-    def packed(self) -> int:
-        """The six small fields in one word, as the contract's ``SignedAttestation.packed``."""
-        return (
-            (int(self.kind) << 208)
-            | ((self.latitude_e6 & 0xFFFFFFFF) << 176)
-            | ((self.longitude_e6 & 0xFFFFFFFF) << 144)
-            | (self.issued_at << 104)
-            | (self.expires_at << 64)
-            | self.sequence
-        )
+    def refuse(self, i: int, value: object) -> NoReturn:
+        name, type_ = self.fields[i]
+        raise TypedDataError(f"{self.struct}.{name}: {value!r} does not fit {type_}")
 
-    @classmethod
-    def from_packed(
-        cls,
-        facility_id: bytes,
-        subject: bytes,
-        domain_id: bytes,
-        secondary_domain_id: bytes,
-        evidence_hash: bytes,
-        packed: int,
-    ) -> Attestation:
-        """Spread a submitted proof's packed word back into fields (raises ValueError if the
-        word has bits above the kind, or an unknown kind)."""
-        if packed >> 216:
-            raise ValueError(f"packed word {packed:#x} has bits set above the kind")
-        return cls(
-            facility_id,
-            Kind(packed >> 208 & 0xFF),
-            subject,
-            domain_id,
-            secondary_domain_id,
-            _signed32(packed >> 176),
-            _signed32(packed >> 144),
-            evidence_hash,
-            packed >> 104 & _U40,
-            packed >> 64 & _U40,
-            packed & _U64,
-        )
+    def count(self, given: int) -> NoReturn:
+        raise TypedDataError(f"{self.struct} has {len(self.fields)} fields, {given} values given")
 
-    def as_tuple(self) -> tuple[bytes, int, bytes, bytes, bytes, int, int, bytes, int, int, int]:
-        """The ABI tuple the contract takes."""
-        return (
-            self.facility_id,
-            int(self.kind),
-            self.subject,
-            self.domain_id,
-            self.secondary_domain_id,
-            self.latitude_e6,
-            self.longitude_e6,
-            self.evidence_hash,
-            self.issued_at,
-            self.expires_at,
-            self.sequence,
-        )
+    def address_word(self, value: str | bytes, i: int) -> bytes:
+        if isinstance(value, str):
+            try:
+                raw = bytes.fromhex(value.removeprefix("0x"))
+            except ValueError:
+                raw = b""
+        else:
+            raw = value
+        if len(raw) == 20:
+            return bytes(12) + raw
+        self.refuse(i, value)
+
+
+def _compile_encoder(
+    name: str, fields: tuple[tuple[str, str], ...], typehash: bytes
+) -> Callable[[Sequence[Any]], bytes]:
+    """typehash || one word per field, for values in field order, as one compiled function."""
+    codes = [_word_code(t, i, f"{name}.{n}") for i, (n, t) in enumerate(fields)]
+    lines = ["def encode(values):", f"    if len(values) != {len(fields)}: count(len(values))"]
+    if fields:
+        lines.append("    " + "".join(f"v{i}, " for i in range(len(fields))) + "= values")
+    lines += [f"    if not ({check}): refuse({i}, v{i})" for i, (check, _) in enumerate(codes)]
+    lines.append("    return b''.join((TYPEHASH, " + "".join(f"{w}, " for _, w in codes) + "))")
+    errors = _Fields(name, fields)
+    namespace: dict[str, Any] = {
+        "TYPEHASH": typehash,
+        "TRUE": _WORD_TRUE,
+        "FALSE": _WORD_FALSE,
+        "refuse": errors.refuse,
+        "count": errors.count,
+        "address_word": errors.address_word,
+    }
+    exec(compile("\n".join(lines), f"<eip712 {name}>", "exec"), namespace)
+    encode: Callable[[Sequence[Any]], bytes] = namespace["encode"]
+    return encode
+
+
+# -------------------------------------------------------------------- struct types
+
+_DOMAIN = _Fields("EIP712Domain", tuple((f["name"], f["type"]) for f in DOMAIN_FIELDS))
+
+
+def domain_separator(name: str, version: str, chain_id: int, verifying_contract: str) -> bytes:
+    """hashStruct(EIP712Domain) of a contract's domain: name, version, chain id and address
+    (``0x`` hex, with or without checksum)."""
+    return keccak256(
+        DOMAIN_TYPEHASH
+        + keccak256(name.encode())
+        + keccak256(version.encode())
+        + chain_id.to_bytes(32, "big")
+        + _DOMAIN.address_word(verifying_contract, 3)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StructType:
+    """An EIP-712 struct type: its name and ordered (name, type) fields, with the type string,
+    typehash and encoder precomputed (build it with ``struct_type``). ``encode`` gives
+    typehash || one word per field for values in field order (TypedDataError if one does not
+    fit its field, or the count is wrong).
+
+    ``values_of`` reads a record's values in field order from its attributes, named as the
+    fields in snake_case (``latitudeE6`` is ``latitude_e6``): see ``TypedStruct``.
+    """
+
+    name: str
+    fields: tuple[tuple[str, str], ...]
+    type_string: str
+    typehash: bytes
+    encode: Callable[[Sequence[Any]], bytes]
+    values_of: Callable[[object], tuple[Any, ...]]
+
+    def eip712_fields(self) -> list[dict[str, str]]:
+        """The field list as generic encoders and wallets take it."""
+        return [{"name": n, "type": t} for n, t in self.fields]
+
+    def message(self, values: Sequence[object]) -> dict[str, object]:
+        """The EIP-712 message dict of values given in field order."""
+        return dict(zip((n for n, _ in self.fields), values, strict=True))
+
+
+_CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def attribute_name(field: str) -> str:
+    """The Python attribute of an EIP-712 field: ``peerFacilityId`` -> ``peer_facility_id``."""
+    return _CAPITAL.sub("_", field).lower()
+
+
+def struct_type(name: str, fields: Sequence[tuple[str, str]]) -> StructType:
+    """Describe a struct by name and ordered (field name, field type) pairs."""
+    type_string = f"{name}(" + ",".join(f"{t} {n}" for n, t in fields) + ")"
+    typehash = keccak256(type_string.encode())
+    attributes = [attribute_name(n) for n, _ in fields]
+    return StructType(
+        name,
+        tuple(fields),
+        type_string,
+        typehash,
+        _compile_encoder(name, tuple(fields), typehash),
+        # attrgetter of two or more names gives a tuple in one C call (the signing hot path)
+        attrgetter(*attributes)
+        if len(attributes) > 1
+        else lambda record: tuple(getattr(record, a) for a in attributes),
+    )
+
+
+def hash_struct(struct: StructType, values: Sequence[Any]) -> bytes:
+    """hashStruct: keccak256(typehash || one word per field), values in field order."""
+    return keccak256(struct.encode(values))
+
+
+def typed_digest(domain_sep: bytes, struct: StructType, values: Sequence[Any]) -> bytes:
+    """The 32-byte digest a signer signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
+    return keccak256(b"\x19\x01" + domain_sep + keccak256(struct.encode(values)))
+
+
+class TypedStruct:
+    """Base of a frozen dataclass that is an EIP-712 struct: the subclass names its type in
+    ``STRUCT``, whose fields are the dataclass's attributes in order (camelCase there,
+    snake_case here). A unit test holds each subclass's fields to its struct's."""
+
+    __slots__ = ()
+    STRUCT: ClassVar[StructType]
+
+    def as_tuple(self) -> tuple[Any, ...]:
+        """The values in field order: the ABI tuple the contract takes."""
+        return self.STRUCT.values_of(self)
 
     def as_message(self) -> dict[str, object]:
         """The EIP-712 message dict (for generic encoders and wallets)."""
-        names = [f["name"] for f in ATTESTATION_FIELDS]
-        return dict(zip(names, self.as_tuple(), strict=True))
+        return self.STRUCT.message(self.as_tuple())
 
-    @classmethod
-    def from_tuple(cls, values: Sequence[Any]) -> Attestation:
-        """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
-        f, k, sub, d1, d2, lat, lon, ev, iss, exp, seq = values
-        return cls(
-            bytes(f),
-            Kind(int(k)),
-            bytes(sub),
-            bytes(d1),
-            bytes(d2),
-            int(lat),
-            int(lon),
-            bytes(ev),
-            int(iss),
-            int(exp),
-            int(seq),
-        )
+    def digest(self, domain_sep: bytes) -> bytes:
+        """The 32-byte digest a signer signs for this struct under ``domain_sep``."""
+        struct = self.STRUCT
+        return typed_digest(domain_sep, struct, struct.values_of(self))
+
+
+# ------------------------------------------------------------- signing, recovery
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,72 +275,8 @@ class Signature:
         return cls(v, raw[:32], raw[32:64])
 
 
-def domain_separator(chain_id: int, registry: str) -> bytes:
-    """The registry's EIP-712 domain separator on a chain."""
-    return keccak(
-        DOMAIN_TYPEHASH
-        + keccak(text=DOMAIN_NAME)
-        + keccak(text=DOMAIN_VERSION)
-        + chain_id.to_bytes(32, "big")
-        + _ZERO32[:12]
-        + bytes.fromhex(registry[2:] if registry.startswith("0x") else registry)
-    )
-
-
-def _word(value: int) -> bytes:
-    return (value % (1 << 256)).to_bytes(32, "big")
-
-
-def struct_hash(a: Attestation) -> bytes:
-    """hashStruct(Attestation)."""
-    return keccak256(
-        ATTESTATION_TYPEHASH
-        + a.facility_id
-        + _word(int(a.kind))
-        + a.subject
-        + a.domain_id
-        + a.secondary_domain_id
-        + _word(a.latitude_e6)
-        + _word(a.longitude_e6)
-        + a.evidence_hash
-        + _word(a.issued_at)
-        + _word(a.expires_at)
-        + _word(a.sequence)
-    )
-
-
-def attestation_digest(domain_sep: bytes, a: Attestation) -> bytes:
-    """The 32-byte digest the attestor signs: keccak256(0x1901 || domainSeparator || hashStruct)."""
-    return keccak256(b"\x19\x01" + domain_sep + struct_hash(a))
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyMeasurement:
-    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
-
-    facility_id: bytes
-    peer_facility_id: bytes
-    rtt_micros: int
-    measured_at: int
-
-    def as_tuple(self) -> tuple[bytes, bytes, int, int]:
-        return (self.facility_id, self.peer_facility_id, self.rtt_micros, self.measured_at)
-
-
-def latency_digest(domain_sep: bytes, m: LatencyMeasurement) -> bytes:
-    """The digest an attestor signs for an RTT measurement (the registry's domain)."""
-    struct = keccak(
-        LATENCY_TYPEHASH
-        + m.facility_id
-        + m.peer_facility_id
-        + _word(m.rtt_micros)
-        + _word(m.measured_at)
-    )
-    return keccak(b"\x19\x01" + domain_sep + struct)
-
-
 class Signer:
-    """Signs attestation digests with one key, keeping the parsed key between calls."""
+    """Signs EIP-712 digests with one key, keeping the parsed key between calls."""
 
     __slots__ = ("_key", "address")
 
@@ -266,9 +284,9 @@ class Signer:
         self._key = PrivateKey(private_key)
         self.address = public_key_to_address(self._key.public_key.format(compressed=False))
 
-    def sign(self, domain_sep: bytes, a: Attestation) -> Signature:
-        """Sign an attestation for the given domain."""
-        return self.sign_hash(attestation_digest(domain_sep, a))
+    def sign(self, domain_sep: bytes, struct: TypedStruct) -> Signature:
+        """Sign a typed struct (an attestation, a latency measurement, a batch) under a domain."""
+        return self.sign_hash(struct.digest(domain_sep))
 
     def sign_hash(self, digest: bytes) -> Signature:
         """Sign a 32-byte EIP-712 digest."""

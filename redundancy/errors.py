@@ -78,6 +78,11 @@ class EvidenceError(RedundancyError, ValueError):
     """Raised when an evidence document cannot be canonicalised (floats, non-string keys)."""
 
 
+class TypedDataError(RedundancyError, ValueError):
+    """Raised when an EIP-712 struct type names a field type the encoder does not support, or a
+    value does not fit its field (wrong length, out of range)."""
+
+
 class VerificationError(RedundancyError):
     """Raised when a verification cannot start: its target is not what was asked for."""
 

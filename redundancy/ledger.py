@@ -1,4 +1,4 @@
-"""The typed client of the SettlementLedger contract, and batch signing for committee nodes."""
+"""The typed client of the SettlementLedger contract (batches and their signing: ``batches``)."""
 
 from __future__ import annotations
 
@@ -10,63 +10,11 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.types import BlockIdentifier, TxReceipt
 
+from redundancy.batches import Batch, ledger_domain_separator, sorted_for_submission
 from redundancy.chain import ContractClient
-from redundancy.eip712 import DOMAIN_TYPEHASH, Signature, Signer, recover_address
-from redundancy.hashing import keccak256
+from redundancy.eip712 import Signature
 
 CONTRACT_NAME = "SettlementLedger"
-BATCH_TYPE = (
-    "SettlementBatch(uint64 epoch,uint64 firstSequence,uint64 lastSequence,bytes32 stateRoot)"
-)
-BATCH_TYPEHASH = keccak256(BATCH_TYPE.encode())
-
-
-@dataclass(frozen=True, slots=True)
-class Batch:
-    """Inputs first_sequence..last_sequence of the replicated log, and the state root after them."""
-
-    epoch: int
-    first_sequence: int
-    last_sequence: int
-    state_root: bytes
-
-    def as_abi(self) -> tuple[int, int, int, bytes]:
-        return (self.epoch, self.first_sequence, self.last_sequence, self.state_root)
-
-
-def ledger_domain_separator(chain_id: int, ledger: str) -> bytes:
-    return keccak256(
-        DOMAIN_TYPEHASH
-        + keccak256(b"SettlementLedger")
-        + keccak256(b"1")
-        + chain_id.to_bytes(32, "big")
-        + bytes(12)
-        + bytes.fromhex(ledger.removeprefix("0x"))
-    )
-
-
-def batch_digest(domain_sep: bytes, b: Batch) -> bytes:
-    struct = keccak256(
-        BATCH_TYPEHASH
-        + b.epoch.to_bytes(32, "big")
-        + b.first_sequence.to_bytes(32, "big")
-        + b.last_sequence.to_bytes(32, "big")
-        + b.state_root
-    )
-    return keccak256(b"\x19\x01" + domain_sep + struct)
-
-
-def sign_batch(node: Signer, domain_sep: bytes, b: Batch) -> Signature:
-    """A committee node's signature over a batch."""
-    return node.sign_hash(batch_digest(domain_sep, b))
-
-
-def sorted_for_submission(
-    domain_sep: bytes, b: Batch, signatures: Sequence[Signature]
-) -> list[Signature]:
-    """Signatures ordered by recovered signer address, as the ledger requires."""
-    digest = batch_digest(domain_sep, b)
-    return sorted(signatures, key=lambda s: recover_address(digest, s) or b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +49,9 @@ class SettlementClient(ContractClient):
     ) -> TxReceipt:
         """Submit a batch with node signatures (sorted here by signer, as the ledger requires)."""
         ordered = sorted_for_submission(self.domain_separator, batch, signatures)
-        fn = self.contract.functions.commitBatch(batch.as_abi(), [(s.v, s.r, s.s) for s in ordered])
+        fn = self.contract.functions.commitBatch(
+            batch.as_tuple(), [(s.v, s.r, s.s) for s in ordered]
+        )
         return self.tx.send(fn, self._sender(sender))
 
     def last_committed(self, block: BlockIdentifier = "latest") -> tuple[int, bytes, int]:
@@ -115,9 +65,7 @@ class SettlementClient(ContractClient):
         self, from_block: int = 0, to_block: BlockIdentifier = "latest"
     ) -> list[CommittedBatch]:
         """``BatchCommitted`` events in a block range, in chain order."""
-        logs = self.contract.events.BatchCommitted().get_logs(
-            from_block=from_block, to_block=to_block
-        )
+        logs = self.event_logs("BatchCommitted", from_block, to_block)
         return [
             CommittedBatch(
                 Batch(

@@ -27,7 +27,7 @@ from eth_utils import to_checksum_address
 
 from redundancy.checks import CheckResult
 from redundancy.devicecert import fingerprint, issued_by, parse_envelope, verify_envelope
-from redundancy.eip712 import attestation_digest, recover_address
+from redundancy.eip712 import recover_address
 from redundancy.evidence import evidence_hash
 from redundancy.proofs import SignedProof
 from redundancy.registry import FreshnessPolicy
@@ -84,7 +84,7 @@ def verify_proof(
     Details are only formatted for failed checks: this runs tens of thousands of times a second.
     """
     a = proof.attestation
-    signer = recover_address(attestation_digest(ctx.domain_separator, a), proof.signature)
+    signer = recover_address(a.digest(ctx.domain_separator), proof.signature)
     attestor = bytes.fromhex(ctx.attestor[2:]) if ctx.attestor else None
     computed = evidence_hash(proof.evidence)
     lifetime = ctx.policy.max_lifetime[a.kind]

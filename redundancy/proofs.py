@@ -1,4 +1,5 @@
-"""Signed site proofs: build, sign, and put into the shape the registry takes."""
+"""Signed site proofs and RTT measurements: the structs an attestor signs under the registry's
+EIP-712 domain, their digests, and the shape the registry and selector take them in."""
 
 from __future__ import annotations
 
@@ -7,8 +8,147 @@ from dataclasses import dataclass
 from typing import Any
 
 from redundancy.domains import Kind
-from redundancy.eip712 import Attestation, Signature, Signer, attestation_digest, recover_signer
+from redundancy.eip712 import (
+    Signature,
+    Signer,
+    TypedStruct,
+    domain_separator,
+    recover_signer,
+    struct_type,
+)
 from redundancy.evidence import evidence_hash
+
+#: The registry's EIP-712 domain (the selector checks RTT measurements under it too).
+REGISTRY_DOMAIN_NAME = "RedundancyRegistry"
+REGISTRY_DOMAIN_VERSION = "1"
+
+ATTESTATION = struct_type(
+    "Attestation",
+    [
+        ("facilityId", "bytes32"),
+        ("kind", "uint8"),
+        ("subject", "bytes32"),
+        ("domainId", "bytes32"),
+        ("secondaryDomainId", "bytes32"),
+        ("latitudeE6", "int32"),
+        ("longitudeE6", "int32"),
+        ("evidenceHash", "bytes32"),
+        ("issuedAt", "uint40"),
+        ("expiresAt", "uint40"),
+        ("sequence", "uint64"),
+    ],
+)
+LATENCY_MEASUREMENT = struct_type(
+    "LatencyMeasurement",
+    [
+        ("facilityId", "bytes32"),
+        ("peerFacilityId", "bytes32"),
+        ("rttMicros", "uint32"),
+        ("measuredAt", "uint40"),
+    ],
+)
+
+_U40 = (1 << 40) - 1
+_U64 = (1 << 64) - 1
+
+
+def registry_domain_separator(chain_id: int, registry: str) -> bytes:
+    """The registry's EIP-712 domain separator on a chain."""
+    return domain_separator(REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry)
+
+
+def _signed32(word: int) -> int:
+    value = word & 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+@dataclass(frozen=True, slots=True)
+class Attestation(TypedStruct):
+    """One site proof, field for field as the contract's ``Attestation`` struct."""
+
+    STRUCT = ATTESTATION
+
+    facility_id: bytes
+    kind: Kind
+    subject: bytes
+    domain_id: bytes
+    secondary_domain_id: bytes
+    latitude_e6: int
+    longitude_e6: int
+    evidence_hash: bytes
+    issued_at: int
+    expires_at: int
+    sequence: int
+
+    def packed(self) -> int:
+        """The six small fields in one word, as the contract's ``SignedAttestation.packed``."""
+        return (
+            (int(self.kind) << 208)
+            | ((self.latitude_e6 & 0xFFFFFFFF) << 176)
+            | ((self.longitude_e6 & 0xFFFFFFFF) << 144)
+            | (self.issued_at << 104)
+            | (self.expires_at << 64)
+            | self.sequence
+        )
+
+    @classmethod
+    def from_packed(
+        cls,
+        facility_id: bytes,
+        subject: bytes,
+        domain_id: bytes,
+        secondary_domain_id: bytes,
+        evidence_hash: bytes,
+        packed: int,
+    ) -> Attestation:
+        """Spread a submitted proof's packed word back into fields (raises ValueError if the
+        word has bits above the kind, or an unknown kind)."""
+        if packed >> 216:
+            raise ValueError(f"packed word {packed:#x} has bits set above the kind")
+        return cls(
+            facility_id,
+            Kind(packed >> 208 & 0xFF),
+            subject,
+            domain_id,
+            secondary_domain_id,
+            _signed32(packed >> 176),
+            _signed32(packed >> 144),
+            evidence_hash,
+            packed >> 104 & _U40,
+            packed >> 64 & _U40,
+            packed & _U64,
+        )
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> Attestation:
+        """Build from the ABI tuple (as decoded from calldata or returned by a call)."""
+        f, k, sub, d1, d2, lat, lon, ev, iss, exp, seq = values
+        return cls(
+            bytes(f),
+            Kind(int(k)),
+            bytes(sub),
+            bytes(d1),
+            bytes(d2),
+            int(lat),
+            int(lon),
+            bytes(ev),
+            int(iss),
+            int(exp),
+            int(seq),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyMeasurement(TypedStruct):
+    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
+
+    STRUCT = LATENCY_MEASUREMENT
+
+    facility_id: bytes
+    peer_facility_id: bytes
+    rtt_micros: int
+    measured_at: int
+
 
 _ZERO = bytes(32)
 
@@ -38,7 +178,7 @@ class SignedProof:
 
     def signer(self, domain_sep: bytes) -> str | None:
         """The address that signed this proof under ``domain_sep`` (None if malformed)."""
-        return recover_signer(attestation_digest(domain_sep, self.attestation), self.signature)
+        return recover_signer(self.attestation.digest(domain_sep), self.signature)
 
     @classmethod
     def from_abi(cls, values: Sequence[Any] | Mapping[str, Any]) -> SignedProof:

@@ -7,8 +7,9 @@ chain order gives the same state, which the Python reference then scores indepen
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from eth_utils import to_checksum_address
 
@@ -112,82 +113,160 @@ def _address(subject: bytes) -> str:
     return to_checksum_address(subject[-20:])
 
 
+# Each handler applies one event's arguments to the state; grouped by the family of state it
+# changes. Events without a handler (certificates, latency reports, rejections, ...) change
+# nothing the scores depend on.
+
+Handler = Callable[[RebuiltState, dict[str, Any]], None]
+
+
+# ---------------------------------------------------------------- facilities
+
+
+def _facility(s: RebuiltState, a: dict[str, Any]) -> FacilityState:
+    return s.facilities[bytes(a["facilityId"])]
+
+
+def _facility_registered(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.facilities[bytes(a["facilityId"])] = FacilityState(
+        str(a["attestor"]), bytes(a["caFingerprint"])
+    )
+
+
+def _attestor_rotated(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).attestor = str(a["newAttestor"])
+
+
+def _ca_fingerprint_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).ca_fingerprint = bytes(a["caFingerprint"])
+
+
+def _facility_deactivated(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).active = False
+
+
+def _facility_reactivated(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).active = True
+
+
+def _facility_domain_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).domains[Dimension(a["dimension"])] = bytes(a["domainId"])
+
+
+def _facility_location_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    f = _facility(s, a)
+    f.latitude_e6, f.longitude_e6 = int(a["latitudeE6"]), int(a["longitudeE6"])
+
+
+# -------------------------------------------------------------------- proofs
+
+
+def _attestation_accepted(s: RebuiltState, a: dict[str, Any]) -> None:
+    kind = Kind(a["kind"])
+    if kind == Kind.HARDWARE:
+        node = s.nodes.setdefault(_address(bytes(a["subject"])), NodeState())
+        node.valid_until = int(a["validUntil"])
+    else:
+        _facility(s, a).valid_until[kind] = int(a["validUntil"])
+
+
+# -------------------------------------------------------- nodes, validators
+
+
+def _node_hardware_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    n = s.nodes.setdefault(str(a["node"]), NodeState())
+    n.facility_id, n.hardware_domain_id = bytes(a["facilityId"]), bytes(a["hardwareDomainId"])
+
+
+def _validator_registered(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.validators[str(a["validator"])] = ValidatorState(
+        bytes(a["facilityId"]), str(a["node"]), int(a["stake"])
+    )
+
+
+def _validator_stake_increased(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.validators[str(a["validator"])].stake = int(a["total"])
+
+
+def _validator_deregistered(s: RebuiltState, a: dict[str, Any]) -> None:
+    del s.validators[str(a["validator"])]
+
+
+# ------------------------------------------------------------------ policies
+
+
+def _freshness_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.freshness = FreshnessPolicy.from_abi(tuple(a["policy"].values()))
+
+
+def _diversity_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    p = a["policy"]
+    rules = [(r["maxMembers"], r["minDistinct"], r["maxShareBps"]) for r in p["rules"]]
+    s.diversity = DiversityPolicy.from_abi((p["committeeSize"], p["minTolerance"], rules))
+
+
+def _geography_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
+    p = a["policy"]
+    s.geography = GeographyPolicy(p["toleranceM"], p["maxMeasurementAge"], p["minEpochSeconds"])
+
+
+# ----------------------------------------------------------------- geography
+
+
+def _landmark_set(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.landmarks[bytes(a["facilityId"])] = (int(a["latitudeE6"]), int(a["longitudeE6"]))
+
+
+def _landmark_removed(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.landmarks.pop(bytes(a["facilityId"]), None)
+
+
+def _geography_flagged(s: RebuiltState, a: dict[str, Any]) -> None:
+    """Both ends of a flagged pair, except landmarks, are flagged at their current location."""
+    for key in ("facilityId", "peerFacilityId"):
+        fid = bytes(a[key])
+        if fid not in s.landmarks:
+            f = s.facilities[fid]
+            s.flags[fid] = (f.latitude_e6, f.longitude_e6)
+
+
+# ----------------------------------------------------------------- committee
+
+
+def _committee_selected(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.committee = Committee(
+        int(a["epoch"]), 0, [str(m) for m in a["members"]], [int(x) for x in a["stakes"]]
+    )
+
+
+HANDLERS: dict[str, Handler] = {
+    "FacilityRegistered": _facility_registered,
+    "AttestorRotated": _attestor_rotated,
+    "CaFingerprintUpdated": _ca_fingerprint_updated,
+    "FacilityDeactivated": _facility_deactivated,
+    "FacilityReactivated": _facility_reactivated,
+    "FacilityDomainUpdated": _facility_domain_updated,
+    "FacilityLocationUpdated": _facility_location_updated,
+    "AttestationAccepted": _attestation_accepted,
+    "NodeHardwareUpdated": _node_hardware_updated,
+    "ValidatorRegistered": _validator_registered,
+    "ValidatorStakeIncreased": _validator_stake_increased,
+    "ValidatorDeregistered": _validator_deregistered,
+    "FreshnessPolicyUpdated": _freshness_policy_updated,
+    "DiversityPolicyUpdated": _diversity_policy_updated,
+    "GeographyPolicyUpdated": _geography_policy_updated,
+    "LandmarkSet": _landmark_set,
+    "LandmarkRemoved": _landmark_removed,
+    "GeographyFlagged": _geography_flagged,
+    "CommitteeSelected": _committee_selected,
+}
+
+
 def rebuild(events: Iterable[Event]) -> RebuiltState:
     """Replay registry and selector events in chain order."""
     s = RebuiltState()
     for e in events:
-        a = e.args
-        match e.name:
-            case "FacilityRegistered":
-                s.facilities[bytes(a["facilityId"])] = FacilityState(
-                    str(a["attestor"]), bytes(a["caFingerprint"])
-                )
-            case "AttestorRotated":
-                s.facilities[bytes(a["facilityId"])].attestor = str(a["newAttestor"])
-            case "CaFingerprintUpdated":
-                s.facilities[bytes(a["facilityId"])].ca_fingerprint = bytes(a["caFingerprint"])
-            case "FacilityDeactivated" | "FacilityReactivated":
-                s.facilities[bytes(a["facilityId"])].active = e.name == "FacilityReactivated"
-            case "AttestationAccepted":
-                kind = Kind(a["kind"])
-                if kind == Kind.HARDWARE:
-                    s.nodes.setdefault(
-                        _address(bytes(a["subject"])), NodeState()
-                    ).valid_until = int(a["validUntil"])
-                else:
-                    s.facilities[bytes(a["facilityId"])].valid_until[kind] = int(a["validUntil"])
-            case "FacilityDomainUpdated":
-                s.facilities[bytes(a["facilityId"])].domains[Dimension(a["dimension"])] = bytes(
-                    a["domainId"]
-                )
-            case "FacilityLocationUpdated":
-                f = s.facilities[bytes(a["facilityId"])]
-                f.latitude_e6, f.longitude_e6 = int(a["latitudeE6"]), int(a["longitudeE6"])
-            case "NodeHardwareUpdated":
-                n = s.nodes.setdefault(str(a["node"]), NodeState())
-                n.facility_id, n.hardware_domain_id = (
-                    bytes(a["facilityId"]),
-                    bytes(a["hardwareDomainId"]),
-                )
-            case "ValidatorRegistered":
-                s.validators[str(a["validator"])] = ValidatorState(
-                    bytes(a["facilityId"]), str(a["node"]), int(a["stake"])
-                )
-            case "ValidatorStakeIncreased":
-                s.validators[str(a["validator"])].stake = int(a["total"])
-            case "ValidatorDeregistered":
-                del s.validators[str(a["validator"])]
-            case "FreshnessPolicyUpdated":
-                s.freshness = FreshnessPolicy.from_abi(tuple(a["policy"].values()))
-            case "DiversityPolicyUpdated":
-                p = a["policy"]
-                s.diversity = DiversityPolicy.from_abi(
-                    (
-                        p["committeeSize"],
-                        p["minTolerance"],
-                        [(r["maxMembers"], r["minDistinct"], r["maxShareBps"]) for r in p["rules"]],
-                    )
-                )
-            case "GeographyPolicyUpdated":
-                p = a["policy"]
-                s.geography = GeographyPolicy(
-                    p["toleranceM"], p["maxMeasurementAge"], p["minEpochSeconds"]
-                )
-            case "LandmarkSet":
-                s.landmarks[bytes(a["facilityId"])] = (int(a["latitudeE6"]), int(a["longitudeE6"]))
-            case "LandmarkRemoved":
-                s.landmarks.pop(bytes(a["facilityId"]), None)
-            case "GeographyFlagged":
-                for key in ("facilityId", "peerFacilityId"):
-                    fid = bytes(a[key])
-                    if fid not in s.landmarks:
-                        f = s.facilities[fid]
-                        s.flags[fid] = (f.latitude_e6, f.longitude_e6)
-            case "CommitteeSelected":
-                s.committee = Committee(
-                    int(a["epoch"]),
-                    0,
-                    [str(m) for m in a["members"]],
-                    [int(x) for x in a["stakes"]],
-                )
+        handler = HANDLERS.get(e.name)
+        if handler is not None:
+            handler(s, e.args)
     return s

@@ -11,7 +11,6 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
-from web3.logs import DISCARD
 from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.chain import ContractClient
@@ -321,11 +320,16 @@ class RegistryClient(ContractClient):
         to_block: BlockIdentifier = "latest",
         *,
         sha256_hash: bytes | None = None,
+        facility_id: bytes | None = None,
     ) -> list[PublishedCertificate]:
-        """``CertificatePublished`` events in a block range (optionally of one certificate)."""
-        filters = {} if sha256_hash is None else {"sha256Hash": sha256_hash}
-        logs = self.contract.events.CertificatePublished().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=filters
+        """``CertificatePublished`` events in a block range, optionally of one certificate or one
+        facility."""
+        logs = self.event_logs(
+            "CertificatePublished",
+            from_block,
+            to_block,
+            sha256Hash=sha256_hash,
+            facilityId=facility_id,
         )
         return [
             PublishedCertificate(
@@ -347,15 +351,14 @@ class RegistryClient(ContractClient):
     ) -> list[AcceptedProof]:
         """``AttestationAccepted`` events in a block range, in chain order, optionally of one
         attestor or one facility."""
-        filters: dict[str, Any] = {}
-        if attestor is not None:
-            filters["attestor"] = to_checksum_address(attestor)
-        if facility_id is not None:
-            filters["facilityId"] = facility_id
-        logs = self.contract.events.AttestationAccepted().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=filters
+        logs = self.event_logs(
+            "AttestationAccepted",
+            from_block,
+            to_block,
+            attestor=None if attestor is None else to_checksum_address(attestor),
+            facilityId=facility_id,
         )
-        out = [
+        return [
             AcceptedProof(
                 bytes(log["args"]["facilityId"]),
                 str(log["args"]["attestor"]),
@@ -369,7 +372,6 @@ class RegistryClient(ContractClient):
             )
             for log in logs
         ]
-        return sorted(out, key=lambda e: (e.block, e.log_index))
 
     def read_submission(self, tx_hash: str) -> Submission:
         """Decode a proof submission from its transaction's calldata.
@@ -405,13 +407,10 @@ class RegistryClient(ContractClient):
         """What a submission's receipt says of each proof: accepted (facility id, sequence)
         and rejected (index in the submission, custom error name)."""
         result = SubmitResult(receipt)
-        events = self.contract.events
-        for log in events.AttestationAccepted().process_receipt(receipt, errors=DISCARD):
-            result.accepted.append((bytes(log["args"]["facilityId"]), int(log["args"]["sequence"])))
-        for log in events.AttestationRejected().process_receipt(receipt, errors=DISCARD):
-            result.rejected.append(
-                (int(log["args"]["index"]), self.errors.name_of(bytes(log["args"]["reason"])))
-            )
+        for a in self.events_in(receipt, "AttestationAccepted"):
+            result.accepted.append((bytes(a["facilityId"]), int(a["sequence"])))
+        for a in self.events_in(receipt, "AttestationRejected"):
+            result.rejected.append((int(a["index"]), self.errors.name_of(bytes(a["reason"]))))
         return result
 
     def deactivate_facility(

@@ -13,7 +13,8 @@ from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.chain import ContractClient
 from redundancy.domains import Dimension
-from redundancy.eip712 import LatencyMeasurement, Signature
+from redundancy.eip712 import Signature
+from redundancy.proofs import LatencyMeasurement
 from redundancy.scores import ConfigurationClass, DimensionScore, Member, Scores
 from redundancy.selection import DimensionRule, DiversityPolicy, Failure, Selection
 

@@ -25,9 +25,8 @@ from api.schemas.common import DomainPublic, LocationPublic, location
 from api.views.common import block_public, domain_public, hx
 from redundancy.attestation_verifier import ProofReport
 from redundancy.domains import KIND_DIMENSIONS, Kind
-from redundancy.eip712 import Attestation
 from redundancy.errors import VerificationError
-from redundancy.proofs import SignedProof
+from redundancy.proofs import Attestation, SignedProof
 
 
 @dataclass(frozen=True)

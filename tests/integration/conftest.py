@@ -10,7 +10,6 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
-from web3.logs import DISCARD
 
 from devnet.localchain import LocalChain
 from redundancy.chain import connect
@@ -178,9 +177,3 @@ class ProofFactory:
 @pytest.fixture
 def proofs(w3: Web3, registry: RegistryClient) -> ProofFactory:
     return ProofFactory(w3, registry)
-
-
-def events(registry: RegistryClient, receipt: object, name: str) -> list[dict[str, object]]:
-    """The decoded arguments of every ``name`` event in a receipt."""
-    event = getattr(registry.contract.events, name)()
-    return [dict(e["args"]) for e in event.process_receipt(receipt, errors=DISCARD)]

@@ -7,11 +7,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from redundancy.domains import Dimension, Kind, domain_id
-from redundancy.eip712 import Signature, Signer, domain_separator
+from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
-from redundancy.proofs import SignedProof
+from redundancy.proofs import SignedProof, registry_domain_separator
 from redundancy.registry import RegistryClient
-from tests.integration.conftest import FRANKFURT, ProofFactory, Site, events, now
+from tests.integration.conftest import FRANKFURT, ProofFactory, Site, now
 
 HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -38,7 +38,7 @@ def test_accepts_power_proof_and_emits_exact_events(
     proof = proofs.make(site, Kind.POWER)
     result = registry.submit_attestation(proof, sender=relayer)
     a = proof.attestation
-    assert events(registry, result.receipt, "AttestationAccepted") == [
+    assert registry.events_in(result.receipt, "AttestationAccepted") == [
         {
             "facilityId": site.facility_id,
             "attestor": site.signer.address,
@@ -48,7 +48,7 @@ def test_accepts_power_proof_and_emits_exact_events(
             "validUntil": a.expires_at,
         }
     ]
-    assert events(registry, result.receipt, "FacilityDomainUpdated") == [
+    assert registry.events_in(result.receipt, "FacilityDomainUpdated") == [
         {
             "facilityId": site.facility_id,
             "dimension": int(Dimension.POWER),
@@ -66,14 +66,14 @@ def test_geography_proof_sets_metro_country_and_location(
 ) -> None:
     proof = proofs.make(site, Kind.GEOGRAPHY)
     result = registry.submit_attestation(proof, sender=relayer)
-    assert events(registry, result.receipt, "FacilityLocationUpdated") == [
+    assert registry.events_in(result.receipt, "FacilityLocationUpdated") == [
         {
             "facilityId": site.facility_id,
             "latitudeE6": FRANKFURT[0],
             "longitudeE6": FRANKFURT[1],
         }
     ]
-    dims = {e["dimension"] for e in events(registry, result.receipt, "FacilityDomainUpdated")}
+    dims = {e["dimension"] for e in registry.events_in(result.receipt, "FacilityDomainUpdated")}
     assert dims == {int(Dimension.METRO), int(Dimension.COUNTRY)}
     info = registry.facility(site.facility_id)
     assert (info.latitude_e6, info.longitude_e6) == FRANKFURT
@@ -85,8 +85,8 @@ def test_unchanged_domain_emits_no_domain_event(
 ) -> None:
     registry.submit_attestation(proofs.make(site, Kind.NETWORK), sender=relayer)
     again = registry.submit_attestation(proofs.make(site, Kind.NETWORK), sender=relayer)
-    assert events(registry, again.receipt, "FacilityDomainUpdated") == []
-    assert len(events(registry, again.receipt, "AttestationAccepted")) == 1
+    assert registry.events_in(again.receipt, "FacilityDomainUpdated") == []
+    assert len(registry.events_in(again.receipt, "AttestationAccepted")) == 1
 
 
 def test_hardware_proof_binds_node_to_facility(
@@ -98,7 +98,7 @@ def test_hardware_proof_binds_node_to_facility(
 ) -> None:
     proof = proofs.make(site, Kind.HARDWARE, node=node_key.address)
     result = registry.submit_attestation(proof, sender=relayer)
-    assert events(registry, result.receipt, "NodeHardwareUpdated") == [
+    assert registry.events_in(result.receipt, "NodeHardwareUpdated") == [
         {
             "node": node_key.address,
             "facilityId": site.facility_id,
@@ -263,7 +263,7 @@ def test_rejects_lifetime_longer_than_policy(
 def test_rejects_proof_signed_for_another_chain(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     before = snapshot_state(registry, site)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer, domain_sep=foreign)
     assert err.error_name == "RegistryWrongDomain"
@@ -274,7 +274,7 @@ def test_rejects_proof_signed_for_another_chain(
 def test_rejects_proof_signed_for_another_registry(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount, w3: Web3
 ) -> None:
-    foreign = domain_separator(w3.eth.chain_id, "0x" + "ab" * 20)
+    foreign = registry_domain_separator(w3.eth.chain_id, "0x" + "ab" * 20)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer, domain_sep=foreign)
     assert err.error_name == "RegistryWrongDomain"
 
@@ -282,7 +282,7 @@ def test_rejects_proof_signed_for_another_registry(
 def test_foreign_proof_relabelled_as_ours_fails_signature_check(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     err = refused(registry, proofs.make(site, domain_sep=foreign), relayer)  # declared as ours
     assert err.error_name == "RegistrySignerNotAttestor"
 
@@ -417,7 +417,7 @@ def test_batch_skips_bad_proofs_with_reasons_and_accepts_the_rest(
         (1, "RegistrySignerNotAttestor"),
         (3, "RegistrySequenceNotIncreasing"),
     ]
-    rejected = events(registry, result.receipt, "AttestationRejected")
+    rejected = registry.events_in(result.receipt, "AttestationRejected")
     assert rejected[0] == {
         "index": 1,
         "facilityId": site.facility_id,
@@ -446,7 +446,7 @@ def test_batch_skips_malformed_signatures_without_reverting(
     result = registry.submit_attestations([high_s, zero_r, good], sender=relayer)
     assert result.rejected == [(0, "RegistryInvalidSignature"), (1, "RegistryInvalidSignature")]
     assert result.accepted == [(site.facility_id, good.attestation.sequence)]
-    reasons = [e["reason"] for e in events(registry, result.receipt, "AttestationRejected")]
+    reasons = [e["reason"] for e in registry.events_in(result.receipt, "AttestationRejected")]
     assert reasons == [registry.errors.selector_of("RegistryInvalidSignature")] * 2
     domains = registry.facility(site.facility_id).domains
     assert (domains[Dimension.POWER], domains[Dimension.NETWORK]) == (bytes(32), bytes(32))
@@ -455,7 +455,7 @@ def test_batch_skips_malformed_signatures_without_reverting(
 def test_batch_from_another_domain_reverts_whole(
     registry: RegistryClient, proofs: ProofFactory, site: Site, relayer: LocalAccount
 ) -> None:
-    foreign = domain_separator(1, registry.address)
+    foreign = registry_domain_separator(1, registry.address)
     batch = [proofs.make(site, domain_sep=foreign) for _ in range(3)]
     with pytest.raises(ContractRevertError) as caught:
         registry.submit_attestations(batch, sender=relayer, domain_separator=foreign)

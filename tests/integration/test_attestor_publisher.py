@@ -25,8 +25,9 @@ from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Dimension, Kind, domain_id
-from redundancy.eip712 import Signer, domain_separator
+from redundancy.eip712 import Signer
 from redundancy.keystore import load_account
+from redundancy.proofs import registry_domain_separator
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy
 from tests.attestor_sites import PASSWORD, Deployed, Site, deploy_registry, make_site, register
 
@@ -110,7 +111,7 @@ def wire(
     account = load_account(site.keystore, PASSWORD)
     identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, PASSWORD)
     chain_id, registry, from_block = settings.registry_target()
-    separator = domain_separator(chain_id, registry)
+    separator = registry_domain_separator(chain_id, registry)
     target = Target(rpc_url or deployed.chain.rpc_url, chain_id, registry, from_block, 2.0, 30.0)
     outbox = Outbox(
         tmp_path / "outbox.sqlite", attestor=account.address, domain_separator=separator
@@ -264,6 +265,5 @@ def test_certificates_are_published_once(deployed: Deployed, tmp_path: Path) -> 
         w.link.domain_separator,
     )
     again.client()  # a restarted daemon finds them on-chain
-    event = deployed.registry.contract.events.CertificatePublished()
-    logs = event.get_logs(from_block=0, argument_filters={"facilityId": w.site.facility_id})
-    assert len(logs) == 2
+    published = deployed.registry.published_certificates(facility_id=w.site.facility_id)
+    assert len(published) == 2

@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from redundancy.devicecert import make_ca, to_der
 from redundancy.errors import ContractRevertError
 from redundancy.registry import RegistryClient
-from tests.integration.conftest import Site, events
+from tests.integration.conftest import Site
 
 
 def test_attestor_publishes_certificate_and_verifier_finds_it(
@@ -20,7 +20,7 @@ def test_attestor_publishes_certificate_and_verifier_finds_it(
     der = to_der(make_ca("fra1", Ed25519PrivateKey.generate()))
     digest = hashlib.sha256(der).digest()
     receipt = registry.publish_certificate(site.facility_id, der, sender=site.account)
-    assert events(registry, receipt, "CertificatePublished") == [
+    assert registry.events_in(receipt, "CertificatePublished") == [
         {"facilityId": site.facility_id, "sha256Hash": digest, "certificate": der}
     ]
     assert registry.find_certificate(digest) == (site.facility_id, der)

@@ -17,7 +17,7 @@ from redundancy.registry import RegistryClient
 from redundancy.scores import ConfigurationClass, compute_scores
 from redundancy.selection import DimensionRule, DiversityPolicy, Failure, classify, select_committee
 from redundancy.selector import GeographyPolicy, SelectorClient
-from tests.integration.conftest import advance_time, events
+from tests.integration.conftest import advance_time
 
 ETH = 10**18
 SITES = [
@@ -85,7 +85,7 @@ def test_select_committee_stores_and_emits_it(
     expected = select_committee(candidates, DiversityPolicy(3))
     receipt = selector.select_committee(sender=outsider)  # anyone may trigger selection
     scores = compute_scores(expected.members)
-    assert events_of(selector, receipt, "CommitteeSelected") == [
+    assert selector.events_in(receipt, "CommitteeSelected") == [
         {
             "epoch": 1,
             "members": [m.address for m in expected.members],
@@ -179,15 +179,5 @@ def test_policy_setters_are_owner_only_and_validated(
         selector.set_diversity_policy(bad_share, sender=owner)
     assert share.value.args_by_name == {"field": "maxShareBps"}
     receipt = selector.set_diversity_policy(DiversityPolicy(5, min_tolerance=1), sender=owner)
-    assert len(events_of(selector, receipt, "DiversityPolicyUpdated")) == 1
+    assert len(selector.events_in(receipt, "DiversityPolicyUpdated")) == 1
     assert selector.diversity_policy() == DiversityPolicy(5, min_tolerance=1)
-
-
-def events_of(selector: SelectorClient, receipt: object, name: str) -> list[dict[str, object]]:
-    from web3.logs import DISCARD
-
-    event = getattr(selector.contract.events, name)()
-    return [dict(e["args"]) for e in event.process_receipt(receipt, errors=DISCARD)]
-
-
-__all__ = ["events"]

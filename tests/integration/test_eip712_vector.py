@@ -3,22 +3,20 @@ contract itself; and the packed submission form, unpacked by the contract."""
 
 from __future__ import annotations
 
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from redundancy.domains import Kind
-from redundancy.eip712 import (
-    ATTESTATION_FIELDS,
-    DOMAIN_NAME,
-    DOMAIN_VERSION,
+from redundancy.eip712 import Signature, Signer
+from redundancy.proofs import (
+    ATTESTATION,
+    REGISTRY_DOMAIN_NAME,
+    REGISTRY_DOMAIN_VERSION,
     Attestation,
-    Signature,
-    Signer,
-    attestation_digest,
-    domain_separator,
+    SignedProof,
+    registry_domain_separator,
 )
-from redundancy.proofs import SignedProof
 from redundancy.registry import RegistryClient
+from tests.unit.test_eip712 import eth_account_digest
 
 VECTOR = Attestation(
     facility_id=keccak(text="facility:fra1"),
@@ -35,35 +33,11 @@ VECTOR = Attestation(
 )
 
 
-def _eth_account_digest(chain_id: int, registry: str) -> bytes:
-    signable = encode_typed_data(
-        full_message={
-            "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
-                "Attestation": ATTESTATION_FIELDS,
-            },
-            "primaryType": "Attestation",
-            "domain": {
-                "name": DOMAIN_NAME,
-                "version": DOMAIN_VERSION,
-                "chainId": chain_id,
-                "verifyingContract": registry,
-            },
-            "message": VECTOR.as_message(),
-        }
-    )
-    return keccak(b"\x19" + signable.version + signable.header + signable.body)
-
-
 def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient) -> None:
     chain_id = registry.w3.eth.chain_id
-    ours = attestation_digest(domain_separator(chain_id, registry.address), VECTOR)
-    assert ours == _eth_account_digest(chain_id, registry.address)
+    ours = VECTOR.digest(registry_domain_separator(chain_id, registry.address))
+    domain = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry.address)
+    assert ours == eth_account_digest(domain, ATTESTATION, VECTOR.as_tuple())
     contract = registry.contract.functions.attestationDigest(VECTOR.as_tuple()).call()
     assert ours == bytes(contract)
 
@@ -76,14 +50,14 @@ def test_registry_describes_its_domain_per_eip5267(registry: RegistryClient) -> 
     )
     assert (fields, name, version, chain, contract, salt, extensions) == (
         b"\x0f",
-        DOMAIN_NAME,
-        DOMAIN_VERSION,
+        REGISTRY_DOMAIN_NAME,
+        REGISTRY_DOMAIN_VERSION,
         chain_id,
         registry.address,
         bytes(32),
         [],
     )
-    assert registry.domain_separator() == domain_separator(chain_id, registry.address)
+    assert registry.domain_separator() == registry_domain_separator(chain_id, registry.address)
 
 
 def test_contract_unpacks_what_python_packs(registry: RegistryClient) -> None:

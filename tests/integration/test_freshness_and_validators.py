@@ -9,7 +9,7 @@ from web3 import Web3
 from redundancy.domains import Kind
 from redundancy.errors import ContractRevertError
 from redundancy.registry import RegistryClient
-from tests.integration.conftest import ProofFactory, Site, advance_time, events
+from tests.integration.conftest import ProofFactory, Site, advance_time
 
 STAKE = 10**18
 
@@ -68,7 +68,7 @@ def test_validator_registers_on_attested_node(
     receipt = registry.register_validator(
         site.facility_id, node_key.address, STAKE, sender=validator
     )
-    assert events(registry, receipt, "ValidatorRegistered") == [
+    assert registry.events_in(receipt, "ValidatorRegistered") == [
         {
             "validator": validator.address,
             "facilityId": site.facility_id,
@@ -140,12 +140,12 @@ def test_stake_increase_and_deregistration_return_funds(
     _attest_node(registry, proofs, site, node_key.address, relayer)
     registry.register_validator(site.facility_id, node_key.address, STAKE, sender=validator)
     receipt = registry.increase_stake(STAKE, sender=validator)
-    assert events(registry, receipt, "ValidatorStakeIncreased") == [
+    assert registry.events_in(receipt, "ValidatorStakeIncreased") == [
         {"validator": validator.address, "added": STAKE, "total": 2 * STAKE}
     ]
     balance = w3.eth.get_balance(validator.address)
     receipt = registry.deregister_validator(sender=validator)
-    assert events(registry, receipt, "ValidatorDeregistered") == [
+    assert registry.events_in(receipt, "ValidatorDeregistered") == [
         {"validator": validator.address, "stakeReturned": 2 * STAKE}
     ]
     fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]

@@ -10,19 +10,13 @@ from web3 import Web3
 
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.domains import Kind
-from redundancy.eip712 import (
-    LatencyMeasurement,
-    Signature,
-    Signer,
-    domain_separator,
-    latency_digest,
-)
+from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
 from redundancy.geodesy import distance_lower_bound_m
+from redundancy.proofs import LatencyMeasurement, registry_domain_separator
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
-from tests.integration.test_committee import events_of
 
 FRA = FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix")
 AMS = FacilitySpec("ams9", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr")
@@ -61,7 +55,7 @@ def measure(
     m = LatencyMeasurement(
         spec.facility_id, peer.facility_id, rtt_us, at if at is not None else world.now()
     )
-    sig = (signer or spec.signer()).sign_hash(latency_digest(world.registry.domain_separator(), m))
+    sig = (signer or spec.signer()).sign(world.registry.domain_separator(), m)
     return m, sig
 
 
@@ -80,7 +74,7 @@ def test_consistent_measurement_is_recorded_without_flag(
 ) -> None:
     m, sig = measure(world, FRA, AMS, rtt_us=5_000)  # 363 km apart; 5 ms allows 500 km
     receipt = report(world, selector, m, sig, relayer)
-    assert events_of(selector, receipt, "LatencyReported") == [
+    assert selector.events_in(receipt, "LatencyReported") == [
         {
             "facilityId": FRA.facility_id,
             "peerFacilityId": AMS.facility_id,
@@ -88,7 +82,7 @@ def test_consistent_measurement_is_recorded_without_flag(
             "measuredAt": m.measured_at,
         }
     ]
-    assert events_of(selector, receipt, "GeographyFlagged") == []
+    assert selector.events_in(receipt, "GeographyFlagged") == []
     assert not selector.is_geography_flagged(FRA.facility_id)
 
 
@@ -101,7 +95,7 @@ def test_contradicting_measurement_flags_both_and_makes_them_ineligible(
     lower = distance_lower_bound_m(
         (FRA.latitude_e6, FRA.longitude_e6), (AMS.latitude_e6, AMS.longitude_e6)
     )
-    assert events_of(selector, receipt, "GeographyFlagged") == [
+    assert selector.events_in(receipt, "GeographyFlagged") == [
         {
             "facilityId": FRA.facility_id,
             "peerFacilityId": AMS.facility_id,
@@ -133,7 +127,7 @@ def test_landmark_position_is_trusted_and_never_flagged(
     receipt = selector.set_landmark(
         AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, sender=owner
     )
-    assert events_of(selector, receipt, "LandmarkSet") == [
+    assert selector.events_in(receipt, "LandmarkSet") == [
         {
             "facilityId": AMS.facility_id,
             "latitudeE6": AMS.latitude_e6,
@@ -180,7 +174,7 @@ def test_measurement_rejections(
     )
     same = measure(world, FRA, FRA, 2_000)
     assert refused(world, selector, *same, relayer).error_name == "SelectorSameFacility"
-    foreign = domain_separator(1, world.registry.address)
+    foreign = registry_domain_separator(1, world.registry.address)
     err = refused(world, selector, *measure(world, FRA, AMS, 2_000), relayer, ds=foreign)
     assert (err.error_name, err.args_by_name["given"]) == ("SelectorWrongDomain", foreign)
     ghost = FacilitySpec("ghost", "", "", "", 0, 0, "", "")

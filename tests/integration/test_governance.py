@@ -12,7 +12,7 @@ from redundancy.domains import Kind, facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ContractRevertError
 from redundancy.registry import DEFAULT_POLICY, RegistryClient
-from tests.integration.conftest import CA_FINGERPRINT, ProofFactory, Site, events
+from tests.integration.conftest import CA_FINGERPRINT, ProofFactory, Site
 
 NEW_SITE = facility_id("par1")
 
@@ -27,7 +27,7 @@ def test_register_facility_emits_event_and_stores_it(
     registry: RegistryClient, owner: LocalAccount, outsider: LocalAccount
 ) -> None:
     receipt = registry.register_facility(NEW_SITE, outsider.address, CA_FINGERPRINT, sender=owner)
-    assert events(registry, receipt, "FacilityRegistered") == [
+    assert registry.events_in(receipt, "FacilityRegistered") == [
         {"facilityId": NEW_SITE, "attestor": outsider.address, "caFingerprint": CA_FINGERPRINT}
     ]
     info = registry.facility(NEW_SITE)
@@ -79,7 +79,7 @@ def test_owner_rotates_attestor_and_old_key_is_refused(
     relayer: LocalAccount,
 ) -> None:
     receipt = registry.rotate_attestor(site.facility_id, outsider.address, sender=owner)
-    assert events(registry, receipt, "AttestorRotated") == [
+    assert registry.events_in(receipt, "AttestorRotated") == [
         {
             "facilityId": site.facility_id,
             "previousAttestor": site.signer.address,
@@ -131,14 +131,14 @@ def test_deactivate_and_reactivate_emit_events(
     registry: RegistryClient, site: Site, owner: LocalAccount
 ) -> None:
     r1 = registry.deactivate_facility(site.facility_id, sender=owner)
-    assert events(registry, r1, "FacilityDeactivated") == [{"facilityId": site.facility_id}]
+    assert registry.events_in(r1, "FacilityDeactivated") == [{"facilityId": site.facility_id}]
     assert registry.facility_status(site.facility_id).stale
     assert (
         reverts(registry.deactivate_facility, site.facility_id, sender=owner).error_name
         == "RegistryFacilityInactive"
     )
     r2 = registry.reactivate_facility(site.facility_id, sender=owner)
-    assert events(registry, r2, "FacilityReactivated") == [{"facilityId": site.facility_id}]
+    assert registry.events_in(r2, "FacilityReactivated") == [{"facilityId": site.facility_id}]
     assert (
         reverts(registry.reactivate_facility, site.facility_id, sender=owner).error_name
         == "RegistryFacilityActive"
@@ -150,7 +150,7 @@ def test_ca_fingerprint_update_is_owner_only(
 ) -> None:
     new = bytes.fromhex("22" * 32)
     receipt = registry.set_ca_fingerprint(site.facility_id, new, sender=owner)
-    assert events(registry, receipt, "CaFingerprintUpdated") == [
+    assert registry.events_in(receipt, "CaFingerprintUpdated") == [
         {"facilityId": site.facility_id, "caFingerprint": new}
     ]
     assert (
@@ -167,7 +167,7 @@ def test_two_step_ownership_transfer(
     registry: RegistryClient, owner: LocalAccount, outsider: LocalAccount, relayer: LocalAccount
 ) -> None:
     r1 = registry.transfer_ownership(outsider.address, sender=owner)
-    assert events(registry, r1, "OwnershipTransferStarted") == [
+    assert registry.events_in(r1, "OwnershipTransferStarted") == [
         {"previousOwner": owner.address, "newOwner": outsider.address}
     ]
     assert registry.owner() == owner.address  # not yet
@@ -177,7 +177,7 @@ def test_two_step_ownership_transfer(
         {"account": relayer.address.lower()},
     )
     r2 = registry.accept_ownership(sender=outsider)
-    assert events(registry, r2, "OwnershipTransferred") == [
+    assert registry.events_in(r2, "OwnershipTransferred") == [
         {"previousOwner": owner.address, "newOwner": outsider.address}
     ]
     assert registry.owner() == outsider.address
@@ -194,7 +194,7 @@ def test_policy_setter_is_owner_only_and_validates(
     tighter = dataclasses.replace(DEFAULT_POLICY, max_future_skew=5)
     receipt = registry.set_freshness_policy(tighter, sender=owner)
     lifetimes, skew, mask = tighter.as_abi()
-    assert events(registry, receipt, "FreshnessPolicyUpdated") == [
+    assert registry.events_in(receipt, "FreshnessPolicyUpdated") == [
         {"policy": {"maxLifetime": lifetimes, "maxFutureSkew": skew, "requiredKinds": mask}}
     ]
     assert registry.freshness_policy() == tighter
@@ -212,9 +212,10 @@ def test_policy_setter_is_owner_only_and_validates(
 
 
 def test_chain_id_and_domain_separator_match_python(registry: RegistryClient, w3: Web3) -> None:
-    from redundancy.eip712 import domain_separator
+    from redundancy.proofs import registry_domain_separator
 
-    assert registry.domain_separator() == domain_separator(w3.eth.chain_id, registry.address)
+    ours = registry_domain_separator(w3.eth.chain_id, registry.address)
+    assert registry.domain_separator() == ours
 
 
 @pytest.mark.parametrize("contract", ["registry", "selector"])

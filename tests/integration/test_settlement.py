@@ -9,9 +9,10 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.world import FacilitySpec, ValidatorSpec, build
+from redundancy.batches import Batch, sorted_for_submission
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
-from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
@@ -52,7 +53,7 @@ def setup(w3: Web3, registry: RegistryClient, owner: LocalAccount) -> Setup:
 
 
 def sigs(setup: Setup, batch: Batch, which: list[int]) -> list[Signature]:
-    return [sign_batch(setup.nodes[i], setup.ledger.domain_separator, batch) for i in which]
+    return [setup.nodes[i].sign(setup.ledger.domain_separator, batch) for i in which]
 
 
 def refused(
@@ -65,7 +66,7 @@ def refused(
     with pytest.raises(ContractRevertError) as caught:
         if presorted:
             fn = setup.ledger.contract.functions.commitBatch(
-                batch.as_abi(), [(s.v, s.r, s.s) for s in signatures]
+                batch.as_tuple(), [(s.v, s.r, s.s) for s in signatures]
             )
             setup.ledger.tx.send(fn, sender)
         else:
@@ -74,10 +75,11 @@ def refused(
 
 
 def test_digest_matches_contract(setup: Setup) -> None:
+    contract = setup.ledger.contract.functions
+    assert contract.domainSeparator().call() == setup.ledger.domain_separator
     batch = Batch(1, 1, 100, ROOT)
-    assert setup.ledger.contract.functions.batchDigest(batch.as_abi()).call() == batch_digest(
-        setup.ledger.domain_separator, batch
-    )
+    ours = batch.digest(setup.ledger.domain_separator)
+    assert contract.batchDigest(batch.as_tuple()).call() == ours
 
 
 def test_ledger_describes_its_domain_per_eip5267(setup: Setup, w3: Web3) -> None:
@@ -97,8 +99,7 @@ def test_ledger_describes_its_domain_per_eip5267(setup: Setup, w3: Web3) -> None
 def test_quorum_batch_is_committed_and_chains(setup: Setup, relayer: LocalAccount) -> None:
     batch = Batch(1, 1, 100, ROOT)
     receipt = setup.ledger.commit_batch(batch, sigs(setup, batch, [0, 1, 3]), sender=relayer)
-    (event,) = setup.ledger.contract.events.BatchCommitted().process_receipt(receipt)
-    args = dict(event["args"])
+    (args,) = setup.ledger.events_in(receipt, "BatchCommitted")
     assert (
         args["batchNumber"],
         args["epoch"],
@@ -132,7 +133,7 @@ def test_non_member_and_forged_signatures_are_refused(
     err = refused(
         setup,
         batch,
-        [*sigs(setup, batch, [0, 1]), sign_batch(stranger, setup.ledger.domain_separator, batch)],
+        [*sigs(setup, batch, [0, 1]), stranger.sign(setup.ledger.domain_separator, batch)],
         relayer,
     )
     assert (err.error_name, err.args_by_name) == (
@@ -153,8 +154,6 @@ def test_duplicate_and_unsorted_signers_are_refused(setup: Setup, relayer: Local
         {"signer": setup.nodes[0].address.lower()},
     )
     ordered = sorted(sigs(setup, batch, [0, 1, 3]), key=lambda s: 0)  # keep signing order
-    from redundancy.ledger import sorted_for_submission
-
     ascending = sorted_for_submission(setup.ledger.domain_separator, batch, ordered)
     err = refused(setup, batch, list(reversed(ascending)), relayer, presorted=True)
     assert err.error_name == "SettlementSignersUnsorted"

@@ -17,8 +17,8 @@ from attestor.registry_link import Target
 from attestor.settings import load_settings
 from redundancy.devicecert import parse_envelope
 from redundancy.domains import Kind
-from redundancy.eip712 import domain_separator
 from redundancy.keystore import load_account
+from redundancy.proofs import registry_domain_separator
 
 REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 CONFIG = f"""
@@ -75,7 +75,7 @@ def _daemon(site: Path, grid: str = "entso-e/amprion") -> Iterator[Daemon]:
     keys = site / "keys"
     account = load_account(keys / "attestor-key.json", "pw")
     identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, "pw")
-    ds = domain_separator(31337, REGISTRY)
+    ds = registry_domain_separator(31337, REGISTRY)
     outbox = Outbox(site / "data" / "outbox.sqlite", attestor=account.address, domain_separator=ds)
     daemon = build_daemon(
         settings,

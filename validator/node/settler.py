@@ -14,11 +14,12 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from redundancy.batches import Batch
 from redundancy.chain import connect
 from redundancy.eip712 import Signature, Signer, recover_address
 from redundancy.errors import ChainError
 from redundancy.keystore import load_account
-from redundancy.ledger import Batch, SettlementClient, batch_digest, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 from validator.node.errors import EtcdError
@@ -82,7 +83,7 @@ class Settler:
 
     async def sign(self, b: Boundary, epoch: int) -> Batch:
         batch = Batch(epoch, b.first, b.last, b.root)
-        sig = sign_batch(self.signer, self.ledger.domain_separator, batch)
+        sig = self.signer.sign(self.ledger.domain_separator, batch)
         value = {
             "epoch": epoch, "first": b.first, "last": b.last, "root": b.root.hex(),
             "v": sig.v, "r": sig.r.hex(), "s": sig.s.hex(),
@@ -95,7 +96,7 @@ class Settler:
     async def signatures(self, index: int, batch: Batch) -> dict[str, Signature]:
         """Published signatures over exactly ``batch``, by recovered node address."""
         kvs, _, _ = await self.etcd.get_range(sigs_prefix(index), prefix_end(sigs_prefix(index)))
-        digest = batch_digest(self.ledger.domain_separator, batch)
+        digest = batch.digest(self.ledger.domain_separator)
         found: dict[str, Signature] = {}
         for kv in kvs:
             d = json.loads(kv.value)

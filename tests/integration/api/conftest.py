@@ -25,10 +25,11 @@ from api.app import create_app
 from api.settings import Settings
 from devnet.localchain import LocalChain, free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
+from redundancy.batches import Batch
 from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind
 from redundancy.eip712 import Signer
-from redundancy.ledger import Batch, SettlementClient, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy, RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import SelectorClient
@@ -123,7 +124,7 @@ def api_world(
         if v.account().address in members
     ]
     ledger.commit_batch(
-        batch, [sign_batch(n, ledger.domain_separator, batch) for n in nodes], sender=relayer
+        batch, [n.sign(ledger.domain_separator, batch) for n in nodes], sender=relayer
     )
     return ApiWorld(
         dep,
