@@ -3,8 +3,6 @@ measure each other's latency, keep their facilities fresh; a stopped one goes st
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attestor.keys import load_private_key
+from devnet.http import http_json
 from devnet.localchain import LocalChain, start_chain
+from devnet.ports import free_udp_port
 from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Kind
@@ -24,7 +24,6 @@ from tests.attestor_sites import (
     Deployed,
     Site,
     deploy_registry,
-    free_udp_port,
     landed_proofs,
     make_site,
     register,
@@ -54,8 +53,7 @@ def _cert(deployed: Deployed, sha_hex: str) -> bytes:
 
 
 def _healthz(site: Site) -> tuple[int, dict[str, object]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{site.http_port}/healthz", timeout=5) as r:
-        return r.status, json.loads(r.read())
+    return http_json(f"http://127.0.0.1:{site.http_port}/healthz", timeout=5)
 
 
 def test_two_attestors_keep_their_sites_fresh_and_a_stopped_one_goes_stale(

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from eth_account import Account
 
-from devnet.localchain import LocalChain, free_port
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.keystore import write_keystore

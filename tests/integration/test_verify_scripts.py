@@ -13,7 +13,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.localchain import LocalChain, free_port
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy import score_verifier
 from redundancy.deployment import Deployment, deploy
