@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -157,32 +158,24 @@ def bench_signing(runs: int, n: int, work: Path) -> dict[str, float]:
 
     evidence = issuer("full", "ev").envelope(obs)
 
+    health_proof = partial(
+        make_proof,
+        signer,
+        ds,
+        facility_id=fid,
+        kind=Kind.HEALTH,
+        issued_at=now,
+        expires_at=now + 60,
+    )
+
     def eip712_only() -> None:
         for i in range(n):
-            make_proof(
-                signer,
-                ds,
-                facility_id=fid,
-                kind=Kind.HEALTH,
-                evidence=evidence,
-                issued_at=now,
-                expires_at=now + 60,
-                sequence=i + 1,
-            )
+            health_proof(evidence=evidence, sequence=i + 1)
 
     def envelope_and_eip712() -> None:
         iss = issuer("full", "x")
         for i in range(n):
-            make_proof(
-                signer,
-                ds,
-                facility_id=fid,
-                kind=Kind.HEALTH,
-                evidence=iss.envelope(obs),
-                issued_at=now,
-                expires_at=now + 60,
-                sequence=i + 1,
-            )
+            health_proof(evidence=iss.envelope(obs), sequence=i + 1)
 
     probe = HealthProbe(work, lambda: DaemonStatus(1, 1, 0, 1))
 

@@ -1,11 +1,11 @@
 """The devnet's example sites, each attested by a real attestor process.
 
-For every site in ``EXAMPLE_SITES`` this sets up keys with ``attestor init`` (cheap KDF: local
-use only), registers the facility with the attestor's address and CA fingerprint, funds the
-attestor from the chain's development account, and starts ``attestor run --config
+For every example site (``devnet.examples``) this sets up keys with ``attestor init`` (cheap
+KDF: local use only), registers the facility with the attestor's address and CA fingerprint,
+funds the attestor from the chain's development account, and starts ``attestor run --config
 examples/<site>.toml`` with the devnet's RPC URL, directories and free loopback ports passed as
-``ATTESTOR_*`` environment variables. The attestor is a separate program: this core package
-starts it as a subprocess and never imports it.
+``ATTESTOR_*`` environment variables. The attestor is a separate program: the harness starts it
+as a subprocess and never imports it.
 """
 
 from __future__ import annotations

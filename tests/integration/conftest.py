@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -12,13 +13,14 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from devnet.examples import example_site
-from devnet.localchain import LocalChain
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
 from redundancy.eip712 import Signer
 from redundancy.evidence import canonical_json
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
+from tests.attestor_sites import Deployed, deploy_registry
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,19 @@ class Site:
 @pytest.fixture(scope="session")
 def w3(anvil_chain: LocalChain) -> Web3:
     return connect(anvil_chain.rpc_url)
+
+
+@pytest.fixture(scope="module")
+def module_chain() -> Iterator[LocalChain]:
+    """A fresh anvil for one test module: its clock is not moved by other tests."""
+    with start_chain("anvil") as chain:
+        yield chain
+
+
+@pytest.fixture
+def deployed(module_chain: LocalChain, tmp_path: Path) -> Deployed:
+    """A registry deployed for this test on the module's anvil, with its deployment file."""
+    return deploy_registry(module_chain, connect(module_chain.rpc_url), tmp_path)
 
 
 def _account(chain: LocalChain, index: int) -> LocalAccount:

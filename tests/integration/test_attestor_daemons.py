@@ -3,18 +3,14 @@ measure each other's latency, keep their facilities fresh; a stopped one goes st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attestor.keys import load_private_key
 from devnet.http import http_json
-from devnet.localchain import LocalChain, start_chain
 from devnet.ports import free_udp_port
-from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Kind
 from redundancy.keystore import load_account
@@ -23,7 +19,6 @@ from tests.attestor_sites import (
     AttestorProcess,
     Deployed,
     Site,
-    deploy_registry,
     landed_proofs,
     make_site,
     register,
@@ -32,18 +27,6 @@ from tests.attestor_sites import (
 
 HEARTBEAT = 2
 FRA_AMS_ONE_WAY_US = 3600
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[LocalChain]:
-    """A fresh anvil for this module: its clock is not moved by other tests."""
-    with start_chain("anvil") as c:
-        yield c
-
-
-@pytest.fixture
-def deployed(chain: LocalChain, tmp_path: Path) -> Deployed:
-    return deploy_registry(chain, connect(chain.rpc_url), tmp_path)
 
 
 def _cert(deployed: Deployed, sha_hex: str) -> bytes:
