@@ -27,12 +27,12 @@ from eth_account.signers.local import LocalAccount
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
+from devnet.examples import EXAMPLES_DIR
 from devnet.ports import free_port, free_udp_port
 from redundancy.domains import facility_id
 from redundancy.errors import RedundancyError
 from redundancy.registry import RegistryClient
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FUNDING_WEI = 10 * 10**18
 DEV_KDF_ITERATIONS = 1024
 
@@ -170,7 +170,7 @@ def start_sites(
             log_path = site_dir / "attestor.log"
             log_file = log_path.open("wb")
             process = subprocess.Popen(
-                attestor_command("run", "--config", str(EXAMPLES / f"{name}.toml")),
+                attestor_command("run", "--config", str(EXAMPLES_DIR / f"{name}.toml")),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,

@@ -17,8 +17,7 @@ from devnet.ports import free_port
 from devnet.toolchain import node_bin
 from redundancy.devkeys import ChainKind, dev_keys
 
-#: ``free_port`` is re-exported for the tests that import it from here beside ``start_chain``.
-__all__ = ["ChainKind", "LocalChain", "dev_keys", "free_port", "start_chain"]
+__all__ = ["ChainKind", "LocalChain", "dev_keys", "start_chain"]
 
 
 @dataclass

@@ -24,7 +24,8 @@ from web3 import Web3
 from api.app import create_app
 from api.settings import Settings
 from devnet.examples import example_facilities
-from devnet.localchain import LocalChain, free_port
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.batches import Batch
 from redundancy.deployment import Deployment, deploy
