@@ -22,12 +22,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from eth_account import Account
 
-from devnet.localchain import free_port, start_chain
+from devnet.examples import example_facilities
+from devnet.http import get_json
+from devnet.localchain import start_chain
+from devnet.ports import free_port
 from devnet.world import FacilitySpec, ValidatorSpec, build
 from redundancy.chain import connect
 from redundancy.deployment import deploy
@@ -40,10 +42,9 @@ GOAL_P99_MS = 20.0
 ENDPOINTS = ("/scores", "/facilities")
 HERE = Path(__file__).resolve().parent
 ETH = 10**18
+#: the example sites (examples/<site>.toml) and five more
 SITES = [
-    FacilitySpec("fra1", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix"),
-    FacilitySpec("ams1", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr"),
-    FacilitySpec("dal1", "ercot", "dallas", "us", 32_776_664, -96_796_988, "as7018", "cyrusone"),
+    *example_facilities(),
     FacilitySpec("nyc1", "nyiso", "new york", "us", 40_712_776, -74_005_974, "as174", "equinix"),
     FacilitySpec("sgp1", "sp", "singapore", "sg", 1_352_083, 103_819_836, "as7473", "equinix"),
     FacilitySpec("nrt1", "tepco", "tokyo", "jp", 35_689_487, 139_691_706, "as2516", "kddi"),
@@ -80,10 +81,9 @@ def wait_ready(base: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(base + "/health", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
+            get_json(base + "/health", timeout=1)
+            return
+        except (OSError, ValueError):
             pass
         time.sleep(0.1)
     raise RuntimeError(f"the API at {base} did not become healthy in {timeout:.0f} s")
@@ -174,7 +174,7 @@ def main() -> int:
             wait_ready(base)
             for endpoint in ENDPOINTS:  # warm every worker's cache
                 for _ in range(8 * args.workers):
-                    urllib.request.urlopen(base + endpoint, timeout=10).read()
+                    get_json(base + endpoint, timeout=10)
             print(
                 f"redundancy-api, {args.workers} worker(s), uvloop + httptools; {args.client}: "
                 f"{args.connections} keep-alive connections, {args.duration:.0f} s x "

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,11 @@ from attestor.probes.health import DaemonStatus, HealthProbe
 from attestor.publisher import Publisher
 from attestor.registry_link import RegistryLink, Target
 from attestor.settings import load_settings
-from devnet.localchain import LocalChain, free_port, start_chain
+from devnet.attestors import fund
+from devnet.examples import example_site
+from devnet.localchain import LocalChain, start_chain
+from devnet.ports import free_port, free_udp_port
+from devnet.siteconfig import site_toml
 from redundancy.chain import connect
 from redundancy.deployment import deploy
 from redundancy.domains import Dimension, Kind, domain_id, facility_id
@@ -69,65 +74,30 @@ def site_config(
     deployment: Path,
     heartbeat: int,
     peer: tuple[str, int],
+    latency_port: int,
     kdf_iterations: int | None = 1024,
-) -> tuple[Path, int, str, bytes]:
-    """Keys and a TOML config for a site; (config, latency port, attestor, CA fingerprint).
-    ``kdf_iterations=None`` makes a production-strength keystore (scrypt n = 2**18)."""
+) -> tuple[Path, str, bytes]:
+    """Keys and a TOML config for an example site (its facts from examples/<name>.toml);
+    (config, attestor, CA fingerprint). ``kdf_iterations=None`` makes a production-strength
+    keystore (scrypt n = 2**18)."""
     keys = root / name / "keys"
     keys.mkdir(parents=True)
     (keys / "password").write_text(PASSWORD + "\n")
     (keys / "password").chmod(0o600)
     made = init_site(name, keys, PASSWORD, kdf_iterations=kdf_iterations)
-    latency_port = free_port()
     config = root / name / "site.toml"
     config.write_text(
-        f"""
-facility = "{name}"
-data_dir = "data"
-[chain]
-rpc_url = "{rpc_url}"
-deployment = "{deployment}"
-[keys]
-dir = "keys"
-password_file = "keys/password"
-[health]
-heartbeat_interval = {heartbeat}
-[power]
-grid = "grid-{name}"
-feeds = 2
-ups = true
-generator = true
-[geography]
-latitude_e6 = 50110922
-longitude_e6 = 8682127
-country = "de"
-metro = "metro-{name}"
-[network]
-asns = ["AS64500"]
-[provider]
-name = "provider-{name}"
-[latency]
-listen = "127.0.0.1:{latency_port}"
-peers = [{{ facility = "{peer[0]}", address = "127.0.0.1:{peer[1]}" }}]
-[http]
-listen = "127.0.0.1:{free_port()}"
-"""
+        site_toml(
+            example_site(name).facility,
+            rpc_url=rpc_url,
+            deployment=deployment,
+            http_port=free_port(),
+            latency_port=latency_port,
+            heartbeat=heartbeat,
+            peers=dict([peer]),
+        )
     )
-    return config, latency_port, made.address, bytes.fromhex(made.ca_fingerprint)
-
-
-def fund(w3: Any, owner: Any, to: str) -> None:
-    tx = owner.sign_transaction(
-        {
-            "to": to,
-            "value": 10**20,
-            "gas": 21_000,
-            "gasPrice": w3.eth.gas_price,
-            "nonce": w3.eth.get_transaction_count(owner.address, "pending"),
-            "chainId": w3.eth.chain_id,
-        }
-    )
-    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
+    return config, made.address, bytes.fromhex(made.ca_fingerprint)
 
 
 def deployed(chain: LocalChain, root: Path) -> tuple[Any, Any, RegistryClient, Path]:
@@ -188,32 +158,24 @@ def bench_signing(runs: int, n: int, work: Path) -> dict[str, float]:
 
     evidence = issuer("full", "ev").envelope(obs)
 
+    health_proof = partial(
+        make_proof,
+        signer,
+        ds,
+        facility_id=fid,
+        kind=Kind.HEALTH,
+        issued_at=now,
+        expires_at=now + 60,
+    )
+
     def eip712_only() -> None:
         for i in range(n):
-            make_proof(
-                signer,
-                ds,
-                facility_id=fid,
-                kind=Kind.HEALTH,
-                evidence=evidence,
-                issued_at=now,
-                expires_at=now + 60,
-                sequence=i + 1,
-            )
+            health_proof(evidence=evidence, sequence=i + 1)
 
     def envelope_and_eip712() -> None:
         iss = issuer("full", "x")
         for i in range(n):
-            make_proof(
-                signer,
-                ds,
-                facility_id=fid,
-                kind=Kind.HEALTH,
-                evidence=iss.envelope(obs),
-                issued_at=now,
-                expires_at=now + 60,
-                sequence=i + 1,
-            )
+            health_proof(evidence=iss.envelope(obs), sequence=i + 1)
 
     probe = HealthProbe(work, lambda: DaemonStatus(1, 1, 0, 1))
 
@@ -266,11 +228,11 @@ def bench_publish(runs: int, proofs: int, work: Path) -> list[dict[str, float]]:
                 root = work / f"pub-{batch}-{r}"
                 root.mkdir()
                 w3, owner, registry, dep_path = deployed(chain, root)
-                config, _, address, ca = site_config(
-                    root, "fra1", chain.rpc_url, dep_path, 30, ("ams1", 1)
+                config, address, ca = site_config(
+                    root, "fra1", chain.rpc_url, dep_path, 30, ("ams1", 1), free_udp_port()
                 )
                 registry.register_facility(facility_id("fra1"), address, ca)
-                fund(w3, owner, address)
+                fund(w3, owner, [address], 10**20)
                 settings = load_settings(config)
                 settings = settings.model_copy(
                     update={
@@ -351,19 +313,14 @@ def proc_memory_mb(pid: int) -> tuple[float, float]:
 def bench_idle(seconds: float, windows: int, warmup: float, work: Path) -> dict[str, Any]:
     with start_chain("anvil") as chain:
         w3, owner, registry, dep_path = deployed(chain, work)
-        fra_lat, ams_lat = free_port(), free_port()
+        ports = {"fra1": free_udp_port(), "ams1": free_udp_port()}
         configs = {}
-        for name, peer in (("fra1", ("ams1", ams_lat)), ("ams1", ("fra1", fra_lat))):
-            config, port, address, ca = site_config(
-                work, name, chain.rpc_url, dep_path, 10, peer, kdf_iterations=None
-            )
-            text = config.read_text()
-            mine = fra_lat if name == "fra1" else ams_lat
-            config.write_text(
-                text.replace(f'listen = "127.0.0.1:{port}"', f'listen = "127.0.0.1:{mine}"')
+        for name, peer in (("fra1", "ams1"), ("ams1", "fra1")):
+            config, address, ca = site_config(
+                work, name, chain.rpc_url, dep_path, 10, (peer, ports[peer]), ports[name], None
             )
             registry.register_facility(facility_id(name), address, ca)
-            fund(w3, owner, address)
+            fund(w3, owner, [address], 10**20)
             configs[name] = config
         procs = {
             name: subprocess.Popen(

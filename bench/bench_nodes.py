@@ -39,7 +39,8 @@ import uvloop
 
 from devnet.etcdcluster import start_cluster
 from devnet.flow import order_flow
-from devnet.nodes import Sites, http_json, make_sites
+from devnet.http import http_json
+from devnet.nodes import Sites, make_sites
 
 TICK = os.sysconf("SC_CLK_TCK")
 

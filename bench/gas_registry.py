@@ -17,7 +17,8 @@ import sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from eth_account import Account
 
-from devnet.localchain import rpc_call, start_chain
+from devnet.http import rpc_call
+from devnet.localchain import start_chain
 from redundancy.chain import connect
 from redundancy.devicecert import issue_device_cert, make_ca, sha256_hex, sign_envelope, to_der
 from redundancy.domains import Dimension, Kind, domain_id, facility_id

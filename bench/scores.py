@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3 import Web3
 
 from devnet.localchain import start_chain
 from devnet.world import FacilitySpec, ValidatorSpec, build
@@ -77,6 +81,19 @@ def validators_for(n: int, facilities: list[FacilitySpec]) -> list[ValidatorSpec
     ]
 
 
+@contextmanager
+def contracts() -> Iterator[tuple[Web3, LocalAccount, RegistryClient, SelectorClient]]:
+    """A fresh anvil with 30M-gas blocks, the registry, and a selector for committees of 100."""
+    with start_chain("anvil", extra_args=("--gas-limit", "30000000")) as chain:
+        w3 = connect(chain.rpc_url)
+        owner: LocalAccount = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner, DEFAULT_POLICY)
+        selector, _ = SelectorClient.deploy(
+            w3, owner, registry.address, DiversityPolicy(committee_size=100)
+        )
+        yield w3, owner, registry, selector
+
+
 def _estimate(fn: object) -> int | str:
     try:
         return int(fn.estimate_gas({"gas": 30_000_000}))  # type: ignore[attr-defined]
@@ -88,13 +105,7 @@ def layout(n: int, per_facility: int, select: bool) -> list[tuple[str, str, int 
     """Gas of the registry-reading views (and selection) for n validators, per_facility a site."""
     where = f"{n} in {max(1, n // per_facility)} sites"
     rows: list[tuple[str, str, int | str]] = []
-    with start_chain("anvil", extra_args=("--gas-limit", "30000000")) as chain:
-        w3 = connect(chain.rpc_url)
-        owner = Account.from_key(chain.dev_keys[0])
-        registry, _ = RegistryClient.deploy(w3, owner, DEFAULT_POLICY)
-        selector, _ = SelectorClient.deploy(
-            w3, owner, registry.address, DiversityPolicy(committee_size=100)
-        )
+    with contracts() as (w3, owner, registry, selector):
         facilities = facilities_for(max(1, n // per_facility))
         world = build(w3, registry, owner, facilities, validators_for(n, facilities))
         rows.append(
@@ -133,13 +144,7 @@ def layout(n: int, per_facility: int, select: bool) -> list[tuple[str, str, int 
 
 def gas_table(quick: bool) -> list[tuple[str, str, int | str]]:
     rows: list[tuple[str, str, int | str]] = []
-    with start_chain("anvil", extra_args=("--gas-limit", "30000000")) as chain:
-        w3 = connect(chain.rpc_url)
-        owner = Account.from_key(chain.dev_keys[0])
-        registry, _ = RegistryClient.deploy(w3, owner, DEFAULT_POLICY)
-        selector, _ = SelectorClient.deploy(
-            w3, owner, registry.address, DiversityPolicy(committee_size=100)
-        )
+    with contracts() as (_, _, _, selector):
         for n in (100, 1000):
             ms = [member_abi(m) for m in synthetic_members(n)]
             rows.append(

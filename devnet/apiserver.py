@@ -11,13 +11,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from devnet.errors import ToolchainError
-from devnet.localchain import free_port
+from devnet.http import get_json
+from devnet.ports import free_port
 
 DEFAULT_PORT = 8000
 
@@ -76,10 +75,9 @@ def start_api(
         if process.poll() is not None:
             raise ToolchainError(f"redundancy-api exited with code {process.returncode}; see {log}")
         try:
-            with urllib.request.urlopen(api.url + "/health", timeout=1) as response:
-                if response.status == 200:
-                    return api
-        except (urllib.error.URLError, OSError):
+            get_json(api.url + "/health", timeout=1)
+            return api
+        except (OSError, ValueError):  # not answering yet, or not JSON yet
             pass
         time.sleep(0.2)
     api.stop()

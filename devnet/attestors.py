@@ -1,11 +1,11 @@
 """The devnet's example sites, each attested by a real attestor process.
 
-For every site in ``EXAMPLE_SITES`` this sets up keys with ``attestor init`` (cheap KDF: local
-use only), registers the facility with the attestor's address and CA fingerprint, funds the
-attestor from the chain's development account, and starts ``attestor run --config
+For every example site (``devnet.examples``) this sets up keys with ``attestor init`` (cheap
+KDF: local use only), registers the facility with the attestor's address and CA fingerprint,
+funds the attestor from the chain's development account, and starts ``attestor run --config
 examples/<site>.toml`` with the devnet's RPC URL, directories and free loopback ports passed as
-``ATTESTOR_*`` environment variables. The attestor is a separate program: this core package
-starts it as a subprocess and never imports it.
+``ATTESTOR_*`` environment variables. The attestor is a separate program: the harness starts it
+as a subprocess and never imports it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,24 +27,18 @@ from eth_account.signers.local import LocalAccount
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
-from devnet.localchain import free_port
+from devnet.examples import EXAMPLES_DIR
+from devnet.ports import free_port, free_udp_port
 from redundancy.domains import facility_id
 from redundancy.errors import RedundancyError
 from redundancy.registry import RegistryClient
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FUNDING_WEI = 10 * 10**18
 DEV_KDF_ITERATIONS = 1024
 
 
 def attestor_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "attestor", *args]
-
-
-def _free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -116,14 +109,15 @@ def _init_keys(names: list[str], sites_dir: Path) -> dict[str, tuple[str, bytes,
     return out
 
 
-def _fund(w3: Web3, owner: LocalAccount, addresses: list[str]) -> None:
-    """Send every attestor its funding, then wait for all the transfers."""
+def fund(w3: Web3, owner: LocalAccount, addresses: list[str], value: int = FUNDING_WEI) -> None:
+    """Send every address (attestors: they pay their own gas) ``value`` wei from ``owner``, then
+    wait for all the transfers."""
     nonce = w3.eth.get_transaction_count(owner.address, "pending")
     hashes = []
     for i, to in enumerate(addresses):
         fields: dict[str, Any] = {
             "to": to,
-            "value": FUNDING_WEI,
+            "value": value,
             "gas": 21_000,
             "gasPrice": w3.eth.gas_price,
             "nonce": nonce + i,
@@ -149,8 +143,8 @@ def start_sites(
     for name in names:
         address, ca_fingerprint, _ = keys[name]
         registry.register_facility(facility_id(name), address, ca_fingerprint)
-    _fund(registry.w3, owner, [keys[name][0] for name in names])
-    ports = {name: (free_port(), _free_udp_port()) for name in names}
+    fund(registry.w3, owner, [keys[name][0] for name in names])
+    ports = {name: (free_port(), free_udp_port()) for name in names}
     started: list[SiteProcess] = []
     try:
         for name in names:
@@ -176,7 +170,7 @@ def start_sites(
             log_path = site_dir / "attestor.log"
             log_file = log_path.open("wb")
             process = subprocess.Popen(
-                attestor_command("run", "--config", str(EXAMPLES / f"{name}.toml")),
+                attestor_command("run", "--config", str(EXAMPLES_DIR / f"{name}.toml")),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 env=env,

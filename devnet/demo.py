@@ -15,24 +15,24 @@ local use only.
 from __future__ import annotations
 
 import argparse
-import signal
 import subprocess
 import sys
 import time
-import tomllib
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.apiserver import ApiProcess, pick_port, start_api
+from devnet.apiserver import pick_port, start_api
 from devnet.attestors import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
 from devnet.errors import DevnetError
-from devnet.localchain import free_port, start_chain
-from devnet.toolchain import PROJECT_ROOT
-from devnet.world import EXAMPLE_FACILITIES
+from devnet.examples import example_sites
+from devnet.localchain import LocalChain, start_chain
+from devnet.ports import free_port
+from devnet.signals import run_until_signalled
 from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
 from redundancy.deployment import Deployment, deploy
@@ -49,8 +49,6 @@ REPEAT_EVERY = 60
 VENUE_TIMEOUT = 240
 
 
-#: The example sites (their attestors' configs are ``examples/<name>.toml``).
-EXAMPLE_SITES = EXAMPLE_FACILITIES
 #: anvil development accounts that stake a validator on each example site's node (public keys:
 #: local use only); the nodes themselves are named in the sites' configs.
 VALIDATOR_ACCOUNTS = {"fra1": 4, "ams1": 5, "dal1": 6}
@@ -58,10 +56,53 @@ VALIDATOR_STAKE = 25 * 10**18
 NODE_TIMEOUT = 60.0
 
 
-def example_node(site: str) -> str:
-    """The validator node address an example site's attestor attests (first [[hardware.nodes]])."""
-    with (PROJECT_ROOT / "examples" / f"{site}.toml").open("rb") as fh:
-        return str(tomllib.load(fh)["hardware"]["nodes"][0]["address"])
+@dataclass
+class Devnet:
+    """The chain the devnet started and the contracts it deployed there."""
+
+    chain: LocalChain
+    w3: Web3
+    owner: LocalAccount
+    deployment: Deployment
+    deployment_file: Path
+    registry: RegistryClient
+
+
+def deploy_contracts(chain: LocalChain, state_dir: Path) -> Devnet:
+    """Deploy the contracts with anvil's first development account; write the deployment file."""
+    w3 = connect(chain.rpc_url)
+    owner = Account.from_key(chain.dev_keys[0])
+    deployment = deploy(w3, owner)
+    deployment_file = state_dir / "deployment.json"
+    deployment.write(deployment_file)
+    print(f"anvil            {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
+    print(f"registry         {deployment.registry} (block {deployment.deploy_block})")
+    print(f"deployment file  {deployment_file}")
+    registry = RegistryClient(w3, deployment.registry, owner)
+    return Devnet(chain, w3, owner, deployment, deployment_file, registry)
+
+
+def start_attestors(devnet: Devnet, state_dir: Path) -> list[SiteProcess]:
+    """One attestor process per example site, run with its config as it is."""
+    names = [site.name for site in example_sites()]
+    sites = start_sites(
+        names,
+        devnet.chain.rpc_url,
+        devnet.registry,
+        devnet.owner,
+        devnet.deployment_file,
+        state_dir,
+    )
+    print(
+        f"\nstarted {len(sites)} attestors (attestor run --config examples/<site>.toml; "
+        f"logs in {state_dir / 'sites'}/<site>/attestor.log); waiting for their proofs ..."
+    )
+    return sites
+
+
+def stop_attestors(sites: list[SiteProcess]) -> None:
+    codes = stop_sites(sites)
+    print(f"\nattestors stopped (exit codes {', '.join(map(str, codes))})")
 
 
 def form_committee(
@@ -70,17 +111,19 @@ def form_committee(
     """Stake a validator on each site's attested node, select the committee, print its scores."""
     registry = RegistryClient(w3, deployment.registry, owner)
     selector = SelectorClient(w3, deployment.selector, owner)
-    for site in EXAMPLE_SITES:
-        node = example_node(site.name)
+    for site in example_sites():
+        node = site.node.address
         deadline = time.monotonic() + NODE_TIMEOUT
-        while registry.node_info(node).facility_id != site.facility_id:
+        while registry.node_info(node).facility_id != site.facility.facility_id:
             if time.monotonic() > deadline:
                 raise DevnetError(
                     f"{site.name}'s attestor did not attest node {node} in {NODE_TIMEOUT:.0f} s"
                 )
             time.sleep(0.5)
         operator = Account.from_key(dev_keys[VALIDATOR_ACCOUNTS[site.name]])
-        registry.register_validator(site.facility_id, node, VALIDATOR_STAKE, sender=operator)
+        registry.register_validator(
+            site.facility.facility_id, node, VALIDATOR_STAKE, sender=operator
+        )
     selector.select_committee(sender=owner)
     committee = selector.current_committee()
     print(
@@ -111,6 +154,18 @@ def relay_rtts(
     return count
 
 
+def set_up_committee(devnet: Devnet, sites: list[SiteProcess], state_dir: Path) -> None:
+    """Once every site is fresh: the committee, the measured RTTs, and how to verify both."""
+    chain = devnet.chain
+    form_committee(devnet.w3, devnet.deployment, devnet.owner, chain.dev_keys)
+    relayed = relay_rtts(devnet.w3, devnet.deployment, devnet.owner, sites, state_dir)
+    print(f"relayed {relayed} measured RTTs on-chain, each signed by its site's attestor")
+    args = f"--deployment {devnet.deployment_file} --rpc-url {chain.rpc_url}"
+    print("\nverify it yourself, from the RPC and the deployment file alone:")
+    print(f"  .venv/bin/redundancy-verify-scores {args}")
+    print(f"  .venv/bin/redundancy-verify-attestation {args} --facility fra1")
+
+
 def start_venue(
     deployment_file: Path, rpc_url: str, state_dir: Path, once: bool
 ) -> subprocess.Popen[bytes]:
@@ -126,7 +181,7 @@ def start_venue(
         "--state-dir",
         str(state_dir / "venue"),
         "--sites",
-        ",".join(s.name for s in EXAMPLE_SITES),
+        ",".join(site.name for site in example_sites()),
     ]
     if once:
         command.append("--once")
@@ -136,89 +191,73 @@ def start_venue(
     return subprocess.Popen(command)
 
 
+def stop_venue(venue: subprocess.Popen[bytes]) -> None:
+    if venue.poll() is None:
+        venue.terminate()
+        venue.wait(timeout=30)
+
+
+def wait_venue(venue: subprocess.Popen[bytes]) -> int:
+    """--once: the venue's exit code once it has committed its first batch and stopped."""
+    try:
+        return venue.wait(timeout=VENUE_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise DevnetError(f"the venue did not finish within {VENUE_TIMEOUT} s") from None
+
+
+def keep_running(devnet: Devnet, sites: list[SiteProcess]) -> None:
+    """Until Ctrl-C (or the chain exits): the status table again every ``REPEAT_EVERY`` s."""
+    print(
+        f"\nattestors heartbeat every 10 s; the table repeats every {REPEAT_EVERY} s. "
+        "Ctrl-C stops the venue, the API, the attestors and the chain."
+    )
+    next_table = time.monotonic() + REPEAT_EVERY
+
+    def step() -> bool:
+        nonlocal next_table
+        if devnet.chain.process.poll() is not None:
+            return False
+        if time.monotonic() >= next_table:
+            next_table += REPEAT_EVERY
+            print(f"\n{time.strftime('%H:%M:%S')}")
+            print("\n".join(status_table(devnet.registry, sites)))
+        return True
+
+    run_until_signalled(step)
+
+
 def run(
     port: int, state_dir: Path, once: bool, api_port: int | None = 0, venue: bool = True
 ) -> int:
+    """Start everything, print, and keep it running (or, with ``once``, stop); stops what it
+    started in reverse order on the way out: venue, API, attestors, chain."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    chain = start_chain("anvil", port=port, block_time=1)
-    sites: list[SiteProcess] = []
-    api: ApiProcess | None = None
-    venue_proc: subprocess.Popen[bytes] | None = None
-    try:
-        w3 = connect(chain.rpc_url)
-        owner = Account.from_key(chain.dev_keys[0])
-        deployment = deploy(w3, owner)
-        deployment_file = state_dir / "deployment.json"
-        deployment.write(deployment_file)
-        registry = RegistryClient(w3, deployment.registry, owner)
-        print(f"anvil            {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
-        print(f"registry         {deployment.registry} (block {deployment.deploy_block})")
-        print(f"deployment file  {deployment_file}")
-        names = [site.name for site in EXAMPLE_SITES]
-        sites = start_sites(names, chain.rpc_url, registry, owner, deployment_file, state_dir)
-        print(
-            f"\nstarted {len(sites)} attestors (attestor run --config examples/<site>.toml; "
-            f"logs in {state_dir / 'sites'}/<site>/attestor.log); waiting for their proofs ..."
-        )
-        fresh = wait_fresh(registry, sites, timeout=FIRST_ROUND_TIMEOUT)
-        print("\n" + "\n".join(status_table(registry, sites)))
+    with ExitStack() as started:
+        chain = start_chain("anvil", port=port, block_time=1)
+        started.callback(chain.stop)
+        devnet = deploy_contracts(chain, state_dir)
+        sites = start_attestors(devnet, state_dir)
+        started.callback(stop_attestors, sites)
+        fresh = wait_fresh(devnet.registry, sites, timeout=FIRST_ROUND_TIMEOUT)
+        print("\n" + "\n".join(status_table(devnet.registry, sites)))
         if fresh:
-            form_committee(w3, deployment, owner, chain.dev_keys)
-            relayed = relay_rtts(w3, deployment, owner, sites, state_dir)
-            print(f"relayed {relayed} measured RTTs on-chain, each signed by its site's attestor")
-            args = f"--deployment {deployment_file} --rpc-url {chain.rpc_url}"
-            print("\nverify it yourself, from the RPC and the deployment file alone:")
-            print(f"  .venv/bin/redundancy-verify-scores {args}")
-            print(f"  .venv/bin/redundancy-verify-attestation {args} --facility fra1")
+            set_up_committee(devnet, sites, state_dir)
         if api_port is not None:
-            api = start_api(
-                deployment_file, chain.rpc_url, pick_port(api_port), state_dir / "api.log"
-            )
+            log = state_dir / "api.log"
+            api = start_api(devnet.deployment_file, chain.rpc_url, pick_port(api_port), log)
+            started.callback(api.stop)
             print(f"\nAPI              {api.url}/docs")
             print(f"dashboard        {api.url}/")
+        venue_proc = None
         if fresh and venue:
-            venue_proc = start_venue(deployment_file, chain.rpc_url, state_dir, once)
+            venue_proc = start_venue(devnet.deployment_file, chain.rpc_url, state_dir, once)
+            started.callback(stop_venue, venue_proc)
         if once:
-            if venue_proc is not None:
-                try:
-                    venue_code = venue_proc.wait(timeout=VENUE_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    raise DevnetError(
-                        f"the venue did not finish within {VENUE_TIMEOUT} s"
-                    ) from None
-                if venue_code != 0:
-                    return venue_code
+            if venue_proc is not None and (code := wait_venue(venue_proc)) != 0:
+                return code
             return 0 if fresh else 1
-        print(
-            f"\nattestors heartbeat every 10 s; the table repeats every {REPEAT_EVERY} s. "
-            "Ctrl-C stops the venue, the API, the attestors and the chain."
-        )
-        stop = False
-
-        def _stop(_sig: int, _frame: FrameType | None) -> None:
-            nonlocal stop
-            stop = True
-
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
-        next_table = time.monotonic() + REPEAT_EVERY
-        while not stop and chain.process.poll() is None:
-            time.sleep(0.5)
-            if time.monotonic() >= next_table:
-                next_table += REPEAT_EVERY
-                print(f"\n{time.strftime('%H:%M:%S')}")
-                print("\n".join(status_table(registry, sites)))
-        return 0
-    finally:
-        if venue_proc is not None and venue_proc.poll() is None:
-            venue_proc.terminate()
-            venue_proc.wait(timeout=30)
-        if api is not None:
-            api.stop()
-        if sites:
-            codes = stop_sites(sites)
-            print(f"\nattestors stopped (exit codes {', '.join(map(str, codes))})")
-        chain.stop()
+        keep_running(devnet, sites)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

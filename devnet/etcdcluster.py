@@ -6,17 +6,16 @@ For tests, the failover drill and the demo. Members are separate ``etcd`` proces
 
 from __future__ import annotations
 
-import json
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devnet.localchain import free_port
+from devnet.http import post_json
+from devnet.ports import free_port
 
 ETCD = "/usr/bin/etcd"
 
@@ -93,12 +92,10 @@ class EtcdCluster:
         if member.process is None:
             return None
         try:
-            request = urllib.request.Request(
-                f"{member.client_url}/v3/maintenance/status", data=b"{}", method="POST"
+            data: dict[str, str] = post_json(
+                f"{member.client_url}/v3/maintenance/status", {}, timeout=timeout
             )
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                data: dict[str, str] = json.loads(response.read())
-                return data
+            return data
         except OSError:
             return None
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from devnet.http import http_json
 from devnet.loggen import generate
-from devnet.nodes import http_json
 from validator.engine.codec import encode_message
 
 

@@ -6,42 +6,18 @@ deterministic development accounts, which are public: never send real value to t
 
 from __future__ import annotations
 
-import json
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from devnet.errors import ToolchainError
+from devnet.http import rpc_call
+from devnet.ports import free_port
 from devnet.toolchain import node_bin
 from redundancy.devkeys import ChainKind, dev_keys
 
-__all__ = ["ChainKind", "LocalChain", "dev_keys", "free_port", "rpc_call", "start_chain"]
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port free on loopback at the time of asking."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
-
-
-def rpc_call(
-    url: str, method: str, params: list[object] | None = None, timeout: float = 2.0
-) -> object:
-    """One raw JSON-RPC call (used before web3 is set up, e.g. to wait for a chain)."""
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
-    ).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
-        reply = json.loads(resp.read())
-    if "error" in reply:
-        raise ToolchainError(f"{method} failed: {reply['error']}")
-    return reply["result"]
+__all__ = ["ChainKind", "LocalChain", "dev_keys", "start_chain"]
 
 
 @dataclass
@@ -137,7 +113,7 @@ def start_chain(
         try:
             rpc_call(chain.rpc_url, "eth_chainId", timeout=1.0)
             return chain
-        except (urllib.error.URLError, ConnectionError, OSError):
+        except OSError:
             time.sleep(0.1)
     chain.stop()
     raise ToolchainError(f"{kind} did not answer on {chain.rpc_url} within {startup_timeout:.0f} s")

@@ -3,9 +3,7 @@ drill, the fault tests and tools that check what was acknowledged against what w
 
 from __future__ import annotations
 
-import json
-import urllib.request
-
+from devnet.http import post_json
 from validator.node.etcd import b64, prefix_end, unb64
 from validator.node.inputlog import LOG, Chunk
 
@@ -14,11 +12,7 @@ def read_log(endpoint: str, after: int = 0, timeout: float = 10.0) -> list[Chunk
     """Every chunk still in the log (after revision ``after``), in log order, read straight from
     one etcd member's JSON gateway; for tools, tests and the drill (blocking)."""
     body = {"key": b64(LOG), "range_end": b64(prefix_end(LOG)), "min_mod_revision": after + 1}
-    request = urllib.request.Request(
-        endpoint.rstrip("/") + "/v3/kv/range", data=json.dumps(body).encode(), method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        data = json.loads(response.read())
+    data = post_json(endpoint.rstrip("/") + "/v3/kv/range", body, timeout=timeout)
     chunks = [
         Chunk.decode(unb64(kv["key"]), int(kv["mod_revision"]), unb64(kv["value"]))
         for kv in data.get("kvs", [])

@@ -13,19 +13,18 @@ gas from another development account. Prints one line per step; runs until SIGTE
 from __future__ import annotations
 
 import argparse
-import json
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
 from eth_account import Account
 
 from devnet.etcdcluster import start_cluster
+from devnet.flow import order_flow
+from devnet.http import http_json
 from devnet.localchain import dev_keys
-from devnet.loggen import generate
-from devnet.nodes import http_json, make_sites
+from devnet.nodes import make_sites
+from devnet.signals import run_until_signalled
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.domains import facility_id
@@ -33,7 +32,6 @@ from redundancy.errors import RedundancyError
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
-from validator.engine.codec import encode_message
 from validator.engine.errors import ValidatorError
 
 SUBMITTER_ACCOUNTS = (4, 5, 6)
@@ -93,7 +91,7 @@ def run(
             )
             for s in venue.sites:
                 print(f"  {s.name}: gateway {s.gateway_url}/orders, node {s.node_url}", flush=True)
-            flow = [json.loads(encode_message(m)) for m in generate(orders, 11)]
+            flow = order_flow(orders, 11)
             for k in range(0, len(flow), 50):
                 site = venue.sites[(k // 50) % len(venue.sites)]
                 code, body = http_json(
@@ -117,18 +115,8 @@ def run(
                 f"log sequences 1-{seq}, state root 0x{root.hex()[:16]}...",
                 flush=True,
             )
-            if once:
-                return 0
-            stop = False
-
-            def _stop(_sig: int, _frame: FrameType | None) -> None:
-                nonlocal stop
-                stop = True
-
-            signal.signal(signal.SIGINT, _stop)
-            signal.signal(signal.SIGTERM, _stop)
-            while not stop:
-                time.sleep(0.5)
+            if not once:
+                run_until_signalled()
             return 0
         finally:
             venue.stop()

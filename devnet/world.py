@@ -88,24 +88,6 @@ class ValidatorSpec:
         return _derived(f"node:{self.name}")
 
 
-EXAMPLE_FACILITIES = (
-    FacilitySpec(
-        "fra1", "entso-e/amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix"
-    ),
-    FacilitySpec(
-        "ams1",
-        "entso-e/tennet-nl",
-        "amsterdam",
-        "nl",
-        52_367_573,
-        4_904_139,
-        "as1136",
-        "digital realty",
-    ),
-    FacilitySpec("dal1", "ercot", "dallas", "us", 32_776_664, -96_796_988, "as7018", "cyrusone"),
-)
-
-
 @dataclass
 class World:
     """What was built: the registry, the facilities and validators, and sequence counters."""

@@ -33,8 +33,9 @@ from typing import Any
 
 from devnet.etcdcluster import start_cluster
 from devnet.flow import OrderClients, order_flow
+from devnet.http import http_json
 from devnet.logdump import by_position, read_log
-from devnet.nodes import http_json, make_sites
+from devnet.nodes import make_sites
 from validator.engine.codec import decode_object, encode_message
 from validator.node.inputlog import Chunk, encode_chunk
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
 from attestor.keys import init_site
+from devnet.attestors import fund
 from devnet.localchain import LocalChain
+from devnet.ports import free_port, free_udp_port
+from devnet.siteconfig import site_toml
+from devnet.world import FacilitySpec
 from redundancy.deployment import deploy
 from redundancy.domains import facility_id
 from redundancy.proofs import SignedProof
@@ -30,18 +33,6 @@ from redundancy.registry import RegistryClient
 
 PASSWORD = "correct horse battery staple"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -89,6 +80,24 @@ class Site:
         return self.root / "keys" / "attestor-key.json"
 
 
+#: What every test site adds to its config: a short start-up wait, fast publisher retries, a
+#: short peer retry interval, and few latency samples with a short timeout.
+TEST_TABLES = {
+    "chain": "startup_wait = 5",
+    "publisher": "backoff_initial = 0.2\nbackoff_max = 1.0",
+    "geography": "peer_retry_interval = 3",
+    "latency": "samples = 3\ntimeout = 0.5",
+}
+
+
+def _merged(*tables: dict[str, str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for extra in tables:
+        for table, lines in extra.items():
+            out[table] = f"{lines}\n{out[table]}" if table in out else lines
+    return out
+
+
 def make_site(
     root: Path,
     name: str,
@@ -109,65 +118,32 @@ def make_site(
     password.write_text(PASSWORD + "\n")
     password.chmod(0o600)
     made = init_site(name, keys, PASSWORD, kdf_iterations=16)
-    http_port = free_tcp_port()
+    http_port = free_port()
     latency_port = latency_port or free_udp_port()
-    peer_lines = ", ".join(
-        f'{{ facility = "{p}", address = "127.0.0.1:{port}" }}' for p, port in (peers or {}).items()
+    facts = FacilitySpec(
+        name,
+        f"grid-{name}",
+        f"metro-{name}",
+        "de",
+        50110922,
+        8682127,
+        "as64500",
+        f"provider-{name}",
     )
-    delays = ", ".join(f"{p} = {us}" for p, us in (emulated or {}).items())
     config = site_dir / "site.toml"
-    text = f"""
-facility = "{name}"
-data_dir = "data"
-
-[chain]
-rpc_url = "{deployed.chain.rpc_url}"
-deployment = "{deployed.deployment}"
-startup_wait = 5
-
-[keys]
-dir = "keys"
-password_file = "keys/password"
-
-[publisher]
-backoff_initial = 0.2
-backoff_max = 1.0
-
-[health]
-heartbeat_interval = {heartbeat}
-
-[power]
-grid = "grid-{name}"
-feeds = 2
-ups = true
-generator = true
-
-[geography]
-latitude_e6 = 50110922
-longitude_e6 = 8682127
-country = "de"
-metro = "metro-{name}"
-peer_retry_interval = 3
-
-[network]
-asns = ["AS64500"]
-
-[provider]
-name = "provider-{name}"
-
-[latency]
-listen = "127.0.0.1:{latency_port}"
-samples = 3
-timeout = 0.5
-peers = [{peer_lines}]
-emulated_delay_us = {{ {delays} }}
-
-[http]
-listen = "127.0.0.1:{http_port}"
-"""
-    for table, lines in (tweaks or {}).items():
-        text = text.replace(f"\n[{table}]\n", f"\n[{table}]\n{lines}\n", 1)
-    config.write_text(text)
+    config.write_text(
+        site_toml(
+            facts,
+            rpc_url=deployed.chain.rpc_url,
+            deployment=deployed.deployment,
+            http_port=http_port,
+            latency_port=latency_port,
+            heartbeat=heartbeat,
+            peers=peers,
+            emulated=emulated,
+            extra=_merged(TEST_TABLES, tweaks or {}),
+        )
+    )
     return Site(
         name,
         site_dir,
@@ -182,18 +158,7 @@ listen = "127.0.0.1:{http_port}"
 def register(deployed: Deployed, site: Site, fund_wei: int = 10**18) -> None:
     """Register the facility with its attestor and CA, and fund the attestor from account 0."""
     deployed.registry.register_facility(site.facility_id, site.address, site.ca_fingerprint)
-    w3, owner = deployed.w3, deployed.owner
-    tx = owner.sign_transaction(
-        {
-            "to": site.address,
-            "value": fund_wei,
-            "gas": 21_000,
-            "gasPrice": w3.eth.gas_price,
-            "nonce": w3.eth.get_transaction_count(owner.address),
-            "chainId": w3.eth.chain_id,
-        }
-    )
-    w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(tx.raw_transaction))
+    fund(deployed.w3, deployed.owner, [site.address], fund_wei)
 
 
 def attestor_command(config: Path) -> list[str]:

@@ -9,7 +9,8 @@ from typing import Any
 from devnet import logdump
 from devnet.etcdcluster import EtcdCluster
 from devnet.flow import OrderClients, order_flow
-from devnet.nodes import Sites, http_json
+from devnet.http import http_json
+from devnet.nodes import Sites
 from validator.engine import snapshot as snapshot_format
 
 

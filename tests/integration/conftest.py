@@ -5,19 +5,22 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.localchain import LocalChain
+from devnet.examples import example_site
+from devnet.localchain import LocalChain, start_chain
 from redundancy.chain import connect
 from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware_domain
 from redundancy.eip712 import Signer
 from redundancy.evidence import canonical_json
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
+from tests.attestor_sites import Deployed, deploy_registry
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,19 @@ class Site:
 @pytest.fixture(scope="session")
 def w3(anvil_chain: LocalChain) -> Web3:
     return connect(anvil_chain.rpc_url)
+
+
+@pytest.fixture(scope="module")
+def module_chain() -> Iterator[LocalChain]:
+    """A fresh anvil for one test module: its clock is not moved by other tests."""
+    with start_chain("anvil") as chain:
+        yield chain
+
+
+@pytest.fixture
+def deployed(module_chain: LocalChain, tmp_path: Path) -> Deployed:
+    """A registry deployed for this test on the module's anvil, with its deployment file."""
+    return deploy_registry(module_chain, connect(module_chain.rpc_url), tmp_path)
 
 
 def _account(chain: LocalChain, index: int) -> LocalAccount:
@@ -116,15 +132,21 @@ def advance_time(w3: Web3, seconds: int) -> None:
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
 
 
+#: The proofs' default facts: the example site fra1's (examples/fra1.toml) and its node's.
+_FRA1 = example_site("fra1")
+_FACTS = _FRA1.facility
 DEFAULT_DOMAINS: dict[Kind, tuple[bytes, bytes]] = {
-    Kind.POWER: (domain_id(Dimension.POWER, "entso-e/amprion"), bytes(32)),
-    Kind.GEOGRAPHY: (domain_id(Dimension.METRO, "frankfurt"), domain_id(Dimension.COUNTRY, "de")),
-    Kind.NETWORK: (domain_id(Dimension.NETWORK, "as3320"), bytes(32)),
-    Kind.PROVIDER: (domain_id(Dimension.PROVIDER, "equinix"), bytes(32)),
+    Kind.POWER: (domain_id(Dimension.POWER, _FACTS.grid), bytes(32)),
+    Kind.GEOGRAPHY: (
+        domain_id(Dimension.METRO, _FACTS.metro),
+        domain_id(Dimension.COUNTRY, _FACTS.country),
+    ),
+    Kind.NETWORK: (domain_id(Dimension.NETWORK, _FACTS.asn), bytes(32)),
+    Kind.PROVIDER: (domain_id(Dimension.PROVIDER, _FACTS.provider), bytes(32)),
     Kind.HEALTH: (bytes(32), bytes(32)),
-    Kind.HARDWARE: (hardware_domain("dell", "poweredge r650", "2.19.1"), bytes(32)),
+    Kind.HARDWARE: (hardware_domain(*_FRA1.node.hardware), bytes(32)),
 }
-FRANKFURT = (50_110_922, 8_682_127)
+FRANKFURT = (_FACTS.latitude_e6, _FACTS.longitude_e6)
 
 
 class ProofFactory:

@@ -3,18 +3,14 @@ measure each other's latency, keep their facilities fresh; a stopped one goes st
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attestor.keys import load_private_key
-from devnet.localchain import LocalChain, start_chain
-from redundancy.chain import connect
+from devnet.http import http_json
+from devnet.ports import free_udp_port
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Kind
 from redundancy.keystore import load_account
@@ -23,8 +19,6 @@ from tests.attestor_sites import (
     AttestorProcess,
     Deployed,
     Site,
-    deploy_registry,
-    free_udp_port,
     landed_proofs,
     make_site,
     register,
@@ -35,18 +29,6 @@ HEARTBEAT = 2
 FRA_AMS_ONE_WAY_US = 3600
 
 
-@pytest.fixture(scope="module")
-def chain() -> Iterator[LocalChain]:
-    """A fresh anvil for this module: its clock is not moved by other tests."""
-    with start_chain("anvil") as c:
-        yield c
-
-
-@pytest.fixture
-def deployed(chain: LocalChain, tmp_path: Path) -> Deployed:
-    return deploy_registry(chain, connect(chain.rpc_url), tmp_path)
-
-
 def _cert(deployed: Deployed, sha_hex: str) -> bytes:
     found = deployed.registry.find_certificate(bytes.fromhex(sha_hex))
     assert found is not None, f"certificate {sha_hex} not published"
@@ -54,8 +36,7 @@ def _cert(deployed: Deployed, sha_hex: str) -> bytes:
 
 
 def _healthz(site: Site) -> tuple[int, dict[str, object]]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{site.http_port}/healthz", timeout=5) as r:
-        return r.status, json.loads(r.read())
+    return http_json(f"http://127.0.0.1:{site.http_port}/healthz", timeout=5)
 
 
 def test_two_attestors_keep_their_sites_fresh_and_a_stopped_one_goes_stale(

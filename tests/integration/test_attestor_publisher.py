@@ -4,7 +4,7 @@ re-issue instead of sending expired proofs, final rejections, backoff, start-up 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,26 +21,13 @@ from attestor.probes import Observation
 from attestor.publisher import Publisher
 from attestor.registry_link import RegistryLink, Target
 from attestor.settings import Settings, load_settings
-from devnet.localchain import LocalChain, start_chain
-from redundancy.chain import connect
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Dimension, Kind, domain_id
 from redundancy.eip712 import Signer
 from redundancy.keystore import load_account
 from redundancy.proofs import registry_domain_separator
 from redundancy.registry import DEFAULT_POLICY, FreshnessPolicy
-from tests.attestor_sites import PASSWORD, Deployed, Site, deploy_registry, make_site, register
-
-
-@pytest.fixture(scope="module")
-def chain() -> Iterator[LocalChain]:
-    with start_chain("anvil") as c:
-        yield c
-
-
-@pytest.fixture
-def deployed(chain: LocalChain, tmp_path: Path) -> Deployed:
-    return deploy_registry(chain, connect(chain.rpc_url), tmp_path)
+from tests.attestor_sites import PASSWORD, Deployed, Site, make_site, register
 
 
 @dataclass

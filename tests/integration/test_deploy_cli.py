@@ -8,7 +8,8 @@ from pathlib import Path
 
 from eth_account import Account
 
-from devnet.localchain import LocalChain, free_port
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.keystore import write_keystore
@@ -19,6 +20,12 @@ DEPLOY = [sys.executable, str(Path(__file__).resolve().parents[2] / "scripts" / 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*DEPLOY, *args], capture_output=True, text=True, timeout=120, env=env)
+
+
+def run_keystore(rpc_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Deploy with the keystore ``tmp_path/k.json`` and its password file ``tmp_path/pw``."""
+    keystore, password = str(tmp_path / "k.json"), str(tmp_path / "pw")
+    return run("--rpc-url", rpc_url, "--keystore", keystore, "--password-file", password, *args)
 
 
 def test_deploy_writes_deployment_file(anvil_chain: LocalChain, tmp_path: Path) -> None:
@@ -37,16 +44,7 @@ def test_deploy_with_keystore(anvil_chain: LocalChain, tmp_path: Path) -> None:
     key = anvil_chain.dev_keys[7]
     write_keystore(tmp_path / "k.json", key, "correct horse", iterations=2)
     (tmp_path / "pw").write_text("correct horse\n")
-    proc = run(
-        "--rpc-url",
-        anvil_chain.rpc_url,
-        "--keystore",
-        str(tmp_path / "k.json"),
-        "--password-file",
-        str(tmp_path / "pw"),
-        "--out",
-        str(tmp_path / "d.json"),
-    )
+    proc = run_keystore(anvil_chain.rpc_url, tmp_path, "--out", str(tmp_path / "d.json"))
     assert proc.returncode == 0, proc.stderr
     assert Deployment.read(tmp_path / "d.json").deployer == Account.from_key(key).address
     assert key[2:] not in proc.stdout + proc.stderr
@@ -74,16 +72,7 @@ def test_unfunded_key_is_one_line_error(anvil_chain: LocalChain, tmp_path: Path)
     empty = Account.create()
     write_keystore(tmp_path / "k.json", empty.key, "pw", iterations=2)
     (tmp_path / "pw").write_text("pw")
-    proc = run(
-        "--rpc-url",
-        anvil_chain.rpc_url,
-        "--keystore",
-        str(tmp_path / "k.json"),
-        "--password-file",
-        str(tmp_path / "pw"),
-        "--out",
-        str(tmp_path / "d.json"),
-    )
+    proc = run_keystore(anvil_chain.rpc_url, tmp_path, "--out", str(tmp_path / "d.json"))
     assert proc.returncode == 3
     assert proc.stderr.count("\n") == 1 and "0 wei" in proc.stderr
 
@@ -93,26 +82,12 @@ def test_wrong_passphrase_and_open_keystore_are_refused(
 ) -> None:
     write_keystore(tmp_path / "k.json", anvil_chain.dev_keys[8], "right", iterations=2)
     (tmp_path / "pw").write_text("wrong")
-    proc = run(
-        "--rpc-url",
-        anvil_chain.rpc_url,
-        "--keystore",
-        str(tmp_path / "k.json"),
-        "--password-file",
-        str(tmp_path / "pw"),
-    )
+    proc = run_keystore(anvil_chain.rpc_url, tmp_path)
     assert (proc.returncode, proc.stderr.strip()) == (
         4,
         f"redundancy-deploy: error: wrong passphrase for keystore {tmp_path / 'k.json'}",
     )
     (tmp_path / "k.json").chmod(0o644)
     (tmp_path / "pw").write_text("right")
-    proc = run(
-        "--rpc-url",
-        anvil_chain.rpc_url,
-        "--keystore",
-        str(tmp_path / "k.json"),
-        "--password-file",
-        str(tmp_path / "pw"),
-    )
+    proc = run_keystore(anvil_chain.rpc_url, tmp_path)
     assert proc.returncode == 4 and "mode 0644" in proc.stderr

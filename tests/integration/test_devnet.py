@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from devnet.http import get_json
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 
@@ -59,7 +59,7 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     assert urls["dashboard"] == urls["API"].removesuffix("docs")
     assert "Uvicorn running" in (tmp_path / "api.log").read_text()
     with pytest.raises(OSError):  # --once stops the API too
-        urllib.request.urlopen(urls["dashboard"] + "health", timeout=1)
+        get_json(urls["dashboard"] + "health", timeout=1)
     dep = Deployment.read(tmp_path / "deployment.json")
     assert dep.chain_id == 31337
     # --once stops the chain it started

@@ -13,7 +13,8 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.localchain import LocalChain, free_port
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy import score_verifier
 from redundancy.deployment import Deployment, deploy
@@ -64,6 +65,11 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def verify(script: str, setup: Setup, *args: str) -> subprocess.CompletedProcess[str]:
+    """``script`` against the test deployment: ``--deployment`` and ``--rpc-url``, then ``args``."""
+    return run(script, "--deployment", str(setup.path), "--rpc-url", setup.rpc, *args)
+
+
 def submission_tx(setup: Setup, relayer: LocalAccount, *, forged: bool = False) -> str:
     w = setup.world
     proofs = w.facility_proofs(SITES[0], [Kind.POWER, Kind.HEALTH])
@@ -88,16 +94,7 @@ def test_verify_attestation_passes_every_check_of_a_batch(
     setup: Setup, relayer: LocalAccount
 ) -> None:
     tx = submission_tx(setup, relayer)
-    proc = run(
-        "verify_attestation.py",
-        "--deployment",
-        str(setup.path),
-        "--rpc-url",
-        setup.rpc,
-        "--tx",
-        tx,
-        "--json",
-    )
+    proc = verify("verify_attestation.py", setup, "--tx", tx, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     report = json.loads(proc.stdout)
     assert report["ok"] and len(report["proofs"]) == 2
@@ -113,15 +110,7 @@ def test_verify_attestation_passes_every_check_of_a_batch(
 
 
 def test_verify_attestation_by_facility_name(setup: Setup) -> None:
-    proc = run(
-        "verify_attestation.py",
-        "--deployment",
-        str(setup.path),
-        "--rpc-url",
-        setup.rpc,
-        "--facility",
-        "mil1",
-    )
+    proc = verify("verify_attestation.py", setup, "--facility", "mil1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "mil1" not in proc.stderr and proc.stdout.strip().endswith("proofs passed every check")
     assert "FAIL" not in proc.stdout
@@ -129,16 +118,7 @@ def test_verify_attestation_by_facility_name(setup: Setup) -> None:
 
 def test_rejected_proof_reports_all_its_failures(setup: Setup, relayer: LocalAccount) -> None:
     tx = submission_tx(setup, relayer, forged=True)
-    proc = run(
-        "verify_attestation.py",
-        "--deployment",
-        str(setup.path),
-        "--rpc-url",
-        setup.rpc,
-        "--tx",
-        tx,
-        "--json",
-    )
+    proc = verify("verify_attestation.py", setup, "--tx", tx, "--json")
     assert proc.returncode == 1
     report = json.loads(proc.stdout)
     bad = report["proofs"][2]
@@ -172,7 +152,7 @@ def test_bad_input_gets_one_line_and_a_distinct_exit_code(
         (["--facility", "nowhere"], 7, "no accepted proofs"),
     ]
     for args, code, words in cases:
-        proc = run("verify_attestation.py", "--deployment", dep, "--rpc-url", rpc, *args)
+        proc = verify("verify_attestation.py", setup, *args)
         assert (proc.returncode, proc.stderr.count("\n")) == (code, 1), (args, proc.stderr)
         assert words in proc.stderr and "Traceback" not in proc.stderr
     proc = run(
@@ -194,16 +174,12 @@ def test_bad_input_gets_one_line_and_a_distinct_exit_code(
 
 
 def test_verify_scores_matches_the_contracts(setup: Setup) -> None:
-    proc = run("verify_scores.py", "--deployment", str(setup.path), "--rpc-url", setup.rpc)
+    proc = verify("verify_scores.py", setup)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "FAIL" not in proc.stdout
     for dim in ("facility", "metro", "country", "power", "network", "provider", "hardware"):
         assert f"\n{dim} " in proc.stdout
-    report = json.loads(
-        run(
-            "verify_scores.py", "--deployment", str(setup.path), "--rpc-url", setup.rpc, "--json"
-        ).stdout
-    )
+    report = json.loads(verify("verify_scores.py", setup, "--json").stdout)
     assert report["ok"] and report["class"] == "active_passive"
     assert {c["what"].split(" (")[0] for c in report["comparisons"]} >= {
         "committee scores",

@@ -16,7 +16,7 @@ from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, init
 from attestor.keys import load_device_identity as load_identity
 from attestor.latency import LatencyResponder, measure_peer, response_payload, verify_response
 from attestor.settings import PeerSettings
-from tests.attestor_sites import free_udp_port
+from devnet.ports import free_udp_port
 
 SECRET = "pw"
 

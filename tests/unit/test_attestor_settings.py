@@ -78,12 +78,15 @@ def test_examples_load_with_the_sites_facts(example: Path, deployment: Path) -> 
     assert settings.keys.dir.is_absolute() and settings.data_dir.is_absolute()
 
 
-def test_examples_carry_the_devnet_sites_facts(deployment: Path) -> None:
-    from devnet.demo import EXAMPLE_SITES
+def test_the_devnet_reads_the_same_facts_from_the_examples_as_the_attestor(
+    deployment: Path,
+) -> None:
+    from devnet.examples import example_sites
 
-    assert [p.stem for p in EXAMPLES] == sorted(s.name for s in EXAMPLE_SITES)
-    for site in EXAMPLE_SITES:
-        settings = load_settings(ROOT / "examples" / f"{site.name}.toml")
+    assert [p.stem for p in EXAMPLES] == sorted(s.name for s in example_sites())
+    for example in example_sites():
+        site = example.facility
+        settings = load_settings(example.config)
         geo = settings.geography
         assert (settings.power.grid, geo.metro, geo.country) == (
             site.grid,
@@ -92,6 +95,10 @@ def test_examples_carry_the_devnet_sites_facts(deployment: Path) -> None:
         )
         assert (geo.latitude_e6, geo.longitude_e6) == (site.latitude_e6, site.longitude_e6)
         assert (settings.network.asns[0], settings.provider.name) == (site.asn, site.provider)
+        assert [(n.address, n.vendor, n.model, n.firmware) for n in settings.hardware.nodes] == [
+            (n.address, *n.hardware) for n in example.nodes
+        ]
+        assert dict(example.emulated_delay_us) == settings.latency.emulated_delay_us
 
 
 def test_example_emulated_delays_do_not_beat_light_in_fibre(deployment: Path) -> None:

@@ -23,7 +23,9 @@ from web3 import Web3
 
 from api.app import create_app
 from api.settings import Settings
-from devnet.localchain import LocalChain, free_port
+from devnet.examples import example_facilities
+from devnet.localchain import LocalChain
+from devnet.ports import free_port
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.batches import Batch
 from redundancy.deployment import Deployment, deploy
@@ -35,20 +37,8 @@ from redundancy.selection import DiversityPolicy
 from redundancy.selector import SelectorClient
 
 ETH = 10**18
-FRA1 = FacilitySpec(
-    "fra1", "entso-e/amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix"
-)
-AMS1 = FacilitySpec(
-    "ams1",
-    "entso-e/tennet-nl",
-    "amsterdam",
-    "nl",
-    52_367_573,
-    4_904_139,
-    "as1136",
-    "digital realty",
-)
-DAL1 = FacilitySpec("dal1", "ercot", "dallas", "us", 32_776_664, -96_796_988, "as7018", "cyrusone")
+#: the example sites (their facts from examples/<site>.toml), and two synthetic ones
+FRA1, AMS1, DAL1 = example_facilities()
 NRT1 = FacilitySpec("nrt1", "tepco", "tokyo", "jp", 35_689_487, 139_691_706, "as2516", "kddi")
 LON1 = FacilitySpec("lon1", "nget", "london", "gb", 51_507_351, -127_758, "as5400", "telehouse")
 FACILITIES = [FRA1, AMS1, DAL1, NRT1]

@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 from web3 import Web3
 
 from api.app import create_app
-from devnet.localchain import LocalChain, free_port, start_chain
+from devnet.localchain import LocalChain, start_chain
+from devnet.ports import free_port
 from redundancy.chain import connect
 from redundancy.deployment import Deployment, deploy
 from tests.integration.api.conftest import BATCH_ROOT, ApiWorld, api_settings, wait_synced
