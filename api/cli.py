@@ -45,12 +45,7 @@ def read_settings(argv: Sequence[str] | None = None) -> Settings:
     parser = argparse.ArgumentParser(prog="redundancy-api", description=__doc__.splitlines()[0])
     cli = add_settings_arguments(parser, Settings)
     args = parser.parse_args(argv)
-    try:
-        return load_settings(Settings, args.config, cli=cli, args=args)
-    except ConfigError as exc:
-        if args.config is None:  # the loader would name the class
-            raise ConfigError("bad settings", exc.problems) from None
-        raise
+    return load_settings(Settings, args.config, cli=cli, args=args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from web3 import Web3
 
 from api.names import NameBook
 from redundancy.attestation_verifier import Verifier
-from redundancy.domains import Kind
 from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
 from redundancy.proofs import Attestation, SignedProof
-from redundancy.registry import RegistryClient
+from redundancy.registry import AcceptedProof, RegistryClient
 from redundancy.selector import SelectorClient
 
 #: How many recent tips (block number -> hash) are kept to tell an old head from a reorg.
@@ -31,24 +30,11 @@ LOG_RANGE = 5_000
 
 
 @dataclass(frozen=True, slots=True)
-class ProofRecord:
+class ProofRecord(AcceptedProof):
     """An accepted proof: its AttestationAccepted event, and what its calldata says."""
 
-    block: int
-    log_index: int
-    tx: str
-    index: int | None  # position in the submission (None if the calldata did not decode)
-    facility_id: bytes
-    attestor: str
-    sequence: int
-    kind: Kind
-    subject: bytes
-    valid_until: int
-    attestation: Attestation | None  # from calldata (the evidence is not kept: see names)
-
-    @property
-    def position(self) -> tuple[int, int]:
-        return (self.block, self.log_index)
+    index: int | None = None  # position in the submission (None if the calldata did not decode)
+    attestation: Attestation | None = None  # from calldata (evidence not kept: see names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,25 +155,13 @@ class EventIndex:
             if e.name == "AttestationAccepted":
                 if e.tx_hash not in decoded:
                     decoded[e.tx_hash] = self._decode(e.tx_hash)
-                fid, seq = bytes(a["facilityId"]), int(a["sequence"])
-                index, proof = decoded[e.tx_hash].get((fid, seq), (None, None))
+                record = ProofRecord.from_event(a, e.block, e.log_index, e.tx_hash)
+                key = (record.facility_id, record.sequence)
+                index, proof = decoded[e.tx_hash].get(key, (None, None))
                 if proof is not None:
                     log.names.learn(proof)
-                log.proofs.append(
-                    ProofRecord(
-                        e.block,
-                        e.log_index,
-                        e.tx_hash,
-                        index,
-                        fid,
-                        str(a["attestor"]),
-                        seq,
-                        Kind(int(a["kind"])),
-                        bytes(a["subject"]),
-                        int(a["validUntil"]),
-                        proof.attestation if proof is not None else None,
-                    )
-                )
+                    record = replace(record, index=index, attestation=proof.attestation)
+                log.proofs.append(record)
             elif e.name == "LatencyReported":
                 fid, peer = bytes(a["facilityId"]), bytes(a["peerFacilityId"])
                 log.latencies.append(

@@ -24,7 +24,7 @@ from pydantic_settings import CliSettingsSource, CliSuppress, SettingsConfigDict
 
 from redundancy.deployment import Deployment
 from redundancy.errors import ConfigError, DeploymentFileError
-from redundancy.settings import DeployableSettings
+from redundancy.settings import DeployableSettings, settings_source
 from redundancy.settings import load_settings as load_deployable
 
 DAY = 86_400
@@ -297,7 +297,5 @@ def load_settings(
         try:
             Deployment.read(resolved.chain.deployment)
         except DeploymentFileError as exc:
-            raise ConfigError(
-                path if path is not None else "Settings settings", [f"chain.deployment: {exc}"]
-            ) from None
+            raise ConfigError(settings_source(path), [f"chain.deployment: {exc}"]) from None
     return resolved

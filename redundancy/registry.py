@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
@@ -159,6 +159,26 @@ class AcceptedProof:
     block: int
     log_index: int
     tx: str
+
+    @classmethod
+    def from_event(cls, args: Mapping[str, Any], block: int, log_index: int, tx: str) -> Self:
+        """From the event's decoded arguments and where it was emitted."""
+        return cls(
+            bytes(args["facilityId"]),
+            str(args["attestor"]),
+            int(args["sequence"]),
+            Kind(int(args["kind"])),
+            bytes(args["subject"]),
+            int(args["validUntil"]),
+            block,
+            log_index,
+            tx,
+        )
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(block, log index): the event's place in chain order."""
+        return (self.block, self.log_index)
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,13 +379,8 @@ class RegistryClient(ContractClient):
             facilityId=facility_id,
         )
         return [
-            AcceptedProof(
-                bytes(log["args"]["facilityId"]),
-                str(log["args"]["attestor"]),
-                int(log["args"]["sequence"]),
-                Kind(int(log["args"]["kind"])),
-                bytes(log["args"]["subject"]),
-                int(log["args"]["validUntil"]),
+            AcceptedProof.from_event(
+                log["args"],
                 int(log["blockNumber"]),
                 int(log["logIndex"]),
                 log["transactionHash"].to_0x_hex(),

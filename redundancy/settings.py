@@ -75,7 +75,7 @@ def load_settings(
     """Merge defaults, the TOML file ``config``, the environment and the command line (``cli``
     with its parsed ``args``; or plain ``overrides``) and validate; ConfigError lists every
     bad field."""
-    where = str(config) if config is not None else f"{settings_cls.__name__} settings"
+    where = settings_source(config)
     if config is not None:
         _check_toml(config)
 
@@ -92,6 +92,12 @@ def load_settings(
     except ValidationError as exc:
         raise ConfigError(where, [describe(e) for e in exc.errors()]) from None
     return cast(S, loaded)
+
+
+def settings_source(config: Path | None) -> str:
+    """How errors name where the settings came from: the file, or (without one) ``bad
+    settings``, as in ``bad settings: port: Input should be ...``."""
+    return str(config) if config is not None else "bad settings"
 
 
 def _check_toml(path: Path) -> None:

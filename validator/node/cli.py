@@ -85,12 +85,7 @@ def read_settings(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     parser.add_argument("role", choices=["run", "gateway"], help="the node, or its gateway")
     cli = add_settings_arguments(parser, Settings)
     args = parser.parse_args(argv)
-    try:
-        return args.role, load_settings(Settings, args.config, cli=cli, args=args)
-    except ConfigError as exc:
-        if args.config is None:  # the loader would name the class
-            raise ConfigError("bad settings", exc.problems) from None
-        raise
+    return args.role, load_settings(Settings, args.config, cli=cli, args=args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
