@@ -134,11 +134,11 @@ class EventIndex:
         return block["hash"].to_0x_hex() == log.tips.get(log.tip)
 
     def _extend(self, log: _Log, number: int) -> None:
-        contracts = [self.registry.contract, self.selector.contract]
+        clients = [self.registry, self.selector]
         start = max(log.tip + 1, self.start_block)
         events = []
         for first in range(start, number + 1, LOG_RANGE):
-            events += contract_events(self.w3, contracts, first, min(first + LOG_RANGE - 1, number))
+            events += contract_events(clients, first, min(first + LOG_RANGE - 1, number))
         self._add(log, events)
         log.tip = number
 

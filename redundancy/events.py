@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
-from web3 import Web3
-from web3.contract import Contract
 from web3.types import BlockIdentifier
+
+from redundancy.chain import ContractClient
 
 
 @dataclass(frozen=True)
@@ -22,11 +23,13 @@ class Event:
 
 
 def contract_events(
-    w3: Web3, contracts: list[Contract], from_block: int, to_block: BlockIdentifier = "latest"
+    clients: Sequence[ContractClient], from_block: int, to_block: BlockIdentifier = "latest"
 ) -> list[Event]:
-    """All events of the given contracts between two blocks, ordered by (block, log index)."""
+    """All events of the given contracts (typed clients on one chain) between two blocks,
+    ordered by (block, log index)."""
     out: list[Event] = []
-    for contract in contracts:
+    for client in clients:
+        w3, contract = client.w3, client.contract
         abi: list[dict[str, Any]] = list(contract.abi)  # type: ignore[arg-type]
         by_topic = {
             event_abi_to_log_topic(item): str(item["name"])  # type: ignore[arg-type]

@@ -49,9 +49,7 @@ def compare(
     contracts' own views at that block."""
     w3 = registry.w3
     now = int(w3.eth.get_block(block)["timestamp"])
-    state = rebuild(
-        contract_events(w3, [registry.contract, selector.contract], deploy_block, block)
-    )
+    state = rebuild(contract_events([registry, selector], deploy_block, block))
     policy = state.diversity or DiversityPolicy(1)
     candidates = state.candidates(now)
     out = _facility_comparisons(registry, state, block, now)
