@@ -7,11 +7,12 @@ gives exactly the id the proof asserts, so a name shown is always a true preimag
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from redundancy.domains import KIND_DIMENSIONS, Dimension, domain_id, facility_id, hardware_domain
+from redundancy.errors import EvidenceError
+from redundancy.evidence import parse_document
 from redundancy.proofs import SignedProof
 
 MAX_CANDIDATES = 64
@@ -70,8 +71,8 @@ class NameBook:
         if a.facility_id in self._facilities and not wanted:
             return
         try:
-            doc = json.loads(proof.evidence.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+            doc = parse_document(proof.evidence)
+        except EvidenceError:  # too large, too deep or not JSON: no names from it
             return
         if a.facility_id not in self._facilities and isinstance(doc, dict):
             name = doc.get("facility")

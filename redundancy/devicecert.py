@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.x509.oid import NameOID
 
 from redundancy.checks import CheckResult
-from redundancy.evidence import canonical_json
+from redundancy.errors import EvidenceError
+from redundancy.evidence import canonical_json, parse_document
 
 ENVELOPE_VERSION = 1
 SIGNATURE_FIELD = "deviceSignature"
@@ -110,11 +110,39 @@ def sign_envelope(
 
 
 def parse_envelope(evidence: bytes) -> dict[str, Any]:
-    """Decode an evidence envelope (ValueError if it is not a JSON object)."""
-    doc = json.loads(evidence.decode("utf-8"))
+    """Decode an evidence envelope read from chain data, within the bounds of
+    ``parse_document`` (EvidenceError, a ValueError, if it is too large, too deep, not JSON or
+    not a JSON object)."""
+    doc = parse_document(evidence)
     if not isinstance(doc, dict):
-        raise ValueError("evidence is not a JSON object")
+        raise EvidenceError("evidence is not a JSON object")
     return doc
+
+
+def _canonical_check(doc: dict[str, Any], evidence: bytes) -> CheckResult:
+    try:
+        canonical = canonical_json(doc) == evidence
+    except EvidenceError as exc:  # a float or another value canonical JSON refuses
+        return CheckResult("evidence.canonical", False, f"not canonical: {exc}")
+    return CheckResult(
+        "evidence.canonical", canonical, "" if canonical else "not in canonical form"
+    )
+
+
+def _observation_check(doc: dict[str, Any], device_cert: x509.Certificate) -> CheckResult:
+    observed = doc.get("observedAt")
+    if not isinstance(observed, int) or isinstance(observed, bool):
+        return CheckResult("evidence.observed_at", False, "observedAt missing or not an integer")
+    try:
+        at = dt.datetime.fromtimestamp(observed, dt.UTC)
+    except (OverflowError, OSError, ValueError):
+        return CheckResult("evidence.observed_at", False, f"observedAt {observed} is out of range")
+    valid = device_cert.not_valid_before_utc <= at <= device_cert.not_valid_after_utc
+    return CheckResult(
+        "certificate.device.valid_at_observation",
+        valid,
+        "" if valid else f"certificate not valid at {at.isoformat()}",
+    )
 
 
 def issued_by(device_cert: x509.Certificate, ca_cert: x509.Certificate) -> CheckResult:
@@ -142,13 +170,7 @@ def verify_envelope(
         doc = parse_envelope(evidence)
     except (ValueError, UnicodeDecodeError) as exc:
         return [CheckResult("evidence.json", False, f"not a JSON object: {exc}")]
-    checks.append(
-        CheckResult(
-            "evidence.canonical",
-            canonical_json(doc) == evidence,
-            "" if canonical_json(doc) == evidence else "not in canonical form",
-        )
-    )
+    checks.append(_canonical_check(doc, evidence))
     if ca_cert is None:
         checks.append(
             CheckResult("certificate.ca.published", False, "CA certificate not found on-chain")
@@ -181,21 +203,7 @@ def verify_envelope(
     )
     if ca_cert is not None:
         checks.append(chain_check(device_cert, ca_cert))
-    observed = doc.get("observedAt")
-    if isinstance(observed, int):
-        at = dt.datetime.fromtimestamp(observed, dt.UTC)
-        valid = device_cert.not_valid_before_utc <= at <= device_cert.not_valid_after_utc
-        checks.append(
-            CheckResult(
-                "certificate.device.valid_at_observation",
-                valid,
-                "" if valid else f"certificate not valid at {at.isoformat()}",
-            )
-        )
-    else:
-        checks.append(
-            CheckResult("evidence.observed_at", False, "observedAt missing or not an integer")
-        )
+    checks.append(_observation_check(doc, device_cert))
     checks.append(_check_signature(doc, device_cert))
     return checks
 

@@ -60,7 +60,12 @@ class AttestationPublic(BaseModel):
     location: LocationPublic | None
     evidence_hash: str | None
     evidence: Any = Field(
-        default=None, description="the evidence document, parsed (null if not JSON)"
+        default=None,
+        description="the evidence document, parsed (null if it is not JSON or breaks the bounds)",
+    )
+    evidence_problem: str | None = Field(
+        default=None,
+        description="why evidence is null: not UTF-8, not JSON, over 64 KiB or nested too deep",
     )
     evidence_hex: str | None
     signature: SignaturePublic | None

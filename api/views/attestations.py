@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +24,8 @@ from api.schemas.common import DomainPublic, LocationPublic, location
 from api.views.common import block_public, domain_public, hx
 from redundancy.attestation_verifier import ProofReport
 from redundancy.domains import KIND_DIMENSIONS, Kind
-from redundancy.errors import VerificationError
+from redundancy.errors import EvidenceError, VerificationError
+from redundancy.evidence import parse_document
 from redundancy.proofs import Attestation, SignedProof
 
 
@@ -148,11 +148,12 @@ def _proof(sub: Submission, tx: str, index: int) -> SignedProof | ValueError:
     return sub.proofs[index]
 
 
-def _evidence(raw: bytes) -> Any:
+def _evidence(raw: bytes) -> tuple[Any, str | None]:
+    """The evidence document parsed within bounds, or None and why not."""
     try:
-        return json.loads(raw.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        return None
+        return parse_document(raw), None
+    except EvidenceError as exc:
+        return None, str(exc)
 
 
 def get_attestation(snap: BlockView, tx: str, index: int) -> AttestationPublic:
@@ -189,6 +190,7 @@ def get_attestation(snap: BlockView, tx: str, index: int) -> AttestationPublic:
         )
     a = proof.attestation
     domains, geo = _asserted(a, names)
+    evidence, evidence_problem = _evidence(proof.evidence)
     accepted = index not in sub.rejected and (a.facility_id, a.sequence) in sub.accepted
     rejection = "transaction reverted" if sub.reverted else sub.rejected.get(index)
     return AttestationPublic(
@@ -205,7 +207,8 @@ def get_attestation(snap: BlockView, tx: str, index: int) -> AttestationPublic:
         domains=domains,
         location=geo,
         evidence_hash=hx(a.evidence_hash),
-        evidence=_evidence(proof.evidence),
+        evidence=evidence,
+        evidence_problem=evidence_problem,
         evidence_hex=hx(proof.evidence),
         signature=SignaturePublic(
             v=proof.signature.v, r=hx(proof.signature.r), s=hx(proof.signature.s)
