@@ -2,8 +2,10 @@
 as serialised bytes, so a warm request is a dictionary lookup and never an RPC call.
 
 Concurrent requests for the same key while it is being computed wait for that one computation
-(single flight). Entries of older blocks are dropped when a new block is seen. The cache lives
-in one event loop; computations run in worker threads.
+(single flight). Entries of older blocks are dropped when a new block is seen. The cache is
+bounded in entries and in bytes of cached bodies (least recently used go first; a body larger
+than the whole byte budget is answered but not kept), so distinct query keys cannot grow the
+process without limit. It lives in one event loop; computations run in worker threads.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ class Cached:
 
 
 class BlockCache:
-    def __init__(self, max_entries: int = 4096) -> None:
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        """Bytes of the bodies cached now (in-flight computations count once done)."""
+        self._sizes: dict[Hashable, int] = {}
         self._block: str | None = None
         self._entries: OrderedDict[Hashable, asyncio.Future[Cached]] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -43,6 +49,8 @@ class BlockCache:
         if block_hash != self._block:
             self._block = block_hash
             self._entries.clear()
+            self._sizes.clear()
+            self.bytes = 0
         future = self._entries.get(key)
         if future is not None and future.done():  # the warm path: no task, no thread, no RPC
             self._entries.move_to_end(key)
@@ -72,10 +80,19 @@ class BlockCache:
             future.exception()  # mark retrieved: the waiters re-raise it
         else:
             future.set_result(result)
+            if self._entries.get(key) is future:  # still this block's entry
+                size = len(result.body or b"")
+                if size > self.max_bytes:
+                    del self._entries[key]  # answered, never kept
+                else:
+                    self._sizes[key] = size
+                    self.bytes += size
+                    self._evict()
 
     def _evict(self) -> None:
-        while len(self._entries) > self.max_entries:
+        while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             oldest = next(iter(self._entries))
             if not self._entries[oldest].done():
                 break  # never drop an in-flight computation others may await
             del self._entries[oldest]
+            self.bytes -= self._sizes.pop(oldest, 0)

@@ -37,7 +37,7 @@ class ChainService:
             interval=settings.block_poll_ms / 1000,
             rpc_timeout=settings.rpc_timeout_s,
         )
-        self.cache = BlockCache(settings.cache_entries)
+        self.cache = BlockCache(settings.cache_entries, settings.cache_bytes)
         self._views: dict[str, BlockView] = {}
         self._lock = threading.Lock()
 

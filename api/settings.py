@@ -34,6 +34,11 @@ class Settings(DeployableSettings):
         ge=16,
         description="cached responses kept per block (least recently used go first)",
     )
+    cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="bytes of cached response bodies kept per block (least recently used go first)",
+    )
     rpc_timeout_s: float = Field(default=5.0, gt=0, description="timeout of one JSON-RPC request")
     retry_after_s: int = Field(default=2, ge=1, description="Retry-After sent with 503 responses")
     cors_origins: list[str] = Field(

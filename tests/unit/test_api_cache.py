@@ -72,3 +72,23 @@ def test_the_cache_keeps_at_most_max_entries() -> None:
         return len(cache)
 
     assert asyncio.run(scenario()) == 16
+
+
+def test_cached_bytes_stay_within_the_budget_and_an_oversized_body_is_not_kept() -> None:
+    """Distinct query keys (pages, filters) must not grow the process without bound."""
+    body = b"x" * 1000
+
+    async def scenario() -> tuple[int, int, bool, int]:
+        cache = BlockCache(max_entries=10_000, max_bytes=10 * 1000)
+        for i in range(500):
+            await cache.get("0xaa", ("page", i), lambda: Cached(body))
+        kept, used = len(cache), cache.bytes
+        _, hit_oldest = await cache.get("0xaa", ("page", 0), lambda: Cached(body))
+        huge, _ = await cache.get("0xaa", "huge", lambda: Cached(b"y" * 20_000))
+        again, hit_huge = await cache.get("0xaa", "huge", lambda: Cached(b"y" * 20_000))
+        return kept, used, hit_oldest or hit_huge, len(huge.body or b"") + len(again.body or b"")
+
+    kept, used, any_hit, served = asyncio.run(scenario())
+    assert (kept, used) == (10, 10_000)  # the newest ten pages, exactly the budget
+    assert not any_hit  # the oldest page was evicted; the huge body was never kept
+    assert served == 40_000  # but it was answered both times
