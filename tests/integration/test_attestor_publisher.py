@@ -178,6 +178,24 @@ def test_expired_pending_proofs_are_renewed_not_sent(deployed: Deployed, tmp_pat
     assert deployed.registry.last_sequence(w.account.address) == 4
 
 
+def test_a_proof_inside_the_expiry_margin_is_renewed_not_sent(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """Still valid, but too close to its end to land: sending it would waste a transaction on a
+    proof the registry may refuse as expired when mined."""
+    w = wire(deployed, tmp_path)
+    margin = w.settings.publisher.expiry_margin
+    assert 0 < margin < 600 // 4
+    w.issue(Kind.POWER, lifetime=600, clock=lambda: time.time() - 600 + margin - 5)
+    (entry,) = w.outbox.entries()
+    assert entry.expires_at > time.time() + 1  # valid now ...
+    w.drain()
+    (entry,) = w.outbox.entries()
+    assert (entry.state, entry.reason) == (EXPIRED, "would expire before landing")
+    assert w.renewed == [(Kind.POWER, w.site.facility_id)]
+    assert deployed.registry.last_sequence(w.account.address) == 0  # ... and never sent
+
+
 def test_a_refused_proof_is_rejected_with_its_reason(deployed: Deployed, tmp_path: Path) -> None:
     w = wire(deployed, tmp_path)
     w.link.client()

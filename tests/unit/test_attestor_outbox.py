@@ -167,3 +167,15 @@ def test_wal_mode(tmp_path: Path) -> None:
     _open(tmp_path).close()
     with sqlite3.connect(tmp_path / "outbox.sqlite") as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_resend_keeps_the_block_of_the_first_send(tmp_path: Path) -> None:
+    """The first transaction may land after all: the search for it must start at the first
+    send, or a landed proof is taken for a skipped one and renewed for nothing."""
+    box = _open(tmp_path)
+    _append(box, Kind.POWER, Kind.HEALTH)
+    box.mark_sent([1], block=10)
+    box.mark_sent([1, 2], block=25)
+    one, two = box.entries()
+    assert (one.sent_block, one.attempts) == (10, 2)
+    assert (two.sent_block, two.attempts) == (25, 1)
