@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from attestor.errors import ProbeError, RegistrationError
+from attestor.errors import OutboxUnwritableError, ProbeError, RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
 from attestor.latency import LatencyResponder
@@ -34,6 +34,8 @@ log = logging.getLogger("attestor.daemon")
 
 PRUNE_EVERY = 3600.0
 PROBE_RETRY = 60.0
+#: Seconds before signing is tried again after the outbox could not store a round.
+OUTBOX_RETRY = 5.0
 CERT_WARNING_DAYS = 30
 
 
@@ -75,6 +77,8 @@ class Daemon:
         self._last_tick = time.monotonic()
         self._last_prune = 0.0
         self.fatal: RegistrationError | None = None
+        self.outbox_error: str | None = None
+        """Why the last round could not be stored (None once one is)."""
         self._publisher_thread = threading.Thread(
             target=self._publish_loop, name="publisher", daemon=True
         )
@@ -197,7 +201,12 @@ class Daemon:
             self.schedule.done(job, now, retry)
         if not observed:
             return
-        proofs = self.issuer.issue([(obs, job.lifetime) for job, obs in observed])
+        try:
+            proofs = self.issuer.issue([(obs, job.lifetime) for job, obs in observed])
+        except OutboxUnwritableError as exc:
+            self._refuse_to_sign(observed, now, exc)
+            return
+        self.outbox_error = None
         for (job, obs), proof in zip(observed, proofs, strict=True):
             kind = obs.kind.name.lower()
             self.metrics.proofs_signed.labels(kind=kind).inc()
@@ -213,6 +222,24 @@ class Daemon:
             )
         self.metrics.last_signed_sequence.set(proofs[-1].attestation.sequence)
         self._publish_wake.set()
+
+    def _refuse_to_sign(
+        self, observed: list[tuple[Job, Observation]], now: float, exc: OutboxUnwritableError
+    ) -> None:
+        """The outbox could not store this round: nothing was signed for good (the signatures
+        were discarded with the transaction). Say so, and try again soon."""
+        self.outbox_error = str(exc)
+        self.metrics.outbox_errors.inc()
+        log_event(
+            log,
+            "outbox.unwritable",
+            logging.ERROR,
+            error=str(exc),
+            unsigned=[job.name for job, _ in observed],
+            retry_in=OUTBOX_RETRY,
+        )
+        for job, _ in observed:
+            self.schedule.done(job, now, OUTBOX_RETRY)
 
     def _maybe_prune(self, now: float) -> None:
         if now - self._last_prune < PRUNE_EVERY:
@@ -245,10 +272,13 @@ class Daemon:
         """(alive, details) for /healthz: alive while the main loop keeps ticking."""
         stalled_after = 2 * self.settings.health.heartbeat_interval + 30
         age = time.monotonic() - self._last_tick
-        alive = age < stalled_after and not self._stopping()
+        looping = age < stalled_after and not self._stopping()
+        alive = looping and self.outbox_error is None
         reachable = self.metrics.value("attestor_chain_reachable")
+        status = "stalled" if not looping else ("ok" if alive else "outbox_unwritable")
         return alive, {
-            "status": "ok" if alive else "stalled",
+            "status": status,
+            "outboxError": self.outbox_error,
             "facility": self.settings.facility,
             "attestor": self.link.address,
             "chainReachable": None if reachable is None else bool(reachable),

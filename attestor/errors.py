@@ -26,6 +26,12 @@ class OutboxError(AttestorError):
     """Raised when the outbox database belongs to another attestor key or cannot be used."""
 
 
+class OutboxUnwritableError(OutboxError):
+    """Raised when the outbox cannot store a write (disk full, read-only file system, I/O
+    error): the transaction is rolled back, so nothing was stored and no sequence was used; a
+    proof signed for it is discarded before anything else sees it."""
+
+
 class RegistrationError(AttestorError):
     """Raised when the chain says this attestor may not publish for its facility as configured:
     not registered, another attestor key, another CA pinned, or a policy the settings break."""

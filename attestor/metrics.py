@@ -75,6 +75,11 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.outbox_errors = Counter(
+            "attestor_outbox_errors_total",
+            "Rounds the outbox could not store (disk full, read-only): nothing was signed.",
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "attestor_outbox_depth", "Signed proofs waiting to be published.", registry=r
         )

@@ -18,6 +18,7 @@ durable against power loss; ``normal`` only against a crashed or killed process.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
@@ -26,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from attestor.errors import OutboxError
+from attestor.errors import OutboxError, OutboxUnwritableError
 from redundancy.domains import Kind
 from redundancy.eip712 import Signature
 from redundancy.evidence import evidence_hash
@@ -136,15 +137,21 @@ class Outbox:
         domain_separator: bytes,
         synchronous: str = "full",
     ) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'full' else 'NORMAL'}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(SCHEMA)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            mode = "FULL" if synchronous == "full" else "NORMAL"
+            self._db.execute(f"PRAGMA synchronous={mode}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(SCHEMA)
+        except (sqlite3.OperationalError, OSError) as exc:  # read-only, full, not a directory
+            raise OutboxUnwritableError(
+                f"outbox {path} cannot be opened for writing: {exc}"
+            ) from None
         self.retired = self._bind(attestor, domain_separator.hex())
 
     def close(self) -> None:
@@ -153,14 +160,28 @@ class Outbox:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it is stored, or none. A failure of the storage
+        (disk full, read-only file system, I/O error) rolls it back and raises
+        OutboxUnwritableError."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._rollback()
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as exc:  # full, read-only, I/O error, locked
+                self._rollback()
+                message = f"outbox {self.path} cannot be written: {exc}"
+                raise OutboxUnwritableError(message) from None
+
+    def _rollback(self) -> None:
+        """Undo an open transaction (SQLite may already have, after a failed COMMIT)."""
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
 
     def _meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from attestor.errors import OutboxError
+from attestor.errors import OutboxError, OutboxUnwritableError
 from attestor.outbox import EXPIRED, PENDING, PUBLISHED, REJECTED, Outbox
 from redundancy.domains import Kind, facility_id
 from redundancy.eip712 import Signer
@@ -179,3 +179,18 @@ def test_a_resend_keeps_the_block_of_the_first_send(tmp_path: Path) -> None:
     one, two = box.entries()
     assert (one.sent_block, one.attempts) == (10, 2)
     assert (two.sent_block, two.attempts) == (25, 1)
+
+
+def test_a_write_the_storage_refuses_stores_nothing_and_uses_no_sequence(tmp_path: Path) -> None:
+    """SQLite's own page limit stands in for a full disk here (the fault test fills a real
+    file system): the round is refused whole, and the next one continues the sequence."""
+    box = _open(tmp_path)
+    _append(box, Kind.POWER)
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    big = [partial(_proof, Kind.HEALTH, 1000 + i) for i in range(200)]
+    with pytest.raises(OutboxUnwritableError, match="cannot be written: database or disk is full"):
+        box.append(big)
+    assert [e.sequence for e in box.entries()] == [1] and box.last_sequence() == 1
+    box._db.execute("PRAGMA max_page_count = 1073741823")
+    assert [p.attestation.sequence for p in _append(box, Kind.NETWORK)] == [2]

@@ -36,6 +36,10 @@ METRICS = {
     "attestor_publish_batches_total": ("counter", "Transactions sent with a batch of proofs."),
     "attestor_publish_errors_total": ("counter", "Publish attempts that failed, by error."),
     "attestor_probe_errors_total": ("counter", "Probe runs that failed, by kind."),
+    "attestor_outbox_errors_total": (
+        "counter",
+        "Rounds the outbox could not store (disk full, read-only): nothing was signed.",
+    ),
     "attestor_outbox_depth": ("gauge", "Signed proofs waiting to be published."),
     "attestor_last_signed_sequence": ("gauge", "Sequence of the newest signed proof."),
     "attestor_last_published_sequence": ("gauge", "Sequence of the newest published proof."),
