@@ -4,15 +4,20 @@ attestors measured, and serves the API and dashboard."""
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from attestor.keys import CA_KEY, DEVICE_KEY, KEYSTORE
 from devnet.http import get_json
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
+from redundancy.devkeys import dev_keys
+from redundancy.keystore import load_account
 
 
 def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: Path) -> None:
@@ -69,3 +74,51 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     except Exception:
         reachable = False
     assert not reachable
+    assert_no_secret_in_logs(tmp_path, proc.stdout + proc.stderr)
+
+
+def secrets_of(state_dir: Path) -> dict[str, str]:
+    """Every secret the devnet made, as text a log could contain: each site's passphrase, its
+    attestor key, device key and CA key (hex and base64 of the raw key), and the development
+    keys the venue's nodes sign with."""
+    out: dict[str, str] = {}
+    for keys in sorted(state_dir.glob("sites/*/keys")):
+        site = keys.parent.name
+        password = (keys / "password").read_text().splitlines()[0]
+        out[f"{site} passphrase"] = password
+        account = load_account(keys / KEYSTORE, password)
+        out[f"{site} attestor key"] = bytes(account.key).hex()
+        for name in (DEVICE_KEY, CA_KEY):
+            if not (keys / name).exists():
+                continue
+            pem = serialization.load_pem_private_key((keys / name).read_bytes(), password.encode())
+            raw = pem.private_bytes(
+                serialization.Encoding.Raw,
+                serialization.PrivateFormat.Raw,
+                serialization.NoEncryption(),
+            )
+            out[f"{site} {name}"] = raw.hex()
+            out[f"{site} {name} (base64)"] = base64.b64encode(raw).decode()
+    for i, key in enumerate(dev_keys("anvil")):
+        out[f"anvil development key {i}"] = key.removeprefix("0x")
+    return out
+
+
+def assert_no_secret_in_logs(state_dir: Path, console: str) -> None:
+    """No log of the run (attestors, nodes, gateways, etcd, API, the console) holds a secret."""
+    logs = {"console": console}
+    logs |= {
+        str(p.relative_to(state_dir)): p.read_text(errors="replace")
+        for p in state_dir.rglob("*.log")
+    }
+    for part in ("attestor.log", "api.log", "-run.log", "-gateway.log"):  # every daemon's log
+        assert any(name.endswith(part) for name in logs), (part, sorted(logs))
+    secrets = secrets_of(state_dir)
+    assert len(secrets) >= 3 * 3 + 10
+    leaks = [
+        (what, name)
+        for what, secret in secrets.items()
+        for name, text in logs.items()
+        if secret.lower() in text.lower()
+    ]
+    assert leaks == []
