@@ -15,6 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
+from api.blockheader import BlockHeaderMiddleware
 from api.handlers import register_handlers
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.routes import (
@@ -95,6 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]
         )
+    app.add_middleware(BlockHeaderMiddleware, watcher=chain.watcher)
     app.add_middleware(MetricsMiddleware, metrics=app_metrics)
     return app
 

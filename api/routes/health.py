@@ -40,6 +40,7 @@ async def health(chain: ChainDep) -> JSONResponse:
             chain_id=d.chain_id,
             registry=d.registry,
             selector=d.selector,
+            settlement=d.settlement,
             deploy_block=d.deploy_block,
         ),
         version=VERSION,

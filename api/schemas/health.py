@@ -11,8 +11,8 @@ class DeploymentPublic(BaseModel):
     chain_id: int
     registry: str
     selector: str
+    settlement: str
     deploy_block: int
-    settlement: str | None = None
 
 
 class HealthPublic(BaseModel):
