@@ -182,7 +182,7 @@ def test_health_names_the_deployment(client: TestClient, api_world: ApiWorld) ->
     assert (body["status"], body["chain_reachable"], body["reason"]) == ("ok", True, None)
     assert body["deployment"]["registry"] == api_world.deployment.registry
     assert body["deployment"]["selector"] == api_world.deployment.selector
-    assert body["deployment"]["settlement"] is None
+    assert body["deployment"]["settlement"] == api_world.deployment.settlement
     assert body["last_poll_ms"] < 5_000
 
 
