@@ -20,7 +20,7 @@ from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.types import TxReceipt
 
-from redundancy.chain import ErrorDecoder
+from redundancy.chain import ContractClient, ErrorDecoder
 from redundancy.errors import ContractRevertError
 
 #: Enough for every call under test: a revert is then never for want of gas.
@@ -108,3 +108,23 @@ def changes_to(w3: Web3, receipt: TxReceipt, address: str) -> dict[str, Any]:
     )
     changed: dict[str, Any] = diff["post"].get(address.lower(), {})
     return changed
+
+
+def refusals(
+    client: ContractClient, fn: ContractFunction, sender: LocalAccount
+) -> list[ContractRevertError]:
+    """Send ``fn`` to ``client``'s contract as a polite client does (estimated first: refused
+    before any block) and as an attacker does (mined unestimated); the custom error of each.
+    Fails unless both are refused, and the mined one logged nothing and changed nothing in the
+    contract."""
+    try:
+        client.tx.send(fn, sender)
+    except ContractRevertError as polite:
+        refused = polite
+    else:
+        raise AssertionError("the estimated call was accepted")
+    receipt = send_unestimated(client.w3, sender, client.address, calldata(fn))
+    mined = revert_error(client.w3, receipt, client.errors)
+    assert receipt["logs"] == [], "a reverted transaction logged events"
+    assert changes_to(client.w3, receipt, client.address) == {}, "it changed the contract"
+    return [refused, mined]
