@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from hypothesis import strategies as st
+
 from redundancy.errors import ContractRevertError
 
 #: ``data.draw`` of ``st.data()``, or the ``draw`` of a composite strategy.
@@ -46,3 +48,8 @@ def matches(err: ContractRevertError, expected: Refusal) -> bool:
     """Whether ``err`` is the predicted custom error with the predicted arguments."""
     name, args = expected
     return err.error_name == name and all(err.args_by_name.get(k) == v for k, v in args.items())
+
+
+def nonzero32() -> st.SearchStrategy[bytes]:
+    """32 bytes, never all zero (a filter would mostly retry: Hypothesis favours zeros)."""
+    return st.integers(1, 2**256 - 1).map(lambda v: v.to_bytes(32, "big"))
