@@ -8,7 +8,7 @@ gives exactly the id the proof asserts, so a name shown is always a true preimag
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeGuard
 
 from redundancy.domains import KIND_DIMENSIONS, Dimension, domain_id, facility_id, hardware_domain
 from redundancy.errors import EvidenceError
@@ -18,11 +18,24 @@ from redundancy.proofs import SignedProof
 MAX_CANDIDATES = 64
 
 
+def _text(value: object) -> TypeGuard[str]:
+    """Whether ``value`` is a string that can name something: one UTF-8 can encode. JSON's
+    escapes let evidence hold lone surrogates (``"\\ud800"``), which hashing a name refuses."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _strings(value: Any, depth: int = 0) -> Iterator[str]:
     if depth > 6:
         return
     if isinstance(value, str):
-        yield value
+        if _text(value):
+            yield value
     elif isinstance(value, dict):
         for item in value.values():
             yield from _strings(item, depth + 1)
@@ -37,7 +50,7 @@ def _hardware_candidates(value: Any, depth: int = 0) -> Iterator[tuple[str, str,
         return
     if isinstance(value, dict):
         vendor, model, firmware = (value.get(k) for k in ("vendor", "model", "firmware"))
-        if isinstance(vendor, str) and isinstance(model, str) and isinstance(firmware, str):
+        if _text(vendor) and _text(model) and _text(firmware):
             yield vendor, model, firmware
         for item in value.values():
             yield from _hardware_candidates(item, depth + 1)
@@ -76,7 +89,7 @@ class NameBook:
             return
         if a.facility_id not in self._facilities and isinstance(doc, dict):
             name = doc.get("facility")
-            if isinstance(name, str) and name.strip() and facility_id(name) == a.facility_id:
+            if _text(name) and name.strip() and facility_id(name) == a.facility_id:
                 self._facilities[a.facility_id] = " ".join(name.lower().split())
         for dim, target in wanted:
             if dim == Dimension.HARDWARE:

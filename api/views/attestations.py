@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -149,11 +150,18 @@ def _proof(sub: Submission, tx: str, index: int) -> SignedProof | ValueError:
 
 
 def _evidence(raw: bytes) -> tuple[Any, str | None]:
-    """The evidence document parsed within bounds, or None and why not."""
+    """The evidence document parsed within bounds, or None and why not (also when it holds
+    text no response can carry: JSON's escapes let it hold a lone surrogate, ``"\\ud800"``,
+    which UTF-8 cannot encode)."""
     try:
-        return parse_document(raw), None
+        doc = parse_document(raw)
     except EvidenceError as exc:
         return None, str(exc)
+    try:
+        json.dumps(doc, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return None, "document holds text that is not Unicode (an escaped lone surrogate)"
+    return doc, None
 
 
 def get_attestation(snap: BlockView, tx: str, index: int) -> AttestationPublic:

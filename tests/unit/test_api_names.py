@@ -62,3 +62,30 @@ def test_evidence_that_is_not_json_is_ignored() -> None:
     p = proof(Kind.POWER, {}, domain_id(Dimension.POWER, "ercot"))
     book.learn(SignedProof(p.attestation, b"\xff\xfe", p.signature))
     assert book.domain(domain_id(Dimension.POWER, "ercot")) is None
+
+
+def test_text_that_is_not_unicode_is_skipped_and_the_rest_still_named() -> None:
+    """JSON escapes let evidence hold a lone surrogate, which no name can hash: learning such a
+    document raised UnicodeEncodeError, and the API's index (and every endpoint) with it."""
+    book = NameBook()
+    grid = domain_id(Dimension.POWER, "ercot")
+    raw = (
+        b'{"facility":"\\ud800","body":{"grid":"\\udc00x","alt":"ercot",'
+        b'"vendor":"\\ud800","model":"m","firmware":"f"}}'
+    )
+    for kind, d1 in ((Kind.POWER, grid), (Kind.HARDWARE, hardware_domain("a", "m", "f"))):
+        book.learn(
+            make_proof(
+                SIGNER,
+                bytes(32),
+                facility_id=facility_id("fra1"),
+                kind=kind,
+                evidence=raw,
+                issued_at=1,
+                expires_at=2,
+                sequence=1,
+                domain_id=d1,
+            )
+        )
+    assert book.domain(grid) == "ercot"
+    assert book.facility(facility_id("fra1")) is None
