@@ -19,8 +19,9 @@ order's cost). Orders that cross, IOCs and replacements go to ``matching``.
 from __future__ import annotations
 
 from bisect import insort
+from typing import Final
 
-from validator.engine.accounts import BUY_RESERVE, COLLATERAL, OPEN_SELL, POS
+from validator.engine.accounts import BUY_RESERVE, COLLATERAL, OPEN_SELL, POS, Holding
 from validator.engine.book import COMPACT_SLACK, B, K, Level, P, Q, S
 from validator.engine.matching import execute, remove
 from validator.engine.messages import Cancel, CancelReplace, NewOrder
@@ -28,22 +29,25 @@ from validator.engine.primitives import OrderKind, Side
 from validator.engine.results import ACCEPTED, REJECTED, RejectReason, Result
 from validator.engine.state import State
 
-_UNKNOWN_SERIES = REJECTED[RejectReason.UNKNOWN_SERIES]
-_EXPIRED_SERIES = REJECTED[RejectReason.EXPIRED_SERIES]
-_BAD_TICK = REJECTED[RejectReason.BAD_TICK]
-_BAD_LOT = REJECTED[RejectReason.BAD_LOT]
-_UNKNOWN_ACCOUNT = REJECTED[RejectReason.UNKNOWN_ACCOUNT]
-_DUPLICATE_ORDER_ID = REJECTED[RejectReason.DUPLICATE_ORDER_ID]
-_POST_ONLY_WOULD_CROSS = REJECTED[RejectReason.POST_ONLY_WOULD_CROSS]
-_INSUFFICIENT_COLLATERAL = REJECTED[RejectReason.INSUFFICIENT_COLLATERAL]
-_UNKNOWN_ORDER = REJECTED[RejectReason.UNKNOWN_ORDER]
+# Final: the compiled engine keeps these in C variables, not in the module's dictionary.
+_UNKNOWN_SERIES: Final = REJECTED[RejectReason.UNKNOWN_SERIES]
+_EXPIRED_SERIES: Final = REJECTED[RejectReason.EXPIRED_SERIES]
+_BAD_TICK: Final = REJECTED[RejectReason.BAD_TICK]
+_BAD_LOT: Final = REJECTED[RejectReason.BAD_LOT]
+_UNKNOWN_ACCOUNT: Final = REJECTED[RejectReason.UNKNOWN_ACCOUNT]
+_DUPLICATE_ORDER_ID: Final = REJECTED[RejectReason.DUPLICATE_ORDER_ID]
+_POST_ONLY_WOULD_CROSS: Final = REJECTED[RejectReason.POST_ONLY_WOULD_CROSS]
+_INSUFFICIENT_COLLATERAL: Final = REJECTED[RejectReason.INSUFFICIENT_COLLATERAL]
+_UNKNOWN_ORDER: Final = REJECTED[RejectReason.UNKNOWN_ORDER]
+_ACCEPTED: Final = ACCEPTED
 
-_BUY = Side.BUY
-_NOTHING = (0, 0, 0, 0)
+_BUY: Final = Side.BUY
+_NOTHING: Final[Holding] = [0, 0, 0, 0]
 """Read-only stand-in for a holding not created yet (a rejected order must not create one)."""
-_GTC = OrderKind.GTC
-_IOC = OrderKind.IOC
-_POST_ONLY = OrderKind.POST_ONLY
+_GTC: Final = OrderKind.GTC
+_IOC: Final = OrderKind.IOC
+_POST_ONLY: Final = OrderKind.POST_ONLY
+_insort: Final = insort
 
 
 def new_order(state: State, msg: NewOrder) -> Result:
@@ -125,16 +129,16 @@ def new_order(state: State, msg: NewOrder) -> Result:
     # ... and rest at the back of its level (``Book.rest``, inlined).
     level = levels.get(price)
     if level is None:
-        level = levels[price] = Level()
-        level.live = 0
+        levels[price] = Level(order)
         if not keys or key > keys[-1]:
             keys.append(key)
         else:
-            insort(keys, key)
-    level.append(order)
-    level.live += 1
+            _insort(keys, key)
+    else:
+        level.orders.append(order)
+        level.live += 1
     account.orders[order_id] = order
-    return ACCEPTED
+    return _ACCEPTED
 
 
 def cancel(state: State, msg: Cancel) -> Result:
@@ -145,9 +149,12 @@ def cancel(state: State, msg: Cancel) -> Result:
     account = state.accounts_by_id.get(msg.account)
     if account is None:
         return _UNKNOWN_ACCOUNT
-    order = account.orders.pop(msg.order_id, None)
+    orders = account.orders
+    order_id = msg.order_id
+    order = orders.get(order_id)
     if order is None:
         return _UNKNOWN_ORDER
+    del orders[order_id]
     index = order[S]
     series = state.series[index]
     holding = account.holdings[index]
@@ -173,11 +180,11 @@ def cancel(state: State, msg: Cancel) -> Result:
     live = level.live - 1
     if live:
         level.live = live
-        if len(level) > 2 * live + COMPACT_SLACK:
+        if len(level.orders) > 2 * live + COMPACT_SLACK:
             level.compact()
     else:
         book.drop_level(order[B], price)
-    return ACCEPTED
+    return _ACCEPTED
 
 
 def cancel_replace(state: State, msg: CancelReplace) -> Result:
