@@ -224,9 +224,7 @@ def _hit_bids(
     return qty
 
 
-def _cancel_own(
-    account: Account, series: Series, maker: Order, out: list[CancelledOrder]
-) -> None:
+def _cancel_own(account: Account, series: Series, maker: Order, out: list[CancelledOrder]) -> None:
     """Self-trade prevention: cancel the taker's own resting order at the front of its level
     (the caller moves past it and counts it out of the level)."""
     out.append(CancelledOrder(account.id, maker[O], maker[Q]))
