@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import json
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from itertools import repeat
 from typing import Any
@@ -57,7 +57,7 @@ from validator.engine.messages import (
     Withdraw,
 )
 from validator.engine.primitives import INT_LIMIT
-from validator.engine.results import RejectReason, Result
+from validator.engine.results import ACCEPTED, REJECTED, RejectReason, Result
 
 MESSAGES: tuple[type[Message], ...] = (
     ListSeries,
@@ -324,6 +324,12 @@ def encode_result(result: Result) -> bytes:
     return _dump(obj)
 
 
+def encode_results(results: Iterable[Result]) -> list[bytes]:
+    """The canonical lines of many results (the shared status results by a lookup)."""
+    status = _STATUS_BY_ID
+    return [status.get(id(result)) or encode_result(result) for result in results]
+
+
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
 
@@ -339,3 +345,7 @@ _STATUS_LINES: dict[RejectReason | None, bytes] = {
     )
     for reason in [None, *RejectReason]
 }
+_STATUS_BY_ID: dict[int, bytes] = {
+    id(result): _STATUS_LINES[result.reason] for result in [ACCEPTED, *REJECTED.values()]
+}
+"""The shared status results (module constants, never freed) by identity."""
