@@ -53,6 +53,10 @@ _HANDLERS: Final[dict[type[Any], Callable[[State, Any], Result]]] = {
     Expire: expire,
 }
 
+_NEW_ORDER: Final = NewOrder
+_CANCEL: Final = Cancel
+_CANCEL_REPLACE: Final = CancelReplace
+
 
 @dataclass(frozen=True, slots=True)
 class AccountView:
@@ -85,13 +89,13 @@ class Engine:
         state = self._state
         # The order-entry messages, most of the flow, by direct calls (which the compiled
         # engine makes natively); the rest through the table.
-        if type(msg) is NewOrder:
+        if type(msg) is _NEW_ORDER:
             state.seq += 1
             return new_order(state, msg)
-        if type(msg) is Cancel:
+        if type(msg) is _CANCEL:
             state.seq += 1
             return cancel(state, msg)
-        if type(msg) is CancelReplace:
+        if type(msg) is _CANCEL_REPLACE:
             state.seq += 1
             return cancel_replace(state, msg)
         handler = _HANDLERS.get(type(msg))
