@@ -16,7 +16,7 @@ State hashes (see ``chain.py`` for the per-input hash chain):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from hashlib import sha256
 from typing import Any, Final
@@ -103,6 +103,13 @@ class Engine:
             raise MessageError(f"not an input message: {type(msg).__name__}")
         state.seq += 1
         return handler(state, msg)
+
+    def apply_many(self, msgs: Sequence[Message]) -> list[Result]:
+        """Apply inputs in order (a chunk of the log); their outcomes, in the same order.
+
+        The same as ``[engine.apply(msg) for msg in msgs]``; compiled, the loop makes native
+        calls instead of one call from Python per input."""
+        return [self.apply(msg) for msg in msgs]
 
     def apply_at(self, seq: int, msg: Message) -> Result:
         """Apply an input that the log numbered ``seq``, which must be the next number."""

@@ -121,8 +121,7 @@ class Node:
             log.warning("log revision %d skipped: %s", revision, exc)
             return
         lines, msgs = chunk.applied()
-        apply = self.engine.apply
-        self.chain.extend(lines, [apply(msg) for msg in msgs])
+        self.chain.extend(lines, self.engine.apply_many(msgs))
         self.applied += 1
         self.revision = revision
         if self.applied % self.settings.batch_every == 0:
