@@ -30,7 +30,8 @@ def replay(
 ) -> tuple[Engine, dict[str, object]]:
     """Apply every line of the log at ``path``; return the engine and a summary.
 
-    With ``every``, the state hash after every ``every``-th input is appended to ``out``.
+    With ``every``, the state hash and the chain head after every ``every``-th input are appended
+    to ``out`` (equal chain heads: every result so far was the same).
     """
     engine, chain = Engine(), HashChain()
     reasons: Counter[str] = Counter()
@@ -50,6 +51,8 @@ def replay(
                 raise LogError(str(path), number, str(exc)) from None
             result = engine.apply(msg)
             chain.link(msg, result)
+            if every and out is not None and engine.seq % every == 0:
+                out.append(f"{engine.seq:>10}  {engine.state_hash().hex()}  {chain.head.hex()}")
             if result.reason is not None:
                 reasons[result.reason.value] += 1
                 continue
@@ -60,8 +63,6 @@ def replay(
                 deposits += msg.amount
             elif isinstance(msg, Withdraw):
                 withdrawals += msg.amount
-            if every and out is not None and engine.seq % every == 0:
-                out.append(f"{engine.seq:>10}  {engine.state_hash().hex()}")
     counts = engine.counts()
     summary: dict[str, object] = {
         "log": str(path),
@@ -117,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=0,
         metavar="N",
-        help="also print the state hash after every N inputs",
+        help="also print the state hash and chain head after every N inputs",
     )
     parser.add_argument(
         "--snapshot-out", type=Path, metavar="FILE", help="write the final snapshot to FILE"

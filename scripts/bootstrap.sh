@@ -22,7 +22,12 @@ command -v npm >/dev/null 2>&1 || { echo "bootstrap: npm is required" >&2; exit 
 if [ ! -x .venv/bin/python ]; then
   "$(pick_python)" -m venv .venv
 fi
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ]; then
+# Reinstalled when the package's declaration changes, and when the engine's sources do: the
+# install compiles the engine with mypyc (setup.py), and a build older than its sources is never
+# used (validator/native.py falls back to the pure-Python engine).
+if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] ||
+   [ setup.py -nt .venv/.installed ] ||
+   [ -n "$(find validator/engine -maxdepth 1 -name '*.py' -newer .venv/.installed)" ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e '.[dev]'
   touch .venv/.installed

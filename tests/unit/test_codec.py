@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 from tests.unit.validator_support import CALL, buy, deposit
 from validator.engine.codec import (
     _BY_TAG,
+    decode_lines,
     decode_message,
     decode_object,
     encode_message,
     encode_result,
+    loads_strict,
 )
 from validator.engine.errors import MessageError
 from validator.engine.messages import (
@@ -155,3 +157,103 @@ def test_compiled_decoder_accepts_and_refuses_exactly_like_the_generic_one(
     except MessageError as exc:
         got = ("error", str(exc))
     assert got == expected
+
+
+def _reference(line: bytes) -> object:
+    """The reference's outcome: the message, or ("error", the error's text)."""
+    try:
+        return _reference_decode(line)
+    except MessageError as exc:
+        return ("error", str(exc))
+
+
+def _reference_decode(line: bytes) -> Message:
+    """The reference decoder: ``json`` with duplicate keys refused, then the generic per-field
+    checks (not the exec-compiled ones, not msgspec)."""
+    obj = loads_strict(line)
+    if type(obj) is not dict:
+        raise MessageError("must be a JSON object")
+    tag = obj.get("type")
+    if not isinstance(tag, str) or tag not in _BY_TAG:
+        raise MessageError(f"must be one of {', '.join(sorted(_BY_TAG))}", field="type")
+    return _BY_TAG[tag].decode(obj)
+
+
+_TEXTS = st.one_of(
+    st.sampled_from(["a", "a b", "a\\b", 'a"b', "a\x7fb", "a\tb", "é", "\u200b", "x" * 64]),
+    st.text(max_size=8),
+)
+_LINE_VALUES = st.one_of(_VALUES, _TEXTS)
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> bytes:
+    """A JSON object line near a valid message: keys dropped, changed, duplicated, reordered;
+    whitespace and escapes in some; so that both decoders see every kind of near miss."""
+    msg = draw(st.sampled_from(EXAMPLES))
+    pairs = list(json.loads(encode_message(msg)).items())
+    for _ in range(draw(st.integers(0, 2))):
+        action = draw(st.sampled_from(["drop", "change", "duplicate", "swap"]))
+        if not pairs:
+            break
+        i = draw(st.integers(0, len(pairs) - 1))
+        key, _ = pairs[i]
+        if action == "drop":
+            del pairs[i]
+        elif action == "change":
+            pairs[i] = (draw(st.sampled_from([key, key, "extra"])), draw(_LINE_VALUES))
+        elif action == "duplicate":
+            pairs.insert(draw(st.integers(0, len(pairs))), (key, draw(_LINE_VALUES)))
+        else:
+            j = draw(st.integers(0, len(pairs) - 1))
+            pairs[i], pairs[j] = pairs[j], pairs[i]
+    ascii_only = draw(st.booleans())
+    colon, comma = draw(st.sampled_from([(":", ","), (": ", ", "), (" :", ",")]))
+    body = comma.join(
+        json.dumps(k, ensure_ascii=ascii_only) + colon + json.dumps(v, ensure_ascii=ascii_only)
+        for k, v in pairs
+    )
+    return ("{" + body + "}").encode("utf-8", "surrogatepass")
+
+
+@given(line=_lines())
+@settings(max_examples=2000, deadline=None)
+def test_fast_line_decoder_accepts_and_refuses_exactly_like_the_reference(line: bytes) -> None:
+    try:
+        got: object = decode_message(line)
+    except MessageError as exc:
+        got = ("error", str(exc))
+    assert got == _reference(line)
+
+
+@given(lines=st.lists(_lines(), min_size=1, max_size=6))
+@settings(max_examples=500, deadline=None)
+def test_chunk_decoder_takes_only_chunks_whose_every_line_the_reference_accepts_alike(
+    lines: list[bytes],
+) -> None:
+    expected = [_reference(line) for line in lines]
+    decoded = decode_lines(lines)
+    if decoded is not None:
+        assert decoded == expected
+    canonical = [encode_message(e) if isinstance(e, Message) else None for e in expected]
+    if canonical == lines:  # what gateways write takes the fast path
+        assert decoded == expected
+
+
+def test_chunk_decoder_sees_a_key_missing_from_one_line_and_doubled_in_another() -> None:
+    no_kind = (
+        b'{"account":"a","order_id":1,"price":5,"qty":1,"series":"S","side":"buy","type":"order"}'
+    )
+    two_kinds = (
+        b'{"account":"a","kind":"gtc","kind":"ioc","order_id":2,"price":5,"qty":1,'
+        b'"series":"S","side":"buy","type":"order"}'
+    )
+    assert decode_lines([no_kind, two_kinds]) is None
+    assert decode_message(no_kind) == decode_message(no_kind.decode())
+    with pytest.raises(MessageError, match="duplicate key"):
+        decode_message(two_kinds)
+
+
+def test_canonical_lines_take_the_fast_path() -> None:
+    lines = [encode_message(msg) for msg in EXAMPLES]
+    assert decode_lines(lines) == EXAMPLES

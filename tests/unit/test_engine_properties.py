@@ -3,10 +3,9 @@ never crossed, snapshot/restore equivalence and run-to-run determinism."""
 
 from __future__ import annotations
 
-from dataclasses import replace as with_fields
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from msgspec.structs import replace as with_fields
 
 from tests.unit.validator_support import CALL, ETH_PUT, PUT, funded_engine, state_without_seq
 from validator.engine import Engine

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import replace as with_fields
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace as with_fields
 
 from tests.unit.validator_support import (
     CALL,

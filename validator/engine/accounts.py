@@ -18,19 +18,20 @@ and the sum of all cash changes only on deposits and withdrawals.
 from __future__ import annotations
 
 from bisect import bisect_right
+from typing import Final
 
 from validator.engine.book import B, Order, P, Q
 from validator.engine.instruments import Series
 from validator.engine.primitives import AccountId, OrderId
 
 # Fields of a holding record: one account's stake in one series.
-POS = 0
+POS: Final = 0
 """Signed position in contracts (negative: short)."""
-OPEN_SELL = 1
+OPEN_SELL: Final = 1
 """Contracts offered by the account's resting sells."""
-BUY_RESERVE = 2
+BUY_RESERVE: Final = 2
 """Premium reserved by the account's resting buys."""
-COLLATERAL = 3
+COLLATERAL: Final = 3
 """``max_payout * max(0, OPEN_SELL - POS)``, cached."""
 
 Holding = list[int]

@@ -93,9 +93,12 @@ def _book_problems(book: Book) -> list[str]:
         if sorted(set(keys)) != keys or {sign * key for key in keys} != set(levels):
             problems.append(f"{name} price index does not match its levels")
         for price, level in levels.items():
-            live = sum(1 for order in level if order[Q])
-            if any(order[P] != price for order in level):
+            records = level.records()
+            live = sum(1 for order in records if order[Q])
+            if any(order[P] != price for order in records):
                 problems.append(f"{name} level {price} holds an order at another price")
+            if any(order[Q] for order in level.orders[: level.head]):
+                problems.append(f"{name} level {price} has a live order behind its front")
             if live != level.live or not live:
                 problems.append(f"{name} level {price} counts {level.live} live, holds {live}")
     return problems

@@ -1,68 +1,79 @@
 """Order book of one series: price levels indexed by integer price, FIFO within a level.
 
-Layout, chosen for speed in CPython (see ``bench/bench_engine.py``):
+Layout, chosen for speed both in CPython and compiled by mypyc (see ``bench/bench_engine.py``):
 
 - A resting order is a small ``list[int]`` record (fields ``Q``..``K`` below), not
   an object: one allocation, index access, no ``__init__`` call.
-- Each side is a ``dict`` price -> ``Level`` (a ``deque`` of records in time
-  order) plus a sorted list of *keys* whose **last** element is the best price:
-  bids are keyed by ``price``, asks by ``-price``. Taking or dropping the best
-  level is ``list.pop()``; a new level near the touch is a short ``insort``.
+- Each side is a ``dict`` price -> ``Level`` plus a sorted list of *keys* whose
+  **last** element is the best price: bids are keyed by ``price``, asks by
+  ``-price``. Taking or dropping the best level is ``list.pop()``; a new level
+  near the touch is a short ``insort``.
+- A level is a plain ``list`` of records in time order read from a ``head``
+  index: taking the front order is ``head += 1``, so the level needs no deque
+  (which compiled code could only call through Python's method protocol).
 - Cancels are lazy: the record's quantity becomes 0 and the level's ``live``
   count drops; dead records are skipped when they reach the front and a level
-  is compacted when dead records outnumber live ones, so a cancel is O(1)
-  amortised however deep the level. Empty levels are removed at once, so a side
-  holds exactly the prices that have live orders.
+  is compacted when its records (dead, live, or already taken from the front)
+  outnumber twice its live ones, so a cancel or a fill is O(1) amortised
+  however deep the level. Empty levels are removed at once, so a side holds
+  exactly the prices that have live orders.
 
 The matching loops in ``matching.py``, and the inlined rest and cancel paths in
 ``orders.py``, work on these fields directly; ``Book``'s methods are the
 readable reference for what they do.
+
+Module constants are ``Final`` so that the compiled engine inlines them.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import deque
 from collections.abc import Iterator
+from typing import Final
 
 # Fields of a resting-order record.
-Q = 0
+Q: Final = 0
 """Remaining quantity; 0 once filled or cancelled (the record is then dead)."""
-P = 1
+P: Final = 1
 """Limit price."""
-A = 2
+A: Final = 2
 """Account index in the engine's account table."""
-O = 3  # noqa: E741 - short on purpose, like the others
+O: Final = 3  # noqa: E741 - short on purpose, like the others
 """Client order id."""
-S = 4
+S: Final = 4
 """Series index."""
-B = 5
+B: Final = 5
 """1 for a buy, 0 for a sell."""
-K = 6
+K: Final = 6
 """1 for a post-only order, 0 for GTC."""
 
 Order = list[int]
 """A resting-order record: ``[qty, price, account, order_id, series, is_buy, post_only]``."""
 
-COMPACT_SLACK = 4
+COMPACT_SLACK: Final = 4
 """A level is compacted when it holds more than ``2 * live + COMPACT_SLACK`` records."""
 
 
-class Level(deque[Order]):
-    """Orders resting at one price, oldest first; ``live`` counts the ones not dead.
+class Level:
+    """Orders resting at one price: ``orders[head:]`` oldest first, of which ``live`` are not
+    dead. Every record before ``head`` is dead (taken from the front or cancelled)."""
 
-    No ``__init__`` (it would triple the cost of creating a level): whoever
-    creates a level sets ``live`` at once.
-    """
+    __slots__ = ("head", "live", "orders")
 
-    __slots__ = ("live",)
-    live: int
+    def __init__(self, order: Order) -> None:
+        """A level holding one live order (a level is never empty)."""
+        self.orders = [order]
+        self.head = 0
+        self.live = 1
 
     def compact(self) -> None:
         """Drop dead records, keeping the live ones in time order."""
-        alive = [order for order in self if order[Q]]
-        self.clear()
-        self.extend(alive)
+        self.orders = [order for order in self.orders if order[Q]]
+        self.head = 0
+
+    def records(self) -> list[Order]:
+        """The records from the front on, dead ones included."""
+        return self.orders[self.head :]
 
 
 class Book:
@@ -95,14 +106,14 @@ class Book:
             levels, keys, key = self.asks, self.ask_keys, -price
         level = levels.get(price)
         if level is None:
-            level = levels[price] = Level()
-            level.live = 0
+            levels[price] = Level(order)
             if not keys or key > keys[-1]:
                 keys.append(key)
             else:
                 insort(keys, key)
-        level.append(order)
-        level.live += 1
+        else:
+            level.orders.append(order)
+            level.live += 1
 
     def remove(self, order: Order) -> None:
         """Take a live ``order`` out of the book (lazily; see the module doc)."""
@@ -113,7 +124,7 @@ class Book:
         live = level.live - 1
         if live:
             level.live = live
-            if len(level) > 2 * live + COMPACT_SLACK:
+            if len(level.orders) > 2 * live + COMPACT_SLACK:
                 level.compact()
         else:
             self.drop_level(order[B], price)
@@ -134,7 +145,7 @@ class Book:
         """Live orders of one side in priority order: best price first, then oldest first."""
         levels, keys = (self.bids, self.bid_keys) if is_buy else (self.asks, self.ask_keys)
         for key in reversed(keys):
-            for order in levels[key if is_buy else -key]:
+            for order in levels[key if is_buy else -key].records():
                 if order[Q]:
                     yield order
 
@@ -144,7 +155,7 @@ class Book:
         out = []
         for key in reversed(keys):
             price = key if is_buy else -key
-            out.append((price, sum(order[Q] for order in levels[price])))
+            out.append((price, sum(order[Q] for order in levels[price].records())))
         return out
 
     def is_crossed(self) -> bool:

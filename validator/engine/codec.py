@@ -13,18 +13,39 @@ Wire rules: strings are 1-64 printable characters (no control characters); integ
 are JSON integers (not booleans, not floats) within a signed 64-bit word; enums
 are their lower-case names; a key may appear only once. Anything else raises
 ``MessageError``, naming the field where there is one.
+
+Two decoders accept exactly the same lines and build the same messages:
+
+- the **reference** (``decode_object(loads_strict(line))``): Python's ``json`` with duplicate
+  keys refused, then one check per field; its errors are the ones raised, word for word;
+- the **fast path** (``decode_message`` on bytes, ``decode_lines`` for a whole chunk of the
+  log): msgspec decodes straight into the message structs, checking types, bounds, enum values,
+  unknown and missing fields in C. msgspec does not refuse duplicate keys and does not know
+  "printable", so it is trusted only on *plain* text: every byte printable ASCII other than
+  space and backslash (``_PLAIN``). In plain text a string has no escapes, no quote and no
+  control character, and a key is a string immediately followed by ``:`` while a string value
+  never is; so ``":`` occurs exactly once per key, and each line's count of it must equal its
+  class's number of fields plus one (``type``), with the optional keys (``kind`` of an order,
+  ``cap`` of a listing) present on every line of those classes: then every key appears exactly
+  once. Anything else - a malformed line, escapes, non-ASCII text, whitespace, an omitted
+  optional field - goes to the reference, which accepts it or names the problem.
+  ``tests/unit/test_codec.py`` checks the two against each other on generated lines.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from collections.abc import Callable
+import typing
+from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
+from itertools import repeat
 from typing import Any
+
+import msgspec
 
 from validator.engine.errors import MessageError
 from validator.engine.messages import (
+    MAX_STRING,
     Cancel,
     CancelReplace,
     Deposit,
@@ -35,39 +56,34 @@ from validator.engine.messages import (
     SettlementPrice,
     Withdraw,
 )
-from validator.engine.primitives import INT_LIMIT, OptionType, OrderKind, Side
-from validator.engine.results import RejectReason, Result
+from validator.engine.primitives import INT_LIMIT
+from validator.engine.results import ACCEPTED, REJECTED, RejectReason, Result
 
-TAGS: dict[type[Any], str] = {
-    ListSeries: "list_series",
-    Deposit: "deposit",
-    Withdraw: "withdraw",
-    NewOrder: "order",
-    Cancel: "cancel",
-    CancelReplace: "replace",
-    SettlementPrice: "settlement_price",
-    Expire: "expire",
-}
+MESSAGES: tuple[type[Message], ...] = (
+    ListSeries,
+    Deposit,
+    Withdraw,
+    NewOrder,
+    Cancel,
+    CancelReplace,
+    SettlementPrice,
+    Expire,
+)
+TAGS: dict[type[Any], str] = {cls: str(cls.__struct_config__.tag) for cls in MESSAGES}
 """The ``type`` field of each message class on the wire."""
 
-MAX_STRING = 64
-
 _STR, _INT, _ENUM = 0, 1, 2
-_KINDS: dict[str, int | type[Enum]] = {
-    "AccountId": _STR,
-    "SeriesId": _STR,
-    "Underlying": _STR,
-    "OrderId": _INT,
-    "Expiry": _INT,
-    "Price": _INT,
-    "Quantity": _INT,
-    "Cash": _INT,
-    "int": _INT,
-    "Side": Side,
-    "OrderKind": OrderKind,
-    "OptionType": OptionType,
-}
-"""How each annotated field type travels: a string, an integer, or an enum's value."""
+
+
+def _kind(annotation: Any) -> int | type[Enum]:
+    """How a field travels, from its type: a string, an integer, or an enum's value."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    while hasattr(annotation, "__supertype__"):  # a NewType
+        annotation = annotation.__supertype__
+    if isinstance(annotation, type) and issubclass(annotation, Enum):
+        return annotation
+    return {str: _STR, int: _INT}[annotation]
 
 
 class _Field:
@@ -75,15 +91,15 @@ class _Field:
 
     __slots__ = ("kind", "members", "name", "names", "optional")
 
-    def __init__(self, field: dataclasses.Field[Any]) -> None:
+    def __init__(self, field: msgspec.structs.FieldInfo) -> None:
         self.name = field.name
-        spec = _KINDS[str(field.type)]
+        spec = _kind(field.type)
         self.kind = spec if isinstance(spec, int) else _ENUM
         self.members: dict[str, Enum] = {}
         if not isinstance(spec, int):
             self.members = {member.value: member for member in spec}
         self.names = ", ".join(sorted(self.members))
-        self.optional = field.default is not dataclasses.MISSING
+        self.optional = field.default is not msgspec.NODEFAULT
 
     def parse(self, value: object) -> object:
         """The field's value from JSON, or ``MessageError`` naming the field."""
@@ -116,7 +132,7 @@ class _Codec:
     def __init__(self, cls: type[Any], tag: str) -> None:
         self.cls = cls
         self.tag = tag
-        self.fields = tuple(_Field(field) for field in dataclasses.fields(cls))
+        self.fields = tuple(_Field(field) for field in msgspec.structs.fields(cls))
         self.required = {field.name for field in self.fields if not field.optional} | {"type"}
         self.allowed = {field.name for field in self.fields} | {"type"}
         # Canonical output: keys sorted, "type" among them.
@@ -132,7 +148,7 @@ class _Codec:
         which is what the nodes and gateways decode all day).
         """
         env: dict[str, object] = {"_slow": self.decode, "_cls": self.cls, "_MISSING": _MISSING}
-        defaults = {f.name: f.default for f in dataclasses.fields(self.cls)}
+        defaults = {f.name: f.default for f in msgspec.structs.fields(self.cls)}
         body, args = [], []
         for i, field in enumerate(self.fields):
             v = f"v{i}"
@@ -225,9 +241,58 @@ def loads_strict(text: str | bytes) -> object:
         raise MessageError(f"not valid JSON ({exc})") from None
 
 
+_PLAIN = bytes(b for b in range(0x21, 0x7F) if b != ord("\\"))
+"""Bytes of plain text: printable ASCII but space and backslash (see the module doc)."""
+_KEYS: dict[type[Any], int] = {cls: len(cls.__struct_fields__) + 1 for cls in MESSAGES}
+"""Keys of a line of each class with every field present: its fields and ``type``."""
+_FAST_LINE = msgspec.json.Decoder(Message)
+_FAST_LINES = msgspec.json.Decoder(list[Message])
+
+
 def decode_message(line: str | bytes) -> Message:
     """Parse one log line into a message; raise ``MessageError`` if it is malformed."""
+    if type(line) is bytes and not line.translate(None, _PLAIN):
+        try:
+            msg: Message = _FAST_LINE.decode(line)
+        except msgspec.MsgspecError:
+            pass
+        else:
+            cls = msg.__class__
+            if (
+                line.count(b'":') == _KEYS[cls]
+                and (cls is not NewOrder or b'"kind":' in line)
+                and (cls is not ListSeries or b'"cap":' in line)
+            ):
+                return msg
     return decode_object(loads_strict(line))
+
+
+def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
+    """Every line decoded at once by the fast path, or None if any line needs the reference
+    (then decode them one by one with ``decode_message``, which accepts or explains each).
+
+    One msgspec call per chunk: the lines as one JSON array. See the module doc for why the
+    key counts below, on plain text, rule out duplicate keys.
+    """
+    joined = b",".join(lines)
+    if joined.translate(None, _PLAIN):
+        return None
+    try:
+        msgs: list[Message] = _FAST_LINES.decode(b"[" + joined + b"]")
+    except msgspec.MsgspecError:
+        return None
+    if len(msgs) != len(lines):  # a line held several objects, or none
+        return None
+    classes = list(map(type, msgs))
+    if list(map(bytes.count, lines, repeat(b'":'))) != list(map(_KEYS.__getitem__, classes)):
+        return None
+    # Each line has exactly its class's number of keys, each required key at least once: so an
+    # optional key appears at most once per line, and exactly once when the totals match.
+    if joined.count(b'"kind":') != classes.count(NewOrder):
+        return None
+    if joined.count(b'"cap":') != classes.count(ListSeries):
+        return None
+    return msgs
 
 
 def decode_object(obj: object) -> Message:
@@ -259,6 +324,12 @@ def encode_result(result: Result) -> bytes:
     return _dump(obj)
 
 
+def encode_results(results: Iterable[Result]) -> list[bytes]:
+    """The canonical lines of many results (the shared status results by a lookup)."""
+    status = _STATUS_BY_ID
+    return [status.get(id(result)) or encode_result(result) for result in results]
+
+
 def _dump(obj: object) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode("ascii")
 
@@ -274,3 +345,7 @@ _STATUS_LINES: dict[RejectReason | None, bytes] = {
     )
     for reason in [None, *RejectReason]
 }
+_STATUS_BY_ID: dict[int, bytes] = {
+    id(result): _STATUS_LINES[result.reason] for result in [ACCEPTED, *REJECTED.values()]
+}
+"""The shared status results (module constants, never freed) by identity."""

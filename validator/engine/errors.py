@@ -49,3 +49,8 @@ class SequenceError(ValidatorError):
         self.expected = expected
         self.got = got
         super().__init__(f"expected input at sequence {expected}, got {got}")
+
+
+class EngineBuildError(ValidatorError, ImportError):
+    """Raised when ``VALIDATOR_ENGINE`` asks for an implementation of the engine that cannot be
+    loaded: an unknown choice, or a compiled build that is missing or older than its sources."""

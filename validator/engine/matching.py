@@ -18,6 +18,8 @@ The loops walk the book's and ledger's records directly (see ``book.py``).
 
 from __future__ import annotations
 
+from typing import Final
+
 from validator.engine.accounts import (
     BUY_RESERVE,
     COLLATERAL,
@@ -28,15 +30,18 @@ from validator.engine.accounts import (
     refresh_collateral,
     release,
 )
-from validator.engine.book import A, B, Book, Level, O, Order, P, Q
+from validator.engine.book import COMPACT_SLACK, A, B, Book, O, Order, P, Q
 from validator.engine.instruments import Series
 from validator.engine.primitives import OrderKind
 from validator.engine.results import ACCEPTED, CancelledOrder, Fill, Result
 from validator.engine.state import State
 
-_IOC = OrderKind.IOC
-_POST_ONLY = OrderKind.POST_ONLY
-_new_tuple = tuple.__new__
+_IOC: Final = OrderKind.IOC
+_POST_ONLY: Final = OrderKind.POST_ONLY
+_new_tuple: Final = tuple.__new__
+_ACCEPTED: Final = ACCEPTED
+_Fill: Final = Fill
+_Result: Final = Result
 """``Fill`` and ``Result`` are built with ``tuple.__new__``: a third cheaper than
 calling the named tuple class, which matters once per trade."""
 
@@ -74,8 +79,8 @@ def execute(
             [qty, price, account.index, order_id, series.index, is_buy, post_only],
         )
     if fills or cancelled:
-        return _new_tuple(Result, (None, tuple(fills), tuple(cancelled), ()))
-    return ACCEPTED
+        return _new_tuple(_Result, (None, tuple(fills), tuple(cancelled), ()))
+    return _ACCEPTED
 
 
 def rest(book: Book, account: Account, holding: Holding, series: Series, order: Order) -> None:
@@ -116,15 +121,18 @@ def _lift_asks(
     while qty and keys and -keys[-1] <= limit:
         price = -keys[-1]
         level = levels[price]
-        while qty and level:
-            maker = level[0]
+        orders, head = level.orders, level.head
+        while qty and head < len(orders):
+            maker = orders[head]
             available = maker[Q]
             if not available:
-                level.popleft()
+                head += 1
                 continue
             seller = accounts[maker[A]]
             if seller is taker:
-                _cancel_own(taker, series, level, maker, cancelled)
+                _cancel_own(taker, series, maker, cancelled)
+                head += 1
+                level.live -= 1
                 continue
             fill = available if available < qty else qty
             premium = price * fill * multiplier
@@ -134,16 +142,20 @@ def _lift_asks(
             maker_holding = seller.holdings[index]
             maker_holding[POS] -= fill  # the sell's collateral now backs the short:
             maker_holding[OPEN_SELL] -= fill  # COLLATERAL is unchanged
-            fills.append(_new_tuple(Fill, (seller.id, maker[O], price, fill)))
+            fills.append(_new_tuple(_Fill, (seller.id, maker[O], price, fill)))
             qty -= fill
             if fill == available:
                 maker[Q] = 0
-                level.popleft()
+                head += 1
                 level.live -= 1
                 del seller.orders[maker[O]]
             else:
                 maker[Q] = available - fill
-        if not level.live:
+        if level.live:
+            level.head = head
+            if len(orders) > 2 * level.live + COMPACT_SLACK:
+                level.compact()
+        else:
             del levels[price]
             keys.pop()
     if holding[COLLATERAL]:  # a bigger position can only shrink the short
@@ -168,15 +180,18 @@ def _hit_bids(
     while qty and keys and keys[-1] >= limit:
         price = keys[-1]
         level = levels[price]
-        while qty and level:
-            maker = level[0]
+        orders, head = level.orders, level.head
+        while qty and head < len(orders):
+            maker = orders[head]
             available = maker[Q]
             if not available:
-                level.popleft()
+                head += 1
                 continue
             buyer = accounts[maker[A]]
             if buyer is taker:
-                _cancel_own(taker, series, level, maker, cancelled)
+                _cancel_own(taker, series, maker, cancelled)
+                head += 1
+                level.live -= 1
                 continue
             fill = available if available < qty else qty
             premium = price * fill * multiplier
@@ -189,29 +204,30 @@ def _hit_bids(
             buyer.required -= premium
             if maker_holding[COLLATERAL]:
                 refresh_collateral(buyer, maker_holding, max_payout)
-            fills.append(_new_tuple(Fill, (buyer.id, maker[O], price, fill)))
+            fills.append(_new_tuple(_Fill, (buyer.id, maker[O], price, fill)))
             qty -= fill
             if fill == available:
                 maker[Q] = 0
-                level.popleft()
+                head += 1
                 level.live -= 1
                 del buyer.orders[maker[O]]
             else:
                 maker[Q] = available - fill
-        if not level.live:
+        if level.live:
+            level.head = head
+            if len(orders) > 2 * level.live + COMPACT_SLACK:
+                level.compact()
+        else:
             del levels[price]
             keys.pop()
     refresh_collateral(taker, holding, max_payout)
     return qty
 
 
-def _cancel_own(
-    account: Account, series: Series, level: Level, maker: Order, out: list[CancelledOrder]
-) -> None:
-    """Self-trade prevention: cancel the taker's own resting order at the front of ``level``."""
+def _cancel_own(account: Account, series: Series, maker: Order, out: list[CancelledOrder]) -> None:
+    """Self-trade prevention: cancel the taker's own resting order at the front of its level
+    (the caller moves past it and counts it out of the level)."""
     out.append(CancelledOrder(account.id, maker[O], maker[Q]))
     release(account, series, maker)
     del account.orders[maker[O]]
     maker[Q] = 0
-    level.popleft()
-    level.live -= 1

@@ -5,9 +5,13 @@ replays the history it still holds and then streams new chunks, all in revision 
 ``snapshot_every`` chunks it writes a snapshot and publishes its position; log keys below the
 minimum position over the whole committee are deleted (``log_retention`` seconds later, so that a
 gateway still retrying a write can find it) and etcd's history is compacted there. Every
-``batch_every`` chunks (a batch boundary) it publishes its state root; once most of the committee
-has published a root for that boundary, a node whose root differs stops serving reads and says
-so, once.
+``batch_every`` chunks (a batch boundary) it publishes its state root and its hash-chain head;
+once most of the committee has published a root for that boundary, a node whose root differs
+stops serving reads and says so, once.
+
+Each chunk is decoded in one call, applied, and linked into the node's hash chain
+(``validator.engine.hashchain``: one sha256 per chunk over the lines read and their results), so
+equal chain heads at a chunk mean the nodes applied the same bytes with the same results.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ import json
 import logging
 import time
 
-from validator.engine import Engine
+from validator.engine import IMPLEMENTATION, Engine
 from validator.engine.errors import MessageError
+from validator.engine.hashchain import GENESIS, HashChain
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
 from validator.node.inputlog import LOG, SNAP, Chunk, roots_prefix
@@ -32,10 +37,14 @@ log = logging.getLogger("validator.node.follower")
 class Boundary:
     """This node's view of one batch boundary: the sequences it covers and the root after it."""
 
-    __slots__ = ("first", "index", "last", "root")
+    __slots__ = ("chain", "first", "index", "last", "root")
 
-    def __init__(self, index: int, first: int, last: int, root: bytes) -> None:
+    def __init__(
+        self, index: int, first: int, last: int, root: bytes, chain: bytes = GENESIS
+    ) -> None:
         self.index, self.first, self.last, self.root = index, first, last, root
+        self.chain = chain
+        """Hash-chain head after the boundary's chunk."""
 
 
 class Node:
@@ -44,6 +53,8 @@ class Node:
         self.etcd = etcd
         self.store = SnapshotStore(settings.data_dir / "snapshots")
         self.engine = Engine()
+        self.chain = HashChain()
+        """Hash chain over every chunk applied (one link per chunk)."""
         self.applied = 0
         """Chunks applied (the ordinal of the last one)."""
         self.revision = 0
@@ -63,6 +74,7 @@ class Node:
         if found is not None:
             at, self.engine = found
             self.applied, self.revision = at.ordinal, at.revision
+            self.chain = HashChain(self.engine.seq, at.chain)
             self.boundary_seq = self.engine.seq
             log.info(
                 "restored snapshot at chunk %d (revision %d, seq %d)",
@@ -81,6 +93,7 @@ class Node:
             log.error(self.diverged)
 
     async def run(self) -> None:
+        log.info("engine: %s", IMPLEMENTATION)
         self.restore()
         checker = asyncio.create_task(self._check_roots_forever())
         try:
@@ -107,11 +120,8 @@ class Node:
         except MessageError as exc:  # never written by a gateway: skipped alike by every node
             log.warning("log revision %d skipped: %s", revision, exc)
             return
-        engine = self.engine
-        seq = engine.seq
-        for msg in chunk.messages():
-            seq += 1
-            engine.apply_at(seq, msg)
+        lines, msgs = chunk.applied()
+        self.chain.extend(lines, self.engine.apply_many(msgs))
         self.applied += 1
         self.revision = revision
         if self.applied % self.settings.batch_every == 0:
@@ -120,11 +130,16 @@ class Node:
             await self._snapshot()
 
     async def _boundary(self) -> None:
-        b = Boundary(self.applied, self.boundary_seq + 1, self.engine.seq, self.engine.state_hash())
+        engine = self.engine
+        b = Boundary(
+            self.applied, self.boundary_seq + 1, engine.seq, engine.state_hash(), self.chain.head
+        )
         self.boundary_seq = b.last
         self.unchecked.append(b)
         self.boundaries.put_nowait(b)
-        value = json.dumps({"root": b.root.hex(), "first": b.first, "last": b.last}).encode()
+        value = json.dumps(
+            {"root": b.root.hex(), "first": b.first, "last": b.last, "chain": b.chain.hex()}
+        ).encode()
         key = roots_prefix(b.index) + self.settings.node_id.encode()
         while True:  # the chunk is applied already: this root must be published, not skipped
             try:
@@ -135,7 +150,7 @@ class Node:
                 await asyncio.sleep(0.05)
 
     async def _snapshot(self) -> None:
-        at = Position(self.applied, self.revision)
+        at = Position(self.applied, self.revision, self.chain.head)
         state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
         await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
         await self.etcd.put(

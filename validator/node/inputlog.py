@@ -28,7 +28,7 @@ import logging
 import zlib
 from dataclasses import dataclass
 
-from validator.engine.codec import decode_message, decode_object, loads_strict
+from validator.engine.codec import decode_lines, decode_message
 from validator.engine.errors import MessageError
 from validator.engine.messages import Message
 
@@ -78,21 +78,26 @@ class Chunk:
     lines: list[bytes]
 
     def messages(self) -> list[Message]:
-        """The chunk's messages, parsed as one JSON array (the fast path); a malformed line
-        (never written by a gateway) is skipped, the same way on every node, and logged."""
-        try:
-            objs = loads_strict(b"[" + b",".join(self.lines) + b"]")
-            assert isinstance(objs, list)
-            return [decode_object(obj) for obj in objs]
-        except MessageError:
-            pass
-        out = []
+        """The chunk's messages (see ``applied``)."""
+        return self.applied()[1]
+
+    def applied(self) -> tuple[list[bytes], list[Message]]:
+        """(lines, messages) of the chunk's well-formed lines, in order. The whole chunk is
+        decoded by one msgspec call (``codec.decode_lines``, the fast path); if any line needs
+        the reference decoder, every line is decoded on its own and a malformed one (never
+        written by a gateway) is skipped, the same way on every node, and logged."""
+        msgs = decode_lines(self.lines)
+        if msgs is not None:
+            return self.lines, msgs
+        lines, out = [], []
         for i, line in enumerate(self.lines):
             try:
                 out.append(decode_message(line))
             except MessageError as exc:
                 log.warning("log revision %d line %d skipped: %s", self.revision, i, exc)
-        return out
+                continue
+            lines.append(line)
+        return lines, out
 
     @classmethod
     def decode(cls, key: bytes, revision: int, value: bytes) -> Chunk:

@@ -1,7 +1,8 @@
 """Node snapshots on disk: the engine's canonical snapshot plus the log position it covers.
 
-File ``snap-<chunk ordinal>.bin``: a JSON header line ``{"ordinal":k,"revision":r,"seq":s}``
-(chunks applied, etcd revision of the last of them, messages applied) then the bytes of
+File ``snap-<chunk ordinal>.bin``: a JSON header line
+``{"chain":h,"ordinal":k,"revision":r,"seq":s}`` (the hash-chain head after chunk ``k``, in hex;
+chunks applied, etcd revision of the last of them, messages applied) then the bytes of
 ``Engine.snapshot()``. Written to a temporary file, fsynced, renamed: a crash leaves either the
 old or the new snapshot, never half of one. The newest two are kept.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from validator.engine import Engine
 from validator.engine.errors import SnapshotError
+from validator.engine.hashchain import GENESIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +25,8 @@ class Position:
 
     ordinal: int
     revision: int
+    chain: bytes = GENESIS
+    """Head of the node's hash chain after chunk ``ordinal`` (``validator.engine.hashchain``)."""
 
 
 class SnapshotStore:
@@ -35,7 +39,12 @@ class SnapshotStore:
         """Write ``state`` (``Engine.snapshot()``, taken at ``at``) durably."""
         path = self.directory / f"snap-{at.ordinal:020d}.bin"
         tmp = path.with_suffix(".tmp")
-        header = {"ordinal": at.ordinal, "revision": at.revision, "seq": seq}
+        header = {
+            "chain": at.chain.hex(),
+            "ordinal": at.ordinal,
+            "revision": at.revision,
+            "seq": seq,
+        }
         with tmp.open("wb") as f:
             f.write(json.dumps(header).encode() + b"\n" + state)
             f.flush()
@@ -57,7 +66,8 @@ class SnapshotStore:
         header, _, body = path.read_bytes().partition(b"\n")
         try:
             meta = json.loads(header)
-            at = Position(int(meta["ordinal"]), int(meta["revision"]))
+            chain = bytes.fromhex(meta["chain"])
+            at = Position(int(meta["ordinal"]), int(meta["revision"]), chain)
         except (ValueError, KeyError, TypeError) as exc:
             raise SnapshotError(f"{path}: bad header {header[:80]!r}") from exc
         return at, Engine.restore(body)
