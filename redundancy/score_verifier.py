@@ -14,7 +14,7 @@ from redundancy.events import contract_events
 from redundancy.rebuild import RebuiltState, rebuild
 from redundancy.registry import RegistryClient
 from redundancy.scores import Member, Scores, compute_scores
-from redundancy.selection import DiversityPolicy, classify, select_committee
+from redundancy.selection import DiversityPolicy, GeoFacts, classify, select_committee
 from redundancy.selector import SelectorClient
 
 
@@ -52,11 +52,12 @@ def compare(
     state = rebuild(contract_events([registry, selector], deploy_block, block))
     policy = state.diversity or DiversityPolicy(1)
     candidates = state.candidates(now)
+    geo = state.geo_facts(now)
     out = _facility_comparisons(registry, state, block, now)
-    out += _selection_comparisons(selector, state, candidates, policy, block)
+    out += _selection_comparisons(selector, state, candidates, policy, geo, block)
     members = state.committee_members()
     scores = compute_scores(members)
-    klass = classify(members, candidates, policy)
+    klass = classify(members, candidates, policy, geo)
     onchain_class = selector.current_class(block)
     out.append(
         Comparison("committee scores", selector.current_scores(block) == scores, "scores differ")
@@ -103,11 +104,12 @@ def _selection_comparisons(
     state: RebuiltState,
     candidates: list[Member],
     policy: DiversityPolicy,
+    geo: GeoFacts,
     block: int,
 ) -> list[Comparison]:
     """The eligible set, the selection preview and the stored committee."""
     onchain_candidates = selector.eligible_candidates(block)
-    ours = select_committee(candidates, policy)
+    ours = select_committee(candidates, policy, geo)
     theirs = selector.preview_selection(block)
     committee = selector.current_committee(block)
     rebuilt = state.committee
