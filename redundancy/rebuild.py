@@ -76,7 +76,7 @@ class RebuiltState:
             return True
         return any(f.valid_until.get(k, 0) <= now for k in self.freshness.required_kinds)
 
-    def _position(self, fid: bytes) -> tuple[int, int] | None:
+    def position(self, fid: bytes) -> tuple[int, int] | None:
         """A landmark's fixed position, else the facility's claim if it proved its geography."""
         if fid in self.landmarks:
             return self.landmarks[fid]
@@ -91,7 +91,7 @@ class RebuiltState:
         if record is None or fid in self.landmarks:
             return False
         against, rtt = record
-        position = self._position(against)
+        position = self.position(against)
         if position is None:
             return False
         f = self.facilities[fid]
