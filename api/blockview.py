@@ -15,7 +15,7 @@ from redundancy.registry import FacilityInfo, FacilityStatus, FreshnessPolicy, N
 from redundancy.registry import ValidatorInfo as RegistryValidator
 from redundancy.scores import ConfigurationClass, Member, Scores
 from redundancy.selection import DiversityPolicy
-from redundancy.selector import Committee, GeographyPolicy
+from redundancy.selector import Committee, GeoFlag, GeographyPolicy
 
 T = TypeVar("T")
 
@@ -24,7 +24,12 @@ T = TypeVar("T")
 class FacilityRecord:
     info: FacilityInfo
     status: FacilityStatus
-    flagged: bool
+    flag: GeoFlag | None  # the flag record, whether or not it holds
+
+    @property
+    def flagged(self) -> bool:
+        """The facility's geography is flagged: its flag record holds for its current claim."""
+        return self.flag is not None and self.flag.holds
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +74,7 @@ class BlockView:
             return FacilityRecord(
                 registry.facility(fid, block),
                 registry.facility_status(fid, block),
-                selector.is_geography_flagged(fid, block),
+                selector.geography_flag(fid, block),
             )
 
         return dict(zip(ids, self.reader.map(one, ids), strict=True))

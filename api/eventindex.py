@@ -1,6 +1,7 @@
 """An incremental index of the registry's and selector's events, read once and extended block by
-block: accepted proofs (with their position in the submission, from calldata), RTT measurements,
-geography flags, landmarks, and the domain names the evidence documents disclose.
+block: accepted proofs (with their position in the submission, from calldata), RTT measurements
+(one per end of each exchange), landmark discs, geography flags, landmarks, and the domain names
+the evidence documents disclose.
 
 A reorg or an ``evm_revert`` (the tip the index stopped at is no longer on the chain) starts the
 index again from the deployment block.
@@ -39,7 +40,8 @@ class ProofRecord(AcceptedProof):
 
 @dataclass(frozen=True, slots=True)
 class LatencyRecord:
-    """An accepted RTT measurement (LatencyReported), and whether the same call flagged the pair."""
+    """One end's accepted RTT measurement (LatencyReported), and the facilities the same call
+    flagged."""
 
     block: int
     log_index: int
@@ -48,7 +50,19 @@ class LatencyRecord:
     peer_facility_id: bytes
     rtt_micros: int
     measured_at: int
-    flagged: bool
+    exchange_id: bytes
+    flagged: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscRecord:
+    """A disc a two-sided measurement with a landmark proved (LandmarkDisc)."""
+
+    block: int
+    facility_id: bytes
+    landmark_id: bytes
+    rtt_micros: int
+    valid_until: int
 
 
 @dataclass
@@ -57,6 +71,7 @@ class _Log:
 
     proofs: list[ProofRecord] = field(default_factory=list)
     latencies: list[LatencyRecord] = field(default_factory=list)
+    discs: list[DiscRecord] = field(default_factory=list)
     landmark_events: list[Event] = field(default_factory=list)
     names: NameBook = field(default_factory=NameBook)
     tips: dict[int, str] = field(default_factory=dict)
@@ -70,6 +85,7 @@ class IndexView:
     number: int
     proofs: list[ProofRecord]
     latencies: list[LatencyRecord]
+    discs: list[DiscRecord]
     landmarks: dict[bytes, tuple[int, int]]
     names: NameBook
 
@@ -92,6 +108,7 @@ class EventIndex:
             log = self._sync(number, block_hash)
         end = bisect.bisect_right(log.proofs, (number, 1 << 62), key=lambda p: p.position)
         lat_end = bisect.bisect_right(log.latencies, number, key=lambda r: r.block)
+        disc_end = bisect.bisect_right(log.discs, number, key=lambda r: r.block)
         landmarks: dict[bytes, tuple[int, int]] = {}
         for e in log.landmark_events:
             if e.block > number:
@@ -101,7 +118,14 @@ class EventIndex:
                 landmarks[fid] = (int(e.args["latitudeE6"]), int(e.args["longitudeE6"]))
             else:
                 landmarks.pop(fid, None)
-        return IndexView(number, log.proofs[:end], log.latencies[:lat_end], landmarks, log.names)
+        return IndexView(
+            number,
+            log.proofs[:end],
+            log.latencies[:lat_end],
+            log.discs[:disc_end],
+            landmarks,
+            log.names,
+        )
 
     # ----------------------------------------------------------------- sync
 
@@ -144,12 +168,11 @@ class EventIndex:
 
     def _add(self, log: _Log, events: Iterable[Event]) -> None:
         decoded: dict[str, dict[tuple[bytes, int], tuple[int, SignedProof]]] = {}
-        flagged: set[tuple[str, bytes, bytes]] = set()
+        flagged: dict[str, list[bytes]] = {}  # tx -> facilities flagged in it
         events = list(events)
         for e in events:
             if e.name == "GeographyFlagged":
-                a = e.args
-                flagged.add((e.tx_hash, bytes(a["facilityId"]), bytes(a["peerFacilityId"])))
+                flagged.setdefault(e.tx_hash, []).append(bytes(e.args["facilityId"]))
         for e in events:
             a = e.args
             if e.name == "AttestationAccepted":
@@ -163,17 +186,27 @@ class EventIndex:
                     record = replace(record, index=index, attestation=proof.attestation)
                 log.proofs.append(record)
             elif e.name == "LatencyReported":
-                fid, peer = bytes(a["facilityId"]), bytes(a["peerFacilityId"])
                 log.latencies.append(
                     LatencyRecord(
                         e.block,
                         e.log_index,
                         e.tx_hash,
-                        fid,
-                        peer,
+                        bytes(a["facilityId"]),
+                        bytes(a["peerFacilityId"]),
                         int(a["rttMicros"]),
                         int(a["measuredAt"]),
-                        (e.tx_hash, fid, peer) in flagged,
+                        bytes(a["exchangeId"]),
+                        tuple(flagged.get(e.tx_hash, ())),
+                    )
+                )
+            elif e.name == "LandmarkDisc":
+                log.discs.append(
+                    DiscRecord(
+                        e.block,
+                        bytes(a["facilityId"]),
+                        bytes(a["landmarkId"]),
+                        int(a["rttMicros"]),
+                        int(a["validUntil"]),
                     )
                 )
             elif e.name in ("LandmarkSet", "LandmarkRemoved"):

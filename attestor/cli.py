@@ -38,7 +38,15 @@ from attestor.keys import (
     load_device_identity,
     passphrase,
 )
-from attestor.latency import LatencyResponder, Measurement, allowed_sources, measure_peer
+from attestor.latency import (
+    AnchorCache,
+    LatencyBook,
+    LatencyResponder,
+    Measurement,
+    MeasurementSigner,
+    allowed_sources,
+    measure_peer,
+)
 from attestor.metrics import Metrics
 from attestor.outbox import PUBLISHED, Outbox
 from attestor.probes.geography import GeographyProbe
@@ -172,9 +180,20 @@ def build_daemon(
             uptime_seconds=int(time.monotonic() - started),
         )
 
+    # both ends of every exchange sign what they measured, binding a recent block
+    attestor_key = Signer(bytes(account.key))
+    anchor = AnchorCache(link.anchor)
+    signer = MeasurementSigner(s.facility, anchor, lambda m: attestor_key.sign(separator, m), clock)
+    book = LatencyBook()
+
     def measure(peer: PeerSettings) -> Measurement:
-        m = measure_peer(peer, s.facility, lat.samples, lat.timeout)
+        delay = lat.emulated_delay_us.get(peer.facility, 0)
+        m = measure_peer(
+            peer, s.facility, lat.samples, lat.timeout, emulated_delay_us=delay, signer=signer
+        )
         metrics.peer_rtt.labels(peer=peer.facility).set(m.rtt_micros)
+        if m.signed is not None:
+            book.put(m.signed)
         return m
 
     geography = GeographyProbe(s.geography, list(lat.peers), measure)
@@ -190,7 +209,7 @@ def build_daemon(
     ]
     probes.append(("geography", geography, s.geography.interval))
     schedule = Schedule(plan_jobs(probes, s, outbox, fid, clock()))
-    issuer = Issuer(s.facility, fid, identity, Signer(bytes(account.key)), separator, outbox, clock)
+    issuer = Issuer(s.facility, fid, identity, attestor_key, separator, outbox, clock)
     publisher = Publisher(
         outbox,
         link,
@@ -206,8 +225,12 @@ def build_daemon(
         identity,
         lat.emulated_delay_us,
         allowed_sources(lat.allow, list(lat.peers)),
+        signer=signer,
+        book=book,
     )
-    status_server = StatusServer(s.http.listen, metrics.registry)
+    status_server = StatusServer(
+        s.http.listen, metrics.registry, lambda: [x.to_json() for x in book.snapshot()]
+    )
     metrics.read_outbox_depth(outbox.depth)
     metrics.device_cert_not_after.set(identity.cert.not_valid_after_utc.timestamp())
     metrics.last_signed_sequence.set(outbox.last_sequence())
@@ -225,6 +248,7 @@ def build_daemon(
         status=status_server,
         metrics=metrics,
         clock=clock,
+        anchor=anchor,
     )
 
 

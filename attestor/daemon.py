@@ -15,7 +15,7 @@ from typing import Any
 from attestor.errors import OutboxUnwritableError, ProbeError, RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
-from attestor.latency import LatencyResponder
+from attestor.latency import AnchorCache, LatencyResponder
 from attestor.metrics import Metrics
 from attestor.outbox import PUBLISHED, Outbox
 from attestor.probes import Observation
@@ -58,6 +58,7 @@ class Daemon:
         status: StatusServer,
         metrics: Metrics,
         clock: Callable[[], float] = time.time,
+        anchor: AnchorCache | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity
@@ -71,6 +72,7 @@ class Daemon:
         self.status = status
         self.metrics = metrics
         self.clock = clock
+        self.anchor = anchor
         self._stop = threading.Event()
         self._stop_requested = False  # set by signal handlers, which must take no lock
         self._publish_wake = threading.Event()
@@ -108,8 +110,11 @@ class Daemon:
                 self._stop.wait(1.0)
 
     def serve(self) -> None:
-        """Answer peers' latency challenges and serve /metrics and /healthz: started before
-        the chain is reached, so peers starting together can measure each other at once."""
+        """Answer peers' latency challenges and serve /metrics, /healthz and /latency: started
+        before the chain is reached, so peers starting together can measure each other at once
+        (the block RTT measurements bind is fetched in the background once the chain answers)."""
+        if self.anchor is not None:
+            self.anchor.start()
         self.responder.start()
         self.status.start(self.health)
 
@@ -176,6 +181,8 @@ class Daemon:
         self._publish_wake.set()
         self._publisher_thread.join(timeout=self.link.target.receipt_timeout + 30)
         self.responder.stop()
+        if self.anchor is not None:
+            self.anchor.stop()
         self.status.stop()
         pending = self.outbox.depth()
         self.outbox.close()

@@ -1,33 +1,46 @@
-"""Peer latency by signed challenge-response, over UDP on loopback or between sites.
+"""Peer latency measured from both ends of one signed exchange, over UDP on loopback or between
+sites.
 
-The challenger sends a fresh random nonce::
+One exchange is three datagrams (and a fourth after a burst of them)::
 
-    {"v": 1, "type": "rtt.challenge", "nonce": "<32 bytes hex>", "from": "fra1"}
+    challenger -> responder  {"v": 2, "type": "rtt.challenge", "from": "fra1", "nonce": nA}
+    responder -> challenger  {"v": 2, "type": "rtt.response", "nonce": nA, "responderNonce": nB,
+                              "facility": "ams1", "deviceCert": "<sha256>",
+                              "emulatedDelayMicros": 3600,            # only when emulating
+                              "signature": ..., "certificate": ...}
+    challenger -> responder  {"v": 2, "type": "rtt.confirm", "from": "fra1", "nonce": nA,
+                              "responderNonce": nB, "emulatedDelayMicros": 3600}
+    challenger -> responder  {"v": 2, "type": "rtt.kept", ...}      # the exchange it kept
 
-and the responder answers with its device key's Ed25519 signature over the canonical JSON of::
+The challenger times challenge -> response, the responder times response -> confirm: neither can
+answer before it has seen the other's fresh nonce, so each round trip bounds the distance, and
+each end holds a round trip it measured itself. A site can add delay, never remove it (light in
+fibre: about 200 km per ms one way). The responder signs its answer with its device key (so the
+challenger's evidence shows who answered), and each end signs what it measured as an EIP-712
+``LatencyMeasurement`` with its attestor key: the RTT, when, the exchange id (keccak256 of both
+nonces) and a recent block (``anchor``), which limits how long the measurement can be relayed.
+The selector takes the larger of the two ends' fresh reports as the pair's bound, so one lying
+end can neither shrink it nor make itself look closer.
 
-    {"v": 1, "type": "rtt.response", "nonce": ..., "facility": "ams1", "deviceCert": "<sha256>",
-     "emulatedDelayMicros": 3600}        # only when the responder emulates distance
+The challenger samples a few exchanges and keeps the fastest, then tells the responder which one
+it kept (``rtt.kept``) so that both ends sign the same exchange; without that message the
+responder keeps its fastest of the burst. For local runs, where every peer is on loopback, each
+end may hold its datagram for twice a configured one-way delay per peer, and says so.
 
-sending that document plus ``signature`` and ``certificate`` (its device certificate, DER hex).
-It cannot answer before it has seen the nonce, so the round trip bounds the distance: a site can
-add delay, never remove it (light in fibre: about 200 km per ms one way). For local runs, where
-every peer is on loopback, the responder may hold its answer for twice a configured one-way delay
-per challenger; it then says so in the signed answer, and the challenger records it.
-
-The challenger keeps the fastest of several samples; its measurement goes into the geography
-evidence, which its own device key signs.
+Every datagram from a peer is hostile input: parsed with ``parse_document`` (bounded size and
+depth), every field type-checked, confirmations accepted only from the address the response went
+to and for a pending exchange, the pending table bounded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -40,13 +53,28 @@ from attestor.errors import LatencyError
 from attestor.keys import DeviceIdentity
 from attestor.settings import PeerSettings
 from redundancy.devicecert import sha256_hex
-from redundancy.evidence import canonical_json
+from redundancy.domains import facility_id
+from redundancy.eip712 import Signature
+from redundancy.errors import EvidenceError
+from redundancy.evidence import canonical_json, parse_document
 from redundancy.jsonlog import log_event
+from redundancy.proofs import LatencyMeasurement, exchange_id
 
 log = logging.getLogger("attestor.latency")
 
 MAX_DATAGRAM = 2048
+MAX_DEPTH = 3
 MAX_IN_FLIGHT = 64
+#: exchanges a responder remembers while it waits for their confirmations
+MAX_PENDING = 256
+PENDING_SECONDS = 10.0
+#: confirmed exchanges a responder remembers per challenger, to sign the one the challenger kept
+KEPT_CANDIDATES = 16
+#: how long a responder's fastest exchange with a challenger stands before a slower one replaces it
+BURST_SECONDS = 30.0
+PROTOCOL = 2
+
+Anchor = tuple[int, bytes]
 
 
 def split_endpoint(endpoint: str) -> tuple[str, int]:
@@ -69,13 +97,18 @@ def allowed_sources(allow: list[str] | None, peers: list[PeerSettings]) -> set[s
 
 
 def response_payload(
-    nonce: str, facility: str, device_cert: str, emulated_delay_us: int | None
+    nonce: str,
+    responder_nonce: str,
+    facility: str,
+    device_cert: str,
+    emulated_delay_us: int | None,
 ) -> bytes:
-    """The bytes a responder signs (and a verifier reconstructs from an evidence entry)."""
+    """The bytes a responder's device key signs (and a verifier rebuilds from evidence)."""
     doc: dict[str, Any] = {
-        "v": 1,
+        "v": PROTOCOL,
         "type": "rtt.response",
         "nonce": nonce,
+        "responderNonce": responder_nonce,
         "facility": facility,
         "deviceCert": device_cert,
     }
@@ -84,22 +117,209 @@ def response_payload(
     return canonical_json(doc)
 
 
+def _nonce(value: object) -> str | None:
+    """A 32-byte nonce in lower-case hex, else None."""
+    if not isinstance(value, str) or len(value) != 64:
+        return None
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        return None
+    return value.lower()
+
+
+def _message(datagram: bytes) -> dict[str, Any] | None:
+    """A peer's datagram as a JSON object of our protocol, else None (never raises)."""
+    try:
+        msg = parse_document(datagram, max_bytes=MAX_DATAGRAM, max_depth=MAX_DEPTH)
+    except EvidenceError:
+        return None
+    if not isinstance(msg, dict) or msg.get("v") != PROTOCOL:
+        return None
+    return msg
+
+
+def _delay(value: object) -> int | None:
+    """An emulated one-way delay: a positive int below a second, None if absent; raises
+    ValueError if present and malformed."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value < 1_000_000:
+        raise ValueError("emulatedDelayMicros is not a positive integer below 1,000,000")
+    return value
+
+
+# ----------------------------------------------------------------------- on-chain signing
+
+
+@dataclass(frozen=True)
+class SignedLatency:
+    """One end's EIP-712 signed measurement, as the selector's ``reportLatency`` takes it."""
+
+    measurement: LatencyMeasurement
+    signature: Signature
+
+    def to_json(self) -> dict[str, Any]:
+        m = self.measurement
+        return {
+            "facilityId": "0x" + m.facility_id.hex(),
+            "peerFacilityId": "0x" + m.peer_facility_id.hex(),
+            "rttMicros": m.rtt_micros,
+            "measuredAt": m.measured_at,
+            "anchorBlock": m.anchor_block,
+            "anchorHash": "0x" + m.anchor_hash.hex(),
+            "exchangeId": "0x" + m.exchange_id.hex(),
+            "signature": "0x" + self.signature.to_bytes().hex(),
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> SignedLatency:
+        """Parse one entry of an attestor's ``/latency``; LatencyError if malformed."""
+        try:
+            if not isinstance(doc, dict):
+                raise TypeError("not an object")
+
+            def word(key: str) -> bytes:
+                raw = bytes.fromhex(str(doc[key]).removeprefix("0x"))
+                if len(raw) != 32:
+                    raise ValueError(f"{key} is not 32 bytes")
+                return raw
+
+            def number(key: str, bits: int) -> int:
+                value = doc[key]
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise TypeError(f"{key} is not an integer")
+                if not 0 <= value < 1 << bits:
+                    raise ValueError(f"{key} is out of range")
+                return value
+
+            m = LatencyMeasurement(
+                word("facilityId"),
+                word("peerFacilityId"),
+                number("rttMicros", 32),
+                number("measuredAt", 40),
+                number("anchorBlock", 64),
+                word("anchorHash"),
+                word("exchangeId"),
+            )
+            sig = Signature.from_bytes(bytes.fromhex(str(doc["signature"]).removeprefix("0x")))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LatencyError(f"malformed signed latency measurement ({exc})") from None
+        return cls(m, sig)
+
+
+class MeasurementSigner:
+    """Signs this site's measurements: its facility, a recent block from ``anchor`` (None while
+    the chain is unknown: then nothing is signed), and the attestor key (``sign``)."""
+
+    def __init__(
+        self,
+        facility: str,
+        anchor: Callable[[], Anchor | None],
+        sign: Callable[[LatencyMeasurement], Signature],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.facility_id = facility_id(facility)
+        self.anchor = anchor
+        self.sign = sign
+        self.clock = clock
+
+    def __call__(
+        self, peer: str, rtt_micros: int, nonce: str, responder_nonce: str
+    ) -> SignedLatency | None:
+        anchor = self.anchor()
+        if anchor is None:
+            return None
+        block, block_hash = anchor
+        m = LatencyMeasurement(
+            self.facility_id,
+            facility_id(peer),
+            rtt_micros,
+            int(self.clock()),
+            block,
+            block_hash,
+            exchange_id(bytes.fromhex(nonce), bytes.fromhex(responder_nonce)),
+        )
+        return SignedLatency(m, self.sign(m))
+
+
+class LatencyBook:
+    """The newest signed measurement this site holds per peer (as challenger or responder),
+    for relaying; thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_peer: dict[bytes, SignedLatency] = {}
+
+    def put(self, signed: SignedLatency) -> None:
+        with self._lock:
+            self._by_peer[signed.measurement.peer_facility_id] = signed
+
+    def get(self, peer: str) -> SignedLatency | None:
+        with self._lock:
+            return self._by_peer.get(facility_id(peer))
+
+    def snapshot(self) -> list[SignedLatency]:
+        with self._lock:
+            return sorted(self._by_peer.values(), key=lambda s: s.measurement.peer_facility_id)
+
+
+class AnchorCache:
+    """The block measurements bind, refreshed in the background from ``fetch`` (which may block
+    on the chain): reading it never waits for the network. None until the first fetch."""
+
+    def __init__(self, fetch: Callable[[], Anchor | None], every: float = 4.0) -> None:
+        self.fetch = fetch
+        self.every = every
+        self._value: Anchor | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="latency-anchor", daemon=True)
+
+    def __call__(self) -> Anchor | None:
+        return self._value
+
+    def start(self) -> AnchorCache:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._value = self.fetch() or self._value
+            except Exception as exc:  # the chain may be down; keep the last anchor meanwhile
+                log_event(log, "latency.anchor_failed", logging.DEBUG, error=str(exc)[:200])
+            self._stop.wait(self.every)
+
+
 @dataclass(frozen=True)
 class Measurement:
-    """The fastest signed round trip to one peer."""
+    """The fastest exchange with one peer, as the challenger measured it."""
 
     peer: str
     nonce: str
+    responder_nonce: str
     rtt_micros: int
     samples: int
     signature: str
     device_cert: str
     emulated_delay_us: int | None
+    signed: SignedLatency | None = None
+
+    @property
+    def exchange_id(self) -> bytes:
+        return exchange_id(bytes.fromhex(self.nonce), bytes.fromhex(self.responder_nonce))
 
     def evidence_entry(self) -> dict[str, Any]:
         entry: dict[str, Any] = {
             "peer": self.peer,
             "nonce": self.nonce,
+            "responderNonce": self.responder_nonce,
+            "exchangeId": "0x" + self.exchange_id.hex(),
             "rttMicros": self.rtt_micros,
             "samples": self.samples,
             "responderSignature": self.signature,
@@ -107,14 +327,36 @@ class Measurement:
         }
         if self.emulated_delay_us:
             entry["emulatedDelayMicros"] = self.emulated_delay_us
+        if self.signed is not None:
+            entry["anchorBlock"] = self.signed.measurement.anchor_block
         return entry
 
 
 # -------------------------------------------------------------------------- responder
 
 
+@dataclass
+class _Pending:
+    """A response sent, waiting for its confirmation."""
+
+    challenger: str
+    responder_nonce: str
+    sent_ns: int
+    address: Any
+
+
+@dataclass
+class _Confirmed:
+    nonce: str
+    responder_nonce: str
+    rtt_micros: int
+    at: float
+    signed: SignedLatency | None
+
+
 class LatencyResponder:
-    """Answers challenges on a UDP socket in a background thread."""
+    """Answers challenges on a UDP socket in a background thread, and times and signs each
+    exchange from its own end when the challenger confirms it."""
 
     def __init__(
         self,
@@ -123,16 +365,26 @@ class LatencyResponder:
         identity: DeviceIdentity,
         emulated_delay_us: dict[str, int] | None = None,
         allowed_sources: set[str] | None = None,
+        signer: MeasurementSigner | None = None,
+        book: LatencyBook | None = None,
+        nonce_source: Callable[[int], bytes] = os.urandom,
     ) -> None:
         self.facility = facility
         self.allowed = allowed_sources  # None: answer anyone
         self.identity = identity
         self.emulated = dict(emulated_delay_us or {})
+        self.signer = signer
+        self.book = book if book is not None else LatencyBook()
+        self.nonce_source = nonce_source
         self._cert_hex = identity.cert_der.hex()
         self._cert_sha = identity.cert_sha256
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(split_endpoint(listen))
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
+        self._lock = threading.Lock()
+        self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._confirmed: dict[str, list[_Confirmed]] = {}
+        self._best: dict[str, _Confirmed] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="latency-responder", daemon=True)
 
@@ -156,23 +408,75 @@ class LatencyResponder:
         self._thread.join(timeout=5)
         self._sock.close()
 
-    def answer(self, datagram: bytes) -> tuple[bytes, float] | None:
-        """The signed answer to a challenge and how long to hold it (None: not a challenge)."""
-        try:
-            msg = json.loads(datagram)
-            nonce, challenger = msg["nonce"], msg["from"]
-            if msg.get("type") != "rtt.challenge" or not isinstance(challenger, str):
-                return None
-            if not isinstance(nonce, str) or len(bytes.fromhex(nonce)) != 32:
-                return None
-        except (ValueError, KeyError, TypeError):
+    def answer(self, datagram: bytes) -> tuple[bytes, float, str, str, str] | None:
+        """The signed answer to a challenge, how long to hold it, and the challenger, its nonce
+        and ours (None: not a well-formed challenge)."""
+        msg = _message(datagram)
+        if msg is None or msg.get("type") != "rtt.challenge":
             return None
+        nonce, challenger = _nonce(msg.get("nonce")), msg.get("from")
+        if nonce is None or not isinstance(challenger, str) or not 0 < len(challenger) <= 64:
+            return None
+        mine = self.nonce_source(32).hex()
         delay = self.emulated.get(challenger) or None
-        payload = response_payload(nonce, self.facility, self._cert_sha, delay)
-        reply = json.loads(payload)
+        payload = response_payload(nonce, mine, self.facility, self._cert_sha, delay)
+        reply = parse_document(payload)
         reply["signature"] = self.identity.key.sign(payload).hex()
         reply["certificate"] = self._cert_hex
-        return json.dumps(reply, separators=(",", ":")).encode(), 2 * (delay or 0) / 1e6
+        return canonical_json(reply), 2 * (delay or 0) / 1e6, challenger, nonce, mine
+
+    def confirm(self, datagram: bytes, source: Any, received_ns: int) -> _Confirmed | None:
+        """Time and sign the exchange a confirmation closes (None: not one we are waiting for,
+        or from another address than the one we answered)."""
+        msg = _message(datagram)
+        if msg is None or msg.get("type") not in ("rtt.confirm", "rtt.kept"):
+            return None
+        nonce, mine = _nonce(msg.get("nonce")), _nonce(msg.get("responderNonce"))
+        if nonce is None or mine is None:
+            return None
+        if msg["type"] == "rtt.kept":
+            self._keep(msg.get("from"), nonce, mine)
+            return None
+        with self._lock:
+            pending = self._pending.get(nonce)
+            if pending is None or pending.responder_nonce != mine or pending.address != source:
+                return None
+            del self._pending[nonce]
+        rtt = max(1, (received_ns - pending.sent_ns) // 1000)
+        signed = self.signer(pending.challenger, rtt, nonce, mine) if self.signer else None
+        done = _Confirmed(nonce, mine, rtt, time.monotonic(), signed)
+        with self._lock:
+            recent = self._confirmed.setdefault(pending.challenger, [])
+            recent.append(done)
+            del recent[:-KEPT_CANDIDATES]
+            best = self._best.get(pending.challenger)
+            if best is None or rtt < best.rtt_micros or done.at - best.at > BURST_SECONDS:
+                self._best[pending.challenger] = done
+                if signed is not None:
+                    self.book.put(signed)
+        return done
+
+    def _keep(self, challenger: object, nonce: str, mine: str) -> None:
+        """The challenger kept this exchange: sign it as ours too, so both ends report one."""
+        if not isinstance(challenger, str):
+            return
+        with self._lock:
+            for done in self._confirmed.get(challenger, []):
+                if (done.nonce, done.responder_nonce) == (nonce, mine):
+                    self._best[challenger] = done
+                    if done.signed is not None:
+                        self.book.put(done.signed)
+                    return
+
+    def _remember(self, challenger: str, nonce: str, mine: str, address: Any) -> None:
+        with self._lock:
+            cutoff = time.perf_counter_ns() - int(PENDING_SECONDS * 1e9)
+            while self._pending and (
+                len(self._pending) >= MAX_PENDING
+                or next(iter(self._pending.values())).sent_ns < cutoff
+            ):
+                self._pending.popitem(last=False)
+            self._pending[nonce] = _Pending(challenger, mine, time.perf_counter_ns(), address)
 
     def _serve(self) -> None:
         while not self._stop.is_set():
@@ -180,24 +484,32 @@ class LatencyResponder:
                 datagram, peer = self._sock.recvfrom(MAX_DATAGRAM)
             except OSError:
                 return
+            received = time.perf_counter_ns()
             if self.allowed is not None and peer[0] not in self.allowed:
+                continue
+            if self.confirm(datagram, peer, received) is not None:
                 continue
             answered = self.answer(datagram)
             if answered is None:
                 continue
-            reply, hold = answered
+            reply, hold, challenger, nonce, mine = answered
             if hold <= 0:
-                self._send(reply, peer)
+                self._send(reply, peer, challenger, nonce, mine)
             elif self._slots.acquire(blocking=False):
-                threading.Timer(hold, self._send_held, (reply, peer)).start()
+                timer = threading.Timer(
+                    hold, self._send_held, (reply, peer, challenger, nonce, mine)
+                )
+                timer.daemon = True
+                timer.start()
 
-    def _send_held(self, reply: bytes, peer: Any) -> None:
+    def _send_held(self, reply: bytes, peer: Any, challenger: str, nonce: str, mine: str) -> None:
         try:
-            self._send(reply, peer)
+            self._send(reply, peer, challenger, nonce, mine)
         finally:
             self._slots.release()
 
-    def _send(self, reply: bytes, peer: Any) -> None:
+    def _send(self, reply: bytes, peer: Any, challenger: str, nonce: str, mine: str) -> None:
+        self._remember(challenger, nonce, mine, peer)  # the clock starts as the answer leaves
         try:
             self._sock.sendto(reply, peer)
         except OSError as exc:
@@ -207,16 +519,21 @@ class LatencyResponder:
 # ------------------------------------------------------------------------- challenger
 
 
-def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, int | None]:
-    """Check a response; returns (signature hex, emulated delay). Raises LatencyError."""
+def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, str, int | None]:
+    """Check a response; returns (signature hex, responder nonce, emulated delay). Raises
+    LatencyError."""
     if reply.get("type") != "rtt.response" or reply.get("nonce") != nonce:
         raise LatencyError(f"{peer}: response is not for this challenge")
     if reply.get("facility") != peer:
         raise LatencyError(f"{peer}: response names facility {reply.get('facility')!r}")
+    mine = _nonce(reply.get("responderNonce"))
+    if mine is None or mine != reply.get("responderNonce"):
+        raise LatencyError(f"{peer}: responderNonce is not 32 bytes of lower-case hex")
     try:
         der = bytes.fromhex(reply["certificate"])
         cert = x509.load_der_x509_certificate(der)
         signature = bytes.fromhex(reply["signature"])
+        emulated = _delay(reply.get("emulatedDelayMicros"))
     except (KeyError, ValueError, TypeError) as exc:
         raise LatencyError(f"{peer}: malformed response ({exc})") from None
     if sha256_hex(der) != reply.get("deviceCert"):
@@ -224,14 +541,11 @@ def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, 
     key = cert.public_key()
     if not isinstance(key, Ed25519PublicKey):
         raise LatencyError(f"{peer}: device key is not Ed25519")
-    emulated = reply.get("emulatedDelayMicros")
-    if emulated is not None and (not isinstance(emulated, int) or emulated <= 0):
-        raise LatencyError(f"{peer}: emulatedDelayMicros is not a positive integer")
     try:
-        key.verify(signature, response_payload(nonce, peer, reply["deviceCert"], emulated))
+        key.verify(signature, response_payload(nonce, mine, peer, reply["deviceCert"], emulated))
     except InvalidSignature:
         raise LatencyError(f"{peer}: signature does not verify") from None
-    return signature.hex(), emulated
+    return signature.hex(), mine, emulated
 
 
 def measure_peer(
@@ -240,30 +554,52 @@ def measure_peer(
     samples: int = 5,
     timeout: float = 1.0,
     nonce_source: Callable[[int], bytes] = os.urandom,
+    emulated_delay_us: int = 0,
+    signer: MeasurementSigner | None = None,
 ) -> Measurement:
-    """Challenge a peer ``samples`` times; the fastest verified answer. Raises TimeoutError if
-    the peer does not answer in time, ConnectionRefusedError if nothing listens there, and
-    LatencyError if it answers wrongly."""
-    best: tuple[int, str, str, int | None] | None = None
+    """Run ``samples`` exchanges with a peer and keep the fastest (telling the peer which, so it
+    signs the same one); sign it if ``signer`` is given. ``emulated_delay_us``: the one-way delay
+    this site emulates towards the peer (each confirmation is held twice that). Raises
+    TimeoutError if the peer does not answer in time, ConnectionRefusedError if nothing listens
+    there, and LatencyError if it answers wrongly."""
+    best: tuple[int, str, str, str, int | None] | None = None
+    cert_sha = ""
     host, port = split_endpoint(peer.address)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.connect((host, port))
         for _ in range(samples):
             nonce = nonce_source(32).hex()
             challenge = canonical_json(
-                {"v": 1, "type": "rtt.challenge", "nonce": nonce, "from": challenger}
+                {"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": challenger}
             )
             started = time.perf_counter_ns()
             sock.send(challenge)
             reply = _await_reply(sock, nonce, started + int(timeout * 1e9))
             rtt = (time.perf_counter_ns() - started) // 1000
-            signature, emulated = verify_response(reply, nonce, peer.facility)
+            signature, mine, emulated = verify_response(reply, nonce, peer.facility)
             cert_sha = str(reply["deviceCert"])
+            if emulated_delay_us:
+                time.sleep(2 * emulated_delay_us / 1e6)
+            confirm: dict[str, Any] = {
+                "v": PROTOCOL,
+                "type": "rtt.confirm",
+                "from": challenger,
+                "nonce": nonce,
+                "responderNonce": mine,
+            }
+            if emulated_delay_us:
+                confirm["emulatedDelayMicros"] = emulated_delay_us
+            sock.send(canonical_json(confirm))
             if best is None or rtt < best[0]:
-                best = (rtt, nonce, signature, emulated)
-    assert best is not None
-    rtt, nonce, signature, emulated = best
-    return Measurement(peer.facility, nonce, rtt, samples, signature, cert_sha, emulated)
+                best = (rtt, nonce, mine, signature, emulated)
+        assert best is not None
+        rtt, nonce, mine, signature, emulated = best
+        kept = {"v": PROTOCOL, "type": "rtt.kept", "from": challenger, "nonce": nonce}
+        sock.send(canonical_json({**kept, "responderNonce": mine}))
+    signed = signer(peer.facility, max(1, rtt), nonce, mine) if signer else None
+    return Measurement(
+        peer.facility, nonce, mine, rtt, samples, signature, cert_sha, emulated, signed
+    )
 
 
 def _await_reply(sock: socket.socket, nonce: str, deadline_ns: int) -> dict[str, Any]:
@@ -274,9 +610,6 @@ def _await_reply(sock: socket.socket, nonce: str, deadline_ns: int) -> dict[str,
             raise TimeoutError("no answer in time")
         sock.settimeout(remaining)
         data = sock.recv(MAX_DATAGRAM)  # ConnectionRefusedError if nothing listens
-        try:
-            reply = json.loads(data)
-        except ValueError:
-            continue
-        if isinstance(reply, dict) and reply.get("nonce") == nonce:
+        reply = _message(data)
+        if reply is not None and reply.get("nonce") == nonce:
             return reply

@@ -112,6 +112,19 @@ class RegistryLink:
         except Exception:  # any transport or node error: the heartbeat reports "unknown"
             return None
 
+    def anchor(self) -> tuple[int, bytes] | None:
+        """The block an RTT measurement made now binds: the one before the head (a relayer's
+        gas estimate runs at the head's number, where the head's own hash is not yet readable).
+        None if the chain does not answer within ``HEAD_TIMEOUT`` seconds."""
+        if self._head_w3 is None:
+            self._head_w3 = web3_for(self.target.rpc_url, timeout=HEAD_TIMEOUT)
+        try:
+            head = int(self._head_w3.eth.block_number)
+            block = self._head_w3.eth.get_block(max(head - 1, 0))
+            return int(block["number"]), bytes(block["hash"])
+        except Exception:  # any transport or node error: no anchor, no signed measurement
+            return None
+
     def client(self) -> RegistryClient:
         """A checked client; raises ChainUnreachableError (retry later) or RegistrationError."""
         if self._client is None:

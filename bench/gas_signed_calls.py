@@ -1,5 +1,6 @@
 """Gas of the other signature-checking calls: SettlementLedger.commitBatch and
-CommitteeSelector.reportLatency (the registry's proofs are in gas_registry.py).
+CommitteeSelector.reportLatency, one end's signed RTT measurement, in each of its paths (the
+registry's proofs are in gas_registry.py).
 
 Runs against a real anvil started here, on a world of four facilities with one validator each
 (stakes 30/30/20/10, so three signatures are the smallest quorum). Gas is deterministic up to the
@@ -21,9 +22,10 @@ from web3.types import TxReceipt
 
 from devnet.localchain import start_chain
 from devnet.world import FacilitySpec, ValidatorSpec, build
+from redundancy.batches import Batch
 from redundancy.chain import connect
 from redundancy.eip712 import Signer
-from redundancy.ledger import Batch, SettlementClient, sign_batch
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
@@ -67,7 +69,7 @@ def run() -> list[dict[str, object]]:
         nodes = [Signer(bytes(world.validators[v.name].node().key)) for v in VALIDATORS]
 
         def commit(label: str, batch: Batch, which: list[int]) -> None:
-            sigs = [sign_batch(nodes[i], ledger.domain_separator, batch) for i in which]
+            sigs = [nodes[i].sign(ledger.domain_separator, batch) for i in which]
             rows.append(row(w3, label, ledger.commit_batch(batch, sigs, sender=relayer)))
 
         root = bytes.fromhex("ab" * 32)
@@ -76,10 +78,23 @@ def run() -> list[dict[str, object]]:
         commit("commitBatch, next batch, 4 of 4 sigs", Batch(epoch, 201, 300, root), [0, 1, 2, 3])
 
         ds = registry.domain_separator()
-        fra, ams = world.facilities["fra9"], world.facilities["ams9"]
-        for label, rtt in (("reportLatency, consistent", 5_000), ("reportLatency, flags", 100)):
-            m, sig = world.latency(fra, ams, rtt)
+        fra, ams, lon, par = (world.facilities[s.name] for s in SITES)
+
+        def latency(label: str, a: FacilitySpec, b: FacilitySpec, rtt: int) -> None:
+            m, sig = world.latency(a, b, rtt)
             rows.append(row(w3, label, selector.report_latency(ds, m, sig, sender=relayer)))
+
+        # site pairs: the first report of a direction stores from zero; later ones refresh
+        latency("reportLatency, first of a pair (stores)", fra, ams, 5_000)
+        latency("reportLatency, completes the pair", ams, fra, 5_100)
+        latency("reportLatency, refresh, pair consistent", fra, ams, 5_050)
+        latency("reportLatency, refresh, one end lowers (bound holds)", ams, fra, 100)
+        latency("reportLatency, refresh, both low: flags both", fra, ams, 100)
+        # a landmark pair stores a disc
+        selector.set_landmark(lon.facility_id, lon.latitude_e6, lon.longitude_e6, sender=owner)
+        latency("reportLatency, landmark: first of a pair", par, lon, 3_500)
+        latency("reportLatency, landmark: first disc", lon, par, 3_600)
+        latency("reportLatency, landmark: refresh, disc", par, lon, 3_400)
     return rows
 
 
@@ -91,9 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'case':40} {'gas':>9} {'calldata':>9} {'execution':>9}")
+    print(f"{'case':54} {'gas':>9} {'calldata':>9} {'execution':>9}")
     for r in rows:
-        print(f"{r['case']:40} {r['gas']:>9,} {r['calldata']:>9,} {r['execution']:>9,}")
+        print(f"{r['case']:54} {r['gas']:>9,} {r['calldata']:>9,} {r['execution']:>9,}")
     return 0
 
 

@@ -1,128 +1,64 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
-import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
-import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
 import {RedundancyMath} from "./RedundancyMath.sol";
-import {SignatureRecovery} from "./SignatureRecovery.sol";
+import {SelectorBase} from "./SelectorBase.sol";
+import {SelectionReference} from "./SelectionReference.sol";
+import {SelectorGeography} from "./SelectorGeography.sol";
 
 /// @title CommitteeSelector
 /// @notice Selects the validator committee under the owner's diversity policy, from validators
-///         that are eligible by the registry's attested data alone, and exposes the redundancy
-///         scores and configuration class of any validator set. Also holds the physical
-///         geography check: signed RTT measurements that contradict two facilities' claimed
-///         coordinates flag both, and flagged geography makes a facility's validators ineligible.
-/// @dev Eligible: registered with stake; facility registered, active and not stale; node freshly
-///      attested by that facility; facility's geography not flagged. A flag holds while the
-///      facility's claimed coordinates are the ones it was raised against: a geography proof
-///      with new coordinates clears it (and a fresh measurement may flag it again). Latency
-///      measurements are signed under the registry's EIP-712 domain, not one of the selector's
-///      own, so the selector inherits only the signature recovery of the signing base.
-contract CommitteeSelector is SignatureRecovery, Ownable2Step {
-    using RedundancyMath for RedundancyMath.Member[];
-
-    /// @notice EIP-712 type hash of {LatencyMeasurement}.
-    bytes32 public constant LATENCY_TYPEHASH =
-        keccak256("LatencyMeasurement(bytes32 facilityId,bytes32 peerFacilityId,uint32 rttMicros,uint40 measuredAt)");
-
-    /// @notice An RTT measurement signed (EIP-712, registry domain) by the measuring facility's attestor.
-    struct LatencyMeasurement {
-        bytes32 facilityId;
-        bytes32 peerFacilityId;
-        uint32 rttMicros;
-        uint40 measuredAt;
-    }
-
-    /// @notice How strictly geography is checked, and how often a new committee may be selected.
-    struct GeographyPolicy {
-        uint32 toleranceM;
-        uint32 maxMeasurementAge;
-        uint32 minEpochSeconds;
-    }
-
-    struct Landmark {
-        int32 latitudeE6;
-        int32 longitudeE6;
-        bool set;
-    }
-
-    /// @notice The RedundancyRegistry whose attested data selection reads.
-    IRedundancyRegistry public immutable registry;
-
-    RedundancyMath.DiversityPolicy private _policy;
-    GeographyPolicy private _geoPolicy;
-    uint64 private _epoch;
-    uint40 private _epochStartedAt;
-    uint256 private _committeeStake;
-    uint256[] private _committee; // address | stake << 160
-    mapping(bytes32 facilityId => bytes32 coordinatesHash) private _geoFlags;
-    mapping(bytes32 facilityId => Landmark) private _landmarks;
-
-    /// @notice Emitted when a committee is selected for a new epoch.
-    event CommitteeSelected(
-        uint64 indexed epoch, address[] members, uint256[] stakes, uint256 totalStake, uint32 score, uint8 weakest
-    );
-    /// @notice Emitted when the owner changes the diversity policy.
-    event DiversityPolicyUpdated(RedundancyMath.DiversityPolicy policy);
-    /// @notice Emitted when the owner changes the geography policy.
-    event GeographyPolicyUpdated(GeographyPolicy policy);
-    /// @notice Emitted when the owner fixes (or moves) a landmark facility's true position.
-    event LandmarkSet(bytes32 indexed facilityId, int32 latitudeE6, int32 longitudeE6);
-    /// @notice Emitted when the owner removes a landmark.
-    event LandmarkRemoved(bytes32 indexed facilityId);
-    /// @notice Emitted for every accepted RTT measurement.
-    event LatencyReported(
-        bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint40 measuredAt
-    );
-    /// @notice Emitted when a measurement contradicts two facilities' claimed coordinates.
-    event GeographyFlagged(
-        bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint256 distanceLowerBoundM
-    );
-
-    /// @notice Ownership cannot be renounced: a selector without an owner could never change its
-    ///         diversity or geography policy again.
-    error SelectorRenounceForbidden();
-    /// @notice The policy cannot be met by the eligible validators (failure code, dimension).
-    error SelectorPolicyUnmet(uint8 failure, uint8 dimension);
-    /// @notice The epoch is too young to select a new committee.
-    error SelectorEpochTooYoung(uint64 epoch, uint40 startedAt, uint32 minEpochSeconds);
-    /// @notice A policy field is out of range.
-    error SelectorInvalidPolicy(string field);
-    /// @notice The measurement was signed under another EIP-712 domain.
-    error SelectorWrongDomain(bytes32 expected, bytes32 given);
-    /// @notice The signature is malformed (high s, bad v, or unrecoverable).
-    error SelectorInvalidSignature();
-    /// @notice The measurement's signer is not the measuring facility's attestor.
-    error SelectorSignerNotAttestor(bytes32 facilityId, address signer, address attestor);
-    /// @notice The measurement is older than the policy allows, or from the future.
-    error SelectorStaleMeasurement(uint40 measuredAt, uint256 blockTimestamp, uint32 maxMeasurementAge);
-    /// @notice A facility in the measurement has no claimed coordinates (and is no landmark).
-    error SelectorNoCoordinates(bytes32 facilityId);
-    /// @notice A measurement must be between two different facilities.
-    error SelectorSameFacility(bytes32 facilityId);
-    /// @notice Coordinates are out of range.
-    error SelectorInvalidCoordinates(int32 latitudeE6, int32 longitudeE6);
-    /// @notice The facility is not registered in the registry.
-    error SelectorUnknownFacility(bytes32 facilityId);
+///         that are eligible by the registry's attested data alone, and exposes the current
+///         committee's redundancy scores and configuration class ({SelectionReference} computes
+///         them for any given validator set). Selection honours two physical
+///         rules besides the per-dimension ones: a minimum separation between committee
+///         facilities that landmark discs prove, and a latency budget between the leader's
+///         facility and the members completing its quorum (see RedundancyMath.select).
+/// @dev The geography (two-sided RTT reports, landmarks, discs, flags and their views) lives in
+///      {SelectorGeography}, to which this contract delegates every call it does not implement,
+///      on this contract's storage and address: one contract to its users, two bytecodes under
+///      the EIP-170 size limit. Eligible: registered with stake; facility registered, active and
+///      not stale; node freshly attested by that facility; facility's geography not flagged.
+contract CommitteeSelector is SelectorBase {
+    /// @notice The geography extension this selector delegates to.
+    address public immutable geography;
+    /// @notice The stateless contract with the pure views of this selector's arithmetic (scores,
+    ///         selection and class of given inputs), for verifiers.
+    SelectionReference public immutable selectionReference;
 
     /// @param registry_ the RedundancyRegistry whose attested data selection reads
     /// @param policy the initial diversity policy
     /// @param geoPolicy the initial geography policy
+    /// @param geography_ the geography extension, made for the same registry
+    /// @param reference_ the pure reference views
     constructor(
         IRedundancyRegistry registry_,
         RedundancyMath.DiversityPolicy memory policy,
-        GeographyPolicy memory geoPolicy
-    ) Ownable(msg.sender) {
-        registry = registry_;
+        GeographyPolicy memory geoPolicy,
+        SelectorGeography geography_,
+        SelectionReference reference_
+    ) SelectorBase(registry_) {
+        if (address(geography_.registry()) != address(registry_)) {
+            revert SelectorGeographyMismatch(address(registry_), address(geography_.registry()));
+        }
+        geography = address(geography_);
+        selectionReference = reference_;
         _setDiversityPolicy(policy);
-        _geoPolicy = geoPolicy;
-        emit GeographyPolicyUpdated(geoPolicy);
+        _setGeographyPolicy(geoPolicy);
     }
 
-    /// @notice Always reverts: the selector keeps an owner (ownership moves by two-step transfer).
-    function renounceOwnership() public view override onlyOwner {
-        revert SelectorRenounceForbidden();
+    /// @notice Every function this contract does not implement runs in the geography extension,
+    ///         on this contract's storage.
+    fallback() external {
+        address target = geography;
+        assembly {
+            calldatacopy(0, 0, calldatasize())
+            let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
+            returndatacopy(0, 0, returndatasize())
+            if iszero(ok) { revert(0, returndatasize()) }
+            return(0, returndatasize())
+        }
     }
 
     // ---------------------------------------------------------------- policy
@@ -132,22 +68,10 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         return _policy;
     }
 
-    /// @notice The geography policy in force.
-    function geographyPolicy() external view returns (GeographyPolicy memory) {
-        return _geoPolicy;
-    }
-
     /// @notice Replaces the diversity policy (applies from the next selection).
     /// @param policy committee size > 0; shares in basis points <= 10,000
     function setDiversityPolicy(RedundancyMath.DiversityPolicy calldata policy) external onlyOwner {
         _setDiversityPolicy(policy);
-    }
-
-    /// @notice Replaces the geography policy.
-    /// @param policy tolerance in metres, maximum measurement age and minimum epoch length in seconds
-    function setGeographyPolicy(GeographyPolicy calldata policy) external onlyOwner {
-        _geoPolicy = policy;
-        emit GeographyPolicyUpdated(policy);
     }
 
     function _setDiversityPolicy(RedundancyMath.DiversityPolicy memory policy) private {
@@ -157,102 +81,6 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         }
         _policy = policy;
         emit DiversityPolicyUpdated(policy);
-    }
-
-    /// @notice Fixes a landmark facility's true position (known to the owner, not claimed).
-    /// @param facilityId a registered facility
-    /// @param latitudeE6 latitude in micro-degrees
-    /// @param longitudeE6 longitude in micro-degrees
-    function setLandmark(bytes32 facilityId, int32 latitudeE6, int32 longitudeE6) external onlyOwner {
-        if (registry.facility(facilityId).attestor == address(0)) revert SelectorUnknownFacility(facilityId);
-        if (latitudeE6 < -90_000_000 || latitudeE6 > 90_000_000 || longitudeE6 < -180_000_000 || longitudeE6 > 180_000_000)
-        {
-            revert SelectorInvalidCoordinates(latitudeE6, longitudeE6);
-        }
-        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true);
-        emit LandmarkSet(facilityId, latitudeE6, longitudeE6);
-    }
-
-    /// @notice Removes a landmark.
-    /// @param facilityId the landmark facility
-    function removeLandmark(bytes32 facilityId) external onlyOwner {
-        delete _landmarks[facilityId];
-        emit LandmarkRemoved(facilityId);
-    }
-
-    /// @notice A landmark's fixed position (set = false if the facility is no landmark).
-    /// @param facilityId the facility
-    function landmark(bytes32 facilityId) external view returns (Landmark memory) {
-        return _landmarks[facilityId];
-    }
-
-    // ------------------------------------------------------------- geography
-
-    /// @notice Records a signed RTT measurement; flags both facilities if their claimed
-    ///         coordinates are further apart than the RTT physically allows. Anyone may relay.
-    /// @param domainSeparator the registry's EIP-712 domain separator the measurement was signed under
-    /// @param m the measurement
-    /// @param v recovery id (27/28)
-    /// @param r signature r
-    /// @param s signature s
-    /// @return flagged whether the measurement flagged the pair
-    function reportLatency(bytes32 domainSeparator, LatencyMeasurement calldata m, uint8 v, bytes32 r, bytes32 s)
-        external
-        returns (bool flagged)
-    {
-        bytes32 expected = registry.domainSeparator();
-        if (domainSeparator != expected) revert SelectorWrongDomain(expected, domainSeparator);
-        if (m.facilityId == m.peerFacilityId) revert SelectorSameFacility(m.facilityId);
-        uint32 maxAge = _geoPolicy.maxMeasurementAge;
-        if (m.measuredAt > block.timestamp + 60 || m.measuredAt + uint256(maxAge) < block.timestamp) {
-            revert SelectorStaleMeasurement(m.measuredAt, block.timestamp, maxAge);
-        }
-        IRedundancyRegistry.FacilityView memory a = registry.facility(m.facilityId);
-        if (a.attestor == address(0)) revert SelectorUnknownFacility(m.facilityId);
-        bytes32 digest = _typedDataDigest(
-            expected, keccak256(abi.encode(LATENCY_TYPEHASH, m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt))
-        );
-        address signer = _recoverSigner(digest, v, r, s);
-        if (signer == address(0)) revert SelectorInvalidSignature();
-        if (signer != a.attestor) revert SelectorSignerNotAttestor(m.facilityId, signer, a.attestor);
-        IRedundancyRegistry.FacilityView memory b = registry.facility(m.peerFacilityId);
-        if (b.attestor == address(0)) revert SelectorUnknownFacility(m.peerFacilityId);
-        (int32 latA, int32 lonA, bool landmarkA) = _position(m.facilityId, a);
-        (int32 latB, int32 lonB, bool landmarkB) = _position(m.peerFacilityId, b);
-        emit LatencyReported(m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt);
-        uint256 lower = RedundancyMath.distanceLowerBoundM(latA, lonA, latB, lonB);
-        uint256 bound = uint256(m.rttMicros) * RedundancyMath.METRES_PER_RTT_MICROSECOND + _geoPolicy.toleranceM;
-        if (lower <= bound) return false;
-        if (!landmarkA) _geoFlags[m.facilityId] = keccak256(abi.encode(latA, lonA));
-        if (!landmarkB) _geoFlags[m.peerFacilityId] = keccak256(abi.encode(latB, lonB));
-        emit GeographyFlagged(m.facilityId, m.peerFacilityId, m.rttMicros, lower);
-        return true;
-    }
-
-    /// @dev A landmark's fixed position, else the facility's claimed coordinates.
-    function _position(bytes32 id, IRedundancyRegistry.FacilityView memory f)
-        private
-        view
-        returns (int32 lat, int32 lon, bool isLandmark)
-    {
-        Landmark storage l = _landmarks[id];
-        if (l.set) return (l.latitudeE6, l.longitudeE6, true);
-        if (f.domains[1] == bytes32(0)) revert SelectorNoCoordinates(id); // no geography proof yet
-        return (f.latitudeE6, f.longitudeE6, false);
-    }
-
-    /// @notice Whether a facility's geography is flagged (its current claim was contradicted).
-    /// @param facilityId the facility
-    function isGeographyFlagged(bytes32 facilityId) public view returns (bool) {
-        bytes32 flag = _geoFlags[facilityId];
-        if (flag == bytes32(0)) return false;
-        IRedundancyRegistry.FacilityView memory f = registry.facility(facilityId);
-        return flag == keccak256(abi.encode(f.latitudeE6, f.longitudeE6));
-    }
-
-    /// @notice The lower bound in metres on the distance between two claimed positions.
-    function distanceLowerBoundM(int32 latA, int32 lonA, int32 latB, int32 lonB) external pure returns (uint256) {
-        return RedundancyMath.distanceLowerBoundM(latA, lonA, latB, lonB);
     }
 
     // ------------------------------------------------------------ candidates
@@ -320,10 +148,14 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         }
         IRedundancyRegistry.SelectionFacility[] memory fs = registry.selectionFacilities(ids);
         entries = new _FacilityEntry[](count);
+        bool anyFlag = _flagCount != 0;
         for (uint256 i = 0; i < count; ++i) {
             IRedundancyRegistry.SelectionFacility memory f = fs[i];
-            bytes32 flag = _geoFlags[ids[i]];
-            bool flagged = flag != bytes32(0) && flag == keccak256(abi.encode(f.latitudeE6, f.longitudeE6));
+            bool flagged;
+            if (anyFlag) {
+                GeoFlag memory flag = _flags[ids[i]];
+                flagged = flag.against != bytes32(0) && _holds(ids[i], flag, f.latitudeE6, f.longitudeE6);
+            }
             _FacilityEntry memory e = entries[i];
             e.eligible = f.fresh && !flagged;
             e.domains[0] = ids[i];
@@ -353,10 +185,43 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         m.domains[6] = hardware;
     }
 
+    // ------------------------------------------------------------ physical facts
+
+    /// @dev The physical facts of the candidates' facilities as stored: fresh discs (when the
+    ///      policy has a separation rule); pair RTTs are read per leader by {_storedRow}.
+    function _storedGeo(RedundancyMath.Member[] memory candidates, RedundancyMath.DiversityPolicy memory policy)
+        private
+        view
+        returns (RedundancyMath.Geo memory geo)
+    {
+        if (policy.minSeparationM == 0 && policy.maxLeaderRttMicros == 0) return geo;
+        bytes32[] memory ids = new bytes32[](candidates.length);
+        for (uint256 i = 0; i < candidates.length; ++i) {
+            ids[i] = candidates[i].domains[0];
+        }
+        geo = RedundancyMath.newGeo(ids);
+        if (policy.minSeparationM != 0) _loadDiscs(geo);
+    }
+
+    /// @dev Each facility's stored two-sided RTT to facility `leader` (0 for itself).
+    function _storedRow(RedundancyMath.Geo memory geo, uint256 leader) private view returns (uint256[] memory row) {
+        uint256 n = geo.ids.length;
+        row = new uint256[](n + 1);
+        bytes32 lead = geo.ids[leader];
+        uint256 maxAge = _geoPolicy.maxMeasurementAge;
+        for (uint256 j = 0; j < n; ++j) {
+            row[j] = j == leader ? 0 : _pairRtt(lead, geo.ids[j], maxAge);
+        }
+        row[n] = RedundancyMath.UNMEASURED;
+    }
+
+
+
     // ------------------------------------------------------------- committee
 
     /// @notice Selects the committee for the next epoch from the eligible validators and stores
-    ///         it; reverts with SelectorPolicyUnmet naming the dimension if the policy cannot be met.
+    ///         it; reverts with SelectorPolicyUnmet naming the failure and dimension if the policy
+    ///         cannot be met.
     /// @return epoch the new epoch number
     function selectCommittee() external returns (uint64 epoch) {
         uint40 started = _epochStartedAt;
@@ -364,9 +229,10 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         if (_epoch != 0 && block.timestamp < uint256(started) + minSeconds) {
             revert SelectorEpochTooYoung(_epoch, started, minSeconds);
         }
+        RedundancyMath.DiversityPolicy memory policy = _policy;
         RedundancyMath.Member[] memory candidates = eligibleCandidates();
         (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension) =
-            RedundancyMath.select(candidates, _policy);
+            RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
         if (failure != RedundancyMath.FAIL_NONE) revert SelectorPolicyUnmet(failure, dimension);
         epoch = _epoch + 1;
         _epoch = epoch;
@@ -385,7 +251,7 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         }
         while (_committee.length > n) _committee.pop();
         _committeeStake = total;
-        RedundancyMath.Scores memory s = committee.scores();
+        RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
     }
 
@@ -424,12 +290,16 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
 
     /// @notice Scores of the current committee (selected stakes, current attested domains).
     function currentScores() external view returns (RedundancyMath.Scores memory) {
-        return committeeMembers().scores();
+        return RedundancyMath.scores(committeeMembers());
     }
 
     /// @notice Configuration class of the current committee given who is eligible now.
     function currentClass() external view returns (uint8) {
-        return RedundancyMath.classify(committeeMembers(), eligibleCandidates(), _policy);
+        RedundancyMath.DiversityPolicy memory policy = _policy;
+        RedundancyMath.Member[] memory candidates = eligibleCandidates();
+        return RedundancyMath.classify(
+            committeeMembers(), candidates, policy, _storedGeo(candidates, policy), _storedRow
+        );
     }
 
     /// @notice What selectCommittee would select now, and whether the policy is met.
@@ -438,37 +308,8 @@ contract CommitteeSelector is SignatureRecovery, Ownable2Step {
         view
         returns (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension)
     {
-        return RedundancyMath.select(eligibleCandidates(), _policy);
-    }
-
-    // ------------------------------------------------------------ pure views
-
-    /// @notice Scores of any validator set.
-    /// @param members stakes and domains per dimension
-    function scoresOf(RedundancyMath.Member[] calldata members) external pure returns (RedundancyMath.Scores memory) {
-        return RedundancyMath.scores(members);
-    }
-
-    /// @notice The committee deterministic selection makes of candidates under a policy.
-    /// @param candidates eligible validators
-    /// @param policy the diversity policy
-    function selectFrom(RedundancyMath.Member[] calldata candidates, RedundancyMath.DiversityPolicy calldata policy)
-        external
-        pure
-        returns (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension)
-    {
-        return RedundancyMath.select(candidates, policy);
-    }
-
-    /// @notice Configuration class of a committee given the eligible candidates and policy.
-    /// @param committee the committee
-    /// @param candidates the eligible validators
-    /// @param policy the diversity policy
-    function classOf(
-        RedundancyMath.Member[] calldata committee,
-        RedundancyMath.Member[] calldata candidates,
-        RedundancyMath.DiversityPolicy calldata policy
-    ) external pure returns (uint8) {
-        return RedundancyMath.classify(committee, candidates, policy);
+        RedundancyMath.DiversityPolicy memory policy = _policy;
+        RedundancyMath.Member[] memory candidates = eligibleCandidates();
+        return RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
     }
 }

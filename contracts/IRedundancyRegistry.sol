@@ -103,6 +103,16 @@ interface IRedundancyRegistry {
         bytes32[6] domains;
     }
 
+    /// @notice What the geography checks need of a facility: its attestor, whether it is active,
+    ///         whether it has ever proven its geography, and its claimed coordinates.
+    struct GeoFacility {
+        address attestor;
+        bool active;
+        bool located;
+        int32 latitudeE6;
+        int32 longitudeE6;
+    }
+
     /// @notice A node's hardware attestation as stored.
     struct NodeView {
         bytes32 facilityId;
@@ -219,6 +229,12 @@ interface IRedundancyRegistry {
 
     /// @notice A facility as stored (zero attestor if unknown).
     function facility(bytes32 facilityId) external view returns (FacilityView memory);
+
+    /// @notice A facility's attestor, activity and claimed coordinates (zero attestor if unknown).
+    function geoFacility(bytes32 facilityId) external view returns (GeoFacility memory);
+
+    /// @notice geoFacility of two facilities in one call (the two ends of an RTT measurement).
+    function geoPair(bytes32 a, bytes32 b) external view returns (GeoFacility memory, GeoFacility memory);
 
     /// @notice Whether a facility is stale at this block, and why.
     function facilityStatus(bytes32 facilityId) external view returns (FacilityStatus memory);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity 0.8.28;
 
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
 /// @title RedundancyMath
 /// @notice Scores, deterministic committee selection and distance bounds, in integer arithmetic
 ///         that the Python reference (redundancy/scores.py, selection.py, geodesy.py) matches bit
@@ -14,6 +16,13 @@ library RedundancyMath {
     uint8 internal constant FAIL_DISTINCT = 2;
     uint8 internal constant FAIL_SHARE = 3;
     uint8 internal constant FAIL_TOLERANCE = 4;
+    /// @dev A rule failed after candidates were left out for the minimum proven separation.
+    uint8 internal constant FAIL_SEPARATION = 5;
+    /// @dev A rule failed after candidates were left out for the latency budget.
+    uint8 internal constant FAIL_LATENCY = 6;
+
+    /// @notice A pair RTT that is not known (no fresh two-sided measurement).
+    uint256 internal constant UNMEASURED = type(uint256).max;
 
     /// @notice Stakes must be below 2^96 wei (79 billion ether): selection packs them into keys.
     uint256 internal constant MAX_STAKE = type(uint96).max;
@@ -56,10 +65,51 @@ library RedundancyMath {
         uint32 maxShareBps;
     }
 
+    /// @notice The diversity policy. Besides the per-dimension rules: a minimum separation (metres)
+    ///         that landmark discs must prove between any two committee facilities (0: no rule),
+    ///         and a latency budget: the largest two-sided RTT (microseconds) allowed between the
+    ///         leader's facility and the members completing its quorum (0: no rule).
     struct DiversityPolicy {
         uint32 committeeSize;
         uint32 minTolerance;
         DimensionRule[7] rules;
+        uint32 minSeparationM;
+        uint32 maxLeaderRttMicros;
+    }
+
+    /// @notice A landmark disc as the pure views take it: the landmark's position and the radius
+    ///         (below 2^128 metres).
+    struct DiscInput {
+        int32 latitudeE6;
+        int32 longitudeE6;
+        uint256 radiusM;
+    }
+
+    /// @notice The fresh landmark discs of one facility (pure views).
+    struct FacilityGeo {
+        bytes32 facilityId;
+        DiscInput[] discs;
+    }
+
+    /// @notice The two-sided RTT of a pair of facilities (pure views).
+    struct PairRtt {
+        bytes32 a;
+        bytes32 b;
+        uint32 rttMicros;
+    }
+
+    /// @notice What selection knows of the candidates' physical geography: the distinct
+    ///         facilities, each one's fresh landmark discs (landmark index << 128 | radius in
+    ///         metres), the landmarks' positions, a memo of landmark distances, and (pure views)
+    ///         the measured pair RTTs. Built by the selector from storage, or from arguments.
+    struct Geo {
+        bytes32[] ids;
+        uint256[] table;
+        uint256[][] discs;
+        int32[] landmarkLat;
+        int32[] landmarkLon;
+        uint256[] landmarkDistance;
+        PairRtt[] pairs;
     }
 
     // ------------------------------------------------------------------ scores
@@ -170,13 +220,17 @@ library RedundancyMath {
 
     // --------------------------------------------------------------- selection
 
-    /// @dev Greedy selection by stake (ties by address) under per-domain member caps, then the
-    ///      policy check; returns the committee, the failure code and the failing dimension.
-    function select(Member[] memory candidates, DiversityPolicy memory policy)
-        internal
-        pure
-        returns (Member[] memory committee, uint8 failure, uint8 dimension)
-    {
+    /// @dev Greedy selection by stake (ties by address) under per-domain member caps, the
+    ///      minimum proven separation and the latency budget, then the policy check; returns the
+    ///      committee, the failure code and the failing dimension. `leaderRow(geo, leader)` gives
+    ///      each facility's two-sided RTT to facility `leader` (0 for itself, UNMEASURED if not
+    ///      known); it is called only when the policy has a latency budget.
+    function select(
+        Member[] memory candidates,
+        DiversityPolicy memory policy,
+        Geo memory geo,
+        function (Geo memory, uint256) view returns (uint256[] memory) leaderRow
+    ) internal view returns (Member[] memory committee, uint8 failure, uint8 dimension) {
         uint256 n = candidates.length;
         // Order key: stake descending, then address ascending, in one word.
         uint256[] memory keys = new uint256[](n);
@@ -191,9 +245,14 @@ library RedundancyMath {
         uint256 size = policy.committeeSize < n ? policy.committeeSize : n;
         Member[] memory chosen = new Member[](size);
         uint256 count;
+        _Physics memory p;
+        if (n != 0 && (policy.minSeparationM != 0 || policy.maxLeaderRttMicros != 0)) {
+            p = _physics(candidates, idx, policy, geo, leaderRow);
+        }
         for (uint256 i = 0; i < n && count < size; ++i) {
             Member memory c = candidates[idx[i]];
             if (_breaksCap(chosen, count, c, policy)) continue;
+            if (p.on && !_admit(p, geo, idx[i], c.stake, policy)) continue;
             chosen[count] = c;
             ++count;
         }
@@ -201,7 +260,165 @@ library RedundancyMath {
             mstore(chosen, count)
         }
         (failure, dimension) = checkPolicy(chosen, policy);
+        if (failure != FAIL_NONE) {
+            if (p.separationSkipped) failure = FAIL_SEPARATION;
+            else if (p.latencySkipped) failure = FAIL_LATENCY;
+        }
         committee = chosen;
+    }
+
+    /// @dev Selection's state for the two physical rules.
+    struct _Physics {
+        bool on;
+        uint256[] facilityOf; // candidate index -> facility index in geo
+        uint256[] row; // facility index -> two-sided RTT to the leader's facility
+        bool[] inCommittee; // facility index -> a member is there
+        uint256[] facilities; // the committee's distinct facilities so far
+        uint256 facilityCount;
+        uint256 nearStake; // committee stake within the latency budget of the leader
+        uint256 totalStake;
+        bool separationSkipped;
+        bool latencySkipped;
+    }
+
+    function _physics(
+        Member[] memory candidates,
+        uint256[] memory idx,
+        DiversityPolicy memory policy,
+        Geo memory geo,
+        function (Geo memory, uint256) view returns (uint256[] memory) leaderRow
+    ) private view returns (_Physics memory p) {
+        uint256 n = candidates.length;
+        p.on = true;
+        p.facilityOf = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            p.facilityOf[i] = indexOf(geo, candidates[i].domains[DIM_FACILITY]);
+        }
+        uint256 f = geo.ids.length + 1; // the last index: a facility the builder did not know
+        p.inCommittee = new bool[](f);
+        p.facilities = new uint256[](f);
+        if (policy.maxLeaderRttMicros != 0) p.row = leaderRow(geo, p.facilityOf[idx[0]]);
+    }
+
+    /// @dev Whether a candidate (that breaks no cap) may join: a facility new to the committee
+    ///      must be proven separated from every committee facility, and a member beyond the
+    ///      leader's latency budget may join only while the stake within it stays above two
+    ///      thirds. Records which rule left a candidate out.
+    function _admit(_Physics memory p, Geo memory geo, uint256 candidate, uint256 stake, DiversityPolicy memory policy)
+        private
+        pure
+        returns (bool)
+    {
+        uint256 f = p.facilityOf[candidate];
+        bool isNew = !p.inCommittee[f];
+        if (policy.minSeparationM != 0 && isNew) {
+            for (uint256 j = 0; j < p.facilityCount; ++j) {
+                if (!separatedBy(geo, f, p.facilities[j], policy.minSeparationM)) {
+                    p.separationSkipped = true;
+                    return false;
+                }
+            }
+        }
+        bool near = true;
+        if (policy.maxLeaderRttMicros != 0) {
+            near = p.row[f] <= policy.maxLeaderRttMicros;
+            if (!near && 3 * p.nearStake <= 2 * (p.totalStake + stake)) {
+                p.latencySkipped = true;
+                return false;
+            }
+        }
+        if (isNew) {
+            p.inCommittee[f] = true;
+            p.facilities[p.facilityCount++] = f;
+        }
+        if (near) p.nearStake += stake;
+        p.totalStake += stake;
+        return true;
+    }
+
+    /// @dev The index of a facility in geo (geo.ids.length if absent: no discs, no RTTs).
+    function indexOf(Geo memory geo, bytes32 id) internal pure returns (uint256) {
+        uint256[] memory table = geo.table;
+        uint256 mask = table.length - 1;
+        uint256 slot = uint256(id) & mask;
+        while (true) {
+            uint256 entry = table[slot];
+            if (entry == 0) return geo.ids.length;
+            if (geo.ids[entry - 1] == id) return entry - 1;
+            slot = (slot + 1) & mask;
+        }
+        return geo.ids.length; // unreachable
+    }
+
+    /// @dev A Geo over the distinct facilities of `ids` (duplicates allowed), with an empty disc
+    ///      list each and no landmarks; the builder fills in what it knows.
+    function newGeo(bytes32[] memory ids) internal pure returns (Geo memory geo) {
+        uint256 n = ids.length;
+        uint256 size = 2;
+        while (size < 2 * n) size <<= 1;
+        geo.table = new uint256[](size);
+        geo.ids = new bytes32[](n);
+        uint256 count;
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 id = ids[i];
+            uint256 slot = uint256(id) & (size - 1);
+            while (true) {
+                uint256 entry = geo.table[slot];
+                if (entry == 0) {
+                    geo.table[slot] = count + 1;
+                    geo.ids[count++] = id;
+                    break;
+                }
+                if (geo.ids[entry - 1] == id) break;
+                slot = (slot + 1) & (size - 1);
+            }
+        }
+        bytes32[] memory distinct = geo.ids;
+        assembly ("memory-safe") {
+            mstore(distinct, count)
+        }
+        geo.discs = new uint256[][](count + 1); // the last: facilities the builder did not know
+    }
+
+    /// @dev Whether the landmark discs of facilities f and g prove them at least `min` metres
+    ///      apart: some pair of discs with dist(L1, L2) - r1 - r2 >= min (see geodesy.py).
+    function separatedBy(Geo memory geo, uint256 f, uint256 g, uint256 min) internal pure returns (bool) {
+        uint256[] memory a = geo.discs[f];
+        uint256[] memory b = geo.discs[g];
+        for (uint256 i = 0; i < a.length; ++i) {
+            uint256 la = a[i] >> 128;
+            uint256 ra = uint128(a[i]);
+            for (uint256 j = 0; j < b.length; ++j) {
+                uint256 d = landmarkDistance(geo, la, b[j] >> 128);
+                uint256 reach = ra + uint128(b[j]);
+                if (d > reach && d - reach >= min) return true;
+            }
+        }
+        return false;
+    }
+
+    /// @dev The lower bound on the distance between two landmarks, memoised in geo.
+    function landmarkDistance(Geo memory geo, uint256 i, uint256 j) internal pure returns (uint256 d) {
+        uint256 count = geo.landmarkLat.length;
+        uint256 k = i * count + j;
+        d = geo.landmarkDistance[k];
+        if (d != 0) return d - 1;
+        d = distanceLowerBoundM(geo.landmarkLat[i], geo.landmarkLon[i], geo.landmarkLat[j], geo.landmarkLon[j]);
+        geo.landmarkDistance[k] = d + 1;
+        geo.landmarkDistance[j * count + i] = d + 1;
+    }
+
+    /// @dev The proven separation of two disc lists: max(0, dist(L1, L2) - r1 - r2) over pairs.
+    function provenSeparation(Geo memory geo, uint256 f, uint256 g) internal pure returns (uint256 best) {
+        uint256[] memory a = geo.discs[f];
+        uint256[] memory b = geo.discs[g];
+        for (uint256 i = 0; i < a.length; ++i) {
+            for (uint256 j = 0; j < b.length; ++j) {
+                uint256 d = landmarkDistance(geo, a[i] >> 128, b[j] >> 128);
+                uint256 reach = uint128(a[i]) + uint128(b[j]);
+                if (d > reach && d - reach > best) best = d - reach;
+            }
+        }
     }
 
     function _breaksCap(Member[] memory chosen, uint256 count, Member memory c, DiversityPolicy memory policy)
@@ -253,11 +470,13 @@ library RedundancyMath {
     }
 
     /// @dev Configuration class of a committee given the eligible candidates (see selection.py).
-    function classify(Member[] memory committee, Member[] memory candidates, DiversityPolicy memory policy)
-        internal
-        pure
-        returns (uint8)
-    {
+    function classify(
+        Member[] memory committee,
+        Member[] memory candidates,
+        DiversityPolicy memory policy,
+        Geo memory geo,
+        function (Geo memory, uint256) view returns (uint256[] memory) leaderRow
+    ) internal view returns (uint8) {
         (bytes32[] memory facilities, uint256[] memory sums, uint256 count) = domainSums(committee, DIM_FACILITY);
         uint256 total;
         for (uint256 i = 0; i < count; ++i) total += sums[i];
@@ -266,7 +485,7 @@ library RedundancyMath {
         if (dimensionScore(committee, DIM_FACILITY).tolerance >= 1) return CLASS_ACTIVE_ACTIVE;
         for (uint256 i = 0; i < count; ++i) {
             if (3 * sums[i] < total) continue;
-            (, uint8 failure,) = select(_without(candidates, facilities[i]), policy);
+            (, uint8 failure,) = select(_without(candidates, facilities[i]), policy, geo, leaderRow);
             if (failure != FAIL_NONE) return CLASS_UNPROTECTED;
         }
         return CLASS_ACTIVE_PASSIVE;
@@ -363,31 +582,88 @@ library RedundancyMath {
     int256 internal constant PI_E18 = 3_141_592_653_589_793_238;
     uint256 internal constant POLAR_RADIUS_M = 6_356_752;
     uint256 internal constant METRES_PER_RTT_MICROSECOND = 100;
-    uint256 private constant _TAYLOR_TERMS = 15;
 
     function _radians(int32 degreesE6) private pure returns (int256) {
         return (int256(degreesE6) * PI_E18) / 180_000_000;
     }
 
+    // The series below are the 15-term Taylor series of geodesy.py, unrolled, each term
+    // -(((term * x) / 1e18) * x) / (1e18 * k * (k + 1)) with every division truncating toward
+    // zero (sdiv, as Solidity's `/` on int256). |x| <= pi * 1e18, so no product exceeds 2^130
+    // and nothing can overflow: the assembly only skips checks that could never fire.
+
     function _sin(int256 x) private pure returns (int256 total) {
-        int256 term = x;
-        total = x;
-        for (uint256 i = 1; i < _TAYLOR_TERMS; ++i) {
-            term = -(((term * x) / SCALE) * x / (SCALE * int256(2 * i) * int256(2 * i + 1)));
-            total += term;
+        assembly ("memory-safe") {
+            let term := x
+            total := x
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 6000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 20000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 42000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 72000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 110000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 156000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 210000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 272000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 342000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 420000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 506000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 600000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 702000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 812000000000000000000))
+            total := add(total, term)
         }
     }
 
     function _cos(int256 x) private pure returns (int256 total) {
-        int256 term = SCALE;
-        total = SCALE;
-        for (uint256 i = 1; i < _TAYLOR_TERMS; ++i) {
-            term = -(((term * x) / SCALE) * x / (SCALE * int256(2 * i - 1) * int256(2 * i)));
-            total += term;
+        assembly ("memory-safe") {
+            let term := 1000000000000000000
+            total := term
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 2000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 12000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 30000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 56000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 90000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 132000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 182000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 240000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 306000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 380000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 462000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 552000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 650000000000000000000))
+            total := add(total, term)
+            term := sub(0, sdiv(mul(sdiv(mul(term, x), 1000000000000000000), x), 756000000000000000000))
+            total := add(total, term)
         }
     }
 
-    function _unit(int32 latE6, int32 lonE6) private pure returns (int256 x, int256 y, int256 z) {
+    /// @dev The unit vector of a position, scaled by 1e18.
+    function unitVector(int32 latE6, int32 lonE6) internal pure returns (int256 x, int256 y, int256 z) {
         int256 lat = _radians(latE6);
         int256 lon = _radians(lonE6);
         int256 cl = _cos(lat);
@@ -398,20 +674,14 @@ library RedundancyMath {
 
     /// @notice A lower bound in metres on the surface distance between two claimed positions.
     function distanceLowerBoundM(int32 latA, int32 lonA, int32 latB, int32 lonB) internal pure returns (uint256) {
-        (int256 ax, int256 ay, int256 az) = _unit(latA, lonA);
-        (int256 bx, int256 by, int256 bz) = _unit(latB, lonB);
+        (int256 ax, int256 ay, int256 az) = unitVector(latA, lonA);
+        (int256 bx, int256 by, int256 bz) = unitVector(latB, lonB);
         uint256 sq = uint256((ax - bx) * (ax - bx) + (ay - by) * (ay - by) + (az - bz) * (az - bz));
-        return (_sqrt(sq) * POLAR_RADIUS_M) / uint256(SCALE);
+        return (Math.sqrt(sq) * POLAR_RADIUS_M) / uint256(SCALE);
     }
 
-    /// @dev floor(sqrt(x)).
-    function _sqrt(uint256 x) private pure returns (uint256 y) {
-        if (x == 0) return 0;
-        uint256 z = (x + 1) / 2;
-        y = x;
-        while (z < y) {
-            y = z;
-            z = (x / z + z) / 2;
-        }
+    /// @notice The furthest apart two sites can be given a round trip (light in fibre: 200 km/ms).
+    function rttDistanceBoundM(uint256 rttMicros) internal pure returns (uint256) {
+        return rttMicros * METRES_PER_RTT_MICROSECOND;
     }
 }

@@ -63,6 +63,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         bool active;
         int32 latitudeE6;
         int32 longitudeE6;
+        bool located; // a geography proof has been accepted (same slot as the coordinates)
         uint256 validUntil; // 6 x uint40, bit offset 40 * kind
         bytes32 caFingerprint;
         bytes32[6] domains; // by dimension; index 0 unused (the facility id is its own domain)
@@ -352,9 +353,10 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
             } else if (kind == KIND_GEOGRAPHY) {
                 _setDomain(f, facilityId, DIM_METRO, a.domainId);
                 _setDomain(f, facilityId, DIM_COUNTRY, a.secondaryDomainId);
-                if (f.latitudeE6 != a.latitudeE6 || f.longitudeE6 != a.longitudeE6) {
+                if (!f.located || f.latitudeE6 != a.latitudeE6 || f.longitudeE6 != a.longitudeE6) {
                     f.latitudeE6 = a.latitudeE6;
                     f.longitudeE6 = a.longitudeE6;
+                    f.located = true;
                     emit FacilityLocationUpdated(facilityId, a.latitudeE6, a.longitudeE6);
                 }
             } else if (kind == KIND_NETWORK) {
@@ -531,6 +533,25 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         for (uint256 k = 0; k < _KIND_COUNT; ++k) {
             out.validUntil[k] = uint40(packed >> (40 * k));
         }
+    }
+
+    /// @notice A facility's attestor, activity and claimed coordinates, in one storage read:
+    ///         what the selector's geography checks need (zero attestor if unknown).
+    /// @param facilityId the facility
+    function geoFacility(bytes32 facilityId) public view returns (GeoFacility memory out) {
+        Facility storage f = _facilities[facilityId];
+        out.attestor = f.attestor;
+        out.active = f.active;
+        out.located = f.located;
+        out.latitudeE6 = f.latitudeE6;
+        out.longitudeE6 = f.longitudeE6;
+    }
+
+    /// @notice geoFacility of two facilities in one call (the two ends of an RTT measurement).
+    /// @param a one facility
+    /// @param b the other
+    function geoPair(bytes32 a, bytes32 b) external view returns (GeoFacility memory, GeoFacility memory) {
+        return (geoFacility(a), geoFacility(b));
     }
 
     /// @notice Whether a facility is stale at this block, and why.

@@ -25,7 +25,13 @@ SOLC_VERSION = "0.8.28"
 EVM_VERSION = "paris"
 OPTIMIZER_RUNS = 10_000
 #: Contracts whose artifacts are kept (interfaces are compiled but not kept).
-DEPLOYABLE = ("RedundancyRegistry", "CommitteeSelector", "SettlementLedger")
+DEPLOYABLE = (
+    "RedundancyRegistry",
+    "CommitteeSelector",
+    "SelectorGeography",
+    "SelectionReference",
+    "SettlementLedger",
+)
 #: Import prefixes served from the pinned npm packages, and the folder each is read from.
 PACKAGE_ROOTS = {
     "@openzeppelin/contracts/": PROJECT_ROOT / "node_modules" / "@openzeppelin" / "contracts",

@@ -6,7 +6,8 @@ site (``attestor run --config examples/<site>.toml``) publishing that site's pro
 Writes ``<state-dir>/deployment.json`` and the sites' keys, outboxes and logs under
 ``<state-dir>/sites/``; prints a status table once every site's first proofs have landed, and
 then stakes a validator per site, selects a committee, relays the RTTs the attestors measured
-(signed by their own keys), serves the REST API and dashboard (``redundancy-api``, log in
+(from each attestor's ``/latency``: both ends of every exchange signed by their own attestor
+keys), serves the REST API and dashboard (``redundancy-api``, log in
 ``<state-dir>/api.log``), and keeps everything running until Ctrl-C (``--once`` stops after
 printing). Keys are made with a cheap KDF and funded from anvil's public development account:
 local use only.
@@ -22,10 +23,12 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
+from attestor.latency import SignedLatency
 from devnet.apiserver import pick_port, start_api
 from devnet.attestors import SiteProcess, start_sites, status_table, stop_sites, wait_fresh
 from devnet.errors import DevnetError
@@ -36,11 +39,8 @@ from devnet.signals import run_until_signalled
 from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
 from redundancy.deployment import Deployment, deploy
-from redundancy.domains import facility_id
-from redundancy.eip712 import Signer
-from redundancy.errors import RedundancyError
-from redundancy.keystore import load_account, read_passphrase
-from redundancy.proofs import LatencyMeasurement
+from redundancy.errors import ContractRevertError, RedundancyError
+from redundancy.evidence import parse_document
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 
@@ -54,6 +54,8 @@ VENUE_TIMEOUT = 240
 VALIDATOR_ACCOUNTS = {"fra1": 4, "ams1": 5, "dal1": 6}
 VALIDATOR_STAKE = 25 * 10**18
 NODE_TIMEOUT = 60.0
+#: the most an attestor's /latency answer may be (one signed measurement per peer)
+MAX_LATENCY_DOCUMENT = 256 * 1024
 
 
 @dataclass
@@ -133,33 +135,74 @@ def form_committee(
     print(table(selector.current_scores(), selector.current_class().name.lower()))
 
 
+@dataclass(frozen=True)
+class Relayed:
+    """What relaying the attestors' signed measurements did."""
+
+    accepted: int
+    already_held: int
+    refused: list[str]
+
+
+def fetch_signed_latencies(latency_url: str) -> list[SignedLatency]:
+    """An attestor's ``/latency``: the signed measurements it holds (parsed within bounds: its
+    answer is hostile input). RedundancyError subclasses if unreachable or malformed."""
+    try:
+        reply = requests.get(latency_url, timeout=5)
+        reply.raise_for_status()
+    except requests.RequestException as exc:
+        raise DevnetError(f"{latency_url}: {exc}") from None
+    doc = parse_document(reply.content, max_bytes=MAX_LATENCY_DOCUMENT)
+    if not isinstance(doc, dict) or not isinstance(doc.get("measurements"), list):
+        raise DevnetError(f"{latency_url}: not a list of measurements")
+    return [SignedLatency.from_json(entry) for entry in doc["measurements"]]
+
+
+def relay_signed_latencies(
+    selector: SelectorClient, domain_separator: bytes, latency_urls: list[str], sender: LocalAccount
+) -> Relayed:
+    """Relay every signed measurement the attestors hold to the selector, as anyone may: each
+    end's own, signed by its own attestor key. One the selector already holds (the same or a
+    newer report of that direction) is counted, not an error; any other refusal is named."""
+    accepted, held, refused = 0, 0, []
+    for url in latency_urls:
+        for signed in fetch_signed_latencies(url):
+            try:
+                selector.report_latency(
+                    domain_separator, signed.measurement, signed.signature, sender=sender
+                )
+                accepted += 1
+            except ContractRevertError as exc:
+                if exc.error_name == "SelectorMeasurementReplayed":
+                    held += 1
+                else:
+                    refused.append(str(exc))
+    return Relayed(accepted, held, refused)
+
+
 def relay_rtts(
-    w3: Web3, deployment: Deployment, owner: LocalAccount, sites: list[SiteProcess], state_dir: Path
-) -> int:
-    """Put the RTTs each attestor measured (from its /metrics) on-chain as LatencyMeasurements
-    signed with that attestor's own key (the devnet made the keystores, so it can open them)."""
+    w3: Web3, deployment: Deployment, owner: LocalAccount, sites: list[SiteProcess]
+) -> Relayed:
+    """Put the RTTs the attestors measured on-chain: each site serves, at ``/latency``, the
+    EIP-712 measurements both ends of its exchanges signed with their own attestor keys; the
+    devnet relays them (it holds no site's key)."""
     registry = RegistryClient(w3, deployment.registry, owner)
     selector = SelectorClient(w3, deployment.selector, owner)
-    ds = registry.domain_separator()
-    now = int(w3.eth.get_block("latest")["timestamp"])
-    count = 0
-    for site in sites:
-        keys = state_dir / "sites" / site.name / "keys"
-        account = load_account(keys / "attestor-key.json", read_passphrase(keys / "password", "_"))
-        signer = Signer(bytes(account.key))
-        for peer, rtt_us in sorted(site.peer_rtts().items()):
-            m = LatencyMeasurement(facility_id(site.name), facility_id(peer), rtt_us, now)
-            selector.report_latency(ds, m, signer.sign(ds, m), sender=owner)
-            count += 1
-    return count
+    urls = [site.metrics_url.removesuffix("/metrics") + "/latency" for site in sites]
+    return relay_signed_latencies(selector, registry.domain_separator(), urls, owner)
 
 
 def set_up_committee(devnet: Devnet, sites: list[SiteProcess], state_dir: Path) -> None:
     """Once every site is fresh: the committee, the measured RTTs, and how to verify both."""
     chain = devnet.chain
     form_committee(devnet.w3, devnet.deployment, devnet.owner, chain.dev_keys)
-    relayed = relay_rtts(devnet.w3, devnet.deployment, devnet.owner, sites, state_dir)
-    print(f"relayed {relayed} measured RTTs on-chain, each signed by its site's attestor")
+    relayed = relay_rtts(devnet.w3, devnet.deployment, devnet.owner, sites)
+    print(
+        f"relayed {relayed.accepted} RTT measurements on-chain, each signed by the attestor of "
+        "the end that measured it"
+    )
+    for problem in relayed.refused:
+        print(f"  refused: {problem}")
     args = f"--deployment {devnet.deployment_file} --rpc-url {chain.rpc_url}"
     print("\nverify it yourself, from the RPC and the deployment file alone:")
     print(f"  .venv/bin/redundancy-verify-scores {args}")

@@ -98,6 +98,8 @@ class World:
     validators: dict[str, ValidatorSpec] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)
     device_certs: dict[str, x509.Certificate] = field(default_factory=dict)
+    #: the last measuredAt signed per direction (measurement, peer), so each is newer
+    measured: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def enrol(self, spec: FacilitySpec, owner: LocalAccount) -> None:
         """Register the facility with its CA pinned, and publish its CA and device certificates."""
@@ -209,12 +211,41 @@ class World:
             if result.rejected:
                 raise RuntimeError(f"devworld proofs rejected: {result.rejected}")
 
+    def anchor(self) -> tuple[int, bytes]:
+        """The block a measurement made now binds: the one before the head (a call or gas
+        estimate runs at the head's number, where the head's own hash is not yet readable)."""
+        head = int(self.w3.eth.block_number)
+        block = self.w3.eth.get_block(max(head - 1, 0))
+        return int(block["number"]), bytes(block["hash"])
+
     def latency(
-        self, spec: FacilitySpec, peer: FacilitySpec, rtt_us: int
+        self,
+        spec: FacilitySpec,
+        peer: FacilitySpec,
+        rtt_us: int,
+        exchange: bytes | None = None,
     ) -> tuple[LatencyMeasurement, Signature]:
-        """An RTT measurement by ``spec``'s attestor to ``peer``, measured now, signed."""
-        m = LatencyMeasurement(spec.facility_id, peer.facility_id, rtt_us, self.now())
+        """One end's signed measurement: ``spec``'s attestor measured ``rtt_us`` to ``peer``,
+        now (later than its last to that peer), anchored at the latest block."""
+        now = self.now()
+        key = (spec.name, peer.name)
+        at = self.measured[key] = max(now, self.measured.get(key, 0) + 1)
+        number, block_hash = self.anchor()
+        exchange = exchange or keccak(text=f"exchange:{spec.name}:{peer.name}:{at}")
+        m = LatencyMeasurement(
+            spec.facility_id, peer.facility_id, rtt_us, at, number, block_hash, exchange
+        )
         return m, spec.signer().sign(self.registry.domain_separator(), m)
+
+    def round_trip(
+        self, a: FacilitySpec, b: FacilitySpec, rtt_us: int, rtt_back_us: int | None = None
+    ) -> list[tuple[LatencyMeasurement, Signature]]:
+        """Both ends' signed measurements of one exchange: ``a`` measured ``rtt_us``, ``b``
+        measured ``rtt_back_us`` (default: the same)."""
+        number, _ = self.anchor()
+        exchange = keccak(text=f"exchange:{a.name}:{b.name}:{number}:{self.now()}")
+        back = rtt_us if rtt_back_us is None else rtt_back_us
+        return [self.latency(a, b, rtt_us, exchange), self.latency(b, a, back, exchange)]
 
     def refresh(self, relayer: LocalAccount, kinds: Iterable[Kind] = (Kind.HEALTH,)) -> None:
         """Re-attest every facility (default: a heartbeat), e.g. after moving the clock."""

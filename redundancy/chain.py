@@ -6,8 +6,9 @@ an unreachable RPC, an unfunded key or a custom-error revert reads the same ever
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -196,33 +197,54 @@ def _revert_data(exc: ContractLogicError) -> str:
     return text if text.startswith("0x") else ""
 
 
+def deploy_contract(w3: Web3, deployer: LocalAccount, name: str, *args: Any) -> TxReceipt:
+    """Deploy the artifact ``name`` with constructor arguments; the receipt (with the address)."""
+    artifact = load_artifact(name)
+    factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = Transactor(w3, ErrorDecoder(artifact.abi)).send(factory.constructor(*args), deployer)
+    if receipt["contractAddress"] is None:
+        raise ChainError(f"deploying {name} produced no contract address")
+    return receipt
+
+
+def merged_abi(names: Sequence[str]) -> list[dict[str, Any]]:
+    """The ABIs of several artifacts as one: a contract that delegates to an extension answers
+    to both (entries the two share, such as events and errors of a common base, appear once)."""
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for name in names:
+        for item in load_artifact(name).abi:
+            if item["type"] in ("constructor", "fallback", "receive") and name != names[0]:
+                continue
+            key = json.dumps(item, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(item)
+    return out
+
+
 class ContractClient:
     """What every typed contract client shares: the artifact's ABI, an error decoder, a
-    transactor, and a default sender. Subclasses name their contract in CONTRACT_NAME."""
+    transactor, and a default sender. Subclasses name their contract in CONTRACT_NAME, and in
+    EXTENSIONS the artifacts of extensions it delegates to (their functions are its own)."""
 
     CONTRACT_NAME: ClassVar[str]
+    EXTENSIONS: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, w3: Web3, address: str, default_sender: LocalAccount | None = None) -> None:
-        artifact = load_artifact(self.CONTRACT_NAME)
+        abi = merged_abi((self.CONTRACT_NAME, *self.EXTENSIONS))
         self.w3 = w3
         self.address = to_checksum_address(address)
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=artifact.abi)
-        self.errors = ErrorDecoder(artifact.abi)
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=abi)
+        self.errors = ErrorDecoder(abi)
         self.tx = Transactor(w3, self.errors)
         self.default_sender = default_sender
 
     @classmethod
     def _deploy(cls, w3: Web3, deployer: LocalAccount, *args: Any) -> tuple[Self, TxReceipt]:
         """Deploy the contract with constructor arguments; the client defaults to the deployer."""
-        artifact = load_artifact(cls.CONTRACT_NAME)
-        factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
-        receipt = Transactor(w3, ErrorDecoder(artifact.abi)).send(
-            factory.constructor(*args), deployer
-        )
-        address = receipt["contractAddress"]
-        if address is None:
-            raise ChainError(f"deploying {cls.CONTRACT_NAME} produced no contract address")
-        return cls(w3, address, deployer), receipt
+        receipt = deploy_contract(w3, deployer, cls.CONTRACT_NAME, *args)
+        return cls(w3, str(receipt["contractAddress"]), deployer), receipt
 
     def event_logs(
         self,

@@ -19,7 +19,7 @@ from redundancy.ledger import SettlementClient
 from redundancy.registry import CONTRACT_NAME as REGISTRY_CONTRACT
 from redundancy.registry import DEFAULT_POLICY, RegistryClient
 from redundancy.selector import CONTRACT_NAME as SELECTOR_CONTRACT
-from redundancy.selector import SelectorClient
+from redundancy.selector import GEOGRAPHY_CONTRACT, REFERENCE_CONTRACT, SelectorClient
 
 _REQUIRED = (
     "chain_id",
@@ -88,7 +88,13 @@ def deploy(w3: Web3, deployer: LocalAccount) -> Deployment:
         name: {"sha256": a.sha256, "compiler": a.compiler}
         for name, a in (
             (n, load_artifact(n))
-            for n in (REGISTRY_CONTRACT, SELECTOR_CONTRACT, SETTLEMENT_CONTRACT)
+            for n in (
+                REGISTRY_CONTRACT,
+                SELECTOR_CONTRACT,
+                GEOGRAPHY_CONTRACT,
+                REFERENCE_CONTRACT,
+                SETTLEMENT_CONTRACT,
+            )
         )
     }
     return Deployment(

@@ -7,6 +7,11 @@ through the earth is never longer than the arc, and the polar radius is the smal
 facilities whose lower bound exceeds the RTT's upper bound plus a tolerance are inconsistent: at
 least one lies about where it is.
 
+Both ends of a pair measure the round trip in one exchange and each signs what it measured; the
+pair's bound is the *larger* of the two fresh reports (``pair_bound``), so one lying end cannot
+shrink it. With one end a landmark (a true position the owner fixed), the bound is a disc around
+the landmark that the other end lies in; two discs prove a minimum separation.
+
 Fixed point: radians and unit vectors scaled by 1e18, sines and cosines by a 15-term Taylor
 series, every division truncating toward zero as Solidity's signed division does.
 """
@@ -102,3 +107,45 @@ def proven_separation_m(a: Iterable[Disc], b: Iterable[Disc]) -> int:
                 best, distance_lower_bound_m(da.center, db.center) - da.radius_m - db.radius_m
             )
     return best
+
+
+def pair_bound(rtt_ab: int, rtt_ba: int) -> int:
+    """A pair's RTT from both ends' fresh reports: the larger, which a single liar cannot lower."""
+    return max(rtt_ab, rtt_ba)
+
+
+def flag_holds(
+    claim: tuple[int, int], against: tuple[int, int], rtt_us: int, tolerance_m: int
+) -> bool:
+    """Whether a flag raised by ``against`` (a landmark's position, or the peer's current claim)
+    with a pair RTT of ``rtt_us`` still holds for ``claim``: the contract's ``_holds``."""
+    return inconsistent(claim, against, rtt_us, tolerance_m)
+
+
+def separated(a: Iterable[Disc], b: Iterable[Disc], min_m: int) -> bool:
+    """Whether two facilities' discs prove them at least ``min_m`` (> 0) metres apart."""
+    return proven_separation_m(a, b) >= min_m
+
+
+def exonerating_landmark(
+    claim: tuple[int, int],
+    peer_claim: tuple[int, int],
+    discs: Iterable[Disc],
+    rtt_us: int,
+    tolerance_m: int,
+) -> bytes | None:
+    """The first disc (in landmark order; a landmark's own excluded: landmarks are never flagged)
+    that holds ``claim`` and proves ``peer_claim`` false
+    given the pair's RTT: the peer lies within ``rtt_us`` of this site, so within (radius +
+    bound) of the landmark, and its claim is further than that plus tolerance. None if none.
+
+    Sound whichever end lies: the disc's radius includes the landmark's own (honest) report, and
+    the pair's bound the honest end's, so an honest peer's true position is always inside.
+    """
+    reach = rtt_distance_bound_m(rtt_us) + tolerance_m
+    for d in discs:
+        if distance_lower_bound_m(claim, d.center) > d.radius_m + tolerance_m:
+            continue
+        if distance_lower_bound_m(peer_claim, d.center) > d.radius_m + reach:
+            return d.landmark
+    return None

@@ -17,6 +17,7 @@ from redundancy.eip712 import (
     struct_type,
 )
 from redundancy.evidence import evidence_hash
+from redundancy.hashing import keccak256
 
 #: The registry's EIP-712 domain (the selector checks RTT measurements under it too).
 REGISTRY_DOMAIN_NAME = "RedundancyRegistry"
@@ -45,6 +46,9 @@ LATENCY_MEASUREMENT = struct_type(
         ("peerFacilityId", "bytes32"),
         ("rttMicros", "uint32"),
         ("measuredAt", "uint40"),
+        ("anchorBlock", "uint64"),
+        ("anchorHash", "bytes32"),
+        ("exchangeId", "bytes32"),
     ],
 )
 
@@ -140,7 +144,10 @@ class Attestation(TypedStruct):
 
 @dataclass(frozen=True, slots=True)
 class LatencyMeasurement(TypedStruct):
-    """A round trip measured by ``facility_id``'s attestor to ``peer_facility_id``."""
+    """One end's view of one RTT exchange: the round trip ``facility_id``'s attestor measured
+    to ``peer_facility_id`` in exchange ``exchange_id`` (keccak256 of the two ends' nonces), when
+    (``measured_at``, seconds), and a recent block it saw (``anchor_block``, ``anchor_hash``),
+    which bounds how long the signed measurement can be relayed."""
 
     STRUCT = LATENCY_MEASUREMENT
 
@@ -148,6 +155,22 @@ class LatencyMeasurement(TypedStruct):
     peer_facility_id: bytes
     rtt_micros: int
     measured_at: int
+    anchor_block: int
+    anchor_hash: bytes
+    exchange_id: bytes
+
+    @classmethod
+    def from_tuple(cls, values: Sequence[Any]) -> LatencyMeasurement:
+        """Build from the ABI tuple (as decoded from calldata)."""
+        f, p, rtt, at, block, anchor, exchange = values
+        return cls(
+            bytes(f), bytes(p), int(rtt), int(at), int(block), bytes(anchor), bytes(exchange)
+        )
+
+
+def exchange_id(challenger_nonce: bytes, responder_nonce: bytes) -> bytes:
+    """The id both ends of an RTT exchange sign: keccak256(challenger nonce || responder nonce)."""
+    return keccak256(challenger_nonce + responder_nonce)
 
 
 _ZERO = bytes(32)

@@ -15,9 +15,10 @@ from eth_utils import to_checksum_address
 
 from redundancy.domains import Dimension, Kind
 from redundancy.events import Event
+from redundancy.geodesy import Disc, flag_holds, pair_bound, rtt_distance_bound_m
 from redundancy.registry import FreshnessPolicy
 from redundancy.scores import Member
-from redundancy.selection import DiversityPolicy
+from redundancy.selection import DiversityPolicy, GeoFacts, pair_key
 from redundancy.selector import Committee, GeographyPolicy
 
 FACILITY_KINDS = (Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH)
@@ -56,8 +57,15 @@ class RebuiltState:
     freshness: FreshnessPolicy | None = None
     diversity: DiversityPolicy | None = None
     geography: GeographyPolicy | None = None
+    #: every facility that has been a landmark, in index order, and the ones set now
+    landmark_order: list[bytes] = field(default_factory=list)
     landmarks: dict[bytes, tuple[int, int]] = field(default_factory=dict)
-    flags: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    #: (measuring facility, peer) -> (rtt, measuredAt) of the latest report
+    links: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)
+    #: facility -> landmark -> (rtt, validUntil) of its disc
+    discs: dict[bytes, dict[bytes, tuple[int, int]]] = field(default_factory=dict)
+    #: facility -> (against, rtt) of its flag record
+    flags: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     committee: Committee = field(default_factory=lambda: Committee(0, 0, [], []))
 
     # ------------------------------------------------------------ derived
@@ -68,9 +76,54 @@ class RebuiltState:
             return True
         return any(f.valid_until.get(k, 0) <= now for k in self.freshness.required_kinds)
 
+    def position(self, fid: bytes) -> tuple[int, int] | None:
+        """A landmark's fixed position, else the facility's claim if it proved its geography."""
+        if fid in self.landmarks:
+            return self.landmarks[fid]
+        f = self.facilities.get(fid)
+        if f is None or not f.valid_until.get(Kind.GEOGRAPHY, 0):
+            return None
+        return (f.latitude_e6, f.longitude_e6)
+
     def flagged(self, fid: bytes) -> bool:
+        """The contract's ``_holds``: the flag record's evidence still contradicts the claim."""
+        record = self.flags.get(fid)
+        if record is None or fid in self.landmarks:
+            return False
+        against, rtt = record
+        position = self.position(against)
+        if position is None:
+            return False
         f = self.facilities[fid]
-        return self.flags.get(fid) == (f.latitude_e6, f.longitude_e6)
+        tolerance = self.geography.tolerance_m if self.geography else 0
+        return flag_holds((f.latitude_e6, f.longitude_e6), position, rtt, tolerance)
+
+    def geo_facts(self, now: int) -> GeoFacts:
+        """Fresh discs per facility and two-sided RTTs per pair, as selection reads them."""
+        max_age = self.geography.max_measurement_age if self.geography else 0
+        discs: dict[bytes, tuple[Disc, ...]] = {}
+        for fid in self.facilities:
+            found = []
+            for lid in self.landmark_order:
+                if lid not in self.landmarks:
+                    continue
+                if lid == fid:
+                    found.append(Disc(lid, self.landmarks[lid], 0))
+                    continue
+                rtt, until = self.discs.get(fid, {}).get(lid, (0, 0))
+                if until > now:
+                    found.append(Disc(lid, self.landmarks[lid], rtt_distance_bound_m(rtt)))
+            if found:
+                discs[fid] = tuple(found)
+        rtts: dict[tuple[bytes, bytes], int] = {}
+        for (a, b), (rtt, at) in self.links.items():
+            back = self.links.get((b, a))
+            if back is None or a > b:
+                continue
+            oldest = min(at, back[1])
+            if oldest and oldest + max_age >= now:
+                rtts[pair_key(a, b)] = pair_bound(rtt, back[0])
+        return GeoFacts(discs, rtts)
 
     def member(self, address: str, stake: int) -> Member:
         v = self.validators[address]
@@ -114,8 +167,8 @@ def _address(subject: bytes) -> str:
 
 
 # Each handler applies one event's arguments to the state; grouped by the family of state it
-# changes. Events without a handler (certificates, latency reports, rejections, ...) change
-# nothing the scores depend on.
+# changes. Events without a handler (certificates, rejections, ...) change nothing the scores
+# depend on.
 
 Handler = Callable[[RebuiltState, dict[str, Any]], None]
 
@@ -202,32 +255,53 @@ def _freshness_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
 def _diversity_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
     p = a["policy"]
     rules = [(r["maxMembers"], r["minDistinct"], r["maxShareBps"]) for r in p["rules"]]
-    s.diversity = DiversityPolicy.from_abi((p["committeeSize"], p["minTolerance"], rules))
+    s.diversity = DiversityPolicy.from_abi(
+        (p["committeeSize"], p["minTolerance"], rules, p["minSeparationM"], p["maxLeaderRttMicros"])
+    )
 
 
 def _geography_policy_updated(s: RebuiltState, a: dict[str, Any]) -> None:
     p = a["policy"]
-    s.geography = GeographyPolicy(p["toleranceM"], p["maxMeasurementAge"], p["minEpochSeconds"])
+    s.geography = GeographyPolicy(
+        p["toleranceM"],
+        p["maxMeasurementAge"],
+        p["minEpochSeconds"],
+        p["maxAnchorAgeBlocks"],
+        p["minRttMicros"],
+        p["maxRttMicros"],
+    )
 
 
 # ----------------------------------------------------------------- geography
 
 
 def _landmark_set(s: RebuiltState, a: dict[str, Any]) -> None:
-    s.landmarks[bytes(a["facilityId"])] = (int(a["latitudeE6"]), int(a["longitudeE6"]))
+    fid = bytes(a["facilityId"])
+    if fid not in s.landmark_order:
+        s.landmark_order.append(fid)
+    s.landmarks[fid] = (int(a["latitudeE6"]), int(a["longitudeE6"]))
 
 
 def _landmark_removed(s: RebuiltState, a: dict[str, Any]) -> None:
     s.landmarks.pop(bytes(a["facilityId"]), None)
 
 
+def _latency_reported(s: RebuiltState, a: dict[str, Any]) -> None:
+    link = (bytes(a["facilityId"]), bytes(a["peerFacilityId"]))
+    s.links[link] = (int(a["rttMicros"]), int(a["measuredAt"]))
+
+
+def _landmark_disc(s: RebuiltState, a: dict[str, Any]) -> None:
+    discs = s.discs.setdefault(bytes(a["facilityId"]), {})
+    discs[bytes(a["landmarkId"])] = (int(a["rttMicros"]), int(a["validUntil"]))
+
+
 def _geography_flagged(s: RebuiltState, a: dict[str, Any]) -> None:
-    """Both ends of a flagged pair, except landmarks, are flagged at their current location."""
-    for key in ("facilityId", "peerFacilityId"):
-        fid = bytes(a[key])
-        if fid not in s.landmarks:
-            f = s.facilities[fid]
-            s.flags[fid] = (f.latitude_e6, f.longitude_e6)
+    s.flags[bytes(a["facilityId"])] = (bytes(a["against"]), int(a["rttMicros"]))
+
+
+def _geography_flag_cleared(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.flags.pop(bytes(a["facilityId"]), None)
 
 
 # ----------------------------------------------------------------- committee
@@ -257,7 +331,10 @@ HANDLERS: dict[str, Handler] = {
     "GeographyPolicyUpdated": _geography_policy_updated,
     "LandmarkSet": _landmark_set,
     "LandmarkRemoved": _landmark_removed,
+    "LatencyReported": _latency_reported,
+    "LandmarkDisc": _landmark_disc,
     "GeographyFlagged": _geography_flagged,
+    "GeographyFlagCleared": _geography_flag_cleared,
     "CommitteeSelected": _committee_selected,
 }
 

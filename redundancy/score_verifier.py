@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 from redundancy.domains import Dimension
 from redundancy.events import contract_events
+from redundancy.geodesy import distance_lower_bound_m, rtt_distance_bound_m
 from redundancy.rebuild import RebuiltState, rebuild
 from redundancy.registry import RegistryClient
 from redundancy.scores import Member, Scores, compute_scores
-from redundancy.selection import DiversityPolicy, classify, select_committee
+from redundancy.selection import DiversityPolicy, GeoFacts, classify, select_committee
 from redundancy.selector import SelectorClient
 
 
@@ -52,11 +53,13 @@ def compare(
     state = rebuild(contract_events([registry, selector], deploy_block, block))
     policy = state.diversity or DiversityPolicy(1)
     candidates = state.candidates(now)
+    geo = state.geo_facts(now)
     out = _facility_comparisons(registry, state, block, now)
-    out += _selection_comparisons(selector, state, candidates, policy, block)
+    out += _geography_comparisons(selector, state, block, now)
+    out += _selection_comparisons(selector, state, candidates, policy, geo, block)
     members = state.committee_members()
     scores = compute_scores(members)
-    klass = classify(members, candidates, policy)
+    klass = classify(members, candidates, policy, geo)
     onchain_class = selector.current_class(block)
     out.append(
         Comparison("committee scores", selector.current_scores(block) == scores, "scores differ")
@@ -98,16 +101,81 @@ def _facility_comparisons(
     return out
 
 
+def _short(fid: bytes) -> str:
+    return f"0x{fid.hex()[:12]}"
+
+
+def _km(metres: int) -> str:
+    return f"{metres / 1000:,.0f} km"
+
+
+def explain_flag(state: RebuiltState, fid: bytes) -> str:
+    """Why a facility's flag record holds or not, in physical terms, from the rebuilt state."""
+    against, rtt = state.flags[fid]
+    f = state.facilities[fid]
+    claim = (f.latitude_e6, f.longitude_e6)
+    where = f"claims ({claim[0] / 1e6:.4f}, {claim[1] / 1e6:.4f})"
+    position = state.position(against)
+    if position is None:
+        return f"{where}; {_short(against)} has no position now, so the flag no longer holds"
+    reach = rtt_distance_bound_m(rtt)
+    apart = distance_lower_bound_m(claim, position)
+    if against in state.landmarks:
+        proof = (
+            f"a two-sided RTT of {rtt / 1000:.2f} ms with landmark {_short(against)} proves it "
+            f"within {_km(reach)} of the landmark"
+        )
+    else:
+        proof = (
+            f"a two-sided RTT of {rtt / 1000:.2f} ms with {_short(against)} (claiming "
+            f"({position[0] / 1e6:.4f}, {position[1] / 1e6:.4f})) allows at most {_km(reach)}"
+        )
+    return f"{where}; {proof}; the claim is at least {_km(apart)} away"
+
+
+def _geography_comparisons(
+    selector: SelectorClient, state: RebuiltState, block: int, now: int
+) -> list[Comparison]:
+    """Each flag record (holding or not, with why) and each facility's fresh landmark discs."""
+    out = []
+    for fid in state.flags:
+        flagged = state.flagged(fid)
+        onchain = selector.is_geography_flagged(fid, block)
+        why = explain_flag(state, fid)
+        out.append(
+            Comparison(
+                f"facility {_short(fid)} geography flagged={flagged}: {why}",
+                onchain == flagged,
+                f"contract says flagged={onchain}",
+            )
+        )
+    facts = state.geo_facts(now)
+    for fid in state.facilities:
+        ours = sorted((d.landmark, d.radius_m) for d in facts.discs.get(fid, ()))
+        theirs = sorted((d.landmark_id, d.radius_m) for d in selector.discs_of(fid, block))
+        if ours or theirs:
+            radii = ", ".join(f"{_km(r)} of {_short(lid)}" for lid, r in ours) or "none"
+            out.append(
+                Comparison(
+                    f"facility {_short(fid)} landmark discs: within {radii}",
+                    ours == theirs,
+                    "contract's discs differ",
+                )
+            )
+    return out
+
+
 def _selection_comparisons(
     selector: SelectorClient,
     state: RebuiltState,
     candidates: list[Member],
     policy: DiversityPolicy,
+    geo: GeoFacts,
     block: int,
 ) -> list[Comparison]:
     """The eligible set, the selection preview and the stored committee."""
     onchain_candidates = selector.eligible_candidates(block)
-    ours = select_committee(candidates, policy)
+    ours = select_committee(candidates, policy, geo)
     theirs = selector.preview_selection(block)
     committee = selector.current_committee(block)
     rebuilt = state.committee

@@ -1,36 +1,109 @@
-"""The typed client of the CommitteeSelector contract: scores, selection, geography checks."""
+"""The typed client of the CommitteeSelector contract (with its geography extension, which runs
+at the selector's address): scores, selection, two-sided RTT reports, landmarks, discs, flags."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
+from web3.contract import Contract
 from web3.types import BlockIdentifier, TxReceipt
 
-from redundancy.chain import ContractClient
+from redundancy.artifacts import load_artifact
+from redundancy.chain import ContractClient, deploy_contract
 from redundancy.domains import Dimension
 from redundancy.eip712 import Signature
+from redundancy.geodesy import Disc
 from redundancy.proofs import LatencyMeasurement
 from redundancy.scores import ConfigurationClass, DimensionScore, Member, Scores
-from redundancy.selection import DimensionRule, DiversityPolicy, Failure, Selection
+from redundancy.selection import (
+    NO_GEO,
+    DimensionRule,
+    DiversityPolicy,
+    Failure,
+    GeoFacts,
+    Selection,
+)
 
 CONTRACT_NAME = "CommitteeSelector"
+GEOGRAPHY_CONTRACT = "SelectorGeography"
+REFERENCE_CONTRACT = "SelectionReference"
+
+#: reportLatency outcomes (the contract's OUTCOME_*).
+OUTCOME_RECORDED, OUTCOME_CONSISTENT, OUTCOME_FLAGGED = 0, 1, 2
 
 
 @dataclass(frozen=True)
 class GeographyPolicy:
-    """Tolerance (metres) of the RTT check, maximum measurement age and minimum epoch length (s)."""
+    """How geography is checked: tolerance (metres) on claimed coordinates, how long a report
+    counts as fresh (s), the shortest epoch (s), how many blocks old a measurement's anchor may
+    be (1..256), and the RTT range (microseconds) a report may carry."""
 
     tolerance_m: int = 20_000
-    max_measurement_age: int = 7 * 86_400
+    max_measurement_age: int = 86_400
     min_epoch_seconds: int = 60
+    max_anchor_age_blocks: int = 256
+    min_rtt_micros: int = 10
+    max_rtt_micros: int = 1_000_000
 
-    def as_abi(self) -> tuple[int, int, int]:
-        return (self.tolerance_m, self.max_measurement_age, self.min_epoch_seconds)
+    def as_abi(self) -> tuple[int, int, int, int, int, int]:
+        return (
+            self.tolerance_m,
+            self.max_measurement_age,
+            self.min_epoch_seconds,
+            self.max_anchor_age_blocks,
+            self.min_rtt_micros,
+            self.max_rtt_micros,
+        )
+
+
+@dataclass(frozen=True)
+class Landmark:
+    """A landmark's owner-fixed position and its index (1-based slot)."""
+
+    latitude_e6: int
+    longitude_e6: int
+    index: int
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return (self.latitude_e6, self.longitude_e6)
+
+
+@dataclass(frozen=True)
+class StoredDisc:
+    """A fresh landmark disc as the selector stores it."""
+
+    landmark_id: bytes
+    rtt_micros: int
+    valid_until: int
+    radius_m: int
+
+
+@dataclass(frozen=True)
+class GeoFlag:
+    """A facility's flag record: what contradicted its claim, with which RTT, when; and whether it
+    holds now (the claim is still contradicted)."""
+
+    against: bytes
+    rtt_micros: int
+    raised_at: int
+    holds: bool
+
+
+@dataclass(frozen=True)
+class LatencyLink:
+    """Both directions of a pair as stored: each end's latest RTT and when it measured it."""
+
+    rtt_ab: int
+    measured_at_ab: int
+    rtt_ba: int
+    measured_at_ba: int
 
 
 #: No caps, committee of up to 100, any tolerance: the policy a fresh deployment starts with.
@@ -47,6 +120,19 @@ class Committee:
 
 def member_abi(m: Member) -> tuple[str, int, list[bytes]]:
     return (to_checksum_address(m.address), m.stake, list(m.domains))
+
+
+def disc_abi(d: Disc) -> tuple[int, int, int]:
+    return (d.center[0], d.center[1], d.radius_m)
+
+
+def geo_abi(
+    geo: GeoFacts,
+) -> tuple[list[tuple[bytes, list[tuple[int, int, int]]]], list[tuple[bytes, bytes, int]]]:
+    """The facts as selectFrom/classOf take them: discs per facility, and the measured pairs."""
+    facts = [(fid, [disc_abi(d) for d in discs]) for fid, discs in geo.discs.items()]
+    pairs = [(a, b, rtt) for (a, b), rtt in geo.rtts.items()]
+    return facts, pairs
 
 
 def member_from_abi(raw: Sequence[Any]) -> Member:
@@ -71,6 +157,7 @@ class SelectorClient(ContractClient):
     """Reads and writes one deployed CommitteeSelector."""
 
     CONTRACT_NAME = CONTRACT_NAME
+    EXTENSIONS = (GEOGRAPHY_CONTRACT,)
 
     @classmethod
     def deploy(
@@ -81,23 +168,44 @@ class SelectorClient(ContractClient):
         policy: DiversityPolicy = OPEN_POLICY,
         geo: GeographyPolicy = GeographyPolicy(),
     ) -> tuple[SelectorClient, TxReceipt]:
+        """Deploy the geography extension and the reference views, then the selector that
+        delegates to the one and names the other."""
+        registry = to_checksum_address(registry)
+        extension = deploy_contract(w3, deployer, GEOGRAPHY_CONTRACT, registry)
+        reference = deploy_contract(w3, deployer, REFERENCE_CONTRACT)
         return cls._deploy(
-            w3, deployer, to_checksum_address(registry), policy.as_abi(), geo.as_abi()
+            w3,
+            deployer,
+            registry,
+            policy.as_abi(),
+            geo.as_abi(),
+            extension["contractAddress"],
+            reference["contractAddress"],
         )
 
     def _view(self, fn: Any, block: BlockIdentifier = "latest") -> Any:
         return self.tx.call(lambda: fn.call(block_identifier=block))
 
+    @cached_property
+    def reference(self) -> Contract:
+        """The SelectionReference contract this selector names (the pure views run there)."""
+        address = str(self._view(self.contract.functions.selectionReference()))
+        abi = load_artifact(REFERENCE_CONTRACT).abi
+        contract: Contract = self.w3.eth.contract(address=to_checksum_address(address), abi=abi)
+        return contract
+
     # ----------------------------------------------------------- pure views
 
     def scores_of(self, members: Sequence[Member]) -> Scores:
         return scores_from_abi(
-            self._view(self.contract.functions.scoresOf([member_abi(m) for m in members]))
+            self._view(self.reference.functions.scoresOf([member_abi(m) for m in members]))
         )
 
-    def select_from(self, candidates: Sequence[Member], policy: DiversityPolicy) -> Selection:
-        fn = self.contract.functions.selectFrom(
-            [member_abi(m) for m in candidates], policy.as_abi()
+    def select_from(
+        self, candidates: Sequence[Member], policy: DiversityPolicy, geo: GeoFacts = NO_GEO
+    ) -> Selection:
+        fn = self.reference.functions.selectFrom(
+            [member_abi(m) for m in candidates], policy.as_abi(), *geo_abi(geo)
         )
         committee, failure, dimension = self._view(fn)
         return Selection(
@@ -105,15 +213,28 @@ class SelectorClient(ContractClient):
         )
 
     def class_of(
-        self, committee: Sequence[Member], candidates: Sequence[Member], policy: DiversityPolicy
+        self,
+        committee: Sequence[Member],
+        candidates: Sequence[Member],
+        policy: DiversityPolicy,
+        geo: GeoFacts = NO_GEO,
     ) -> ConfigurationClass:
-        fn = self.contract.functions.classOf(
-            [member_abi(m) for m in committee], [member_abi(m) for m in candidates], policy.as_abi()
+        fn = self.reference.functions.classOf(
+            [member_abi(m) for m in committee],
+            [member_abi(m) for m in candidates],
+            policy.as_abi(),
+            *geo_abi(geo),
         )
         return ConfigurationClass(self._view(fn))
 
     def distance_lower_bound_m(self, a: tuple[int, int], b: tuple[int, int]) -> int:
-        return int(self._view(self.contract.functions.distanceLowerBoundM(a[0], a[1], b[0], b[1])))
+        return int(self._view(self.reference.functions.distanceLowerBoundM(a[0], a[1], b[0], b[1])))
+
+    def proven_separation_from(self, a: Sequence[Disc], b: Sequence[Disc]) -> int:
+        fn = self.reference.functions.provenSeparationFrom(
+            [disc_abi(d) for d in a], [disc_abi(d) for d in b]
+        )
+        return int(self._view(fn))
 
     # ------------------------------------------------------- stateful views
 
@@ -162,9 +283,45 @@ class SelectorClient(ContractClient):
     def is_geography_flagged(self, facility_id: bytes, block: BlockIdentifier = "latest") -> bool:
         return bool(self._view(self.contract.functions.isGeographyFlagged(facility_id), block))
 
-    def landmark(self, facility_id: bytes) -> tuple[int, int] | None:
-        lat, lon, is_set = self._view(self.contract.functions.landmark(facility_id))
-        return (int(lat), int(lon)) if is_set else None
+    def geography_flag(
+        self, facility_id: bytes, block: BlockIdentifier = "latest"
+    ) -> GeoFlag | None:
+        """The facility's flag record (None if it has none), and whether it holds."""
+        (against, rtt, raised), holds = self._view(
+            self.contract.functions.geographyFlag(facility_id), block
+        )
+        if not any(against):
+            return None
+        return GeoFlag(bytes(against), int(rtt), int(raised), bool(holds))
+
+    def landmark(self, facility_id: bytes, block: BlockIdentifier = "latest") -> Landmark | None:
+        lat, lon, is_set, index = self._view(self.contract.functions.landmark(facility_id), block)
+        return Landmark(int(lat), int(lon), int(index)) if is_set else None
+
+    def landmark_ids(self, block: BlockIdentifier = "latest") -> list[bytes]:
+        return [bytes(x) for x in self._view(self.contract.functions.landmarkIds(), block)]
+
+    def latency_link(self, a: bytes, b: bytes, block: BlockIdentifier = "latest") -> LatencyLink:
+        return LatencyLink(*map(int, self._view(self.contract.functions.latencyLink(a, b), block)))
+
+    def pair_rtt(self, a: bytes, b: bytes, block: BlockIdentifier = "latest") -> int | None:
+        """The pair's two-sided RTT (the larger of both fresh directions), None if not measured."""
+        measured, rtt = self._view(self.contract.functions.pairRtt(a, b), block)
+        return int(rtt) if measured else None
+
+    def discs_of(self, facility_id: bytes, block: BlockIdentifier = "latest") -> list[StoredDisc]:
+        return [
+            StoredDisc(bytes(lid), int(rtt), int(until), int(radius))
+            for lid, rtt, until, radius in self._view(
+                self.contract.functions.discsOf(facility_id), block
+            )
+        ]
+
+    def proven_separation_m(self, a: bytes, b: bytes, block: BlockIdentifier = "latest") -> int:
+        return int(self._view(self.contract.functions.provenSeparationM(a, b), block))
+
+    def geography_extension(self) -> str:
+        return str(self._view(self.contract.functions.geography()))
 
     # --------------------------------------------------------- transactions
 
@@ -192,6 +349,11 @@ class SelectorClient(ContractClient):
             self.contract.functions.setLandmark(facility_id, lat_e6, lon_e6), self._sender(sender)
         )
 
+    def remove_landmark(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
+        return self.tx.send(
+            self.contract.functions.removeLandmark(facility_id), self._sender(sender)
+        )
+
     def report_latency(
         self,
         domain_separator: bytes,
@@ -199,10 +361,27 @@ class SelectorClient(ContractClient):
         sig: Signature,
         sender: LocalAccount | None = None,
     ) -> TxReceipt:
+        """Relay one end's signed measurement (EIP-2098 compact signature on the wire)."""
         fn = self.contract.functions.reportLatency(
-            domain_separator, m.as_tuple(), sig.v, sig.r, sig.s
+            domain_separator, m.as_tuple(), sig.r, sig.y_parity_and_s()
         )
         return self.tx.send(fn, self._sender(sender))
 
+    def clear_geography_flag(
+        self, facility_id: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        return self.tx.send(
+            self.contract.functions.clearGeographyFlag(facility_id), self._sender(sender)
+        )
 
-__all__ = ["Committee", "DimensionRule", "GeographyPolicy", "SelectorClient"]
+
+__all__ = [
+    "Committee",
+    "DimensionRule",
+    "GeoFlag",
+    "GeographyPolicy",
+    "Landmark",
+    "LatencyLink",
+    "SelectorClient",
+    "StoredDisc",
+]

@@ -15,7 +15,8 @@ router = APIRouter(prefix="/latency", tags=["geography"], responses=ERROR_RESPON
 
 @router.get("", response_model=LatencyLinksPublic, summary="RTT links between facilities")
 async def list_links(chain: ChainDep) -> Response:
-    """The latest RTT each facility reported to each peer (LatencyReported), with whether it is
-    consistent with the distance between their positions: ``distance_lower_bound_m <=
-    rtt_distance_bound_m + tolerance_m``."""
+    """Every measured pair: each end's newest accepted report (LatencyReported), the pair's
+    two-sided RTT (the larger of both ends' fresh reports), and whether it is consistent with
+    the distance between their positions: ``distance_lower_bound_m <= rtt_distance_bound_m +
+    tolerance_m``."""
     return await chain.respond("latency", (), views.latency_links)

@@ -31,24 +31,41 @@ class ProofFreshnessPublic(BaseModel):
 
 
 class DiscPublic(BaseModel):
-    """The facility is proven (by RTT to a landmark) to lie within radius_m of center."""
+    """The facility is proven (by a two-sided RTT with a landmark) to lie within radius_m of
+    center, until valid_until."""
 
     landmark_facility_id: str
     landmark_name: str | None
     center: LocationPublic
     radius_m: int
+    rtt_micros: int = Field(description="the larger of the two ends' reports")
+    valid_until: int
+
+
+class FlagPublic(BaseModel):
+    """What contradicted the facility's claim: a landmark's disc, or a peer's claim and the
+    pair's two-sided RTT."""
+
+    against_facility_id: str
+    against_name: str | None
+    by_landmark: bool = Field(description="a landmark raised it: a proof, not a suspicion")
     rtt_micros: int
-    measured_at: int
+    raised_at: int
+    holds: bool = Field(
+        description="the facility's current claim is still contradicted (else it no longer counts)"
+    )
 
 
 class GeographyPublic(BaseModel):
-    flagged: bool = Field(description="an RTT measurement contradicted the claimed coordinates")
+    flagged: bool = Field(description="a two-sided RTT contradicts the claimed coordinates")
+    flag: FlagPublic | None = Field(description="the flag record, if one was raised")
     landmark: LocationPublic | None = Field(
         description="the position the owner fixed, if this facility is a landmark"
     )
     proven_disc: DiscPublic | None = Field(
-        description="the tightest disc RTTs to landmarks prove the facility lies in"
+        description="the tightest fresh disc RTTs to landmarks prove the facility lies in"
     )
+    discs: list[DiscPublic] = Field(description="every fresh landmark disc (on-chain)")
 
 
 class FacilityPublic(BaseModel):

@@ -100,8 +100,9 @@ function drawMap(facilities, links, policy) {
     const line = el("svg:line", { class: `link ${cls}`, x1, y1, x2, y2,
                                   dataset: { from: link.facility_id, to: link.peer_facility_id } });
     const km = (m) => m === null ? "?" : Math.round(m / 1000).toLocaleString();
-    line.append(el("svg:title", {}, `${a.name || short(a.id)} ↔ ${b.name || short(b.id)}: RTT ` +
-      `${(link.rtt_micros / 1000).toFixed(2)} ms allows ≤ ${km(link.rtt_distance_bound_m)} km; ` +
+    const rtt = link.rtt_micros === null ? "measured by one end only" :
+      `${(link.rtt_micros / 1000).toFixed(2)} ms (both ends) allows ≤ ${km(link.rtt_distance_bound_m)} km`;
+    line.append(el("svg:title", {}, `${a.name || short(a.id)} ↔ ${b.name || short(b.id)}: RTT ${rtt}; ` +
       `positions ≥ ${km(link.distance_lower_bound_m)} km apart → ${cls === "ok" ? "consistent" : cls === "bad" ? "INCONSISTENT" : "unknown"}`));
     lines.append(line);
   }
@@ -227,7 +228,9 @@ function drawTable(facilities, policy) {
       proofs.append(pill);
     }
     const geo = el("td");
-    geo.append(el("div", {}, f.geography.flagged ? "flagged: RTT contradicts claim" : "not flagged"));
+    const flag = f.geography.flag;
+    const by = flag ? ` (${flag.by_landmark ? "landmark " : "with "}${flag.against_name || short(flag.against_facility_id)})` : "";
+    geo.append(el("div", {}, f.geography.flagged ? `flagged: RTT contradicts claim${by}` : "not flagged"));
     if (f.geography.landmark) geo.append(el("div", { class: "muted" }, "landmark"));
     if (f.geography.proven_disc) {
       const d = f.geography.proven_disc;

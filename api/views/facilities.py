@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from api.blockview import BlockView, FacilityRecord
 from api.errors import FacilityNotFoundError
-from api.eventindex import IndexView, LatencyRecord, ProofRecord
+from api.eventindex import DiscRecord, IndexView, LatencyRecord, ProofRecord
 from api.params import FacilityRef
 from api.schemas.common import location
 from api.schemas.facilities import (
@@ -12,6 +12,7 @@ from api.schemas.facilities import (
     FacilitiesPublic,
     FacilityDetailPublic,
     FacilityPublic,
+    FlagPublic,
     FreshnessPolicyPublic,
     GeographyPublic,
     ProofFreshnessPublic,
@@ -19,7 +20,7 @@ from api.schemas.facilities import (
 )
 from api.views.common import ZERO32, block_public, domain_public, hx
 from redundancy.domains import Dimension, Kind
-from redundancy.geodesy import proven_disc
+from redundancy.geodesy import rtt_distance_bound_m
 
 FACILITY_DIMENSIONS = (
     Dimension.FACILITY,
@@ -37,8 +38,14 @@ def latest_proofs(index: IndexView) -> dict[tuple[bytes, Kind], ProofRecord]:
 
 
 def latest_latencies(index: IndexView) -> dict[tuple[bytes, bytes], LatencyRecord]:
-    """The latest measurement of each ordered (measuring facility, peer) pair."""
+    """The latest measurement of each ordered (measuring facility, peer) pair (the selector
+    refuses a report not newer than the stored one, so the latest accepted is the newest)."""
     return {(r.facility_id, r.peer_facility_id): r for r in index.latencies}
+
+
+def latest_discs(index: IndexView) -> dict[tuple[bytes, bytes], DiscRecord]:
+    """The latest disc of each (facility, landmark)."""
+    return {(r.facility_id, r.landmark_id): r for r in index.discs}
 
 
 def _lifetime(p: ProofRecord | None) -> int | None:
@@ -47,32 +54,37 @@ def _lifetime(p: ProofRecord | None) -> int | None:
     return p.attestation.expires_at - p.attestation.issued_at
 
 
-def _disc(
-    fid: bytes, snap: BlockView, latencies: dict[tuple[bytes, bytes], LatencyRecord]
-) -> DiscPublic | None:
+def _discs(
+    fid: bytes, snap: BlockView, discs: dict[tuple[bytes, bytes], DiscRecord]
+) -> list[DiscPublic]:
+    """The facility's fresh discs around landmarks still set, tightest first."""
     index = snap.index()
-    max_age = snap.geography_policy().max_measurement_age
-    found: dict[bytes, LatencyRecord] = {}
-    for (a, b), r in latencies.items():
-        other = b if a == fid else a if b == fid else None
-        if other is None or other not in index.landmarks:
-            continue
-        if r.measured_at + max_age < snap.head.timestamp:
-            continue  # too old to prove anything now
-        best = found.get(other)
-        if best is None or r.rtt_micros < best.rtt_micros:
-            found[other] = r
-    disc = proven_disc((lid, index.landmarks[lid], r.rtt_micros) for lid, r in found.items())
-    if disc is None:
+    out = [
+        DiscPublic(
+            landmark_facility_id=hx(lid),
+            landmark_name=index.names.facility(lid),
+            center=location(*index.landmarks[lid]),
+            radius_m=rtt_distance_bound_m(r.rtt_micros),
+            rtt_micros=r.rtt_micros,
+            valid_until=r.valid_until,
+        )
+        for (f, lid), r in discs.items()
+        if f == fid and lid in index.landmarks and r.valid_until > snap.head.timestamp
+    ]
+    return sorted(out, key=lambda d: (d.radius_m, d.landmark_facility_id))
+
+
+def _flag(rec: FacilityRecord, snap: BlockView) -> FlagPublic | None:
+    if rec.flag is None:
         return None
-    r = found[disc.landmark]
-    return DiscPublic(
-        landmark_facility_id=hx(disc.landmark),
-        landmark_name=index.names.facility(disc.landmark),
-        center=location(*disc.center),
-        radius_m=disc.radius_m,
-        rtt_micros=r.rtt_micros,
-        measured_at=r.measured_at,
+    against = rec.flag.against
+    return FlagPublic(
+        against_facility_id=hx(against),
+        against_name=snap.index().names.facility(against),
+        by_landmark=against in snap.index().landmarks,
+        rtt_micros=rec.flag.rtt_micros,
+        raised_at=rec.flag.raised_at,
+        holds=rec.flag.holds,
     )
 
 
@@ -81,7 +93,7 @@ def facility_public(
     rec: FacilityRecord,
     snap: BlockView,
     proofs: dict[tuple[bytes, Kind], ProofRecord],
-    latencies: dict[tuple[bytes, bytes], LatencyRecord],
+    discs: dict[tuple[bytes, bytes], DiscRecord],
 ) -> FacilityPublic:
     index, now, info = snap.index(), snap.head.timestamp, rec.info
     policy = snap.freshness_policy()
@@ -112,6 +124,7 @@ def facility_public(
         )
     has_location = any(info.domains.get(Dimension.METRO, ZERO32))
     landmark = index.landmarks.get(fid)
+    fresh_discs = _discs(fid, snap, discs)
     return FacilityPublic(
         id=hx(fid),
         name=names.facility(fid),
@@ -128,8 +141,10 @@ def facility_public(
         proofs=freshness,
         geography=GeographyPublic(
             flagged=rec.flagged,
+            flag=_flag(rec, snap),
             landmark=location(*landmark) if landmark else None,
-            proven_disc=_disc(fid, snap, latencies),
+            proven_disc=next((d for d in fresh_discs if d.radius_m > 0), None),
+            discs=fresh_discs,
         ),
         validators=[a for a, v in snap.validators().items() if v.info.facility_id == fid],
     )
@@ -146,15 +161,15 @@ def _policy(snap: BlockView) -> FreshnessPolicyPublic:
 
 def _latest(
     snap: BlockView,
-) -> tuple[dict[tuple[bytes, Kind], ProofRecord], dict[tuple[bytes, bytes], LatencyRecord]]:
+) -> tuple[dict[tuple[bytes, Kind], ProofRecord], dict[tuple[bytes, bytes], DiscRecord]]:
     index = snap.index()
-    return snap.once("latest", lambda: (latest_proofs(index), latest_latencies(index)))
+    return snap.once("latest", lambda: (latest_proofs(index), latest_discs(index)))
 
 
 def list_facilities(snap: BlockView) -> FacilitiesPublic:
-    proofs, latencies = _latest(snap)
+    proofs, discs = _latest(snap)
     items = [
-        facility_public(fid, rec, snap, proofs, latencies) for fid, rec in snap.facilities().items()
+        facility_public(fid, rec, snap, proofs, discs) for fid, rec in snap.facilities().items()
     ]
     return FacilitiesPublic(
         block=block_public(snap.head),
@@ -168,8 +183,8 @@ def get_facility(snap: BlockView, ref: FacilityRef) -> FacilityDetailPublic:
     rec = snap.facilities().get(ref.id)
     if rec is None:
         raise FacilityNotFoundError(ref.name or ref.hex)
-    proofs, latencies = _latest(snap)
+    proofs, discs = _latest(snap)
     return FacilityDetailPublic(
         block=block_public(snap.head),
-        facility=facility_public(ref.id, rec, snap, proofs, latencies),
+        facility=facility_public(ref.id, rec, snap, proofs, discs),
     )

@@ -1,13 +1,14 @@
-"""GET /latency: the RTT links the dashboard draws between facilities."""
+"""GET /latency: the measured pairs the dashboard draws between facilities."""
 
 from __future__ import annotations
 
 from api.blockview import BlockView
-from api.schemas.latency import LatencyLinkPublic, LatencyLinksPublic
+from api.eventindex import LatencyRecord
+from api.schemas.latency import LatencyLinkPublic, LatencyLinksPublic, LatencyReportPublic
 from api.views.common import ZERO32, block_public, hx
 from api.views.facilities import latest_latencies
 from redundancy.domains import Dimension
-from redundancy.geodesy import distance_lower_bound_m, rtt_distance_bound_m
+from redundancy.geodesy import distance_lower_bound_m, pair_bound, rtt_distance_bound_m
 
 
 def _position(snap: BlockView, fid: bytes) -> tuple[int, int] | None:
@@ -21,33 +22,60 @@ def _position(snap: BlockView, fid: bytes) -> tuple[int, int] | None:
     return (rec.info.latitude_e6, rec.info.longitude_e6)
 
 
+def _report(snap: BlockView, r: LatencyRecord, max_age: int) -> LatencyReportPublic:
+    return LatencyReportPublic(
+        facility_id=hx(r.facility_id),
+        facility_name=snap.index().names.facility(r.facility_id),
+        rtt_micros=r.rtt_micros,
+        measured_at=r.measured_at,
+        exchange_id=hx(r.exchange_id),
+        fresh=r.measured_at + max_age >= snap.head.timestamp,
+        tx=r.tx,
+        block_number=r.block,
+    )
+
+
 def latency_links(snap: BlockView) -> LatencyLinksPublic:
     policy = snap.geography_policy()
     names = snap.index().names
-    links = []
+    pairs: dict[tuple[bytes, bytes], list[LatencyRecord]] = {}
     for (fid, peer), r in latest_latencies(snap.index()).items():
-        a, b = _position(snap, fid), _position(snap, peer)
-        bound = rtt_distance_bound_m(r.rtt_micros)
-        lower = distance_lower_bound_m(a, b) if a is not None and b is not None else None
+        pairs.setdefault((min(fid, peer), max(fid, peer)), []).append(r)
+    links = []
+    for (a, b), reports in pairs.items():
+        reports.sort(key=lambda r: (r.block, r.log_index))
+        shown = [_report(snap, r, policy.max_measurement_age) for r in reports]
+        rtt = measured = bound = None
+        if len(reports) == 2 and all(r.fresh for r in shown):
+            rtt = pair_bound(reports[0].rtt_micros, reports[1].rtt_micros)
+            measured = min(r.measured_at for r in reports)
+            bound = rtt_distance_bound_m(rtt)
+        pa, pb = _position(snap, a), _position(snap, b)
+        lower = distance_lower_bound_m(pa, pb) if pa is not None and pb is not None else None
+        newest = reports[-1]
         links.append(
             LatencyLinkPublic(
-                facility_id=hx(fid),
-                facility_name=names.facility(fid),
-                peer_facility_id=hx(peer),
-                peer_name=names.facility(peer),
-                rtt_micros=r.rtt_micros,
-                measured_at=r.measured_at,
+                facility_id=hx(a),
+                facility_name=names.facility(a),
+                peer_facility_id=hx(b),
+                peer_name=names.facility(b),
+                rtt_micros=rtt,
+                measured_at=measured,
                 rtt_distance_bound_m=bound,
                 distance_lower_bound_m=lower,
-                consistent=None if lower is None else lower <= bound + policy.tolerance_m,
-                flagged_on_chain=r.flagged,
-                tx=r.tx,
-                block_number=r.block,
+                consistent=None
+                if lower is None or bound is None
+                else lower <= bound + policy.tolerance_m,
+                flagged_on_chain=any({a, b} & set(r.flagged) for r in reports),
+                reports=shown,
+                tx=newest.tx,
+                block_number=newest.block,
             )
         )
     return LatencyLinksPublic(
         block=block_public(snap.head),
         tolerance_m=policy.tolerance_m,
         max_measurement_age_s=policy.max_measurement_age,
+        max_anchor_age_blocks=policy.max_anchor_age_blocks,
         links=links,
     )

@@ -1,15 +1,18 @@
-"""Geography: claimed coordinates (integer micro-degrees), country and metro, plus signed RTT
-measurements to peer attestors (``latency.py``). Evidence body::
+"""Geography: claimed coordinates (integer micro-degrees), country and metro, plus RTTs to peer
+attestors measured from both ends of signed exchanges (``latency.py``). Evidence body::
 
     {"latitudeE6": 50110922, "longitudeE6": 8682127, "country": "de", "metro": "frankfurt",
-     "rtt": [{"peer": "ams1", "nonce": "...", "rttMicros": 7391, "samples": 5,
-              "responderSignature": "...", "responderDeviceCert": "...",
-              "emulatedDelayMicros": 3600}],
+     "rtt": [{"peer": "ams1", "nonce": "...", "responderNonce": "...", "exchangeId": "0x...",
+              "rttMicros": 7391, "samples": 5, "responderSignature": "...",
+              "responderDeviceCert": "...", "emulatedDelayMicros": 3600, "anchorBlock": 812}],
      "unreachablePeers": [{"peer": "dal1", "reason": "TimeoutError: no answer in time"}]}
 
-``rtt`` holds one entry per peer that answered, sorted by peer; ``unreachablePeers`` is left out
-when every peer answered. The attestation carries metro (domainId), country (secondaryDomainId)
-and the coordinates.
+``rtt`` holds one entry per peer that answered, sorted by peer: the fastest exchange, the
+responder's device signature over both nonces, and (``anchorBlock``) the block the EIP-712
+``LatencyMeasurement`` this site signed for it binds; that measurement, and the one the peer
+signed for the same exchange, are what a relayer reports to the selector. ``unreachablePeers``
+is left out when every peer answered. The attestation carries metro (domainId), country
+(secondaryDomainId) and the coordinates.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """End to end: two real attestor processes against a real anvil publish their sites' proofs,
-measure each other's latency, keep their facilities fresh; a stopped one goes stale."""
+measure each other's latency from both ends (and the pair's two signed reports land on the
+selector), keep their facilities fresh; a stopped one goes stale."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from attestor.keys import load_private_key
+from devnet.demo import fetch_signed_latencies, relay_signed_latencies
 from devnet.http import http_json
 from devnet.ports import free_udp_port
+from redundancy.deployment import Deployment
 from redundancy.devicecert import parse_envelope, verify_envelope
 from redundancy.domains import Kind
 from redundancy.keystore import load_account
+from redundancy.selector import SelectorClient
 from tests.attestor_sites import (
     PASSWORD,
     AttestorProcess,
@@ -106,6 +110,28 @@ def test_two_attestors_keep_their_sites_fresh_and_a_stopped_one_goes_stale(
         # sequences landed strictly increasing
         sequences = [x.proof.attestation.sequence for x in landed]
         assert sequences == sorted(set(sequences))
+
+        # both ends signed what they measured of the same exchange; relayed, the pair is measured
+        urls = [f"http://127.0.0.1:{site.http_port}/latency" for site in (fra1, ams1)]
+
+        def both_signed() -> bool:
+            held = [fetch_signed_latencies(url) for url in urls]
+            return all(held) and held[0][0].measurement.exchange_id in {
+                x.measurement.exchange_id for x in held[1]
+            }
+
+        wait_until(both_signed, 20, "both ends' signed measurements of one exchange")
+        dep = Deployment.read(deployed.deployment)
+        selector = SelectorClient(deployed.w3, dep.selector, deployed.owner)
+        relayed = relay_signed_latencies(
+            selector, registry.domain_separator(), urls, deployed.owner
+        )
+        assert (relayed.accepted, relayed.refused) == (2, [])
+        rtt = selector.pair_rtt(fra1.facility_id, ams1.facility_id)
+        assert rtt is not None and rtt >= 2 * FRA_AMS_ONE_WAY_US
+        assert not selector.is_geography_flagged(fra1.facility_id)
+        again = relay_signed_latencies(selector, registry.domain_separator(), urls, deployed.owner)
+        assert (again.accepted, again.already_held) == (0, 2)  # a replay changes nothing
 
         metrics = ams_proc.metrics()
         assert metrics['attestor_proofs_published_total{kind="geography"}'] >= 1

@@ -1,7 +1,9 @@
 """The contract's scores, selection and class equal the Python reference, bit for bit.
 
 Hypothesis generates validator sets (stakes, domains from small pools so that domains are
-shared), and policies; both implementations run on each, the contract on a real anvil.
+shared), policies (with the physical rules: minimum proven separation and latency budget) and
+physical facts (landmark discs per facility, two-sided RTTs per pair); both implementations run
+on each, the contract on a real anvil.
 """
 
 from __future__ import annotations
@@ -16,10 +18,19 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from redundancy.domains import Dimension
-from redundancy.geodesy import distance_lower_bound_m
+from redundancy.geodesy import Disc, distance_lower_bound_m, proven_separation_m
 from redundancy.registry import RegistryClient
 from redundancy.scores import ConfigurationClass, Member, compute_scores
-from redundancy.selection import DimensionRule, DiversityPolicy, Failure, classify, select_committee
+from redundancy.selection import (
+    NO_GEO,
+    DimensionRule,
+    DiversityPolicy,
+    Failure,
+    GeoFacts,
+    classify,
+    pair_key,
+    select_committee,
+)
 from redundancy.selector import SelectorClient
 
 ADDRESSES = [to_checksum_address(keccak(text=f"validator-{i}")[-20:]) for i in range(64)]
@@ -56,7 +67,40 @@ policies = st.builds(
     committee_size=st.integers(1, 30),
     min_tolerance=st.sampled_from([0, 0, 1, 2]),
     rules=st.tuples(*[rules] * len(Dimension)),
+    min_separation_m=st.sampled_from([0, 0, 300_000, 2_000_000, 6_000_000]),
+    max_leader_rtt_micros=st.sampled_from([0, 0, 5_000, 40_000, 150_000]),
 )
+coords = st.tuples(st.integers(-90_000_000, 90_000_000), st.integers(-180_000_000, 180_000_000))
+#: a few landmark positions, so that facilities share landmarks
+LANDMARKS = [
+    (keccak(text=f"landmark-{i}"), pos)
+    for i, pos in enumerate(
+        [(52_367_573, 4_904_139), (32_776_664, -96_796_988), (35_689_487, 139_691_706), (0, 0)]
+    )
+]
+discs = st.builds(
+    lambda lm, radius: Disc(lm[0], lm[1], radius),
+    st.sampled_from(LANDMARKS),
+    st.one_of(st.just(0), st.integers(1, 3_000_000)),
+)
+
+
+@st.composite
+def geo_facts(draw: st.DrawFn) -> GeoFacts:
+    """Discs for some facilities of the pool, RTTs for some pairs."""
+    facilities = POOLS[Dimension.FACILITY]
+    found: dict[bytes, tuple[Disc, ...]] = {}
+    for f in facilities:
+        chosen = draw(st.lists(discs, max_size=3, unique_by=lambda d: d.landmark))
+        if chosen:
+            found[f] = tuple(chosen)
+    rtts: dict[tuple[bytes, bytes], int] = {}
+    for i, a in enumerate(facilities):
+        for b in facilities[i + 1 :]:
+            if draw(st.booleans()):
+                rtts[pair_key(a, b)] = draw(st.integers(10, 200_000))
+    return GeoFacts(found, rtts)
+
 
 PARITY = settings(
     max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -74,20 +118,30 @@ def test_scores_match_python(selector: SelectorClient, ms: list[Member]) -> None
 
 
 @PARITY
-@given(members(), policies)
+@given(members(), policies, st.one_of(st.just(NO_GEO), geo_facts()))
 def test_selection_and_class_match_python(
-    selector: SelectorClient, candidates: list[Member], policy: DiversityPolicy
+    selector: SelectorClient, candidates: list[Member], policy: DiversityPolicy, geo: GeoFacts
 ) -> None:
-    ours = select_committee(candidates, policy)
-    theirs = selector.select_from(candidates, policy)
+    ours = select_committee(candidates, policy, geo)
+    theirs = selector.select_from(candidates, policy, geo)
     assert (theirs.failure, theirs.dimension) == (ours.failure, ours.dimension)
     assert [_key(m) for m in theirs.members] == [_key(m) for m in ours.members]
-    assert selector.class_of(ours.members, candidates, policy) == classify(
-        ours.members, candidates, policy
+    assert selector.class_of(ours.members, candidates, policy, geo) == classify(
+        ours.members, candidates, policy, geo
     )
 
 
-coords = st.tuples(st.integers(-90_000_000, 90_000_000), st.integers(-180_000_000, 180_000_000))
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.builds(Disc, st.just(b""), coords, st.integers(0, 4_000_000)), max_size=3),
+    st.lists(st.builds(Disc, st.just(b""), coords, st.integers(0, 4_000_000)), max_size=3),
+)
+def test_proven_separation_matches_python(
+    selector: SelectorClient, a: list[Disc], b: list[Disc]
+) -> None:
+    assert selector.proven_separation_from(a, b) == proven_separation_m(a, b)
 
 
 @settings(

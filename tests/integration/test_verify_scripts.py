@@ -207,3 +207,27 @@ def test_verify_scores_detects_a_state_the_contract_disagrees_with(
     )
     failed = {c.what.split(" (")[0] for c in report.comparisons if not c.ok}
     assert "eligible validators" in failed
+
+
+def test_verify_scores_explains_a_flag_and_checks_landmark_discs(
+    setup: Setup, relayer: LocalAccount
+) -> None:
+    """zrh1 is a landmark; vie1 claims Vienna, but its two-sided RTT with Zurich (0.5 ms) puts it
+    within 50 km of Zurich: flagged on-chain, and the script says why from events alone."""
+    world, selector, owner = setup.world, setup.selector, setup.world.registry.default_sender
+    zrh, vie = SITES[0], SITES[2]
+    selector.set_landmark(zrh.facility_id, zrh.latitude_e6, zrh.longitude_e6, sender=owner)
+    ds = world.registry.domain_separator()
+    for m, sig in world.round_trip(vie, zrh, 500):
+        selector.report_latency(ds, m, sig, sender=relayer)
+    assert selector.is_geography_flagged(vie.facility_id)
+    proc = verify("verify_scores.py", setup)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [line] = [x for x in proc.stdout.splitlines() if "geography flagged=True" in x]
+    assert line.strip().startswith("ok")
+    assert f"0x{vie.facility_id.hex()[:12]}" in line
+    assert "claims (48.2082, 16.3738)" in line
+    assert "two-sided RTT of 0.50 ms with landmark" in line and "within 50 km" in line
+    assert "the claim is at least 59" in line  # Zurich-Vienna: 594 km
+    discs = [x for x in proc.stdout.splitlines() if "landmark discs" in x]
+    assert len(discs) == 2 and all(x.strip().startswith("ok") for x in discs)

@@ -31,7 +31,7 @@ from attestor.settings import (
 from redundancy.devicecert import sign_envelope
 from redundancy.domains import Dimension, Kind, domain_id, hardware_domain
 from redundancy.evidence import canonical_json
-from redundancy.proofs import subject_for_node
+from redundancy.proofs import exchange_id, subject_for_node
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOSTS = FIXTURES / "hosts"
@@ -222,7 +222,7 @@ def test_geography_claims_coordinates_and_records_measurements() -> None:
     def measure(peer: PeerSettings) -> Measurement:
         if peer.facility == "dal1":
             raise TimeoutError("no answer in time")
-        return Measurement("ams1", "ab" * 32, 7300, 5, "cd" * 64, "ef" * 32, 3600)
+        return Measurement("ams1", "ab" * 32, "12" * 32, 7300, 5, "cd" * 64, "ef" * 32, 3600)
 
     probe = GeographyProbe(_geo(), peers, measure)
     obs = probe.observe(T)
@@ -235,6 +235,9 @@ def test_geography_claims_coordinates_and_records_measurements() -> None:
             {
                 "peer": "ams1",
                 "nonce": "ab" * 32,
+                "responderNonce": "12" * 32,
+                "exchangeId": "0x"
+                + exchange_id(bytes.fromhex("ab" * 32), bytes.fromhex("12" * 32)).hex(),
                 "rttMicros": 7300,
                 "samples": 5,
                 "responderSignature": "cd" * 64,

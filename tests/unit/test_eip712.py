@@ -71,6 +71,9 @@ latencies = st.builds(
     peer_facility_id=bytes32,
     rtt_micros=st.integers(0, 2**32 - 1),
     measured_at=st.integers(0, 2**40 - 1),
+    anchor_block=st.integers(0, 2**64 - 1),
+    anchor_hash=bytes32,
+    exchange_id=bytes32,
 )
 u64 = st.integers(0, 2**64 - 1)
 batches = st.builds(Batch, epoch=u64, first_sequence=u64, last_sequence=u64, state_root=bytes32)

@@ -20,6 +20,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from fastapi.testclient import TestClient
 from web3 import Web3
+from web3.types import TxReceipt
 
 from api.app import create_app
 from api.settings import Settings
@@ -99,11 +100,16 @@ def api_world(
     selector.select_committee()
     selector.set_landmark(AMS1.facility_id, AMS1.latitude_e6, AMS1.longitude_e6)
     ds = registry.domain_separator()
-    consistent = [
-        selector.report_latency(ds, *world.latency(FRA1, AMS1, 4_500), sender=relayer),
-        selector.report_latency(ds, *world.latency(DAL1, FRA1, 100_000), sender=relayer),
-    ]
-    flagging = selector.report_latency(ds, *world.latency(NRT1, AMS1, 1_500), sender=relayer)
+
+    def exchange(a: FacilitySpec, b: FacilitySpec, rtt: int) -> list[TxReceipt]:
+        """Both ends of one exchange report what they measured."""
+        return [
+            selector.report_latency(ds, m, sig, sender=relayer)
+            for m, sig in world.round_trip(a, b, rtt)
+        ]
+
+    consistent = exchange(FRA1, AMS1, 4_500) + exchange(DAL1, FRA1, 100_000)
+    flagging = exchange(NRT1, AMS1, 1_500)[1]  # the second end's report completes the pair
     # one settlement batch, signed by every committee member's node key
     ledger = SettlementClient(w3, dep.settlement, owner)
     members = set(selector.current_committee().members)

@@ -90,8 +90,18 @@ def test_geography_flags_landmarks_and_proven_discs(client: TestClient) -> None:
     disc = facilities["fra1"]["geography"]["proven_disc"]
     assert disc["landmark_name"] == "ams1" and disc["radius_m"] == 450_000
     assert disc["center"]["longitude_e6"] == AMS1.longitude_e6 and disc["rtt_micros"] == 4_500
+    assert facilities["fra1"]["geography"]["discs"] == [disc]
     # dal1 measured only fra1, which is no landmark: nothing proven
     assert facilities["dal1"]["geography"]["proven_disc"] is None
+    # nrt1's claim lies outside the disc its RTT with the landmark ams1 proves
+    flag = facilities["nrt1"]["geography"]["flag"]
+    assert (flag["against_name"], flag["by_landmark"], flag["rtt_micros"], flag["holds"]) == (
+        "ams1",
+        True,
+        1_500,
+        True,
+    )
+    assert facilities["fra1"]["geography"]["flag"] is None
 
 
 def test_one_facility_by_name_id_or_upper_case(client: TestClient) -> None:

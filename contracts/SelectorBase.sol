@@ -1,0 +1,283 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
+import {RedundancyMath} from "./RedundancyMath.sol";
+import {SignatureRecovery} from "./SignatureRecovery.sol";
+
+/// @title SelectorBase
+/// @notice What the committee selector and its geography extension share: the types, storage,
+///         events and errors of the selector, and the reads both need. {CommitteeSelector}
+///         delegates the geography functions it does not implement to {SelectorGeography}, which
+///         runs on the selector's storage; so both inherit exactly this storage and declare none
+///         of their own (one layout: Ownable's owner, Ownable2Step's pending owner, then this).
+abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
+    /// @notice EIP-712 type hash of {LatencyMeasurement}.
+    bytes32 public constant LATENCY_TYPEHASH = keccak256(
+        "LatencyMeasurement(bytes32 facilityId,bytes32 peerFacilityId,uint32 rttMicros,uint40 measuredAt,uint64 anchorBlock,bytes32 anchorHash,bytes32 exchangeId)"
+    );
+
+    /// @notice At most this many landmarks (each facility keeps one disc slot per landmark).
+    uint256 public constant MAX_LANDMARKS = 8;
+    /// @notice How far in the future a measurement's `measuredAt` may be (seconds of clock skew).
+    uint256 public constant MAX_FUTURE_SKEW = 60;
+
+    /// @notice reportLatency outcome: recorded; the other direction has no fresh report yet.
+    uint8 public constant OUTCOME_RECORDED = 0;
+    /// @notice reportLatency outcome: the pair is measured both ways and consistent.
+    uint8 public constant OUTCOME_CONSISTENT = 1;
+    /// @notice reportLatency outcome: the pair's bound contradicts a claim; a facility was flagged.
+    uint8 public constant OUTCOME_FLAGGED = 2;
+
+    /// @notice One end's RTT measurement, signed (EIP-712, registry domain) by that facility's
+    ///         attestor: the RTT it measured to the peer in exchange `exchangeId` (keccak256 of the
+    ///         two ends' nonces), when, and a recent block (number and hash) it saw.
+    struct LatencyMeasurement {
+        bytes32 facilityId;
+        bytes32 peerFacilityId;
+        uint32 rttMicros;
+        uint40 measuredAt;
+        uint64 anchorBlock;
+        bytes32 anchorHash;
+        bytes32 exchangeId;
+    }
+
+    /// @notice How strictly geography is checked, and how often a new committee may be selected.
+    /// @dev toleranceM: slack on claimed coordinates; maxMeasurementAge: how long a report counts
+    ///      as fresh (seconds); minEpochSeconds: the shortest epoch; maxAnchorAgeBlocks: how many
+    ///      blocks old a measurement's anchor may be (1..256); minRttMicros / maxRttMicros: the
+    ///      RTTs a report may carry.
+    struct GeographyPolicy {
+        uint32 toleranceM;
+        uint32 maxMeasurementAge;
+        uint32 minEpochSeconds;
+        uint32 maxAnchorAgeBlocks;
+        uint32 minRttMicros;
+        uint32 maxRttMicros;
+    }
+
+    /// @notice A landmark: a facility whose true position the owner fixed (index: 1-based slot).
+    struct Landmark {
+        int32 latitudeE6;
+        int32 longitudeE6;
+        bool set;
+        uint8 index;
+    }
+
+    /// @notice A fresh landmark disc: the facility lies within radiusM of the landmark.
+    struct Disc {
+        bytes32 landmarkId;
+        uint32 rttMicros;
+        uint40 validUntil;
+        uint256 radiusM;
+    }
+
+    /// @notice A geography flag: the facility's claim was contradicted by `against` (a landmark,
+    ///         or a peer facility) with a two-sided RTT of `rttMicros`.
+    struct GeoFlag {
+        bytes32 against;
+        uint32 rttMicros;
+        uint40 raisedAt;
+    }
+
+    /// @notice The RedundancyRegistry whose attested data selection reads.
+    IRedundancyRegistry public immutable registry;
+    bytes32 internal immutable _registryDomain;
+    uint256 internal immutable _chainId;
+
+    RedundancyMath.DiversityPolicy internal _policy;
+    GeographyPolicy internal _geoPolicy;
+    uint64 internal _epoch;
+    uint40 internal _epochStartedAt;
+    uint256 internal _committeeStake;
+    uint256[] internal _committee; // address | stake << 160
+    /// @dev Unordered pair -> both directions: rtt lo->hi (32 bits), measuredAt lo->hi (40),
+    ///      rtt hi->lo (32), measuredAt hi->lo (40), lo/hi ordering the ids as numbers.
+    mapping(bytes32 pairKey => uint256) internal _pairs;
+    mapping(bytes32 facilityId => Landmark) internal _landmarks;
+    bytes32[] internal _landmarkIds; // index - 1 -> facility
+    /// @dev Per facility, one 64-bit entry per landmark index (rtt 32 bits, validUntil 32 bits),
+    ///      four to a word. A landmark's own entry is (0, max): a disc of radius 0.
+    mapping(bytes32 facilityId => uint256[2]) internal _discs;
+    mapping(bytes32 facilityId => GeoFlag) internal _flags;
+    uint256 internal _flagCount;
+
+    /// @notice Emitted when a committee is selected for a new epoch.
+    event CommitteeSelected(
+        uint64 indexed epoch, address[] members, uint256[] stakes, uint256 totalStake, uint32 score, uint8 weakest
+    );
+    /// @notice Emitted when the owner changes the diversity policy.
+    event DiversityPolicyUpdated(RedundancyMath.DiversityPolicy policy);
+    /// @notice Emitted when the owner changes the geography policy.
+    event GeographyPolicyUpdated(GeographyPolicy policy);
+    /// @notice Emitted when the owner fixes (or moves) a landmark facility's true position.
+    event LandmarkSet(bytes32 indexed facilityId, uint8 index, int32 latitudeE6, int32 longitudeE6);
+    /// @notice Emitted when the owner removes a landmark.
+    event LandmarkRemoved(bytes32 indexed facilityId);
+    /// @notice Emitted for every accepted RTT measurement (one direction of a pair).
+    event LatencyReported(
+        bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint40 measuredAt, bytes32 exchangeId
+    );
+    /// @notice Emitted when a fresh two-sided measurement with a landmark proves a disc.
+    event LandmarkDisc(bytes32 indexed facilityId, bytes32 indexed landmarkId, uint32 rttMicros, uint40 validUntil);
+    /// @notice Emitted when a two-sided measurement contradicts a facility's claimed coordinates.
+    event GeographyFlagged(
+        bytes32 indexed facilityId, bytes32 indexed against, uint32 rttMicros, uint256 distanceLowerBoundM
+    );
+    /// @notice Emitted when a flag is cleared: by a fresh consistent measurement of the same pair
+    ///         (`by` is the peer), or by the facility's landmark disc (`by` is the landmark).
+    event GeographyFlagCleared(bytes32 indexed facilityId, bytes32 indexed against, bytes32 by);
+
+    /// @notice Ownership cannot be renounced: a selector without an owner could never change its
+    ///         diversity or geography policy again.
+    error SelectorRenounceForbidden();
+    /// @notice The policy cannot be met by the eligible validators (failure code, dimension).
+    error SelectorPolicyUnmet(uint8 failure, uint8 dimension);
+    /// @notice The epoch is too young to select a new committee.
+    error SelectorEpochTooYoung(uint64 epoch, uint40 startedAt, uint32 minEpochSeconds);
+    /// @notice A policy field is out of range.
+    error SelectorInvalidPolicy(string field);
+    /// @notice The measurement was signed under another EIP-712 domain.
+    error SelectorWrongDomain(bytes32 expected, bytes32 given);
+    /// @notice The signature is malformed (high s, or unrecoverable).
+    error SelectorInvalidSignature();
+    /// @notice The measurement's signer is not the measuring facility's attestor.
+    error SelectorSignerNotAttestor(bytes32 facilityId, address signer, address attestor);
+    /// @notice The measurement is older than the policy allows, or from the future.
+    error SelectorStaleMeasurement(uint40 measuredAt, uint256 blockTimestamp, uint32 maxMeasurementAge);
+    /// @notice The measurement's anchor block is not one of the last maxAnchorAgeBlocks blocks.
+    error SelectorStaleAnchor(uint64 anchorBlock, uint256 blockNumber, uint32 maxAnchorAgeBlocks);
+    /// @notice The measurement's anchor hash is not the hash of its anchor block.
+    error SelectorAnchorMismatch(uint64 anchorBlock, bytes32 blockHash, bytes32 anchorHash);
+    /// @notice The direction already has a report at least as recent (a replay, or out of order).
+    error SelectorMeasurementReplayed(
+        bytes32 facilityId, bytes32 peerFacilityId, uint40 measuredAt, uint40 lastMeasuredAt
+    );
+    /// @notice The RTT is outside the policy's range.
+    error SelectorRttOutOfRange(uint32 rttMicros, uint32 minRttMicros, uint32 maxRttMicros);
+    /// @notice The measuring facility is deactivated: its attestor may not report.
+    error SelectorFacilityInactive(bytes32 facilityId);
+    /// @notice A facility in the measurement has no claimed coordinates (and is no landmark).
+    error SelectorNoCoordinates(bytes32 facilityId);
+    /// @notice A measurement must be between two different facilities.
+    error SelectorSameFacility(bytes32 facilityId);
+    /// @notice Coordinates are out of range.
+    error SelectorInvalidCoordinates(int32 latitudeE6, int32 longitudeE6);
+    /// @notice The facility is not registered in the registry.
+    error SelectorUnknownFacility(bytes32 facilityId);
+    /// @notice All MAX_LANDMARKS landmark slots are taken.
+    error SelectorTooManyLandmarks(uint256 maxLandmarks);
+    /// @notice The facility is not a landmark.
+    error SelectorNotLandmark(bytes32 facilityId);
+    /// @notice The facility's geography is not flagged.
+    error SelectorNotFlagged(bytes32 facilityId);
+    /// @notice The flag was raised by a landmark: it is a proof, and only a consistent claim or
+    ///         a consistent fresh measurement with that landmark clears it.
+    error SelectorFlagByLandmark(bytes32 facilityId, bytes32 landmarkId);
+    /// @notice No fresh landmark disc of the facility holds its claim and proves the peer's claim false.
+    error SelectorNotExonerated(bytes32 facilityId, bytes32 against);
+    /// @notice The geography extension was called directly: it only runs on the selector's storage.
+    error SelectorNotDelegated();
+    /// @notice The geography extension given to the selector reads another registry.
+    error SelectorGeographyMismatch(address registry, address geographyRegistry);
+
+    /// @param registry_ the RedundancyRegistry whose attested data selection reads
+    constructor(IRedundancyRegistry registry_) Ownable(msg.sender) {
+        registry = registry_;
+        _registryDomain = registry_.domainSeparator();
+        _chainId = block.chainid;
+    }
+
+    /// @notice Always reverts: the selector keeps an owner (ownership moves by two-step transfer).
+    function renounceOwnership() public view override onlyOwner {
+        revert SelectorRenounceForbidden();
+    }
+
+    // ---------------------------------------------------------------- shared
+
+    /// @dev The registry's EIP-712 domain separator (cached for the chain the selector was made on).
+    function _domain() internal view returns (bytes32) {
+        return block.chainid == _chainId ? _registryDomain : registry.domainSeparator();
+    }
+
+    function _setGeographyPolicy(GeographyPolicy memory policy) internal {
+        if (policy.maxMeasurementAge == 0) revert SelectorInvalidPolicy("maxMeasurementAge");
+        if (policy.maxAnchorAgeBlocks == 0 || policy.maxAnchorAgeBlocks > 256) {
+            revert SelectorInvalidPolicy("maxAnchorAgeBlocks");
+        }
+        if (policy.minRttMicros == 0 || policy.minRttMicros > policy.maxRttMicros) {
+            revert SelectorInvalidPolicy("minRttMicros");
+        }
+        _geoPolicy = policy;
+        emit GeographyPolicyUpdated(policy);
+    }
+
+    function _pairKey(bytes32 lo, bytes32 hi) internal pure returns (bytes32 key) {
+        assembly ("memory-safe") {
+            mstore(0x00, lo)
+            mstore(0x20, hi)
+            key := keccak256(0x00, 0x40)
+        }
+    }
+
+    function _pairRtt(bytes32 a, bytes32 b, uint256 maxAge) internal view returns (uint256) {
+        uint256 word = a < b ? _pairs[_pairKey(a, b)] : _pairs[_pairKey(b, a)];
+        uint256 oldest = uint40(word >> 32);
+        uint256 other = uint40(word >> 104);
+        if (other < oldest) oldest = other;
+        if (oldest == 0 || oldest + maxAge < block.timestamp) return RedundancyMath.UNMEASURED;
+        uint256 x = uint32(word);
+        uint256 y = uint32(word >> 72);
+        return x > y ? x : y;
+    }
+
+    /// @dev Whether a flag still holds for the claim (lat, lon): the facility is no landmark, and
+    ///      the claim is further from `against`'s position (a landmark's, else its current claim)
+    ///      than the flag's RTT allows plus tolerance.
+    function _holds(bytes32 id, GeoFlag memory flag, int32 lat, int32 lon) internal view returns (bool) {
+        if (_landmarks[id].set) return false;
+        Landmark memory l = _landmarks[flag.against];
+        int32 plat = l.latitudeE6;
+        int32 plon = l.longitudeE6;
+        if (!l.set) {
+            IRedundancyRegistry.GeoFacility memory p = registry.geoFacility(flag.against);
+            if (!p.located) return false;
+            (plat, plon) = (p.latitudeE6, p.longitudeE6);
+        }
+        uint256 lower = RedundancyMath.distanceLowerBoundM(lat, lon, plat, plon);
+        return lower > RedundancyMath.rttDistanceBoundM(flag.rttMicros) + _geoPolicy.toleranceM;
+    }
+
+    /// @dev Fills geo's discs from storage: each facility's fresh entries around set landmarks.
+    function _loadDiscs(RedundancyMath.Geo memory geo) internal view {
+        uint256 count = _landmarkIds.length;
+        geo.landmarkLat = new int32[](count);
+        geo.landmarkLon = new int32[](count);
+        geo.landmarkDistance = new uint256[](count * count);
+        bool[] memory set = new bool[](count);
+        for (uint256 i = 0; i < count; ++i) {
+            Landmark memory l = _landmarks[_landmarkIds[i]];
+            (geo.landmarkLat[i], geo.landmarkLon[i], set[i]) = (l.latitudeE6, l.longitudeE6, l.set);
+        }
+        uint256[] memory scratch = new uint256[](count);
+        for (uint256 f = 0; f < geo.ids.length; ++f) {
+            uint256[2] storage words = _discs[geo.ids[f]];
+            uint256 found;
+            uint256 word;
+            for (uint256 i = 0; i < count; ++i) {
+                if (i & 3 == 0) word = words[i >> 2];
+                uint256 entry = word >> (64 * (i & 3));
+                if (uint32(entry >> 32) <= block.timestamp || !set[i]) continue;
+                scratch[found++] = (i << 128) | RedundancyMath.rttDistanceBoundM(uint32(entry));
+            }
+            uint256[] memory discs = new uint256[](found);
+            for (uint256 k = 0; k < found; ++k) {
+                discs[k] = scratch[k];
+            }
+            geo.discs[f] = discs;
+        }
+        geo.discs[geo.ids.length] = new uint256[](0);
+    }
+}

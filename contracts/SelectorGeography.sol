@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity 0.8.28;
+
+import {IRedundancyRegistry} from "./IRedundancyRegistry.sol";
+import {RedundancyMath} from "./RedundancyMath.sol";
+import {SelectorBase} from "./SelectorBase.sol";
+
+/// @title SelectorGeography
+/// @notice The committee selector's geography, run on the selector's storage: the selector
+///         delegates every call it does not implement here. Two-sided signed RTT measurements,
+///         the landmark discs they prove, the flags raised when they contradict claimed
+///         coordinates, and their views.
+/// @dev Every RTT is measured from both ends of one exchange and each end signs what it
+///      measured (EIP-712, the registry's domain). A measurement binds a recent block hash
+///      (within the policy's anchor age) and a per-direction strictly increasing `measuredAt`,
+///      so it cannot be replayed. A pair's bound is the larger of the two directions' fresh
+///      reports: one lying end can neither shrink it nor get an honest peer flagged. With one end
+///      a landmark (an owner-fixed true position) the bound is a disc around the landmark that the
+///      other end lies in. A flag records what contradicted the facility's claim (a landmark, or a
+///      peer and the pair's RTT) and holds while the facility's current claim is still
+///      contradicted by it; it is cleared by a fresh consistent measurement of the same pair, or,
+///      for a flag a peer raised, by the facility's own fresh landmark disc proving the peer's
+///      claim false ({clearGeographyFlag}). Called directly (not through the selector), the
+///      state-changing functions revert: this contract's own storage is never used.
+contract SelectorGeography is SelectorBase {
+    address private immutable _self = address(this);
+
+    /// @param registry_ the registry the selector reads (the selector checks it is the same)
+    constructor(IRedundancyRegistry registry_) SelectorBase(registry_) {}
+
+    modifier delegated() {
+        if (address(this) == _self) revert SelectorNotDelegated();
+        _;
+    }
+
+    // ---------------------------------------------------------------- policy
+
+    /// @notice Replaces the geography policy.
+    /// @param policy see {GeographyPolicy}
+    function setGeographyPolicy(GeographyPolicy calldata policy) external onlyOwner delegated {
+        _setGeographyPolicy(policy);
+    }
+
+    /// @notice The geography policy in force.
+    function geographyPolicy() external view returns (GeographyPolicy memory) {
+        return _geoPolicy;
+    }
+
+    /// @notice Fixes a landmark facility's true position (known to the owner, not claimed).
+    /// @param facilityId a registered facility
+    /// @param latitudeE6 latitude in micro-degrees
+    /// @param longitudeE6 longitude in micro-degrees
+    function setLandmark(bytes32 facilityId, int32 latitudeE6, int32 longitudeE6) external onlyOwner delegated {
+        if (registry.geoFacility(facilityId).attestor == address(0)) revert SelectorUnknownFacility(facilityId);
+        if (latitudeE6 < -90_000_000 || latitudeE6 > 90_000_000 || longitudeE6 < -180_000_000 || longitudeE6 > 180_000_000)
+        {
+            revert SelectorInvalidCoordinates(latitudeE6, longitudeE6);
+        }
+        Landmark storage l = _landmarks[facilityId];
+        uint8 index = l.index;
+        if (index == 0) {
+            if (_landmarkIds.length == MAX_LANDMARKS) revert SelectorTooManyLandmarks(MAX_LANDMARKS);
+            _landmarkIds.push(facilityId);
+            index = uint8(_landmarkIds.length);
+        }
+        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index);
+        _setDisc(facilityId, index, 0, type(uint32).max); // a landmark lies in its own disc of radius 0
+        emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6);
+    }
+
+    /// @notice Removes a landmark (its index stays reserved for it; discs around it stop counting).
+    /// @param facilityId the landmark facility
+    function removeLandmark(bytes32 facilityId) external onlyOwner delegated {
+        Landmark storage l = _landmarks[facilityId];
+        if (!l.set) revert SelectorNotLandmark(facilityId);
+        l.set = false;
+        _setDisc(facilityId, l.index, 0, 0);
+        emit LandmarkRemoved(facilityId);
+    }
+
+    /// @notice A landmark's fixed position (set = false if the facility is no landmark).
+    /// @param facilityId the facility
+    function landmark(bytes32 facilityId) external view returns (Landmark memory) {
+        return _landmarks[facilityId];
+    }
+
+    /// @notice Every facility that has been a landmark, by index - 1.
+    function landmarkIds() external view returns (bytes32[] memory) {
+        return _landmarkIds;
+    }
+
+    /// @notice Records one end's signed RTT measurement. Once both directions of the pair have a
+    ///         fresh report, checks the pair's bound (the larger RTT) against the claimed
+    ///         coordinates, or with a landmark records the disc it proves; flags a contradicted
+    ///         claim, and clears a flag that a fresh consistent measurement of the pair answers.
+    ///         Anyone may relay.
+    /// @param domainSeparator the registry's EIP-712 domain separator the measurement was signed under
+    /// @param m the measurement
+    /// @param r signature r
+    /// @param yParityAndS EIP-2098 compact s with the recovery bit on top
+    /// @return outcome OUTCOME_RECORDED, OUTCOME_CONSISTENT or OUTCOME_FLAGGED
+    function reportLatency(bytes32 domainSeparator, LatencyMeasurement calldata m, bytes32 r, bytes32 yParityAndS)
+        external
+        delegated
+        returns (uint8 outcome)
+    {
+        bytes32 expected = _domain();
+        if (domainSeparator != expected) revert SelectorWrongDomain(expected, domainSeparator);
+        if (m.facilityId == m.peerFacilityId) revert SelectorSameFacility(m.facilityId);
+        GeographyPolicy memory geo = _geoPolicy;
+        _checkShape(m, geo);
+        (IRedundancyRegistry.GeoFacility memory a, IRedundancyRegistry.GeoFacility memory b) =
+            registry.geoPair(m.facilityId, m.peerFacilityId);
+        if (a.attestor == address(0)) revert SelectorUnknownFacility(m.facilityId);
+        if (!a.active) revert SelectorFacilityInactive(m.facilityId);
+        bytes32 digest = _typedDataDigest(expected, keccak256(abi.encode(LATENCY_TYPEHASH, m)));
+        address signer = _recoverSigner(digest, r, yParityAndS);
+        if (signer == address(0)) revert SelectorInvalidSignature();
+        if (signer != a.attestor) revert SelectorSignerNotAttestor(m.facilityId, signer, a.attestor);
+        if (b.attestor == address(0)) revert SelectorUnknownFacility(m.peerFacilityId);
+        Landmark memory la = _landmarks[m.facilityId];
+        Landmark memory lb = _landmarks[m.peerFacilityId];
+        if (!la.set && !a.located) revert SelectorNoCoordinates(m.facilityId);
+        if (!lb.set && !b.located) revert SelectorNoCoordinates(m.peerFacilityId);
+        (uint32 otherRtt, uint40 otherAt) = _record(m);
+        emit LatencyReported(m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt, m.exchangeId);
+        if (otherAt == 0 || uint256(otherAt) + geo.maxMeasurementAge < block.timestamp) return OUTCOME_RECORDED;
+        uint32 bound = otherRtt > m.rttMicros ? otherRtt : m.rttMicros;
+        uint40 since = otherAt < m.measuredAt ? otherAt : m.measuredAt;
+        if (la.set && lb.set) return OUTCOME_CONSISTENT; // two landmarks: both positions are facts
+        if (la.set || lb.set) {
+            return la.set
+                ? _landmarkPair(m.peerFacilityId, b, m.facilityId, la, bound, since, geo)
+                : _landmarkPair(m.facilityId, a, m.peerFacilityId, lb, bound, since, geo);
+        }
+        return _sitePair(m.facilityId, a, m.peerFacilityId, b, bound, geo);
+    }
+
+    /// @dev The checks of a measurement that need no storage: RTT range, time, anchor.
+    function _checkShape(LatencyMeasurement calldata m, GeographyPolicy memory geo) private view {
+        if (m.rttMicros < geo.minRttMicros || m.rttMicros > geo.maxRttMicros) {
+            revert SelectorRttOutOfRange(m.rttMicros, geo.minRttMicros, geo.maxRttMicros);
+        }
+        if (m.measuredAt > block.timestamp + MAX_FUTURE_SKEW || uint256(m.measuredAt) + geo.maxMeasurementAge < block.timestamp)
+        {
+            revert SelectorStaleMeasurement(m.measuredAt, block.timestamp, geo.maxMeasurementAge);
+        }
+        if (m.anchorBlock >= block.number || block.number - m.anchorBlock > geo.maxAnchorAgeBlocks) {
+            revert SelectorStaleAnchor(m.anchorBlock, block.number, geo.maxAnchorAgeBlocks);
+        }
+        bytes32 h = blockhash(m.anchorBlock);
+        if (h != m.anchorHash) revert SelectorAnchorMismatch(m.anchorBlock, h, m.anchorHash);
+    }
+
+    /// @dev Stores this direction of the pair (refusing a report not newer than the stored one)
+    ///      and returns the other direction's RTT and time.
+    function _record(LatencyMeasurement calldata m) private returns (uint32 otherRtt, uint40 otherAt) {
+        bool low = m.facilityId < m.peerFacilityId;
+        bytes32 key = low ? _pairKey(m.facilityId, m.peerFacilityId) : _pairKey(m.peerFacilityId, m.facilityId);
+        uint256 word = _pairs[key];
+        uint256 mine = low ? word : word >> 72;
+        uint256 other = low ? word >> 72 : word;
+        uint40 last = uint40(mine >> 32);
+        if (m.measuredAt <= last) {
+            revert SelectorMeasurementReplayed(m.facilityId, m.peerFacilityId, m.measuredAt, last);
+        }
+        uint256 half = uint256(m.rttMicros) | (uint256(m.measuredAt) << 32);
+        _pairs[key] = low ? (word & ~uint256(type(uint72).max)) | half : (word & type(uint72).max) | (half << 72);
+        return (uint32(other), uint40(other >> 32));
+    }
+
+    /// @dev A site measured both ways with a landmark: store the disc, then flag the site's claim
+    ///      if it lies outside it, or clear a flag the landmark raised if it now lies inside.
+    function _landmarkPair(
+        bytes32 site,
+        IRedundancyRegistry.GeoFacility memory s,
+        bytes32 landmarkId,
+        Landmark memory l,
+        uint32 bound,
+        uint40 since,
+        GeographyPolicy memory geo
+    ) private returns (uint8) {
+        uint40 until = uint40(uint256(since) + geo.maxMeasurementAge);
+        _setDisc(site, l.index, bound, uint32(until));
+        emit LandmarkDisc(site, landmarkId, bound, until);
+        uint256 lower = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, l.latitudeE6, l.longitudeE6);
+        if (lower > RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
+            _flag(site, landmarkId, bound, lower);
+            return OUTCOME_FLAGGED;
+        }
+        _clearAnswered(site, landmarkId);
+        return OUTCOME_CONSISTENT;
+    }
+
+    /// @dev Two sites measured both ways: if their claims are further apart than the bound
+    ///      allows, flag each one that its own landmark disc does not exonerate.
+    function _sitePair(
+        bytes32 idA,
+        IRedundancyRegistry.GeoFacility memory a,
+        bytes32 idB,
+        IRedundancyRegistry.GeoFacility memory b,
+        uint32 bound,
+        GeographyPolicy memory geo
+    ) private returns (uint8) {
+        uint256 lower = RedundancyMath.distanceLowerBoundM(a.latitudeE6, a.longitudeE6, b.latitudeE6, b.longitudeE6);
+        if (lower <= RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
+            _clearAnswered(idA, idB);
+            _clearAnswered(idB, idA);
+            return OUTCOME_CONSISTENT;
+        }
+        if (_exoneratingLandmark(idA, a, b, bound, geo) == bytes32(0)) _flag(idA, idB, bound, lower);
+        if (_exoneratingLandmark(idB, b, a, bound, geo) == bytes32(0)) _flag(idB, idA, bound, lower);
+        return OUTCOME_FLAGGED;
+    }
+
+    /// @dev Flags a facility, unless it is already flagged by other evidence that still holds
+    ///      (the first contradiction stands until it is answered).
+    function _flag(bytes32 facilityId, bytes32 against, uint32 bound, uint256 lower) private {
+        GeoFlag storage f = _flags[facilityId];
+        if (f.against == bytes32(0)) {
+            ++_flagCount;
+        } else if (f.against != against) {
+            IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
+            if (_holds(facilityId, f, s.latitudeE6, s.longitudeE6)) return;
+        }
+        f.against = against;
+        f.rttMicros = bound;
+        f.raisedAt = uint40(block.timestamp);
+        emit GeographyFlagged(facilityId, against, bound, lower);
+    }
+
+    /// @dev A consistent fresh measurement of the pair answers a flag the same counterpart raised.
+    function _clearAnswered(bytes32 facilityId, bytes32 counterpart) private {
+        if (_flagCount == 0 || _flags[facilityId].against != counterpart) return;
+        _deleteFlag(facilityId, counterpart, counterpart);
+    }
+
+    function _deleteFlag(bytes32 facilityId, bytes32 against, bytes32 by) private {
+        delete _flags[facilityId];
+        --_flagCount;
+        emit GeographyFlagCleared(facilityId, against, by);
+    }
+
+    /// @dev A fresh landmark disc of facility s that holds s's claim and proves the peer's claim
+    ///      false: the peer lies within bound of s, so within (radius + bound) of the landmark,
+    ///      and its claim is further than that (plus tolerance). Zero if none does.
+    function _exoneratingLandmark(
+        bytes32 id,
+        IRedundancyRegistry.GeoFacility memory s,
+        IRedundancyRegistry.GeoFacility memory peer,
+        uint32 bound,
+        GeographyPolicy memory geo
+    ) private view returns (bytes32) {
+        uint256 count = _landmarkIds.length;
+        uint256[2] storage words = _discs[id];
+        uint256 reach = RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM;
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 entry = words[i >> 2] >> (64 * (i & 3));
+            if (uint32(entry >> 32) <= block.timestamp) continue; // empty or expired
+            bytes32 lid = _landmarkIds[i];
+            Landmark memory l = _landmarks[lid];
+            if (!l.set || lid == id) continue;
+            uint256 radius = RedundancyMath.rttDistanceBoundM(uint32(entry));
+            uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, l.latitudeE6, l.longitudeE6);
+            if (own > radius + geo.toleranceM) continue;
+            uint256 theirs =
+                RedundancyMath.distanceLowerBoundM(peer.latitudeE6, peer.longitudeE6, l.latitudeE6, l.longitudeE6);
+            if (theirs > radius + reach) return lid;
+        }
+        return bytes32(0);
+    }
+
+    /// @notice Clears a flag a peer raised, when the facility's own fresh landmark disc holds its
+    ///         current claim and proves the peer's current claim false. Anyone may call.
+    /// @param facilityId the flagged facility
+    function clearGeographyFlag(bytes32 facilityId) external delegated {
+        GeoFlag memory f = _flags[facilityId];
+        if (f.against == bytes32(0)) revert SelectorNotFlagged(facilityId);
+        if (_landmarks[f.against].set) revert SelectorFlagByLandmark(facilityId, f.against);
+        IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
+        IRedundancyRegistry.GeoFacility memory peer = registry.geoFacility(f.against);
+        bytes32 lid = _exoneratingLandmark(facilityId, s, peer, f.rttMicros, _geoPolicy);
+        if (lid == bytes32(0)) revert SelectorNotExonerated(facilityId, f.against);
+        _deleteFlag(facilityId, f.against, lid);
+    }
+
+    function _setDisc(bytes32 facilityId, uint256 index, uint32 rtt, uint32 until) private {
+        uint256 i = index - 1;
+        uint256 shift = 64 * (i & 3);
+        uint256[2] storage words = _discs[facilityId];
+        uint256 word = words[i >> 2] & ~(uint256(type(uint64).max) << shift);
+        words[i >> 2] = word | ((uint256(rtt) | (uint256(until) << 32)) << shift);
+    }
+
+    /// @notice Both directions of a pair as stored: each end's latest RTT and when it measured it.
+    /// @param a one facility
+    /// @param b the other
+    function latencyLink(bytes32 a, bytes32 b)
+        external
+        view
+        returns (uint32 rttAB, uint40 measuredAtAB, uint32 rttBA, uint40 measuredAtBA)
+    {
+        uint256 word = a < b ? _pairs[_pairKey(a, b)] : _pairs[_pairKey(b, a)];
+        uint256 ab = a < b ? word : word >> 72;
+        uint256 ba = a < b ? word >> 72 : word;
+        return (uint32(ab), uint40(ab >> 32), uint32(ba), uint40(ba >> 32));
+    }
+
+    /// @notice The pair's two-sided RTT: the larger of both directions when both are fresh.
+    /// @return measured whether both directions have a fresh report
+    /// @return rttMicros the larger of the two (0 if not measured)
+    function pairRtt(bytes32 a, bytes32 b) public view returns (bool measured, uint32 rttMicros) {
+        uint256 rtt = _pairRtt(a, b, _geoPolicy.maxMeasurementAge);
+        if (rtt == RedundancyMath.UNMEASURED) return (false, 0);
+        return (true, uint32(rtt));
+    }
+
+    /// @notice A facility's fresh landmark discs (a landmark has its own, of radius 0).
+    /// @param facilityId the facility
+    function discsOf(bytes32 facilityId) public view returns (Disc[] memory out) {
+        uint256 count = _landmarkIds.length;
+        out = new Disc[](count);
+        uint256 found;
+        uint256[2] storage words = _discs[facilityId];
+        for (uint256 i = 0; i < count; ++i) {
+            uint256 entry = words[i >> 2] >> (64 * (i & 3));
+            uint40 until = uint40(uint32(entry >> 32));
+            if (until <= block.timestamp || !_landmarks[_landmarkIds[i]].set) continue;
+            uint32 rtt = uint32(entry);
+            out[found++] = Disc(_landmarkIds[i], rtt, until, RedundancyMath.rttDistanceBoundM(rtt));
+        }
+        assembly ("memory-safe") {
+            mstore(out, found)
+        }
+    }
+
+    /// @notice The separation that the two facilities' fresh landmark discs prove, in metres:
+    ///         the largest dist(L1, L2) - r1 - r2 over their discs (0 when they prove none).
+    function provenSeparationM(bytes32 a, bytes32 b) external view returns (uint256) {
+        bytes32[] memory ids = new bytes32[](2);
+        ids[0] = a;
+        ids[1] = b;
+        RedundancyMath.Geo memory geo = RedundancyMath.newGeo(ids);
+        _loadDiscs(geo);
+        return a == b ? 0 : RedundancyMath.provenSeparation(geo, 0, 1);
+    }
+
+
+    /// @notice A facility's flag record, and whether it holds now (its current claim is still
+    ///         contradicted by what raised it).
+    /// @param facilityId the facility
+    function geographyFlag(bytes32 facilityId) external view returns (GeoFlag memory flag, bool holds) {
+        flag = _flags[facilityId];
+        if (flag.against != bytes32(0)) {
+            IRedundancyRegistry.GeoFacility memory f = registry.geoFacility(facilityId);
+            holds = _holds(facilityId, flag, f.latitudeE6, f.longitudeE6);
+        }
+    }
+
+    /// @notice Whether a facility's geography is flagged (its current claim is contradicted).
+    /// @param facilityId the facility
+    function isGeographyFlagged(bytes32 facilityId) public view returns (bool) {
+        GeoFlag memory flag = _flags[facilityId];
+        if (flag.against == bytes32(0)) return false;
+        IRedundancyRegistry.GeoFacility memory f = registry.geoFacility(facilityId);
+        return _holds(facilityId, flag, f.latitudeE6, f.longitudeE6);
+    }
+
+
+
+
+}
