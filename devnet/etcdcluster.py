@@ -1,7 +1,8 @@
 """Start a real etcd cluster on loopback: one member per site, each with its own data dir.
 
 For tests, the failover drill and the demo. Members are separate ``etcd`` processes (Debian's
-``etcd-server``); ``kill`` is SIGKILL, ``restart`` starts the member again on its old data.
+``etcd-server``); ``kill`` is SIGKILL, ``restart`` starts the member again on its old data,
+``pause``/``resume`` are SIGSTOP/SIGCONT.
 """
 
 from __future__ import annotations
@@ -81,6 +82,18 @@ class EtcdCluster:
             member.process.wait()
         member.process = None
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP one member: a process frozen (a stalled VM, a long GC, a stuck disk)."""
+        member = self.member(name)
+        if member.process is not None and member.process.poll() is None:
+            member.process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a paused member."""
+        member = self.member(name)
+        if member.process is not None and member.process.poll() is None:
+            member.process.send_signal(signal.SIGCONT)
+
     def restart(self, name: str) -> None:
         self.start_member(self.member(name))
 
@@ -119,6 +132,7 @@ class EtcdCluster:
     def stop(self) -> None:
         for m in self.members:
             if m.process is not None and m.process.poll() is None:
+                m.process.send_signal(signal.SIGCONT)  # a paused member would not see SIGTERM
                 m.process.terminate()
                 try:
                     m.process.wait(5)
