@@ -34,7 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ from devnet.http import http_json
 from devnet.logdump import read_log, read_roots
 from devnet.nemesis import FAMILIES, NEEDS_NAMESPACES, Fault, Nemesis, Struck, draw
 from devnet.nodes import Sites, make_sites
+from devnet.site_attestors import SiteAttestors, faketime_missing
 
 DEFAULT_SITES = ("fra1", "ams1", "lon1")
 BATCH_EVERY = 20
@@ -94,18 +95,29 @@ class Campaign:
         route_factor: float = ROUTE_FACTOR,
         namespaces: bool = True,
         keep: Path | None = None,
-        attestors: Any = None,
-        log: Any = print,
+        attestors: bool = True,
+        log: Callable[[str], None] = print,
     ) -> None:
+        """``attestors``: start an attestor per site for clock faults (needs libfaketime)."""
         self.sites = list(sites)
         self.root, self.seed, self.keep, self.log = root, seed, keep, log
         self.fabric = Fabric.start(
             sites, root / "fabric", DelayMatrix.of(sites, route_factor), namespaces
         )
+        self.notes: list[str] = []
         if not self.fabric.namespaced:
             kinds = [k for k in kinds if k not in NEEDS_NAMESPACES]
-        self.attestors = attestors
-        if attestors is None:
+            self.notes.append(f"no partition faults: {self.fabric.fallback_reason}")
+        self.attestors: SiteAttestors | None = None
+        if attestors and faketime_missing() is None:
+            try:
+                self.attestors = SiteAttestors(self.fabric, root / "attestors")
+            except BaseException:
+                self.fabric.stop()
+                raise
+        elif attestors:
+            self.notes.append(f"no clock faults: {faketime_missing()}")
+        if self.attestors is None:
             kinds = [k for k in kinds if k != "clock-jump"]
         if not kinds:
             raise ValueError("no fault kind can run here")
@@ -124,6 +136,7 @@ class Campaign:
             f"{max(self.rtts.values(), default=0):.1f} ms), pre-vote on; gateway write attempt "
             f"{self.attempt_timeout * 1000:.0f} ms, deadline {WRITE_DEADLINE:g} s, settle "
             f"{SETTLE:g} s; clients time out after {CLIENT_TIMEOUT:g} s"
+            + "".join(f"; {note}" for note in self.notes)
         )
 
     def stop(self) -> None:
@@ -215,12 +228,14 @@ class Campaign:
         finally:
             history = clients.finish()
         flow_end = time.monotonic()
-        clock_check = self.attestors.check(struck) if self.attestors is not None else None
+        clock = self.attestors.check(struck) if self.attestors is not None else None
         record = self._record(index, fault, struck, history, cluster, venue)
         verdict = check(record)
         problems = verdict.problems()
-        if clock_check:
-            problems += clock_check
+        extra: dict[str, Any] = {}
+        if clock is not None:
+            problems += clock[0]
+            extra = {"clock_problems": clock[0], "clock": clock[1]}
         result = RunResult(
             index,
             fault.kind,
@@ -231,7 +246,7 @@ class Campaign:
             outage([t for t, _ in history.reads], struck.start, flow_end),
             self._victim_gap(history, struck, flow_end),
             time.monotonic() - started,
-            extra={"clock": clock_check} if clock_check is not None else {},
+            extra=extra,
         )
         if problems:
             path = (self.keep or self.root.parent) / f"campaign-{self.seed}-run-{index}.json"
@@ -326,7 +341,7 @@ def table(results: list[RunResult]) -> list[str]:
     for kind in [*kinds, "all"]:
         rs = [r for r in results if kind in ("all", r.kind)]
         v = [r.verdict for r in rs]
-        passed = sum(1 for r in rs if r.verdict.ok and not r.extra.get("clock"))
+        passed = sum(1 for r in rs if r.verdict.ok and not r.extra.get("clock_problems"))
         name = "**all**" if kind == "all" else f"{FAMILIES[kind]}: {kind}"
         rows.append(
             f"| {name} | {len(rs)} | {passed} | {sum(x.acked for x in v):,} | "
@@ -371,7 +386,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown fault kind(s) {unknown}; known: {', '.join(FAMILIES)}")
     sites = [s.strip() for s in args.sites.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(prefix="campaign-") as tmp:
-        attestors = None
         campaign = Campaign(
             sites,
             Path(tmp),
@@ -380,7 +394,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.route_factor,
             namespaces=not args.no_namespaces,
             keep=args.keep,
-            attestors=attestors,
+            attestors="clock-jump" in kinds and not args.no_attestors,
         )
         try:
             print(f"campaign seed {args.seed}: {campaign.describe()}", flush=True)
@@ -392,10 +406,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(r)
                 print(
                     f"run {i}: {r.kind} on {r.site} {r.detail} -> "
-                    f"{'ok' if r.verdict.ok and not r.extra.get('clock') else 'FAILED'}, "
+                    f"{'ok' if r.verdict.ok and not r.extra.get('clock_problems') else 'FAILED'}, "
                     f"{r.verdict.acked} acked, {r.verdict.unknown} unknown, write unavailable "
                     f"{r.write_unavailable_s:.2f} s, read {r.read_unavailable_s:.2f} s"
                     + (f", victim gateway gap {r.victim_gap_s:.2f} s" if r.victim_gap_s else "")
+                    + (f", attestor: {json.dumps(r.extra['clock'])}" if "clock" in r.extra else "")
                     + f" ({r.duration_s:.0f} s)",
                     flush=True,
                 )
@@ -419,7 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                             "kind": r.kind,
                             "site": r.site,
                             "detail": r.detail,
-                            "ok": r.verdict.ok and not r.extra.get("clock"),
+                            "ok": r.verdict.ok and not r.extra.get("clock_problems"),
                             "verdict": r.verdict.__dict__,
                             "write_unavailable_s": r.write_unavailable_s,
                             "read_unavailable_s": r.read_unavailable_s,
@@ -435,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 default=str,
             )
         )
-    return 0 if all(r.verdict.ok and not r.extra.get("clock") for r in results) else 1
+    return 0 if all(r.verdict.ok and not r.extra.get("clock_problems") for r in results) else 1
 
 
 if __name__ == "__main__":
