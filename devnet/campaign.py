@@ -105,6 +105,8 @@ class Campaign:
             sites, root / "fabric", DelayMatrix.of(sites, route_factor), namespaces
         )
         self.notes: list[str] = []
+        self.last_record: RunRecord | None = None
+        """The checker's input of the latest run (tests feed it to the checker altered)."""
         if not self.fabric.namespaced:
             kinds = [k for k in kinds if k not in NEEDS_NAMESPACES]
             self.notes.append(f"no partition faults: {self.fabric.fallback_reason}")
@@ -230,6 +232,7 @@ class Campaign:
         flow_end = time.monotonic()
         clock = self.attestors.check(struck) if self.attestors is not None else None
         record = self._record(index, fault, struck, history, cluster, venue)
+        self.last_record = record
         verdict = check(record)
         problems = verdict.problems()
         extra: dict[str, Any] = {}
