@@ -336,9 +336,9 @@ def _fmt(values: list[float]) -> str:
 def table(results: list[RunResult]) -> list[str]:
     rows = [
         "| fault | runs | passed | acked | lost | duplicates | refused but logged | split-brain "
-        "acks | unknown outcomes (logged / not) | fenced writes | write unavailable s "
-        "(p50 / p99 / max) | read unavailable s (p50 / p99 / max) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- | --- |",
+        "acks | unknown outcomes (logged / not) | second copies rejected | fenced writes | "
+        "write unavailable s (p50 / p99 / max) | read unavailable s (p50 / p99 / max) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |",
     ]
     kinds = sorted({r.kind for r in results}, key=lambda k: (FAMILIES[k], k))
     for kind in [*kinds, "all"]:
@@ -351,11 +351,56 @@ def table(results: list[RunResult]) -> list[str]:
             f"{sum(len(x.lost) for x in v)} | {sum(len(x.duplicates) for x in v)} | "
             f"{sum(len(x.lies) for x in v)} | {sum(len(x.split_brain) for x in v)} | "
             f"{sum(x.unknown for x in v)} ({sum(x.unknown_logged for x in v)} / "
-            f"{sum(x.unknown_not_logged for x in v)}) | {sum(x.fenced_chunks for x in v)} | "
+            f"{sum(x.unknown_not_logged for x in v)}) | {sum(x.extra_copies for x in v)} | "
+            f"{sum(x.fenced_chunks for x in v)} | "
             f"{_fmt([r.write_unavailable_s for r in rs])} | "
             f"{_fmt([r.read_unavailable_s for r in rs])} |"
         )
     return rows
+
+
+def goals(results: list[RunResult], campaign: Campaign) -> list[str]:
+    """The issue's goals, as far as these runs show them."""
+    lines = []
+    v = [r.verdict for r in results]
+    kinds = sorted({r.kind for r in results})
+    lost = sum(len(x.lost) for x in v)
+    dup = sum(len(x.duplicates) for x in v)
+    split = sum(len(x.split_brain) for x in v)
+    lines.append(
+        f"safety: {lost} acknowledged orders lost, {dup} duplicates, {split} split-brain acks, "
+        f"{sum(len(x.lies) for x in v)} refused-but-logged over {len(results)} runs covering "
+        f"{len(kinds)} fault kinds (goal: 0, 0, 0 over >= 200 runs covering every kind): "
+        + ("met" if not (lost or dup or split) and len(results) >= 200 else "not shown")
+    )
+    rto = [r.write_unavailable_s for r in results if r.kind == "partition-leader"]
+    if rto:
+        matrix = campaign.fabric.matrix
+        largest = max(matrix.quorum_rtt_us(s) for s in matrix.sites) / 1e6
+        goal = campaign.election_ms / 1000 + 2 * largest
+        p99 = _pct(rto, 0.99)
+        lines.append(
+            f"write RTO over {len(rto)} leader-site partitions: "
+            f"p50 {statistics.median(rto):.2f} s, "
+            f"p99 {p99:.2f} s, max {max(rto):.2f} s; goal p99 <= election timeout "
+            f"{campaign.election_ms / 1000:g} s + 2 x largest quorum RTT {largest * 1000:.0f} ms "
+            f"= {goal:.2f} s over >= 20: "
+            + ("met" if p99 <= goal and len(rto) >= 20 else "NOT met" if p99 > goal else "too few")
+        )
+    for role in ("follower", "leader"):
+        gaps = [
+            r.victim_gap_s
+            for r in results
+            if r.victim_gap_s is not None and r.detail == f"({role})"
+        ]
+        if gaps:
+            lines.append(
+                f"paused etcd {role} (regression: its site's gateway stalled for the whole "
+                f"pause): longest wait for an ack through the victim site's own gateway p50 "
+                f"{statistics.median(gaps):.2f} s, max {max(gaps):.2f} s over {len(gaps)} pauses"
+                + (" (includes the election)" if role == "leader" else "")
+            )
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -422,6 +467,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for row in table(results):
         print(row)
     print(f"({campaign.describe()})")
+    for line in goals(results, campaign):
+        print(line)
     if args.json:
         args.json.write_text(
             json.dumps(

@@ -96,6 +96,9 @@ class Verdict:
     unknown_logged: int = 0
     """Messages never acknowledged whose unknown attempt(s) turned out logged."""
     unknown_not_logged: int = 0
+    extra_copies: int = 0
+    """Second copies of a message in the log (an attempt with an unknown outcome landed and its
+    retry did too), each rejected by the engine as ``duplicate_order_id``."""
     fenced_chunks: int = 0
     """Empty chunks in the log: writes a gateway gave up on and fenced."""
     chunks: int = 0
@@ -196,6 +199,8 @@ def check(record: RunRecord) -> Verdict:
     expected_roots, final_hash, final_seq, accepted = replay(record.log, record.batch_every)
     for line, attempts in by_line.items():
         retriable = attempts[0].retriable
+        if retriable:
+            v.extra_copies += max(0, copies[line] - 1)
         if retriable and accepted[line] > 1:
             v.duplicates.append(f"message {attempts[0].index} took effect {accepted[line]} times")
         elif not retriable and copies[line] > 1:

@@ -101,6 +101,12 @@ class DelayMatrix:
             return 0
         return self.rtt_us(leader, self.nearest(leader)[need - 1])
 
+    def ack_floor_us(self, gateway: str, leader: str) -> int:
+        """The least ack latency physics allows a client at ``gateway``'s site (its own
+        gateway) when ``leader`` leads: the round trip to the leader and the leader's round trip
+        to its nearest majority."""
+        return self.rtt_us(gateway, leader) + self.quorum_rtt_us(leader)
+
     def max_rtt_us(self) -> int:
         return max((self.rtt_us(a, b) for a, b in self.one_way_us), default=0)
 

@@ -163,6 +163,15 @@ class Fabric:
         with self.network.observer.entered():
             yield
 
+    @contextlib.contextmanager
+    def at(self, site: str) -> Iterator[None]:
+        """The calling thread at ``site`` (in its namespace) for the ``with`` block."""
+        if self.network is None:
+            yield
+            return
+        with self.network.host(site).namespace.entered():
+            yield
+
     def enter(self, site: str) -> None:
         """Move the calling thread into ``site``'s namespace for good (a client at that site)."""
         if self.network is not None:

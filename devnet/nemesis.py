@@ -171,6 +171,7 @@ class Nemesis:
                         fabric.set_link(a, b, delay_us=fabric.matrix.one_way_us[a, b] + extra)
             struck.detail = f"+{extra / 1000:.0f} ms each way on {site}'s links"
         elif kind == "pause-member":
+            struck.detail = f"({fault.target})"
             self.cluster.pause(site)
         elif kind == "pause-gateway":
             self._signal(site, "gateway", stop=True)
@@ -179,6 +180,7 @@ class Nemesis:
         elif kind == "kill-site":
             self.sites.kill_site(site)
         elif kind == "replace-member":
+            struck.detail = f"({fault.target})"
             self.cluster.replace(site)
         elif kind == "clock-jump":
             if self.clock is None:

@@ -154,4 +154,4 @@ def test_after_a_pause_longer_than_the_deadline_every_answer_is_true(
     settled = [a for a in answers if a[1] - a[0] > 3.0]
     assert settled and outcomes[200] > 10, outcomes  # some writes outlived the deadline
     health = http_json(url + "/health")[1]
-    assert health["writes_fenced"] + health["writes_found_after_deadline"] >= 1, health
+    assert health["writes_refused"] + health["writes_found_after_deadline"] >= 1, health

@@ -24,8 +24,21 @@ import aiohttp
 
 from validator.node.errors import EtcdError, EtcdUnavailableError
 
-_UNAVAILABLE = ("timed out", "no leader", "unhealthy", "leader changed", "too many requests")
-"""Error texts of a cluster that cannot commit right now (as opposed to a refused request)."""
+_UNAVAILABLE = (
+    "timed out",
+    "no leader",
+    "unhealthy",
+    "leader changed",
+    "too many requests",
+    "proposal dropped",  # a follower that has lost its leader drops proposals (an election)
+    "server stopped",
+    "stopping",
+    "transport is closing",
+    "deadline exceeded",
+    "context canceled",
+)
+"""Error texts of a member that cannot commit right now (as opposed to a refused request): the
+same request goes to the next member."""
 _JSON = {"content-type": "application/json"}
 
 

@@ -165,7 +165,7 @@ class GatewayApp:
             "acknowledged": g.acknowledged,
             "chunks_written": g.sequencer.chunks_written,
             "write_retries": g.sequencer.retries,
-            "writes_fenced": g.sequencer.fenced,
+            "writes_refused": g.sequencer.refused,
             "writes_found_after_deadline": g.sequencer.found_after_deadline,
             "writes_unknown": g.sequencer.unknown,
             "etcd": g.sequencer.etcd.endpoint,

@@ -76,8 +76,9 @@ class Sequencer:
         """Counter of the next chunk key, None until read from etcd."""
         self.chunks_written = 0
         self.retries = 0
-        self.fenced = 0
-        """Chunk writes given up on and fenced (their clients were told: never committed)."""
+        self.refused = 0
+        """Chunk writes given up on for good (no attempt reached a member, or fenced): their clients
+        were told it never committed."""
         self.found_after_deadline = 0
         """Chunk writes found committed while settling after the deadline (acknowledged)."""
         self.unknown = 0
@@ -164,7 +165,11 @@ class Sequencer:
                 self._counter = None
                 maybe_applied = False
                 self.retries += 1
-            except EtcdUnavailableError as exc:
+            except EtcdError as exc:
+                if not isinstance(exc, EtcdUnavailableError):  # refused outright
+                    if counter is None or not maybe_applied:
+                        raise  # and no earlier attempt can land: not committed
+                    return await self._settle(counter, value, exc)
                 if counter is not None:
                     maybe_applied = maybe_applied or exc.maybe_applied
                 if loop.time() < give_up:
@@ -172,7 +177,7 @@ class Sequencer:
                     await asyncio.sleep(0.02)
                     continue
                 if counter is None or not maybe_applied:
-                    self.fenced += 1
+                    self.refused += 1
                     raise WriteRefusedError(f"no attempt reached a member ({exc})") from exc
                 return await self._settle(counter, value, exc)
 
@@ -199,7 +204,7 @@ class Sequencer:
                 self.chunks_written += 1
                 self.found_after_deadline += 1
                 return revision
-            self.fenced += 1
+            self.refused += 1
             raise WriteRefusedError(
                 f"not confirmed within {self.deadline}s ({cause}); fenced at revision {revision}"
             )
