@@ -50,7 +50,7 @@ import uvloop
 from devnet.ackprobe import probe_sites
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
-from devnet.fabric import Fabric, etcd_timing
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import order_flow
 from devnet.http import http_json
 from devnet.nodes import Sites, make_sites
@@ -235,7 +235,9 @@ def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric
     names = list(fabric.sites)
     rtts = fabric.measure_rtts()
     heartbeat, election = etcd_timing(rtts)
-    attempt = round(max(0.2, 0.1 + 2 * max(rtts.values()) / 1000), 3)
+    tuning = gateway_tuning(rtts)
+    if args.inflight:
+        tuning["max_inflight_writes"] = args.inflight
     matrix = fabric.matrix
     batch = args.batch
     with tempfile.TemporaryDirectory() as tmp, fabric.observe():
@@ -248,12 +250,12 @@ def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric
             nearest=matrix.nearest,
             snapshot_every=400,
             batch_every=100,
-            write_attempt_timeout=attempt,
+            **tuning,
         )
         try:
             out: dict[str, Any] = {
                 "etcd": {"heartbeat_ms": heartbeat, "election_ms": election},
-                "write_attempt_timeout_s": attempt,
+                "gateway": tuning,
                 "measured_rtt_ms": {f"{a}>{b}": round(v, 2) for (a, b), v in rtts.items()},
             }
             share = 450_000 // len(names)
@@ -333,7 +335,7 @@ def geo_main(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> int:
     print(
         f"etcd heartbeat {first['etcd']['heartbeat_ms']} ms, election timeout "
         f"{first['etcd']['election_ms']} ms (from the measured round trips: "
-        f"{first['measured_rtt_ms']}); gateway write attempt {first['write_attempt_timeout_s']} s"
+        f"{first['measured_rtt_ms']}); gateway {first['gateway']}"
     )
     tput = statistics.median(r["throughput"]["orders_per_s"] for r in runs)
     print(
@@ -390,6 +392,9 @@ def main() -> int:
     p.add_argument("--geo", action="store_true", help="sites as hosts at emulated distances")
     p.add_argument("--sites", default="fra1,ams1,dal1", help="with --geo: the sites")
     p.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
+    p.add_argument(
+        "--inflight", type=int, help="with --geo: chunk writes in flight per gateway (from RTTs)"
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     msgs = order_flow(500_000, 11)

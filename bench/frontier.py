@@ -22,13 +22,14 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from devnet.ackprobe import probe_sites
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
-from devnet.fabric import Fabric, etcd_timing
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import order_flow
 from devnet.nodes import make_sites
 from redundancy.domains import Dimension
@@ -65,7 +66,7 @@ def measure_set(
 ) -> list[dict[str, Any]]:  # fmt: skip
     names = list(sites)
     heartbeat, election = etcd_timing({k: v for k, v in rtts.items() if set(k) <= set(names)})
-    largest = max(v for k, v in rtts.items() if set(k) <= set(names))
+    tuning = gateway_tuning({k: v for k, v in rtts.items() if set(k) <= set(names)})
     matrix = DelayMatrix(sites, fabric.matrix.route_factor, {
         k: v for k, v in fabric.matrix.one_way_us.items() if set(k) <= set(names)
     })  # fmt: skip
@@ -80,13 +81,14 @@ def measure_set(
             nearest=matrix.nearest,
             snapshot_every=10**6,
             batch_every=100,
-            write_attempt_timeout=round(max(0.2, 0.1 + 2 * largest / 1000), 3),
+            **tuning,
             log_level="warning",
         )
         try:
             per_site = int(args.rate * args.seconds) + 20
             for leader in names:
                 cluster.move_leader(leader)
+                time.sleep(2 * election / 1000)  # proposals held during the transfer drain
                 bodies = {s: [msgs.pop() for _ in range(per_site)] for s in names}
                 probed = probe_sites(fabric, venue, bodies, args.rate, args.seconds, Path(tmp))
                 actual = cluster.leader()
@@ -109,6 +111,7 @@ def measure_set(
                     },
                     "failed": sum(int(p["failed"]) for p in probed.values()),  # type: ignore[call-overload]
                     "etcd": [heartbeat, election],
+                    "gateway": tuning,
                     "tolerance": tolerances(sites),
                 }
                 out.append(row)
@@ -128,6 +131,8 @@ def plot(rows: list[dict[str, Any]], out: Path, setting: str) -> None:
     by_set: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_set.setdefault("+".join(r["sites"]), []).append(r)
+    from matplotlib.ticker import ScalarFormatter
+
     fig, axes = plt.subplots(1, 2, figsize=(13, 5.5), sharex=True)
     titles = (
         "log: sites the etcd majority can lose",
@@ -139,10 +144,11 @@ def plot(rows: list[dict[str, Any]], out: Path, setting: str) -> None:
             best = min(rs, key=lambda r: r["ack_p50_ms"])
             worst = max(r["ack_p50_ms"] for r in rs)
             y0 = best["tolerance"][panel]
-            y = y0 + 0.12 * seen.get(y0, 0)  # stack points of equal tolerance
+            y = y0 + 0.15 * seen.get(y0, 0)  # stack points of equal tolerance
             seen[y0] = seen.get(y0, 0) + 1
             ax.plot([best["ack_p50_ms"], worst], [y, y], color="0.7", lw=1, zorder=1)
-            ax.scatter([best["ack_p50_ms"]], [y], s=40, zorder=3)
+            color = f"C{len(best['sites']) - 3}"
+            ax.scatter([best["ack_p50_ms"]], [y], s=40, zorder=3, color=color)
             ax.scatter([best["ack_p99_ms"]], [y], s=30, marker="x", color="0.4", zorder=2)
             ax.annotate(
                 f"{name} (leader {best['leader']})",
@@ -152,11 +158,17 @@ def plot(rows: list[dict[str, Any]], out: Path, setting: str) -> None:
                 fontsize=7,
             )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        levels = sorted({r["tolerance"][panel] for r in rows})
+        ax.set_ylim(min(levels) - 0.4, max(levels) + 0.4 + 0.15 * max(seen.values()))
         ax.set_xlabel("ack latency, ms (dot: p50 at the best leader; line: to the worst; x: p99)")
         ax.set_ylabel("sites that may fail")
         ax.set_title(titles[panel], fontsize=10)
-        ax.set_yticks(sorted({r["tolerance"][panel] for r in rows}))
+        ax.set_yticks(levels)
         ax.grid(True, which="both", alpha=0.3)
+        for n in sorted({len(r["sites"]) for r in rows}):
+            ax.scatter([], [], color=f"C{n - 3}", label=f"{n} sites")
+        ax.legend(fontsize=8, loc="lower right")
     title = "Latency-redundancy frontier: ack latency vs. tolerated site failures"
     fig.suptitle(title, fontsize=11)
     fig.text(0.01, 0.01, setting, fontsize=6, wrap=True)

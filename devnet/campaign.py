@@ -30,7 +30,9 @@ import itertools
 import json
 import random
 import shutil
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +45,7 @@ from devnet import netns
 from devnet.checker import RunRecord, Verdict, check
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import EtcdCluster, start_cluster
-from devnet.fabric import Fabric, etcd_timing
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import order_flow
 from devnet.history import History, RecordingClients, canonical
 from devnet.http import http_json
@@ -51,6 +53,7 @@ from devnet.logdump import read_log, read_roots
 from devnet.nemesis import FAMILIES, NEEDS_NAMESPACES, Fault, Nemesis, Struck, draw
 from devnet.nodes import Sites, make_sites
 from devnet.site_attestors import SiteAttestors, faketime_missing
+from redundancy.errors import RedundancyError
 
 DEFAULT_SITES = ("fra1", "ams1", "lon1")
 BATCH_EVERY = 20
@@ -100,6 +103,7 @@ class Campaign:
     ) -> None:
         """``attestors``: start an attestor per site for clock faults (needs libfaketime)."""
         self.sites = list(sites)
+        self.requested = list(kinds)
         self.root, self.seed, self.keep, self.log = root, seed, keep, log
         self.fabric = Fabric.start(
             sites, root / "fabric", DelayMatrix.of(sites, route_factor), namespaces
@@ -128,15 +132,16 @@ class Campaign:
         self.kinds = order
         self.rtts = self.fabric.measure_rtts()
         self.heartbeat_ms, self.election_ms = etcd_timing(self.rtts)
-        largest = max(self.rtts.values(), default=0.0) / 1000
-        self.attempt_timeout = max(0.2, 0.1 + 2 * largest)
+        self.tuning = gateway_tuning(self.rtts)
+        self.attempt_timeout = float(self.tuning["write_attempt_timeout"])
 
     def describe(self) -> str:
         return (
             f"{self.fabric.describe()}; etcd heartbeat {self.heartbeat_ms} ms, election timeout "
             f"{self.election_ms} ms (from the largest measured RTT "
             f"{max(self.rtts.values(), default=0):.1f} ms), pre-vote on; gateway write attempt "
-            f"{self.attempt_timeout * 1000:.0f} ms, deadline {WRITE_DEADLINE:g} s, settle "
+            f"{self.attempt_timeout * 1000:.0f} ms, {self.tuning['max_inflight_writes']} in "
+            f"flight, deadline {WRITE_DEADLINE:g} s, settle "
             f"{SETTLE:g} s; clients time out after {CLIENT_TIMEOUT:g} s"
             + "".join(f"; {note}" for note in self.notes)
         )
@@ -170,7 +175,7 @@ class Campaign:
                 etcd_timeout=1.0,
                 write_deadline=WRITE_DEADLINE,
                 write_settle_timeout=SETTLE,
-                write_attempt_timeout=round(self.attempt_timeout, 3),
+                **self.tuning,
                 log_level="warning",
             )
         except BaseException:
@@ -259,7 +264,9 @@ class Campaign:
                 f"run {index} FAILED ({fault.kind} on {struck.site}): "
                 + "; ".join(problems[:10])
                 + f"\n  reproduce: validator-campaign --sites {','.join(self.sites)} "
-                f"--seed {self.seed} --only-run {index} (schedule {json.dumps(fault.to_json())})"
+                f"--faults {','.join(sorted(self.requested))} --seed {self.seed} --only-run "
+                f"{index} (schedule {json.dumps(fault.to_json())}; leader and follower targets "
+                "are resolved when the fault strikes)"
                 f"\n  record: {path}"
             )
         return result
@@ -403,6 +410,43 @@ def goals(results: list[RunResult], campaign: Campaign) -> list[str]:
     return lines
 
 
+def write_json(
+    path: Path, seed: int, sites: list[str], campaign: Campaign, results: list[RunResult]
+) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "seed": seed,
+                "sites": sites,
+                "setting": campaign.describe(),
+                "matrix": campaign.fabric.matrix.to_json(),
+                "rtts_ms": {f"{a}>{b}": v for (a, b), v in campaign.rtts.items()},
+                "table": table(results),
+                "goals": goals(results, campaign),
+                "runs": [
+                    {
+                        "run": r.run,
+                        "kind": r.kind,
+                        "site": r.site,
+                        "detail": r.detail,
+                        "ok": r.verdict.ok and not r.extra.get("clock_problems"),
+                        "verdict": r.verdict.__dict__,
+                        "write_unavailable_s": r.write_unavailable_s,
+                        "read_unavailable_s": r.read_unavailable_s,
+                        "victim_gap_s": r.victim_gap_s,
+                        "duration_s": r.duration_s,
+                        "record": r.record_path,
+                        **r.extra,
+                    }
+                    for r in results
+                ],
+            },
+            indent=1,
+            default=str,
+        )
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="validator-campaign",
@@ -428,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         names = f": {', '.join(removed)}" if removed else ""
         print(f"removed {len(removed)} namespace(s){names}")
         return 0
+    # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C: the namespaces, relays and processes go
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     kinds = [k.strip() for k in args.faults.split(",") if k.strip()]
     unknown = [k for k in kinds if k not in FAMILIES]
     if unknown:
@@ -449,8 +495,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fault order: {', '.join(campaign.kinds)}", flush=True)
             indices = [args.only_run] if args.only_run is not None else range(args.runs)
             results = []
+            errors = 0
             for i in indices:
-                r = campaign.run(i)
+                try:
+                    r = campaign.run(i)
+                except (OSError, RedundancyError, TimeoutError, subprocess.SubprocessError) as exc:
+                    # the harness could not run this one (say, a process did not start in
+                    # time on the loaded machine): counted and shown, never taken for a pass
+                    errors += 1
+                    print(f"run {i}: HARNESS ERROR ({campaign.fault_for(i)[0]}): {exc!r}")
+                    continue
                 results.append(r)
                 print(
                     f"run {i}: {r.kind} on {r.site} {r.detail} -> "
@@ -462,45 +516,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     + f" ({r.duration_s:.0f} s)",
                     flush=True,
                 )
+                if args.json:  # as it goes: a long campaign cut short keeps what it measured
+                    write_json(args.json, args.seed, sites, campaign, results)
         finally:
             campaign.stop()
+    if errors:
+        print(f"{errors} run(s) could not be carried out by the harness (see above)")
     for row in table(results):
         print(row)
     print(f"({campaign.describe()})")
     for line in goals(results, campaign):
         print(line)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "seed": args.seed,
-                    "sites": sites,
-                    "setting": campaign.describe(),
-                    "matrix": campaign.fabric.matrix.to_json(),
-                    "rtts_ms": {f"{a}>{b}": v for (a, b), v in campaign.rtts.items()},
-                    "runs": [
-                        {
-                            "run": r.run,
-                            "kind": r.kind,
-                            "site": r.site,
-                            "detail": r.detail,
-                            "ok": r.verdict.ok and not r.extra.get("clock_problems"),
-                            "verdict": r.verdict.__dict__,
-                            "write_unavailable_s": r.write_unavailable_s,
-                            "read_unavailable_s": r.read_unavailable_s,
-                            "victim_gap_s": r.victim_gap_s,
-                            "duration_s": r.duration_s,
-                            "record": r.record_path,
-                            **r.extra,
-                        }
-                        for r in results
-                    ],
-                },
-                indent=1,
-                default=str,
-            )
-        )
-    return 0 if all(r.verdict.ok and not r.extra.get("clock_problems") for r in results) else 1
+        write_json(args.json, args.seed, sites, campaign, results)
+    passed = all(r.verdict.ok and not r.extra.get("clock_problems") for r in results)
+    return 0 if passed and not errors else 1
 
 
 if __name__ == "__main__":

@@ -291,3 +291,21 @@ def etcd_timing(rtts_ms: dict[tuple[str, str], float]) -> tuple[int, int]:
     heartbeat = max(30, math.ceil(largest))
     election = max(300, 10 * math.ceil(largest), 5 * heartbeat)
     return heartbeat, election
+
+
+def gateway_tuning(rtts_ms: dict[tuple[str, str], float]) -> dict[str, Any]:
+    """A gateway's write settings for sites this far apart (node settings fields):
+
+    - ``write_attempt_timeout``: a member must be given time for a commit that crosses the
+      largest round trip twice (forward to a far leader, its quorum), so 0.1 s + 2 x that RTT,
+      never below the loopback 0.2 s;
+    - ``max_inflight_writes``: a chunk write is in flight for about a round trip, and a request
+      that finds every slot busy waits for one (measured: with 2 slots a Dallas client of a
+      Frankfurt leader waited +150 ms at p50 beyond its 129 ms floor; with 8, +17 ms on the
+      same loaded machine), so one slot per 10 ms of the largest round trip, at least 2.
+    """
+    largest = max(rtts_ms.values(), default=0.0)
+    return {
+        "write_attempt_timeout": round(max(0.2, 0.1 + 2 * largest / 1000), 3),
+        "max_inflight_writes": max(2, math.ceil(largest / 10)),
+    }

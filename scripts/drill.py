@@ -43,7 +43,7 @@ from typing import Any
 
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
-from devnet.fabric import Fabric, etcd_timing
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import OrderClients, order_flow
 from devnet.http import http_json
 from devnet.logdump import by_position, read_log
@@ -96,9 +96,8 @@ class Geo:
     def timing(self, names: list[str]) -> tuple[int, int]:
         return etcd_timing({k: v for k, v in self.rtts.items() if set(k) <= set(names)})
 
-    def attempt(self, names: list[str]) -> float:
-        largest = max((v for k, v in self.rtts.items() if set(k) <= set(names)), default=0.0)
-        return round(max(0.2, 0.1 + 2 * largest / 1000), 3)
+    def tuning(self, names: list[str]) -> dict[str, Any]:
+        return gateway_tuning({k: v for k, v in self.rtts.items() if set(k) <= set(names)})
 
     def order(self, site: str, names: list[str]) -> list[str]:
         return [site, *(o for o in self.fabric.matrix.nearest(site) if o in names)]
@@ -128,7 +127,7 @@ def _run_replicated(
         cluster = start_cluster(
             names, root / "etcd", heartbeat, election, placements=geo.fabric.placements
         )
-        extra["write_attempt_timeout"] = geo.attempt(names)
+        extra["gateway"] = geo.tuning(names)
     sites = make_sites(
         cluster,
         root,
@@ -136,7 +135,7 @@ def _run_replicated(
         snapshot_every=10**6,
         batch_every=20,
         etcd_timeout=1.0,
-        **({"write_attempt_timeout": extra["write_attempt_timeout"]} if geo else {}),
+        **(extra["gateway"] if geo else {}),
     )
     try:
 
