@@ -134,7 +134,15 @@ def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) ->
     status, refused = http_json(sites.site("ams1").node_url + "/book/BTC-1-60000-C")
     assert status == 503 and refused["error"] == body_["error"]
     assert "DIVERGED" in (sites.root / "ams1-run.log").read_text()
-    healthy = {
-        s.name: http_json(s.node_url + "/state_hash")[1] for s in sites.sites if s.name != "ams1"
-    }
-    assert healthy["fra1"]["hash"] == healthy["dal1"]["hash"]  # the others still agree, serve
+    deadline = time.monotonic() + 20
+    while True:  # the others still serve, and agree once both applied the same chunks
+        healthy = {
+            s.name: http_json(s.node_url + "/state_hash")[1]
+            for s in sites.sites
+            if s.name != "ams1"
+        }
+        if healthy["fra1"]["applied_chunk"] == healthy["dal1"]["applied_chunk"]:
+            break
+        assert time.monotonic() < deadline, healthy
+        time.sleep(0.1)
+    assert healthy["fra1"]["hash"] == healthy["dal1"]["hash"]

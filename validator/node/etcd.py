@@ -139,6 +139,35 @@ class EtcdClient:
         if status == 200 and b'"error"' not in text:
             self._current = 0
 
+    def _judge(
+        self, index: int, path: str, attempt: asyncio.Task[tuple[int, bytes]], limit: float
+    ) -> tuple[dict[str, Any] | None, str, bool]:
+        """What one finished attempt says: (answer, "", False) when the member answered, else
+        (None, why, whether the request may have reached it). Raises ``EtcdError`` when the
+        member refused the request itself (an answer no other member would change)."""
+        endpoint = self.endpoints[index]
+        try:
+            status, text = attempt.result()
+        except TimeoutError:  # paused, partitioned or without quorum: it may sit in that member
+            return None, f"{endpoint}: no answer within {limit:.3g}s", True
+        except aiohttp.ClientConnectorError as exc:  # refused: nothing was sent
+            return None, f"{endpoint}: {exc.strerror or exc}", False
+        except aiohttp.ClientError as exc:  # reset mid-request: it may have been received
+            return None, f"{endpoint}: {exc!r}", True
+        try:
+            data: dict[str, Any] = json.loads(text)
+        except ValueError:
+            raise EtcdError(f"{path}: HTTP {status}, not JSON: {text[:80]!r}") from None
+        if status != 200 or "error" in data:
+            message = str(data.get("error") or data.get("message") or text[:200])
+            if any(s in message for s in _UNAVAILABLE):
+                return None, f"{endpoint}: {message}", True
+            raise EtcdError(f"{path}: {message}")
+        if index != self._current:
+            self.failovers += 1
+            self._current = index
+        return data, "", False
+
     async def call(
         self, path: str, body: dict[str, Any], timeout: float | None = None
     ) -> dict[str, Any]:
@@ -158,37 +187,77 @@ class EtcdClient:
         count = len(self.endpoints)
         for attempt in range(count):
             index = (self._current + attempt) % count
-            try:
-                status, text = await self._post(index, path, payload, limit)
-            except TimeoutError:
-                # Paused, partitioned or without quorum: the request may sit in that member.
-                failures.append(f"{self.endpoints[index]}: no answer within {limit}s")
-                maybe_applied = True
-                continue
-            except aiohttp.ClientConnectorError as exc:  # refused: nothing was sent
-                failures.append(f"{self.endpoints[index]}: {exc.strerror or exc}")
-                continue
-            except aiohttp.ClientError as exc:  # reset mid-request: it may have been received
-                failures.append(f"{self.endpoints[index]}: {exc}")
-                maybe_applied = True
-                continue
-            try:
-                data: dict[str, Any] = json.loads(text)
-            except ValueError:
-                raise EtcdError(f"{path}: HTTP {status}, not JSON: {text[:80]!r}") from None
-            if status != 200 or "error" in data:
-                message = str(data.get("error") or data.get("message") or text[:200])
-                if any(s in message for s in _UNAVAILABLE):
-                    failures.append(f"{self.endpoints[index]}: {message}")
-                    maybe_applied = True
-                    continue
-                raise EtcdError(f"{path}: {message}")
-            if index != self._current:
-                self.failovers += 1
-                self._current = index
-            return data
+            task = asyncio.ensure_future(self._post(index, path, payload, limit))
+            await asyncio.wait([task])
+            data, why, reached = self._judge(index, path, task, limit)
+            if data is not None:
+                return data
+            failures.append(why)
+            maybe_applied = maybe_applied or reached
         raise EtcdUnavailableError(
             f"{path}: no etcd member answered ({'; '.join(failures)})", maybe_applied
+        )
+
+    async def hedged(
+        self, path: str, body: dict[str, Any], hedge_after: float, until: float
+    ) -> dict[str, Any]:
+        """POST ``body`` (a request safe to repeat) until ``until`` (the loop's clock), hedged:
+        one attempt on the current member, and while none has answered, another on the next
+        member every ``hedge_after`` seconds (at once when one fails fast), cycling through
+        them; earlier attempts keep running, and the first answer wins.
+
+        A paused or cut-off member costs ``hedge_after``, not the whole deadline; a commit that
+        is merely slower than ``hedge_after`` (a slow link to a far leader) still answers, where
+        abandoning each attempt at a fixed timeout would never let one finish. Raises like
+        ``call`` when nothing answered by ``until``.
+        """
+        self._maybe_probe_home()
+        loop = asyncio.get_running_loop()
+        payload = json.dumps(body)
+        count = len(self.endpoints)
+        pending: dict[asyncio.Task[tuple[int, bytes]], tuple[int, float]] = {}
+        failures: list[str] = []
+        maybe_applied = False
+        launched = 0
+        next_at = loop.time()
+        try:
+            while True:
+                now = loop.time()
+                if now >= until:
+                    break
+                if now >= next_at and len(pending) < 2 * count:
+                    index = (self._current + launched) % count
+                    launched += 1
+                    task = loop.create_task(self._post(index, path, payload, until - now))
+                    pending[task] = (index, now)
+                    next_at = now + hedge_after
+                wait = max(0.0, min(next_at, until) - loop.time())
+                if not pending:
+                    await asyncio.sleep(wait)
+                    continue
+                done, _ = await asyncio.wait(
+                    pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    index, started = pending.pop(task)
+                    data, why, reached = self._judge(index, path, task, until - started)
+                    if data is not None:
+                        return data
+                    failures.append(why)
+                    maybe_applied = maybe_applied or reached
+                    if loop.time() - started < hedge_after:
+                        # failed fast (refused, no leader): the next member at once, but a
+                        # whole round of fast failures waits a little before the next round
+                        pause = 0.0 if launched % count else min(hedge_after, 0.05)
+                        next_at = min(next_at, loop.time() + pause)
+        finally:
+            for task in pending:
+                task.cancel()
+        if pending:
+            maybe_applied = True  # attempts still out there when we gave up
+        raise EtcdUnavailableError(
+            f"{path}: no etcd member answered in time ({'; '.join(failures[-5:]) or 'no answer'})",
+            maybe_applied,
         )
 
     async def put(self, key: bytes, value: bytes) -> int:
@@ -238,17 +307,28 @@ class EtcdClient:
         return revision, stored == value
 
     async def create_or_read(
-        self, key: bytes, value: bytes, timeout: float | None = None
+        self,
+        key: bytes,
+        value: bytes,
+        timeout: float | None = None,
+        *,
+        hedge_after: float | None = None,
+        until: float | None = None,
     ) -> tuple[int, bytes | None]:
         """Write ``key`` only if it does not exist yet, in one transaction: (revision, ``value``)
-        when this call wrote it, else (mod revision, the value the key holds)."""
+        when this call wrote it, else (mod revision, the value the key holds). With
+        ``hedge_after`` and ``until``, the transaction is sent ``hedged`` (it is safe to repeat:
+        whichever copy commits first decides, the others read the key)."""
         k = b64(key)
         body = {
             "compare": [{"key": k, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
             "success": [{"request_put": {"key": k, "value": b64(value)}}],
             "failure": [{"request_range": {"key": k}}],
         }
-        data = await self.call("kv/txn", body, timeout)
+        if hedge_after is not None and until is not None:
+            data = await self.hedged("kv/txn", body, hedge_after, until)
+        else:
+            data = await self.call("kv/txn", body, timeout)
         if data.get("succeeded"):
             return int(data["header"]["revision"]), value
         kvs = data["responses"][0]["response_range"].get("kvs", [])

@@ -9,10 +9,12 @@ into the next chunk, so the chunk size grows with load and the number of etcd tr
 not. A request's messages are never split across chunks: all or none of them are acknowledged.
 
 A write no member confirms within ``attempt_timeout`` (a proposal forwarded to a leader that just
-died, a member that is paused or cut off) is tried on the next member at once and retried on the
-same key until ``deadline`` seconds have passed: the create-if-absent transaction tells whether
-an earlier attempt already landed, so a chunk is logged at most once and the clients waiting on
-it are acknowledged as soon as the cluster commits again.
+died, a member that is paused or cut off) is sent again, to the same key, through the next member,
+every ``attempt_timeout`` until ``deadline`` seconds have passed, while the earlier attempts keep
+waiting (hedged: a commit merely slower than ``attempt_timeout``, say over a slow link, still
+answers). The create-if-absent transaction tells whether an earlier attempt already landed, so a
+chunk is logged at most once and the clients waiting on it are acknowledged as soon as the
+cluster commits again.
 
 After the deadline the answer must still be true, and an attempt may sit unanswered in a paused
 or cut-off member and commit later. So the sequencer *settles* the key: it writes ``FENCE`` (an
@@ -155,10 +157,13 @@ class Sequencer:
             try:
                 if counter is None:
                     counter = await self._next_counter()
-                revision, ours = await self.etcd.create(
-                    chunk_key(self.gateway, counter), value, self.attempt_timeout
+                revision, stored = await self.etcd.create_or_read(
+                    chunk_key(self.gateway, counter),
+                    value,
+                    hedge_after=self.attempt_timeout,
+                    until=give_up,
                 )
-                if ours:
+                if stored == value:  # written now, or by an earlier attempt of ours
                     self.chunks_written += 1
                     return revision
                 counter = None  # another process writes under our id (a restart raced us)
@@ -185,26 +190,26 @@ class Sequencer:
         """Decide the fate of a chunk write not confirmed by the deadline: fence its key."""
         key = chunk_key(self.gateway, counter)
         loop = asyncio.get_running_loop()
-        until = loop.time() + self.settle_timeout
-        while True:
-            try:
-                revision, stored = await self.etcd.create_or_read(key, FENCE, self.attempt_timeout)
-            except EtcdUnavailableError as exc:
-                if loop.time() < until:
-                    await asyncio.sleep(0.02)
-                    continue
-                self.unknown += 1
-                raise WriteOutcomeUnknownError(
-                    f"not confirmed within {self.deadline}s ({cause}) and not fenced ({exc})"
-                ) from exc
-            if stored is None:  # the key is gone (compacted): whatever it held is unknowable
-                self.unknown += 1
-                raise WriteOutcomeUnknownError(f"chunk key {key!r} vanished while settling")
-            if stored == value:  # an earlier attempt landed after all
-                self.chunks_written += 1
-                self.found_after_deadline += 1
-                return revision
-            self.refused += 1
-            raise WriteRefusedError(
-                f"not confirmed within {self.deadline}s ({cause}); fenced at revision {revision}"
+        try:
+            revision, stored = await self.etcd.create_or_read(
+                key,
+                FENCE,
+                hedge_after=self.attempt_timeout,
+                until=loop.time() + self.settle_timeout,
             )
+        except EtcdUnavailableError as exc:
+            self.unknown += 1
+            raise WriteOutcomeUnknownError(
+                f"not confirmed within {self.deadline}s ({cause}) and not fenced ({exc})"
+            ) from exc
+        if stored is None:  # the key is gone (compacted): whatever it held is unknowable
+            self.unknown += 1
+            raise WriteOutcomeUnknownError(f"chunk key {key!r} vanished while settling")
+        if stored == value:  # an earlier attempt landed after all
+            self.chunks_written += 1
+            self.found_after_deadline += 1
+            return revision
+        self.refused += 1
+        raise WriteRefusedError(
+            f"not confirmed within {self.deadline}s ({cause}); fenced at revision {revision}"
+        )
