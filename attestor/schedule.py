@@ -61,8 +61,18 @@ class Schedule:
         self._lock = threading.Lock()
         self.waker = Waker()
 
+    def _rebase(self, now: float) -> None:
+        """The wall clock stepped back (an NTP correction of a clock that ran ahead): a job
+        planned after that future time would wait out the whole jump. No job waits longer than
+        its interval from now; none ran later than now. Called with the lock held."""
+        for j in self.jobs:
+            if j.next_due > now + j.interval:
+                j.next_due = now + j.interval
+            j.last_run = min(j.last_run, now)
+
     def due(self, now: float) -> list[Job]:
         with self._lock:
+            self._rebase(now)
             return [j for j in self.jobs if j.next_due <= now]
 
     def done(self, job: Job, now: float, retry_after: float | None = None) -> None:
@@ -84,4 +94,5 @@ class Schedule:
 
     def seconds_until_next(self, now: float) -> float:
         with self._lock:
+            self._rebase(now)
             return max(0.0, min((j.next_due for j in self.jobs), default=60.0) - now)

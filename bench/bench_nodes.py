@@ -1,7 +1,8 @@
 """Acknowledged orders/s through a 3-member etcd cluster with group commit, and ack latency.
 
     python bench/bench_nodes.py [--seconds 8] [--runs 3] [--batch 100] [--clients 12]
-                                [--rate 2000] [--json out.json]
+                                [--rates 300,1000,2000] [--json out.json]
+    python bench/bench_nodes.py --geo [--sites fra1,ams1,dal1] [--route-factor 1.5] ...
 
 Three sites on loopback, each an etcd member, a validator node (applying everything) and a
 gateway; the load comes from this process (aiohttp, requests encoded beforehand), spread over
@@ -18,6 +19,14 @@ a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians rep
 Also prints the CPU time each kind of process used per second of run (etcd, nodes, gateways,
 this load generator): the machine has 2 cores for all ten processes. Goals: >= 50,000 acked
 orders/s; ack p50 <= 5 ms, p99 <= 20 ms on loopback.
+
+``--geo``: the sites as hosts at their distances (``devnet.fabric``: a network namespace per
+site, delaying relays with one-way delays from the sites' coordinates; etcd's heartbeat and
+election timeout from the round trips measured through them, printed). The load then comes from
+every site to its own gateway: the throughput phase from a thread per site, the latency phases
+from an ack probe process per site (``devnet.ackprobe``), each figure per site beside its
+physical floor: the round trip from the site to the leader plus the leader's round trip to its
+nearest majority. Goal: p50 at most the floor + 3 ms.
 """
 
 from __future__ import annotations
@@ -30,6 +39,7 @@ import random
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +47,10 @@ from typing import Any
 import aiohttp
 import uvloop
 
+from devnet.ackprobe import probe_sites
+from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import order_flow
 from devnet.http import http_json
 from devnet.nodes import Sites, make_sites
@@ -216,6 +229,139 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
     return out
 
 
+def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric) -> dict[str, Any]:
+    """One fresh cluster with the sites as hosts: throughput with load from every site, then
+    per-site ack latency against the physical floor."""
+    names = list(fabric.sites)
+    rtts = fabric.measure_rtts()
+    heartbeat, election = etcd_timing(rtts)
+    tuning = gateway_tuning(rtts)
+    if args.inflight:
+        tuning["max_inflight_writes"] = args.inflight
+    matrix = fabric.matrix
+    batch = args.batch
+    with tempfile.TemporaryDirectory() as tmp, fabric.observe():
+        cluster = start_cluster(
+            names, Path(tmp) / "etcd", heartbeat, election, placements=fabric.placements
+        )
+        sites = make_sites(
+            cluster,
+            Path(tmp),
+            nearest=matrix.nearest,
+            snapshot_every=400,
+            batch_every=100,
+            **tuning,
+        )
+        try:
+            out: dict[str, Any] = {
+                "etcd": {"heartbeat_ms": heartbeat, "election_ms": election},
+                "gateway": tuning,
+                "measured_rtt_ms": {f"{a}>{b}": round(v, 2) for (a, b), v in rtts.items()},
+            }
+            share = 450_000 // len(names)
+            results: dict[str, dict[str, float]] = {}
+
+            def load(k: int, site: str) -> None:
+                fabric.enter(site)
+                part = msgs[k * share : (k + 1) * share]
+                bodies = [
+                    json.dumps(part[i : i + batch]).encode()
+                    for i in range(0, len(part) - batch + 1, batch)
+                ]
+                url = sites.site(site).gateway_url_from(site)
+                per_site = max(1, args.clients // len(names))
+                loop = closed_loop([url], bodies, batch, per_site, args.seconds)
+                results[site] = uvloop.run(loop)
+
+            roles = pids(sites)
+            cpu0, t0 = cpu_by_role(roles), time.perf_counter()
+            threads = [threading.Thread(target=load, args=(k, s)) for k, s in enumerate(names)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            cpu1, t1 = cpu_by_role(roles), time.perf_counter()
+            out["throughput"] = {
+                "orders_per_s": sum(r["orders_per_s"] for r in results.values()),
+                "by_site": results,
+                "cpu_cores": {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0},
+            }
+            drain(sites)
+            leader = cluster.leader()
+            out["leader"] = leader
+            singles = msgs[450_000:]
+            out["latency"] = {}
+            for rate in args.rates:
+                per_site = int(rate * args.seconds / 2 / len(names)) + 50
+                bodies = {
+                    s: [json.dumps(m).encode() for m in singles[k * per_site : (k + 1) * per_site]]
+                    for k, s in enumerate(names)
+                }
+                singles = singles[len(names) * per_site :]
+                probed = probe_sites(
+                    fabric, sites, bodies, rate / len(names), args.seconds / 2, Path(tmp)
+                )
+                out["latency"][f"{rate:g}/s"] = {
+                    s: {
+                        "ack_p50_ms": statistics.median(p["latencies_ms"]),  # type: ignore[arg-type]
+                        "ack_p99_ms": pct(p["latencies_ms"], 0.99),  # type: ignore[arg-type]
+                        "floor_ms": matrix.ack_floor_us(s, leader) / 1000,
+                        "failed": p["failed"],
+                    }
+                    for s, p in probed.items()
+                }
+        finally:
+            sites.stop()
+            cluster.stop()
+    return out
+
+
+def geo_main(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> int:
+    names = args.sites.split(",")
+    with tempfile.TemporaryDirectory(prefix="bench-fabric-") as tmp:
+        fabric = Fabric.start(names, Path(tmp), DelayMatrix.of(names, args.route_factor))
+        try:
+            if not fabric.namespaced:
+                print(f"--geo needs network namespaces: {fabric.describe()}", file=sys.stderr)
+                return 2
+            runs = []
+            for i in range(args.runs):
+                runs.append(geo_run(args, msgs, fabric))
+                print(f"geo run {i + 1}: {json.dumps(runs[-1])}", file=sys.stderr)
+        finally:
+            fabric.stop()
+    first = runs[0]
+    print(f"sites {', '.join(names)}: {fabric.describe()}")
+    print(
+        f"etcd heartbeat {first['etcd']['heartbeat_ms']} ms, election timeout "
+        f"{first['etcd']['election_ms']} ms (from the measured round trips: "
+        f"{first['measured_rtt_ms']}); gateway {first['gateway']}"
+    )
+    tput = statistics.median(r["throughput"]["orders_per_s"] for r in runs)
+    print(
+        f"acknowledged orders/s, closed loop from every site to its own gateway, batches of "
+        f"{args.batch}: {tput:,.0f}/s (median of {args.runs})"
+    )
+    print("| single orders/s (all sites) | site | leader | ack p50 ms | ack p99 ms | floor ms | "
+          "p50 - floor ms (goal <= 3) |")  # fmt: skip
+    print("| ---: | --- | --- | ---: | ---: | ---: | ---: |")
+    for rate in first["latency"]:
+        for site in names:
+            p50 = statistics.median(r["latency"][rate][site]["ack_p50_ms"] for r in runs)
+            p99 = statistics.median(r["latency"][rate][site]["ack_p99_ms"] for r in runs)
+            floor = statistics.median(r["latency"][rate][site]["floor_ms"] for r in runs)
+            leaders = "/".join(sorted({r["leader"] for r in runs}))
+            print(
+                f"| {rate} | {site} | {leaders} | {p50:.1f} | {p99:.1f} | {floor:.1f} | "
+                f"{p50 - floor:+.1f} |"
+            )
+    print(f"(medians of {args.runs} runs; 2-core machine shared by all processes)")
+    if args.json:
+        result = {"geo": True, "runs": runs, "args": vars(args) | {"json": None}}
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for phase, first in runs[0].items():
@@ -243,9 +389,17 @@ def main() -> int:
         help="single-order requests/s for the latency phases (comma-separated)",
     )
     p.add_argument("--batched-rate", type=float, default=20000, help="orders/s in batches")
+    p.add_argument("--geo", action="store_true", help="sites as hosts at emulated distances")
+    p.add_argument("--sites", default="fra1,ams1,dal1", help="with --geo: the sites")
+    p.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
+    p.add_argument(
+        "--inflight", type=int, help="with --geo: chunk writes in flight per gateway (from RTTs)"
+    )
     p.add_argument("--json", type=Path)
     args = p.parse_args()
     msgs = order_flow(500_000, 11)
+    if args.geo:
+        return geo_main(args, msgs)
     runs = []
     for i in range(args.runs):
         runs.append(one_run(args, msgs))

@@ -76,7 +76,7 @@ class SiteProcess:
         return "\n".join(text[-lines:])
 
 
-def _init_keys(names: list[str], sites_dir: Path) -> dict[str, tuple[str, bytes, Path]]:
+def init_keys(names: list[str], sites_dir: Path) -> dict[str, tuple[str, bytes, Path]]:
     """``attestor init`` for every site at once: name -> (attestor, CA fingerprint, password)."""
     runs = {}
     for name in names:
@@ -139,7 +139,7 @@ def start_sites(
     """Set up, register, fund and start one attestor per site (fresh keys every run)."""
     sites_dir = state_dir / "sites"
     shutil.rmtree(sites_dir, ignore_errors=True)
-    keys = _init_keys(names, sites_dir)
+    keys = init_keys(names, sites_dir)
     for name in names:
         address, ca_fingerprint, _ = keys[name]
         registry.register_facility(facility_id(name), address, ca_fingerprint)

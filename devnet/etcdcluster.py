@@ -1,11 +1,16 @@
-"""Start a real etcd cluster on loopback: one member per site, each with its own data dir.
+"""Start a real etcd cluster: one member per site, each with its own data dir.
 
-For tests, the failover drill and the demo. Members are separate ``etcd`` processes (Debian's
-``etcd-server``); ``kill`` is SIGKILL, ``restart`` starts the member again on its old data.
+On loopback by default; given ``placements`` (``devnet.placement``), each member runs in its
+site's namespace, binds the site's address and advertises the address the other sites reach it
+at. For tests, the failover drill, the fault campaign and the demo. Members are separate
+``etcd`` processes (Debian's ``etcd-server``); ``kill`` is SIGKILL, ``restart`` starts the member
+again on its old data, ``pause``/``resume`` are SIGSTOP/SIGCONT, ``replace`` swaps a member for
+an empty one, ``move_leader`` transfers leadership.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -15,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devnet.http import post_json
+from devnet.placement import ETCD_CLIENT_PORT, ETCD_PEER_PORT, Placement
 from devnet.ports import free_port
 
 ETCD = "/usr/bin/etcd"
@@ -27,14 +33,34 @@ class Member:
     peer_port: int
     data_dir: Path
     process: subprocess.Popen[bytes] | None = None
+    placement: Placement | None = None
+
+    @property
+    def place(self) -> Placement:
+        return self.placement or Placement(self.name)
 
     @property
     def client_url(self) -> str:
-        return f"http://127.0.0.1:{self.client_port}"
+        """Where this member's own site (and the harness) reaches its client API."""
+        return f"http://{self.place.host}:{self.client_port}"
+
+    @property
+    def advertised_client_url(self) -> str:
+        """Where the other sites reach its client API."""
+        return f"http://{self.place.advertise}:{self.client_port}"
+
+    def client_url_from(self, site: str) -> str:
+        """The client URL as site ``site`` reaches it."""
+        return self.client_url if site == self.name else self.advertised_client_url
+
+    @property
+    def listen_peer_url(self) -> str:
+        return f"http://{self.place.host}:{self.peer_port}"
 
     @property
     def peer_url(self) -> str:
-        return f"http://127.0.0.1:{self.peer_port}"
+        """Where the other members reach it (advertised, in the cluster's membership)."""
+        return f"http://{self.place.advertise}:{self.peer_port}"
 
 
 @dataclass
@@ -44,6 +70,9 @@ class EtcdCluster:
     heartbeat_ms: int = 50
     election_ms: int = 500
     _owned_root: bool = field(default=False)
+    pre_vote: bool = False
+    """Raft pre-vote: a member cut off from the others does not inflate its term and force a
+    new election when it returns (etcd 3.4 leaves it off; 3.5 turns it on)."""
 
     @property
     def endpoints(self) -> list[str]:
@@ -58,8 +87,8 @@ class EtcdCluster:
             "--name", member.name,
             "--data-dir", str(member.data_dir),
             "--listen-client-urls", member.client_url,
-            "--advertise-client-urls", member.client_url,
-            "--listen-peer-urls", member.peer_url,
+            "--advertise-client-urls", member.advertised_client_url,
+            "--listen-peer-urls", member.listen_peer_url,
             "--initial-advertise-peer-urls", member.peer_url,
             "--initial-cluster", self._initial_cluster(),
             "--initial-cluster-state", state,
@@ -69,9 +98,10 @@ class EtcdCluster:
             "--quota-backend-bytes", str(4 * 1024**3),
             "--max-request-bytes", str(4 * 1024**2),
             "--log-level", "error",
+            *(["--pre-vote"] if self.pre_vote else []),
         ]  # fmt: skip
         log = open(self.root / f"{member.name}.log", "ab")  # noqa: SIM115 - owned by the child
-        member.process = subprocess.Popen(cmd, stdout=log, stderr=log)
+        member.process = subprocess.Popen(member.place.command(cmd), stdout=log, stderr=log)
 
     def kill(self, name: str) -> None:
         """SIGKILL one member: a site losing power."""
@@ -81,11 +111,76 @@ class EtcdCluster:
             member.process.wait()
         member.process = None
 
+    def pause(self, name: str) -> None:
+        """SIGSTOP one member: a process frozen (a stalled VM, a long GC, a stuck disk)."""
+        member = self.member(name)
+        if member.process is not None and member.process.poll() is None:
+            member.process.send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        """SIGCONT a paused member."""
+        member = self.member(name)
+        if member.process is not None and member.process.poll() is None:
+            member.process.send_signal(signal.SIGCONT)
+
     def restart(self, name: str) -> None:
         self.start_member(self.member(name))
 
     def member(self, name: str) -> Member:
         return next(m for m in self.members if m.name == name)
+
+    def member_id(self, name: str, timeout: float = 0.5) -> str | None:
+        st = self.status(name, timeout)
+        return None if st is None else str(st["header"]["member_id"])  # type: ignore[index]
+
+    def _any_other(self, name: str) -> Member:
+        """A running member other than ``name`` that answers."""
+        for m in self.members:
+            if m.name != name and self.status(m.name) is not None:
+                return m
+        raise TimeoutError(f"no member but {name} answers")
+
+    def replace(self, name: str, timeout: float = 20.0) -> None:
+        """Replace a member the way an operator replaces a lost machine: remove it from the
+        cluster, throw its data away, add it back (a new member id) and start it empty, to
+        catch up from the leader."""
+        member = self.member(name)
+        helper = self._any_other(name)
+        listed = post_json(f"{helper.client_url}/v3/cluster/member/list", {}, timeout=5)
+        old = next(m for m in listed["members"] if m.get("name") == name)
+        post_json(f"{helper.client_url}/v3/cluster/member/remove", {"ID": old["ID"]}, timeout=5)
+        self.kill(name)
+        shutil.rmtree(member.data_dir, ignore_errors=True)
+        deadline = time.monotonic() + timeout
+        while True:  # the removal must be committed before the add (etcd: one change at a time)
+            try:
+                post_json(
+                    f"{helper.client_url}/v3/cluster/member/add",
+                    {"peerURLs": [member.peer_url]},
+                    timeout=5,
+                )
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        self.start_member(member, state="existing")
+
+    def move_leader(self, name: str, timeout: float = 10.0) -> None:
+        """Make ``name`` the leader (etcd's leadership transfer, asked of the current leader)."""
+        deadline = time.monotonic() + timeout
+        while (leader := self.leader(timeout)) != name:
+            target = self.member_id(name)
+            if target is not None:
+                with contextlib.suppress(OSError):
+                    post_json(
+                        f"{self.member(leader).client_url}/v3/maintenance/transfer-leadership",
+                        {"targetID": target},
+                        timeout=5,
+                    )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"leadership did not move to {name}")
+            time.sleep(0.1)
 
     def status(self, name: str, timeout: float = 0.5) -> dict[str, str] | None:
         member = self.member(name)
@@ -100,16 +195,28 @@ class EtcdCluster:
             return None
 
     def leader(self, timeout: float = 10.0) -> str:
-        """The name of the current leader, waiting until some live member reports one."""
+        """The name of the current leader, waiting until some live member reports one (the
+        report of the highest term wins: a member cut off from the others may still name an
+        old leader)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for m in self.members:
-                st = self.status(m.name)
-                if st and st.get("leader") not in (None, "0"):
-                    for other in self.members:
-                        ost = self.status(other.name)
-                        if ost and ost["header"]["member_id"] == st["leader"]:  # type: ignore[index]
-                            return other.name
+            statuses = {m.name: self.status(m.name) for m in self.members}
+            ids = {
+                str(st["header"]["member_id"]): name  # type: ignore[index]
+                for name, st in statuses.items()
+                if st
+            }
+            reports = sorted(
+                (
+                    (int(st.get("raftTerm", 0)), str(st["leader"]))
+                    for st in statuses.values()
+                    if st and st.get("leader") not in (None, "0")
+                ),
+                reverse=True,
+            )
+            for _, leader in reports:
+                if leader in ids:
+                    return ids[leader]
             time.sleep(0.05)
         raise TimeoutError("no etcd leader")
 
@@ -119,6 +226,7 @@ class EtcdCluster:
     def stop(self) -> None:
         for m in self.members:
             if m.process is not None and m.process.poll() is None:
+                m.process.send_signal(signal.SIGCONT)  # a paused member would not see SIGTERM
                 m.process.terminate()
                 try:
                     m.process.wait(5)
@@ -141,8 +249,11 @@ def start_cluster(
     root: Path | None = None,
     heartbeat_ms: int = 30,
     election_ms: int = 300,
+    placements: dict[str, Placement] | None = None,
+    pre_vote: bool = False,
 ) -> EtcdCluster:
-    """Start one member per name on free loopback ports and wait for a leader."""
+    """Start one member per name (on free loopback ports, or placed as ``placements`` say) and
+    wait for a leader."""
     if not Path(ETCD).exists():
         raise FileNotFoundError(
             f"{ETCD} missing: apt-get install etcd-server (scripts/bootstrap.sh)"
@@ -150,8 +261,15 @@ def start_cluster(
     owned = root is None
     base = Path(tempfile.mkdtemp(prefix="etcd-")) if root is None else root
     base.mkdir(parents=True, exist_ok=True)
-    members = [Member(n, free_port(), free_port(), base / f"{n}.etcd") for n in names]
-    cluster = EtcdCluster(members, base, heartbeat_ms, election_ms, owned)
+    members = []
+    for n in names:
+        place = (placements or {}).get(n)
+        if place is not None and place.fixed_ports:
+            ports = (ETCD_CLIENT_PORT, ETCD_PEER_PORT)
+        else:
+            ports = (free_port(), free_port())
+        members.append(Member(n, *ports, base / f"{n}.etcd", placement=place))
+    cluster = EtcdCluster(members, base, heartbeat_ms, election_ms, owned, pre_vote)
     for m in members:
         cluster.start_member(m)
     try:

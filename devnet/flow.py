@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from devnet.http import http_json
@@ -27,7 +27,11 @@ def order_flow(count: int, seed: int = 7) -> list[dict[str, Any]]:
 
 class OrderClients:
     """``clients`` threads sending single orders round-robin over ``msgs``; optionally one
-    reader polling ``readers`` (nodes' ``/health``) to time read availability."""
+    reader polling ``readers`` (nodes' ``/health``) to time read availability.
+
+    With ``place``, client ``k`` first calls ``place(k)`` in its own thread: it may move the
+    thread to a site (its network namespace) and returns the gateways that client uses, its own
+    site's first; ``place_reader()`` does the same for the reader (sites as hosts)."""
 
     def __init__(
         self,
@@ -38,8 +42,11 @@ class OrderClients:
         clients: int = 2,
         timeout: float = 1.0,
         retry_pause: float = 0.005,
+        place: Callable[[int], list[str]] | None = None,
+        place_reader: Callable[[], list[str]] | None = None,
     ) -> None:
         self.gateways, self.readers, self.msgs = gateways, list(readers), msgs
+        self.place, self.place_reader = place, place_reader
         self.timeout, self.retry_pause = timeout, retry_pause
         self.acked: list[tuple[int, int, dict[str, Any]]] = []
         """(revision, index, message) of every acknowledged order."""
@@ -54,10 +61,11 @@ class OrderClients:
             self.threads.append(threading.Thread(target=self._reader))
 
     def _client(self, offset: int, stride: int) -> None:
-        g = offset
+        gateways = self.gateways if self.place is None else self.place(offset)
+        g = offset if self.place is None else 0
         for i in range(offset, len(self.msgs), stride):
             while not self.stop.is_set():
-                url = self.gateways[g % len(self.gateways)] + "/orders"
+                url = gateways[g % len(gateways)] + "/orders"
                 try:
                     status, body = http_json(url, self.msgs[i], timeout=self.timeout)
                 except OSError:
@@ -73,10 +81,11 @@ class OrderClients:
                 return
 
     def _reader(self) -> None:
+        readers = self.readers if self.place_reader is None else self.place_reader()
         r = 0
         while not self.stop.is_set():
             try:
-                status, _ = http_json(self.readers[r % len(self.readers)] + "/health", timeout=0.3)
+                status, _ = http_json(readers[r % len(readers)] + "/health", timeout=0.3)
             except OSError:
                 status = 0
             if status == 200:

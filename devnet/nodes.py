@@ -1,5 +1,6 @@
-"""Sites on one machine, for tests, the failover drill and the demo: per site an etcd member
-(from ``etcdcluster``), a validator node process and a gateway process, each on loopback.
+"""Sites on one machine, for tests, the failover drill, the fault campaign and the demo: per site
+an etcd member (from ``etcdcluster``), a validator node process and a gateway process, on
+loopback or, placed by the member's ``Placement``, in the site's own network namespace.
 ``kill_site`` is SIGKILL to all three: a site losing power.
 """
 
@@ -10,12 +11,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from devnet.etcdcluster import EtcdCluster
 from devnet.http import http_json
+from devnet.placement import GATEWAY_PORT, NODE_PORT, Placement
 from devnet.ports import free_port
 
 
@@ -27,14 +30,28 @@ class Site:
     gateway_port: int
     node: subprocess.Popen[bytes] | None = None
     gateway: subprocess.Popen[bytes] | None = None
+    placement: Placement | None = None
+
+    @property
+    def place(self) -> Placement:
+        return self.placement or Placement(self.name)
 
     @property
     def node_url(self) -> str:
-        return f"http://127.0.0.1:{self.node_port}"
+        """The node's read API as its own site (and the harness) reaches it."""
+        return f"http://{self.place.host}:{self.node_port}"
 
     @property
     def gateway_url(self) -> str:
-        return f"http://127.0.0.1:{self.gateway_port}"
+        """The gateway as its own site (and the harness) reaches it."""
+        return f"http://{self.place.host}:{self.gateway_port}"
+
+    def gateway_url_from(self, site: str) -> str:
+        """The gateway as site ``site`` reaches it (through its relay when it is elsewhere)."""
+        return f"http://{self.place.seen_from(site)}:{self.gateway_port}"
+
+    def node_url_from(self, site: str) -> str:
+        return f"http://{self.place.seen_from(site)}:{self.node_port}"
 
 
 @dataclass
@@ -46,7 +63,7 @@ class Sites:
     def _spawn(self, site: Site, role: str) -> subprocess.Popen[bytes]:
         log = open(self.root / f"{site.name}-{role}.log", "ab")  # noqa: SIM115 - owned by the child
         cmd = [sys.executable, "-m", "validator.node", role, "--config", str(site.config)]
-        return subprocess.Popen(cmd, stdout=log, stderr=log)
+        return subprocess.Popen(site.place.command(cmd), stdout=log, stderr=log)
 
     def start_node(self, site: Site) -> None:
         site.node = self._spawn(site, "run")
@@ -61,6 +78,11 @@ class Sites:
         site = self.site(name)
         _kill(site.node)
         site.node = None
+
+    def kill_gateway(self, name: str) -> None:
+        site = self.site(name)
+        _kill(site.gateway)
+        site.gateway = None
 
     def kill_site(self, name: str) -> None:
         """SIGKILL the site's etcd member, node and gateway."""
@@ -87,6 +109,7 @@ class Sites:
         for s in self.sites:
             for p in (s.node, s.gateway):
                 if p is not None and p.poll() is None:
+                    p.send_signal(signal.SIGCONT)  # a paused process would not see SIGTERM
                     p.terminate()
                     try:
                         p.wait(5)
@@ -121,20 +144,35 @@ def make_sites(
     root: Path,
     gateways: bool = True,
     chain: dict[str, dict[str, str]] | None = None,
+    nearest: Callable[[str], list[str]] | None = None,
     **overrides: Any,
 ) -> Sites:
-    """One node (and gateway) per etcd member, each preferring its own member; started."""
+    """One node (and gateway) per etcd member, each preferring its own member, then the others
+    in ``nearest(site)`` order (default: cluster order); started. A member with a placement puts
+    its site's node and gateway in the same place."""
     root.mkdir(parents=True, exist_ok=True)
     sites = Sites(cluster, root)
     names = [m.name for m in cluster.members]
-    for i, member in enumerate(cluster.members):
-        others = [m.client_url for m in cluster.members if m is not member]
-        site = Site(member.name, root / f"{member.name}.toml", free_port(), free_port())
+    for member in cluster.members:
+        place = member.placement
+        others = nearest(member.name) if nearest else [n for n in names if n != member.name]
+        fixed = place is not None and place.fixed_ports
+        site = Site(
+            member.name,
+            root / f"{member.name}.toml",
+            NODE_PORT if fixed else free_port(),
+            GATEWAY_PORT if fixed else free_port(),
+            placement=place,
+        )
         values: dict[str, Any] = {
             "node_id": member.name,
-            "etcd_endpoints": [member.client_url, *others],
+            "etcd_endpoints": [
+                member.client_url,
+                *(cluster.member(o).client_url_from(member.name) for o in others),
+            ],
             "committee": names,
             "data_dir": root / member.name,
+            "host": site.place.host,
             "node_port": site.node_port,
             "gateway_port": site.gateway_port,
             **overrides,
@@ -143,7 +181,6 @@ def make_sites(
             values["chain"] = chain[member.name]
         write_config(site.config, values)
         sites.sites.append(site)
-        del i
     for s in sites.sites:
         sites.start_node(s)
         if gateways:

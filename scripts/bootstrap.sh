@@ -39,10 +39,12 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
   npm install --no-save --no-audit --no-fund --loglevel=error
   touch node_modules/.installed
 fi
-# Debian packages the tests drive for real: etcd (the validator nodes' replicated log) and
-# Chromium with its driver (the dashboard's browser test; never a downloaded browser).
+# Debian packages the tests drive for real: etcd (the validator nodes' replicated log),
+# Chromium with its driver (the dashboard's browser test; never a downloaded browser) and
+# libfaketime (the fault campaign's clock jumps on attestors).
 missing=""
 [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing="$missing etcd-server etcd-client"
+[ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing="$missing libfaketime"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

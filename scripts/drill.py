@@ -1,6 +1,6 @@
 """Failover drill: the seed's three configurations on one machine, one site SIGKILLed mid-flow.
 
-    python scripts/drill.py [--runs N] [--json out.json]
+    python scripts/drill.py [--runs N] [--only CONFIG] [--seed S] [--geo] [--json out.json]
 
 Per configuration and run: start the sites, send a steady order flow (two clients, one order
 per request, each retrying the same order id on another gateway when refused), SIGKILL one site
@@ -14,12 +14,20 @@ Emulated on one machine (say so when quoting): sites are processes on loopback (
 "single-site" recovery is an automated restart standing in for manual intervention; in
 "active-passive" the standby copies the primary's log asynchronously (a mirror polling every
 10 ms, like ``etcdctl make-mirror``) and a monitor promotes it after 3 missed 100 ms probes.
+
+``--geo`` runs every drill twice, interleaved: on loopback as above, and with the sites as
+hosts at their real distances (``devnet.fabric``: a network namespace per site, delaying relays
+with one-way delays from the sites' coordinates; single-site at fra1, active-passive fra1 ->
+ams1, active-active fra1, ams1, dal1). Clients, the mirror and the monitor then sit at sites
+and reach the others through the relays; etcd's heartbeat and election timeout come from the
+round trips measured through them (printed). The table puts both side by side.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import random
 import shutil
@@ -28,10 +36,14 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
+from devnet.fabric import Fabric, etcd_timing, gateway_tuning
 from devnet.flow import OrderClients, order_flow
 from devnet.http import http_json
 from devnet.logdump import by_position, read_log
@@ -74,17 +86,76 @@ def lost(acked: list[tuple[int, int, dict[str, Any]]], log: list[Chunk], same_cl
     return sum(1 for _, _, m in acked if encode_message(decode_object(m)) not in present)
 
 
+@dataclass
+class Geo:
+    """Sites as hosts at their distances, shared by every drill of a ``--geo`` run."""
+
+    fabric: Fabric
+    rtts: dict[tuple[str, str], float]
+
+    def timing(self, names: list[str]) -> tuple[int, int]:
+        return etcd_timing({k: v for k, v in self.rtts.items() if set(k) <= set(names)})
+
+    def tuning(self, names: list[str]) -> dict[str, Any]:
+        return gateway_tuning({k: v for k, v in self.rtts.items() if set(k) <= set(names)})
+
+    def order(self, site: str, names: list[str]) -> list[str]:
+        return [site, *(o for o in self.fabric.matrix.nearest(site) if o in names)]
+
+
+def _observe(geo: Geo | None) -> contextlib.AbstractContextManager[None]:
+    return geo.fabric.observe() if geo is not None else contextlib.nullcontext()
+
+
 def run_replicated(
-    names: list[str], root: Path, rng: random.Random, seconds: float
+    names: list[str], root: Path, rng: random.Random, seconds: float, geo: Geo | None = None
 ) -> dict[str, Any]:
     """single-site (one name) or active-active (three): one Raft cluster, a site per member."""
-    cluster = start_cluster(names, root / "etcd")
-    sites = make_sites(cluster, root, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0)
+    with _observe(geo):
+        return _run_replicated(names, root, rng, seconds, geo)
+
+
+def _run_replicated(
+    names: list[str], root: Path, rng: random.Random, seconds: float, geo: Geo | None
+) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if geo is None:
+        cluster = start_cluster(names, root / "etcd")
+    else:
+        heartbeat, election = geo.timing(names)
+        extra = {"heartbeat_ms": heartbeat, "election_ms": election}
+        cluster = start_cluster(
+            names, root / "etcd", heartbeat, election, placements=geo.fabric.placements
+        )
+        extra["gateway"] = geo.tuning(names)
+    sites = make_sites(
+        cluster,
+        root,
+        nearest=(lambda s: geo.order(s, names)[1:]) if geo is not None else None,
+        snapshot_every=10**6,
+        batch_every=20,
+        etcd_timeout=1.0,
+        **(extra["gateway"] if geo else {}),
+    )
     try:
+
+        def place(k: int) -> list[str]:
+            assert geo is not None
+            site = names[k % len(names)]
+            geo.fabric.enter(site)
+            return [sites.site(o).gateway_url_from(site) for o in geo.order(site, names)]
+
+        def place_reader() -> list[str]:
+            assert geo is not None
+            geo.fabric.enter(names[0])
+            return [sites.site(o).node_url_from(names[0]) for o in geo.order(names[0], names)]
+
         f = OrderClients(
             [s.gateway_url for s in sites.sites],
             order_flow(200_000, rng.randrange(10**6)),
             readers=[s.node_url for s in sites.sites],
+            place=place if geo is not None else None,
+            place_reader=place_reader if geo is not None else None,
         )
         f.start()
         time.sleep(rng.uniform(1.0, 2.0))
@@ -112,15 +183,21 @@ def run_replicated(
             "acked_lost": lost(f.acked, read_log(live.client_url), same_cluster=True),
             "hashes_agree": agree,
             "catch_up_s": catch_up,
+            **extra,
         }
     finally:
         sites.stop()
         cluster.stop()
 
 
-def mirror(source: str, target: str, stop: threading.Event) -> None:
+def mirror(
+    source: str, target: str, stop: threading.Event, enter: Callable[[], None] | None = None
+) -> None:
     """Copy the log from one etcd to another, in log order, until ``stop`` or the source dies
-    (asynchronous replication: what was not copied yet when the source died is gone)."""
+    (asynchronous replication: what was not copied yet when the source died is gone). ``enter``
+    first moves the copying thread to the target's site (sites as hosts)."""
+    if enter is not None:
+        enter()
     done = 0  # source revision copied up to
     while not stop.is_set():
         try:
@@ -138,63 +215,105 @@ def mirror(source: str, target: str, stop: threading.Event) -> None:
         time.sleep(0.01)
 
 
-def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[str, Any]:
+def run_active_passive(
+    root: Path, rng: random.Random, seconds: float, geo: Geo | None = None
+) -> dict[str, Any]:
     """A primary site serving; a standby with its own etcd, fed by an asynchronous mirror. After
     the failover the old primary comes back as the new standby: its own log may hold acknowledged
     orders the mirror never copied (counted as lost), so it starts empty and copies the new
     primary's log; its catch-up time is until its node's state equals the new primary's."""
-    primary = start_cluster(["primary"], root / "p-etcd")
-    standby = start_cluster(["standby"], root / "s-etcd")
+    with _observe(geo):
+        return _run_active_passive(root, rng, seconds, geo)
+
+
+def _run_active_passive(
+    root: Path, rng: random.Random, seconds: float, geo: Geo | None
+) -> dict[str, Any]:
+    p_name, s_name = ("fra1", "ams1") if geo is not None else ("primary", "standby")
+    placements = geo.fabric.placements if geo is not None else None
+    primary = start_cluster([p_name], root / "p-etcd", placements=placements)
+    standby = start_cluster([s_name], root / "s-etcd", placements=placements)
     psites = make_sites(primary, root / "p", snapshot_every=10**6, batch_every=20, etcd_timeout=1.0)
     ssites = make_sites(
         standby, root / "s", gateways=False, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
     )
+    old, new = psites.sites[0], ssites.sites[0]
+
+    def at(site: str) -> Callable[[], None] | None:
+        return (lambda: geo.fabric.enter(site)) if geo is not None else None
+
     stop, stop_back = threading.Event(), threading.Event()
     forward = threading.Thread(
-        target=mirror, args=(primary.endpoints[0], standby.endpoints[0], stop)
+        target=mirror,
+        args=(
+            primary.members[0].client_url_from(s_name),
+            standby.members[0].client_url,
+            stop,
+            at(s_name),
+        ),
     )
     forward.start()
     back: threading.Thread | None = None
     try:
+
+        def place(k: int) -> list[str]:
+            assert geo is not None
+            site = (p_name, s_name)[k % 2]
+            geo.fabric.enter(site)
+            return [old.gateway_url_from(site), new.gateway_url_from(site)]
+
+        def place_reader() -> list[str]:
+            assert geo is not None
+            geo.fabric.enter(s_name)
+            return [old.node_url_from(s_name), new.node_url_from(s_name)]
+
         f = OrderClients(
-            [psites.sites[0].gateway_url, ssites.sites[0].gateway_url],
+            [old.gateway_url, new.gateway_url],
             order_flow(200_000, rng.randrange(10**6)),
-            readers=[psites.sites[0].node_url, ssites.sites[0].node_url],
+            readers=[old.node_url, new.node_url],
+            place=place if geo is not None else None,
+            place_reader=place_reader if geo is not None else None,
         )
         f.start()
         time.sleep(rng.uniform(1.0, 2.0))
         killed = time.monotonic()
-        psites.kill_site("primary")
+        psites.kill_site(p_name)
         misses = 0
-        while misses < 3:  # the monitor: 3 missed 100 ms probes
-            try:
-                http_json(psites.sites[0].gateway_url + "/health", timeout=0.1)
-                misses = 0
-            except OSError:
-                misses += 1
-            time.sleep(0.1)
+        with geo.fabric.at(s_name) if geo is not None else contextlib.nullcontext():
+            while misses < 3:  # the monitor, at the standby: 3 missed 100 ms probes
+                try:
+                    http_json(old.gateway_url_from(s_name) + "/health", timeout=0.1)
+                    misses = 0
+                except OSError:
+                    misses += 1
+                time.sleep(0.1)
         stop.set()
         forward.join()
-        ssites.start_gateway(ssites.sites[0])  # promotion
+        ssites.start_gateway(new)  # promotion
         time.sleep(seconds)
         f.finish()
         acked_lost = lost(f.acked, read_log(standby.endpoints[0]), same_cluster=False)
         # The old primary rejoins as the standby, from nothing.
-        old = psites.sites[0]
         shutil.rmtree(primary.members[0].data_dir)
         shutil.rmtree(psites.root / old.name)
         restarted = time.monotonic()
-        primary.restart("primary")
+        primary.restart(p_name)
         primary.wait_ready()
         back = threading.Thread(
-            target=mirror, args=(standby.endpoints[0], primary.endpoints[0], stop_back)
+            target=mirror,
+            args=(
+                standby.members[0].client_url_from(p_name),
+                primary.members[0].client_url,
+                stop_back,
+                at(p_name),
+            ),
         )
         back.start()
         psites.start_node(old)
         psites.wait_up()
-        agree, _ = wait_agree([old.node_url, ssites.sites[0].node_url])
+        agree, _ = wait_agree([old.node_url, new.node_url])
         return {
-            "victim": "primary",
+            "victim": p_name,
             "write_rto_s": outage(f.ack_times, killed),
             "read_rto_s": outage(f.read_times, killed),
             "acked": len(f.acked),
@@ -213,11 +332,16 @@ def run_active_passive(root: Path, rng: random.Random, seconds: float) -> dict[s
         standby.stop()
 
 
-CONFIGS = {
-    "single-site": lambda root, rng, s: run_replicated(["site1"], root, rng, s),
+CONFIGS: dict[str, Callable[[Path, random.Random, float, Geo | None], dict[str, Any]]] = {
+    "single-site": lambda root, rng, s, geo: run_replicated(
+        ["fra1" if geo else "site1"], root, rng, s, geo
+    ),
     "active-passive": run_active_passive,
-    "active-active": lambda root, rng, s: run_replicated(["fra1", "ams1", "dal1"], root, rng, s),
+    "active-active": lambda root, rng, s, geo: run_replicated(
+        ["fra1", "ams1", "dal1"], root, rng, s, geo
+    ),
 }
+GEO_SITES = ["fra1", "ams1", "dal1"]
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -245,6 +369,19 @@ def fmt(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f} s"
 
 
+def describe(name: str, s: dict[str, Any]) -> tuple[str, str]:
+    impact = (
+        f"writes down {fmt(s['write_rto_median_s'])} (max {fmt(s['write_rto_max_s'])}), "
+        f"reads down {fmt(s['read_rto_median_s'])}, "
+        f"{s['acked_lost_total']} of {s['acked_total']} acked orders lost"
+    )
+    recovery = (
+        f"hashes agree: {'yes' if s['hashes_agree'] else 'NO'}; "
+        f"restarted site caught up in {fmt(s['catch_up_median_s'])}"
+    )
+    return impact, recovery
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -253,37 +390,80 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0, help="flow time after the kill")
     parser.add_argument("--only", choices=list(CONFIGS), action="append")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--geo", action="store_true", help="also at emulated distances, interleaved, side by side"
+    )
+    parser.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    rng = random.Random(args.seed)
-    results: dict[str, Any] = {}
-    for name in args.only or list(CONFIGS):
-        runs = []
-        for i in range(args.runs):
-            with tempfile.TemporaryDirectory(prefix=f"drill-{name}-") as tmp:
-                runs.append(CONFIGS[name](Path(tmp), rng, args.seconds))
-            print(f"{name} run {i + 1}: {json.dumps(runs[-1])}", file=sys.stderr)
-        results[name] = {"summary": summary(runs), "runs": runs}
-    print("| configuration | failure impact (measured) | recovery speed (measured) |")
-    print("| --- | --- | --- |")
-    for name, r in results.items():
-        s = r["summary"]
-        impact = (
-            f"writes down {fmt(s['write_rto_median_s'])} (max {fmt(s['write_rto_max_s'])}), "
-            f"reads down {fmt(s['read_rto_median_s'])}, "
-            f"{s['acked_lost_total']} of {s['acked_total']} acked orders lost"
+    modes: list[str] = ["loopback", "geo"] if args.geo else ["loopback"]
+    geo: Geo | None = None
+    fabric_dir = tempfile.TemporaryDirectory(prefix="drill-fabric-")
+    if args.geo:
+        fabric = Fabric.start(
+            GEO_SITES, Path(fabric_dir.name), DelayMatrix.of(GEO_SITES, args.route_factor)
         )
-        recovery = (
-            f"hashes agree: {'yes' if s['hashes_agree'] else 'NO'}; "
-            f"restarted site caught up in {fmt(s['catch_up_median_s'])}"
+        if not fabric.namespaced:
+            print(f"--geo: {fabric.describe()}", file=sys.stderr)
+            fabric.stop()
+            return 2
+        geo = Geo(fabric, fabric.measure_rtts())
+        rtts = ", ".join(f"{a}-{b} {v:.1f}" for (a, b), v in geo.rtts.items() if a < b)
+        print(f"geo: {fabric.describe()}", file=sys.stderr)
+        print(f"geo: measured round trips in ms: {rtts}", file=sys.stderr)
+    rngs = {mode: random.Random(args.seed) for mode in modes}  # the same draws for both
+    results: dict[str, dict[str, Any]] = {mode: {} for mode in modes}
+    try:
+        for name in args.only or list(CONFIGS):
+            runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
+            for i in range(args.runs):
+                for mode in modes:  # interleaved: the machine's load falls on both alike
+                    with tempfile.TemporaryDirectory(prefix=f"drill-{name}-") as tmp:
+                        run = CONFIGS[name](
+                            Path(tmp), rngs[mode], args.seconds, geo if mode == "geo" else None
+                        )
+                    runs[mode].append(run)
+                    print(f"{name} {mode} run {i + 1}: {json.dumps(run)}", file=sys.stderr)
+            for mode in modes:
+                results[mode][name] = {"summary": summary(runs[mode]), "runs": runs[mode]}
+    finally:
+        if geo is not None:
+            geo.fabric.stop()
+        fabric_dir.cleanup()
+    if not args.geo:
+        print("| configuration | failure impact (measured) | recovery speed (measured) |")
+        print("| --- | --- | --- |")
+        for name, r in results["loopback"].items():
+            impact, recovery = describe(name, r["summary"])
+            print(f"| {name} | {impact} | {recovery} |")
+    else:
+        print(
+            "| configuration | loopback: failure impact | loopback: recovery | "
+            "emulated distance: failure impact | emulated distance: recovery |"
         )
-        print(f"| {name} | {impact} | {recovery} |")
+        print("| --- | --- | --- | --- | --- |")
+        for name in results["loopback"]:
+            a = describe(name, results["loopback"][name]["summary"])
+            b = describe(name, results["geo"][name]["summary"])
+            print(f"| {name} | {a[0]} | {a[1]} | {b[0]} | {b[1]} |")
+        assert geo is not None
+        timings = {
+            name: f"{first['heartbeat_ms']}/{first['election_ms']} ms"
+            if "heartbeat_ms" in first
+            else "30/300 ms"
+            for name, run in results["geo"].items()
+            for first in [run["runs"][0]]
+        }
+        print(
+            f"(emulated distance: {geo.fabric.describe()}; etcd heartbeat/election from the "
+            f"measured RTTs: {timings}; loopback: heartbeat 30 ms, election 300 ms)"
+        )
     print(
-        f"(medians over {args.runs} run(s) per configuration; one machine, loopback, emulated "
-        "sites: see the script's docstring)"
+        f"(medians over {args.runs} run(s) per configuration; one machine; loopback runs have no "
+        "emulated distance: see the script's docstring)"
     )
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results if args.geo else results["loopback"], indent=2))
     return 0
 
 

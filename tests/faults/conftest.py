@@ -55,3 +55,13 @@ def uncompacted_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
     s = make_sites(cluster, tmp_path, snapshot_every=10**6, batch_every=2, etcd_timeout=1.0)
     yield s
     s.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` (the long campaign) run only when asked for with ``-m slow``."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="long-running: opt in with -m slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

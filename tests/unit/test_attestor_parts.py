@@ -94,6 +94,17 @@ def test_schedule_runs_jobs_on_their_intervals_and_sooner_on_request() -> None:
     assert node.next_due == 30.0
 
 
+def test_a_wall_clock_stepped_back_does_not_postpone_jobs_by_the_step() -> None:
+    """Found by the fault campaign's clock jumps: a clock an hour ahead, then corrected, left
+    every job due an hour later, so the attestor went silent for the size of the jump."""
+    health = Job("health", _Probe(Kind.HEALTH), interval=10, lifetime=20)
+    schedule = Schedule([health])
+    schedule.done(health, 3600.0 + 1000.0)  # last run while the clock was an hour ahead
+    assert schedule.seconds_until_next(1005.0) == 10.0  # stepped back: one interval, not 3605
+    assert schedule.due(1015.0) == [health]
+    assert health.last_run <= 1015.0  # a renewal request is not held back by a future run
+
+
 def test_waker_is_woken_from_a_signal_handler() -> None:
     waker = Waker()
     previous = signal.signal(signal.SIGUSR2, lambda *_: waker.wake())

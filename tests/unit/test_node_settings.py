@@ -89,7 +89,10 @@ def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.Mo
     [
         ({"snapshot_every": 5, "batch_every": 2}, "snapshot_every must be a multiple of batch"),
         ({"committee": ["ams1", "dal1"]}, "node_id 'fra1' is not in committee"),
-        ({"log_retention": 1.0}, "log_retention must exceed write_deadline + etcd_timeout"),
+        (
+            {"log_retention": 1.0},
+            "log_retention must exceed write_deadline + write_settle_timeout + etcd_timeout",
+        ),
         ({"node_port": 70000}, "node_port: Input should be less than or equal to 65535"),
         ({"log_level": "loud"}, "log_level: Input should be 'debug', 'info'"),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),

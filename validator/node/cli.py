@@ -71,6 +71,7 @@ async def run_gateway(settings: Settings) -> None:
         max_inflight=settings.max_inflight_writes,
         deadline=settings.write_deadline,
         attempt_timeout=settings.write_attempt_timeout,
+        settle_timeout=settings.write_settle_timeout,
     )
     task = asyncio.create_task(sequencer.run())
     await _serve(

@@ -1,9 +1,11 @@
 """A small asynchronous etcd v3 client over etcd's JSON gateway (HTTP), with endpoint failover.
 
 Only what the input log needs: put, range, create-if-absent, deletes, compaction and a
-streaming watch. Keys and values travel base64-encoded, as the gateway wants. Every request
-has a deadline: on a cluster without quorum a write never answers, so the caller learns
-``EtcdUnavailableError`` after ``timeout`` seconds instead of waiting for ever.
+streaming watch. Keys and values travel base64-encoded, as the gateway wants. Every attempt
+has a deadline: a paused or cut-off member, or a cluster without quorum, never answers a write,
+so a request that one member does not answer in time goes to the next one, and the caller
+learns ``EtcdUnavailableError`` once every member has had its chance, instead of waiting for
+ever.
 
 aiohttp rather than httpx: on loopback a transaction round trip is about 0.9 ms against 1.5 ms,
 and the gateway's acknowledgement latency is mostly that round trip.
@@ -11,6 +13,7 @@ and the gateway's acknowledgement latency is mostly that round trip.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Sequence
@@ -21,8 +24,22 @@ import aiohttp
 
 from validator.node.errors import EtcdError, EtcdUnavailableError
 
-_UNAVAILABLE = ("timed out", "no leader", "unhealthy", "leader changed", "too many requests")
-"""Error texts of a cluster that cannot commit right now (as opposed to a refused request)."""
+_UNAVAILABLE = (
+    "timed out",
+    "no leader",
+    "unhealthy",
+    "leader changed",
+    "too many requests",
+    "proposal dropped",  # a follower that has lost its leader drops proposals (an election)
+    "server stopped",
+    "stopping",
+    "transport is closing",
+    "deadline exceeded",
+    "context canceled",
+)
+"""Error texts of a member that cannot commit right now (as opposed to a refused request): the
+same request goes to the next member."""
+_JSON = {"content-type": "application/json"}
 
 
 def b64(data: bytes) -> str:
@@ -50,15 +67,29 @@ def _kv(raw: dict[str, Any]) -> KeyValue:
 
 
 class EtcdClient:
-    """Talks to the first endpoint that answers; moves to the next one when it does not."""
+    """Talks to the first endpoint (this site's own member) while it answers; moves to the next
+    one when it does not, and back home once home serves a linearizable read again.
 
-    def __init__(self, endpoints: Sequence[str], timeout: float = 1.5) -> None:
+    A member that does not answer in time (paused, partitioned, overloaded) is treated like one
+    that refuses connections: the same request goes to the next endpoint within the same call.
+    Every request the log makes is safe to repeat on another member (create-if-absent
+    transactions, puts of the same value, reads, deletes), so this never writes twice.
+    """
+
+    def __init__(
+        self, endpoints: Sequence[str], timeout: float = 1.5, home_probe_every: float = 0.5
+    ) -> None:
         if not endpoints:
             raise ValueError("at least one etcd endpoint is needed")
         self.endpoints = [e.rstrip("/") for e in endpoints]
         self.timeout = timeout
+        self.home_probe_every = home_probe_every
         self._current = 0
         self._session: aiohttp.ClientSession | None = None
+        self._next_home_probe = 0.0
+        self._probe: asyncio.Task[None] | None = None
+        self.failovers = 0
+        """How many times a request moved on to another endpoint (for /health)."""
 
     @property
     def endpoint(self) -> str:
@@ -75,46 +106,159 @@ class EtcdClient:
         return self._session
 
     async def aclose(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
         if self._session is not None:
             await self._session.close()
+
+    async def _post(self, index: int, path: str, payload: str, limit: float) -> tuple[int, bytes]:
+        deadline = aiohttp.ClientTimeout(total=limit, sock_connect=min(limit, 0.5))
+        async with self.session.post(
+            f"{self.endpoints[index]}/v3/{path}", data=payload, headers=_JSON, timeout=deadline
+        ) as response:
+            return response.status, await response.read()
+
+    def _maybe_probe_home(self) -> None:
+        """While away from home, check every ``home_probe_every`` seconds (in the background)
+        whether home serves a linearizable read again: that needs a leader with a quorum, so a
+        member that is merely up but cut off from the others does not count."""
+        if self._current == 0 or (self._probe is not None and not self._probe.done()):
+            return
+        loop = asyncio.get_running_loop()
+        if loop.time() < self._next_home_probe:
+            return
+        self._next_home_probe = loop.time() + self.home_probe_every
+        self._probe = loop.create_task(self._probe_home())
+
+    async def _probe_home(self) -> None:
+        body = json.dumps({"key": b64(b"/venue/probe"), "limit": 1})
+        try:
+            status, text = await self._post(0, "kv/range", body, min(self.timeout, 0.5))
+        except (TimeoutError, aiohttp.ClientError, OSError):
+            return  # still away: the next probe tries again
+        if status == 200 and b'"error"' not in text:
+            self._current = 0
+
+    def _judge(
+        self, index: int, path: str, attempt: asyncio.Task[tuple[int, bytes]], limit: float
+    ) -> tuple[dict[str, Any] | None, str, bool]:
+        """What one finished attempt says: (answer, "", False) when the member answered, else
+        (None, why, whether the request may have reached it). Raises ``EtcdError`` when the
+        member refused the request itself (an answer no other member would change)."""
+        endpoint = self.endpoints[index]
+        try:
+            status, text = attempt.result()
+        except TimeoutError:  # paused, partitioned or without quorum: it may sit in that member
+            return None, f"{endpoint}: no answer within {limit:.3g}s", True
+        except aiohttp.ClientConnectorError as exc:  # refused: nothing was sent
+            return None, f"{endpoint}: {exc.strerror or exc}", False
+        except aiohttp.ClientError as exc:  # reset mid-request: it may have been received
+            return None, f"{endpoint}: {exc!r}", True
+        try:
+            data: dict[str, Any] = json.loads(text)
+        except ValueError:
+            raise EtcdError(f"{path}: HTTP {status}, not JSON: {text[:80]!r}") from None
+        if status != 200 or "error" in data:
+            message = str(data.get("error") or data.get("message") or text[:200])
+            if any(s in message for s in _UNAVAILABLE):
+                return None, f"{endpoint}: {message}", True
+            raise EtcdError(f"{path}: {message}")
+        if index != self._current:
+            self.failovers += 1
+            self._current = index
+        return data, "", False
 
     async def call(
         self, path: str, body: dict[str, Any], timeout: float | None = None
     ) -> dict[str, Any]:
-        """POST ``body`` to ``/v3/<path>``, trying each endpoint once, current one first;
-        ``timeout`` (default: the client's) bounds each attempt."""
-        last: Exception | None = None
+        """POST ``body`` to ``/v3/<path>``, trying each endpoint once, current one first, until
+        one answers; ``timeout`` (default: the client's) bounds each attempt.
+
+        A member that times out, refuses the connection or says it cannot commit right now (no
+        leader, timed out) is skipped for the next one. When none answers, raises
+        ``EtcdUnavailableError`` whose ``maybe_applied`` says whether any attempt could have
+        reached a member (so a write might still take effect) or none did.
+        """
+        self._maybe_probe_home()
         payload = json.dumps(body)
-        headers = {"content-type": "application/json"}
         limit = self.timeout if timeout is None else timeout
-        deadline = aiohttp.ClientTimeout(total=limit, sock_connect=min(limit, 0.5))
-        for attempt in range(len(self.endpoints)):
-            index = (self._current + attempt) % len(self.endpoints)
-            url = f"{self.endpoints[index]}/v3/{path}"
-            try:
-                async with self.session.post(
-                    url, data=payload, headers=headers, timeout=deadline
-                ) as response:
-                    status = response.status
-                    text = await response.read()
-            except TimeoutError as exc:
-                # The member answered nothing in time: without quorum every member behaves so.
-                raise EtcdUnavailableError(f"{path}: no answer within {limit}s") from exc
-            except aiohttp.ClientError as exc:  # refused, reset: this member is down
-                last = exc
-                continue
-            self._current = index
-            try:
-                data: dict[str, Any] = json.loads(text)
-            except ValueError:
-                raise EtcdError(f"{path}: HTTP {status}, not JSON: {text[:80]!r}") from None
-            if status != 200 or "error" in data:
-                message = str(data.get("error") or data.get("message") or text[:200])
-                if any(s in message for s in _UNAVAILABLE):
-                    raise EtcdUnavailableError(f"{path}: {message}")
-                raise EtcdError(f"{path}: {message}")
-            return data
-        raise EtcdUnavailableError(f"{path}: no etcd endpoint reachable ({last})")
+        failures: list[str] = []
+        maybe_applied = False
+        count = len(self.endpoints)
+        for attempt in range(count):
+            index = (self._current + attempt) % count
+            task = asyncio.ensure_future(self._post(index, path, payload, limit))
+            await asyncio.wait([task])
+            data, why, reached = self._judge(index, path, task, limit)
+            if data is not None:
+                return data
+            failures.append(why)
+            maybe_applied = maybe_applied or reached
+        raise EtcdUnavailableError(
+            f"{path}: no etcd member answered ({'; '.join(failures)})", maybe_applied
+        )
+
+    async def hedged(
+        self, path: str, body: dict[str, Any], hedge_after: float, until: float
+    ) -> dict[str, Any]:
+        """POST ``body`` (a request safe to repeat) until ``until`` (the loop's clock), hedged:
+        one attempt on the current member, and while none has answered, another on the next
+        member every ``hedge_after`` seconds (at once when one fails fast), cycling through
+        them; earlier attempts keep running, and the first answer wins.
+
+        A paused or cut-off member costs ``hedge_after``, not the whole deadline; a commit that
+        is merely slower than ``hedge_after`` (a slow link to a far leader) still answers, where
+        abandoning each attempt at a fixed timeout would never let one finish. Raises like
+        ``call`` when nothing answered by ``until``.
+        """
+        self._maybe_probe_home()
+        loop = asyncio.get_running_loop()
+        payload = json.dumps(body)
+        count = len(self.endpoints)
+        pending: dict[asyncio.Task[tuple[int, bytes]], tuple[int, float]] = {}
+        failures: list[str] = []
+        maybe_applied = False
+        launched = 0
+        next_at = loop.time()
+        try:
+            while True:
+                now = loop.time()
+                if now >= until:
+                    break
+                if now >= next_at and len(pending) < 2 * count:
+                    index = (self._current + launched) % count
+                    launched += 1
+                    task = loop.create_task(self._post(index, path, payload, until - now))
+                    pending[task] = (index, now)
+                    next_at = now + hedge_after
+                wait = max(0.0, min(next_at, until) - loop.time())
+                if not pending:
+                    await asyncio.sleep(wait)
+                    continue
+                done, _ = await asyncio.wait(
+                    pending, timeout=wait, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    index, started = pending.pop(task)
+                    data, why, reached = self._judge(index, path, task, until - started)
+                    if data is not None:
+                        return data
+                    failures.append(why)
+                    maybe_applied = maybe_applied or reached
+                    if loop.time() - started < hedge_after:
+                        # failed fast (refused, no leader): the next member at once, but a
+                        # whole round of fast failures waits a little before the next round
+                        pause = 0.0 if launched % count else min(hedge_after, 0.05)
+                        next_at = min(next_at, loop.time() + pause)
+        finally:
+            for task in pending:
+                task.cancel()
+        if pending:
+            maybe_applied = True  # attempts still out there when we gave up
+        raise EtcdUnavailableError(
+            f"{path}: no etcd member answered in time ({'; '.join(failures[-5:]) or 'no answer'})",
+            maybe_applied,
+        )
 
     async def put(self, key: bytes, value: bytes) -> int:
         data = await self.call("kv/put", {"key": b64(key), "value": b64(value)})
@@ -159,20 +303,44 @@ class EtcdClient:
         already holds exactly ``value`` (an earlier attempt of ours landed), and (mod revision,
         False) when it holds something else.
         """
+        revision, stored = await self.create_or_read(key, value, timeout)
+        return revision, stored == value
+
+    async def create_or_read(
+        self,
+        key: bytes,
+        value: bytes,
+        timeout: float | None = None,
+        *,
+        hedge_after: float | None = None,
+        until: float | None = None,
+    ) -> tuple[int, bytes | None]:
+        """Write ``key`` only if it does not exist yet, in one transaction: (revision, ``value``)
+        when this call wrote it, else (mod revision, the value the key holds). With
+        ``hedge_after`` and ``until``, the transaction is sent ``hedged`` (it is safe to repeat:
+        whichever copy commits first decides, the others read the key)."""
         k = b64(key)
         body = {
             "compare": [{"key": k, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
             "success": [{"request_put": {"key": k, "value": b64(value)}}],
             "failure": [{"request_range": {"key": k}}],
         }
-        data = await self.call("kv/txn", body, timeout)
+        if hedge_after is not None and until is not None:
+            data = await self.hedged("kv/txn", body, hedge_after, until)
+        else:
+            data = await self.call("kv/txn", body, timeout)
         if data.get("succeeded"):
-            return int(data["header"]["revision"]), True
+            return int(data["header"]["revision"]), value
         kvs = data["responses"][0]["response_range"].get("kvs", [])
         if not kvs:  # deleted in between (compaction): treat as someone else's key
-            return 0, False
+            return 0, None
         existing = _kv(kvs[0])
-        return existing.mod_revision, existing.value == value
+        return existing.mod_revision, existing.value
+
+    async def get(self, key: bytes, timeout: float | None = None) -> KeyValue | None:
+        """The key's value and mod revision (a linearizable read), None when it does not exist."""
+        kvs = (await self.call("kv/range", {"key": b64(key)}, timeout)).get("kvs", [])
+        return _kv(kvs[0]) if kvs else None
 
     async def delete_keys(self, keys: Sequence[bytes]) -> None:
         """Delete ``keys`` in transactions of at most 100 operations."""

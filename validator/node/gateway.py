@@ -6,8 +6,12 @@ log position: ``rev`` (the etcd revision of its chunk, the order of the log) and
 index in the chunk). A retry of an order this gateway acknowledged recently (same account and
 client order id, same content) gets the original position with ``"duplicate": true`` and is not
 logged again; a retry through another gateway, or one this gateway has forgotten, is logged and
-the engine rejects it (``duplicate_order_id``), so an order never trades twice. When etcd cannot
-commit (members down, no quorum) the answer is 503 and nothing is acknowledged.
+the engine rejects it (``duplicate_order_id``), so an order never trades twice.
+
+When etcd does not commit in time the answer is never a guess: 503 ``"outcome": "refused"`` when
+the write is guaranteed never to commit (no member received it, or its key was fenced), 504
+``"outcome": "unknown"`` when it may still commit (no quorum could be reached even to fence it).
+Either way retrying with the same client order id is safe.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from typing import Any
 from validator.engine.codec import decode_object, encode_message, loads_strict
 from validator.engine.errors import MessageError
 from validator.engine.messages import CancelReplace, Message, NewOrder
-from validator.node.errors import EtcdError
+from validator.node.errors import EtcdError, WriteOutcomeUnknownError
 from validator.node.sequencer import Sequencer
 
 UNAVAILABLE = (
-    "log unavailable: etcd did not commit ({reason}); NOT acknowledged. "
+    "log unavailable: etcd did not commit ({reason}); NOT acknowledged, and it never will be. "
     "Retrying with the same client order id is safe."
+)
+UNKNOWN = (
+    "outcome unknown: etcd did not confirm the write ({reason}) and it may still commit. "
+    "Retry with the same client order id: a second copy is rejected as duplicate_order_id."
 )
 MAX_BATCH = 5_000
 
@@ -49,7 +57,8 @@ class Gateway:
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
-        """Log the messages (or recognise retries); raises MessageError, EtcdUnavailableError."""
+        """Log the messages (or recognise retries); raises MessageError, WriteRefusedError (never
+        committed), WriteOutcomeUnknownError (may still commit), EtcdError."""
         acks: list[dict[str, Any]] = [{}] * len(raw)
         fresh: list[tuple[int, tuple[str, int] | None, bytes]] = []
         acked = self.acked
@@ -143,8 +152,10 @@ class GatewayApp:
             acks = await self.gateway.accept(items)
         except MessageError as exc:
             return 400, {"error": f"bad input: {exc}"}
+        except WriteOutcomeUnknownError as exc:
+            return 504, {"error": UNKNOWN.format(reason=exc), "outcome": "unknown"}
         except EtcdError as exc:
-            return 503, {"error": UNAVAILABLE.format(reason=exc)}
+            return 503, {"error": UNAVAILABLE.format(reason=exc), "outcome": "refused"}
         return 200, ({"acks": acks} if batch else acks[0])
 
     def health(self) -> dict[str, Any]:
@@ -154,5 +165,9 @@ class GatewayApp:
             "acknowledged": g.acknowledged,
             "chunks_written": g.sequencer.chunks_written,
             "write_retries": g.sequencer.retries,
+            "writes_refused": g.sequencer.refused,
+            "writes_found_after_deadline": g.sequencer.found_after_deadline,
+            "writes_unknown": g.sequencer.unknown,
             "etcd": g.sequencer.etcd.endpoint,
+            "etcd_failovers": g.sequencer.etcd.failovers,
         }

@@ -8,12 +8,20 @@ Up to ``max_inflight`` chunks are written at once; whatever arrives while they a
 into the next chunk, so the chunk size grows with load and the number of etcd transactions does
 not. A request's messages are never split across chunks: all or none of them are acknowledged.
 
-A write etcd does not confirm within ``attempt_timeout`` (a proposal forwarded to a leader that
-just died is never answered) is retried on the same key until ``deadline`` seconds have passed:
-the create-if-absent transaction tells whether an earlier attempt already landed, so a chunk is
-logged at most once and the clients waiting on it are acknowledged as soon as the cluster
-commits again. Only after the deadline do they get ``EtcdUnavailableError`` (nothing
-acknowledged).
+A write no member confirms within ``attempt_timeout`` (a proposal forwarded to a leader that just
+died, a member that is paused or cut off) is sent again, to the same key, through the next member,
+every ``attempt_timeout`` until ``deadline`` seconds have passed, while the earlier attempts keep
+waiting (hedged: a commit merely slower than ``attempt_timeout``, say over a slow link, still
+answers). The create-if-absent transaction tells whether an earlier attempt already landed, so a
+chunk is logged at most once and the clients waiting on it are acknowledged as soon as the
+cluster commits again.
+
+After the deadline the answer must still be true, and an attempt may sit unanswered in a paused
+or cut-off member and commit later. So the sequencer *settles* the key: it writes ``FENCE`` (an
+empty chunk) create-if-absent under the same key through any member that answers. Either the
+fence wins, and the chunk can never land (``WriteRefusedError``: not acknowledged, never will
+be), or it finds the chunk there (acknowledged after all), or no member can commit even that
+(``WriteOutcomeUnknownError``: it may still commit; retry with the same client order id).
 """
 
 from __future__ import annotations
@@ -21,9 +29,19 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from validator.node.errors import EtcdError, EtcdUnavailableError
+from validator.node.errors import (
+    EtcdError,
+    EtcdUnavailableError,
+    WriteOutcomeUnknownError,
+    WriteRefusedError,
+)
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.inputlog import chunk_key, encode_chunk, gateway_prefix, key_counter
+
+FENCE = encode_chunk([])
+"""What a gateway writes, create-if-absent, under the key of a chunk write it gave up on: an
+empty chunk (nodes apply it as a chunk without messages). Whichever of the two lands first owns
+the key for good."""
 
 
 @dataclass
@@ -44,6 +62,7 @@ class Sequencer:
         max_inflight: int = 2,
         deadline: float = 3.0,
         attempt_timeout: float = 0.2,
+        settle_timeout: float = 1.0,
     ) -> None:
         self.etcd = etcd
         self.gateway = gateway
@@ -51,6 +70,7 @@ class Sequencer:
         self.max_messages = max_messages
         self.deadline = deadline
         self.attempt_timeout = attempt_timeout
+        self.settle_timeout = settle_timeout
         self._queue: list[_Request] = []
         self._wake = asyncio.Event()
         self._slots = asyncio.Semaphore(max_inflight)
@@ -58,6 +78,13 @@ class Sequencer:
         """Counter of the next chunk key, None until read from etcd."""
         self.chunks_written = 0
         self.retries = 0
+        self.refused = 0
+        """Chunk writes given up on for good (no attempt reached a member, or fenced): their clients
+        were told it never committed."""
+        self.found_after_deadline = 0
+        """Chunk writes found committed while settling after the deadline (acknowledged)."""
+        self.unknown = 0
+        """Chunk writes whose outcome could not be settled (clients told: outcome unknown)."""
 
     async def submit(self, lines: list[bytes]) -> tuple[int, int]:
         """Append ``lines`` to the log; (revision, index of the first line), once committed."""
@@ -124,21 +151,65 @@ class Sequencer:
         loop = asyncio.get_running_loop()
         give_up = loop.time() + self.deadline
         counter: int | None = None
+        maybe_applied = False
+        """Whether an attempt under ``counter`` may have reached a member."""
         while True:
             try:
                 if counter is None:
                     counter = await self._next_counter()
-                revision, ours = await self.etcd.create(
-                    chunk_key(self.gateway, counter), value, self.attempt_timeout
+                revision, stored = await self.etcd.create_or_read(
+                    chunk_key(self.gateway, counter),
+                    value,
+                    hedge_after=self.attempt_timeout,
+                    until=give_up,
                 )
-                if ours:
+                if stored == value:  # written now, or by an earlier attempt of ours
                     self.chunks_written += 1
                     return revision
                 counter = None  # another process writes under our id (a restart raced us)
                 self._counter = None
+                maybe_applied = False
                 self.retries += 1
             except EtcdError as exc:
-                if not isinstance(exc, EtcdUnavailableError) or loop.time() >= give_up:
-                    raise
-                self.retries += 1
-                await asyncio.sleep(0.02)
+                if not isinstance(exc, EtcdUnavailableError):  # refused outright
+                    if counter is None or not maybe_applied:
+                        raise  # and no earlier attempt can land: not committed
+                    return await self._settle(counter, value, exc)
+                if counter is not None:
+                    maybe_applied = maybe_applied or exc.maybe_applied
+                if loop.time() < give_up:
+                    self.retries += 1
+                    await asyncio.sleep(0.02)
+                    continue
+                if counter is None or not maybe_applied:
+                    self.refused += 1
+                    raise WriteRefusedError(f"no attempt reached a member ({exc})") from exc
+                return await self._settle(counter, value, exc)
+
+    async def _settle(self, counter: int, value: bytes, cause: EtcdError) -> int:
+        """Decide the fate of a chunk write not confirmed by the deadline: fence its key."""
+        key = chunk_key(self.gateway, counter)
+        loop = asyncio.get_running_loop()
+        try:
+            revision, stored = await self.etcd.create_or_read(
+                key,
+                FENCE,
+                hedge_after=self.attempt_timeout,
+                until=loop.time() + self.settle_timeout,
+            )
+        except EtcdUnavailableError as exc:
+            self.unknown += 1
+            raise WriteOutcomeUnknownError(
+                f"not confirmed within {self.deadline}s ({cause}) and not fenced ({exc})"
+            ) from exc
+        if stored is None:  # the key is gone (compacted): whatever it held is unknowable
+            self.unknown += 1
+            raise WriteOutcomeUnknownError(f"chunk key {key!r} vanished while settling")
+        if stored == value:  # an earlier attempt landed after all
+            self.chunks_written += 1
+            self.found_after_deadline += 1
+            return revision
+        self.refused += 1
+        raise WriteRefusedError(
+            f"not confirmed within {self.deadline}s ({cause}); fenced at revision {revision}"
+        )

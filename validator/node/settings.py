@@ -86,11 +86,15 @@ class Settings(DeployableSettings):
     max_inflight_writes: int = Field(default=2, ge=1)
     """Chunks a gateway has in flight to etcd at once."""
     write_deadline: float = Field(default=3.0, gt=0)
-    """How long a gateway retries a chunk write etcd has not confirmed before answering 503."""
+    """How long a gateway retries a chunk write etcd has not confirmed before it settles the
+    write's fate (fences its key) and answers 503 (never committed) or 504 (outcome unknown)."""
     write_attempt_timeout: float = Field(default=0.2, gt=0)
-    """How long one attempt of a chunk write waits for etcd before it is sent again (to the same
-    key, so at most once in the log): bounds how long a leader's death stalls writes beyond the
-    election itself."""
+    """How long one member may take to confirm a chunk write before the same write goes to the
+    next member (to the same key, so at most once in the log): bounds how long a leader's death,
+    or a paused or cut-off member, stalls writes beyond the election itself."""
+    write_settle_timeout: float = Field(default=1.0, gt=0)
+    """How long a gateway tries, after ``write_deadline``, to fence the key of a write it gives up
+    on before it answers 504 (outcome unknown)."""
     log_retention: float = Field(default=10.0, gt=0)
     """Seconds a log key outlives the last snapshot that needs it (longer than a gateway's
     ``write_deadline``, so a retried write always finds its key)."""
@@ -105,8 +109,11 @@ class Settings(DeployableSettings):
     def _snapshots_on_batch_boundaries(self) -> Settings:
         if self.snapshot_every % self.batch_every:
             raise ValueError("snapshot_every must be a multiple of batch_every")
-        if self.log_retention <= self.write_deadline + self.etcd_timeout:
-            raise ValueError("log_retention must exceed write_deadline + etcd_timeout")
+        settled = self.write_deadline + self.write_settle_timeout
+        if self.log_retention <= settled + self.etcd_timeout:
+            raise ValueError(
+                "log_retention must exceed write_deadline + write_settle_timeout + etcd_timeout"
+            )
         if self.node_id not in self.committee:
             raise ValueError(f"node_id {self.node_id!r} is not in committee {self.committee}")
         return self

@@ -1,0 +1,120 @@
+"""Ack-latency probe: single-order requests to one gateway at Poisson arrivals (open loop).
+
+    python -m devnet.ackprobe BODIES --url URL --rate R --seconds S [--seed N]
+
+BODIES is a file of request bodies, one JSON message per line (sent in order, each once). The
+probe runs where it is started, so the benchmarks start one at each site (in its namespace,
+a process of its own: no other load shares its interpreter) against that site's gateway, and
+the ack latency it measures is what a client at that site sees. Prints one JSON object:
+``{"latencies_ms": [...], "failed": n, "sent": n}`` (latencies of acknowledged requests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import aiohttp
+import uvloop
+
+if TYPE_CHECKING:
+    from devnet.fabric import Fabric
+    from devnet.nodes import Sites
+
+JSON = {"content-type": "application/json"}
+
+
+async def probe(
+    url: str, bodies: list[bytes], rate: float, seconds: float, seed: int
+) -> dict[str, object]:
+    latencies: list[float] = []
+    failed = 0
+    rng = random.Random(seed)
+    tasks = []
+
+    async def one(body: bytes, session: aiohttp.ClientSession) -> None:
+        nonlocal failed
+        t = time.perf_counter()
+        try:
+            async with session.post(url + "/orders", data=body, headers=JSON) as r:
+                await r.read()
+                ok = r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            ok = False
+        if ok:
+            latencies.append((time.perf_counter() - t) * 1000)
+        else:
+            failed += 1
+
+    timeout = aiohttp.ClientTimeout(total=10)
+    connector = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        # warm the connection pool: a first request pays connection set-up, not the log
+        async with session.get(url + "/health") as r:
+            await r.read()
+        start = next_at = time.perf_counter()
+        for body in bodies:
+            if next_at - start >= seconds:
+                break
+            now = time.perf_counter()
+            if now < next_at:
+                await asyncio.sleep(next_at - now)
+            tasks.append(asyncio.create_task(one(body, session)))
+            next_at += rng.expovariate(rate)
+        await asyncio.gather(*tasks)
+    return {"latencies_ms": latencies, "failed": failed, "sent": len(tasks)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ackprobe", description=__doc__.splitlines()[0])
+    parser.add_argument("bodies", type=Path)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rate", type=float, required=True)
+    parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--seed", type=int, default=5)
+    args = parser.parse_args(argv)
+    bodies = [line for line in args.bodies.read_bytes().splitlines() if line.strip()]
+    result = uvloop.run(probe(args.url, bodies, args.rate, args.seconds, args.seed))
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+def probe_sites(
+    fabric: Fabric,
+    venue: Sites,
+    bodies: dict[str, list[bytes]],
+    rate: float,
+    seconds: float,
+    root: Path,
+) -> dict[str, dict[str, object]]:
+    """One probe per site in ``bodies``, all at once, each at its site against its own site's
+    gateway at ``rate`` requests/s: site -> the probe's result."""
+    procs = {}
+    for site, lines in bodies.items():
+        path = root / f"probe-{site}.jsonl"
+        path.write_bytes(b"\n".join(lines) + b"\n")
+        url = venue.site(site).gateway_url_from(site)
+        cmd = fabric.command_at(
+            site,
+            [sys.executable, "-m", "devnet.ackprobe", str(path), "--url", url, "--rate",
+             str(rate), "--seconds", str(seconds)],
+        )  # fmt: skip
+        procs[site] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = {}
+    for site, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=seconds + 60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"ack probe at {site} failed: {stderr.decode()[-400:]}")
+        out[site] = json.loads(stdout)
+    return out
