@@ -25,8 +25,7 @@ from hypothesis import strategies as st
 from web3 import Web3
 
 from devnet.localchain import LocalChain
-from redundancy.artifacts import load_artifact
-from redundancy.chain import ContractClient
+from redundancy.chain import ContractClient, merged_abi
 from redundancy.deployment import deploy
 from redundancy.domains import facility_id
 from redundancy.registry import RegistryClient
@@ -41,6 +40,19 @@ CONTRACTS = ROOT / "contracts"
 NODE_MODULES = ROOT / "node_modules"
 
 # ---------------------------------------------------------------------- reading the sources
+
+SERVED_THROUGH = {
+    extension: client.CONTRACT_NAME
+    for client in (RegistryClient, SelectorClient)
+    for extension in client.EXTENSIONS
+}
+"""Extension contracts (reached through a deployed contract's fallback) -> that contract."""
+
+
+def full_abi(contract: str) -> list[dict[str, Any]]:
+    """The ABI callable on a deployed contract: its own and its extensions'."""
+    return merged_abi([contract] + [e for e, on in SERVED_THROUGH.items() if on == contract])
+
 
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _IMPORT = re.compile(r'^\s*import\s+\{[^}]*\}\s+from\s+"([^"]+)"\s*;', re.M)
@@ -102,9 +114,12 @@ def owner_only_functions() -> list[OwnerOnly]:
         _read(path, sources, seen)
     ours = {m.group(2) for p in own for m in _CONTRACT.finditer(_COMMENT.sub("", p.read_text()))}
     found: list[OwnerOnly] = []
+    seen_on: set[tuple[str, str, int]] = set()
     for name in sorted(ours):
         if sources[name].abstract:
             continue
+        # an extension's functions run on the contract that delegates to it, and only there
+        deployed = SERVED_THROUGH.get(name, name)
         functions: dict[tuple[str, int], str] = {}
         queue = [name]
         while queue:  # most derived first: a base's declaration never replaces an override
@@ -112,7 +127,10 @@ def owner_only_functions() -> list[OwnerOnly]:
             for key in sources[current].guarded:
                 functions.setdefault(key, current)
             queue += [b for b in sources[current].bases if b in sources]
-        found += [OwnerOnly(name, f, n, where) for (f, n), where in sorted(functions.items())]
+        for (f, n), where in sorted(functions.items()):
+            if (deployed, f, n) not in seen_on:
+                seen_on.add((deployed, f, n))
+                found.append(OwnerOnly(deployed, f, n, where))
     return found
 
 
@@ -188,7 +206,7 @@ def _signature(item: dict[str, Any]) -> str:
 def abi_of(function: OwnerOnly) -> dict[str, Any]:
     (item,) = [
         i
-        for i in load_artifact(function.contract).abi
+        for i in full_abi(function.contract)
         if i.get("type") == "function"
         and i["name"] == function.name
         and len(i["inputs"]) == function.params
@@ -236,7 +254,7 @@ def observed(client: ContractClient, args: tuple[Any, ...]) -> list[Any]:
     """What the call could have changed, read back: owner, pending owner, every policy, and
     every view of one ``bytes32`` (a facility's record, status, landmark) at each bytes32
     argument."""
-    abi: list[dict[str, Any]] = load_artifact(type(client).CONTRACT_NAME).abi
+    abi = full_abi(type(client).CONTRACT_NAME)
     views = [i for i in abi if i.get("type") == "function" and i["stateMutability"] == "view"]
     out = [_view(client, "owner"), _view(client, "pendingOwner")]
     out += [
