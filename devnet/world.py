@@ -7,6 +7,7 @@ public names (``keccak("attestor:fra1")``), so they protect nothing; validators 
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -102,10 +103,15 @@ class World:
     measured: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def enrol(self, spec: FacilitySpec, owner: LocalAccount) -> None:
-        """Register the facility with its CA pinned, and publish its CA and device certificates."""
-        ca = make_ca(spec.name, spec.ca_key())
+        """Register the facility with its CA pinned, and publish its CA and device certificates.
+
+        The certificates are valid from the chain's clock (which the world's evidence is stamped
+        with), not the wall clock: a test chain's clock may run ahead of or behind this machine's.
+        """
+        start = dt.datetime.fromtimestamp(self.now(), dt.UTC)
+        ca = make_ca(spec.name, spec.ca_key(), now=start)
         device = issue_device_cert(
-            ca, spec.ca_key(), spec.device_key().public_key(), f"{spec.name} attestor"
+            ca, spec.ca_key(), spec.device_key().public_key(), f"{spec.name} attestor", now=start
         )
         self.registry.register_facility(
             spec.facility_id, spec.signer().address, fingerprint(ca), sender=owner

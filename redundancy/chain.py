@@ -158,9 +158,15 @@ class Transactor:
             "chainId": self._chain_id,
             "nonce": self.w3.eth.get_transaction_count(sender.address, "pending"),
         }
-        if gas is not None:
-            params["gas"] = gas
         try:
+            if gas is None:
+                # Headroom over the estimate: the estimate runs against the pending block, and
+                # a path that depends on block.timestamp or on a transaction landing first may
+                # cost more by the time this one is mined. Still a bound on every transaction.
+                estimate = int(fn.estimate_gas(params))  # type: ignore[arg-type]
+                limit = int(self.w3.eth.get_block("latest")["gasLimit"])
+                gas = min(estimate + estimate // GAS_HEADROOM_DIVISOR + GAS_HEADROOM_FLAT, limit)
+            params["gas"] = gas
             tx = fn.build_transaction(params)  # type: ignore[arg-type]
         except ContractLogicError as exc:  # includes ContractCustomError
             data = _revert_data(exc)
@@ -178,14 +184,40 @@ class Transactor:
             raise ChainError(one_line(exc)) from None
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
         if receipt["status"] != 1:
-            raise ContractRevertError("Revert", {"tx": tx_hash.hex()}, "0x")
+            raise self._mined_revert(tx, receipt)
         return receipt
+
+    def _mined_revert(self, tx: Any, receipt: TxReceipt) -> ContractRevertError:
+        """Why a transaction that passed its estimate reverted once mined: the same call replayed
+        at the state it was mined on (the block before), decoded; or out of gas."""
+        tx_hash = receipt["transactionHash"].hex()
+        if receipt["gasUsed"] >= tx["gas"]:
+            return ContractRevertError("OutOfGas", {"tx": tx_hash, "gas": tx["gas"]}, "0x")
+        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
+        call["from"] = (
+            call.get("from") or self.w3.eth.get_transaction(receipt["transactionHash"])["from"]
+        )
+        try:
+            self.w3.eth.call(call, receipt["blockNumber"] - 1)  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            data = _revert_data(exc)
+            if len(data) >= 10:
+                return self.decoder.decode(data)
+        except Web3RPCError:
+            pass
+        return ContractRevertError("Revert", {"tx": tx_hash}, "0x")
 
     def _raise_funds(self, exc: Exception, address: str) -> None:
         if "insufficient funds" in str(exc).lower() or "funds" in str(exc).lower():
             raise InsufficientFundsError(
                 address, self.w3.eth.get_balance(to_checksum_address(address))
             ) from None
+
+
+GAS_HEADROOM_DIVISOR = 4
+"""A transaction's gas limit is its estimate plus a quarter of it ..."""
+GAS_HEADROOM_FLAT = 20_000
+"""... plus this, never above the block's gas limit."""
 
 
 def _revert_data(exc: ContractLogicError) -> str:
