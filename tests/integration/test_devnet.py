@@ -52,7 +52,8 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     for site in ("fra1", "ams1", "dal1"):
         log = (tmp_path / "sites" / site / "attestor.log").read_text()
         assert '"event":"daemon.stopped"' in log
-    assert "relayed 6 measured RTTs on-chain" in proc.stdout
+    assert "relayed 6 RTT measurements on-chain" in proc.stdout, proc.stdout
+    assert "refused:" not in proc.stdout
     # the venue: etcd member, node and gateway per site; orders acknowledged; a batch on-chain,
     # signed and submitted by the committee's node processes
     assert "venue: 600 orders acknowledged through all 3 gateways" in proc.stdout
