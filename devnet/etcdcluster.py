@@ -270,11 +270,11 @@ def start_cluster(
             ports = (free_port(), free_port())
         members.append(Member(n, *ports, base / f"{n}.etcd", placement=place))
     cluster = EtcdCluster(members, base, heartbeat_ms, election_ms, owned, pre_vote)
-    for m in members:
-        cluster.start_member(m)
     try:
+        for m in members:
+            cluster.start_member(m)
         cluster.wait_ready()
-    except TimeoutError:
+    except BaseException:  # whatever went wrong, no member is left running
         cluster.stop()
         raise
     return cluster

@@ -181,9 +181,13 @@ def make_sites(
             values["chain"] = chain[member.name]
         write_config(site.config, values)
         sites.sites.append(site)
-    for s in sites.sites:
-        sites.start_node(s)
-        if gateways:
-            sites.start_gateway(s)
-    sites.wait_up()
+    try:
+        for s in sites.sites:
+            sites.start_node(s)
+            if gateways:
+                sites.start_gateway(s)
+        sites.wait_up()
+    except BaseException:  # one did not come up: stop the ones that did, leave nothing behind
+        sites.stop()
+        raise
     return sites
