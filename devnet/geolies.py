@@ -2,9 +2,11 @@
 
 Two experiments, each on a registry and selector freshly deployed on the chain given:
 
-**Pair lies.** A pool of honest sites (claims are their true positions) measures RTTs two-sidedly.
-In every case one site of a pair lies in one of seven ways: reports a round trip lower than
-physics allows (``low_rtt``) or higher than it measured (``high_rtt``), replays an accepted
+**Pair lies.** A pool of sites whose claims are their true positions measures RTTs two-sidedly;
+half of them lie, each only ever paired with honest sites (so every pair has one liar at most,
+across all the cases). In every case one site of a pair lies in one of seven ways: reports a
+round trip lower than physics allows (``low_rtt``) or higher than it measured (``high_rtt``),
+replays an accepted
 measurement or one older than the stored one (``replay``), binds a block that is too old, in the
 future or whose hash is wrong (``stale_anchor``), signs with a key that is not its facility's
 attestor's (``forged``), submits the peer's signature on its own or on an altered measurement
@@ -184,6 +186,8 @@ class PairFigures:
     #: low_rtt cases whose lie alone contradicts the claims (what flagged both ends before)
     one_sided_would_flag: int = 0
     honest_flagged: int = 0
+    #: liars (whose claims are true; they lie about RTTs and signatures) flagged
+    liars_flagged: int = 0
     flag_events: int = 0
     disagreements: list[str] = field(default_factory=list)
 
@@ -194,6 +198,9 @@ class PairLies:
     def __init__(self, st: Stage, rng: random.Random, truth: dict[str, tuple[int, int]]) -> None:
         self.st, self.rng, self.truth = st, rng, truth
         self.specs = list(st.world.facilities.values())
+        #: the first half lie (each only ever to honest sites), the second half never does
+        half = len(self.specs) // 2
+        self.liars, self.honest_sites = self.specs[:half], self.specs[half:]
         #: accepted measurements per direction, oldest first
         self.history: dict[tuple[str, str], list[tuple[LatencyMeasurement, Signature]]] = (
             defaultdict(list)
@@ -442,7 +449,8 @@ class PairLies:
 
     def case(self) -> None:
         lie = LIES[sum(self.figures.cases.values()) % len(LIES)]  # every class in turn
-        a, b, c = self.rng.sample(self.specs, 3)
+        a = self.rng.choice(self.liars)
+        b, c = self.rng.sample(self.honest_sites, 2)
         try:
             outcome = getattr(self, lie)(a, b, c)
         except Disagreement as exc:
@@ -452,9 +460,9 @@ class PairLies:
         self.figures.outcomes[lie][outcome] += 1
 
     def finish(self) -> PairFigures:
-        self.figures.honest_flagged = sum(
-            self.st.selector.is_geography_flagged(s.facility_id) for s in self.specs
-        )
+        flagged = self.st.selector.is_geography_flagged
+        self.figures.honest_flagged = sum(flagged(s.facility_id) for s in self.honest_sites)
+        self.figures.liars_flagged = sum(flagged(s.facility_id) for s in self.liars)
         return self.figures
 
 
@@ -510,6 +518,8 @@ class WorldFigures:
     honest_flagged_by_peer: int = 0
     honest_cleared_by_own_disc: int = 0
     honest_flagged_at_end: int = 0
+    #: ... of those, flagged against a peer whose own claim lies outside one of its own discs
+    honest_flagged_by_provably_false_peer: int = 0
     disagreements: list[str] = field(default_factory=list)
 
 
@@ -574,8 +584,8 @@ def landmark_world(
                     pass
 
     figures.worlds += 1
+    outside: dict[bytes, bool] = {}  # site -> its claim lies outside one of its own discs
     for s in sites:
-        flagged = st.selector.is_geography_flagged(s.facility_id)
         discs = [
             (d, next(lm for lm in landmarks if lm.facility_id == d.landmark_id))
             for d in st.selector.discs_of(s.facility_id)
@@ -584,8 +594,9 @@ def landmark_world(
             figures.disagreements.append(f"{s.name}: {len(discs)} fresh discs, not {LANDMARKS}")
             continue
         figures.sites += 1
+        flagged = st.selector.is_geography_flagged(s.facility_id)
         off = distance_lower_bound_m(claim(s), truth[s.name])
-        outside = any(
+        out = outside[s.facility_id] = any(
             distance_lower_bound_m(claim(s), claim(lm)) > rtt_distance_bound_m(d.rtt_micros) + tol
             for d, lm in discs
         )
@@ -594,12 +605,7 @@ def landmark_world(
             figures.liars += 1
             figures.inflating_liars += liars[s.name]
             figures.liars_flagged += flagged
-        else:
-            by = flagged_by.get(s.name)
-            figures.honest_flagged_by_landmark += by == "landmark"
-            figures.honest_flagged_by_peer += by == "peer"
-            figures.honest_flagged_at_end += flagged
-        if outside:
+        if out:
             figures.provably_false += 1
             if not flagged:
                 figures.provably_false_missed += 1
@@ -607,10 +613,20 @@ def landmark_world(
         if off > smallest + tol:
             figures.beyond_radius += 1
             figures.beyond_radius_flagged += flagged
-            figures.beyond_radius_inside_every_disc += not flagged and not outside
+            figures.beyond_radius_inside_every_disc += not flagged and not out
         if off > 2 * smallest + tol:
             figures.beyond_diameter += 1
             figures.beyond_diameter_missed += not flagged
+    for s in sites:
+        if s.name in liars:
+            continue
+        by = flagged_by.get(s.name)
+        figures.honest_flagged_by_landmark += by == "landmark"
+        figures.honest_flagged_by_peer += by == "peer"
+        flag = st.selector.geography_flag(s.facility_id)
+        if flag is not None and flag.holds:
+            figures.honest_flagged_at_end += 1
+            figures.honest_flagged_by_provably_false_peer += outside.get(flag.against, False)
 
 
 def landmark_worlds(
@@ -641,7 +657,10 @@ def render(pairs: PairFigures | None, worlds: WorldFigures | None) -> str:
     lines: list[str] = []
     if pairs is not None:
         total = sum(pairs.cases.values())
-        lines.append(f"pair lies: {total} cases on {pairs.sites} honest sites, one liar per case")
+        lines.append(
+            f"pair lies: {total} cases on {pairs.sites} sites (half of them liars, each only ever "
+            "paired with honest sites; every claim is the true position)"
+        )
         for lie in LIES:
             lines.append(f"  {lie:<13}{pairs.cases[lie]:>6}")
             for outcome, n in sorted(pairs.outcomes[lie].items()):
@@ -652,6 +671,7 @@ def render(pairs: PairFigures | None, worlds: WorldFigures | None) -> str:
         )
         lines.append(f"  GeographyFlagged events: {pairs.flag_events}")
         lines.append(f"  honest facilities flagged: {pairs.honest_flagged} (goal 0)")
+        lines.append(f"  lying facilities flagged: {pairs.liars_flagged}")
         lines.append(f"  disagreements with the expected outcome: {len(pairs.disagreements)}")
         lines += [f"    {d}" for d in pairs.disagreements[:20]]
     if worlds is not None:
@@ -678,7 +698,9 @@ def render(pairs: PairFigures | None, worlds: WorldFigures | None) -> str:
         lines.append(
             f"  honest sites flagged: by a landmark {w.honest_flagged_by_landmark} (goal 0), "
             f"by a lying peer {w.honest_flagged_by_peer}, of which cleared by their own disc "
-            f"{w.honest_cleared_by_own_disc}; still flagged at the end {w.honest_flagged_at_end}"
+            f"{w.honest_cleared_by_own_disc}; still flagged at the end {w.honest_flagged_at_end}, "
+            f"{w.honest_flagged_by_provably_false_peer} of them against a peer whose own claim "
+            "lies outside one of its own discs"
         )
         lines.append(f"  disagreements: {len(w.disagreements)}")
         lines += [f"    {d}" for d in w.disagreements[:20]]
