@@ -15,9 +15,16 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 #: The adversarial classes, in the order the summary prints them.
-CLASSES = ("proofs", "batches", "access", "selection", "api")
+CLASSES = ("proofs", "batches", "access", "selection", "api", "geography")
 #: Cases per class in the default (CI) run: about two minutes for the folder on two cores.
-CI_EXAMPLES = {"proofs": 100, "batches": 88, "access": 104, "selection": 240, "api": 30}
+CI_EXAMPLES = {
+    "proofs": 100,
+    "batches": 88,
+    "access": 104,
+    "selection": 240,
+    "api": 30,
+    "geography": 42,
+}
 ENV = "ADVERSARIAL_EXAMPLES"
 #: Seconds a case may take at most, on average, before the test's timeout stops it.
 SECONDS_PER_CASE = 3.0

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 from web3 import Web3
 
-from tests.integration.api.conftest import FRA1, ApiWorld, LiveServer
+from tests.integration.api.conftest import FRA1, NRT1, ApiWorld, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
@@ -93,7 +93,14 @@ def test_dashboard_shows_facilities_links_stake_and_score_and_follows_blocks(
         "lon1": "stale",
     }
     assert page.locator("#map path.land").count() == 1  # the outline shipped with the package
-    assert page.locator(".site[data-name=nrt1] circle.ring").count() == 1  # geography flagged
+    # nrt1 claims Tokyo but its two-sided RTT to the landmark ams1 puts it within 150 km of it:
+    # flagged on-chain, so ringed; no other facility is
+    assert page.locator(".site[data-name=nrt1] circle.ring").count() == 1
+    assert page.locator("#map circle.ring").count() == 1
+    title = page.text_content(".site[data-name=nrt1] circle.facility title") or ""
+    assert "geography flagged" in title
+    nrt1 = page.inner_text(f"#facilities tr[data-id='0x{NRT1.facility_id.hex()}']")
+    assert "flagged: RTT contradicts claim (landmark ams1)" in nrt1
     assert page.locator(".site[data-name=fra1] circle.disc").count() == 1  # around ams1
     links = page.eval_on_selector_all("#links line", "els => els.map(e => e.getAttribute('class'))")
     assert sorted(links) == ["link bad", "link ok", "link ok"]
