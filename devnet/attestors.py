@@ -27,7 +27,7 @@ from eth_account.signers.local import LocalAccount
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
-from devnet.examples import EXAMPLES_DIR
+from devnet.examples import EXAMPLES_DIR, example_site
 from devnet.ports import free_port, free_udp_port
 from redundancy.domains import facility_id
 from redundancy.errors import RedundancyError
@@ -151,10 +151,12 @@ def start_sites(
             site_dir = sites_dir / name
             address, _, password = keys[name]
             http_port, latency_port = ports[name]
+            # the peers its config names that run in this world (each measures only those)
+            wanted = example_site(name).peers or tuple(names)
             peers = [
                 {"facility": other, "address": f"127.0.0.1:{ports[other][1]}"}
                 for other in names
-                if other != name
+                if other != name and other in wanted
             ]
             env = {
                 **os.environ,

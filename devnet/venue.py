@@ -34,7 +34,8 @@ from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 from validator.engine.errors import ValidatorError
 
-SUBMITTER_ACCOUNTS = (4, 5, 6)
+#: development accounts that pay each site's gas (the demo runs anvil with 20 accounts)
+SUBMITTER_ACCOUNTS = (4, 5, 6, 14, 15)
 BATCH_TIMEOUT = 90.0
 
 
@@ -53,7 +54,7 @@ def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str
     committee = SelectorClient(w3, dep.selector).current_committee()
     if committee.epoch == 0:
         raise VenueError("no committee has been selected yet")
-    keys = {Account.from_key(k).address: k for k in dev_keys("anvil")}
+    keys = {Account.from_key(k).address: k for k in dev_keys("anvil", 20)}
     by_facility = {
         registry.validator_info(m).facility_id: registry.validator_info(m).node
         for m in committee.members
@@ -69,7 +70,9 @@ def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str
             "selector": dep.selector,
             "registry": dep.registry,
             "dev_node_key": keys[node],
-            "dev_submitter_key": dev_keys("anvil")[SUBMITTER_ACCOUNTS[i % len(SUBMITTER_ACCOUNTS)]],
+            "dev_submitter_key": dev_keys("anvil", 20)[
+                SUBMITTER_ACCOUNTS[i % len(SUBMITTER_ACCOUNTS)]
+            ],
         }
     return out
 
