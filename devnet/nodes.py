@@ -185,5 +185,6 @@ def make_sites(
         sites.start_node(s)
         if gateways:
             sites.start_gateway(s)
-    sites.wait_up()
+    # generous: on a loaded machine a site's two processes can take long to import and bind
+    sites.wait_up(timeout=60.0)
     return sites
