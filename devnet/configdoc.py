@@ -51,7 +51,7 @@ DEPLOYABLES = (
     ),
     Deployable(
         "Validator node and gateway",
-        "validator node --config node.toml / validator gateway --config node.toml",
+        "validator run --config node.toml / validator gateway --config node.toml",
         ValidatorSettings,
         "VALIDATOR_",
         "One per site: the node applies the etcd-replicated input log and settles batches; the "

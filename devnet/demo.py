@@ -40,7 +40,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from attestor.latency import SignedLatency
-from devnet.apiserver import pick_port, start_api
+from devnet.apiserver import ApiProcess, launch_api, pick_port, wait_api
 from devnet.attestors import (
     SiteProcess,
     landed_count,
@@ -73,7 +73,9 @@ from redundancy.scores import DIMENSIONS
 from redundancy.selection import DimensionRule, DiversityPolicy
 from redundancy.selector import SelectorClient
 
-FIRST_ROUND_TIMEOUT = 90.0
+FIRST_ROUND_TIMEOUT = 180.0
+#: How long the API may take to answer once the committee is set up (it starts early).
+API_TIMEOUT = 120.0
 VENUE_TIMEOUT = 240.0
 STATUS_EVERY = 2.0
 #: How long to wait for every attestor to hold a signed round trip with each of its peers.
@@ -500,6 +502,11 @@ def run(
                 f"registry {devnet.deployment.registry}, deployment file {devnet.deployment_file}"
             )
         out.rpc_url, out.deployment_file = chain.rpc_url, str(devnet.deployment_file)
+        api: ApiProcess | None = None
+        if api_port is not None:  # started now, so it boots while the sites do
+            log = state_dir / "api.log"
+            api = launch_api(devnet.deployment_file, chain.rpc_url, pick_port(api_port), log)
+            started.callback(api.stop)
         with view.step("sites") as step:
             sites = start_sites(
                 list(site_names),
@@ -521,11 +528,9 @@ def run(
         if fresh:
             out = set_up_committee(devnet, world, sites, view)
             out.rpc_url, out.deployment_file = chain.rpc_url, str(devnet.deployment_file)
-        if api_port is not None:
+        if api is not None:
             with view.step("API") as step:
-                log = state_dir / "api.log"
-                api = start_api(devnet.deployment_file, chain.rpc_url, pick_port(api_port), log)
-                started.callback(api.stop)
+                wait_api(api, API_TIMEOUT)
                 out.api = api.url
                 step.done(f"{api.url}/docs, dashboard {api.url}/")
             view.note(f"API              {api.url}/docs")

@@ -186,5 +186,9 @@ def make_sites(
         if gateways:
             sites.start_gateway(s)
     # generous: on a loaded machine a site's two processes can take long to import and bind
-    sites.wait_up(timeout=60.0)
+    try:
+        sites.wait_up(timeout=60.0)
+    except BaseException:
+        sites.stop()  # none of them outlives a failed start
+        raise
     return sites
