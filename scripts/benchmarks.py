@@ -43,8 +43,8 @@ BENCHES = (
     Bench(
         "gas_registry",
         "Gas per site proof in RedundancyRegistry: single submission, batches of 10 and 50.",
-        "single (refresh) <= 70,000 gas; batch of 50 <= 20,000 gas per proof. Anchor: the Ethereum Attestation "
-        "Service spends 209,000-344,000 gas per attest.",
+        "single (refresh) <= 70,000 gas; batch of 50 <= 20,000 gas per proof. Anchor: the "
+        "Ethereum Attestation Service spends 209,000-344,000 gas per attest.",
         ("bench/gas_registry.py",),
         ("bench/gas_registry.py",),
     ),
