@@ -12,9 +12,11 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from playwright.sync_api import sync_playwright
 
 from attestor.keys import CA_KEY, DEVICE_KEY, KEYSTORE
 from devnet.examples import SITE_NAMES
@@ -24,6 +26,7 @@ from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.devkeys import dev_keys
 from redundancy.keystore import load_account
+from tests.integration.api.test_dashboard_browser import ARTIFACTS, FLAGS, chromium
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -42,7 +45,31 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def run_demo(state_dir: Path, api_port: int) -> tuple[subprocess.CompletedProcess[str], dict]:
+def dashboard(base: str) -> dict[str, object]:
+    """The demo's dashboard in a real headless Chromium: what it shows, and a screenshot kept
+    in ``artifacts-out/dashboard-demo.png`` (a CI artifact)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+            shown = {
+                "score": page.inner_text("#score"),
+                "class": page.inner_text("#class"),
+                "flagged": page.locator(".site[data-name=sin1] circle.ring").count(),
+                "rows": page.locator("#facilities tbody tr").count(),
+            }
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)
+        finally:
+            browser.close()
+    return shown
+
+
+def run_demo(
+    state_dir: Path, api_port: int
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
     """The default world until its first batch, its API read while it runs, then Ctrl-C."""
     json_path = state_dir / "summary.json"
     proc = subprocess.Popen(
@@ -62,7 +89,7 @@ def run_demo(state_dir: Path, api_port: int) -> tuple[subprocess.CompletedProces
         text=True,
     )
     lines: list[str] = []
-    api: dict = {}
+    api: dict[str, Any] = {}
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -74,6 +101,7 @@ def run_demo(state_dir: Path, api_port: int) -> tuple[subprocess.CompletedProces
         base = f"http://127.0.0.1:{api_port}"
         api["scores"] = get_json(base + "/scores", timeout=10)
         api["facilities"] = get_json(base + "/facilities", timeout=10)
+        api["dashboard"] = dashboard(base)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         rest, err = proc.communicate(timeout=120)
     finally:
@@ -106,6 +134,8 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     scores = api["scores"]
     assert scores["configuration_class"] == "active_active" and scores["score"] >= 1, scores
     assert all(d["tolerance"] >= 1 for d in scores["dimensions"]), scores
+    # the dashboard a user opens shows the same, and the dishonest site ringed on the map
+    assert api["dashboard"] == {"score": "1", "class": "active-active", "flagged": 1, "rows": 5}
     facilities = {f["name"]: f for f in api["facilities"]["facilities"]}
     assert facilities["sin1"]["geography"]["flagged"] is True
     assert [n for n, f in facilities.items() if f["geography"]["flagged"]] == ["sin1"]
