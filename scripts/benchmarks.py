@@ -270,6 +270,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     summary = ["| benchmark | status | seconds |", "| --- | --- | --- |"]
     sections: list[str] = []
+
+    def write(done: bool) -> None:
+        """The report so far (written after every benchmark, so a stopped run keeps its part)."""
+        total = f"Total: {time.monotonic() - t0:.0f} s." if done else "(still running)"
+        text = [*lines, "## Summary", "", *summary, "", total, "", *sections]
+        args.output.write_text("\n".join(text).rstrip() + "\n")
+
     for bench in BENCHES:
         if only is not None and bench.name not in only:
             continue
@@ -284,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         summary.append(f"| [{bench.name}](#{bench.name}) | {status} | {out.seconds:.0f} |")
         sections += section(bench.name, bench.what, bench.goal, out)
+        write(done=False)
     if not args.no_demo and (only is None or "demo" in only):
         print("running demo ...", flush=True)
         out = demo_outcome()
@@ -296,9 +304,7 @@ def main(argv: list[str] | None = None) -> int:
             DEMO_GOAL,
             out,
         )
-    lines += ["## Summary", "", *summary, "", f"Total: {time.monotonic() - t0:.0f} s.", ""]
-    lines += sections
-    args.output.write_text("\n".join(lines).rstrip() + "\n")
+    write(done=True)
     print(f"wrote {args.output}")
     return 0
 
