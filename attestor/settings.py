@@ -62,14 +62,18 @@ Seconds = Annotated[int, Field(gt=0)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class Refresh(Section):
     """How often a probe is re-run and signed, and how long its proof lives."""
 
     interval: Seconds = 6 * 3600
+    """Seconds between runs of this probe (each run signs a new proof); shorter than
+    ``lifetime``."""
     lifetime: Seconds = DAY
+    """Seconds a proof of this kind lives (its ``expiresAt``); at most the registry's maximum for
+    the kind."""
 
     @model_validator(mode="after")
     def _refresh_before_expiry(self) -> Refresh:
@@ -86,13 +90,21 @@ class ChainSettings(Section):
     ``chain_id``."""
 
     rpc_url: Annotated[str, Field(pattern=r"^https?://")]
+    """JSON-RPC endpoint of the chain (http or https)."""
     deployment: Path | None = None
+    """A deployment.json naming the chain id and the contracts (``redundancy-deploy`` writes it)."""
     registry: Address | None = None
+    """The registry's address, when no ``deployment`` is given."""
     chain_id: Annotated[int, Field(gt=0)] | None = None
+    """The chain id, when no ``deployment`` is given (checked against the RPC)."""
     deploy_block: Annotated[int, Field(ge=0)] = 0
+    """The first block to scan for the registry's events, when no ``deployment`` is given."""
     timeout: Annotated[float, Field(gt=0)] = 10.0
+    """Seconds one JSON-RPC request may take."""
     receipt_timeout: Annotated[float, Field(gt=0)] = 120.0
+    """Seconds to wait for a submitted transaction's receipt."""
     startup_wait: Annotated[float, Field(ge=0)] = 10.0
+    """Seconds to wait at start for the RPC to answer before giving up."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ChainSettings:
@@ -105,21 +117,35 @@ class KeySettings(Section):
     """The attestor's key files (``attestor init`` writes them under ``dir``)."""
 
     dir: Path = Path("keys")
+    """Directory of the key files (``attestor init --dir`` writes them); relative key paths are
+    under it."""
     keystore: Path = Path("attestor-key.json")
+    """The attestor's encrypted Ethereum (V3) keystore (its signing key; mode 0600)."""
     device_key: Path = Path("device-key.pem")
+    """The device's encrypted Ed25519 key (PEM), which signs evidence envelopes."""
     device_cert: Path = Path("device-cert.pem")
+    """The device certificate (PEM) issued by the site CA."""
     ca_cert: Path = Path("ca-cert.pem")
+    """The site CA certificate (PEM) whose fingerprint the registry pins."""
     password_file: Path | None = None
+    """A file whose first line is the keystores' passphrase (else ``keystore_password`` or a
+    prompt)."""
 
 
 class PublisherSettings(Section):
     """Batching and retry of on-chain publication."""
 
     batch_size: Annotated[int, Field(ge=1, le=200)] = 25
+    """Proofs per ``submitAttestations`` transaction."""
     backoff_initial: Annotated[float, Field(gt=0)] = 1.0
+    """Seconds before the first retry after a failed submission."""
     backoff_max: Annotated[float, Field(gt=0)] = 60.0
+    """The most seconds between retries (the backoff doubles up to it)."""
     expiry_margin: Annotated[int, Field(ge=0)] = 15
+    """Seconds before its expiry a proof is given up as too late to land (at most a quarter of
+    its life)."""
     retention_days: Annotated[int, Field(ge=1)] = 30
+    """Days final outbox rows (landed, refused, expired) are kept before pruning."""
 
     @model_validator(mode="after")
     def _cap_above_start(self) -> PublisherSettings:
@@ -132,52 +158,76 @@ class HealthSettings(Section):
     """The heartbeat: a health proof every interval, living two intervals."""
 
     heartbeat_interval: Seconds = 30
+    """Seconds between health proofs (each lives two intervals)."""
 
 
 class PowerSettings(Refresh):
     grid: Text
+    """The grid or balancing authority feeding the facility (the power domain)."""
     feeds: Annotated[int, Field(ge=1, le=16)]
+    """Independent utility feeds."""
     ups: bool
+    """Whether a UPS carries the load."""
     generator: bool
+    """Whether a standby generator is installed."""
     ups_name: Text | None = None
+    """The NUT UPS name to query with ``upsc`` (none: the UPS is not probed)."""
     upsc: str = "upsc"
+    """The ``upsc`` program to run."""
 
 
 class GeographySettings(Refresh):
     latitude_e6: Annotated[int, Field(ge=-90_000_000, le=90_000_000)]
+    """Claimed latitude in micro-degrees (checked on-chain against signed round trips)."""
     longitude_e6: Annotated[int, Field(ge=-180_000_000, le=180_000_000)]
+    """Claimed longitude in micro-degrees."""
     country: Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+    """ISO 3166 two-letter country code, lower case (the country domain)."""
     metro: Text
+    """The metro area (the metro domain)."""
     lifetime: Seconds = 7 * DAY
+    """Seconds a geography proof lives."""
     peer_retry_interval: Seconds = 300
+    """Seconds between round-trip measurements with each peer."""
 
 
 class NetworkSettings(Refresh):
     asns: Annotated[list[Asn], Field(min_length=1)]
+    """Upstream ASNs (``AS3320``); the first is the network domain."""
 
 
 class ProviderSettings(Refresh):
     name: Text
+    """The hosting company (the provider domain)."""
 
 
 class NodeSettings(Section):
     """A validator node at this facility; fields left out are read from this machine."""
 
     address: Address
+    """The validator node's identity address (its key stays with the node)."""
     vendor: Text | None = None
+    """Server vendor (none: read from this machine's DMI)."""
     model: Text | None = None
+    """Server model (none: read from this machine's DMI)."""
     firmware: Text | None = None
+    """Firmware version (none: read from this machine's DMI)."""
     cpu_model: Text | None = None
+    """CPU model (none: read from /proc/cpuinfo)."""
 
 
 class HardwareSettings(Refresh):
     nodes: list[NodeSettings] = []
+    """The validator nodes at this facility, one ``[[hardware.nodes]]`` table each."""
     root: Path = Path("/")
+    """Root of the file system the hardware probe reads (/sys, /proc); for tests."""
 
 
 class PeerSettings(Section):
     facility: Name
+    """The peer facility's name."""
     address: Endpoint
+    """The peer's latency endpoint, ``host:port`` (UDP)."""
 
 
 class LatencySettings(Section):
@@ -186,47 +236,76 @@ class LatencySettings(Section):
     used to reflect traffic at a spoofed address."""
 
     listen: Endpoint = "127.0.0.1:7400"
+    """UDP ``host:port`` the challenge-response responder binds."""
     peers: list[PeerSettings] = []
+    """The facilities to measure round trips with, ``{ facility, address }`` each."""
     samples: Annotated[int, Field(ge=1, le=50)] = 5
+    """Round trips per measurement; the fastest is kept."""
     timeout: Annotated[float, Field(gt=0, le=10)] = 1.0
+    """Seconds to wait for one response."""
     emulated_delay_us: dict[str, Annotated[int, Field(ge=0, le=1_000_000)]] = {}
+    """Per challenger name, a one-way delay (microseconds) the responder adds, held twice: for
+    emulating distance on one machine; declared in every answer."""
     allow: list[str] | None = None
+    """Hosts the responder answers (none: the peers' hosts; ``["*"]``: anyone)."""
 
 
 class HttpSettings(Section):
     listen: Endpoint = "127.0.0.1:9400"
+    """TCP ``host:port`` of /metrics, /healthz and /latency (loopback by default)."""
 
 
 class LogSettings(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """Least severe log level written."""
     format: Literal["json", "text"] = "json"
+    """json: one object per line; text: key=value for people."""
 
 
 class OutboxSettings(Section):
     synchronous: Literal["full", "normal"] = "full"
+    """SQLite ``synchronous`` of the outbox: ``full`` survives power loss, ``normal`` only a
+    crash."""
 
 
 class Settings(DeployableSettings):
     """Everything one site's attestor needs; required facts have no default."""
 
-    model_config = SettingsConfigDict(env_prefix="ATTESTOR_")
+    model_config = SettingsConfigDict(env_prefix="ATTESTOR_", use_attribute_docstrings=True)
 
     facility: Name
+    """This site's facility name (its id is ``keccak256("facility:<name>")``)."""
     data_dir: Path
+    """Where the outbox and state live."""
     keystore_password: CliSuppress[SecretStr | None] = None
+    """The keystores' passphrase, from the environment only (``ATTESTOR_KEYSTORE_PASSWORD``);
+    never a flag."""
     chain: ChainSettings
+    """Where the registry is."""
     keys: KeySettings = KeySettings()
+    """The key files."""
     publisher: PublisherSettings = PublisherSettings()
+    """Batching and retry of publication."""
     outbox: OutboxSettings = OutboxSettings()
+    """The durable outbox of signed proofs."""
     health: HealthSettings = HealthSettings()
+    """The heartbeat."""
     power: PowerSettings
+    """The power probe and its facts."""
     geography: GeographySettings
+    """The claimed location."""
     network: NetworkSettings
+    """The upstream networks."""
     provider: ProviderSettings
+    """The hosting company."""
     hardware: HardwareSettings = HardwareSettings()
+    """The validator nodes' hardware."""
     latency: LatencySettings = LatencySettings()
+    """Round trips with peer sites."""
     http: HttpSettings = HttpSettings()
+    """The local status endpoint."""
     log: LogSettings = LogSettings()
+    """Logging."""
 
     @model_validator(mode="after")
     def _peers_are_others(self) -> Settings:

@@ -61,19 +61,22 @@ def _busy(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start_api(
-    deployment: Path, rpc_url: str, port: int, log: Path, timeout: float = 30.0
-) -> ApiProcess:
-    """Start the API on loopback and wait until /health answers 200."""
+def launch_api(deployment: Path, rpc_url: str, port: int, log: Path) -> ApiProcess:
+    """Start the API on loopback without waiting for it (``wait_api`` waits)."""
     cmd = [*api_command(), "--deployment", str(deployment), "--rpc-url", rpc_url]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
     with log.open("ab") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-    api = ApiProcess(process, f"http://127.0.0.1:{port}", log)
+    return ApiProcess(process, f"http://127.0.0.1:{port}", log)
+
+
+def wait_api(api: ApiProcess, timeout: float = 30.0) -> ApiProcess:
+    """Wait until the API's /health answers 200; stops it and raises if it does not in time."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ToolchainError(f"redundancy-api exited with code {process.returncode}; see {log}")
+        if api.process.poll() is not None:
+            code = api.process.returncode
+            raise ToolchainError(f"redundancy-api exited with code {code}; see {api.log}")
         try:
             get_json(api.url + "/health", timeout=1)
             return api

@@ -27,7 +27,7 @@ from eth_account.signers.local import LocalAccount
 from prometheus_client.parser import text_string_to_metric_families
 from web3 import Web3
 
-from devnet.examples import EXAMPLES_DIR
+from devnet.examples import EXAMPLES_DIR, example_site
 from devnet.ports import free_port, free_udp_port
 from redundancy.domains import facility_id
 from redundancy.errors import RedundancyError
@@ -35,6 +35,8 @@ from redundancy.registry import RegistryClient
 
 FUNDING_WEI = 10 * 10**18
 DEV_KDF_ITERATIONS = 1024
+#: How long ``attestor init`` of every site may take together (they run in parallel).
+INIT_TIMEOUT = 180.0
 
 
 def attestor_command(*args: str) -> list[str]:
@@ -100,8 +102,18 @@ def init_keys(names: list[str], sites_dir: Path) -> dict[str, tuple[str, bytes, 
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         runs[name] = (proc, password)
     out = {}
+    deadline = time.monotonic() + INIT_TIMEOUT
     for name, (proc, password) in runs.items():
-        stdout, stderr = proc.communicate(timeout=60)
+        try:
+            stdout, stderr = proc.communicate(timeout=max(deadline - time.monotonic(), 1.0))
+        except subprocess.TimeoutExpired:
+            for other, _ in runs.values():
+                other.kill()
+                other.wait()
+            raise RedundancyError(
+                f"attestor init for {name} did not finish in {INIT_TIMEOUT:.0f} s "
+                "(is the machine overloaded?)"
+            ) from None
         if proc.returncode != 0:
             raise RedundancyError(f"attestor init for {name} failed: {stderr.strip()}")
         facts = json.loads(stdout)
@@ -151,10 +163,12 @@ def start_sites(
             site_dir = sites_dir / name
             address, _, password = keys[name]
             http_port, latency_port = ports[name]
+            # the peers its config names that run in this world (each measures only those)
+            wanted = example_site(name).peers or tuple(names)
             peers = [
                 {"facility": other, "address": f"127.0.0.1:{ports[other][1]}"}
                 for other in names
-                if other != name
+                if other != name and other in wanted
             ]
             env = {
                 **os.environ,

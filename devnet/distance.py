@@ -3,9 +3,9 @@
 A link's one-way delay is the great-circle distance between the two sites' claimed coordinates
 over the speed of light in fibre (200 km/ms), times a route factor (fibre follows roads, coasts
 and cable landings: 1.5 by default), and never less than the physical floor (the same distance
-at route factor 1). The example sites (fra1, ams1, dal1) take their coordinates from their
-attestor configs (``devnet.examples``), the one copy of their facts; lon1, nyc1 and sgp1 exist
-only for distance experiments and are placed here.
+at route factor 1). The example sites (fra1, ams1, dal1, lon1, sin1) take their coordinates
+from their attestor configs (``devnet.examples``), the one copy of their facts (sin1's are its
+claim, Singapore); nyc1 and sgp1 exist only for distance experiments and are placed here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ EARTH_RADIUS_KM = 6371.0088
 
 #: Sites that are not examples: facilities in other metros, for distance experiments only.
 EXTRA_SITES = (
-    FacilitySpec("lon1", "neso/gb", "london", "gb", 51507351, -127758, "as5459", "telehouse"),
     FacilitySpec("nyc1", "pjm", "new york", "us", 40789543, -74056534, "as6461", "equinix"),
     FacilitySpec("sgp1", "sp-group", "singapore", "sg", 1352083, 103819836, "as7473", "equinix"),
 )

@@ -1,4 +1,6 @@
-"""The example sites fra1, ams1 and dal1, read from their attestor configs ``examples/<site>.toml``.
+"""The example sites, read from their attestor configs ``examples/<site>.toml``: four honest
+sites in distinct metros, countries, grids, networks, providers and hardware (fra1, ams1, dal1,
+lon1) and one dishonest site (sin1: claims Singapore, its round trips place it by Frankfurt).
 
 Those files are the one copy of the sites' facts (grid, metro, country, coordinates, ASNs,
 provider, the validator node's hardware, the emulated one-way delays to the other sites): the
@@ -19,7 +21,13 @@ from devnet.world import FacilitySpec
 
 EXAMPLES_DIR = PROJECT_ROOT / "examples"
 #: The example sites, in the order the demo lists them; each is ``examples/<name>.toml``.
-SITE_NAMES = ("fra1", "ams1", "dal1")
+SITE_NAMES = ("fra1", "ams1", "dal1", "lon1", "sin1")
+#: The demo's old world: three equal sites (tolerance 0, active-passive).
+THREE_SITES = ("fra1", "ams1", "dal1")
+#: The site whose claimed location its own round trips contradict.
+DISHONEST_SITE = "sin1"
+#: The site whose true position the registry's owner fixes as a landmark in the demo.
+LANDMARK_SITE = "fra1"
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,8 @@ class ExampleSite:
     nodes: tuple[ExampleNode, ...]
     emulated_delay_us: tuple[tuple[str, int], ...]
     """(peer, one-way delay in microseconds) the site's latency responder adds, by peer name."""
+    peers: tuple[str, ...] = ()
+    """The sites its attestor measures round trips with (``latency.peers``)."""
 
     @property
     def name(self) -> str:
@@ -81,6 +91,7 @@ def read_site(path: Path) -> ExampleSite:
         facility_spec(config["facility"], config),
         nodes,
         tuple((peer, int(us)) for peer, us in delays.items()),
+        tuple(str(p["facility"]) for p in config.get("latency", {}).get("peers", [])),
     )
 
 

@@ -186,7 +186,8 @@ def make_sites(
             sites.start_node(s)
             if gateways:
                 sites.start_gateway(s)
-        sites.wait_up()
+        # generous: on a loaded machine a site's two processes can take long to import and bind
+        sites.wait_up(timeout=60.0)
     except BaseException:  # one did not come up: stop the ones that did, leave nothing behind
         sites.stop()
         raise

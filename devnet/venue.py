@@ -16,6 +16,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from eth_account import Account
 
@@ -34,8 +35,11 @@ from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 from validator.engine.errors import ValidatorError
 
-SUBMITTER_ACCOUNTS = (4, 5, 6)
+#: development accounts that pay each site's gas (the demo runs anvil with 20 accounts)
+SUBMITTER_ACCOUNTS = (4, 5, 6, 14, 15)
 BATCH_TIMEOUT = 90.0
+#: How long a refused (503) order batch is retried while the venue starts.
+RETRY_REFUSED_FOR = 30.0
 
 
 class VenueError(ValidatorError):
@@ -53,7 +57,7 @@ def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str
     committee = SelectorClient(w3, dep.selector).current_committee()
     if committee.epoch == 0:
         raise VenueError("no committee has been selected yet")
-    keys = {Account.from_key(k).address: k for k in dev_keys("anvil")}
+    keys = {Account.from_key(k).address: k for k in dev_keys("anvil", 20)}
     by_facility = {
         registry.validator_info(m).facility_id: registry.validator_info(m).node
         for m in committee.members
@@ -69,9 +73,25 @@ def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str
             "selector": dep.selector,
             "registry": dep.registry,
             "dev_node_key": keys[node],
-            "dev_submitter_key": dev_keys("anvil")[SUBMITTER_ACCOUNTS[i % len(SUBMITTER_ACCOUNTS)]],
+            "dev_submitter_key": dev_keys("anvil", 20)[
+                SUBMITTER_ACCOUNTS[i % len(SUBMITTER_ACCOUNTS)]
+            ],
         }
     return out
+
+
+def send_batch(site: str, url: str, orders: list[Any]) -> None:
+    """POST a batch of orders; a 503 (refused: never committed, safe to retry with the same
+    client order ids, e.g. while a member is still starting) is retried until
+    ``RETRY_REFUSED_FOR`` seconds have passed; any other answer but 200 is an error."""
+    deadline = time.monotonic() + RETRY_REFUSED_FOR
+    while True:
+        code, body = http_json(url, orders, timeout=10)
+        if code == 200:
+            return
+        if code != 503 or time.monotonic() > deadline:
+            raise VenueError(f"gateway {site} answered {code}: {body}")
+        time.sleep(1.0)
 
 
 def run(
@@ -94,11 +114,7 @@ def run(
             flow = order_flow(orders, 11)
             for k in range(0, len(flow), 50):
                 site = venue.sites[(k // 50) % len(venue.sites)]
-                code, body = http_json(
-                    site.gateway_url + "/orders/batch", flow[k : k + 50], timeout=10
-                )
-                if code != 200:
-                    raise VenueError(f"gateway {site.name} answered {code}: {body}")
+                send_batch(site.name, site.gateway_url + "/orders/batch", flow[k : k + 50])
             print(
                 f"venue: {len(flow)} orders acknowledged through all {len(sites)} gateways",
                 flush=True,

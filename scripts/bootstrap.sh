@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the project needs, once: a virtualenv with the package and its dev tools, the
+# Install what the project needs, once: a virtualenv with the package and its locked dev tools, the
 # pinned npm toolchain (anvil, ganache, solc-js, OpenZeppelin Contracts), and Chromium for the
 # dashboard's browser test (Debian packages chromium and chromium-driver, when /usr/bin/chromium
 # is missing). Re-running is quick: steps whose inputs have not changed are skipped.
@@ -22,14 +22,19 @@ command -v npm >/dev/null 2>&1 || { echo "bootstrap: npm is required" >&2; exit 
 if [ ! -x .venv/bin/python ]; then
   "$(pick_python)" -m venv .venv
 fi
-# Reinstalled when the package's declaration changes, and when the engine's sources do: the
-# install compiles the engine with mypyc (setup.py), and a build older than its sources is never
-# used (validator/native.py falls back to the pure-Python engine).
-if [ ! -f .venv/.installed ] || [ pyproject.toml -nt .venv/.installed ] ||
-   [ setup.py -nt .venv/.installed ] ||
+# Python dependencies come from requirements.lock: exact versions with their hashes (pip
+# refuses anything else), so two installs a month apart are the same. Update it with
+#   uv pip compile pyproject.toml --extra dev --generate-hashes --python-version 3.11 \
+#     --python-platform x86_64-unknown-linux-gnu -o requirements.lock
+# (uv from PyPI; tests/unit/test_lock.py fails when pyproject.toml asks for what it lacks).
+# Reinstalled when the lock or the package's declaration changes, and when the engine's sources
+# do: the install compiles the engine with mypyc (setup.py), and a build older than its sources
+# is never used (validator/native.py falls back to the pure-Python engine).
+if [ ! -f .venv/.installed ] || [ requirements.lock -nt .venv/.installed ] ||
+   [ pyproject.toml -nt .venv/.installed ] || [ setup.py -nt .venv/.installed ] ||
    [ -n "$(find validator/engine -maxdepth 1 -name '*.py' -newer .venv/.installed)" ]; then
-  .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet --require-hashes -r requirements.lock
+  .venv/bin/python -m pip install --quiet --no-deps -e .
   touch .venv/.installed
 fi
 if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.installed ]; then

@@ -102,7 +102,7 @@ def test_every_fault_kind_on_five_sites_across_the_atlantic(
 ) -> None:
     """Opt-in (``-m slow``): every fault kind once on fra1, ams1, lon1, nyc1, dal1 (election
     timeout from the ~125 ms Frankfurt-Dallas round trip). The report's long campaign is
-    ``validator-campaign --runs 220`` (docs/sites-as-hosts.md)."""
+    ``validator-campaign --runs 220`` (docs/validator-nodes.md)."""
     sites = ["fra1", "ams1", "lon1", "nyc1", "dal1"]
     c = Campaign(sites, tmp_path_factory.mktemp("long"), seed=5, kinds=list(FAMILIES))
     try:

@@ -1,81 +1,199 @@
 """The README's demo: a devnet that deploys, starts one attestor process per example site,
-shows their proofs landing, selects a committee from the attested sites, relays the RTTs the
-attestors measured, and serves the API and dashboard."""
+shows their proofs landing, relays the RTTs the attestors measured (flagging the dishonest
+site), selects an active-active committee under a real policy, runs the venue to its first
+settlement batch, and serves the API and dashboard; Ctrl-C stops everything."""
 
 from __future__ import annotations
 
 import base64
+import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
+from playwright.sync_api import sync_playwright
 
 from attestor.keys import CA_KEY, DEVICE_KEY, KEYSTORE
+from devnet.examples import SITE_NAMES
 from devnet.http import get_json
+from devnet.ports import free_port
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.devkeys import dev_keys
 from redundancy.keystore import load_account
+from tests.integration.api.test_dashboard_browser import ARTIFACTS, FLAGS, chromium
 
 
-def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: Path) -> None:
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes whose arguments or environment name ``text``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            environ = (proc / "environ").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline or text in environ:
+            found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def dashboard(base: str) -> dict[str, object]:
+    """The demo's dashboard in a real headless Chromium: what it shows, and a screenshot kept
+    in ``artifacts-out/dashboard-demo.png`` (a CI artifact)."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium(), args=FLAGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(base + "/")
+            page.wait_for_selector("body[data-ready=true]", timeout=60_000)
+            shown = {
+                "score": page.inner_text("#score"),
+                "class": page.inner_text("#class"),
+                "flagged": page.locator(".site[data-name=sin1] circle.ring").count(),
+                "rows": page.locator("#facilities tbody tr").count(),
+            }
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)
+        finally:
+            browser.close()
+    return shown
+
+
+def run_demo(
+    state_dir: Path, api_port: int
+) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    """The default world until its first batch, its API read while it runs, then Ctrl-C."""
+    json_path = state_dir / "summary.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devnet.demo",
+            "--state-dir",
+            str(state_dir),
+            "--api-port",
+            str(api_port),
+            "--json",
+            str(json_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: list[str] = []
+    api: dict[str, Any] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "first batch" in line:
+                break
+        else:
+            raise AssertionError("".join(lines) + (proc.stderr.read() if proc.stderr else ""))
+        base = f"http://127.0.0.1:{api_port}"
+        api["scores"] = get_json(base + "/scores", timeout=10)
+        api["facilities"] = get_json(base + "/facilities", timeout=10)
+        api["dashboard"] = dashboard(base)
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        rest, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(lines) + rest
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    api["summary"] = json.loads(json_path.read_text())
+    return done, api
+
+
+@pytest.mark.timeout(600)
+def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    proc, api = run_demo(tmp_path, port)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "started 5 attestors (fra1, ams1, dal1, lon1, sin1" in out
+    rows = [r for line in out.splitlines() if line[:4] in SITE_NAMES and (r := line.split())]
+    rows = [r for r in rows if r[1].startswith("0x")]  # the status table's rows
+    assert [r[0] for r in rows] == list(SITE_NAMES)
+    assert [r[2] for r in rows] == ["false"] * 5
+    # every facility-level kind plus the node's hardware proof landed from each attestor
+    assert all(int(r[3]) >= 6 for r in rows), out
+    assert len({r[1] for r in rows}) == 5  # each site has its own attestor key
+    # the API, while the demo runs: an active-active committee of the four honest sites
+    scores = api["scores"]
+    assert scores["configuration_class"] == "active_active" and scores["score"] >= 1, scores
+    assert all(d["tolerance"] >= 1 for d in scores["dimensions"]), scores
+    # the dashboard a user opens shows the same, and the dishonest site ringed on the map
+    assert api["dashboard"] == {"score": "1", "class": "active-active", "flagged": 1, "rows": 5}
+    facilities = {f["name"]: f for f in api["facilities"]["facilities"]}
+    assert facilities["sin1"]["geography"]["flagged"] is True
+    assert [n for n, f in facilities.items() if f["geography"]["flagged"]] == ["sin1"]
+    # what the console said
+    assert "epoch 1: fra1, ams1, dal1, lon1; class active-active, redundancy score 1" in out
+    assert "sin1 FLAGGED: it claims singapore (sg)" in out
+    assert "with landmark fra1" in out
+    for dim in ("facility", "metro", "country", "power", "network", "provider", "hardware"):
+        assert f"\n{dim} " in out
+    # the summary counts every batch committed by the end, and says so in JSON too
+    summary = api["summary"]
+    assert summary["class"] == "active-active" and summary["score"] >= 1
+    assert summary["committee"]["sites"] == ["fra1", "ams1", "dal1", "lon1"]
+    assert list(summary["flagged"]) == ["sin1"]
+    assert summary["ordersAcknowledged"] == 600 and summary["batchesCommitted"] >= 1
+    assert f"{summary['batchesCommitted']} settlement batches committed on-chain" in out
+    assert "redundancy-verify-scores --deployment" in out
+    assert "attestors stopped (exit codes 0, 0, 0, 0, 0)" in out
+    for site in SITE_NAMES:
+        log = (tmp_path / "sites" / site / "attestor.log").read_text()
+        assert '"event":"daemon.stopped"' in log
+    assert "Uvicorn running" in (tmp_path / "api.log").read_text()
+    # Ctrl-C left nothing behind: no process names the state dir, the chain and API are gone
+    assert processes_mentioning(str(tmp_path)) == []
+    with pytest.raises(OSError):
+        get_json(f"http://127.0.0.1:{port}/health", timeout=1)
+    with pytest.raises(Exception):  # noqa: B017 - any failure to connect will do
+        connect(summary["rpcUrl"], timeout=1)
+    assert Deployment.read(tmp_path / "deployment.json").chain_id == 31337
+    assert_no_secret_in_logs(tmp_path, out + proc.stderr)
+
+
+def test_devnet_three_site_world_once_is_active_passive(tmp_path: Path) -> None:
+    """The old world (three equal sites, no policy) is still there, and a second run on the
+    same machine works while nothing of the first is left."""
     proc = subprocess.run(
-        [sys.executable, "-m", "devnet.demo", "--once", "--state-dir", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "devnet.demo",
+            "--once",
+            "--no-api",
+            "--no-venue",
+            "--sites",
+            "fra1,ams1,dal1",
+            "--state-dir",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         timeout=400,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "started 3 attestors" in proc.stdout
-    rows = [
-        line.split() for line in proc.stdout.splitlines() if line[:4] in ("fra1", "ams1", "dal1")
-    ]
-    assert [(r[0], r[2], r[-1]) for r in rows] == [
-        ("fra1", "false", "-"),
-        ("ams1", "false", "-"),
-        ("dal1", "false", "-"),
-    ]
-    # every facility-level kind plus the node's hardware proof landed from each attestor
-    assert all(int(r[3]) >= 6 for r in rows), proc.stdout
-    assert len({r[1] for r in rows}) == 3  # each site has its own attestor key
-    assert "attestors stopped (exit codes 0, 0, 0)" in proc.stdout
-    # a committee is selected from the attested sites and its scores are printed
-    assert "committee of epoch 1: 3 validators" in proc.stdout
-    for dim in ("facility", "metro", "country", "power", "network", "provider", "hardware"):
-        assert f"\n{dim} " in proc.stdout
-    # three equal sites: losing one takes exactly 1/3 offline, which halts BFT consensus (T = 0);
-    # the other two could still form a compliant committee, so the class is active-passive
-    assert "redundancy score 0 (weakest: facility), class active_passive" in proc.stdout
-    assert "redundancy-verify-scores --deployment" in proc.stdout
-    for site in ("fra1", "ams1", "dal1"):
-        log = (tmp_path / "sites" / site / "attestor.log").read_text()
-        assert '"event":"daemon.stopped"' in log
-    assert "relayed 6 RTT measurements on-chain" in proc.stdout, proc.stdout
-    assert "refused:" not in proc.stdout
-    # the venue: etcd member, node and gateway per site; orders acknowledged; a batch on-chain,
-    # signed and submitted by the committee's node processes
-    assert "venue: 600 orders acknowledged through all 3 gateways" in proc.stdout
-    assert "settlement batch(es) committed on-chain by the committee's nodes" in proc.stdout
-    urls = dict(
-        line.split()[:2] for line in proc.stdout.splitlines() if line[:4] in ("API ", "dash")
-    )
-    assert urls["API"].startswith("http://127.0.0.1:") and urls["API"].endswith("/docs")
-    assert urls["dashboard"] == urls["API"].removesuffix("docs")
-    assert "Uvicorn running" in (tmp_path / "api.log").read_text()
-    with pytest.raises(OSError):  # --once stops the API too
-        get_json(urls["dashboard"] + "health", timeout=1)
-    dep = Deployment.read(tmp_path / "deployment.json")
-    assert dep.chain_id == 31337
-    # --once stops the chain it started
-    try:
-        connect(proc.stdout.split()[1], timeout=1)
-        reachable = True
-    except Exception:
-        reachable = False
-    assert not reachable
-    assert_no_secret_in_logs(tmp_path, proc.stdout + proc.stderr)
+    assert "started 3 attestors (fra1, ams1, dal1" in proc.stdout
+    # three equal sites: losing one takes exactly 1/3 offline, which halts BFT consensus (T = 0)
+    assert "class active-passive, redundancy score 0" in proc.stdout
+    assert "flagged: none" in proc.stdout
+    assert processes_mentioning(str(tmp_path)) == []
 
 
 def secrets_of(state_dir: Path) -> dict[str, str]:

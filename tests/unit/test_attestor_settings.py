@@ -72,7 +72,7 @@ def test_examples_load_with_the_sites_facts(example: Path, deployment: Path) -> 
     settings = load_settings(example)
     assert settings.facility == example.stem
     assert settings.registry_target() == (31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3", 1)
-    assert len(settings.latency.peers) == 2
+    assert len(settings.latency.peers) >= 1
     assert set(settings.latency.emulated_delay_us) == {p.facility for p in settings.latency.peers}
     assert check_policy(DEFAULT_POLICY, settings) == []
     assert settings.keys.dir.is_absolute() and settings.data_dir.is_absolute()
@@ -115,9 +115,13 @@ def test_example_emulated_delays_do_not_beat_light_in_fibre(deployment: Path) ->
         h = sin((la2 - la1) / 2) ** 2 + cos(la1) * cos(la2) * sin((lo2 - lo1) / 2) ** 2
         return 2 * 6371 * asin(sqrt(h))
 
+    from devnet.examples import DISHONEST_SITE
+
     for name, settings in sites.items():
         for peer, one_way_us in settings.latency.emulated_delay_us.items():
-            assert one_way_us / 1000 * 200 >= km(name, peer), (name, peer)
+            possible = one_way_us / 1000 * 200 >= km(name, peer)
+            # the dishonest site's claim is what its delays (the truth) contradict
+            assert possible == (DISHONEST_SITE not in (name, peer)), (name, peer)
 
 
 def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:

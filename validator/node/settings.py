@@ -83,6 +83,7 @@ class Settings(DeployableSettings):
     batch_every: int = Field(default=50, ge=1)
     """Chunks per settlement batch (and state-root comparison)."""
     max_chunk_messages: int = Field(default=5_000, ge=1)
+    """The most messages a gateway puts in one chunk (one etcd write)."""
     max_inflight_writes: int = Field(default=2, ge=1)
     """Chunks a gateway has in flight to etcd at once."""
     write_deadline: float = Field(default=3.0, gt=0)

@@ -39,7 +39,7 @@ from redundancy.selector import SelectorClient
 
 ETH = 10**18
 #: the example sites (their facts from examples/<site>.toml), and two synthetic ones
-FRA1, AMS1, DAL1 = example_facilities()
+FRA1, AMS1, DAL1 = example_facilities()[:3]
 NRT1 = FacilitySpec("nrt1", "tepco", "tokyo", "jp", 35_689_487, 139_691_706, "as2516", "kddi")
 LON1 = FacilitySpec("lon1", "nget", "london", "gb", 51_507_351, -127_758, "as5400", "telehouse")
 FACILITIES = [FRA1, AMS1, DAL1, NRT1]
