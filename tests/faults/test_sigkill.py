@@ -96,7 +96,8 @@ def test_killed_at_random_points_under_load_loses_and_duplicates_nothing(tmp_pat
                 lambda: (
                     _query(
                         site.outbox,
-                        f"SELECT count(*) FROM proofs WHERE state = 'pending' AND sequence <= {mark}",
+                        "SELECT count(*) FROM proofs WHERE state = 'pending' "
+                        f"AND sequence <= {mark}",
                     )
                     == 0
                 ),
