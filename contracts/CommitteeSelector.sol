@@ -99,16 +99,24 @@ contract CommitteeSelector is SelectorBase {
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
-            if (rec.stake == 0 || rec.nodeFacilityId != rec.facilityId || rec.nodeValidUntil <= block.timestamp) {
-                continue;
-            }
             _FacilityEntry memory f = entries[facilityOf[i]];
-            if (!f.eligible) continue;
+            if (!_eligible(rec, f)) continue;
             out[count++] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
         }
         assembly ("memory-safe") {
             mstore(out, count)
         }
+    }
+
+    /// @dev Eligible: registered with stake, node attested at its facility and not expired, and
+    ///      the facility fresh and not geography-flagged.
+    function _eligible(IRedundancyRegistry.ValidatorRecord memory rec, _FacilityEntry memory f)
+        private
+        view
+        returns (bool)
+    {
+        return rec.stake != 0 && rec.nodeFacilityId == rec.facilityId && rec.nodeValidUntil > block.timestamp
+            && f.eligible;
     }
 
     /// @dev The distinct facilities of the records (found through a hash table on the id's low
@@ -221,13 +229,34 @@ contract CommitteeSelector is SelectorBase {
 
     /// @notice Selects the committee for the next epoch from the eligible validators and stores
     ///         it; reverts with SelectorPolicyUnmet naming the failure and dimension if the policy
-    ///         cannot be met.
+    ///         cannot be met. Before the current epoch is minEpochSeconds old, only an emergency
+    ///         selection is allowed: one where a member of the current committee is no longer
+    ///         eligible (facility stale, deactivated or geography-flagged, node proof expired,
+    ///         validator deregistered); it also emits EmergencySelection naming that member.
+    ///         Otherwise it reverts with SelectorEpochTooYoung.
     /// @return epoch the new epoch number
     function selectCommittee() external returns (uint64 epoch) {
+        return _selectCommittee();
+    }
+
+    /// @notice selectCommittee, only if the current epoch is still `currentEpoch`: a keeper that
+    ///         lost the race to another keeper's selection reverts cheaply with
+    ///         SelectorEpochAdvanced instead of starting (or cutting short) a second epoch.
+    /// @param currentEpoch the epoch the caller saw and wants replaced
+    /// @return epoch the new epoch number
+    function selectNextCommittee(uint64 currentEpoch) external returns (uint64 epoch) {
+        if (_epoch != currentEpoch) revert SelectorEpochAdvanced(currentEpoch, _epoch);
+        return _selectCommittee();
+    }
+
+    function _selectCommittee() private returns (uint64 epoch) {
         uint40 started = _epochStartedAt;
-        uint32 minSeconds = _geoPolicy.minEpochSeconds;
-        if (_epoch != 0 && block.timestamp < uint256(started) + minSeconds) {
-            revert SelectorEpochTooYoung(_epoch, started, minSeconds);
+        address ineligible;
+        if (_epoch != 0 && block.timestamp < uint256(started) + _geoPolicy.minEpochSeconds) {
+            ineligible = firstIneligibleMember();
+            if (ineligible == address(0)) {
+                revert SelectorEpochTooYoung(_epoch, started, _geoPolicy.minEpochSeconds);
+            }
         }
         RedundancyMath.DiversityPolicy memory policy = _policy;
         RedundancyMath.Member[] memory candidates = eligibleCandidates();
@@ -253,6 +282,20 @@ contract CommitteeSelector is SelectorBase {
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
+        if (ineligible != address(0)) emit EmergencySelection(epoch, ineligible, started);
+    }
+
+    /// @notice The first member of the current committee that is no longer eligible (zero if
+    ///         every member still is, or there is no committee): what lets a selection cut the
+    ///         epoch short.
+    function firstIneligibleMember() public view returns (address) {
+        (,, address[] memory members,) = currentCommittee();
+        IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
+        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        for (uint256 i = 0; i < members.length; ++i) {
+            if (!_eligible(records[i], entries[facilityOf[i]])) return members[i];
+        }
+        return address(0);
     }
 
     /// @notice The current epoch, when it started, and its committee (members and stakes at selection).

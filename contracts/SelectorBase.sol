@@ -108,6 +108,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     event CommitteeSelected(
         uint64 indexed epoch, address[] members, uint256[] stakes, uint256 totalStake, uint32 score, uint8 weakest
     );
+    /// @notice Emitted, after CommitteeSelected, when a selection cut the previous epoch short
+    ///         because `ineligibleMember` of its committee was no longer eligible (the emergency
+    ///         rule: the minimum epoch age gives way only to that).
+    event EmergencySelection(uint64 indexed epoch, address indexed ineligibleMember, uint40 previousStartedAt);
     /// @notice Emitted when the owner changes the diversity policy.
     event DiversityPolicyUpdated(RedundancyMath.DiversityPolicy policy);
     /// @notice Emitted when the owner changes the geography policy.
@@ -137,6 +141,9 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     error SelectorPolicyUnmet(uint8 failure, uint8 dimension);
     /// @notice The epoch is too young to select a new committee.
     error SelectorEpochTooYoung(uint64 epoch, uint40 startedAt, uint32 minEpochSeconds);
+    /// @notice The caller asked to replace epoch `expected`'s committee, but the epoch is already
+    ///         `current` (another selection landed first: nothing to do).
+    error SelectorEpochAdvanced(uint64 expected, uint64 current);
     /// @notice A policy field is out of range.
     error SelectorInvalidPolicy(string field);
     /// @notice The measurement was signed under another EIP-712 domain.
