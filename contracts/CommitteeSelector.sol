@@ -270,15 +270,13 @@ contract CommitteeSelector is SelectorBase {
         address[] memory members = new address[](n);
         uint256[] memory stakes = new uint256[](n);
         uint256 total;
+        uint256[] storage stored = _committees[epoch];
         for (uint256 i = 0; i < n; ++i) {
             members[i] = committee[i].addr;
             stakes[i] = committee[i].stake;
             total += stakes[i];
-            uint256 packed = uint256(uint160(members[i])) | (uint256(uint96(stakes[i])) << 160);
-            if (i < _committee.length) _committee[i] = packed;
-            else _committee.push(packed);
+            stored.push(uint256(uint160(members[i])) | (uint256(uint96(stakes[i])) << 160));
         }
-        while (_committee.length > n) _committee.pop();
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
@@ -304,15 +302,32 @@ contract CommitteeSelector is SelectorBase {
         view
         returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes)
     {
-        uint256 n = _committee.length;
+        (members, stakes) = _committeeOf(_epoch);
+        return (_epoch, _epochStartedAt, members, stakes);
+    }
+
+    /// @notice The committee of `epoch` as it was selected (empty for epoch 0 or one not yet
+    ///         selected), and the current epoch: what the ledger checks a batch of any epoch by.
+    /// @param epoch the epoch
+    function committeeAt(uint64 epoch)
+        external
+        view
+        returns (uint64 current, address[] memory members, uint256[] memory stakes)
+    {
+        (members, stakes) = _committeeOf(epoch);
+        return (_epoch, members, stakes);
+    }
+
+    function _committeeOf(uint64 epoch) private view returns (address[] memory members, uint256[] memory stakes) {
+        uint256[] storage stored = _committees[epoch];
+        uint256 n = stored.length;
         members = new address[](n);
         stakes = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 packed = _committee[i];
+            uint256 packed = stored[i];
             members[i] = address(uint160(packed));
             stakes[i] = packed >> 160;
         }
-        return (_epoch, _epochStartedAt, members, stakes);
     }
 
     /// @notice Total stake of the current committee, as selected.

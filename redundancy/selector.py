@@ -261,6 +261,12 @@ class SelectorClient(ContractClient):
             int(epoch), int(started), [str(m) for m in members], [int(s) for s in stakes]
         )
 
+    def committee_at(self, epoch: int, block: BlockIdentifier = "latest") -> Committee:
+        """Epoch ``epoch``'s committee as selected (no members if it was never selected); its
+        ``started_at`` is not kept per epoch and reads 0."""
+        _, members, stakes = self._view(self.contract.functions.committeeAt(epoch), block)
+        return Committee(epoch, 0, [str(m) for m in members], [int(s) for s in stakes])
+
     def committee_members(self, block: BlockIdentifier = "latest") -> list[Member]:
         return [
             member_from_abi(m)
