@@ -1,13 +1,17 @@
 """The keeper as a process on a real anvil: it selects the first committee, re-selects at once
 when a member's heartbeat lapses (the emergency rule), two keepers racing land exactly one
-selection, and every bad start is one clear line and a non-zero exit."""
+selection, every bad start is one clear line and a non-zero exit, and an RPC outage only delays
+it."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -284,3 +288,89 @@ def test_bad_starts_are_one_clear_line_and_a_nonzero_exit(automine: Setup, tmp_p
         assert text in lines[0], (name, lines)
         assert out == ""
     assert s.selector.current_committee().epoch == 0  # nothing was selected by any of them
+
+
+# ------------------------------------------------------------------ RPC outage
+
+
+class Forwarder:
+    """A TCP forwarder to the chain's RPC port that can be cut (every connection closed, the
+    port refusing) and restored on the same port: an RPC outage the keeper cannot tell apart
+    from the endpoint going away."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.port = free_port()
+        self._server: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        server = socket.socket()
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", self.port))
+        server.listen(16)
+        self._server = server
+        threading.Thread(target=self._accept, args=(server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def cut(self) -> None:
+        assert self._server is not None
+        with contextlib.suppress(OSError):
+            self._server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+        self._server.close()
+        with self._lock:
+            for s in self._open:
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            self._open.clear()
+
+
+def test_an_rpc_outage_only_delays_the_keeper(
+    automine: Setup, tmp_path: Path, keepers: list[KeeperProcess]
+) -> None:
+    s = automine
+    s.selector.select_committee(sender=s.owner)
+    forwarder = Forwarder(s.chain.port)
+    forwarder.start()
+    config = keeper_config(
+        tmp_path, "k", f"http://127.0.0.1:{forwarder.port}", s.selector.address, s.chain.dev_keys[7]
+    )
+    k = KeeperProcess(config)
+    keepers.append(k)
+    wait_for(lambda: bool(k.named("keeper.decision")), 30, "keeper did not start")
+    forwarder.cut()
+    _lapse(s, "par1")  # while the keeper cannot see the chain
+    wait_for(lambda: bool(k.named("chain.unreachable")), 30, "outage not logged")
+    time.sleep(2.0)  # several retries
+    assert k.proc.poll() is None and s.selector.current_committee().epoch == 1
+    forwarder.start()
+    wait_for(lambda: s.selector.current_committee().epoch == 2, 30, "no re-selection after")
+    assert k.stop() == 0
+    assert len(k.named("chain.unreachable")) == 1  # one line for the whole outage
+    assert len(k.named("chain.reachable")) == 1
+    assert [e["epoch"] for e in k.named("keeper.selected")] == [2]
