@@ -270,13 +270,16 @@ contract CommitteeSelector is SelectorBase {
         address[] memory members = new address[](n);
         uint256[] memory stakes = new uint256[](n);
         uint256 total;
-        uint256[] storage stored = _committees[epoch];
+        uint256[] storage stored = _committees[epoch & 1];
         for (uint256 i = 0; i < n; ++i) {
             members[i] = committee[i].addr;
             stakes[i] = committee[i].stake;
             total += stakes[i];
-            stored.push(uint256(uint160(members[i])) | (uint256(uint96(stakes[i])) << 160));
+            uint256 packed = uint256(uint160(members[i])) | (uint256(uint96(stakes[i])) << 160);
+            if (i < stored.length) stored[i] = packed;
+            else stored.push(packed);
         }
+        while (stored.length > n) stored.pop();
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
@@ -306,8 +309,9 @@ contract CommitteeSelector is SelectorBase {
         return (_epoch, _epochStartedAt, members, stakes);
     }
 
-    /// @notice The committee of `epoch` as it was selected (empty for epoch 0 or one not yet
-    ///         selected), and the current epoch: what the ledger checks a batch of any epoch by.
+    /// @notice The committee of `epoch` as it was selected, if `epoch` is the current or the
+    ///         previous one (empty otherwise: epoch 0, not yet selected, or older than the
+    ///         previous), and the current epoch: what the ledger checks a batch by.
     /// @param epoch the epoch
     function committeeAt(uint64 epoch)
         external
@@ -319,7 +323,8 @@ contract CommitteeSelector is SelectorBase {
     }
 
     function _committeeOf(uint64 epoch) private view returns (address[] memory members, uint256[] memory stakes) {
-        uint256[] storage stored = _committees[epoch];
+        if (epoch == 0 || epoch > _epoch || epoch + 1 < _epoch) return (members, stakes);
+        uint256[] storage stored = _committees[epoch & 1];
         uint256 n = stored.length;
         members = new address[](n);
         stakes = new uint256[](n);

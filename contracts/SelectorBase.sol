@@ -92,9 +92,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     uint64 internal _epoch;
     uint40 internal _epochStartedAt;
     uint256 internal _committeeStake;
-    /// @dev Every epoch's committee as selected (address | stake << 160), kept so that a batch of
-    ///      an earlier epoch is still checked against its own committee (SettlementLedger).
-    mapping(uint64 epoch => uint256[]) internal _committees;
+    /// @dev The committees of the current and the previous epoch as selected (address | stake
+    ///      << 160), at key `epoch & 1`: the ledger checks the previous epoch's tail against its own
+    ///      committee, and a re-selection overwrites slots instead of filling fresh ones.
+    mapping(uint64 parity => uint256[]) internal _committees;
     /// @dev Unordered pair -> both directions: rtt lo->hi (32 bits), measuredAt lo->hi (40),
     ///      rtt hi->lo (32), measuredAt hi->lo (40), lo/hi ordering the ids as numbers.
     mapping(bytes32 pairKey => uint256) internal _pairs;

@@ -12,7 +12,8 @@ interface ICommitteeSource {
         view
         returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes);
 
-    /// @notice The committee of `epoch` as selected (empty if none), and the current epoch.
+    /// @notice The committee of `epoch` as selected (empty unless `epoch` is the current or the
+    ///         previous one), and the current epoch.
     function committeeAt(uint64 epoch)
         external
         view
@@ -31,8 +32,9 @@ interface ICommitteeSource {
 /// @dev Batches chain across epochs: the first sequence must follow the last committed one (no
 ///      gap, no overlap), and epochs never go back: a batch of an epoch older than the last
 ///      committed batch's is stale (once the new committee has committed, the old one cannot),
-///      while an old epoch's batches are still accepted after a new committee is selected, until
-///      the new committee's first batch lands (the venue switches at one log sequence). Signatures are
+///      while the previous epoch's batches are still accepted after a new committee is selected,
+///      until the new committee's first batch lands (the venue switches at one log sequence); an
+///      epoch older than the previous one cannot commit (only two committees are kept). Signatures are
 ///      passed sorted by signer address, strictly ascending, so a duplicate is caught in one pass.
 ///      Batches are EIP-712 typed data under the domain (NAME, VERSION, chain id, this ledger).
 contract SettlementLedger is EIP712Verifier {
@@ -84,6 +86,9 @@ contract SettlementLedger is EIP712Verifier {
     error SettlementStaleCommittee(uint64 epoch, uint64 lastEpoch);
     /// @notice The batch names epoch 0 or an epoch not selected yet.
     error SettlementUnknownEpoch(uint64 epoch, uint64 currentEpoch);
+    /// @notice The batch's epoch is neither the current nor the previous one: only those two
+    ///         committees are kept, and an older one can no longer commit.
+    error SettlementEpochExpired(uint64 epoch, uint64 currentEpoch);
     /// @notice No committee has been selected yet.
     error SettlementNoCommittee();
     /// @notice The batch does not start right after the last committed sequence, or is empty.
@@ -113,6 +118,7 @@ contract SettlementLedger is EIP712Verifier {
         if (current == 0) revert SettlementNoCommittee();
         if (epoch == 0 || epoch > current) revert SettlementUnknownEpoch(epoch, current);
         if (epoch < _lastEpoch) revert SettlementStaleCommittee(epoch, _lastEpoch);
+        if (epoch + 1 < current) revert SettlementEpochExpired(epoch, current);
         uint64 expectedFirst = _lastSequence + 1;
         if (batch.firstSequence != expectedFirst || batch.lastSequence < batch.firstSequence) {
             revert SettlementWrongRange(batch.firstSequence, batch.lastSequence, expectedFirst);

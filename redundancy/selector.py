@@ -262,8 +262,8 @@ class SelectorClient(ContractClient):
         )
 
     def committee_at(self, epoch: int, block: BlockIdentifier = "latest") -> Committee:
-        """Epoch ``epoch``'s committee as selected (no members if it was never selected); its
-        ``started_at`` is not kept per epoch and reads 0."""
+        """Epoch ``epoch``'s committee as selected, if it is the current or the previous epoch (no
+        members otherwise: only those two are kept); ``started_at`` is not kept and reads 0."""
         _, members, stakes = self._view(self.contract.functions.committeeAt(epoch), block)
         return Committee(epoch, 0, [str(m) for m in members], [int(s) for s in stakes])
 

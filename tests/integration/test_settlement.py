@@ -259,3 +259,20 @@ def test_ranges_chain_across_epochs_each_signed_by_its_own_committee(
     batches = setup.ledger.committed_batches()
     ranges = [(b.batch.epoch, b.batch.first_sequence, b.batch.last_sequence) for b in batches]
     assert ranges == [(1, 1, 10), (1, 11, 20), (2, 21, 30)]
+    # only the current and the previous committee are kept: two selections on, epoch 2 is gone
+    for _ in range(2):
+        advance_time(w3, 61)
+        setup.world.refresh(owner)
+        setup.selector.select_committee(sender=owner)
+    assert setup.selector.current_committee().epoch == 4
+    assert setup.selector.committee_at(2).members == []
+    assert setup.selector.committee_at(3).members == everyone  # sv3 beats again
+    old = Batch(2, 31, 40, ROOT)
+    err = refused(setup, old, sigs(setup, old, [0, 1, 2]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementEpochExpired",
+        {"epoch": 2, "currentEpoch": 4},
+    )
+    prev = Batch(3, 31, 40, ROOT)  # the previous epoch may still commit its tail
+    setup.ledger.commit_batch(prev, sigs(setup, prev, [0, 1, 3]), sender=relayer)
+    assert setup.ledger.last_epoch() == 3
