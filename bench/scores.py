@@ -165,7 +165,9 @@ def layout(
         )
         if not select:
             return rows
-        for phase in ("first selection", "re-selection"):
+        # the selector keeps two committees (current and previous): the second selection fills
+        # the second buffer once, the third is a steady-state re-selection
+        for phase in ("first selection", "second selection", "re-selection"):
             w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
             world.refresh(owner)

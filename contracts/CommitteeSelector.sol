@@ -99,16 +99,24 @@ contract CommitteeSelector is SelectorBase {
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
-            if (rec.stake == 0 || rec.nodeFacilityId != rec.facilityId || rec.nodeValidUntil <= block.timestamp) {
-                continue;
-            }
             _FacilityEntry memory f = entries[facilityOf[i]];
-            if (!f.eligible) continue;
+            if (!_eligible(rec, f)) continue;
             out[count++] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
         }
         assembly ("memory-safe") {
             mstore(out, count)
         }
+    }
+
+    /// @dev Eligible: registered with stake, node attested at its facility and not expired, and
+    ///      the facility fresh and not geography-flagged.
+    function _eligible(IRedundancyRegistry.ValidatorRecord memory rec, _FacilityEntry memory f)
+        private
+        view
+        returns (bool)
+    {
+        return rec.stake != 0 && rec.nodeFacilityId == rec.facilityId && rec.nodeValidUntil > block.timestamp
+            && f.eligible;
     }
 
     /// @dev The distinct facilities of the records (found through a hash table on the id's low
@@ -221,13 +229,34 @@ contract CommitteeSelector is SelectorBase {
 
     /// @notice Selects the committee for the next epoch from the eligible validators and stores
     ///         it; reverts with SelectorPolicyUnmet naming the failure and dimension if the policy
-    ///         cannot be met.
+    ///         cannot be met. Before the current epoch is minEpochSeconds old, only an emergency
+    ///         selection is allowed: one where a member of the current committee is no longer
+    ///         eligible (facility stale, deactivated or geography-flagged, node proof expired,
+    ///         validator deregistered); it also emits EmergencySelection naming that member.
+    ///         Otherwise it reverts with SelectorEpochTooYoung.
     /// @return epoch the new epoch number
     function selectCommittee() external returns (uint64 epoch) {
+        return _selectCommittee();
+    }
+
+    /// @notice selectCommittee, only if the current epoch is still `currentEpoch`: a keeper that
+    ///         lost the race to another keeper's selection reverts cheaply with
+    ///         SelectorEpochAdvanced instead of starting (or cutting short) a second epoch.
+    /// @param currentEpoch the epoch the caller saw and wants replaced
+    /// @return epoch the new epoch number
+    function selectNextCommittee(uint64 currentEpoch) external returns (uint64 epoch) {
+        if (_epoch != currentEpoch) revert SelectorEpochAdvanced(currentEpoch, _epoch);
+        return _selectCommittee();
+    }
+
+    function _selectCommittee() private returns (uint64 epoch) {
         uint40 started = _epochStartedAt;
-        uint32 minSeconds = _geoPolicy.minEpochSeconds;
-        if (_epoch != 0 && block.timestamp < uint256(started) + minSeconds) {
-            revert SelectorEpochTooYoung(_epoch, started, minSeconds);
+        address ineligible;
+        if (_epoch != 0 && block.timestamp < uint256(started) + _geoPolicy.minEpochSeconds) {
+            ineligible = firstIneligibleMember();
+            if (ineligible == address(0)) {
+                revert SelectorEpochTooYoung(_epoch, started, _geoPolicy.minEpochSeconds);
+            }
         }
         RedundancyMath.DiversityPolicy memory policy = _policy;
         RedundancyMath.Member[] memory candidates = eligibleCandidates();
@@ -241,18 +270,33 @@ contract CommitteeSelector is SelectorBase {
         address[] memory members = new address[](n);
         uint256[] memory stakes = new uint256[](n);
         uint256 total;
+        uint256[] storage stored = _committees[epoch & 1];
         for (uint256 i = 0; i < n; ++i) {
             members[i] = committee[i].addr;
             stakes[i] = committee[i].stake;
             total += stakes[i];
             uint256 packed = uint256(uint160(members[i])) | (uint256(uint96(stakes[i])) << 160);
-            if (i < _committee.length) _committee[i] = packed;
-            else _committee.push(packed);
+            if (i < stored.length) stored[i] = packed;
+            else stored.push(packed);
         }
-        while (_committee.length > n) _committee.pop();
+        while (stored.length > n) stored.pop();
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
+        if (ineligible != address(0)) emit EmergencySelection(epoch, ineligible, started);
+    }
+
+    /// @notice The first member of the current committee that is no longer eligible (zero if
+    ///         every member still is, or there is no committee): what lets a selection cut the
+    ///         epoch short.
+    function firstIneligibleMember() public view returns (address) {
+        (,, address[] memory members,) = currentCommittee();
+        IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
+        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        for (uint256 i = 0; i < members.length; ++i) {
+            if (!_eligible(records[i], entries[facilityOf[i]])) return members[i];
+        }
+        return address(0);
     }
 
     /// @notice The current epoch, when it started, and its committee (members and stakes at selection).
@@ -261,15 +305,34 @@ contract CommitteeSelector is SelectorBase {
         view
         returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes)
     {
-        uint256 n = _committee.length;
+        (members, stakes) = _committeeOf(_epoch);
+        return (_epoch, _epochStartedAt, members, stakes);
+    }
+
+    /// @notice The committee of `epoch` as it was selected, if `epoch` is the current or the
+    ///         previous one (empty otherwise: epoch 0, not yet selected, or older than the
+    ///         previous), and the current epoch: what the ledger checks a batch by.
+    /// @param epoch the epoch
+    function committeeAt(uint64 epoch)
+        external
+        view
+        returns (uint64 current, address[] memory members, uint256[] memory stakes)
+    {
+        (members, stakes) = _committeeOf(epoch);
+        return (_epoch, members, stakes);
+    }
+
+    function _committeeOf(uint64 epoch) private view returns (address[] memory members, uint256[] memory stakes) {
+        if (epoch == 0 || epoch > _epoch || epoch + 1 < _epoch) return (members, stakes);
+        uint256[] storage stored = _committees[epoch & 1];
+        uint256 n = stored.length;
         members = new address[](n);
         stakes = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {
-            uint256 packed = _committee[i];
+            uint256 packed = stored[i];
             members[i] = address(uint160(packed));
             stakes[i] = packed >> 160;
         }
-        return (_epoch, _epochStartedAt, members, stakes);
     }
 
     /// @notice Total stake of the current committee, as selected.

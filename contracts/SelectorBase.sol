@@ -92,7 +92,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     uint64 internal _epoch;
     uint40 internal _epochStartedAt;
     uint256 internal _committeeStake;
-    uint256[] internal _committee; // address | stake << 160
+    /// @dev The committees of the current and the previous epoch as selected (address | stake
+    ///      << 160), at key `epoch & 1`: the ledger checks the previous epoch's tail against its own
+    ///      committee, and a re-selection overwrites slots instead of filling fresh ones.
+    mapping(uint64 parity => uint256[]) internal _committees;
     /// @dev Unordered pair -> both directions: rtt lo->hi (32 bits), measuredAt lo->hi (40),
     ///      rtt hi->lo (32), measuredAt hi->lo (40), lo/hi ordering the ids as numbers.
     mapping(bytes32 pairKey => uint256) internal _pairs;
@@ -108,6 +111,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     event CommitteeSelected(
         uint64 indexed epoch, address[] members, uint256[] stakes, uint256 totalStake, uint32 score, uint8 weakest
     );
+    /// @notice Emitted, after CommitteeSelected, when a selection cut the previous epoch short
+    ///         because `ineligibleMember` of its committee was no longer eligible (the emergency
+    ///         rule: the minimum epoch age gives way only to that).
+    event EmergencySelection(uint64 indexed epoch, address indexed ineligibleMember, uint40 previousStartedAt);
     /// @notice Emitted when the owner changes the diversity policy.
     event DiversityPolicyUpdated(RedundancyMath.DiversityPolicy policy);
     /// @notice Emitted when the owner changes the geography policy.
@@ -137,6 +144,9 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     error SelectorPolicyUnmet(uint8 failure, uint8 dimension);
     /// @notice The epoch is too young to select a new committee.
     error SelectorEpochTooYoung(uint64 epoch, uint40 startedAt, uint32 minEpochSeconds);
+    /// @notice The caller asked to replace epoch `expected`'s committee, but the epoch is already
+    ///         `current` (another selection landed first: nothing to do).
+    error SelectorEpochAdvanced(uint64 expected, uint64 current);
     /// @notice A policy field is out of range.
     error SelectorInvalidPolicy(string field);
     /// @notice The measurement was signed under another EIP-712 domain.

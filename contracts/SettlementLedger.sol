@@ -12,6 +12,13 @@ interface ICommitteeSource {
         view
         returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes);
 
+    /// @notice The committee of `epoch` as selected (empty unless `epoch` is the current or the
+    ///         previous one), and the current epoch.
+    function committeeAt(uint64 epoch)
+        external
+        view
+        returns (uint64 current, address[] memory members, uint256[] memory stakes);
+
     /// @notice The registry the committee was selected from.
     function registry() external view returns (IRedundancyRegistry);
 }
@@ -19,10 +26,15 @@ interface ICommitteeSource {
 /// @title SettlementLedger
 /// @notice Commits the venue's settlement batches: each batch names a contiguous range of the
 ///         replicated input log and the state root every validator reached after it. A batch is
-///         accepted only with EIP-712 signatures of more than 2/3 of the current committee's
-///         stake (the committee the CommitteeSelector stored for this epoch), signed by each
-///         member's node key as bound in the registry. Anyone holding a quorum may submit.
-/// @dev Batches chain: the first sequence must follow the last committed one. Signatures are
+///         accepted only with EIP-712 signatures of more than 2/3 of the stake of its own
+///         epoch's committee (the committee the CommitteeSelector stored for that epoch), signed
+///         by each member's node key as bound in the registry. Anyone holding a quorum may submit.
+/// @dev Batches chain across epochs: the first sequence must follow the last committed one (no
+///      gap, no overlap), and epochs never go back: a batch of an epoch older than the last
+///      committed batch's is stale (once the new committee has committed, the old one cannot),
+///      while the previous epoch's batches are still accepted after a new committee is selected,
+///      until the new committee's first batch lands (the venue switches at one log sequence); an
+///      epoch older than the previous one cannot commit (only two committees are kept). Signatures are
 ///      passed sorted by signer address, strictly ascending, so a duplicate is caught in one pass.
 ///      Batches are EIP-712 typed data under the domain (NAME, VERSION, chain id, this ledger).
 contract SettlementLedger is EIP712Verifier {
@@ -54,6 +66,7 @@ contract SettlementLedger is EIP712Verifier {
 
     uint64 private _lastSequence;
     uint64 private _batchCount;
+    uint64 private _lastEpoch;
     bytes32 private _lastStateRoot;
 
     /// @notice Emitted for every committed batch.
@@ -68,8 +81,14 @@ contract SettlementLedger is EIP712Verifier {
         uint256 totalStake
     );
 
-    /// @notice The batch names another epoch than the current committee's.
-    error SettlementStaleCommittee(uint64 epoch, uint64 currentEpoch);
+    /// @notice The batch's epoch is older than the last committed batch's: its committee was
+    ///         superseded on the ledger.
+    error SettlementStaleCommittee(uint64 epoch, uint64 lastEpoch);
+    /// @notice The batch names epoch 0 or an epoch not selected yet.
+    error SettlementUnknownEpoch(uint64 epoch, uint64 currentEpoch);
+    /// @notice The batch's epoch is neither the current nor the previous one: only those two
+    ///         committees are kept, and an older one can no longer commit.
+    error SettlementEpochExpired(uint64 epoch, uint64 currentEpoch);
     /// @notice No committee has been selected yet.
     error SettlementNoCommittee();
     /// @notice The batch does not start right after the last committed sequence, or is empty.
@@ -90,13 +109,16 @@ contract SettlementLedger is EIP712Verifier {
         committee = committee_;
     }
 
-    /// @notice Commits a batch signed by more than 2/3 of the current committee's stake.
+    /// @notice Commits a batch signed by more than 2/3 of its epoch's committee's stake.
     /// @param batch the batch
     /// @param signatures node signatures, sorted by recovered signer address ascending
     function commitBatch(Batch calldata batch, NodeSignature[] calldata signatures) external {
-        (uint64 epoch,, address[] memory members, uint256[] memory stakes) = committee.currentCommittee();
-        if (epoch == 0) revert SettlementNoCommittee();
-        if (batch.epoch != epoch) revert SettlementStaleCommittee(batch.epoch, epoch);
+        uint64 epoch = batch.epoch;
+        (uint64 current, address[] memory members, uint256[] memory stakes) = committee.committeeAt(epoch);
+        if (current == 0) revert SettlementNoCommittee();
+        if (epoch == 0 || epoch > current) revert SettlementUnknownEpoch(epoch, current);
+        if (epoch < _lastEpoch) revert SettlementStaleCommittee(epoch, _lastEpoch);
+        if (epoch + 1 < current) revert SettlementEpochExpired(epoch, current);
         uint64 expectedFirst = _lastSequence + 1;
         if (batch.firstSequence != expectedFirst || batch.lastSequence < batch.firstSequence) {
             revert SettlementWrongRange(batch.firstSequence, batch.lastSequence, expectedFirst);
@@ -125,6 +147,7 @@ contract SettlementLedger is EIP712Verifier {
         }
         if (3 * signed <= 2 * total) revert SettlementInsufficientStake(signed, total);
         _lastSequence = batch.lastSequence;
+        _lastEpoch = epoch;
         _lastStateRoot = batch.stateRoot;
         uint64 number = ++_batchCount;
         emit BatchCommitted(
@@ -135,6 +158,11 @@ contract SettlementLedger is EIP712Verifier {
     /// @notice The last committed log sequence, its state root, and how many batches there are.
     function lastCommitted() external view returns (uint64 sequence, bytes32 stateRoot, uint64 batches) {
         return (_lastSequence, _lastStateRoot, _batchCount);
+    }
+
+    /// @notice The epoch of the last committed batch (0 before the first).
+    function lastEpoch() external view returns (uint64) {
+        return _lastEpoch;
     }
 
     /// @notice The EIP-712 digest committee nodes sign for a batch.

@@ -147,8 +147,10 @@ def start_sites(
     owner: LocalAccount,
     deployment_file: Path,
     state_dir: Path,
+    extra_env: dict[str, str] | None = None,
 ) -> list[SiteProcess]:
-    """Set up, register, fund and start one attestor per site (fresh keys every run)."""
+    """Set up, register, fund and start one attestor per site (fresh keys every run);
+    ``extra_env`` adds ``ATTESTOR_*`` settings to every site's (a shorter heartbeat, say)."""
     sites_dir = state_dir / "sites"
     shutil.rmtree(sites_dir, ignore_errors=True)
     keys = init_keys(names, sites_dir)
@@ -180,6 +182,7 @@ def start_sites(
                 "ATTESTOR_HTTP__LISTEN": f"127.0.0.1:{http_port}",
                 "ATTESTOR_LATENCY__LISTEN": f"127.0.0.1:{latency_port}",
                 "ATTESTOR_LATENCY__PEERS": json.dumps(peers),
+                **(extra_env or {}),
             }
             log_path = site_dir / "attestor.log"
             log_file = log_path.open("wb")

@@ -61,6 +61,13 @@ class SettlementClient(ContractClient):
         )
         return int(seq), bytes(root), int(count)
 
+    def last_epoch(self, block: BlockIdentifier = "latest") -> int:
+        """The epoch of the last committed batch (0 before the first): a batch of an older epoch
+        is refused (SettlementStaleCommittee)."""
+        return int(
+            self.tx.call(lambda: self.contract.functions.lastEpoch().call(block_identifier=block))
+        )
+
     def committed_batches(
         self, from_block: int = 0, to_block: BlockIdentifier = "latest"
     ) -> list[CommittedBatch]:

@@ -12,6 +12,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.artifacts import load_artifact
@@ -260,6 +261,12 @@ class SelectorClient(ContractClient):
             int(epoch), int(started), [str(m) for m in members], [int(s) for s in stakes]
         )
 
+    def committee_at(self, epoch: int, block: BlockIdentifier = "latest") -> Committee:
+        """Epoch ``epoch``'s committee as selected, if it is the current or the previous epoch (no
+        members otherwise: only those two are kept); ``started_at`` is not kept and reads 0."""
+        _, members, stakes = self._view(self.contract.functions.committeeAt(epoch), block)
+        return Committee(epoch, 0, [str(m) for m in members], [int(s) for s in stakes])
+
     def committee_members(self, block: BlockIdentifier = "latest") -> list[Member]:
         return [
             member_from_abi(m)
@@ -279,6 +286,12 @@ class SelectorClient(ContractClient):
         return Selection(
             tuple(member_from_abi(m) for m in committee), Failure(failure), Dimension(dimension)
         )
+
+    def first_ineligible_member(self, block: BlockIdentifier = "latest") -> str | None:
+        """The first current committee member no longer eligible (None if all still are): what
+        lets a selection cut the epoch short (the emergency rule)."""
+        found = str(self._view(self.contract.functions.firstIneligibleMember(), block))
+        return None if int(found, 16) == 0 else found
 
     def is_geography_flagged(self, facility_id: bytes, block: BlockIdentifier = "latest") -> bool:
         return bool(self._view(self.contract.functions.isGeographyFlagged(facility_id), block))
@@ -327,6 +340,19 @@ class SelectorClient(ContractClient):
 
     def select_committee(self, sender: LocalAccount | None = None) -> TxReceipt:
         return self.tx.send(self.contract.functions.selectCommittee(), self._sender(sender))
+
+    def select_next_committee_call(self, current_epoch: int) -> ContractFunction:
+        """The ``selectNextCommittee(currentEpoch)`` call (for estimating before sending)."""
+        return self.contract.functions.selectNextCommittee(current_epoch)
+
+    def select_next_committee(
+        self, current_epoch: int, sender: LocalAccount | None = None, gas: int | None = None
+    ) -> TxReceipt:
+        """Select the next committee only if the epoch is still ``current_epoch`` (else the
+        contract reverts with SelectorEpochAdvanced: another selection landed first)."""
+        return self.tx.send(
+            self.select_next_committee_call(current_epoch), self._sender(sender), gas=gas
+        )
 
     def set_diversity_policy(
         self, policy: DiversityPolicy, sender: LocalAccount | None = None

@@ -105,8 +105,10 @@ def sign(signers: list[Signer], ds: bytes, batch: Batch) -> list[Sig]:
 
 def verdict(bench: Ledger, last: int, batch: Batch, sigs: list[Sig]) -> Refusal | None:
     """The ledger's checks in order: the error it must revert with, or None to accept."""
-    if batch.epoch != bench.epoch:
-        return "SettlementStaleCommittee", {"epoch": batch.epoch, "currentEpoch": bench.epoch}
+    if batch.epoch == 0 or batch.epoch > bench.epoch:
+        return "SettlementUnknownEpoch", {"epoch": batch.epoch, "currentEpoch": bench.epoch}
+    if batch.epoch != bench.epoch:  # an earlier epoch: the bench selects only one
+        raise AssertionError(f"the bench has no epoch {batch.epoch} committee to predict by")
     first, final = batch.first_sequence, batch.last_sequence
     if first != last + 1 or final < first:
         return "SettlementWrongRange", {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from devnet.etcdcluster import EtcdCluster, start_cluster
 from devnet.localchain import LocalChain
 from devnet.loggen import generate
 from devnet.world import build
+from redundancy.batches import Batch
 from redundancy.eip712 import Signer
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
@@ -33,15 +35,20 @@ def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
         yield c
 
 
-def boundary() -> Boundary:
+def boundary(index: int = 5) -> Boundary:
     engine = Engine()
     for seq, msg in enumerate(generate(500, 3), 1):
         engine.apply_at(seq, msg)
-    return Boundary(5, 1, engine.seq, engine.state_hash())
+    return Boundary(index, 1, engine.seq, engine.state_hash())
 
 
 def settlers(
-    w3: Web3, registry: RegistryClient, owner: LocalAccount, chain: LocalChain, etcd: EtcdCluster
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    chain: LocalChain,
+    etcd: EtcdCluster,
+    grace: float = 5.0,
 ) -> list[Settler]:
     world = build(w3, registry, owner, SITES, VALIDATORS)
     selector, _ = SelectorClient.deploy(
@@ -57,6 +64,7 @@ def settlers(
             SettlementClient(w3, ledger.address, Account.from_key(chain.dev_keys[5 + i])),
             selector,
             registry,
+            grace=grace,
         )
         for i, v in enumerate(VALIDATORS)
     ]
@@ -94,3 +102,71 @@ def test_a_minority_of_stake_cannot_commit_a_batch(
     minority = [nodes[0], nodes[1]]  # 60 of 90: exactly 2/3, not more
     assert asyncio.run(_settle(minority, b, 1.5)) == [False, False]
     assert nodes[0].ledger.last_committed() == (0, bytes(32), 0)
+
+
+def _ledger_transactions(w3: Web3, ledger: str, since: int) -> list[int]:
+    """The status of every transaction sent to the ledger after block ``since``."""
+    out = []
+    for number in range(since + 1, w3.eth.block_number + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["to"] == ledger:  # type: ignore[index]
+                out.append(int(w3.eth.get_transaction_receipt(tx["hash"])["status"]))  # type: ignore[index]
+    return out
+
+
+def test_a_healthy_committee_submits_each_batch_once_and_nothing_reverts(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    # the default grace: the first submitter's commit lands well within it even on a loaded
+    # machine (a grace shorter than a commit takes would let the second one in: two submissions)
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=5.0)
+    start = w3.eth.block_number
+    view = nodes[0].committee()
+    template = boundary()
+
+    async def four_batches() -> None:
+        last = 0
+        for index in (50, 100, 150, 200):
+            b = Boundary(index, last + 1, template.last + index, template.root)
+            results = await asyncio.gather(*(n.settle(b, view, 20.0) for n in nodes))
+            assert results == [True] * 4
+            (submitter,) = [n for n in nodes if n.submissions]
+            assert submitter.signer.address.lower() == view.rotation(index)[0]
+            assert submitter.submissions == [(Batch(view.epoch, b.first, b.last, b.root), False)]
+            for n in nodes:
+                n.submissions.clear()
+            last = b.last
+
+    asyncio.run(four_batches())
+    assert _ledger_transactions(w3, nodes[0].ledger.address, start) == [1, 1, 1, 1]
+    # the rotation spreads the submissions: not one node paying for every batch
+    orders = {nodes[0].committee().rotation(i)[0] for i in range(50, 1050, 50)}
+    assert len(orders) > 1
+
+
+def test_the_next_node_steps_in_after_the_grace_when_the_first_is_gone(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    view = nodes[0].committee()
+    small = {n.signer.address.lower() for n in nodes[2:]}  # stakes 20 and 10: without either
+    index = next(i for i in range(1, 1000) if view.rotation(i)[0] in small)  # a quorum remains
+    b = boundary(index)
+    gone = next(n for n in nodes if n.signer.address.lower() == view.rotation(index)[0])
+    alive = [n for n in nodes if n is not gone]
+    start = w3.eth.block_number
+    began = time.monotonic()
+    assert asyncio.run(_settle(alive, b, 20.0)) == [True] * 3
+    took = time.monotonic() - began
+    (submitter,) = [n for n in alive if n.submissions]
+    assert submitter.signer.address.lower() == view.rotation(index)[1]
+    assert took >= 1.0  # it waited out one grace period
+    assert _ledger_transactions(w3, nodes[0].ledger.address, start) == [1]

@@ -8,8 +8,9 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
-from devnet.world import FacilitySpec, ValidatorSpec, build
+from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy.batches import Batch, sorted_for_submission
+from redundancy.domains import Kind
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
 from redundancy.ledger import SettlementClient
@@ -38,6 +39,7 @@ class Setup:
     ledger: SettlementClient
     selector: SelectorClient
     nodes: list[Signer]
+    world: World
 
 
 @pytest.fixture
@@ -49,7 +51,7 @@ def setup(w3: Web3, registry: RegistryClient, owner: LocalAccount) -> Setup:
     ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
     selector.select_committee(sender=owner)
     nodes = [Signer(bytes(world.validators[v.name].node().key)) for v in VALIDATORS]
-    return Setup(ledger, selector, nodes)
+    return Setup(ledger, selector, nodes, world)
 
 
 def sigs(setup: Setup, batch: Batch, which: list[int]) -> list[Signature]:
@@ -162,12 +164,12 @@ def test_duplicate_and_unsorted_signers_are_refused(setup: Setup, relayer: Local
 def test_stale_committee_wrong_range_and_bad_signature(
     setup: Setup, relayer: LocalAccount, owner: LocalAccount, w3: Web3
 ) -> None:
-    stale = Batch(2, 1, 10, ROOT)
-    err = refused(setup, stale, sigs(setup, stale, [0, 1, 2]), relayer)
-    assert (err.error_name, err.args_by_name) == (
-        "SettlementStaleCommittee",
-        {"epoch": 2, "currentEpoch": 1},
-    )
+    for unknown in (Batch(2, 1, 10, ROOT), Batch(0, 1, 10, ROOT)):
+        err = refused(setup, unknown, sigs(setup, unknown, [0, 1, 2]), relayer)
+        assert (err.error_name, err.args_by_name) == (
+            "SettlementUnknownEpoch",
+            {"epoch": unknown.epoch, "currentEpoch": 1},
+        )
     gap = Batch(1, 5, 10, ROOT)
     err = refused(setup, gap, sigs(setup, gap, [0, 1, 2]), relayer)
     assert (err.error_name, err.args_by_name) == (
@@ -193,11 +195,6 @@ def test_stale_committee_wrong_range_and_bad_signature(
     bad_v = Signature(29, good[0].r, good[0].s)
     err = refused(setup, batch, [bad_v], relayer, presorted=True)
     assert (err.error_name, err.args_by_name) == ("SettlementInvalidSignature", {"index": 0})
-    # a new epoch's committee replaces the old one: batches signed for epoch 1 become stale
-    advance_time(w3, 61)
-    setup.selector.select_committee(sender=owner)
-    err = refused(setup, batch, sigs(setup, batch, [0, 1, 2]), relayer)
-    assert err.args_by_name == {"epoch": 1, "currentEpoch": 2}
 
 
 def test_no_committee_yet(
@@ -208,3 +205,74 @@ def test_no_committee_yet(
     with pytest.raises(ContractRevertError) as caught:
         ledger.commit_batch(Batch(0, 1, 1, ROOT), [], sender=relayer)
     assert caught.value.error_name == "SettlementNoCommittee"
+
+
+def test_ranges_chain_across_epochs_each_signed_by_its_own_committee(
+    setup: Setup, relayer: LocalAccount, owner: LocalAccount, w3: Web3
+) -> None:
+    """Epoch 1 (all four: 30/30/20/10) commits 1-10; s3's heartbeat lapses and epoch 2 is
+    selected without sv3 (30/30/20). Epoch 1 may still commit its tail, 11-20, signed by its
+    own committee (sv3 counts there); epoch 2 then chains on at 21 and sv3 does not count in it;
+    after epoch 2's first batch, epoch 1 is stale."""
+    first = Batch(1, 1, 10, ROOT)
+    setup.ledger.commit_batch(first, sigs(setup, first, [0, 1, 3]), sender=relayer)
+    advance_time(w3, 121)
+    live = [p for spec in SITES[:3] for p in setup.world.facility_proofs(spec, [Kind.HEALTH])]
+    setup.world.submit(live, owner)
+    setup.selector.select_committee(sender=owner)
+    everyone = [v.account().address for v in VALIDATORS]
+    assert setup.selector.committee_at(1).members == everyone
+    assert setup.selector.committee_at(2).members == everyone[:3]
+    assert setup.selector.committee_at(3).members == []
+    # epoch 1's tail, signed by epoch 1's committee: sv3 still counts (30 + 30 + 10 of 90)
+    tail = Batch(1, 11, 20, ROOT)
+    receipt = setup.ledger.commit_batch(tail, sigs(setup, tail, [0, 1, 3]), sender=relayer)
+    (args,) = setup.ledger.events_in(receipt, "BatchCommitted")
+    assert (args["epoch"], args["signedStake"], args["totalStake"]) == (1, 70 * ETH, 90 * ETH)
+    # epoch 2: no gap, no overlap, and sv3 is not a member of it
+    for bad in (Batch(2, 22, 30, ROOT), Batch(2, 15, 30, ROOT)):
+        err = refused(setup, bad, sigs(setup, bad, [0, 1, 2]), relayer)
+        assert (err.error_name, err.args_by_name["expectedFirst"]) == ("SettlementWrongRange", 21)
+    nxt = Batch(2, 21, 30, ROOT)
+    err = refused(setup, nxt, sigs(setup, nxt, [0, 1, 3]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementNotMember",
+        {"signer": setup.nodes[3].address.lower()},
+    )
+    receipt = setup.ledger.commit_batch(nxt, sigs(setup, nxt, [0, 1]), sender=relayer)
+    (args,) = setup.ledger.events_in(receipt, "BatchCommitted")
+    assert (args["epoch"], args["signedStake"], args["totalStake"]) == (2, 60 * ETH, 80 * ETH)
+    assert setup.ledger.last_epoch() == 2 and setup.ledger.last_committed()[0] == 30
+    # epoch 1 can no longer commit, even contiguous and signed by its whole committee
+    late = Batch(1, 31, 40, ROOT)
+    err = refused(setup, late, sigs(setup, late, [0, 1, 2, 3]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementStaleCommittee",
+        {"epoch": 1, "lastEpoch": 2},
+    )
+    ahead = Batch(3, 31, 40, ROOT)
+    err = refused(setup, ahead, sigs(setup, ahead, [0, 1, 2]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementUnknownEpoch",
+        {"epoch": 3, "currentEpoch": 2},
+    )
+    batches = setup.ledger.committed_batches()
+    ranges = [(b.batch.epoch, b.batch.first_sequence, b.batch.last_sequence) for b in batches]
+    assert ranges == [(1, 1, 10), (1, 11, 20), (2, 21, 30)]
+    # only the current and the previous committee are kept: two selections on, epoch 2 is gone
+    for _ in range(2):
+        advance_time(w3, 61)
+        setup.world.refresh(owner)
+        setup.selector.select_committee(sender=owner)
+    assert setup.selector.current_committee().epoch == 4
+    assert setup.selector.committee_at(2).members == []
+    assert setup.selector.committee_at(3).members == everyone  # sv3 beats again
+    old = Batch(2, 31, 40, ROOT)
+    err = refused(setup, old, sigs(setup, old, [0, 1, 2]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementEpochExpired",
+        {"epoch": 2, "currentEpoch": 4},
+    )
+    prev = Batch(3, 31, 40, ROOT)  # the previous epoch may still commit its tail
+    setup.ledger.commit_batch(prev, sigs(setup, prev, [0, 1, 3]), sender=relayer)
+    assert setup.ledger.last_epoch() == 3

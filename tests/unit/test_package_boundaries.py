@@ -1,7 +1,7 @@
 """The house rules: which package may import, or start, which.
 
-- the core (``redundancy``) imports no part (``attestor``, ``validator``, ``api``), not the
-  harness (``devnet``) and not the tests, and launches no process at all;
+- the core (``redundancy``) imports no part (``attestor``, ``validator``, ``api``, ``keeper``),
+  not the harness (``devnet``) and not the tests, and launches no process at all;
 - the deployable parts import the core and never each other, nor the harness;
 - the engine (``validator.engine``) is pure: no I/O, clock, randomness, and not the node;
 - tooling (``devnet``, ``scripts``, ``bench``) never imports the test suite.
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-PARTS = ("attestor", "validator", "api")
+PARTS = ("attestor", "validator", "api", "keeper")
 DEPLOYABLE = ("redundancy", *PARTS)
 #: Modules through which code starts other processes.
 LAUNCHERS = ("subprocess", "multiprocessing", "pty")

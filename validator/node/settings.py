@@ -30,6 +30,9 @@ class ChainSettings(BaseModel):
     """Address of the CommitteeSelector contract."""
     registry: str
     """Address of the RedundancyRegistry contract."""
+    submit_grace: float = Field(default=5.0, gt=0)
+    """Seconds each node after the first in a batch's submission rotation waits (times its
+    place) before it commits the batch itself: one submission per batch when all are healthy."""
     node_keystore: Path | None = None
     """Encrypted keystore of the node key, which signs batches."""
     node_password_file: Path | None = None

@@ -1,6 +1,12 @@
 """Settlement batches: each committee node signs (EIP-712) every batch boundary's range and state
-root, publishes the signature beside the log, and any node that sees signatures of more than 2/3
-of the committee's stake commits the batch on the SettlementLedger.
+root, publishes the signature beside the log, and once signatures of more than 2/3 of the
+committee's stake are in, exactly one node commits the batch on the SettlementLedger.
+
+Who submits is a deterministic rotation every node computes alike: the committee's node
+addresses in ascending order, rotated by a hash of the boundary's chunk index. The first in that
+order submits as soon as it sees the quorum; the k-th steps in only ``k * grace`` seconds after
+the quorum appeared and only if the batch is still not committed. A healthy venue therefore sends
+one transaction per batch and none reverts; a dead submitter costs one grace period.
 """
 
 from __future__ import annotations
@@ -13,11 +19,12 @@ from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
 
 from redundancy.batches import Batch
 from redundancy.chain import connect
 from redundancy.eip712 import Signature, Signer, recover_address
-from redundancy.errors import ChainError
+from redundancy.errors import ChainError, ContractRevertError
 from redundancy.keystore import load_account
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
@@ -54,6 +61,20 @@ class CommitteeView:
     def has_quorum(self, nodes: set[str]) -> bool:
         return 3 * self.signed_stake(nodes) > 2 * self.total
 
+    def rotation(self, index: int) -> list[str]:
+        """The submission order for the batch at chunk ``index``: node addresses ascending,
+        rotated by a hash of the index (every node computes the same order)."""
+        nodes = sorted(self.stake_by_node)
+        if not nodes:
+            return []
+        start = int.from_bytes(keccak(index.to_bytes(8, "big")), "big") % len(nodes)
+        return nodes[start:] + nodes[:start]
+
+    def rank(self, index: int, node: str) -> int:
+        """This node's place in the rotation (after every member if it is not one)."""
+        order = self.rotation(index)
+        return order.index(node.lower()) if node.lower() in order else len(order)
+
 
 class Settler:
     def __init__(
@@ -64,14 +85,19 @@ class Settler:
         ledger: SettlementClient,
         selector: SelectorClient,
         registry: RegistryClient,
+        *,
+        grace: float = 5.0,
     ) -> None:
         self.node_id = node_id
+        self.grace = grace
         self.etcd = etcd
         self.signer = signer
         self.ledger = ledger
         self.selector = selector
         self.registry = registry
         self.committed: list[Batch] = []
+        #: (batch, reverted) of every commit this node sent
+        self.submissions: list[tuple[Batch, bool]] = []
 
     def committee(self) -> CommitteeView:
         c = self.selector.current_committee()
@@ -107,25 +133,59 @@ class Settler:
         return found
 
     async def settle(self, b: Boundary, view: CommitteeView, timeout: float = 30.0) -> bool:
-        """Sign ``b``, wait for a quorum of signatures, commit unless someone already has."""
+        """Sign ``b``, wait for a quorum of signatures, and commit it when this node's turn in
+        the rotation comes and nobody has yet."""
         batch = await self.sign(b, view.epoch)
-        deadline = asyncio.get_running_loop().time() + timeout
-        while asyncio.get_running_loop().time() < deadline:
-            sigs = await self.signatures(b.index, batch)
-            if view.has_quorum(set(sigs)):
+        loop = asyncio.get_running_loop()
+        rank = view.rank(b.index, self.signer.address)
+        deadline = loop.time() + timeout
+        quorum_at: float | None = None
+        while loop.time() < deadline:
+            if quorum_at is None:
+                sigs = await self.signatures(b.index, batch)
+                if view.has_quorum(set(sigs)):
+                    quorum_at = loop.time()
+            if quorum_at is not None:
                 last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
                 if last >= batch.last_sequence:
                     return True
-                try:
-                    await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
-                    self.committed.append(batch)
-                    log.info("committed batch %d-%d", batch.first_sequence, batch.last_sequence)
-                except ChainError as exc:  # another node's commit won the race, or a revert
-                    log.info("batch %d-%d not committed by us: %s", b.first, b.last, exc)
-                return True
+                if loop.time() - quorum_at >= rank * self.grace:
+                    sigs = await self.signatures(b.index, batch)
+                    await self._commit(batch, sigs, rank)
+                    return True
+                await asyncio.sleep(0.25)
+                continue
             await asyncio.sleep(0.1)
         log.warning("batch %d-%d: no quorum of signatures within %ss", b.first, b.last, timeout)
         return False
+
+    async def _commit(self, batch: Batch, sigs: dict[str, Signature], rank: int) -> None:
+        try:
+            await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
+        except ContractRevertError as exc:
+            # refused at estimation (nothing sent) unless the receipt says it was mined
+            mined = "tx" in exc.args_by_name
+            if mined:
+                self.submissions.append((batch, True))
+            log.info(
+                "batch %d-%d not committed by us (rank %d): %s",
+                batch.first_sequence,
+                batch.last_sequence,
+                rank,
+                exc,
+            )
+            return
+        except ChainError as exc:
+            log.info(
+                "batch %d-%d not committed by us: %s",
+                batch.first_sequence,
+                batch.last_sequence,
+                exc,
+            )
+            return
+        self.submissions.append((batch, False))
+        self.committed.append(batch)
+        log.info("committed batch %d-%d (rank %d)", batch.first_sequence, batch.last_sequence, rank)
 
     async def run(self, node: Node) -> None:
         while True:
@@ -153,6 +213,7 @@ def build_settler(settings: Settings, chain: ChainSettings, etcd: EtcdClient) ->
         SettlementClient(w3, chain.settlement, submitter),
         SelectorClient(w3, chain.selector),
         RegistryClient(w3, chain.registry),
+        grace=chain.submit_grace,
     )
 
 
