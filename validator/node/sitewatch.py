@@ -101,7 +101,8 @@ class Reading:
     """One poll's facts and what they make of the site."""
 
     reasons: list[str]
-    """Every reason the facts give."""
+    """Every reason the facts read give (the clock is read only when ``clock`` is reacted to:
+    a clock nobody acts on is not worth a system call per poll)."""
     degraded: list[str]
     """The reasons this watch reacts to (empty: not degraded)."""
     ups_status: str | None
