@@ -421,6 +421,8 @@ def _kill_drill(root: Path, rng: random.Random, seconds: float, announced: bool)
             # from the announcement on (it includes the leadership transfer), or from the kill
             "write_rto_s": outage(f.ack_times, start),
             "write_rto_after_kill_s": outage(f.ack_times, killed),
+            "first_ack_after_kill_s": min((t for t in f.ack_times if t > killed), default=killed)
+            - killed,
             "worst_gap_at_s": worst_gap_at(f.ack_times, start),
             "quiet_gap_s": outage([t for t in f.ack_times if t < start], quiet),
             "warning_gap_s": outage([t for t in f.ack_times if t < killed], start)
@@ -466,6 +468,8 @@ def predicted_report(runs: list[dict[str, Any]]) -> list[str]:
     episode = [r["write_rto_s"] for r in runs]
     after_kill = [r["write_rto_after_kill_s"] for r in runs]
     warning = [r["warning_gap_s"] for r in runs]
+    first_u = [r["unannounced"]["first_ack_after_kill_s"] for r in runs]
+    first_a = [r["first_ack_after_kill_s"] for r in runs]
     quiet = [g for r in runs for g in (r["quiet_gap_s"], r["unannounced"]["quiet_gap_s"])]
     moved = [r["leader_moved_s"] for r in runs if r.get("leader_moved_s") is not None]
     refusing = [r["gateway_refusing_s"] for r in runs if r.get("gateway_refusing_s") is not None]
@@ -493,6 +497,8 @@ def predicted_report(runs: list[dict[str, Any]]) -> list[str]:
         f"{verdict(after_kill)} |",
         f"| the same, the {w} warning (leadership transfer, gateway refusing) | "
         f"{both(warning)} | |",
+        f"| first acknowledgement after the kill, unannounced / announced | {both(first_u)} / "
+        f"{both(first_a)} | |",
         f"| UPS on battery to etcd leadership off the site: max / median | "
         f"{fmt(max(moved, default=None))} / {fmt(statistics.median(moved) if moved else None)} "
         f"({len(moved)} of {len(runs)} within {w}) | before the kill |",
