@@ -23,6 +23,18 @@ class HealthCondition:
     observed_at: int | None
 
 
+def _text(value: Any) -> str | None:
+    """A short string UTF-8 can encode (JSON escapes let evidence hold lone surrogates, which
+    no response could carry), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value[:64]
+
+
 def _claimed(value: Any) -> tuple[str, ...] | None:
     if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
         return None
@@ -43,7 +55,7 @@ def health_condition(evidence: bytes) -> HealthCondition | None:
     return HealthCondition(
         reasons=tuple(health_reasons(body)),
         claimed=_claimed(body.get("degraded")),
-        ups_status=ups[:64] if isinstance(ups, str) else None,
-        version=version if type(version) is int else None,
-        observed_at=observed if type(observed) is int else None,
+        ups_status=_text(ups),
+        version=version if type(version) is int and 0 <= version < 2**31 else None,
+        observed_at=observed if type(observed) is int and 0 <= observed < 2**63 else None,
     )

@@ -3,6 +3,7 @@ make none, hostile evidence fields count as unknown."""
 
 from __future__ import annotations
 
+from api.condition import health_condition
 from redundancy.sitecondition import (
     CLOCK_UNSYNCHRONISED,
     DISK_NEARLY_FULL,
@@ -61,3 +62,18 @@ def test_reacted_to_keeps_the_chosen_families() -> None:
 def test_parse_upsc_turns_decimals_into_integers() -> None:
     out = "ups.status: OB\ninput.voltage: 230.1\nbattery.charge: 97\nups.load: n/a\n"
     assert parse_upsc(out) == {"status": "OB", "inputVoltageDeciV": 2301, "batteryChargePct": 97}
+
+
+def test_the_api_reads_hostile_health_evidence_as_unknown_not_as_an_error() -> None:
+    assert health_condition(b"\xff not json") is None
+    assert health_condition(b"[1, 2]") is None
+    hostile = (
+        b'{"v": 99999999999999999999, "observedAt": -1, "body": {"upsStatus": "OB \\ud800",'
+        b' "degraded": ["ups-on-battery", "made-up"], "diskFreeMiB": 1' + b"0" * 300 + b","
+        b' "diskTotalMiB": 2' + b"0" * 300 + b"}}"
+    )
+    c = health_condition(hostile)
+    assert c is not None
+    assert (c.version, c.observed_at, c.ups_status) == (None, None, None)  # none shown
+    assert c.reasons == ("ups-on-battery",)  # the flag is still read from the status's words
+    assert c.claimed == ("ups-on-battery",)  # only reasons the rule knows
