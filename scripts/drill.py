@@ -357,6 +357,20 @@ WARNING_S = 5.0
 PREDICTED_SITES = ["fra1", "ams1", "dal1"]
 
 
+class StartUpError(RuntimeError):
+    """Raised when a drill's sites did not come up (before anything was measured)."""
+
+
+def _attempts(drill: Callable[[], dict[str, Any]], tries: int = 3) -> dict[str, Any]:
+    """Run a drill, starting it again (fresh) when its sites did not come up."""
+    for attempt in range(tries):
+        try:
+            return {**drill(), "start_retries": attempt}
+        except StartUpError as exc:
+            print(f"drill: sites did not come up ({exc}); starting again", file=sys.stderr)
+    raise StartUpError(f"sites did not come up in {tries} tries")
+
+
 def _watch_reaction(
     cluster: Any, victim: str, gateway: str, start: float
 ) -> dict[str, float | None]:
@@ -384,9 +398,14 @@ def _kill_drill(root: Path, rng: random.Random, seconds: float, announced: bool)
     farm = start_ups(names, root / "nut")
     cluster = start_cluster(names, root / "etcd")
     watch = {n: {"ups": farm.name(n), "react_to": ["ups", "disk"]} for n in names}
-    sites = make_sites(
-        cluster, root, site_watch=watch, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
-    )
+    try:
+        sites = make_sites(
+            cluster, root, site_watch=watch, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
+        )
+    except TimeoutError as exc:  # an overloaded machine: processes slow to start
+        cluster.stop()
+        farm.stop()
+        raise StartUpError(str(exc)) from exc
     try:
         f = OrderClients(
             [s.gateway_url for s in sites.sites],
@@ -451,8 +470,15 @@ def run_predicted(
     if geo is not None:
         raise SystemExit("drill: --only predicted runs on loopback only (no --geo)")
     seed = rng.randrange(10**9)
-    unannounced = _kill_drill(root / "unannounced", random.Random(seed), seconds, False)
-    predicted = _kill_drill(root / "predicted", random.Random(seed), seconds, True)
+    tries = iter(range(100))
+    unannounced = _attempts(
+        lambda: _kill_drill(
+            root / f"unannounced-{next(tries)}", random.Random(seed), seconds, False
+        )
+    )
+    predicted = _attempts(
+        lambda: _kill_drill(root / f"predicted-{next(tries)}", random.Random(seed), seconds, True)
+    )
     return {**predicted, "unannounced": unannounced}
 
 
