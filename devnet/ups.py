@@ -52,6 +52,7 @@ class UpsFarm:
     upsd: subprocess.Popen[bytes] | None = None
     drivers: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _owned_root: bool = False
+    _stamps: dict[str, int] = field(default_factory=dict)
 
     def name(self, site: str) -> str:
         return f"{site}@127.0.0.1:{self.port}"
@@ -93,6 +94,11 @@ class UpsFarm:
         path = self.root / f"{site}.dev"
         tmp = path.with_suffix(".tmp")
         tmp.write_text("".join(f"{k}: {v}\n" for k, v in values.items()))
+        # the driver notices a change by the file's mtime in whole seconds: two changes within
+        # one second would look like one, so each gets a later second than the last
+        stamp = max(int(time.time()), self._stamps.get(site, 0) + 1)
+        self._stamps[site] = stamp
+        os.utime(tmp, (stamp, stamp))
         tmp.replace(path)
 
     def status(self, site: str, timeout: float = 2.0) -> str | None:
