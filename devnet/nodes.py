@@ -186,9 +186,13 @@ def make_sites(
             values["site"] = site_watch[member.name]
         write_config(site.config, values)
         sites.sites.append(site)
-    for s in sites.sites:
-        sites.start_node(s)
-        if gateways:
-            sites.start_gateway(s)
-    sites.wait_up()
+    try:
+        for s in sites.sites:
+            sites.start_node(s)
+            if gateways:
+                sites.start_gateway(s)
+        sites.wait_up()
+    except BaseException:  # not up in time: stop what was started, or it outlives the caller
+        sites.stop()
+        raise
     return sites
