@@ -396,16 +396,22 @@ def _kill_drill(root: Path, rng: random.Random, seconds: float, announced: bool)
 
     names = PREDICTED_SITES
     farm = start_ups(names, root / "nut")
-    cluster = start_cluster(names, root / "etcd")
+    try:
+        cluster = start_cluster(names, root / "etcd")
+    except BaseException:
+        farm.stop()
+        raise
     watch = {n: {"ups": farm.name(n), "react_to": ["ups", "disk"]} for n in names}
     try:
         sites = make_sites(
             cluster, root, site_watch=watch, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
         )
-    except TimeoutError as exc:  # an overloaded machine: processes slow to start
+    except BaseException as exc:
         cluster.stop()
         farm.stop()
-        raise StartUpError(str(exc)) from exc
+        if isinstance(exc, TimeoutError):  # an overloaded machine: processes slow to start
+            raise StartUpError(str(exc)) from exc
+        raise
     try:
         f = OrderClients(
             [s.gateway_url for s in sites.sites],
