@@ -529,7 +529,7 @@ def predicted_report(runs: list[dict[str, Any]]) -> list[str]:
         f"{verdict(after_kill)} |",
         f"| the same, the {w} warning (leadership transfer, gateway refusing) | "
         f"{both(warning)} | |",
-        f"| first acknowledgement after the kill, unannounced / announced | {both(first_u)} / "
+        f"| first acknowledgement after the kill, unannounced ; announced | {both(first_u)} ; "
         f"{both(first_a)} | |",
         f"| UPS on battery to etcd leadership off the site: max / median | "
         f"{fmt(max(moved, default=None))} / {fmt(statistics.median(moved) if moved else None)} "
