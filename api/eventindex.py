@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 
 from web3 import Web3
 
+from api.condition import HealthCondition, health_condition
 from api.names import NameBook
 from redundancy.attestation_verifier import Verifier
+from redundancy.domains import Kind
 from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
 from redundancy.proofs import Attestation, SignedProof
@@ -36,6 +38,7 @@ class ProofRecord(AcceptedProof):
 
     index: int | None = None  # position in the submission (None if the calldata did not decode)
     attestation: Attestation | None = None  # from calldata (evidence not kept: see names)
+    condition: HealthCondition | None = None  # health proofs: what the evidence says
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +186,12 @@ class EventIndex:
                 index, proof = decoded[e.tx_hash].get(key, (None, None))
                 if proof is not None:
                     log.names.learn(proof)
-                    record = replace(record, index=index, attestation=proof.attestation)
+                    condition = None
+                    if proof.attestation.kind == Kind.HEALTH:
+                        condition = health_condition(proof.evidence)
+                    record = replace(
+                        record, index=index, attestation=proof.attestation, condition=condition
+                    )
                 log.proofs.append(record)
             elif e.name == "LatencyReported":
                 log.latencies.append(

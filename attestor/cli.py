@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -53,7 +54,7 @@ from attestor.probes.geography import GeographyProbe
 from attestor.probes.hardware import HardwareProbe
 from attestor.probes.health import DaemonStatus, HealthProbe
 from attestor.probes.network import NetworkProbe, ProviderProbe
-from attestor.probes.power import PowerProbe
+from attestor.probes.power import PowerProbe, read_ups
 from attestor.publisher import Publisher
 from attestor.registry_link import RegistryLink, Target
 from attestor.schedule import Schedule
@@ -197,8 +198,10 @@ def build_daemon(
         return m
 
     geography = GeographyProbe(s.geography, list(lat.peers), measure)
+    ups_name = s.power.ups_name
+    ups = None if ups_name is None else partial(read_ups, s.power.upsc, ups_name)
     probes: list[ProbeSpec] = [
-        ("health", HealthProbe(s.data_dir, status), s.health.heartbeat_interval),
+        ("health", HealthProbe(s.data_dir, status, ups=ups), s.health.heartbeat_interval),
         ("power", PowerProbe(s.power), s.power.interval),
         ("network", NetworkProbe(s.network), s.network.interval),
         ("provider", ProviderProbe(s.provider), s.provider.interval),

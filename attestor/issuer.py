@@ -3,10 +3,12 @@ sequence, stored in the outbox, all in one step.
 
 The envelope (``redundancy.devicecert.sign_envelope``) is::
 
-    {"v": 1, "kind": "power", "facility": "fra1", "observedAt": 1795000000, "body": {...},
+    {"v": 2, "kind": "power", "facility": "fra1", "observedAt": 1795000000, "body": {...},
      "deviceCert": "<sha256 of the device certificate DER>", "deviceSignature": "<Ed25519>"}
 
-and its keccak256 is the proof's evidenceHash.
+and its keccak256 is the proof's evidenceHash. ``v`` is the evidence format: 2 since health
+bodies carry ``degraded`` (and ``upsStatus``); in version 1 they did not, and a reader finds no
+``degraded`` in them (unknown, not "healthy").
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from attestor.probes import Observation
 from redundancy.devicecert import sign_envelope
 from redundancy.eip712 import Signer
 from redundancy.proofs import SignedProof, make_proof
+
+#: The evidence format (the envelope's ``v``); see the module docstring.
+EVIDENCE_VERSION = 2
 
 
 class Issuer:
@@ -47,7 +52,7 @@ class Issuer:
     def envelope(self, obs: Observation) -> bytes:
         """The device-signed canonical evidence document of an observation."""
         document = {
-            "v": 1,
+            "v": EVIDENCE_VERSION,
             "kind": obs.kind.name.lower(),
             "facility": self.facility,
             "observedAt": obs.observed_at,

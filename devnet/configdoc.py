@@ -27,6 +27,7 @@ from pydantic_core import PydanticUndefined
 from api.settings import Settings as ApiSettings
 from attestor.settings import Settings as AttestorSettings
 from devnet.toolchain import PROJECT_ROOT
+from keeper.settings import Settings as KeeperSettings
 from validator.node.settings import Settings as ValidatorSettings
 
 OUTPUT = PROJECT_ROOT / "docs" / "configuration.md"
@@ -63,6 +64,14 @@ DEPLOYABLES = (
         ApiSettings,
         "API_",
         "The read-only REST API and dashboard over the chain.",
+    ),
+    Deployable(
+        "Keeper",
+        "redundancy-keeper --config keeper.toml",
+        KeeperSettings,
+        "KEEPER_",
+        "Any number, run by anyone: re-selects the committee when a member becomes ineligible or "
+        "a better committee is allowed.",
     ),
 )
 

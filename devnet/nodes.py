@@ -126,16 +126,17 @@ def _kill(proc: subprocess.Popen[bytes] | None) -> None:
 
 
 def write_config(path: Path, values: dict[str, Any]) -> None:
-    """A flat TOML file plus an optional [chain] table."""
+    """A flat TOML file plus optional tables (``[chain]``, ``[site]``: values that are dicts)."""
 
     def fmt(v: Any) -> str:
         return json.dumps(str(v) if isinstance(v, Path) else v)
 
-    chain = values.pop("chain", None)
-    lines = [f"{k} = {fmt(v)}" for k, v in values.items()]
-    if chain:
-        lines.append("[chain]")
-        lines += [f"{k} = {fmt(v)}" for k, v in chain.items()]
+    tables = {k: v for k, v in values.items() if isinstance(v, dict)}
+    lines = [f"{k} = {fmt(v)}" for k, v in values.items() if k not in tables]
+    for name, table in tables.items():
+        if table:
+            lines.append(f"[{name}]")
+            lines += [f"{k} = {fmt(v)}" for k, v in table.items()]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -145,11 +146,13 @@ def make_sites(
     gateways: bool = True,
     chain: dict[str, dict[str, str]] | None = None,
     nearest: Callable[[str], list[str]] | None = None,
+    site_watch: dict[str, dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> Sites:
     """One node (and gateway) per etcd member, each preferring its own member, then the others
     in ``nearest(site)`` order (default: cluster order); started. A member with a placement puts
-    its site's node and gateway in the same place."""
+    its site's node and gateway in the same place. ``site_watch`` gives each site's ``[site]`` table
+    (the site watch: its UPS, what it reacts to)."""
     root.mkdir(parents=True, exist_ok=True)
     sites = Sites(cluster, root)
     names = [m.name for m in cluster.members]
@@ -179,6 +182,8 @@ def make_sites(
         }
         if chain is not None:
             values["chain"] = chain[member.name]
+        if site_watch is not None and member.name in site_watch:
+            values["site"] = site_watch[member.name]
         write_config(site.config, values)
         sites.sites.append(site)
     try:

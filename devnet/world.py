@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -101,6 +102,8 @@ class World:
     device_certs: dict[str, x509.Certificate] = field(default_factory=dict)
     #: the last measuredAt signed per direction (measurement, peer), so each is newer
     measured: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: health bodies by facility name, in place of the minimal default (evidence version 2)
+    health_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def enrol(self, spec: FacilitySpec, owner: LocalAccount) -> None:
         """Register the facility with its CA pinned, and publish its CA and device certificates.
@@ -121,10 +124,13 @@ class World:
         self.facilities[spec.name] = spec
         self.device_certs[spec.name] = device
 
-    def evidence(self, spec: FacilitySpec, kind: Kind, now: int, body: object) -> bytes:
-        """A device-signed evidence envelope."""
+    def evidence(
+        self, spec: FacilitySpec, kind: Kind, now: int, body: object, version: int = 1
+    ) -> bytes:
+        """A device-signed evidence envelope (format ``version``: 2 for health bodies with
+        ``degraded``)."""
         doc = {
-            "v": 1,
+            "v": version,
             "kind": kind.name.lower(),
             "facility": spec.name,
             "observedAt": now,
@@ -164,14 +170,19 @@ class World:
                 bytes(32),
                 {"provider": spec.provider},
             ),
-            Kind.HEALTH: (bytes(32), bytes(32), {"load1Milli": 100}),
+            Kind.HEALTH: (
+                bytes(32),
+                bytes(32),
+                self.health_bodies.get(spec.name, {"load1Milli": 100}),
+            ),
         }
         signer, ds = spec.signer(), self.registry.domain_separator()
         out = []
         for kind in kinds or facts:
             d1, d2, body = facts[kind]
             geo = kind == Kind.GEOGRAPHY
-            evidence = self.evidence(spec, kind, now, body)
+            version = 2 if kind == Kind.HEALTH and spec.name in self.health_bodies else 1
+            evidence = self.evidence(spec, kind, now, body, version)
             out.append(
                 make_proof(
                     signer,

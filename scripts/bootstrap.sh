@@ -45,12 +45,15 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
   touch node_modules/.installed
 fi
 # Debian packages the tests drive for real: etcd (the validator nodes' replicated log),
-# Chromium with its driver (the dashboard's browser test; never a downloaded browser) and
-# libfaketime (the fault campaign's clock jumps on attestors).
+# Chromium with its driver (the dashboard's browser test; never a downloaded browser),
+# libfaketime (the fault campaign's clock jumps on attestors) and Network UPS Tools (upsd and the
+# dummy-ups driver from nut-server, upsc from nut-client: UPSes put on battery by tests).
 missing=""
 [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing="$missing etcd-server etcd-client"
 [ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing="$missing libfaketime"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
+[ -x /lib/nut/upsd ] && [ -x /lib/nut/dummy-ups ] || missing="$missing nut-server"
+[ -x /usr/bin/upsc ] || missing="$missing nut-client"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then

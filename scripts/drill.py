@@ -2,6 +2,7 @@
 
     python scripts/drill.py [--runs N] [--only CONFIG] [--seed S] [--geo] [--json out.json]
     python scripts/drill.py --only self-heal [--runs N] [--heartbeat S]
+    python scripts/drill.py --only predicted [--runs N]      # opt in: real NUT, loopback only
 
 ``--only self-heal`` runs the self-heal drill instead (``devnet.selfheal``): a committee site's
 attestor SIGKILLed, its heartbeat lapsing on-chain, and a keeper's new committee; printed beside
@@ -26,6 +27,16 @@ with one-way delays from the sites' coordinates; single-site at fra1, active-pas
 ams1, active-active fra1, ams1, dal1). Clients, the mirror and the monitor then sit at sites
 and reach the others through the relays; etcd's heartbeat and election timeout come from the
 round trips measured through them (printed). The table puts both side by side.
+
+``--only predicted`` (issue 14; run only when named) is a failure the telemetry sees coming:
+three sites on loopback, each node and gateway watching its UPS through real NUT (``devnet.ups``);
+per run the same kill twice on fresh sites with the same draws, the etcd leader's site SIGKILLed
+unannounced, then with its UPS put on battery ``WARNING_S`` (5 s) before. Figures: write
+unavailability of the unannounced kill, of the announced one (whole episode from the
+announcement, from the kill on, and during the warning), the flow's noise floor (the longest
+stretch without an acknowledgement while nothing fails, as long a window as after the kill), how
+soon leadership left the site and its gateway refused new orders; the goal is printed beside
+them (announced p99 <= 1/10 of the unannounced p99).
 """
 
 from __future__ import annotations
@@ -65,6 +76,15 @@ def outage(times: list[float], t0: float) -> float:
     if not after:
         return float("inf")
     return max(b - a for a, b in zip([t0, *after], after, strict=False))
+
+
+def worst_gap_at(times: list[float], t0: float) -> float | None:
+    """Where (seconds after ``t0``) the longest stretch ``outage`` measures begins."""
+    after = sorted(t for t in times if t > t0)
+    if not after:
+        return None
+    gaps = [(b - a, a - t0) for a, b in zip([t0, *after], after, strict=False)]
+    return max(gaps)[1]
 
 
 def wait_agree(node_urls: list[str], timeout: float = 60) -> tuple[bool, float]:
@@ -338,6 +358,198 @@ def _run_active_passive(
         standby.stop()
 
 
+#: How long the predicted drill's victim runs on battery before it loses power.
+WARNING_S = 5.0
+PREDICTED_SITES = ["fra1", "ams1", "dal1"]
+
+
+class StartUpError(RuntimeError):
+    """Raised when a drill's sites did not come up (before anything was measured)."""
+
+
+def _attempts(drill: Callable[[], dict[str, Any]], tries: int = 3) -> dict[str, Any]:
+    """Run a drill, starting it again (fresh) when its sites did not come up."""
+    for attempt in range(tries):
+        try:
+            return {**drill(), "start_retries": attempt}
+        except StartUpError as exc:
+            print(f"drill: sites did not come up ({exc}); starting again", file=sys.stderr)
+    raise StartUpError(f"sites did not come up in {tries} tries")
+
+
+def _watch_reaction(
+    cluster: Any, victim: str, gateway: str, start: float
+) -> dict[str, float | None]:
+    """Seconds from ``start`` (the UPS going on battery) until etcd leadership left the victim
+    and until its gateway refused new orders, both watched at once for ``WARNING_S``."""
+    seen: dict[str, float | None] = {"leader_moved_s": None, "gateway_refusing_s": None}
+    while time.monotonic() - start < WARNING_S and None in seen.values():
+        with contextlib.suppress(OSError, KeyError, TypeError, TimeoutError):
+            if seen["leader_moved_s"] is None and cluster.leader(1.0) != victim:
+                seen["leader_moved_s"] = time.monotonic() - start
+        with contextlib.suppress(OSError, KeyError, TypeError):
+            health = http_json(gateway + "/health", timeout=0.5)[1]
+            if seen["gateway_refusing_s"] is None and not health["accepting_new_orders"]:
+                seen["gateway_refusing_s"] = time.monotonic() - start
+        time.sleep(0.02)
+    return seen
+
+
+def _kill_drill(root: Path, rng: random.Random, seconds: float, announced: bool) -> dict[str, Any]:
+    """Three sites with real NUT, each watching its UPS; the etcd leader's site is SIGKILLed,
+    ``announced``: after its UPS has been on battery for ``WARNING_S`` seconds."""
+    from devnet.ups import start_ups
+
+    names = PREDICTED_SITES
+    farm = start_ups(names, root / "nut")
+    try:
+        cluster = start_cluster(names, root / "etcd")
+    except BaseException:
+        farm.stop()
+        raise
+    watch = {n: {"ups": farm.name(n), "react_to": ["ups", "disk"]} for n in names}
+    try:
+        sites = make_sites(
+            cluster, root, site_watch=watch, snapshot_every=10**6, batch_every=20, etcd_timeout=1.0
+        )
+    except BaseException as exc:
+        cluster.stop()
+        farm.stop()
+        if isinstance(exc, TimeoutError):  # an overloaded machine: processes slow to start
+            raise StartUpError(str(exc)) from exc
+        raise
+    try:
+        f = OrderClients(
+            [s.gateway_url for s in sites.sites],
+            order_flow(200_000, rng.randrange(10**6)),
+            readers=[s.node_url for s in sites.sites],
+        )
+        f.start()
+        time.sleep(rng.uniform(1.0, 2.0))
+        quiet = time.monotonic()
+        time.sleep(seconds)  # the noise floor: the longest stretch without an ack, nothing failing
+        victim = cluster.leader()
+        gateway = sites.site(victim).gateway_url
+        extra: dict[str, Any] = {}
+        start = time.monotonic()
+        if announced:
+            farm.set_status(victim, "OB")
+            extra.update(_watch_reaction(cluster, victim, gateway, start))
+            time.sleep(max(0.0, start + WARNING_S - time.monotonic()))
+        killed = time.monotonic()
+        sites.kill_site(victim)
+        time.sleep(seconds)
+        f.finish()
+        farm.set_status(victim, "OL")
+        cluster.restart(victim)
+        sites.start_node(sites.site(victim))
+        sites.start_gateway(sites.site(victim))
+        sites.wait_up(30)
+        agree, catch_up = wait_agree([s.node_url for s in sites.sites])
+        live = next(m for m in cluster.members if m.process is not None)
+        return {
+            "victim": victim,
+            # from the announcement on (it includes the leadership transfer), or from the kill
+            "write_rto_s": outage(f.ack_times, start),
+            "write_rto_after_kill_s": outage(f.ack_times, killed),
+            "first_ack_after_kill_s": min((t for t in f.ack_times if t > killed), default=killed)
+            - killed,
+            "worst_gap_at_s": worst_gap_at(f.ack_times, start),
+            "quiet_gap_s": outage([t for t in f.ack_times if t < start], quiet),
+            "warning_gap_s": outage([t for t in f.ack_times if t < killed], start)
+            if announced
+            else None,
+            "killed_at_s": killed - start,
+            "read_rto_s": outage(f.read_times, start),
+            "acked": len(f.acked),
+            "acked_lost": lost(f.acked, read_log(live.client_url), same_cluster=True),
+            "hashes_agree": agree,
+            "catch_up_s": catch_up,
+            **extra,
+        }
+    finally:
+        sites.stop()
+        cluster.stop()
+        farm.stop()
+
+
+def run_predicted(
+    root: Path, rng: random.Random, seconds: float, geo: Geo | None = None
+) -> dict[str, Any]:
+    """The same kill twice, on fresh sites: unannounced, then announced (the victim's UPS on
+    battery ``WARNING_S`` seconds before). The run's standard figures are the announced kill's;
+    ``unannounced`` holds the other's."""
+    if geo is not None:
+        raise SystemExit("drill: --only predicted runs on loopback only (no --geo)")
+    seed = rng.randrange(10**9)
+    tries = iter(range(100))
+    unannounced = _attempts(
+        lambda: _kill_drill(
+            root / f"unannounced-{next(tries)}", random.Random(seed), seconds, False
+        )
+    )
+    predicted = _attempts(
+        lambda: _kill_drill(root / f"predicted-{next(tries)}", random.Random(seed), seconds, True)
+    )
+    return {**predicted, "unannounced": unannounced}
+
+
+def p99(values: list[float]) -> float:
+    """Nearest-rank 99th percentile (the maximum below 100 values)."""
+    ordered = sorted(values)
+    return ordered[max(0, -(-99 * len(ordered) // 100) - 1)]
+
+
+def predicted_report(runs: list[dict[str, Any]]) -> list[str]:
+    """The predicted drill's figures beside its goal."""
+    unannounced = [r["unannounced"]["write_rto_s"] for r in runs]
+    episode = [r["write_rto_s"] for r in runs]
+    after_kill = [r["write_rto_after_kill_s"] for r in runs]
+    warning = [r["warning_gap_s"] for r in runs]
+    first_u = [r["unannounced"]["first_ack_after_kill_s"] for r in runs]
+    first_a = [r["first_ack_after_kill_s"] for r in runs]
+    quiet = [g for r in runs for g in (r["quiet_gap_s"], r["unannounced"]["quiet_gap_s"])]
+    moved = [r["leader_moved_s"] for r in runs if r.get("leader_moved_s") is not None]
+    refusing = [r["gateway_refusing_s"] for r in runs if r.get("gateway_refusing_s") is not None]
+    goal = p99(unannounced) / 10
+    lost_a = sum(r["acked_lost"] for r in runs)
+    lost_u = sum(r["unannounced"]["acked_lost"] for r in runs)
+    agree = all(r["hashes_agree"] and r["unannounced"]["hashes_agree"] for r in runs)
+
+    def both(values: list[float]) -> str:
+        return f"{fmt(p99(values))} / {fmt(statistics.median(values))}"
+
+    def verdict(values: list[float]) -> str:
+        return "met" if p99(values) <= goal else "NOT met"
+
+    w = f"{WARNING_S:.0f} s"
+    return [
+        f"| predicted failure, {len(runs)} run(s): write unavailability = longest stretch without "
+        "an acknowledgement | p99 / median | goal |",
+        "| --- | --- | --- |",
+        f"| nothing failing (the flow's noise floor, {len(quiet)} windows) | {both(quiet)} | |",
+        f"| leader's site killed unannounced, from the kill on | {both(unannounced)} | |",
+        f"| leader's site on battery {w} before the kill, whole episode (announcement on) | "
+        f"{both(episode)} | <= {fmt(goal)} (1/10 of unannounced p99): {verdict(episode)} |",
+        f"| the same, from the kill on | {both(after_kill)} | <= {fmt(goal)}: "
+        f"{verdict(after_kill)} |",
+        f"| the same, the {w} warning (leadership transfer, gateway refusing) | "
+        f"{both(warning)} | |",
+        f"| first acknowledgement after the kill, unannounced ; announced | {both(first_u)} ; "
+        f"{both(first_a)} | |",
+        f"| UPS on battery to etcd leadership off the site: max / median | "
+        f"{fmt(max(moved, default=None))} / {fmt(statistics.median(moved) if moved else None)} "
+        f"({len(moved)} of {len(runs)} within {w}) | before the kill |",
+        f"| UPS on battery to its gateway refusing new orders: max / median | "
+        f"{fmt(max(refusing, default=None))} / "
+        f"{fmt(statistics.median(refusing) if refusing else None)} | before the kill |",
+        f"| acknowledged orders lost (announced / unannounced) | {lost_a} of "
+        f"{sum(r['acked'] for r in runs)} / {lost_u} of "
+        f"{sum(r['unannounced']['acked'] for r in runs)} | 0 |",
+        f"| state hashes agree after the site returns | {'yes' if agree else 'NO'} | yes |",
+    ]
+
+
 CONFIGS: dict[str, Callable[[Path, random.Random, float, Geo | None], dict[str, Any]]] = {
     "single-site": lambda root, rng, s, geo: run_replicated(
         ["fra1" if geo else "site1"], root, rng, s, geo
@@ -346,7 +558,10 @@ CONFIGS: dict[str, Callable[[Path, random.Random, float, Geo | None], dict[str, 
     "active-active": lambda root, rng, s, geo: run_replicated(
         ["fra1", "ams1", "dal1"], root, rng, s, geo
     ),
+    "predicted": run_predicted,
 }
+#: Run only when named with --only (each run is two drills with real NUT).
+OPT_IN = {"predicted"}
 GEO_SITES = ["fra1", "ams1", "dal1"]
 
 
@@ -457,11 +672,13 @@ def main() -> int:
     rngs = {mode: random.Random(args.seed) for mode in modes}  # the same draws for both
     results: dict[str, dict[str, Any]] = {mode: {} for mode in modes}
     try:
-        for name in args.only or list(CONFIGS):
+        for name in args.only or [c for c in CONFIGS if c not in OPT_IN]:
             runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in modes}
             for i in range(args.runs):
                 for mode in modes:  # interleaved: the machine's load falls on both alike
-                    with tempfile.TemporaryDirectory(prefix=f"drill-{name}-") as tmp:
+                    with tempfile.TemporaryDirectory(
+                        prefix=f"drill-{name}-", ignore_cleanup_errors=True
+                    ) as tmp:
                         run = CONFIGS[name](
                             Path(tmp), rngs[mode], args.seconds, geo if mode == "geo" else None
                         )
@@ -479,6 +696,9 @@ def main() -> int:
         for name, r in results["loopback"].items():
             impact, recovery = describe(name, r["summary"])
             print(f"| {name} | {impact} | {recovery} |")
+        if "predicted" in results["loopback"]:
+            print()
+            print("\n".join(predicted_report(results["loopback"]["predicted"]["runs"])))
     else:
         print(
             "| configuration | loopback: failure impact | loopback: recovery | "

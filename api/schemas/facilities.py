@@ -68,6 +68,27 @@ class GeographyPublic(BaseModel):
     discs: list[DiscPublic] = Field(description="every fresh landmark disc (on-chain)")
 
 
+class ConditionPublic(BaseModel):
+    """Whether the site is degraded, from its latest accepted health evidence."""
+
+    degraded: bool = Field(description="the latest health evidence shows a reason below")
+    reasons: list[str] = Field(
+        description="ups-on-battery, ups-low-battery, clock-unsynchronised, disk-nearly-full: "
+        "recomputed from the evidence's fields (upsStatus, clockSynced, diskFreeMiB/diskTotalMiB)"
+    )
+    claimed: list[str] | None = Field(
+        description="the evidence's own degraded list (null: evidence version 1, or malformed)"
+    )
+    consistent: bool | None = Field(
+        description="whether the claim equals the recomputed reasons (null: nothing claimed)"
+    )
+    ups_status: str | None = Field(description="NUT ups.status (null: no UPS reading)")
+    observed_at: int | None = Field(description="when the attestor observed it (unix seconds)")
+    evidence_version: int | None
+    fresh: bool = Field(description="whether that health proof is still valid")
+    proof: ProofRefPublic
+
+
 class FacilityPublic(BaseModel):
     id: str = Field(description="facility id: keccak256('facility:<name>')")
     name: str | None = Field(description="the name, where evidence discloses it (checked by hash)")
@@ -82,6 +103,9 @@ class FacilityPublic(BaseModel):
     proofs: list[ProofFreshnessPublic] = Field(description="the latest proof of every kind")
     geography: GeographyPublic
     validators: list[str] = Field(description="validators registered at this facility")
+    condition: ConditionPublic | None = Field(
+        description="degraded or not, from the latest health evidence (null: none decodable)"
+    )
 
 
 class FreshnessPolicyPublic(BaseModel):

@@ -71,6 +71,13 @@ function freshness(f, policy) {
   return "fresh";
 }
 
+// Degraded: the latest fresh health evidence shows a reason (UPS on battery, clock unsynchronised,
+// disk nearly full); the site still counts, but the venue moves leadership and new orders away.
+function degradedReasons(f) {
+  const c = f.condition;
+  return c && c.fresh && c.degraded ? c.reasons.join(", ") : null;
+}
+
 function drawMap(facilities, links, policy) {
   const svg = $("map");
   const [x, y, w, h] = viewBox(facilities);
@@ -145,9 +152,10 @@ function drawMap(facilities, links, policy) {
       g.append(el("svg:circle", { class: "disc", cx: dx, cy: dy, r }));
     }
     if (f.geography.flagged) g.append(el("svg:circle", { class: "ring", cx, cy, r: 11 * px }));
-    const dot = el("svg:circle", { class: `facility ${state_}`, cx, cy, r: 7 * px });
+    const sick = degradedReasons(f);
+    const dot = el("svg:circle", { class: `facility ${state_}${sick ? " degraded" : ""}`, cx, cy, r: 7 * px });
     const why = f.stale ? `stale: ${f.stale_reasons.join(", ")}` : state_;
-    dot.append(el("svg:title", {}, `${f.name || f.id} — ${why}${f.geography.flagged ? " — geography flagged" : ""}`));
+    dot.append(el("svg:title", {}, `${f.name || f.id} — ${why}${sick ? ` — degraded: ${sick}` : ""}${f.geography.flagged ? " — geography flagged" : ""}`));
     g.append(dot);
     marks.append(g);
     const label = f.name || short(f.id);
@@ -216,6 +224,12 @@ function drawTable(facilities, policy) {
     const state_ = el("td");
     state_.append(el("span", { class: `pill ${st}` }, st));
     if (f.stale_reasons.length) state_.append(el("div", { class: "muted" }, f.stale_reasons.join(", ")));
+    const sick = degradedReasons(f);
+    if (sick) {
+      const pill = el("span", { class: "pill degraded" }, "degraded");
+      if (f.condition.ups_status) pill.title = `UPS ${f.condition.ups_status}`;
+      state_.append(" ", pill, el("div", { class: "muted degraded-reasons" }, sick));
+    }
     const domains = el("td");
     for (const d of f.domains) if (d.dimension !== "facility") domains.append(el("span", { class: "pill" }, `${d.dimension}: ${domainLabel(d)}`));
     const proofs = el("td");

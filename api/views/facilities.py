@@ -8,6 +8,7 @@ from api.eventindex import DiscRecord, IndexView, LatencyRecord, ProofRecord
 from api.params import FacilityRef
 from api.schemas.common import location
 from api.schemas.facilities import (
+    ConditionPublic,
     DiscPublic,
     FacilitiesPublic,
     FacilityDetailPublic,
@@ -88,6 +89,28 @@ def _flag(rec: FacilityRecord, snap: BlockView) -> FlagPublic | None:
     )
 
 
+def _ref(p: ProofRecord) -> ProofRefPublic:
+    return ProofRefPublic(tx=p.tx, index=p.index, block_number=p.block, sequence=p.sequence)
+
+
+def condition_public(latest: ProofRecord | None, now: int) -> ConditionPublic | None:
+    """The site's condition from its latest health proof (None: none, or not decodable)."""
+    c = None if latest is None else latest.condition
+    if latest is None or c is None:
+        return None
+    return ConditionPublic(
+        degraded=bool(c.reasons),
+        reasons=list(c.reasons),
+        claimed=None if c.claimed is None else list(c.claimed),
+        consistent=None if c.claimed is None else sorted(c.claimed) == list(c.reasons),
+        ups_status=c.ups_status,
+        observed_at=c.observed_at,
+        evidence_version=c.version,
+        fresh=latest.valid_until > now,
+        proof=_ref(latest),
+    )
+
+
 def facility_public(
     fid: bytes,
     rec: FacilityRecord,
@@ -112,14 +135,7 @@ def facility_public(
                 fresh=until > now,
                 expires_in_s=until - now if until else None,
                 lifetime_s=_lifetime(latest),
-                latest=ProofRefPublic(
-                    tx=latest.tx,
-                    index=latest.index,
-                    block_number=latest.block,
-                    sequence=latest.sequence,
-                )
-                if latest
-                else None,
+                latest=_ref(latest) if latest else None,
             )
         )
     has_location = any(info.domains.get(Dimension.METRO, ZERO32))
@@ -147,6 +163,7 @@ def facility_public(
             discs=fresh_discs,
         ),
         validators=[a for a, v in snap.validators().items() if v.info.facility_id == fid],
+        condition=condition_public(proofs.get((fid, Kind.HEALTH)), now),
     )
 
 

@@ -1,14 +1,19 @@
-"""Health heartbeat: load, memory, disk, clock discipline, chain reachability and the outbox's
-progress. Signed every ``heartbeat_interval`` and living two intervals, so a site that stops
-beating is stale on-chain within two intervals. Evidence body::
+"""Health heartbeat: load, memory, disk, clock discipline, the UPS's status, chain reachability
+and the outbox's progress, and whether all that makes the site **degraded**. Signed every
+``heartbeat_interval`` and living two intervals, so a site that stops beating is stale on-chain
+within two intervals. Evidence body (envelope ``v`` 2)::
 
     {"load1Milli": 120, "load5Milli": 90, "load15Milli": 80, "cpuCount": 2,
      "memAvailableMiB": 1800, "diskFreeMiB": 81000, "diskTotalMiB": 258000,
      "clockSynced": false, "clockOffsetMicros": 0, "clockMaxErrorMicros": 16000000,
+     "upsStatus": "OB", "degraded": ["clock-unsynchronised", "ups-on-battery"],
      "chainReachable": true, "chainHead": 1234, "lastPublishedSequence": 41, "outboxDepth": 1,
      "uptimeSeconds": 3600}
 
-Load averages are in thousandths; fields the host does not expose are left out.
+Load averages are in thousandths; fields the host does not expose are left out. ``upsStatus``
+(NUT's ``ups.status``) appears where ``power.ups_name`` names a UPS, or ``upsError`` saying why it
+could not be read. ``degraded`` (always present; empty: not degraded) is
+``redundancy.sitecondition.health_reasons`` of the body itself, so anyone can recompute it.
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from attestor.probes import Observation
-from attestor.probes.clock import ClockState, read_kernel_clock
 from attestor.probes.hostfiles import meminfo_kib, read_text
 from redundancy.domains import Kind
+from redundancy.kernelclock import ClockState, read_kernel_clock
+from redundancy.sitecondition import health_reasons
+
+UpsReader = Callable[[], dict[str, Any]]
+"""Reads the site's UPS: a ``read_ups`` reading (``status``, or ``error``)."""
 
 
 @dataclass(frozen=True)
@@ -54,11 +63,13 @@ class HealthProbe:
         status: Callable[[], DaemonStatus],
         root: Path = Path("/"),
         clock: Callable[[], ClockState | None] = read_kernel_clock,
+        ups: UpsReader | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.status = status
         self.root = root
         self.clock = clock
+        self.ups = ups
 
     def host(self) -> dict[str, Any]:
         body: dict[str, Any] = {}
@@ -80,6 +91,13 @@ class HealthProbe:
             body["clockSynced"] = clock.synced
             body["clockOffsetMicros"] = clock.offset_micros
             body["clockMaxErrorMicros"] = clock.max_error_micros
+        if self.ups is not None:
+            reading = self.ups()
+            if isinstance(reading.get("status"), str):
+                body["upsStatus"] = reading["status"]
+            else:
+                body["upsError"] = str(reading.get("error", "upsc gave no ups.status"))
+        body["degraded"] = health_reasons(body)
         return body
 
     def observe(self, now: int) -> Observation:

@@ -14,39 +14,14 @@ because evidence is canonical JSON without floats.
 from __future__ import annotations
 
 import subprocess
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from attestor.probes import Observation
 from attestor.settings import PowerSettings
 from redundancy.domains import Dimension, Kind, domain_id
+from redundancy.sitecondition import UPS_VARIABLES, parse_upsc
 
-#: upsc variable -> (evidence field, multiplier to an integer unit)
-UPS_VARIABLES: dict[str, tuple[str, int]] = {
-    "battery.charge": ("batteryChargePct", 1),
-    "battery.runtime": ("batteryRuntimeSeconds", 1),
-    "input.voltage": ("inputVoltageDeciV", 10),
-    "ups.load": ("loadPct", 1),
-}
-
-
-def parse_upsc(output: str) -> dict[str, Any]:
-    """The UPS facts in ``upsc <ups>`` output (``name: value`` lines), as integers."""
-    values = {}
-    for line in output.splitlines():
-        key, sep, value = line.partition(":")
-        if sep:
-            values[key.strip()] = value.strip()
-    reading: dict[str, Any] = {}
-    if "ups.status" in values:
-        reading["status"] = values["ups.status"]
-    for variable, (name, scale) in UPS_VARIABLES.items():
-        if variable in values:
-            try:
-                reading[name] = int(Decimal(values[variable]) * scale)
-            except InvalidOperation:
-                continue
-    return reading
+__all__ = ["UPS_VARIABLES", "PowerProbe", "parse_upsc", "read_ups"]
 
 
 def read_ups(upsc: str, ups_name: str, timeout: float = 5.0) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from attestor.errors import LatencyError, ProbeError
 from attestor.latency import Measurement
-from attestor.probes.clock import ClockState, read_kernel_clock
 from attestor.probes.geography import GeographyProbe
 from attestor.probes.hardware import HardwareProbe
 from attestor.probes.health import DaemonStatus, HealthProbe, load_milli
@@ -31,7 +30,9 @@ from attestor.settings import (
 from redundancy.devicecert import sign_envelope
 from redundancy.domains import Dimension, Kind, domain_id, hardware_domain
 from redundancy.evidence import canonical_json
+from redundancy.kernelclock import ClockState, read_kernel_clock
 from redundancy.proofs import exchange_id, subject_for_node
+from redundancy.sitecondition import health_reasons
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 HOSTS = FIXTURES / "hosts"
@@ -301,6 +302,7 @@ def fixture_envelopes() -> list[tuple[str, bytes]]:
         # host-dependent health facts are replaced, the rest comes from the fixture tree
         if obs.kind == Kind.HEALTH:
             body.update(cpuCount=2, diskFreeMiB=1, diskTotalMiB=2)
+            body["degraded"] = health_reasons(body)
         doc = {
             "v": 1,
             "kind": obs.kind.name.lower(),

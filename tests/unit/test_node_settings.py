@@ -139,3 +139,20 @@ def test_dev_keys_are_never_command_line_flags(
     _, settings = read_settings(["run", "--config", str(site_config(tmp_path, chain=dict(CHAIN)))])
     assert settings.chain is not None and settings.chain.dev_node_key == DEV_KEY
     assert DEV_KEY[2:] not in repr(settings)
+
+
+def test_the_site_table_loads_and_a_bad_one_is_one_line_per_field(tmp_path: Path) -> None:
+    site = {"ups": "fra1@127.0.0.1:3493", "react_to": ["ups", "disk"], "poll_interval": 0.5}
+    _, settings = read_settings(["run", "--config", str(site_config(tmp_path, site=site))])
+    assert settings.site is not None and settings.site.ups == "fra1@127.0.0.1:3493"
+    assert (settings.site.react_to, settings.site.poll_interval) == (["ups", "disk"], 0.5)
+    _, settings = read_settings(["run", "--config", str(site_config(tmp_path))])
+    assert settings.site is None  # no [site] table: the venue does not watch this site
+    bad = {"react_to": ["ups", "weather"], "poll_interval": 0, "upsc": "x"}
+    with pytest.raises(ConfigError) as caught:
+        read_settings(["run", "--config", str(site_config(tmp_path, site=bad))])
+    lines = str(caught.value).splitlines()
+    assert len(lines) == 3, lines
+    assert any("site.react_to[1]" in line and "'ups', 'clock' or 'disk'" in line for line in lines)
+    assert any("site.poll_interval" in line and "greater than 0" in line for line in lines)
+    assert any("site.upsc" in line and "Extra inputs are not permitted" in line for line in lines)

@@ -57,7 +57,15 @@ async def run_node(settings: Settings) -> None:
     follower = asyncio.create_task(node.run())
     settler = start_settler(settings, node)
     tasks = [follower, *([settler] if settler else [])]
-    await _serve(create_app(node), settings, settings.node_port, *tasks)
+    watch = mover = None
+    if settings.site is not None:
+        from validator.node.sitewatch import LeadershipMover, SiteWatch
+
+        watch = SiteWatch(settings.site, settings.data_dir)
+        # its own client: a leadership check must not wait behind the log's requests
+        mover = LeadershipMover(EtcdClient(settings.etcd_endpoints, settings.etcd_timeout), watch)
+        tasks += [asyncio.create_task(watch.run()), asyncio.create_task(mover.run())]
+    await _serve(create_app(node, watch, mover), settings, settings.node_port, *tasks)
 
 
 async def run_gateway(settings: Settings) -> None:
@@ -73,10 +81,17 @@ async def run_gateway(settings: Settings) -> None:
         attempt_timeout=settings.write_attempt_timeout,
         settle_timeout=settings.write_settle_timeout,
     )
-    task = asyncio.create_task(sequencer.run())
-    await _serve(
-        GatewayApp(Gateway(sequencer, settings.node_id)), settings, settings.gateway_port, task
-    )
+    tasks = [asyncio.create_task(sequencer.run())]
+    gateway = Gateway(sequencer, settings.node_id)
+    app = GatewayApp(gateway)
+    if settings.site is not None:
+        from validator.node.sitewatch import SiteWatch
+
+        watch = SiteWatch(settings.site, settings.data_dir)
+        gateway.degraded = lambda: watch.degraded
+        app.site_health = watch.public
+        tasks.append(asyncio.create_task(watch.run()))
+    await _serve(app, settings, settings.gateway_port, *tasks)
 
 
 def read_settings(argv: Sequence[str] | None = None) -> tuple[str, Settings]:

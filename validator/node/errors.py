@@ -33,3 +33,17 @@ class WriteOutcomeUnknownError(EtcdUnavailableError):
     """Raised when a log write was not confirmed within the gateway's deadline and could not be
     fenced either (no quorum reachable): it may still commit. A retry with the same client order
     id is safe (the engine rejects a second copy as ``duplicate_order_id``)."""
+
+
+class SiteDegradedError(ValidatorError):
+    """Raised when a gateway whose site is degraded (UPS on battery, clock unsynchronised, disk
+    nearly full) is given new orders: it takes none until the site recovers. ``reasons`` names
+    why."""
+
+    def __init__(self, reasons: list[str], first: int) -> None:
+        super().__init__(
+            f"site degraded ({', '.join(reasons)}): this gateway takes no new orders "
+            f"(message {first} is one); send them to another site's gateway. Cancels are still "
+            "taken here. Nothing was logged."
+        )
+        self.reasons = reasons

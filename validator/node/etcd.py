@@ -198,6 +198,25 @@ class EtcdClient:
             f"{path}: no etcd member answered ({'; '.join(failures)})", maybe_applied
         )
 
+    async def member_status(self, index: int, timeout: float = 0.5) -> dict[str, Any] | None:
+        """``maintenance/status`` of one member (its id in ``header.member_id``, the leader it
+        knows in ``leader``), or None when it does not answer in ``timeout``."""
+        try:
+            status, text = await self._post(index, "maintenance/status", "{}", timeout)
+            data: dict[str, Any] = json.loads(text)
+        except (TimeoutError, aiohttp.ClientError, OSError, ValueError):
+            return None
+        return data if status == 200 and "header" in data else None
+
+    async def transfer_leadership(self, index: int, target_id: str, timeout: float = 3.0) -> None:
+        """Ask member ``index`` (it must be the leader) to hand leadership to member
+        ``target_id`` (etcd's move-leader); raises EtcdError when it refuses, OSError /
+        TimeoutError when it does not answer."""
+        body = json.dumps({"targetID": target_id})
+        status, text = await self._post(index, "maintenance/transfer-leadership", body, timeout)
+        if status != 200 or b'"error"' in text:
+            raise EtcdError(f"transfer-leadership to {target_id}: {text[:200]!r}")
+
     async def hedged(
         self, path: str, body: dict[str, Any], hedge_after: float, until: float
     ) -> dict[str, Any]:

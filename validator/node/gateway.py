@@ -12,18 +12,26 @@ When etcd does not commit in time the answer is never a guess: 503 ``"outcome": 
 the write is guaranteed never to commit (no member received it, or its key was fenced), 504
 ``"outcome": "unknown"`` when it may still commit (no quorum could be reached even to fence it).
 Either way retrying with the same client order id is safe.
+
+While its site is **degraded** (``validator.node.sitewatch``: UPS on battery, clock
+unsynchronised, disk nearly full) the gateway takes no new orders (``order``, ``replace``): 503
+``"outcome": "refused"`` with ``"degraded": [reasons]``, and nothing of the request is logged, so
+a client sends it to another site's gateway at once (``devnet.flow`` does: any refusal moves it
+on). Cancels, retries of orders it already acknowledged and operator messages are still taken:
+a venue in trouble should let its clients reduce risk, not add it.
 """
 
 from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from validator.engine.codec import decode_object, encode_message, loads_strict
 from validator.engine.errors import MessageError
 from validator.engine.messages import CancelReplace, Message, NewOrder
-from validator.node.errors import EtcdError, WriteOutcomeUnknownError
+from validator.node.errors import EtcdError, SiteDegradedError, WriteOutcomeUnknownError
 from validator.node.sequencer import Sequencer
 
 UNAVAILABLE = (
@@ -45,10 +53,23 @@ def _dedup_key(msg: Message) -> tuple[str, int] | None:
     return None
 
 
+def _no_reasons() -> list[str]:
+    return []
+
+
 class Gateway:
-    def __init__(self, sequencer: Sequencer, site: str, remember: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        sequencer: Sequencer,
+        site: str,
+        remember: int = 1_000_000,
+        degraded: Callable[[], list[str]] = _no_reasons,
+    ) -> None:
         self.sequencer = sequencer
         self.site = site
+        self.degraded = degraded
+        """Why this site is degraded now (empty: it is not); new orders are refused meanwhile."""
+        self.refused_degraded = 0
         self.remember = remember
         self.acked: OrderedDict[tuple[str, int], tuple[int, int, bytes]] = OrderedDict()
         """(account, client order id) -> (revision, index, canonical line) of the newest
@@ -57,8 +78,9 @@ class Gateway:
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
-        """Log the messages (or recognise retries); raises MessageError, WriteRefusedError (never
-        committed), WriteOutcomeUnknownError (may still commit), EtcdError."""
+        """Log the messages (or recognise retries); raises MessageError, SiteDegradedError (new
+        orders while the site is degraded; nothing logged), WriteRefusedError (never committed),
+        WriteOutcomeUnknownError (may still commit), EtcdError."""
         acks: list[dict[str, Any]] = [{}] * len(raw)
         fresh: list[tuple[int, tuple[str, int] | None, bytes]] = []
         acked = self.acked
@@ -74,6 +96,9 @@ class Gateway:
                 acks[i] = {"rev": seen[0], "pos": seen[1], "duplicate": True}
             else:  # new, or a reused id with other content (the engine rejects that)
                 fresh.append((i, key, line))
+                if isinstance(msg, NewOrder | CancelReplace) and (reasons := self.degraded()):
+                    self.refused_degraded += 1
+                    raise SiteDegradedError(reasons, i)
         if fresh:
             revision, first = await self.sequencer.submit([line for _, _, line in fresh])
             for offset, (i, key, line) in enumerate(fresh, first):
@@ -94,9 +119,15 @@ class GatewayApp:
     and the gateway shares two cores with the nodes and etcd. Three routes, plain JSON bodies.
     """
 
-    def __init__(self, gateway: Gateway, max_body: int = 8 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        max_body: int = 8 * 1024 * 1024,
+        site_health: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.max_body = max_body
+        self.site_health = site_health
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -152,6 +183,8 @@ class GatewayApp:
             acks = await self.gateway.accept(items)
         except MessageError as exc:
             return 400, {"error": f"bad input: {exc}"}
+        except SiteDegradedError as exc:
+            return 503, {"error": str(exc), "outcome": "refused", "degraded": exc.reasons}
         except WriteOutcomeUnknownError as exc:
             return 504, {"error": UNKNOWN.format(reason=exc), "outcome": "unknown"}
         except EtcdError as exc:
@@ -170,4 +203,7 @@ class GatewayApp:
             "writes_unknown": g.sequencer.unknown,
             "etcd": g.sequencer.etcd.endpoint,
             "etcd_failovers": g.sequencer.etcd.failovers,
+            "accepting_new_orders": not g.degraded(),
+            "refused_degraded": g.refused_degraded,
+            "condition": None if self.site_health is None else self.site_health(),
         }

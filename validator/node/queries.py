@@ -11,9 +11,12 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
 from validator.node.follower import Node
+from validator.node.sitewatch import LeadershipMover, SiteWatch
 
 
-def create_app(node: Node) -> FastAPI:
+def create_app(
+    node: Node, watch: SiteWatch | None = None, mover: LeadershipMover | None = None
+) -> FastAPI:
     app = FastAPI(title=f"validator node {node.settings.node_id}")
 
     def refused() -> Response | None:
@@ -30,6 +33,8 @@ def create_app(node: Node) -> FastAPI:
             "revision": node.revision,
             "seq": node.engine.seq,
             "error": node.diverged,
+            "condition": None if watch is None else watch.public(),
+            "leadership_moves": None if mover is None else mover.moves,
         }
         return JSONResponse(body, status_code=200 if node.serving else 503)
 

@@ -15,6 +15,7 @@ from pydantic_settings import CliSuppress, SettingsConfigDict
 
 from redundancy.jsonlog import LogFormat
 from redundancy.settings import DeployableSettings
+from redundancy.sitecondition import Condition
 
 
 class ChainSettings(BaseModel):
@@ -58,6 +59,27 @@ class ChainSettings(BaseModel):
                     f"(or dev_{role}_key on a local dev chain)"
                 )
         return self
+
+
+class SiteSettings(BaseModel):
+    """The site watch (``validator.node.sitewatch``): what makes this site degraded, and how
+    often to look. A degraded site's node moves etcd leadership away and its gateway takes no new
+    orders."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+    ups: str | None = None
+    """This site's UPS as NUT names it (``ups@host:port``, what ``upsc`` takes); None: no UPS
+    reading (the other conditions still count)."""
+    ups_timeout: float = Field(default=1.0, gt=0)
+    """Seconds upsd may take to answer one poll."""
+    react_to: list[Condition] = ["ups", "clock", "disk"]
+    """The families of reasons the venue reacts to: ``ups`` (on battery, low battery), ``clock``
+    (kernel clock unsynchronised), ``disk`` (data disk nearly full)."""
+    poll_interval: float = Field(default=0.25, gt=0)
+    """Seconds between two looks."""
+    disk_path: Path | None = None
+    """The disk to watch (default: ``data_dir``'s)."""
 
 
 class Settings(DeployableSettings):
@@ -104,6 +126,9 @@ class Settings(DeployableSettings):
     ``write_deadline``, so a retried write always finds its key)."""
     chain: ChainSettings | None = None
     """Where settlement batches go (the ``[chain]`` table); absent: none are settled."""
+    site: SiteSettings | None = None
+    """The site watch (the ``[site]`` table); absent: the venue does not react to this site's
+    condition."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log level written."""
     log_format: LogFormat = "json"

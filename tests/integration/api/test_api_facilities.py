@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from web3 import Web3
 
-from redundancy.domains import facility_id
-from tests.integration.api.conftest import AMS1, FRA1, LON1, ApiWorld
+from redundancy.domains import Kind, facility_id
+from tests.integration.api.conftest import AMS1, DAL1, FRA1, LON1, ApiWorld, wait_synced
 
 KINDS = ["hardware", "power", "geography", "network", "provider", "health"]
 
@@ -134,3 +135,52 @@ def test_malformed_facility_is_422_naming_the_field(client: TestClient) -> None:
 
 def test_api_world_is_what_the_tests_assume(api_world: ApiWorld) -> None:
     assert api_world.deployment.chain_id == 31337
+
+
+def test_a_site_whose_health_evidence_shows_its_ups_on_battery_is_degraded(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    before = client.get("/facilities/ams1").json()["facility"]["condition"]
+    # the world's minimal heartbeat (version 1 evidence) names no reason and claims nothing
+    assert before["degraded"] is False and before["reasons"] == []
+    assert (before["claimed"], before["consistent"], before["evidence_version"]) == (None, None, 1)
+    world = api_world.world
+    world.health_bodies["ams1"] = {
+        "upsStatus": "OB",
+        "clockSynced": True,
+        "diskFreeMiB": 10,
+        "diskTotalMiB": 1000,
+        "degraded": ["disk-nearly-full", "ups-on-battery"],
+    }
+    try:
+        world.submit(world.facility_proofs(AMS1, [Kind.HEALTH]), api_world.relayer)
+    finally:
+        del world.health_bodies["ams1"]
+    wait_synced(client, w3)
+    ams1 = client.get("/facilities/ams1").json()["facility"]
+    c = ams1["condition"]
+    assert c["degraded"] is True and c["fresh"] is True
+    assert c["reasons"] == c["claimed"] == ["disk-nearly-full", "ups-on-battery"]
+    assert (c["consistent"], c["ups_status"], c["evidence_version"]) == (True, "OB", 2)
+    health = next(p for p in ams1["proofs"] if p["kind"] == "health")["latest"]
+    assert c["proof"] == health
+    # degraded is not stale: the site still counts, the venue is what reacts
+    assert ams1["stale"] is False
+    listed = by_name(client.get("/facilities").json())
+    assert listed["ams1"]["condition"] == c
+    assert listed["fra1"]["condition"]["degraded"] is False
+
+
+def test_a_claim_that_disagrees_with_the_fields_is_shown_as_inconsistent(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    world = api_world.world
+    world.health_bodies["dal1"] = {"upsStatus": "OL LB", "degraded": []}
+    try:
+        world.submit(world.facility_proofs(DAL1, [Kind.HEALTH]), api_world.relayer)
+    finally:
+        del world.health_bodies["dal1"]
+    wait_synced(client, w3)
+    c = client.get("/facilities/dal1").json()["facility"]["condition"]
+    assert c["reasons"] == ["ups-low-battery"] and c["claimed"] == []
+    assert c["degraded"] is True and c["consistent"] is False

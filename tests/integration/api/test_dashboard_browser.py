@@ -14,7 +14,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 from web3 import Web3
 
-from tests.integration.api.conftest import FRA1, NRT1, ApiWorld, LiveServer
+from redundancy.domains import Kind
+from tests.integration.api.conftest import AMS1, FRA1, NRT1, ApiWorld, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
@@ -127,6 +128,21 @@ def test_dashboard_shows_facilities_links_stake_and_score_and_follows_blocks(
     assert markers(page)["fra1"] == "stale"
     assert "deactivated" in page.inner_text(f"#facilities tr[data-id='0x{FRA1.facility_id.hex()}']")
     page.screenshot(path=str(ARTIFACTS / "dashboard-after-deactivation.png"), full_page=True)
+
+    # ams1's UPS goes on battery: its next heartbeat says so, and the page marks it degraded
+    world = api_world.world
+    assert page.locator("#map .facility.degraded").count() == 0
+    world.health_bodies["ams1"] = {"upsStatus": "OB", "clockSynced": True}
+    try:
+        world.submit(world.facility_proofs(AMS1, [Kind.HEALTH]), api_world.relayer)
+    finally:
+        del world.health_bodies["ams1"]
+    page.wait_for_selector(f"body[data-block='{w3.eth.block_number}']", timeout=20_000)
+    assert page.locator(".site[data-name=ams1] circle.facility.degraded").count() == 1
+    assert page.locator("#map .facility.degraded").count() == 1
+    row = page.inner_text(f"#facilities tr[data-id='0x{AMS1.facility_id.hex()}']")
+    assert "degraded" in row and "ups-on-battery" in row
+    page.screenshot(path=str(ARTIFACTS / "dashboard-degraded.png"), full_page=True)
 
     assert outside == [] and errors == []
 

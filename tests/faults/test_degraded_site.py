@@ -1,0 +1,167 @@
+"""Predicted failures (issue 14, part B): real etcd, real NUT (upsd + dummy-ups), a node and a
+gateway per site watching its UPS. A UPS put on battery moves etcd leadership off its site (and
+keeps it off) and its gateway stops taking new orders, naming why, while clients carry on through
+the other gateways; back on line, it takes them again.
+
+The site watch here reacts to the UPS and the disk, not the clock: every site of this test shares
+one kernel clock, and the machine running it need not discipline it (a container usually does
+not), so clock-unsynchronised would hold for all three at once and say nothing about any one."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.flow import OrderClients, order_flow
+from devnet.http import http_json
+from devnet.nodes import Sites, make_sites
+from devnet.ups import UpsFarm, start_ups
+
+SITES = ["fra1", "ams1", "dal1"]
+
+
+@pytest.fixture
+def farm(tmp_path: Path) -> Iterator[UpsFarm]:
+    with start_ups(SITES, tmp_path / "nut") as f:
+        yield f
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    with start_cluster(SITES, tmp_path / "etcd") as c:
+        yield c
+
+
+@pytest.fixture
+def sites(cluster: EtcdCluster, farm: UpsFarm, tmp_path: Path) -> Iterator[Sites]:
+    watch = {s: {"ups": farm.name(s), "react_to": ["ups", "disk"]} for s in SITES}
+    s = make_sites(
+        cluster, tmp_path, site_watch=watch, snapshot_every=4, batch_every=2, etcd_timeout=1.0
+    )
+    yield s
+    s.stop()
+
+
+def _wait(what: str, check: Any, timeout: float = 8.0) -> float:
+    """Seconds until ``check()`` is true (AssertionError naming ``what`` after ``timeout``)."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"{what}: not within {timeout} s"
+        time.sleep(0.05)
+    return time.monotonic() - start
+
+
+def _first(msgs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return next(m for m in msgs if m["type"] == kind)
+
+
+_ids = iter(range(10**6, 10**7))
+ORDER = next(m for m in order_flow(300) if m["type"] == "order")
+
+
+def _new_order() -> dict[str, Any]:
+    """A new order never sent before (a gateway answers a retry of one it took with its ack)."""
+    return {**ORDER, "account": "probe", "order_id": next(_ids)}
+
+
+def _takes_new_orders(gateway: str) -> bool:
+    return http_json(gateway + "/orders", _new_order(), timeout=2)[0] == 200
+
+
+def test_a_ups_on_battery_moves_leadership_and_new_orders_off_its_site(
+    sites: Sites, cluster: EtcdCluster, farm: UpsFarm
+) -> None:
+    fra1 = sites.site("fra1")
+    cluster.move_leader("fra1")
+    msgs = order_flow(3000)
+    clients = OrderClients([s.gateway_url for s in sites.sites], msgs[1000:], timeout=2).start()
+    try:
+        time.sleep(0.5)
+        farm.set_status("fra1", "OB")
+        moved = _wait("leadership off fra1", lambda: cluster.leader() != "fra1")
+        refused = _wait(
+            "fra1's gateway refusing new orders",
+            lambda: not _takes_new_orders(fra1.gateway_url),
+        )
+        # a new order: 503, refused (never logged), naming the reason
+        order = _new_order()
+        status, body = http_json(fra1.gateway_url + "/orders", order, timeout=2)
+        assert (status, body["outcome"], body["degraded"]) == (503, "refused", ["ups-on-battery"])
+        assert "site degraded (ups-on-battery)" in body["error"]
+        assert "another site's gateway" in body["error"]
+        status, body = http_json(fra1.gateway_url + "/orders", _first(msgs, "replace"), timeout=2)
+        assert status == 503
+        # a cancel still goes in: a client reduces risk through any gateway
+        status, body = http_json(fra1.gateway_url + "/orders", _first(msgs, "cancel"), timeout=2)
+        assert status == 200 and body["duplicate"] is False
+        # the same order through another site's gateway is taken
+        status, _ = http_json(sites.site("ams1").gateway_url + "/orders", order, timeout=2)
+        assert status == 200
+        health = http_json(fra1.gateway_url + "/health", timeout=2)[1]
+        assert health["accepting_new_orders"] is False
+        assert health["condition"]["ups_status"] == "OB"
+        node = http_json(fra1.node_url + "/health", timeout=2)[1]
+        assert node["condition"]["degraded"] == ["ups-on-battery"]
+        assert node["leadership_moves"] >= 1
+        # leadership handed back to the degraded site is taken away again
+        cluster.move_leader("fra1")
+        _wait("leadership off fra1 again", lambda: cluster.leader() != "fra1")
+        acked_during = len(clients.acked)
+        time.sleep(1.0)
+        assert len(clients.acked) > acked_during, "clients stalled while fra1 was degraded"
+
+        farm.set_status("fra1", "OL")
+        back = _wait(
+            "fra1's gateway taking new orders again",
+            lambda: _takes_new_orders(fra1.gateway_url),
+        )
+        status, body = http_json(fra1.gateway_url + "/orders", _new_order(), timeout=2)
+        assert status == 200
+        assert http_json(fra1.gateway_url + "/health", timeout=2)[1]["accepting_new_orders"]
+        # leadership may return to a healthy fra1
+        cluster.move_leader("fra1")
+        time.sleep(1.0)
+        assert cluster.leader() == "fra1"
+    finally:
+        clients.finish()
+    print(f"leadership moved {moved:.2f} s, refusing {refused:.2f} s, taking again {back:.2f} s")
+    assert len(clients.acked) > 100
+    logs = (sites.root / "fra1-run.log").read_text().splitlines()
+    events = [json.loads(line)["event"] for line in logs if line.startswith("{")]
+    assert "site.degraded" in events and "etcd.leadership_moved" in events
+    assert "site.recovered" in events
+
+
+def test_a_ups_low_battery_on_a_follower_refuses_orders_without_moving_anything(
+    sites: Sites, cluster: EtcdCluster, farm: UpsFarm
+) -> None:
+    cluster.move_leader("ams1")
+    farm.set_status("dal1", "OB LB")
+    dal1 = sites.site("dal1")
+    _wait("dal1's gateway refusing new orders", lambda: not _takes_new_orders(dal1.gateway_url))
+    body = http_json(dal1.gateway_url + "/orders", _new_order(), timeout=2)[1]
+    assert body["degraded"] == ["ups-low-battery", "ups-on-battery"]
+    assert cluster.leader() == "ams1"
+    assert http_json(dal1.node_url + "/health", timeout=2)[1]["leadership_moves"] == 0
+
+
+def test_an_unreadable_ups_is_not_a_degradation(
+    sites: Sites, cluster: EtcdCluster, farm: UpsFarm
+) -> None:
+    """upsd gone: the watch says it cannot read the UPS, and the venue does nothing about it."""
+    cluster.move_leader("fra1")
+    farm.stop()
+    fra1 = sites.site("fra1")
+    _wait(
+        "fra1's watch noticing the UPS is unreadable",
+        lambda: http_json(fra1.gateway_url + "/health", timeout=2)[1]["condition"]["ups_error"],
+    )
+    assert _takes_new_orders(fra1.gateway_url)
+    time.sleep(1.0)
+    assert cluster.leader() == "fra1"
