@@ -6,7 +6,10 @@ The envelope (``redundancy.devicecert.sign_envelope``) is::
     {"v": 1, "kind": "power", "facility": "fra1", "observedAt": 1795000000, "body": {...},
      "deviceCert": "<sha256 of the device certificate DER>", "deviceSignature": "<Ed25519>"}
 
-and its keccak256 is the proof's evidenceHash.
+and its keccak256 is the proof's evidenceHash. With the ``tpm`` identity backend
+(``attestor.tpm``) the envelope is quoted by the TPM instead (``redundancy.tpmquote``), and a
+hardware proof's domain is the one PCR 0 (the measured firmware) names, whatever the
+configuration says about vendor, model and firmware.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from functools import partial
 from attestor.keys import DeviceIdentity
 from attestor.outbox import Outbox
 from attestor.probes import Observation
+from attestor.tpm import TpmIdentity
 from redundancy.devicecert import sign_envelope
+from redundancy.domains import Kind
 from redundancy.eip712 import Signer
+from redundancy.evidence import parse_document
 from redundancy.proofs import SignedProof, make_proof
+from redundancy.tpmquote import HARDWARE_PCR, tpm_hardware_domain
 
 
 class Issuer:
@@ -35,6 +42,7 @@ class Issuer:
         domain_separator: bytes,
         outbox: Outbox,
         clock: Callable[[], float] = time.time,
+        tpm: TpmIdentity | None = None,
     ) -> None:
         self.facility = facility
         self.facility_id = facility_id
@@ -43,6 +51,7 @@ class Issuer:
         self.domain_separator = domain_separator
         self.outbox = outbox
         self.clock = clock
+        self.tpm = tpm
 
     def envelope(self, obs: Observation) -> bytes:
         """The device-signed canonical evidence document of an observation."""
@@ -53,7 +62,16 @@ class Issuer:
             "observedAt": obs.observed_at,
             "body": obs.body,
         }
+        if self.tpm is not None:
+            return self.tpm.quote_envelope(document)
         return sign_envelope(document, self.identity.key, self.identity.cert_sha256)
+
+    def _domain(self, obs: Observation, evidence: bytes) -> bytes:
+        """The proof's domain id: with a TPM, a hardware proof's is the quoted PCR 0's."""
+        if self.tpm is None or obs.kind != Kind.HARDWARE:
+            return obs.domain_id
+        pcr0 = parse_document(evidence)["tpm"]["pcrs"][str(HARDWARE_PCR)]
+        return tpm_hardware_domain(bytes.fromhex(pcr0))
 
     def _sign(
         self, obs: Observation, evidence: bytes, issued_at: int, lifetime: int, sequence: int
@@ -68,7 +86,7 @@ class Issuer:
             expires_at=issued_at + lifetime,
             sequence=sequence,
             subject=obs.subject,
-            domain_id=obs.domain_id,
+            domain_id=self._domain(obs, evidence),
             secondary_domain_id=obs.secondary_domain_id,
             latitude_e6=obs.latitude_e6,
             longitude_e6=obs.longitude_e6,

@@ -112,6 +112,25 @@ class KeySettings(Section):
     password_file: Path | None = None
 
 
+class IdentitySettings(Section):
+    """Which device identity signs evidence: ``file`` (the Ed25519 device key under the
+    operator's CA) or ``tpm`` (quotes by a TPM 2.0 attestation key certified by the TPM's
+    manufacturer; ``attestor.tpm``). Certificate paths resolve under ``keys.dir``."""
+
+    backend: Literal["file", "tpm"] = "file"
+    tcti: str | None = Field(default=None, min_length=1, max_length=200)
+    ak_handle: str = Field(default="0x81010002", pattern=r"^0x81[0-9a-fA-F]{6}$")
+    ak_cert: Path = Path("tpm-ak-cert.pem")
+    ek_cert: Path = Path("tpm-ek-cert.pem")
+    ca_chain: Path = Path("tpm-ca-chain.pem")
+
+    @model_validator(mode="after")
+    def _tcti_for_tpm(self) -> IdentitySettings:
+        if self.backend == "tpm" and self.tcti is None:
+            raise ValueError("backend 'tpm' needs tcti (e.g. 'swtpm:host=127.0.0.1,port=2321')")
+        return self
+
+
 class PublisherSettings(Section):
     """Batching and retry of on-chain publication."""
 
@@ -216,6 +235,7 @@ class Settings(DeployableSettings):
     keystore_password: CliSuppress[SecretStr | None] = None
     chain: ChainSettings
     keys: KeySettings = KeySettings()
+    identity: IdentitySettings = IdentitySettings()
     publisher: PublisherSettings = PublisherSettings()
     outbox: OutboxSettings = OutboxSettings()
     health: HealthSettings = HealthSettings()

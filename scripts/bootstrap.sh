@@ -41,11 +41,15 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
 fi
 # Debian packages the tests drive for real: etcd (the validator nodes' replicated log),
 # Chromium with its driver (the dashboard's browser test; never a downloaded browser) and
-# libfaketime (the fault campaign's clock jumps on attestors).
+# libfaketime (the fault campaign's clock jumps on attestors), and the software TPM with its
+# tools (swtpm, swtpm-tools, tpm2-tools: TPM-rooted device identity, devnet/swtpm.py).
 missing=""
 [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing="$missing etcd-server etcd-client"
 [ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing="$missing libfaketime"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
+[ -x /usr/bin/swtpm ] || missing="$missing swtpm"
+[ -x /usr/bin/swtpm_setup ] && [ -x /usr/bin/swtpm_localca ] || missing="$missing swtpm-tools"
+[ -x /usr/bin/tpm2_quote ] || missing="$missing tpm2-tools"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then
