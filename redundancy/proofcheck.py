@@ -172,6 +172,7 @@ def _device_checks(proof: SignedProof, ctx: ProofContext) -> list[CheckResult]:
                 issued_at=a.issued_at,
                 kind=a.kind.name.lower(),
                 domain_id=a.domain_id,
+                max_skew=ctx.policy.max_future_skew,
             )
             return [canonical_check(doc, evidence), *verify_tpm_envelope(doc, tpm_ctx)]
         device_hash = bytes.fromhex(str(doc.get("deviceCert", "")))

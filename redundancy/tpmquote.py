@@ -16,7 +16,7 @@ Chain of trust a verifier checks (``verify_tpm_envelope``), from chain data alon
    ``extraData`` is sha256 of the envelope without ``quote`` (so it covers the evidence and the
    nonce), and its PCR digest is sha256 of the PCR values the envelope declares;
 5. the nonce is a block hash that the chain holds, no older than ``MAX_NONCE_AGE`` seconds
-   before the proof was issued, and not after it;
+   before the proof was issued, and not after it (beyond the policy's clock skew);
 6. for a hardware proof, the proof's domain id is ``tpm_hardware_domain(PCR 0)``.
 
 Envelope (canonical JSON)::
@@ -287,6 +287,7 @@ class TpmContext:
     issued_at: int  # the proof's issuedAt
     kind: str  # the proof's kind ("hardware", ...)
     domain_id: bytes  # the proof's domain id
+    max_skew: int = 0  # how far block time may run ahead of the attestor's clock (policy)
 
 
 def _hex32(value: object) -> bytes | None:
@@ -476,8 +477,8 @@ def _nonce_failure(f: _Fields, ctx: TpmContext) -> str | None:
     block_hash, timestamp = found
     if block_hash != f.nonce_hash:
         return f"nonce is not block {f.nonce_block}'s hash"
-    if timestamp > ctx.issued_at:
-        return f"nonce block time {timestamp} after issuedAt {ctx.issued_at}"
+    if timestamp > ctx.issued_at + ctx.max_skew:
+        return f"nonce block time {timestamp} after issuedAt {ctx.issued_at} + {ctx.max_skew} s"
     if timestamp < ctx.issued_at - MAX_NONCE_AGE:
         return f"nonce block time {timestamp} older than issuedAt - {MAX_NONCE_AGE} s: stale"
     return None
