@@ -59,6 +59,24 @@ class ProofReport:
         }
 
 
+@dataclass(frozen=True)
+class ManufacturerPins:
+    """The TPM manufacturer roots accepted for one facility at one block: the registry's pins
+    (for the facility or policy-wide) and any the verifier was given."""
+
+    registry: RegistryClient
+    facility_id: bytes
+    block: int
+    extra: frozenset[bytes]
+
+    def __contains__(self, fingerprint: object) -> bool:
+        if not isinstance(fingerprint, bytes) or len(fingerprint) != 32:
+            return False
+        if fingerprint in self.extra:
+            return True
+        return self.registry.tpm_manufacturer_ca_accepted(self.facility_id, fingerprint, self.block)
+
+
 class Verifier:
     """Fetches what each proof's checks need from the chain, with caches per run."""
 
@@ -122,7 +140,9 @@ class Verifier:
                 accepted=(a.facility_id, a.sequence) in accepted,
                 ca_fingerprint=info.ca_fingerprint,
                 certificates=self.certificates,
-                manufacturer_cas=frozenset(self.manufacturer_cas),
+                manufacturer_cas=ManufacturerPins(
+                    self.registry, a.facility_id, block, frozenset(self.manufacturer_cas)
+                ),
                 block=self._block,
             )
             checks = verify_proof(proof, ctx)

@@ -22,7 +22,7 @@ Check ids:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -84,7 +84,7 @@ class ProofContext:
     accepted: bool
     ca_fingerprint: bytes = bytes(32)
     certificates: CertificateStore | None = None
-    manufacturer_cas: frozenset[bytes] = frozenset()  # pinned TPM manufacturer root CAs
+    manufacturer_cas: Container[bytes] = frozenset()  # pinned TPM manufacturer root CAs
     block: BlockLookup | None = None  # (hash, timestamp) by number: TPM nonce freshness
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import struct
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,7 +282,7 @@ class TpmContext:
     """What a TPM envelope's checks need from the chain."""
 
     certificates: CertificateLookup
-    manufacturer_cas: Collection[bytes]  # pinned sha256 fingerprints of manufacturer root CAs
+    manufacturer_cas: Container[bytes]  # pinned sha256 fingerprints of manufacturer root CAs
     block: BlockLookup
     issued_at: int  # the proof's issuedAt
     kind: str  # the proof's kind ("hardware", ...)
@@ -498,7 +498,7 @@ def verify_tpm_envelope(doc: dict[str, Any], ctx: TpmContext) -> list[CheckResul
         return [CheckResult("tpm.envelope", False, f"observedAt {observed} is out of range")]
     results = [CheckResult("tpm.envelope", True)]
     root = f.chain[-1]
-    pinned = root in set(ctx.manufacturer_cas)
+    pinned = root in ctx.manufacturer_cas
     results.append(
         _check("tpm.ca.pinned", None if pinned else f"root CA {root.hex()} is not pinned")
     )

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="SHA256",
         help="accept TPM EK chains to this manufacturer root CA (sha256 hex of its DER; "
-        "repeatable; added to the deployment file's tpm_manufacturer_cas)",
+        "repeatable; added to the registry's pins and the deployment file's "
+        "tpm_manufacturer_cas)",
     )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)

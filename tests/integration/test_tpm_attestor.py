@@ -6,15 +6,21 @@ measured the same firmware image, though their configurations name different fir
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
+import pytest
+from eth_account import Account
+
+from devnet.attestors import fund
 from devnet.swtpm import ProvisionedTpm
 from redundancy.attestation_verifier import Verifier
 from redundancy.cli.verify_attestation import main as verify_main
 from redundancy.deployment import Deployment
 from redundancy.devicecert import fingerprint
-from redundancy.domains import Kind
+from redundancy.domains import Kind, facility_id
+from redundancy.errors import ContractRevertError
 from redundancy.tpmquote import tpm_hardware_domain
 from tests.attestor_sites import (
     AttestorProcess,
@@ -62,8 +68,9 @@ def test_tpm_backed_attestors_publish_proofs_that_verify_and_share_a_firmware_do
     par1 = tpm_site(tmp_path, "par1", deployed, None, "2.19.1")  # the file backend
     for site in (fra1, ams1, par1):
         register(deployed, site)
-    root_ca = soft_tpms["fra1"].ca_chain[-1]
-    pin = fingerprint(root_ca)
+    pin = fingerprint(soft_tpms["fra1"].ca_chain[-1])
+    for site in (fra1, ams1):  # the registry pins the manufacturer for these two facilities
+        deployed.registry.set_tpm_manufacturer_ca(site.facility_id, pin)
     procs = [AttestorProcess(s) for s in (fra1, ams1, par1)]
     registry = deployed.registry
     try:
@@ -78,7 +85,7 @@ def test_tpm_backed_attestors_publish_proofs_that_verify_and_share_a_firmware_do
             proc.terminate()
 
     dep = Deployment.read(deployed.deployment)
-    verifier = Verifier(deployed.w3, dep, frozenset({pin}))
+    verifier = Verifier(deployed.w3, dep)  # the pins come from the registry
     domains = {}
     for site in (fra1, ams1, par1):
         reports = verifier.verify_facility(site.facility_id)
@@ -97,12 +104,10 @@ def test_tpm_backed_attestors_publish_proofs_that_verify_and_share_a_firmware_do
     assert domains["fra1"] == domains["ams1"] == {tpm_hardware_domain(pcr0)}
     assert domains["par1"] != domains["fra1"]
 
-    # the verify command: without the manufacturer pinned, the TPM proofs fail tpm.ca.pinned;
-    # with it (flag), every check passes
+    # the verify command reads the same pins
     rpc = deployed.chain.rpc_url
-    args = ["--deployment", str(deployed.deployment), "--rpc-url", rpc, "--facility", "fra1"]
-    assert verify_main([*args, "--json"]) == 1
-    assert verify_main([*args, "--manufacturer-ca", pin.hex()]) == 0
+    args = ["--deployment", str(deployed.deployment), "--rpc-url", rpc, "--facility", "ams1"]
+    assert verify_main(args) == 0
 
 
 def test_verify_command_reports_the_unpinned_manufacturer_by_its_check_id(
@@ -124,3 +129,36 @@ def test_verify_command_reports_the_unpinned_manufacturer_by_its_check_id(
     out = json.loads(capsys.readouterr().out)  # type: ignore[attr-defined]
     failed = {c["id"] for p in out["proofs"] for c in p["checks"] if not c["ok"]}
     assert failed == {"tpm.ca.pinned"}
+    pin = fingerprint(soft_tpms["lon1"].ca_chain[-1])
+    assert verify_main([*args, "--manufacturer-ca", pin.hex()]) == 0
+
+
+def test_registry_pins_manufacturers_per_facility_or_policy_wide(deployed: Deployed) -> None:
+    registry, owner = deployed.registry, deployed.owner
+    fid, other = facility_id("fra1"), facility_id("ams1")
+    for name in ("fra1", "ams1"):
+        registry.register_facility(facility_id(name), Account.create().address, bytes(32))
+    root, zero = hashlib.sha256(b"manufacturer root").digest(), bytes(32)
+    assert not registry.tpm_manufacturer_ca_accepted(fid, root)
+    receipt = registry.set_tpm_manufacturer_ca(fid, root)
+    event = registry.contract.events.TpmManufacturerCaSet().process_receipt(receipt)[0]["args"]
+    assert (event["facilityId"], event["fingerprint"], event["accepted"]) == (fid, root, True)
+    assert registry.tpm_manufacturer_ca_accepted(fid, root)
+    assert not registry.tpm_manufacturer_ca_accepted(other, root)
+    registry.set_tpm_manufacturer_ca(zero, root)  # policy-wide
+    assert registry.tpm_manufacturer_ca_accepted(other, root)
+    registry.set_tpm_manufacturer_ca(zero, root, accepted=False)
+    registry.set_tpm_manufacturer_ca(fid, root, accepted=False)
+    assert not registry.tpm_manufacturer_ca_accepted(fid, root)
+    with pytest.raises(ContractRevertError) as err:
+        registry.set_tpm_manufacturer_ca(fid, zero)
+    assert err.value.error_name == "RegistryZeroFingerprint"
+    with pytest.raises(ContractRevertError) as err:
+        registry.set_tpm_manufacturer_ca(facility_id("nowhere"), root)
+    assert err.value.error_name == "RegistryUnknownFacility"
+    outsider = Account.create()
+    fund(deployed.w3, owner, [outsider.address], 10**17)
+    with pytest.raises(ContractRevertError) as err:
+        registry.set_tpm_manufacturer_ca(fid, root, sender=outsider)
+    assert err.value.error_name == "OwnableUnauthorizedAccount"
+    assert not registry.tpm_manufacturer_ca_accepted(fid, root)
