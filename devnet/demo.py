@@ -19,6 +19,7 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +85,15 @@ def deploy_contracts(chain: LocalChain, state_dir: Path) -> Devnet:
     return Devnet(chain, w3, owner, deployment, deployment_file, registry)
 
 
-def start_attestors(devnet: Devnet, state_dir: Path) -> list[SiteProcess]:
-    """One attestor process per example site, run with its config as it is."""
+def start_attestors(
+    devnet: Devnet, state_dir: Path, tpm_sites: Sequence[str] = ()
+) -> list[SiteProcess]:
+    """One attestor process per example site, run with its config as it is (the ``tpm_sites``
+    with the tpm identity backend on a software TPM)."""
     names = [site.name for site in example_sites()]
+    unknown = [t for t in tpm_sites if t not in names]
+    if unknown:
+        raise RedundancyError(f"--tpm-site {unknown[0]} is not an example site ({names})")
     sites = start_sites(
         names,
         devnet.chain.rpc_url,
@@ -94,7 +101,10 @@ def start_attestors(devnet: Devnet, state_dir: Path) -> list[SiteProcess]:
         devnet.owner,
         devnet.deployment_file,
         state_dir,
+        tpm_sites,
     )
+    for name in tpm_sites:
+        print(f"{name} attests with a software TPM (swtpm; docs/hardware-identity.md)")
     print(
         f"\nstarted {len(sites)} attestors (attestor run --config examples/<site>.toml; "
         f"logs in {state_dir / 'sites'}/<site>/attestor.log); waiting for their proofs ..."
@@ -270,7 +280,12 @@ def keep_running(devnet: Devnet, sites: list[SiteProcess]) -> None:
 
 
 def run(
-    port: int, state_dir: Path, once: bool, api_port: int | None = 0, venue: bool = True
+    port: int,
+    state_dir: Path,
+    once: bool,
+    api_port: int | None = 0,
+    venue: bool = True,
+    tpm_sites: Sequence[str] = ("fra1",),
 ) -> int:
     """Start everything, print, and keep it running (or, with ``once``, stop); stops what it
     started in reverse order on the way out: venue, API, attestors, chain."""
@@ -279,7 +294,7 @@ def run(
         chain = start_chain("anvil", port=port, block_time=1)
         started.callback(chain.stop)
         devnet = deploy_contracts(chain, state_dir)
-        sites = start_attestors(devnet, state_dir)
+        sites = start_attestors(devnet, state_dir, tpm_sites)
         started.callback(stop_attestors, sites)
         fresh = wait_fresh(devnet.registry, sites, timeout=FIRST_ROUND_TIMEOUT)
         print("\n" + "\n".join(status_table(devnet.registry, sites)))
@@ -313,10 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-venue", action="store_true", help="do not start etcd, nodes, gateways"
     )
+    parser.add_argument(
+        "--tpm-site",
+        action="append",
+        default=None,
+        help="example site attested with a software TPM (repeatable; default fra1)",
+    )
+    parser.add_argument("--no-tpm", action="store_true", help="every site on the file backend")
     args = parser.parse_args(argv)
+    tpm_sites = () if args.no_tpm else tuple(args.tpm_site or ("fra1",))
     try:
         api_port = None if args.no_api else args.api_port
-        return run(args.port or free_port(), args.state_dir, args.once, api_port, not args.no_venue)
+        return run(
+            args.port or free_port(),
+            args.state_dir,
+            args.once,
+            api_port,
+            not args.no_venue,
+            tpm_sites,
+        )
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)
         return 1

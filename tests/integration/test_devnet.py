@@ -29,6 +29,10 @@ def test_devnet_once_runs_an_attestor_per_site_and_their_proofs_land(tmp_path: P
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "started 3 attestors" in proc.stdout
+    # one example site attests with a software TPM: its quoted proofs land like the others'
+    assert "fra1 attests with a software TPM" in proc.stdout
+    fra1_log = (tmp_path / "sites" / "fra1" / "attestor.log").read_text()
+    assert fra1_log.count('"certificate":"tpm"') == 4  # root, issuing CA, EK, AK published
     rows = [
         line.split() for line in proc.stdout.splitlines() if line[:4] in ("fra1", "ams1", "dal1")
     ]
