@@ -14,6 +14,7 @@ from redundancy.domains import KIND_DIMENSIONS, Dimension, domain_id, facility_i
 from redundancy.errors import EvidenceError
 from redundancy.evidence import parse_document
 from redundancy.proofs import SignedProof
+from redundancy.tpmquote import tpm_hardware_domain
 
 MAX_CANDIDATES = 64
 
@@ -109,7 +110,24 @@ def _domain_name(doc: Any, dim: Dimension, target: bytes) -> str | None:
     return None
 
 
+def _tpm_hardware_name(doc: Any, target: bytes) -> str | None:
+    """``tpm-pcr0:<hex>`` when a TPM envelope's quoted PCR 0 names the domain (the measured
+    firmware, redundancy.tpmquote), whatever the body claims."""
+    tpm = doc.get("tpm") if isinstance(doc, dict) else None
+    pcrs = tpm.get("pcrs") if isinstance(tpm, dict) else None
+    pcr0 = pcrs.get("0") if isinstance(pcrs, dict) else None
+    if not isinstance(pcr0, str) or len(pcr0) != 64:
+        return None
+    try:
+        measured = bytes.fromhex(pcr0)
+    except ValueError:
+        return None
+    return f"tpm-pcr0:{pcr0.lower()}" if tpm_hardware_domain(measured) == target else None
+
+
 def _hardware_name(doc: Any, target: bytes) -> str | None:
+    if (measured := _tpm_hardware_name(doc, target)) is not None:
+        return measured
     for vendor, model, firmware in _hardware_candidates(doc):
         if vendor.strip() and hardware_domain(vendor, model, firmware) == target:
             return " ".join(f"{vendor}/{model}/{firmware}".lower().split())

@@ -60,6 +60,7 @@ from attestor.registry_link import RegistryLink, Target
 from attestor.schedule import Schedule
 from attestor.settings import PeerSettings, Settings, load_settings
 from attestor.status import StatusServer
+from attestor.tpm import TpmIdentity, load_tpm_identity
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ConfigError, KeystoreError, RedundancyError
@@ -212,7 +213,10 @@ def build_daemon(
     ]
     probes.append(("geography", geography, s.geography.interval))
     schedule = Schedule(plan_jobs(probes, s, outbox, fid, clock()))
-    issuer = Issuer(s.facility, fid, identity, attestor_key, separator, outbox, clock)
+    tpm = _tpm_identity(s, link) if s.identity.backend == "tpm" else None
+    if tpm is not None:
+        link.extra_certificates = tpm.certificates_der
+    issuer = Issuer(s.facility, fid, identity, attestor_key, separator, outbox, clock, tpm=tpm)
     publisher = Publisher(
         outbox,
         link,
@@ -252,6 +256,27 @@ def build_daemon(
         metrics=metrics,
         clock=clock,
         anchor=anchor,
+    )
+
+
+def _tpm_identity(s: Settings, link: RegistryLink) -> TpmIdentity:
+    """The TPM backend: certificates from ``keys.dir``, nonces from the chain's recent blocks."""
+
+    def nonce() -> tuple[int, bytes]:
+        found = link.anchor()
+        if found is None:
+            raise DeviceIdentityError("no recent block for the TPM quote's nonce: chain silent")
+        return found
+
+    ident = s.identity
+    assert ident.tcti is not None  # the settings refuse tpm without one
+    return load_tpm_identity(
+        ident.tcti,
+        ident.ak_handle,
+        s.path(ident.ak_cert),
+        s.path(ident.ek_cert),
+        s.path(ident.ca_chain),
+        nonce,
     )
 
 

@@ -12,7 +12,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from attestor.errors import OutboxUnwritableError, ProbeError, RegistrationError
+from attestor.errors import (
+    DeviceIdentityError,
+    OutboxUnwritableError,
+    ProbeError,
+    RegistrationError,
+)
 from attestor.issuer import Issuer
 from attestor.keys import DeviceIdentity
 from attestor.latency import AnchorCache, LatencyResponder
@@ -212,6 +217,11 @@ class Daemon:
             proofs = self.issuer.issue([(obs, job.lifetime) for job, obs in observed])
         except OutboxUnwritableError as exc:
             self._refuse_to_sign(observed, now, exc)
+            return
+        except DeviceIdentityError as exc:  # the TPM did not quote: nothing signed, retry soon
+            log_event(log, "proof.unsigned", logging.ERROR, error=str(exc)[:300])
+            for job, _obs in observed:
+                self.schedule.done(job, now, PROBE_RETRY)
             return
         self.outbox_error = None
         for (job, obs), proof in zip(observed, proofs, strict=True):

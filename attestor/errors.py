@@ -10,7 +10,8 @@ class AttestorError(RedundancyError):
 
 
 class DeviceIdentityError(AttestorError):
-    """Raised when the device key or certificates cannot be loaded or do not fit together."""
+    """Raised when the device key or certificates cannot be loaded or do not fit together, or
+    when the TPM backend cannot quote (tpm2-tools missing or failing, no nonce block)."""
 
 
 class ProbeError(AttestorError):

@@ -9,6 +9,10 @@ The envelope (``redundancy.devicecert.sign_envelope``) is::
 and its keccak256 is the proof's evidenceHash. ``v`` is the evidence format: 2 since health
 bodies carry ``degraded`` (and ``upsStatus``); in version 1 they did not, and a reader finds no
 ``degraded`` in them (unknown, not "healthy").
+With the ``tpm`` identity backend
+(``attestor.tpm``) the envelope is quoted by the TPM instead (``redundancy.tpmquote``), and a
+hardware proof's domain is the one PCR 0 (the measured firmware) names, whatever the
+configuration says about vendor, model and firmware.
 """
 
 from __future__ import annotations
@@ -20,9 +24,13 @@ from functools import partial
 from attestor.keys import DeviceIdentity
 from attestor.outbox import Outbox
 from attestor.probes import Observation
+from attestor.tpm import TpmIdentity
 from redundancy.devicecert import sign_envelope
+from redundancy.domains import Kind
 from redundancy.eip712 import Signer
+from redundancy.evidence import parse_document
 from redundancy.proofs import SignedProof, make_proof
+from redundancy.tpmquote import HARDWARE_PCR, tpm_hardware_domain
 
 #: The evidence format (the envelope's ``v``); see the module docstring.
 EVIDENCE_VERSION = 2
@@ -40,6 +48,7 @@ class Issuer:
         domain_separator: bytes,
         outbox: Outbox,
         clock: Callable[[], float] = time.time,
+        tpm: TpmIdentity | None = None,
     ) -> None:
         self.facility = facility
         self.facility_id = facility_id
@@ -48,6 +57,7 @@ class Issuer:
         self.domain_separator = domain_separator
         self.outbox = outbox
         self.clock = clock
+        self.tpm = tpm
 
     def envelope(self, obs: Observation) -> bytes:
         """The device-signed canonical evidence document of an observation."""
@@ -58,7 +68,16 @@ class Issuer:
             "observedAt": obs.observed_at,
             "body": obs.body,
         }
+        if self.tpm is not None:
+            return self.tpm.quote_envelope(document)
         return sign_envelope(document, self.identity.key, self.identity.cert_sha256)
+
+    def _domain(self, obs: Observation, evidence: bytes) -> bytes:
+        """The proof's domain id: with a TPM, a hardware proof's is the quoted PCR 0's."""
+        if self.tpm is None or obs.kind != Kind.HARDWARE:
+            return obs.domain_id
+        pcr0 = parse_document(evidence)["tpm"]["pcrs"][str(HARDWARE_PCR)]
+        return tpm_hardware_domain(bytes.fromhex(pcr0))
 
     def _sign(
         self, obs: Observation, evidence: bytes, issued_at: int, lifetime: int, sequence: int
@@ -73,7 +92,7 @@ class Issuer:
             expires_at=issued_at + lifetime,
             sequence=sequence,
             subject=obs.subject,
-            domain_id=obs.domain_id,
+            domain_id=self._domain(obs, evidence),
             secondary_domain_id=obs.secondary_domain_id,
             latitude_e6=obs.latitude_e6,
             longitude_e6=obs.longitude_e6,

@@ -91,6 +91,7 @@ class RegistryLink:
         self.settings = settings
         self.account = account
         self.identity = identity
+        self.extra_certificates: list[bytes] = []  # a TPM's chain, AK and EK (attestor.tpm)
         self.facility_id = facility_id
         self.domain_separator = domain_separator
         self._client: RegistryClient | None = None
@@ -188,7 +189,9 @@ class RegistryLink:
 
     def publish_certificates(self, client: RegistryClient) -> None:
         """Publish the CA and device certificates unless already on-chain."""
-        for what, der in (("ca", self.identity.ca_der), ("device", self.identity.cert_der)):
+        certificates = [("ca", self.identity.ca_der), ("device", self.identity.cert_der)]
+        certificates += [("tpm", der) for der in self.extra_certificates]
+        for what, der in certificates:
             digest = hashlib.sha256(der).digest()
             if client.find_certificate(digest, from_block=self.target.from_block) is not None:
                 continue

@@ -132,6 +132,32 @@ class KeySettings(Section):
     prompt)."""
 
 
+class IdentitySettings(Section):
+    """Which device identity signs evidence: ``file`` (the Ed25519 device key under the
+    operator's CA) or ``tpm`` (quotes by a TPM 2.0 attestation key certified by the TPM's
+    manufacturer; ``attestor.tpm``). Certificate paths resolve under ``keys.dir``."""
+
+    backend: Literal["file", "tpm"] = "file"
+    """``file``: the Ed25519 device key signs evidence; ``tpm``: a TPM quote covers it."""
+    tcti: str | None = Field(default=None, min_length=1, max_length=200)
+    """How tpm2-tools reach the TPM (``swtpm:host=127.0.0.1,port=2321``,
+    ``device:/dev/tpmrm0``); required with ``tpm``."""
+    ak_handle: str = Field(default="0x81010002", pattern=r"^0x81[0-9a-fA-F]{6}$")
+    """The persistent handle of the attestation key created under the endorsement key."""
+    ak_cert: Path = Path("tpm-ak-cert.pem")
+    """The AK's certificate (issued after credential activation against the EK)."""
+    ek_cert: Path = Path("tpm-ek-cert.pem")
+    """The TPM's endorsement-key certificate from its manufacturer."""
+    ca_chain: Path = Path("tpm-ca-chain.pem")
+    """The manufacturer's CA chain (PEM) up to the root whose fingerprint the registry pins."""
+
+    @model_validator(mode="after")
+    def _tcti_for_tpm(self) -> IdentitySettings:
+        if self.backend == "tpm" and self.tcti is None:
+            raise ValueError("backend 'tpm' needs tcti (e.g. 'swtpm:host=127.0.0.1,port=2321')")
+        return self
+
+
 class PublisherSettings(Section):
     """Batching and retry of on-chain publication."""
 
@@ -284,6 +310,8 @@ class Settings(DeployableSettings):
     """Where the registry is."""
     keys: KeySettings = KeySettings()
     """The key files."""
+    identity: IdentitySettings = IdentitySettings()
+    """Which device identity signs evidence: the file key or a TPM."""
     publisher: PublisherSettings = PublisherSettings()
     """Batching and retry of publication."""
     outbox: OutboxSettings = OutboxSettings()

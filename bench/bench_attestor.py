@@ -12,6 +12,10 @@
    keystores) on a 10 s heartbeat; fra1's CPU and RSS read from /proc over --idle-windows windows
    of --idle-seconds each, after a warm-up. Median window; peak RSS since start (VmHWM).
 
+4. Device identity, ``tpm`` against ``file``: envelopes quoted by a real swtpm (tpm2-tools, with
+   their process start-ups and context flushes) and Ed25519 envelopes, per second; and the core
+   verifier's rate for each (``--tpm-n`` quotes; ``--tpm-only`` runs just this part).
+
 Two CPU cores are shared with other work: figures are medians, and noisy.
 """
 
@@ -216,6 +220,78 @@ def bench_signing(runs: int, n: int, work: Path) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+# ------------------------------------------------------------------------- device identity
+
+
+def bench_identity(n: int, work: Path) -> dict[str, float]:
+    """Envelopes per second quoted by a swtpm vs signed by the Ed25519 file key, and the core
+    verifier's rate for each kind."""
+    from attestor.tpm import TpmIdentity
+    from devnet.swtpm import AK_HANDLE, Manufacturer, start_tpm
+    from redundancy.devicecert import fingerprint, parse_envelope, verify_envelope
+    from redundancy.tpmquote import TpmContext, tpm_hardware_domain, verify_tpm_envelope
+
+    keys = work / "id-keys"
+    init_site("fra1", keys, PASSWORD, kdf_iterations=1024)
+    identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, PASSWORD)
+    manufacturer = Manufacturer(work / "manufacturer")
+    tpm = start_tpm("fra1", manufacturer, "bench-firmware", directory=work / "tpm")
+    try:
+        now = int(time.time()) + 60
+        block = (os.urandom(32), now - 10)
+        quoting = TpmIdentity(
+            tpm.tpm.tcti, AK_HANDLE, tpm.ak_cert, tpm.ek_cert, tpm.ca_chain, lambda: (1, block[0])
+        )
+        obs = health_observation(now)
+        ds, signer = os.urandom(32), Signer(os.urandom(32))
+        box = Outbox(work / "id.sqlite", attestor=signer.address, domain_separator=ds)
+        file_issuer = Issuer("fra1", facility_id("fra1"), identity, signer, ds, box)
+        tpm_issuer = Issuer("fra1", facility_id("fra1"), identity, signer, ds, box, tpm=quoting)
+        file_env: list[bytes] = []
+        tpm_env: list[bytes] = []
+        file_rate = rate(
+            n * 20, lambda: file_env.extend(file_issuer.envelope(obs) for _ in range(n * 20))
+        )
+        tpm_rate = rate(n, lambda: tpm_env.extend(tpm_issuer.envelope(obs) for _ in range(n)))
+        certs = {fingerprint(c): c for c in (tpm.ak_cert, tpm.ek_cert, *tpm.ca_chain)}
+        pins = {manufacturer.root_fingerprint}
+        docs = [parse_envelope(e) for e in tpm_env]
+        pcr0 = bytes.fromhex(docs[0]["tpm"]["pcrs"]["0"])
+        ctx = TpmContext(certs.get, pins, {1: block}.get, now, "health", tpm_hardware_domain(pcr0))
+        assert all(r.ok for r in verify_tpm_envelope(docs[0], ctx))
+
+        def verify_tpm() -> None:
+            for doc in docs:
+                verify_tpm_envelope(doc, ctx)
+
+        ca_fp = fingerprint(identity.ca_cert)
+
+        def verify_file() -> None:
+            for env in file_env:
+                verify_envelope(env, identity.cert, identity.ca_cert, ca_fp)
+
+        return {
+            "file_envelopes_per_s": file_rate,
+            "tpm_envelopes_per_s": tpm_rate,
+            "file_verifications_per_s": rate(len(file_env), verify_file),
+            "tpm_verifications_per_s": rate(len(docs), verify_tpm),
+            "tpm_evidence_bytes": float(len(tpm_env[0])),
+            "file_evidence_bytes": float(len(file_env[0])),
+        }
+    finally:
+        tpm.tpm.stop()
+
+
+def print_identity(ident: dict[str, float]) -> None:
+    print("\ndevice identity: evidence envelopes per second (in-process, one at a time)")
+    print("  backend   sign/quote/s   verify/s   evidence bytes")
+    for b in ("file", "tpm"):
+        print(
+            f"  {b:7}   {ident[f'{b}_envelopes_per_s']:>12,.1f}   "
+            f"{ident[f'{b}_verifications_per_s']:>8,.0f}   {ident[f'{b}_evidence_bytes']:>6.0f}"
+        )
+
+
 # ------------------------------------------------------------------------- publishing
 
 
@@ -369,18 +445,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle-seconds", type=float, default=60.0, help="idle window length")
     parser.add_argument("--idle-windows", type=int, default=3, help="idle windows")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds before measuring")
+    parser.add_argument("--tpm-n", type=int, default=40, help="TPM quotes to time")
+    parser.add_argument("--tpm-only", action="store_true", help="only the device-identity part")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
+    if args.tpm_only:
+        work = Path(tempfile.mkdtemp(prefix="bench-attestor-"))
+        try:
+            ident = bench_identity(args.tpm_n, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(json.dumps({"identity": ident}, indent=1)) if args.json else print_identity(ident)
+        return 0
     load_before = Path("/proc/loadavg").read_text().split()[:3]
     work = Path(tempfile.mkdtemp(prefix="bench-attestor-"))
     try:
         signing = bench_signing(args.runs, args.sign_n, work)
         publishing = bench_publish(max(1, (args.runs + 1) // 2), args.publish_n, work)
         idle = bench_idle(args.idle_seconds, args.idle_windows, args.warmup, work)
+        ident = bench_identity(args.tpm_n, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if args.json:
-        report = {"signing": signing, "publishing": publishing, "idle": idle}
+        report = {"signing": signing, "publishing": publishing, "idle": idle, "identity": ident}
         print(json.dumps({**report, "load_before": load_before}, indent=1))
         return 0
     load_after = Path("/proc/loadavg").read_text().split()[:3]
@@ -420,6 +507,7 @@ def main(argv: list[str] | None = None) -> int:
         f"{idle['peak_rss_mb']:.1f} MB (the keystore's scrypt, n = 2**18, at start-up)"
     )
     print(f"  site fresh at the end: {idle['site_fresh']}")
+    print_identity(ident)
     return 0
 
 

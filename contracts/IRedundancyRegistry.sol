@@ -131,6 +131,9 @@ interface IRedundancyRegistry {
     event CertificatePublished(bytes32 indexed facilityId, bytes32 indexed sha256Hash, bytes certificate);
     /// @notice Emitted when a facility's pinned device CA fingerprint changes.
     event CaFingerprintUpdated(bytes32 indexed facilityId, bytes32 caFingerprint);
+    /// @notice Emitted when a TPM manufacturer root CA is pinned or unpinned, for one facility or
+    ///         (facilityId zero) policy-wide; verifiers accept TPM quotes whose EK chains to it.
+    event TpmManufacturerCaSet(bytes32 indexed facilityId, bytes32 indexed fingerprint, bool accepted);
     /// @notice Emitted when the owner deactivates a facility.
     event FacilityDeactivated(bytes32 indexed facilityId);
     /// @notice Emitted when the owner reactivates a facility.
@@ -165,6 +168,8 @@ interface IRedundancyRegistry {
     error RegistryNotOwnerOrAttestor(address caller, bytes32 facilityId);
     /// @notice An empty certificate was published.
     error RegistryEmptyCertificate();
+    /// @notice A TPM manufacturer CA fingerprint of zero was given.
+    error RegistryZeroFingerprint();
     /// @notice A zero address was given where one is required.
     error RegistryZeroAddress();
     /// @notice A facility id of zero was given.
@@ -226,6 +231,10 @@ interface IRedundancyRegistry {
 
     /// @notice The EIP-712 domain separator of this registry on the current chain.
     function domainSeparator() external view returns (bytes32);
+
+    /// @notice Whether a TPM manufacturer root CA (sha256 of its DER) is pinned for a facility,
+    ///         either for it or policy-wide.
+    function tpmManufacturerCaAccepted(bytes32 facilityId, bytes32 fingerprint) external view returns (bool);
 
     /// @notice A facility as stored (zero attestor if unknown).
     function facility(bytes32 facilityId) external view returns (FacilityView memory);

@@ -92,6 +92,8 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     mapping(address validator => Validator) private _validators;
     address[] private _validatorList;
     mapping(address validator => uint256 indexPlusOne) private _validatorIndex;
+    /// @dev TPM manufacturer root CAs pinned per facility; facility id zero holds the policy-wide list
+    mapping(bytes32 facilityId => mapping(bytes32 fingerprint => bool)) private _tpmManufacturerCa;
 
     /// @param policy the initial freshness policy
     constructor(FreshnessPolicy memory policy) EIP712Verifier(NAME, VERSION) Ownable(msg.sender) {
@@ -167,6 +169,24 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     function setCaFingerprint(bytes32 facilityId, bytes32 caFingerprint) external onlyOwner {
         _registered(facilityId).caFingerprint = caFingerprint;
         emit CaFingerprintUpdated(facilityId, caFingerprint);
+    }
+
+    /// @notice Pins (or unpins) a TPM manufacturer root CA for a facility, or policy-wide with
+    ///         facilityId zero; the TPM chain itself is checked by verifiers from published
+    ///         certificates, as the device certificate chain is.
+    /// @param facilityId a registered facility, or zero for every facility
+    /// @param fingerprint sha256 of the manufacturer root CA certificate (DER)
+    /// @param accepted whether quotes chaining to it are accepted
+    function setTpmManufacturerCa(bytes32 facilityId, bytes32 fingerprint, bool accepted) external onlyOwner {
+        if (fingerprint == bytes32(0)) revert RegistryZeroFingerprint();
+        if (facilityId != bytes32(0)) _registered(facilityId);
+        _tpmManufacturerCa[facilityId][fingerprint] = accepted;
+        emit TpmManufacturerCaSet(facilityId, fingerprint, accepted);
+    }
+
+    /// @inheritdoc IRedundancyRegistry
+    function tpmManufacturerCaAccepted(bytes32 facilityId, bytes32 fingerprint) external view returns (bool) {
+        return _tpmManufacturerCa[facilityId][fingerprint] || _tpmManufacturerCa[bytes32(0)][fingerprint];
     }
 
     /// @notice Publishes a CA or device certificate (DER) for a facility, as an event only; the

@@ -6,6 +6,11 @@ funds the attestor from the chain's development account, and starts ``attestor r
 examples/<site>.toml`` with the devnet's RPC URL, directories and free loopback ports passed as
 ``ATTESTOR_*`` environment variables. The attestor is a separate program: the harness starts it
 as a subprocess and never imports it.
+
+Sites named in ``tpm_sites`` run on a software TPM (``devnet.swtpm``): one manufacturer for the
+devnet, a swtpm per such site measuring the firmware image ``DEVNET_FIRMWARE`` into PCR 0, its
+AK, EK and CA certificates written to the site's keys directory, the attestor started with
+``ATTESTOR_IDENTITY__BACKEND=tpm``, and the manufacturer's root pinned policy-wide on-chain.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -29,11 +35,13 @@ from web3 import Web3
 
 from devnet.examples import EXAMPLES_DIR, example_site
 from devnet.ports import free_port, free_udp_port
+from devnet.swtpm import Manufacturer, ProvisionedTpm, SoftTpm, start_tpm
 from redundancy.domains import facility_id
 from redundancy.errors import RedundancyError
 from redundancy.registry import RegistryClient
 
 FUNDING_WEI = 10 * 10**18
+DEVNET_FIRMWARE = "devnet-uefi-1.0"  # the simulated firmware image the devnet's TPMs measure
 DEV_KDF_ITERATIONS = 1024
 #: How long ``attestor init`` of every site may take together (they run in parallel).
 INIT_TIMEOUT = 180.0
@@ -54,6 +62,7 @@ class SiteProcess:
     log_path: Path
     process: subprocess.Popen[bytes]
     log_file: IO[bytes]
+    tpm: SoftTpm | None = None
 
     @property
     def metrics_url(self) -> str:
@@ -148,12 +157,24 @@ def start_sites(
     deployment_file: Path,
     state_dir: Path,
     extra_env: dict[str, str] | None = None,
+    tpm_sites: Sequence[str] = (),
 ) -> list[SiteProcess]:
     """Set up, register, fund and start one attestor per site (fresh keys every run);
-    ``extra_env`` adds ``ATTESTOR_*`` settings to every site's (a shorter heartbeat, say)."""
+    ``extra_env`` adds ``ATTESTOR_*`` settings to every site's (a shorter heartbeat, say); the
+    ``tpm_sites`` run on a software TPM each."""
     sites_dir = state_dir / "sites"
     shutil.rmtree(sites_dir, ignore_errors=True)
+    shutil.rmtree(state_dir / "tpm-manufacturer", ignore_errors=True)
     keys = init_keys(names, sites_dir)
+    tpms: dict[str, ProvisionedTpm] = {}
+    if tpm_sites:
+        manufacturer = Manufacturer(state_dir / "tpm-manufacturer")
+        for name in tpm_sites:
+            tpms[name] = start_tpm(
+                name, manufacturer, DEVNET_FIRMWARE, directory=sites_dir / name / "tpm"
+            )
+            tpms[name].write(sites_dir / name / "keys")
+        registry.set_tpm_manufacturer_ca(bytes(32), manufacturer.root_fingerprint)
     for name in names:
         address, ca_fingerprint, _ = keys[name]
         registry.register_facility(facility_id(name), address, ca_fingerprint)
@@ -184,6 +205,9 @@ def start_sites(
                 "ATTESTOR_LATENCY__PEERS": json.dumps(peers),
                 **(extra_env or {}),
             }
+            if name in tpms:
+                env["ATTESTOR_IDENTITY__BACKEND"] = "tpm"
+                env["ATTESTOR_IDENTITY__TCTI"] = tpms[name].tpm.tcti
             log_path = site_dir / "attestor.log"
             log_file = log_path.open("wb")
             process = subprocess.Popen(
@@ -192,11 +216,16 @@ def start_sites(
                 stderr=subprocess.STDOUT,
                 env=env,
             )
+            tpm = tpms.pop(name).tpm if name in tpms else None
             started.append(
-                SiteProcess(name, address, http_port, latency_port, log_path, process, log_file)
+                SiteProcess(
+                    name, address, http_port, latency_port, log_path, process, log_file, tpm
+                )
             )
     except BaseException:
         stop_sites(started)
+        for left in tpms.values():
+            left.tpm.stop()
         raise
     return started
 
@@ -230,6 +259,8 @@ def stop_sites(sites: list[SiteProcess], timeout: float = 20.0) -> list[int]:
             site.process.kill()
             codes.append(site.process.wait())
         site.log_file.close()
+        if site.tpm is not None:
+            site.tpm.stop()
     return codes
 
 

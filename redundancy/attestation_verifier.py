@@ -59,18 +59,52 @@ class ProofReport:
         }
 
 
+@dataclass(frozen=True)
+class ManufacturerPins:
+    """The TPM manufacturer roots accepted for one facility at one block: the registry's pins
+    (for the facility or policy-wide) and any the verifier was given."""
+
+    registry: RegistryClient
+    facility_id: bytes
+    block: int
+    extra: frozenset[bytes]
+
+    def __contains__(self, fingerprint: object) -> bool:
+        if not isinstance(fingerprint, bytes) or len(fingerprint) != 32:
+            return False
+        if fingerprint in self.extra:
+            return True
+        return self.registry.tpm_manufacturer_ca_accepted(self.facility_id, fingerprint, self.block)
+
+
 class Verifier:
     """Fetches what each proof's checks need from the chain, with caches per run."""
 
-    def __init__(self, w3: Web3, deployment: Deployment) -> None:
+    def __init__(
+        self, w3: Web3, deployment: Deployment, manufacturer_cas: frozenset[bytes] = frozenset()
+    ) -> None:
         self.w3 = w3
         self.deployment = deployment
+        self.manufacturer_cas = manufacturer_cas | {
+            bytes.fromhex(p) for p in deployment.tpm_manufacturer_cas
+        }
+        self._blocks: dict[int, tuple[bytes, int] | None] = {}
         self.registry = RegistryClient(w3, deployment.registry)
         self.certificates = CertificateStore(self._fetch_certificate)
 
     def _fetch_certificate(self, sha256_hash: bytes) -> bytes | None:
         found = self.registry.find_certificate(sha256_hash, from_block=self.deployment.deploy_block)
         return found[1] if found else None
+
+    def _block(self, number: int) -> tuple[bytes, int] | None:
+        """(hash, timestamp) of a block (a TPM quote's nonce), None if the chain lacks it."""
+        if number not in self._blocks:
+            try:
+                block = self.w3.eth.get_block(number)
+                self._blocks[number] = (bytes(block["hash"]), int(block["timestamp"]))
+            except Exception:  # no such block (or a number the node refuses)
+                self._blocks[number] = None
+        return self._blocks[number]
 
     def verify_tx(self, tx_hash: str, only_facility: bytes | None = None) -> list[ProofReport]:
         """A report per proof of a submission (of one facility's proofs, if given)."""
@@ -106,6 +140,10 @@ class Verifier:
                 accepted=(a.facility_id, a.sequence) in accepted,
                 ca_fingerprint=info.ca_fingerprint,
                 certificates=self.certificates,
+                manufacturer_cas=ManufacturerPins(
+                    self.registry, a.facility_id, block, frozenset(self.manufacturer_cas)
+                ),
+                block=self._block,
             )
             checks = verify_proof(proof, ctx)
             if attestor is not None and ctx.accepted:

@@ -45,6 +45,9 @@ class Deployment:
     deployer: str
     domain_separator: str
     artifacts: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: sha256 hex of the TPM manufacturer root CAs whose EK chains verifiers accept (policy-wide
+    #: pin, kept off-chain for now: ``redundancy.tpmquote``).
+    tpm_manufacturer_cas: list[str] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
@@ -76,7 +79,15 @@ class Deployment:
         fields["registry"] = to_checksum_address(data["registry"])
         fields["selector"] = to_checksum_address(data["selector"])
         fields["settlement"] = to_checksum_address(data["settlement"])
-        return cls(**fields, artifacts=data.get("artifacts", {}))
+        pins = data.get("tpm_manufacturer_cas", [])
+        if not isinstance(pins, list) or not all(
+            isinstance(p, str) and len(p) == 64 and all(c in "0123456789abcdef" for c in p)
+            for p in pins
+        ):
+            raise DeploymentFileError(
+                f"deployment file {path}: tpm_manufacturer_cas must be a list of sha256 hex"
+            )
+        return cls(**fields, artifacts=data.get("artifacts", {}), tpm_manufacturer_cas=pins)
 
 
 def deploy(w3: Web3, deployer: LocalAccount) -> Deployment:

@@ -119,7 +119,7 @@ def parse_envelope(evidence: bytes) -> dict[str, Any]:
     return doc
 
 
-def _canonical_check(doc: dict[str, Any], evidence: bytes) -> CheckResult:
+def canonical_check(doc: dict[str, Any], evidence: bytes) -> CheckResult:
     try:
         canonical = canonical_json(doc) == evidence
     except EvidenceError as exc:  # a float or another value canonical JSON refuses
@@ -170,7 +170,7 @@ def verify_envelope(
         doc = parse_envelope(evidence)
     except (ValueError, UnicodeDecodeError) as exc:
         return [CheckResult("evidence.json", False, f"not a JSON object: {exc}")]
-    checks.append(_canonical_check(doc, evidence))
+    checks.append(canonical_check(doc, evidence))
     if ca_cert is None:
         checks.append(
             CheckResult("certificate.ca.published", False, "CA certificate not found on-chain")

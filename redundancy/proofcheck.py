@@ -15,22 +15,32 @@ Check ids:
 - ``attestation.lifetime``        lifetime within the policy's maximum for the kind
 - ``attestation.accepted``        the registry emitted AttestationAccepted for it
 - ``evidence.*`` / ``certificate.*``  the device-signed envelope and its certificate chain
+- ``tpm.*``                       a TPM-quoted envelope (``redundancy.tpmquote``): pinned
+  manufacturer CA, EK chain, AK certified for that EK, quote form, signature, evidence binding,
+  PCR digest, nonce freshness, and a hardware proof's domain from PCR 0
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 
 from cryptography import x509
 from eth_utils import to_checksum_address
 
 from redundancy.checks import CheckResult
-from redundancy.devicecert import fingerprint, issued_by, parse_envelope, verify_envelope
+from redundancy.devicecert import (
+    canonical_check,
+    fingerprint,
+    issued_by,
+    parse_envelope,
+    verify_envelope,
+)
 from redundancy.eip712 import recover_address
 from redundancy.evidence import evidence_hash
 from redundancy.proofs import SignedProof
 from redundancy.registry import FreshnessPolicy
+from redundancy.tpmquote import IDENTITY_TPM, BlockLookup, TpmContext, verify_tpm_envelope
 
 CertificateFetcher = Callable[[bytes], bytes | None]
 
@@ -74,6 +84,8 @@ class ProofContext:
     accepted: bool
     ca_fingerprint: bytes = bytes(32)
     certificates: CertificateStore | None = None
+    manufacturer_cas: Container[bytes] = frozenset()  # pinned TPM manufacturer root CAs
+    block: BlockLookup | None = None  # (hash, timestamp) by number: TPM nonce freshness
 
 
 def verify_proof(
@@ -107,7 +119,7 @@ def verify_proof(
         for cid, ok in outcomes
     ]
     if device:
-        results += _device_checks(proof.evidence, ctx)
+        results += _device_checks(proof, ctx)
     return results
 
 
@@ -141,11 +153,28 @@ def _why(
             return "the registry did not accept this proof"
 
 
-def _device_checks(evidence: bytes, ctx: ProofContext) -> list[CheckResult]:
+def _no_block(_number: int) -> tuple[bytes, int] | None:
+    return None
+
+
+def _device_checks(proof: SignedProof, ctx: ProofContext) -> list[CheckResult]:
+    evidence = proof.evidence
     if ctx.certificates is None:
         return [CheckResult("certificate.lookup", False, "no certificate source")]
     try:
         doc = parse_envelope(evidence)
+        if doc.get("identity") == IDENTITY_TPM:
+            a = proof.attestation
+            tpm_ctx = TpmContext(
+                certificates=ctx.certificates.get,
+                manufacturer_cas=ctx.manufacturer_cas,
+                block=ctx.block or _no_block,
+                issued_at=a.issued_at,
+                kind=a.kind.name.lower(),
+                domain_id=a.domain_id,
+                max_skew=ctx.policy.max_future_skew,
+            )
+            return [canonical_check(doc, evidence), *verify_tpm_envelope(doc, tpm_ctx)]
         device_hash = bytes.fromhex(str(doc.get("deviceCert", "")))
     except (ValueError, UnicodeDecodeError) as exc:
         return [

@@ -320,6 +320,25 @@ class RegistryClient(ContractClient):
         fn = self.contract.functions.setCaFingerprint(facility_id, ca_fingerprint)
         return self.tx.send(fn, self._sender(sender))
 
+    def set_tpm_manufacturer_ca(
+        self,
+        facility_id: bytes,
+        fingerprint: bytes,
+        accepted: bool = True,
+        sender: LocalAccount | None = None,
+    ) -> TxReceipt:
+        """Pin (or unpin) a TPM manufacturer root CA for a facility, or policy-wide with a
+        zero facility id (owner only)."""
+        fn = self.contract.functions.setTpmManufacturerCa(facility_id, fingerprint, accepted)
+        return self.tx.send(fn, self._sender(sender))
+
+    def tpm_manufacturer_ca_accepted(
+        self, facility_id: bytes, fingerprint: bytes, block: BlockIdentifier = "latest"
+    ) -> bool:
+        """Whether the registry pins this manufacturer root for the facility (or for all)."""
+        fn = self.contract.functions.tpmManufacturerCaAccepted(facility_id, fingerprint)
+        return bool(self.tx.call(lambda: fn.call(block_identifier=block)))
+
     def publish_certificate(
         self, facility_id: bytes, certificate_der: bytes, sender: LocalAccount | None = None
     ) -> TxReceipt:

@@ -46,14 +46,18 @@ if [ ! -f node_modules/.installed ] || [ package-lock.json -nt node_modules/.ins
 fi
 # Debian packages the tests drive for real: etcd (the validator nodes' replicated log),
 # Chromium with its driver (the dashboard's browser test; never a downloaded browser),
-# libfaketime (the fault campaign's clock jumps on attestors) and Network UPS Tools (upsd and the
-# dummy-ups driver from nut-server, upsc from nut-client: UPSes put on battery by tests).
+# libfaketime (the fault campaign's clock jumps on attestors), Network UPS Tools (upsd and the
+# dummy-ups driver from nut-server, upsc from nut-client: UPSes put on battery by tests) and the
+# software TPM with its tools (swtpm, swtpm-tools, tpm2-tools: TPM-rooted device identity).
 missing=""
 [ -x /usr/bin/etcd ] && [ -x /usr/bin/etcdctl ] || missing="$missing etcd-server etcd-client"
 [ -f /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ] || missing="$missing libfaketime"
 [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] || missing="$missing chromium chromium-driver"
 [ -x /lib/nut/upsd ] && [ -x /lib/nut/dummy-ups ] || missing="$missing nut-server"
 [ -x /usr/bin/upsc ] || missing="$missing nut-client"
+[ -x /usr/bin/swtpm ] || missing="$missing swtpm"
+[ -x /usr/bin/swtpm_setup ] && [ -x /usr/bin/swtpm_localca ] || missing="$missing swtpm-tools"
+[ -x /usr/bin/tpm2_quote ] || missing="$missing tpm2-tools"
 if [ -n "$missing" ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   if command -v apt-get >/dev/null 2>&1; then

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from devnet.localchain import LocalChain, start_chain
+from devnet.swtpm import Manufacturer, ProvisionedTpm, check_tools, start_tpm
 
 
 @pytest.fixture(scope="session")
@@ -14,3 +15,30 @@ def anvil_chain() -> Iterator[LocalChain]:
     """A real anvil on a free loopback port, for the whole session."""
     with start_chain("anvil") as chain:
         yield chain
+
+
+@pytest.fixture(scope="session")
+def tpm_manufacturer(tmp_path_factory: pytest.TempPathFactory) -> Manufacturer:
+    """A TPM manufacturer's local CA (swtpm_localca), shared by every software TPM of the run.
+    swtpm, swtpm-tools and tpm2-tools are required (scripts/bootstrap.sh installs them): a
+    missing tool fails the test, it never skips."""
+    check_tools()
+    return Manufacturer(tmp_path_factory.mktemp("tpm-manufacturer"))
+
+
+@pytest.fixture(scope="session")
+def soft_tpms(
+    tpm_manufacturer: Manufacturer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, ProvisionedTpm]]:
+    """Three running software TPMs: fra1 and ams1 run the same firmware image, lon1 another."""
+    images = {"fra1": "acme-uefi-2.19.1", "ams1": "acme-uefi-2.19.1", "lon1": "acme-uefi-2.20.0"}
+    started: dict[str, ProvisionedTpm] = {}
+    try:
+        for site, image in images.items():
+            started[site] = start_tpm(
+                site, tpm_manufacturer, image, directory=tmp_path_factory.mktemp(f"tpm-{site}")
+            )
+        yield started
+    finally:
+        for tpm in started.values():
+            tpm.tpm.stop()

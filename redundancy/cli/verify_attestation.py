@@ -68,11 +68,24 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument(
         "--facility", help="facility id (0x...) or name: every accepted proof of it"
     )
+    parser.add_argument(
+        "--manufacturer-ca",
+        action="append",
+        default=[],
+        metavar="SHA256",
+        help="accept TPM EK chains to this manufacturer root CA (sha256 hex of its DER; "
+        "repeatable; added to the registry's pins and the deployment file's "
+        "tpm_manufacturer_cas)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
     try:
+        pins = frozenset(bytes.fromhex(p.removeprefix("0x")) for p in args.manufacturer_ca)
+    except ValueError:
+        parser.error("--manufacturer-ca takes the sha256 hex of a root CA certificate")
+    try:
         w3, deployment = open_deployment(args.deployment, args.rpc_url)
-        verifier = Verifier(w3, deployment)
+        verifier = Verifier(w3, deployment, pins)
         reports = (
             verifier.verify_tx(args.tx)
             if args.tx

@@ -144,6 +144,7 @@ def test_the_sources_declare_the_known_owner_only_functions() -> None:
         "RedundancyRegistry.setFreshnessPolicy",
         "RedundancyRegistry.registerFacility",
         "RedundancyRegistry.setCaFingerprint",
+        "RedundancyRegistry.setTpmManufacturerCa",
         "RedundancyRegistry.deactivateFacility",
         "RedundancyRegistry.reactivateFacility",
         "RedundancyRegistry.renounceOwnership",

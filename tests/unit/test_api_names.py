@@ -7,6 +7,7 @@ from redundancy.domains import Dimension, Kind, domain_id, facility_id, hardware
 from redundancy.eip712 import Signer
 from redundancy.evidence import canonical_json
 from redundancy.proofs import SignedProof, make_proof
+from redundancy.tpmquote import tpm_hardware_domain
 
 SIGNER = Signer(b"\x02" * 32)
 
@@ -89,3 +90,14 @@ def test_text_that_is_not_unicode_is_skipped_and_the_rest_still_named() -> None:
         )
     assert book.domain(grid) == "ercot"
     assert book.facility(facility_id("fra1")) is None
+
+
+def test_a_tpm_hardware_domain_is_named_by_the_quoted_pcr0_not_the_claimed_firmware() -> None:
+    pcr0 = "ab" * 32
+    measured = tpm_hardware_domain(bytes.fromhex(pcr0))
+    claimed = {"vendor": "dell", "model": "r650", "firmware": "2.19.1"}
+    evidence = {"facility": "fra1", "body": claimed, "tpm": {"pcrs": {"0": pcr0}}}
+    book = NameBook()
+    book.learn(proof(Kind.HARDWARE, evidence, measured))
+    assert book.domain(measured) == f"tpm-pcr0:{pcr0}"
+    assert book.domain(hardware_domain("dell", "r650", "2.19.1")) is None

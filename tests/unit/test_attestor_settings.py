@@ -241,3 +241,21 @@ def test_command_line_overrides_environment_and_file(
     assert code == 2
     assert err.startswith("attestor: error: --keystore-password: a command line is readable")
     assert "a secret" not in err
+
+
+def test_identity_backend_tpm_needs_a_tcti_and_a_persistent_ak_handle(tmp_path: Path) -> None:
+    settings = load_settings(_write(tmp_path, MINIMAL))
+    assert settings.identity.backend == "file"
+    path = _write(tmp_path, MINIMAL + '[identity]\nbackend = "tpm"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert any("backend 'tpm' needs tcti" in p for p in caught.value.problems)
+    path = _write(tmp_path, MINIMAL + '[identity]\nbackend = "tpm"\nak_handle = "0x01000000"\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert any("identity.ak_handle" in p for p in caught.value.problems), caught.value.problems
+    tcti = "swtpm:host=127.0.0.1,port=2321"
+    path = _write(tmp_path, MINIMAL + f'[identity]\nbackend = "tpm"\ntcti = "{tcti}"\n')
+    loaded = load_settings(path)
+    assert (loaded.identity.backend, loaded.identity.tcti) == ("tpm", tcti)
+    assert loaded.path(loaded.identity.ak_cert).name == "tpm-ak-cert.pem"
