@@ -113,6 +113,7 @@ def form_committee(
     """Stake a validator on each site's attested node, select the committee, print its scores."""
     registry = RegistryClient(w3, deployment.registry, owner)
     selector = SelectorClient(w3, deployment.selector, owner)
+    node_keys = {a.address.lower(): a for a in map(Account.from_key, dev_keys)}
     for site in example_sites():
         node = site.node.address
         deadline = time.monotonic() + NODE_TIMEOUT
@@ -123,8 +124,10 @@ def form_committee(
                 )
             time.sleep(0.5)
         operator = Account.from_key(dev_keys[VALIDATOR_ACCOUNTS[site.name]])
+        # the node key signs the binding that lets the operator register on it (the example
+        # nodes' addresses are development accounts, so their keys are known here)
         registry.register_validator(
-            site.facility.facility_id, node, VALIDATOR_STAKE, sender=operator
+            site.facility.facility_id, node_keys[node.lower()], VALIDATOR_STAKE, sender=operator
         )
     selector.select_committee(sender=owner)
     committee = selector.current_committee()
