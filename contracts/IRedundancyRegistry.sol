@@ -231,6 +231,9 @@ interface IRedundancyRegistry {
     /// @notice The validator binding was not signed by the node's key (another signer, another
     ///         validator, facility, nonce or deadline than signed, or a malformed signature: zero).
     error RegistryBindingNotSignedByNode(address node, address signer);
+    /// @notice The stake (the deposit, or the total after an increase) is above MAX_STAKE, the
+    ///         most committee selection can weigh.
+    error RegistryStakeTooLarge(uint256 stake, uint256 maxStake);
     /// @notice No stake was sent.
     error RegistryZeroStake();
     /// @notice Returning stake to the validator failed.

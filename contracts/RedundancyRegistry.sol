@@ -58,6 +58,10 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     /// @notice Failure-domain dimension: node hardware.
     uint8 public constant DIM_HARDWARE = 6;
 
+    /// @notice The largest stake a validator may hold (2^96 - 1 wei, 79 billion ether): selection
+    ///         packs stakes into 96 bits, so a larger one is refused where it is deposited.
+    uint256 public constant MAX_STAKE = type(uint96).max;
+
     uint256 private constant _KIND_COUNT = 6;
     uint8 private constant _FACILITY_KINDS_MASK = 0x3e; // kinds 1..5; hardware is per node
 
@@ -464,13 +468,13 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
 
     // ----------------------------------------------------------- validators
 
-    /// @notice Registers the caller as a validator bonded with `msg.value`, running `node`
-    ///         at `facilityId`. The facility's attestor must already have attested the node, and
-    ///         the node's key must have signed a {IRedundancyRegistry.ValidatorBinding} naming the
-    ///         caller, the node, the facility, the node's current binding nonce and `deadline`
-    ///         under this registry's EIP-712 domain: nobody can register on a node whose key it
-    ///         does not control. Each registration on a node bumps its nonce, so a binding is
-    ///         used at most once.
+    /// @notice Registers the caller as a validator bonded with `msg.value` (at most MAX_STAKE),
+    ///         running `node` at `facilityId`. The facility's attestor must already have attested
+    ///         the node, and the node's key must have signed a {IRedundancyRegistry.ValidatorBinding}
+    ///         naming the caller, the node, the facility, the node's current binding nonce and
+    ///         `deadline` under this registry's EIP-712 domain: nobody can register on a node
+    ///         whose key it does not control. Each registration on a node bumps its nonce, so a
+    ///         binding is used at most once.
     /// @param facilityId the facility the node runs in
     /// @param node the node's identity (its signing address)
     /// @param deadline the binding is refused from this timestamp on
@@ -484,6 +488,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         if (!f.active) revert RegistryFacilityInactive(facilityId);
         if (node == address(0)) revert RegistryZeroAddress();
         if (msg.value == 0) revert RegistryZeroStake();
+        if (msg.value > MAX_STAKE) revert RegistryStakeTooLarge(msg.value, MAX_STAKE);
         if (deadline <= block.timestamp) revert RegistryBindingExpired(deadline, block.timestamp);
         if (_validators[msg.sender].node != address(0)) revert RegistryValidatorExists(msg.sender);
         address holder = _nodeValidator[node];
@@ -523,13 +528,15 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         );
     }
 
-    /// @notice Adds `msg.value` to the caller's bonded stake.
+    /// @notice Adds `msg.value` to the caller's bonded stake (refused past MAX_STAKE in total).
     function increaseStake() external payable {
         Validator storage v = _validators[msg.sender];
         if (v.node == address(0)) revert RegistryUnknownValidator(msg.sender);
         if (msg.value == 0) revert RegistryZeroStake();
-        v.stake += msg.value;
-        emit ValidatorStakeIncreased(msg.sender, msg.value, v.stake);
+        uint256 total = v.stake + msg.value;
+        if (total > MAX_STAKE) revert RegistryStakeTooLarge(total, MAX_STAKE);
+        v.stake = total;
+        emit ValidatorStakeIncreased(msg.sender, msg.value, total);
     }
 
     /// @notice Removes the caller as a validator and returns its stake.
