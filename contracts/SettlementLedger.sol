@@ -22,6 +22,10 @@ interface ICommitteeSource {
 ///         accepted only with EIP-712 signatures of more than 2/3 of the current committee's
 ///         stake (the committee the CommitteeSelector stored for this epoch), signed by each
 ///         member's node key as bound in the registry. Anyone holding a quorum may submit.
+///         A signer counts the smaller of its stake at selection and the stake it still has
+///         bonded in the registry now (zero once it has withdrawn), against the committee's total
+///         stake at selection: a member that withdraws mid-epoch, or withdraws and re-registers
+///         with less, cannot keep its selected signing weight (unbonding rule, SECURITY.md).
 /// @dev Batches chain: the first sequence must follow the last committed one. Signatures are
 ///      passed sorted by signer address, strictly ascending, so a duplicate is caught in one pass.
 ///      Batches are EIP-712 typed data under the domain (NAME, VERSION, chain id, this ledger).
@@ -82,7 +86,8 @@ contract SettlementLedger is EIP712Verifier {
     error SettlementDuplicateSigner(address signer);
     /// @notice Signers are not sorted ascending.
     error SettlementSignersUnsorted(address previous, address signer);
-    /// @notice The signers hold no more than 2/3 of the committee's stake.
+    /// @notice The signers' weight (each min(selected, bonded now)) is no more than 2/3 of the
+    ///         committee's stake at selection.
     error SettlementInsufficientStake(uint256 signedStake, uint256 totalStake);
 
     /// @param committee_ the CommitteeSelector whose current committee signs batches
@@ -90,7 +95,8 @@ contract SettlementLedger is EIP712Verifier {
         committee = committee_;
     }
 
-    /// @notice Commits a batch signed by more than 2/3 of the current committee's stake.
+    /// @notice Commits a batch signed by more than 2/3 of the current committee's stake, each
+    ///         signer weighed min(stake at selection, stake bonded now).
     /// @param batch the batch
     /// @param signatures node signatures, sorted by recovered signer address ascending
     function commitBatch(Batch calldata batch, NodeSignature[] calldata signatures) external {
@@ -120,7 +126,8 @@ contract SettlementLedger is EIP712Verifier {
             uint256 j = 0;
             while (j < records.length && records[j].node != signer) ++j;
             if (j == records.length) revert SettlementNotMember(signer);
-            signed += stakes[j];
+            uint256 bonded = records[j].stake;
+            signed += bonded < stakes[j] ? bonded : stakes[j];
             signers[i] = members[j];
         }
         if (3 * signed <= 2 * total) revert SettlementInsufficientStake(signed, total);
