@@ -48,6 +48,17 @@ interface IRedundancyRegistry {
         bytes32 yParityAndS;
     }
 
+    /// @notice What a node's key signs to let one validator register on it: the validator, the
+    ///         node, the facility, the node's binding nonce (registrations on it so far, see
+    ///         `nodeBindingNonce`) and a deadline (unix seconds; refused from then on).
+    struct ValidatorBinding {
+        address validator;
+        address node;
+        bytes32 facilityId;
+        uint64 nonce;
+        uint40 deadline;
+    }
+
     /// @notice Freshness rules: maximum lifetime per kind, allowed clock skew, and the
     ///         facility-level kinds a facility must hold fresh to count as not stale.
     struct FreshnessPolicy {
@@ -220,6 +231,14 @@ interface IRedundancyRegistry {
     error RegistryNodeInUse(address node, address validator);
     /// @notice The node has no fresh hardware proof from the claimed facility's attestor.
     error RegistryNodeNotAttested(address node, bytes32 facilityId);
+    /// @notice The validator binding's deadline has passed.
+    error RegistryBindingExpired(uint40 deadline, uint256 blockTimestamp);
+    /// @notice The validator binding was not signed by the node's key (another signer, another
+    ///         validator, facility, nonce or deadline than signed, or a malformed signature: zero).
+    error RegistryBindingNotSignedByNode(address node, address signer);
+    /// @notice The stake (the deposit, or the total after an increase) is above MAX_STAKE, the
+    ///         most committee selection can weigh.
+    error RegistryStakeTooLarge(uint256 stake, uint256 maxStake);
     /// @notice No stake was sent.
     error RegistryZeroStake();
     /// @notice Returning stake to the validator failed.

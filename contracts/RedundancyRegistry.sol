@@ -22,6 +22,9 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     bytes32 public constant ATTESTATION_TYPEHASH = keccak256(
         "Attestation(bytes32 facilityId,uint8 kind,bytes32 subject,bytes32 domainId,bytes32 secondaryDomainId,int32 latitudeE6,int32 longitudeE6,bytes32 evidenceHash,uint40 issuedAt,uint40 expiresAt,uint64 sequence)"
     );
+    /// @notice EIP-712 type hash of {IRedundancyRegistry.ValidatorBinding}.
+    bytes32 public constant VALIDATOR_BINDING_TYPEHASH =
+        keccak256("ValidatorBinding(address validator,address node,bytes32 facilityId,uint64 nonce,uint40 deadline)");
     /// @notice EIP-712 domain name of the proofs.
     string public constant NAME = "RedundancyRegistry";
     /// @notice EIP-712 domain version of the proofs.
@@ -55,6 +58,10 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     /// @notice Failure-domain dimension: node hardware.
     uint8 public constant DIM_HARDWARE = 6;
 
+    /// @notice The largest stake a validator may hold (2^96 - 1 wei, 79 billion ether): selection
+    ///         packs stakes into 96 bits, so a larger one is refused where it is deposited.
+    uint256 public constant MAX_STAKE = type(uint96).max;
+
     uint256 private constant _KIND_COUNT = 6;
     uint8 private constant _FACILITY_KINDS_MASK = 0x3e; // kinds 1..5; hardware is per node
 
@@ -73,6 +80,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         bytes32 facilityId;
         bytes32 hardwareDomainId;
         uint40 validUntil;
+        uint64 bindingNonce; // validators registered on the node so far: a binding's nonce
     }
 
     struct Validator {
@@ -480,15 +488,28 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
 
     // ----------------------------------------------------------- validators
 
-    /// @notice Registers the caller as a validator bonded with `msg.value`, running `node`
-    ///         at `facilityId`. The facility's attestor must already have attested the node.
+    /// @notice Registers the caller as a validator bonded with `msg.value` (at most MAX_STAKE),
+    ///         running `node` at `facilityId`. The facility's attestor must already have attested
+    ///         the node, and the node's key must have signed a {IRedundancyRegistry.ValidatorBinding}
+    ///         naming the caller, the node, the facility, the node's current binding nonce and
+    ///         `deadline` under this registry's EIP-712 domain: nobody can register on a node
+    ///         whose key it does not control. Each registration on a node bumps its nonce, so a
+    ///         binding is used at most once.
     /// @param facilityId the facility the node runs in
     /// @param node the node's identity (its signing address)
-    function registerValidator(bytes32 facilityId, address node) external payable {
+    /// @param deadline the binding is refused from this timestamp on
+    /// @param r the node key's EIP-2098 compact signature over the binding: r
+    /// @param yParityAndS s with the recovery bit in its top bit
+    function registerValidator(bytes32 facilityId, address node, uint40 deadline, bytes32 r, bytes32 yParityAndS)
+        external
+        payable
+    {
         Facility storage f = _registered(facilityId);
         if (!f.active) revert RegistryFacilityInactive(facilityId);
         if (node == address(0)) revert RegistryZeroAddress();
         if (msg.value == 0) revert RegistryZeroStake();
+        if (msg.value > MAX_STAKE) revert RegistryStakeTooLarge(msg.value, MAX_STAKE);
+        if (deadline <= block.timestamp) revert RegistryBindingExpired(deadline, block.timestamp);
         if (_validators[msg.sender].node != address(0)) revert RegistryValidatorExists(msg.sender);
         address holder = _nodeValidator[node];
         if (holder != address(0)) revert RegistryNodeInUse(node, holder);
@@ -496,6 +517,11 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         if (n.facilityId != facilityId || n.validUntil <= block.timestamp) {
             revert RegistryNodeNotAttested(node, facilityId);
         }
+        uint64 nonce = n.bindingNonce;
+        bytes32 digest = _bindingDigest(ValidatorBinding(msg.sender, node, facilityId, nonce, deadline));
+        address signer = _recoverSigner(digest, r, yParityAndS);
+        if (signer != node) revert RegistryBindingNotSignedByNode(node, signer);
+        n.bindingNonce = nonce + 1;
         _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: msg.value});
         _nodeValidator[node] = msg.sender;
         _validatorList.push(msg.sender);
@@ -503,13 +529,34 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         emit ValidatorRegistered(msg.sender, facilityId, node, msg.value);
     }
 
-    /// @notice Adds `msg.value` to the caller's bonded stake.
+    /// @notice The EIP-712 digest a node's key signs to let `binding.validator` register on it.
+    /// @param binding the binding
+    function validatorBindingDigest(ValidatorBinding calldata binding) external view returns (bytes32) {
+        return _bindingDigest(binding);
+    }
+
+    /// @notice The nonce the next binding of a node must carry (registrations on it so far).
+    /// @param node_ the node address
+    function nodeBindingNonce(address node_) external view returns (uint64) {
+        return _nodes[node_].bindingNonce;
+    }
+
+    function _bindingDigest(ValidatorBinding memory b) private view returns (bytes32) {
+        return _typedDataDigest(
+            domainSeparator(),
+            keccak256(abi.encode(VALIDATOR_BINDING_TYPEHASH, b.validator, b.node, b.facilityId, b.nonce, b.deadline))
+        );
+    }
+
+    /// @notice Adds `msg.value` to the caller's bonded stake (refused past MAX_STAKE in total).
     function increaseStake() external payable {
         Validator storage v = _validators[msg.sender];
         if (v.node == address(0)) revert RegistryUnknownValidator(msg.sender);
         if (msg.value == 0) revert RegistryZeroStake();
-        v.stake += msg.value;
-        emit ValidatorStakeIncreased(msg.sender, msg.value, v.stake);
+        uint256 total = v.stake + msg.value;
+        if (total > MAX_STAKE) revert RegistryStakeTooLarge(total, MAX_STAKE);
+        v.stake = total;
+        emit ValidatorStakeIncreased(msg.sender, msg.value, total);
     }
 
     /// @notice Removes the caller as a validator and returns its stake.

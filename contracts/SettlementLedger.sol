@@ -29,6 +29,10 @@ interface ICommitteeSource {
 ///         accepted only with EIP-712 signatures of more than 2/3 of the stake of its own
 ///         epoch's committee (the committee the CommitteeSelector stored for that epoch), signed
 ///         by each member's node key as bound in the registry. Anyone holding a quorum may submit.
+///         A signer counts the smaller of its stake at selection and the stake it still has
+///         bonded in the registry now (zero once it has withdrawn), against the committee's total
+///         stake at selection: a member that withdraws mid-epoch, or withdraws and re-registers
+///         with less, cannot keep its selected signing weight (unbonding rule, SECURITY.md).
 /// @dev Batches chain across epochs: the first sequence must follow the last committed one (no
 ///      gap, no overlap), and epochs never go back: a batch of an epoch older than the last
 ///      committed batch's is stale (once the new committee has committed, the old one cannot),
@@ -101,7 +105,8 @@ contract SettlementLedger is EIP712Verifier {
     error SettlementDuplicateSigner(address signer);
     /// @notice Signers are not sorted ascending.
     error SettlementSignersUnsorted(address previous, address signer);
-    /// @notice The signers hold no more than 2/3 of the committee's stake.
+    /// @notice The signers' weight (each min(selected, bonded now)) is no more than 2/3 of the
+    ///         committee's stake at selection.
     error SettlementInsufficientStake(uint256 signedStake, uint256 totalStake);
 
     /// @param committee_ the CommitteeSelector whose current committee signs batches
@@ -109,7 +114,8 @@ contract SettlementLedger is EIP712Verifier {
         committee = committee_;
     }
 
-    /// @notice Commits a batch signed by more than 2/3 of its epoch's committee's stake.
+    /// @notice Commits a batch signed by more than 2/3 of its epoch's committee's stake, each
+    ///         signer weighed min(stake at selection, stake bonded now).
     /// @param batch the batch
     /// @param signatures node signatures, sorted by recovered signer address ascending
     function commitBatch(Batch calldata batch, NodeSignature[] calldata signatures) external {
@@ -142,7 +148,8 @@ contract SettlementLedger is EIP712Verifier {
             uint256 j = 0;
             while (j < records.length && records[j].node != signer) ++j;
             if (j == records.length) revert SettlementNotMember(signer);
-            signed += stakes[j];
+            uint256 bonded = records[j].stake;
+            signed += bonded < stakes[j] ? bonded : stakes[j];
             signers[i] = members[j];
         }
         if (3 * signed <= 2 * total) revert SettlementInsufficientStake(signed, total);

@@ -17,6 +17,23 @@ if (!args.includes("--standard-json")) {
 let input = "";
 process.stdin.setEncoding("utf8");
 process.stdin.on("data", (chunk) => (input += chunk));
+// Sources the input names by URL or imports it does not carry (static analysers such as
+// Slither's crytic-compile send paths, not contents) are read from files under the working
+// directory, never outside it. The project's own build inlines every source, so it reads none.
+const fs = require("fs");
+const path = require("path");
+const root = process.cwd();
+function readSource(name) {
+  const full = path.resolve(root, name);
+  if (full !== root && !full.startsWith(root + path.sep)) {
+    return { error: `solc-shim: ${name} is outside ${root}` };
+  }
+  try {
+    return { contents: fs.readFileSync(full, "utf8") };
+  } catch (err) {
+    return { error: `solc-shim: cannot read ${name}: ${err.code || err.message}` };
+  }
+}
 process.stdin.on("end", () => {
-  process.stdout.write(solc.compile(input));
+  process.stdout.write(solc.compile(input, { import: readSource }));
 });

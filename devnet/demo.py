@@ -145,6 +145,10 @@ def stop_attestors(sites: list[SiteProcess], view: ProgressView) -> None:
 
 def stake_validators(devnet: Devnet, sites: list[ExampleSite]) -> None:
     """Stake a validator on each site's attested node (once its attestor has attested it)."""
+    # the node key signs the binding that lets the operator register on it (the example nodes'
+    # addresses are development accounts, so their keys are known here)
+    keys = dev_keys("anvil", ANVIL_ACCOUNTS)
+    node_keys = {a.address.lower(): a for a in map(Account.from_key, keys)}
     for site in sites:
         node = site.node.address
         deadline = time.monotonic() + NODE_TIMEOUT
@@ -158,7 +162,7 @@ def stake_validators(devnet: Devnet, sites: list[ExampleSite]) -> None:
             dev_keys("anvil", ANVIL_ACCOUNTS)[VALIDATOR_ACCOUNTS[site.name]]
         )
         devnet.registry.register_validator(
-            site.facility.facility_id, node, VALIDATOR_STAKE, sender=operator
+            site.facility.facility_id, node_keys[node.lower()], VALIDATOR_STAKE, sender=operator
         )
 
 

@@ -89,8 +89,14 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
                     0.5,
                 )
                 operator = Account.from_key(chain.dev_keys[VALIDATOR_ACCOUNTS[site.name]])
+                # the node key signs the binding (the example nodes are development accounts)
+                node_key = next(
+                    a
+                    for a in map(Account.from_key, chain.dev_keys)
+                    if a.address.lower() == node.lower()
+                )
                 registry.register_validator(
-                    site.facility.facility_id, node, VALIDATOR_STAKE, sender=operator
+                    site.facility.facility_id, node_key, VALIDATOR_STAKE, sender=operator
                 )
             keeper_log = (tmp / "keeper.log").open("wb")
             env = {

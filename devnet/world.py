@@ -291,7 +291,7 @@ def build(
         acct = v.account()
         w3.provider.make_request("anvil_setBalance", [acct.address, hex(v.stake + FUNDING)])  # type: ignore[arg-type]
         registry.register_validator(
-            world.facilities[v.facility].facility_id, v.node().address, v.stake, sender=acct
+            world.facilities[v.facility].facility_id, v.node(), v.stake, sender=acct
         )
         world.validators[v.name] = v
     return world

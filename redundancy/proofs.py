@@ -52,6 +52,17 @@ LATENCY_MEASUREMENT = struct_type(
     ],
 )
 
+VALIDATOR_BINDING = struct_type(
+    "ValidatorBinding",
+    [
+        ("validator", "address"),
+        ("node", "address"),
+        ("facilityId", "bytes32"),
+        ("nonce", "uint64"),
+        ("deadline", "uint40"),
+    ],
+)
+
 _U40 = (1 << 40) - 1
 _U64 = (1 << 64) - 1
 
@@ -166,6 +177,30 @@ class LatencyMeasurement(TypedStruct):
         return cls(
             bytes(f), bytes(p), int(rtt), int(at), int(block), bytes(anchor), bytes(exchange)
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ValidatorBinding(TypedStruct):
+    """What a node's key signs, under the registry's domain, to let ``validator`` register on
+    it at ``facility_id``: proof that the registrant controls the node, so nobody can squat a
+    freshly attested node. ``nonce`` is the node's binding nonce on chain (registrations on it
+    so far: each binding is used at most once); the registry refuses it from ``deadline`` on."""
+
+    STRUCT = VALIDATOR_BINDING
+
+    validator: str
+    node: str
+    facility_id: bytes
+    nonce: int
+    deadline: int
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBinding:
+    """A validator binding and the node key's signature over it."""
+
+    binding: ValidatorBinding
+    signature: Signature
 
 
 def exchange_id(challenger_nonce: bytes, responder_nonce: bytes) -> bytes:

@@ -15,15 +15,18 @@ from web3.types import BlockIdentifier, TxReceipt
 
 from redundancy.chain import ContractClient
 from redundancy.domains import Dimension, Kind
+from redundancy.eip712 import Signer
 from redundancy.errors import (
     MalformedCalldataError,
     NotASubmissionError,
     UnknownTransactionError,
 )
-from redundancy.proofs import SignedProof
+from redundancy.proofs import SignedBinding, SignedProof, ValidatorBinding
 
 CONTRACT_NAME = "RedundancyRegistry"
 SUBMIT_FUNCTIONS = ("submitAttestation", "submitAttestations")
+#: How long a validator binding signed by ``sign_binding`` stays usable by default (seconds).
+BINDING_LIFETIME = 3600
 _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
@@ -290,6 +293,39 @@ class RegistryClient(ContractClient):
         fn = self.contract.functions.validatorAddresses()
         return [str(a) for a in self.tx.call(lambda: fn.call(block_identifier=block))]
 
+    def node_binding_nonce(self, node: str, block: BlockIdentifier = "latest") -> int:
+        """The nonce the node's next validator binding must carry."""
+        fn = self.contract.functions.nodeBindingNonce(to_checksum_address(node))
+        return int(self.tx.call(lambda: fn.call(block_identifier=block)))
+
+    def binding_digest(self, binding: ValidatorBinding) -> bytes:
+        """The contract's digest of a validator binding (what the node key signs)."""
+        fn = self.contract.functions.validatorBindingDigest(binding.as_tuple())
+        return bytes(self.tx.call(fn.call))
+
+    def sign_binding(
+        self,
+        node: LocalAccount,
+        validator: str,
+        facility_id: bytes,
+        deadline: int | None = None,
+    ) -> SignedBinding:
+        """The node key's signature letting ``validator`` register on it at ``facility_id``,
+        with the node's current binding nonce; usable until ``deadline`` (default: the latest
+        block's timestamp plus ``BINDING_LIFETIME``). Run where the node key lives; the
+        validator account then registers with it."""
+        if deadline is None:
+            deadline = int(self.w3.eth.get_block("latest")["timestamp"]) + BINDING_LIFETIME
+        binding = ValidatorBinding(
+            to_checksum_address(validator),
+            to_checksum_address(node.address),
+            facility_id,
+            self.node_binding_nonce(node.address),
+            deadline,
+        )
+        signature = Signer(bytes(node.key)).sign(self.domain_separator(), binding)
+        return SignedBinding(binding, signature)
+
     def attestation_digest(self, proof: SignedProof) -> bytes:
         fn = self.contract.functions.attestationDigest(proof.attestation.as_tuple())
         return bytes(self.tx.call(fn.call))
@@ -475,10 +511,26 @@ class RegistryClient(ContractClient):
         return self.tx.send(self.contract.functions.acceptOwnership(), self._sender(sender))
 
     def register_validator(
-        self, facility_id: bytes, node: str, stake: int, sender: LocalAccount | None = None
+        self,
+        facility_id: bytes,
+        node: LocalAccount | SignedBinding,
+        stake: int,
+        sender: LocalAccount | None = None,
     ) -> TxReceipt:
-        fn = self.contract.functions.registerValidator(facility_id, to_checksum_address(node))
-        return self.tx.send(fn, self._sender(sender), value=stake)
+        """Register ``sender`` as a validator on a node at ``facility_id`` with ``stake``.
+        ``node`` is the binding the node's key signed for ``sender`` (see ``sign_binding``;
+        the contract refuses it unless it names this sender and facility), or the node's key
+        itself, which then signs one here."""
+        account = self._sender(sender)
+        if isinstance(node, SignedBinding):
+            signed = node
+        else:
+            signed = self.sign_binding(node, account.address, facility_id)
+        b, sig = signed.binding, signed.signature
+        fn = self.contract.functions.registerValidator(
+            facility_id, to_checksum_address(b.node), b.deadline, sig.r, sig.y_parity_and_s()
+        )
+        return self.tx.send(fn, account, value=stake)
 
     def increase_stake(self, amount: int, sender: LocalAccount | None = None) -> TxReceipt:
         return self.tx.send(

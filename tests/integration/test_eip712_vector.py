@@ -11,8 +11,10 @@ from redundancy.proofs import (
     ATTESTATION,
     REGISTRY_DOMAIN_NAME,
     REGISTRY_DOMAIN_VERSION,
+    VALIDATOR_BINDING,
     Attestation,
     SignedProof,
+    ValidatorBinding,
     registry_domain_separator,
 )
 from redundancy.registry import RegistryClient
@@ -40,6 +42,28 @@ def test_python_digest_equals_eth_account_and_contract(registry: RegistryClient)
     assert ours == eth_account_digest(domain, ATTESTATION, VECTOR.as_tuple())
     contract = registry.contract.functions.attestationDigest(VECTOR.as_tuple()).call()
     assert ours == bytes(contract)
+
+
+BINDING_VECTOR = ValidatorBinding(
+    validator="0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+    node="0x14dC79964da2C08b23698B3D3cc7Ca32193d9955",
+    facility_id=keccak(text="facility:fra1"),
+    nonce=7,
+    deadline=1_795_003_600,
+)
+
+
+def test_validator_binding_digest_equals_eth_account_and_contract(
+    registry: RegistryClient,
+) -> None:
+    chain_id = registry.w3.eth.chain_id
+    ours = BINDING_VECTOR.digest(registry_domain_separator(chain_id, registry.address))
+    domain = (REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, chain_id, registry.address)
+    assert ours == eth_account_digest(domain, VALIDATOR_BINDING, BINDING_VECTOR.as_tuple())
+    assert ours == registry.binding_digest(BINDING_VECTOR)
+    assert VALIDATOR_BINDING.typehash == bytes(
+        registry.contract.functions.VALIDATOR_BINDING_TYPEHASH().call()
+    )
 
 
 def test_registry_describes_its_domain_per_eip5267(registry: RegistryClient) -> None:

@@ -521,7 +521,7 @@ def _three_sites(world: World, selector: SelectorClient, owner: LocalAccount) ->
     v = ValidatorSpec("vd", "dal9", 3 * ETH)
     acct = v.account()
     world.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10 * ETH)])  # type: ignore[arg-type]
-    world.registry.register_validator(DAL.facility_id, v.node().address, 3 * ETH, sender=acct)
+    world.registry.register_validator(DAL.facility_id, v.node(), 3 * ETH, sender=acct)
     acct = ValidatorSpec("vf", "fra9", ETH).account()
     world.registry.increase_stake(3 * ETH, sender=acct)
     selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -18,6 +19,7 @@ from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.conftest import advance_time
+from validator.node.settler import Settler
 
 ETH = 10**18
 SITES = [
@@ -125,6 +127,48 @@ def test_two_thirds_exactly_is_not_enough(setup: Setup, relayer: LocalAccount) -
         {"signedStake": 60 * ETH, "totalStake": 90 * ETH},
     )
     assert setup.ledger.last_committed() == (0, bytes(32), 0)
+
+
+def test_a_member_that_withdraws_mid_epoch_loses_its_signing_weight(
+    setup: Setup, registry: RegistryClient, relayer: LocalAccount, owner: LocalAccount, w3: Web3
+) -> None:
+    """Finding 7 (unbonding): the largest member withdraws its 30 ETH mid-epoch and registers
+    again on the same node with 1 wei. Its signature now weighs min(30 ETH selected, 1 wei
+    bonded): the three signatures that made a quorum before (30 + 30 + 10 of 90) no longer do.
+    A member that withdrew and stayed out is not a member at all. The node's settler counts
+    the same way."""
+    leaver, gone = VALIDATORS[0], VALIDATORS[3]
+    registry.deregister_validator(sender=leaver.account())
+    registry.register_validator(SITES[0].facility_id, leaver.node(), 1, sender=leaver.account())
+    batch = Batch(1, 1, 10, ROOT)
+    err = refused(setup, batch, sigs(setup, batch, [0, 1, 3]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementInsufficientStake",
+        {"signedStake": 40 * ETH + 1, "totalStake": 90 * ETH},
+    )
+    no_etcd: Any = None  # the settler's count reads the chain only
+    settler = Settler("n0", no_etcd, setup.nodes[0], setup.ledger, setup.selector, registry)
+    view = settler.committee()
+    addresses = {n.address.lower() for n in setup.nodes}
+    assert view.signed_stake(addresses) == 60 * ETH + 1 and view.total == 90 * ETH
+    assert not view.has_quorum({setup.nodes[i].address for i in (0, 1, 3)})
+    registry.deregister_validator(sender=gone.account())
+    err = refused(setup, batch, sigs(setup, batch, [0, 1, 2, 3]), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "SettlementNotMember",
+        {"signer": setup.nodes[3].address.lower()},
+    )
+    err = refused(setup, batch, sigs(setup, batch, [0, 1, 2]), relayer)
+    assert err.args_by_name == {"signedStake": 50 * ETH + 1, "totalStake": 90 * ETH}
+    assert not settler.committee().has_quorum({setup.nodes[i].address for i in (0, 1, 2)})
+    # liveness comes back with the next committee, selected from the stake bonded now
+    advance_time(w3, 61)
+    setup.selector.select_committee(sender=owner)
+    batch = Batch(2, 1, 10, ROOT)
+    assert settler.committee().has_quorum({setup.nodes[i].address for i in (1, 2)})
+    receipt = setup.ledger.commit_batch(batch, sigs(setup, batch, [1, 2]), sender=relayer)
+    (args,) = setup.ledger.events_in(receipt, "BatchCommitted")
+    assert (args["signedStake"], args["totalStake"]) == (50 * ETH, 50 * ETH + 1)
 
 
 def test_non_member_and_forged_signatures_are_refused(

@@ -42,6 +42,7 @@ from redundancy.proofs import (
     REGISTRY_DOMAIN_VERSION,
     Attestation,
     LatencyMeasurement,
+    ValidatorBinding,
     registry_domain_separator,
 )
 
@@ -76,6 +77,15 @@ latencies = st.builds(
     exchange_id=bytes32,
 )
 u64 = st.integers(0, 2**64 - 1)
+addresses = st.binary(min_size=20, max_size=20).map(to_checksum_address)
+bindings = st.builds(
+    ValidatorBinding,
+    validator=addresses,
+    node=addresses,
+    facility_id=bytes32,
+    nonce=u64,
+    deadline=st.integers(0, 2**40 - 1),
+)
 batches = st.builds(Batch, epoch=u64, first_sequence=u64, last_sequence=u64, state_root=bytes32)
 domains = st.tuples(
     st.integers(1, 2**64), st.binary(min_size=20, max_size=20).map(to_checksum_address)
@@ -108,9 +118,10 @@ def eth_account_digest(
     [
         (attestations, REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, registry_domain_separator),
         (latencies, REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, registry_domain_separator),
+        (bindings, REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, registry_domain_separator),
         (batches, LEDGER_DOMAIN_NAME, LEDGER_DOMAIN_VERSION, ledger_domain_separator),
     ],
-    ids=["Attestation", "LatencyMeasurement", "SettlementBatch"],
+    ids=["Attestation", "LatencyMeasurement", "ValidatorBinding", "SettlementBatch"],
 )
 @given(data=st.data())
 def test_digest_of_every_signed_struct_equals_eth_account(
@@ -150,7 +161,7 @@ def test_address_bool_and_wide_integers_equal_eth_account(
     assert ours == eth_account_digest(("Mixed", "2", chain_id, contract), MIXED, values)
 
 
-@pytest.mark.parametrize("record", [Attestation, LatencyMeasurement, Batch])
+@pytest.mark.parametrize("record", [Attestation, LatencyMeasurement, ValidatorBinding, Batch])
 def test_record_attributes_are_the_struct_fields_in_order(record: type[TypedStruct]) -> None:
     names = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
     assert names == [attribute_name(n) for n, _ in record.STRUCT.fields]

@@ -100,11 +100,13 @@ class Settler:
         self.submissions: list[tuple[Batch, bool]] = []
 
     def committee(self) -> CommitteeView:
+        """The ledger's count: each member weighs min(stake at selection, stake bonded now)
+        against the committee's total at selection."""
         c = self.selector.current_committee()
-        nodes = {
-            self.registry.validator_info(m).node.lower(): s
-            for m, s in zip(c.members, c.stakes, strict=True)
-        }
+        nodes: dict[str, int] = {}
+        for m, selected in zip(c.members, c.stakes, strict=True):
+            info = self.registry.validator_info(m)
+            nodes[info.node.lower()] = min(selected, info.stake)
         return CommitteeView(c.epoch, nodes, sum(c.stakes))
 
     async def sign(self, b: Boundary, epoch: int) -> Batch:

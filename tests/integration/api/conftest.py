@@ -94,7 +94,7 @@ def api_world(
     world.submit([*proofs, world.hardware_proof(STALE_VALIDATOR)], owner)
     acct = STALE_VALIDATOR.account()
     w3.provider.make_request("anvil_setBalance", [acct.address, hex(10 * ETH)])  # type: ignore[arg-type]
-    registry.register_validator(LON1.facility_id, STALE_VALIDATOR.node().address, 2 * ETH, acct)
+    registry.register_validator(LON1.facility_id, STALE_VALIDATOR.node(), 2 * ETH, acct)
     selector = SelectorClient(w3, dep.selector, owner)
     selector.set_diversity_policy(DiversityPolicy(10))
     selector.select_committee()
