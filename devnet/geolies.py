@@ -575,7 +575,7 @@ def landmark_world(
         for peer in rng.sample([p for p in sites if p is not s], 2):
             exchange(s, peer, "peer")
     for s in sites:  # anyone may clear an honest site's peer flag with a disc proving the peer's
-    # claim false (the site's own, or the peer's own)
+        # claim false (the site's own, or the peer's own)
         if s.name not in liars and st.selector.is_geography_flagged(s.facility_id):
             flag = st.selector.geography_flag(s.facility_id)
             if flag is not None and flag.against not in {lm.facility_id for lm in landmarks}:

@@ -154,7 +154,10 @@ def own_discs(
             if refuting is None:
                 refuting = d.landmark
             continue
-        if exonerating is None and distance_lower_bound_m(peer_claim, d.center) > d.radius_m + reach:
+        if (
+            exonerating is None
+            and distance_lower_bound_m(peer_claim, d.center) > d.radius_m + reach
+        ):
             exonerating = d.landmark
     return refuting, exonerating
 

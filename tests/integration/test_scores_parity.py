@@ -15,17 +15,18 @@ from collections.abc import Iterator
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from devnet.world import FacilitySpec, World, build
 from redundancy.domains import Dimension
 from redundancy.errors import ContractRevertError
-from devnet.world import FacilitySpec, World, build
 from redundancy.geodesy import (
     Disc,
     clearing_landmark,
     distance_lower_bound_m,
+    own_discs,
     pair_flags,
     proven_separation_m,
 )
@@ -266,7 +267,7 @@ def test_policy_failure_names_the_dimension(selector: SelectorClient) -> None:
 
 #: landmarks (Amsterdam, Dallas, Tokyo) and sites whose claims range over three continents
 FLAG_LANDMARKS = [
-    FacilitySpec(f"plm{i}", "", "", "", lat, lon, "", "")
+    FacilitySpec(f"plm{i}", f"lg{i}", f"lm{i}", "xx", lat, lon, f"las{i}", "p")
     for i, (lat, lon) in enumerate(
         [(52_367_573, 4_904_139), (32_776_664, -96_796_988), (35_689_487, 139_691_706)]
     )
@@ -305,7 +306,9 @@ rtts = st.sampled_from([100, 1_000, 5_000, 20_000, 60_000, 120_000])
 )
 @given(
     st.lists(
-        st.tuples(st.integers(0, 1), st.integers(0, 2), rtts), max_size=4, unique_by=lambda t: t[:2]
+        st.tuples(st.integers(0, 1), st.integers(0, 2), rtts, st.booleans()),
+        max_size=4,
+        unique_by=lambda t: t[:2],
     ),
     st.sampled_from([(a, b) for a in range(5) for b in range(5) if a != b]),
     st.sampled_from([100, 1_000, 5_000, 20_000]),
@@ -314,22 +317,27 @@ def test_pair_flag_rule_matches_python(
     w3: Web3,
     flag_world: tuple[World, SelectorClient],
     relayer: LocalAccount,
-    landmark_rtts: list[tuple[int, int, int]],
+    landmark_rtts: list[tuple[int, int, int, bool]],
     pair: tuple[int, int],
     pair_rtt: int,
 ) -> None:
     """Sites of the pair measure landmarks (which gives them discs, and may flag them), then
-    each other; the sites the contradiction flags and the flags anyone can then clear are the
-    Python reference's (``pair_flags``, ``clearing_landmark``)."""
+    each other, then maybe more landmarks; the sites the contradiction flags and the flags anyone
+    can then clear are the Python reference's (``pair_flags``, ``clearing_landmark``)."""
     world, sel = flag_world
     snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     measured = dict(world.measured)
     try:
         a, b = FLAG_SITES[pair[0]], FLAG_SITES[pair[1]]
         ds = world.registry.domain_separator()
-        for side, lm, rtt in landmark_rtts:
-            for m, sig in world.round_trip((a, b)[side], FLAG_LANDMARKS[lm], rtt):
-                sel.report_latency(ds, m, sig, sender=relayer)
+
+        def landmarks(after: bool) -> None:
+            for side, lm, rtt, later in landmark_rtts:
+                if later == after:
+                    for m, sig in world.round_trip((a, b)[side], FLAG_LANDMARKS[lm], rtt):
+                        sel.report_latency(ds, m, sig, sender=relayer)
+
+        landmarks(after=False)
         positions = {lm.facility_id: (lm.latitude_e6, lm.longitude_e6) for lm in FLAG_LANDMARKS}
 
         def claim(s: FacilitySpec) -> tuple[int, int]:
@@ -350,6 +358,12 @@ def test_pair_flag_rule_matches_python(
             claim(a), claim(b), discs(a), discs(b), pair_rtt, FLAG_POLICY.tolerance_m
         )
         kept = (standing(a, b), standing(b, a))
+        refuted = [
+            own_discs(claim(s), claim(p), discs(s), pair_rtt, FLAG_POLICY.tolerance_m)[0]
+            is not None
+            for s, p in ((a, b), (b, a))
+        ]
+        event(f"flags {expected}, refuted {refuted}")  # --hypothesis-show-statistics
         flagged = set()
         for m, sig in world.round_trip(a, b, pair_rtt):
             receipt = sel.report_latency(ds, m, sig, sender=relayer)
@@ -359,12 +373,17 @@ def test_pair_flag_rule_matches_python(
             for s, flag, keep in zip((a, b), expected, kept, strict=True)
             if flag and not keep
         }
+        landmarks(after=True)  # discs that come after a flag may clear it
         for s, peer in ((a, b), (b, a)):
             record = sel.geography_flag(s.facility_id)
             if record is None or record.against != peer.facility_id:
                 continue
             want = clearing_landmark(
-                claim(s), claim(peer), discs(s), discs(peer), record.rtt_micros,
+                claim(s),
+                claim(peer),
+                discs(s),
+                discs(peer),
+                record.rtt_micros,
                 FLAG_POLICY.tolerance_m,
             )
             if want is None:
@@ -373,6 +392,7 @@ def test_pair_flag_rule_matches_python(
                 assert caught.value.error_name == "SelectorNotExonerated"
             else:
                 receipt = sel.clear_geography_flag(s.facility_id, sender=relayer)
+                event("a flag cleared")
                 [cleared] = sel.events_in(receipt, "GeographyFlagCleared")
                 assert bytes(cleared["by"]) == want
     finally:
