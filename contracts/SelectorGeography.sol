@@ -18,10 +18,13 @@ import {SelectorBase} from "./SelectorBase.sol";
 ///      a landmark (an owner-fixed true position) the bound is a disc around the landmark that the
 ///      other end lies in. A flag records what contradicted the facility's claim (a landmark, or a
 ///      peer and the pair's RTT) and holds while the facility's current claim is still
-///      contradicted by it; it is cleared by a fresh consistent measurement of the same pair, or,
-///      for a flag a peer raised, by the facility's own fresh landmark disc proving the peer's
-///      claim false ({clearGeographyFlag}). Called directly (not through the selector), the
-///      state-changing functions revert: this contract's own storage is never used.
+///      contradicted by it. A pair contradiction flags only the end whose claim one of its own
+///      fresh landmark discs already proves false, when exactly one is so proven. A flag is
+///      cleared by a fresh consistent measurement of the same pair, or, for a flag a peer raised,
+///      by a fresh landmark disc proving the peer's claim false: the facility's own, or the
+///      peer's own while none of the facility's refutes its claim ({clearGeographyFlag}).
+///      Called directly (not through the selector), the state-changing functions revert: this
+///      contract's own storage is never used.
 contract SelectorGeography is SelectorBase {
     address private immutable _self = address(this);
 
