@@ -95,6 +95,13 @@ def run() -> list[dict[str, object]]:
         latency("reportLatency, landmark: first of a pair", par, lon, 3_500)
         latency("reportLatency, landmark: first disc", lon, par, 3_600)
         latency("reportLatency, landmark: refresh, disc", par, lon, 3_400)
+        # contradictions where discs decide who is flagged (Paris holds a disc around London)
+        latency("reportLatency, first of a pair (stores)", par, fra, 100)
+        latency("reportLatency, contradiction: own disc exonerates", fra, par, 100)
+        latency("reportLatency, landmark: first of a pair", ams, lon, 1_000)
+        latency("reportLatency, landmark: claim outside the disc", lon, ams, 1_000)
+        latency("reportLatency, first of a pair (stores)", ams, par, 100)
+        latency("reportLatency, contradiction: one refuted by own disc", par, ams, 100)
     return rows
 
 

@@ -18,10 +18,13 @@ import {SelectorBase} from "./SelectorBase.sol";
 ///      a landmark (an owner-fixed true position) the bound is a disc around the landmark that the
 ///      other end lies in. A flag records what contradicted the facility's claim (a landmark, or a
 ///      peer and the pair's RTT) and holds while the facility's current claim is still
-///      contradicted by it; it is cleared by a fresh consistent measurement of the same pair, or,
-///      for a flag a peer raised, by the facility's own fresh landmark disc proving the peer's
-///      claim false ({clearGeographyFlag}). Called directly (not through the selector), the
-///      state-changing functions revert: this contract's own storage is never used.
+///      contradicted by it. A pair contradiction flags only the end whose claim one of its own
+///      fresh landmark discs already proves false, when exactly one is so proven. A flag is
+///      cleared by a fresh consistent measurement of the same pair, or, for a flag a peer raised,
+///      by a fresh landmark disc proving the peer's claim false: the facility's own, or the
+///      peer's own while none of the facility's refutes its claim ({clearGeographyFlag}).
+///      Called directly (not through the selector), the state-changing functions revert: this
+///      contract's own storage is never used.
 contract SelectorGeography is SelectorBase {
     address private immutable _self = address(this);
 
@@ -193,7 +196,9 @@ contract SelectorGeography is SelectorBase {
     }
 
     /// @dev Two sites measured both ways: if their claims are further apart than the bound
-    ///      allows, flag each one that its own landmark disc does not exonerate.
+    ///      allows, flag only the one whose claim its own fresh landmark disc already proves false
+    ///      when exactly one is so proven; otherwise flag each one that its own landmark disc does
+    ///      not exonerate.
     function _sitePair(
         bytes32 idA,
         IRedundancyRegistry.GeoFacility memory a,
@@ -208,8 +213,16 @@ contract SelectorGeography is SelectorBase {
             _clearAnswered(idB, idA);
             return OUTCOME_CONSISTENT;
         }
-        if (_exoneratingLandmark(idA, a, b, bound, geo) == bytes32(0)) _flag(idA, idB, bound, lower);
-        if (_exoneratingLandmark(idB, b, a, bound, geo) == bytes32(0)) _flag(idB, idA, bound, lower);
+        (bytes32 refutedA, bytes32 exoneratedA) = _ownDiscs(idA, a, b, bound, geo);
+        (bytes32 refutedB, bytes32 exoneratedB) = _ownDiscs(idB, b, a, bound, geo);
+        if ((refutedA == bytes32(0)) != (refutedB == bytes32(0))) {
+            // one claim is already proven false by its own disc: the contradiction is its doing
+            if (refutedA != bytes32(0)) _flag(idA, idB, bound, lower);
+            else _flag(idB, idA, bound, lower);
+            return OUTCOME_FLAGGED;
+        }
+        if (exoneratedA == bytes32(0)) _flag(idA, idB, bound, lower);
+        if (exoneratedB == bytes32(0)) _flag(idB, idA, bound, lower);
         return OUTCOME_FLAGGED;
     }
 
@@ -241,16 +254,18 @@ contract SelectorGeography is SelectorBase {
         emit GeographyFlagCleared(facilityId, against, by);
     }
 
-    /// @dev A fresh landmark disc of facility s that holds s's claim and proves the peer's claim
-    ///      false: the peer lies within bound of s, so within (radius + bound) of the landmark,
-    ///      and its claim is further than that (plus tolerance). Zero if none does.
-    function _exoneratingLandmark(
+    /// @dev Facility s's fresh landmark discs against its own claim and a peer's, in landmark
+    ///      order. refuting: the first disc s's claim lies outside of (plus tolerance): s's claim
+    ///      is proven false. exonerating: the first disc that holds s's claim and proves the
+    ///      peer's claim false: the peer lies within bound of s, so within (radius + bound) of
+    ///      the landmark, and its claim is further than that (plus tolerance). Zero if none.
+    function _ownDiscs(
         bytes32 id,
         IRedundancyRegistry.GeoFacility memory s,
         IRedundancyRegistry.GeoFacility memory peer,
         uint32 bound,
         GeographyPolicy memory geo
-    ) private view returns (bytes32) {
+    ) private view returns (bytes32 refuting, bytes32 exonerating) {
         uint256 count = _landmarkIds.length;
         uint256[2] storage words = _discs[id];
         uint256 reach = RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM;
@@ -262,16 +277,21 @@ contract SelectorGeography is SelectorBase {
             if (!l.set || lid == id) continue;
             uint256 radius = RedundancyMath.rttDistanceBoundM(uint32(entry));
             uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, l.latitudeE6, l.longitudeE6);
-            if (own > radius + geo.toleranceM) continue;
+            if (own > radius + geo.toleranceM) {
+                if (refuting == bytes32(0)) refuting = lid;
+                continue;
+            }
+            if (exonerating != bytes32(0)) continue;
             uint256 theirs =
                 RedundancyMath.distanceLowerBoundM(peer.latitudeE6, peer.longitudeE6, l.latitudeE6, l.longitudeE6);
-            if (theirs > radius + reach) return lid;
+            if (theirs > radius + reach) exonerating = lid;
         }
-        return bytes32(0);
     }
 
     /// @notice Clears a flag a peer raised, when the facility's own fresh landmark disc holds its
-    ///         current claim and proves the peer's current claim false. Anyone may call.
+    ///         current claim and proves the peer's current claim false, or when the peer's own
+    ///         fresh landmark disc proves the peer's current claim false while none of the
+    ///         facility's proves its claim false. Anyone may call.
     /// @param facilityId the flagged facility
     function clearGeographyFlag(bytes32 facilityId) external delegated {
         GeoFlag memory f = _flags[facilityId];
@@ -279,7 +299,9 @@ contract SelectorGeography is SelectorBase {
         if (_landmarks[f.against].set) revert SelectorFlagByLandmark(facilityId, f.against);
         IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
         IRedundancyRegistry.GeoFacility memory peer = registry.geoFacility(f.against);
-        bytes32 lid = _exoneratingLandmark(facilityId, s, peer, f.rttMicros, _geoPolicy);
+        GeographyPolicy memory geo = _geoPolicy;
+        (bytes32 refuted, bytes32 lid) = _ownDiscs(facilityId, s, peer, f.rttMicros, geo);
+        if (lid == bytes32(0) && refuted == bytes32(0)) (lid,) = _ownDiscs(f.against, peer, s, f.rttMicros, geo);
         if (lid == bytes32(0)) revert SelectorNotExonerated(facilityId, f.against);
         _deleteFlag(facilityId, f.against, lid);
     }

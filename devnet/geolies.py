@@ -516,7 +516,8 @@ class WorldFigures:
     liars_flagged: int = 0
     honest_flagged_by_landmark: int = 0
     honest_flagged_by_peer: int = 0
-    honest_cleared_by_own_disc: int = 0
+    #: ... cleared with clearGeographyFlag (their own disc, or the lying peer's, refutes it)
+    honest_cleared: int = 0
     honest_flagged_at_end: int = 0
     #: ... of those, flagged against a peer whose own claim lies outside one of its own discs
     honest_flagged_by_provably_false_peer: int = 0
@@ -573,13 +574,14 @@ def landmark_world(
     for s in sites:
         for peer in rng.sample([p for p in sites if p is not s], 2):
             exchange(s, peer, "peer")
-    for s in sites:  # anyone may clear an honest site's peer flag with its own landmark disc
+    for s in sites:  # anyone may clear an honest site's peer flag with a disc proving the peer's
+        # claim false (the site's own, or the peer's own)
         if s.name not in liars and st.selector.is_geography_flagged(s.facility_id):
             flag = st.selector.geography_flag(s.facility_id)
             if flag is not None and flag.against not in {lm.facility_id for lm in landmarks}:
                 try:
                     st.selector.clear_geography_flag(s.facility_id, sender=relayer)
-                    figures.honest_cleared_by_own_disc += 1
+                    figures.honest_cleared += 1
                 except ContractRevertError:
                     pass
 
@@ -697,10 +699,10 @@ def render(pairs: PairFigures | None, worlds: WorldFigures | None) -> str:
         lines.append(f"  liars flagged: {w.liars_flagged} of {w.liars}")
         lines.append(
             f"  honest sites flagged: by a landmark {w.honest_flagged_by_landmark} (goal 0), "
-            f"by a lying peer {w.honest_flagged_by_peer}, of which cleared by their own disc "
-            f"{w.honest_cleared_by_own_disc}; still flagged at the end {w.honest_flagged_at_end}, "
+            f"by a lying peer {w.honest_flagged_by_peer}, of which cleared (clearGeographyFlag) "
+            f"{w.honest_cleared}; still flagged at the end {w.honest_flagged_at_end}, "
             f"{w.honest_flagged_by_provably_false_peer} of them against a peer whose own claim "
-            "lies outside one of its own discs"
+            "lies outside one of its own discs (goal 0)"
         )
         lines.append(f"  disagreements: {len(w.disagreements)}")
         lines += [f"    {d}" for d in w.disagreements[:20]]

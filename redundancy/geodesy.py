@@ -18,7 +18,7 @@ series, every division truncating toward zero as Solidity's signed division does
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from math import isqrt
 
@@ -127,25 +127,75 @@ def separated(a: Iterable[Disc], b: Iterable[Disc], min_m: int) -> bool:
     return proven_separation_m(a, b) >= min_m
 
 
-def exonerating_landmark(
+def own_discs(
     claim: tuple[int, int],
     peer_claim: tuple[int, int],
     discs: Iterable[Disc],
     rtt_us: int,
     tolerance_m: int,
-) -> bytes | None:
-    """The first disc (in landmark order; a landmark's own excluded: landmarks are never flagged)
-    that holds ``claim`` and proves ``peer_claim`` false
-    given the pair's RTT: the peer lies within ``rtt_us`` of this site, so within (radius +
-    bound) of the landmark, and its claim is further than that plus tolerance. None if none.
+) -> tuple[bytes | None, bytes | None]:
+    """A site's fresh discs (in landmark order; a landmark's own excluded: landmarks are never
+    flagged) against its claim and a peer's, given the pair's RTT: the contract's ``_ownDiscs``.
+
+    ``refuting``: the first disc ``claim`` lies outside of (plus tolerance): the claim is proven
+    false. ``exonerating``: the first disc that holds ``claim`` and proves ``peer_claim`` false:
+    the peer lies within ``rtt_us`` of this site, so within (radius + bound) of the landmark, and
+    its claim is further than that plus tolerance. None where none does.
 
     Sound whichever end lies: the disc's radius includes the landmark's own (honest) report, and
-    the pair's bound the honest end's, so an honest peer's true position is always inside.
+    the pair's bound the honest end's, so an honest site's true position is always inside its own
+    discs and an honest peer's inside (radius + bound).
     """
     reach = rtt_distance_bound_m(rtt_us) + tolerance_m
+    refuting: bytes | None = None
+    exonerating: bytes | None = None
     for d in discs:
         if distance_lower_bound_m(claim, d.center) > d.radius_m + tolerance_m:
+            if refuting is None:
+                refuting = d.landmark
             continue
-        if distance_lower_bound_m(peer_claim, d.center) > d.radius_m + reach:
-            return d.landmark
-    return None
+        if (
+            exonerating is None
+            and distance_lower_bound_m(peer_claim, d.center) > d.radius_m + reach
+        ):
+            exonerating = d.landmark
+    return refuting, exonerating
+
+
+def pair_flags(
+    a: tuple[int, int],
+    b: tuple[int, int],
+    discs_a: Sequence[Disc],
+    discs_b: Sequence[Disc],
+    rtt_us: int,
+    tolerance_m: int,
+) -> tuple[bool, bool]:
+    """Which of two sites (neither a landmark) measured both ways with a pair RTT of ``rtt_us``
+    the contract flags: none when the claims are consistent; when exactly one claim is already
+    proven false by one of its own discs, only that one (the contradiction is its doing);
+    otherwise each one its own discs do not exonerate. The contract's ``_sitePair``."""
+    if not inconsistent(a, b, rtt_us, tolerance_m):
+        return False, False
+    refuted_a, exonerated_a = own_discs(a, b, discs_a, rtt_us, tolerance_m)
+    refuted_b, exonerated_b = own_discs(b, a, discs_b, rtt_us, tolerance_m)
+    if (refuted_a is None) != (refuted_b is None):
+        return refuted_a is not None, refuted_b is not None
+    return exonerated_a is None, exonerated_b is None
+
+
+def clearing_landmark(
+    claim: tuple[int, int],
+    peer_claim: tuple[int, int],
+    discs: Sequence[Disc],
+    peer_discs: Sequence[Disc],
+    rtt_us: int,
+    tolerance_m: int,
+) -> bytes | None:
+    """The landmark whose disc clears a flag a peer raised (the contract's
+    ``clearGeographyFlag``): one of the site's own discs exonerating it, else, when none of its
+    own discs proves its claim false, the first of the peer's discs that proves the peer's claim
+    false. None when the flag cannot be cleared that way."""
+    refuted, exonerating = own_discs(claim, peer_claim, discs, rtt_us, tolerance_m)
+    if exonerating is not None or refuted is not None:
+        return exonerating
+    return own_discs(peer_claim, claim, peer_discs, rtt_us, tolerance_m)[0]

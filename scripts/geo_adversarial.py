@@ -4,9 +4,9 @@ adversarial figures of issue 15 (see devnet/geolies.py for what each case does).
 
     python scripts/geo_adversarial.py [--cases 1000] [--worlds 10] [--seed 1] [--json]
 
-Exit 0 when every goal holds (no honest facility flagged by a pair lie or by a landmark, no
-claim outside one of its own discs unflagged, no case whose outcome differs from the expected
-one), 1 otherwise.
+Exit 0 when every goal holds (no honest facility flagged by a pair lie or by a landmark, none
+left flagged against a peer whose own disc proves the peer's claim false, no claim outside one of
+its own discs unflagged, no case whose outcome differs from the expected one), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             worlds.provably_false_missed == 0
             and worlds.beyond_diameter_missed == 0
             and worlds.honest_flagged_by_landmark == 0
+            and worlds.honest_flagged_by_provably_false_peer == 0
             and not worlds.disagreements
         )
     )

@@ -50,3 +50,4 @@ def test_every_claim_outside_its_own_landmark_disc_is_flagged(
     assert figures.provably_false_missed == 0
     assert figures.beyond_diameter_missed == 0
     assert figures.honest_flagged_by_landmark == 0
+    assert figures.honest_flagged_by_provably_false_peer == 0

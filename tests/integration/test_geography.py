@@ -484,6 +484,60 @@ def test_an_honest_site_flagged_by_a_liar_recovers_with_its_landmark_disc(
     )
 
 
+def test_a_peer_whose_own_disc_refutes_its_claim_is_the_only_one_flagged(
+    world: World, selector: SelectorClient, relayer: LocalAccount, owner: LocalAccount
+) -> None:
+    """The liar claims Sydney, and its own disc around the Amsterdam landmark already proves that
+    false. A contradiction with Frankfurt (which has no disc at all, so nothing exonerates it) is
+    then the liar's doing: only the liar is flagged."""
+    add(world, owner, LIAR)
+    selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)
+    receipts = exchange(world, selector, LIAR, AMS, 5_000, relayer)  # within 500 km of Amsterdam
+    assert [e["facilityId"] for e in selector.events_in(receipts[1], "GeographyFlagged")] == [
+        LIAR.facility_id
+    ]
+    assert selector.discs_of(FRA.facility_id) == []
+    receipts = exchange(world, selector, FRA, LIAR, 1_000, relayer)
+    assert outcome(selector, receipts[1]) == OUTCOME_FLAGGED
+    # the liar's landmark flag stands (the first contradiction holds until answered): no event
+    assert selector.events_in(receipts[1], "GeographyFlagged") == []
+    assert not selector.is_geography_flagged(FRA.facility_id)
+    assert selector.geography_flag(FRA.facility_id) is None
+    flag = selector.geography_flag(LIAR.facility_id)
+    assert flag is not None and (flag.against, flag.holds) == (AMS.facility_id, True)
+
+
+def test_a_flag_raised_before_the_liars_disc_is_cleared_by_it(
+    world: World, selector: SelectorClient, relayer: LocalAccount, owner: LocalAccount
+) -> None:
+    """Frankfurt is flagged by the liar while nothing refutes either claim; once the liar's own
+    disc proves its claim false, anyone clears Frankfurt's flag with it, though Frankfurt has no
+    disc of its own. The liar cannot clear its flag that way: its own disc refutes it."""
+    add(world, owner, LIAR)
+    exchange(world, selector, FRA, LIAR, 1_000, relayer)
+    assert selector.is_geography_flagged(FRA.facility_id)
+    assert selector.is_geography_flagged(LIAR.facility_id)
+    selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)
+    err = _refused_call(lambda: selector.clear_geography_flag(FRA.facility_id, sender=relayer))
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorNotExonerated",
+        {"facilityId": FRA.facility_id, "against": LIAR.facility_id},
+    )
+    exchange(world, selector, LIAR, AMS, 5_000, relayer)  # the liar's disc refutes its claim
+    assert selector.discs_of(FRA.facility_id) == []
+    receipt = selector.clear_geography_flag(FRA.facility_id, sender=relayer)
+    assert selector.events_in(receipt, "GeographyFlagCleared") == [
+        {"facilityId": FRA.facility_id, "against": LIAR.facility_id, "by": AMS.facility_id}
+    ]
+    assert not selector.is_geography_flagged(FRA.facility_id)
+    err = _refused_call(lambda: selector.clear_geography_flag(LIAR.facility_id, sender=relayer))
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorNotExonerated",
+        {"facilityId": LIAR.facility_id, "against": FRA.facility_id},
+    )
+    assert selector.is_geography_flagged(LIAR.facility_id)
+
+
 def test_a_consistent_fresh_measurement_of_the_pair_answers_its_flag(
     world: World, selector: SelectorClient, relayer: LocalAccount
 ) -> None:

@@ -3,7 +3,9 @@
 Hypothesis generates validator sets (stakes, domains from small pools so that domains are
 shared), policies (with the physical rules: minimum proven separation and latency budget) and
 physical facts (landmark discs per facility, two-sided RTTs per pair); both implementations run
-on each, the contract on a real anvil.
+on each, the contract on a real anvil. The geography flag rule is checked the same way, through
+the contract's own storage: random landmark discs and a contradicting pair, the sites it flags
+and the flags anyone can then clear, against ``redundancy.geodesy``.
 """
 
 from __future__ import annotations
@@ -13,12 +15,21 @@ from collections.abc import Iterator
 import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from web3 import Web3
 
+from devnet.world import FacilitySpec, World, build
 from redundancy.domains import Dimension
-from redundancy.geodesy import Disc, distance_lower_bound_m, proven_separation_m
+from redundancy.errors import ContractRevertError
+from redundancy.geodesy import (
+    Disc,
+    clearing_landmark,
+    distance_lower_bound_m,
+    own_discs,
+    pair_flags,
+    proven_separation_m,
+)
 from redundancy.registry import RegistryClient
 from redundancy.scores import ConfigurationClass, Member, compute_scores
 from redundancy.selection import (
@@ -31,7 +42,7 @@ from redundancy.selection import (
     pair_key,
     select_committee,
 )
-from redundancy.selector import SelectorClient
+from redundancy.selector import GeographyPolicy, SelectorClient
 
 ADDRESSES = [to_checksum_address(keccak(text=f"validator-{i}")[-20:]) for i in range(64)]
 POOLS = {d: [bytes(32)] + [keccak(text=f"{d.name}-{i}") for i in range(6)] for d in Dimension}
@@ -250,3 +261,141 @@ def test_policy_failure_names_the_dimension(selector: SelectorClient) -> None:
     assert selector.select_from(ms, needs_two_grids).failure == Failure.DISTINCT
     tolerant = DiversityPolicy(5, min_tolerance=1)
     assert select_committee(ms, tolerant).failure == Failure.TOLERANCE
+
+
+# ------------------------------------------------------------ the geography flag rule
+
+#: landmarks (Amsterdam, Dallas, Tokyo) and sites whose claims range over three continents
+FLAG_LANDMARKS = [
+    FacilitySpec(f"plm{i}", f"lg{i}", f"lm{i}", "xx", lat, lon, f"las{i}", "p")
+    for i, (lat, lon) in enumerate(
+        [(52_367_573, 4_904_139), (32_776_664, -96_796_988), (35_689_487, 139_691_706)]
+    )
+]
+FLAG_SITES = [
+    FacilitySpec(f"pst{i}", f"g{i}", f"m{i}", "xx", lat, lon, f"as{i}", "p")
+    for i, (lat, lon) in enumerate(
+        [
+            (50_110_922, 8_682_127),  # Frankfurt
+            (51_507_351, -127_758),  # London
+            (40_712_776, -74_005_974),  # New York
+            (-33_868_820, 151_209_296),  # Sydney
+            (1_352_083, 103_819_836),  # Singapore
+        ]
+    )
+]
+FLAG_POLICY = GeographyPolicy(tolerance_m=20_000)
+
+
+@pytest.fixture
+def flag_world(
+    w3: Web3, registry: RegistryClient, owner: LocalAccount
+) -> tuple[World, SelectorClient]:
+    world = build(w3, registry, owner, FLAG_LANDMARKS + FLAG_SITES)
+    sel, _ = SelectorClient.deploy(w3, owner, registry.address, DiversityPolicy(1), FLAG_POLICY)
+    for lm in FLAG_LANDMARKS:
+        sel.set_landmark(lm.facility_id, lm.latitude_e6, lm.longitude_e6, owner)
+    return world, sel
+
+
+rtts = st.sampled_from([100, 1_000, 5_000, 20_000, 60_000, 120_000])
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 1), st.integers(0, 2), rtts, st.booleans()),
+        max_size=4,
+        unique_by=lambda t: t[:2],
+    ),
+    st.sampled_from([(a, b) for a in range(5) for b in range(5) if a != b]),
+    st.sampled_from([100, 1_000, 5_000, 20_000]),
+)
+def test_pair_flag_rule_matches_python(
+    w3: Web3,
+    flag_world: tuple[World, SelectorClient],
+    relayer: LocalAccount,
+    landmark_rtts: list[tuple[int, int, int, bool]],
+    pair: tuple[int, int],
+    pair_rtt: int,
+) -> None:
+    """Sites of the pair measure landmarks (which gives them discs, and may flag them), then
+    each other, then maybe more landmarks; the sites the contradiction flags and the flags anyone
+    can then clear are the Python reference's (``pair_flags``, ``clearing_landmark``)."""
+    world, sel = flag_world
+    snapshot = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    measured = dict(world.measured)
+    try:
+        a, b = FLAG_SITES[pair[0]], FLAG_SITES[pair[1]]
+        ds = world.registry.domain_separator()
+
+        def landmarks(after: bool) -> None:
+            for side, lm, rtt, later in landmark_rtts:
+                if later == after:
+                    for m, sig in world.round_trip((a, b)[side], FLAG_LANDMARKS[lm], rtt):
+                        sel.report_latency(ds, m, sig, sender=relayer)
+
+        landmarks(after=False)
+        positions = {lm.facility_id: (lm.latitude_e6, lm.longitude_e6) for lm in FLAG_LANDMARKS}
+
+        def claim(s: FacilitySpec) -> tuple[int, int]:
+            return s.latitude_e6, s.longitude_e6
+
+        def discs(s: FacilitySpec) -> list[Disc]:
+            return [
+                Disc(d.landmark_id, positions[d.landmark_id], d.radius_m)
+                for d in sel.discs_of(s.facility_id)
+            ]
+
+        def standing(s: FacilitySpec, peer: FacilitySpec) -> bool:
+            """_flag keeps a record raised by other evidence while it holds."""
+            f = sel.geography_flag(s.facility_id)
+            return f is not None and f.against != peer.facility_id and f.holds
+
+        expected = pair_flags(
+            claim(a), claim(b), discs(a), discs(b), pair_rtt, FLAG_POLICY.tolerance_m
+        )
+        kept = (standing(a, b), standing(b, a))
+        refuted = [
+            own_discs(claim(s), claim(p), discs(s), pair_rtt, FLAG_POLICY.tolerance_m)[0]
+            is not None
+            for s, p in ((a, b), (b, a))
+        ]
+        event(f"flags {expected}, refuted {refuted}")  # --hypothesis-show-statistics
+        flagged = set()
+        for m, sig in world.round_trip(a, b, pair_rtt):
+            receipt = sel.report_latency(ds, m, sig, sender=relayer)
+            flagged |= {bytes(e["facilityId"]) for e in sel.events_in(receipt, "GeographyFlagged")}
+        assert flagged == {
+            s.facility_id
+            for s, flag, keep in zip((a, b), expected, kept, strict=True)
+            if flag and not keep
+        }
+        landmarks(after=True)  # discs that come after a flag may clear it
+        for s, peer in ((a, b), (b, a)):
+            record = sel.geography_flag(s.facility_id)
+            if record is None or record.against != peer.facility_id:
+                continue
+            want = clearing_landmark(
+                claim(s),
+                claim(peer),
+                discs(s),
+                discs(peer),
+                record.rtt_micros,
+                FLAG_POLICY.tolerance_m,
+            )
+            if want is None:
+                with pytest.raises(ContractRevertError) as caught:
+                    sel.clear_geography_flag(s.facility_id, sender=relayer)
+                assert caught.value.error_name == "SelectorNotExonerated"
+            else:
+                receipt = sel.clear_geography_flag(s.facility_id, sender=relayer)
+                event("a flag cleared")
+                [cleared] = sel.events_in(receipt, "GeographyFlagCleared")
+                assert bytes(cleared["by"]) == want
+    finally:
+        w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+        world.measured.clear()
+        world.measured.update(measured)
