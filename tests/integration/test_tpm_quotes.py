@@ -35,10 +35,19 @@ from redundancy.tpmquote import (
     verify_tpm_envelope,
 )
 
-NOW = int(time.time()) + 120  # after the manufacturer CA the fixtures make exists
-BLOCKS = {100: (hashlib.sha256(b"block 100").digest(), NOW - 30)}
+NOW = 0  # set by ``clock`` once the fixtures have made the manufacturer CA and the TPMs
+BLOCKS: dict[int, tuple[bytes, int]] = {}
 OLD_BLOCK = 7
-BLOCKS[OLD_BLOCK] = (hashlib.sha256(b"block 7").digest(), NOW - 3600)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clock(soft_tpms: dict[str, ProvisionedTpm]) -> None:
+    """The test's "now": after the certificates the fixtures made exist (not at import: in a
+    whole-suite run the module is imported long before its fixtures run)."""
+    global NOW
+    NOW = int(time.time()) + 120
+    BLOCKS[100] = (hashlib.sha256(b"block 100").digest(), NOW - 30)
+    BLOCKS[OLD_BLOCK] = (hashlib.sha256(b"block 7").digest(), NOW - 3600)
 
 
 def identity(p: ProvisionedTpm, block: int = 100) -> TpmIdentity:
