@@ -168,6 +168,7 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     assert_no_secret_in_logs(tmp_path, out + proc.stderr)
 
 
+@pytest.mark.slow  # opt-in (-m slow): the default world's test covers the demo in CI
 def test_devnet_three_site_world_once_is_active_passive(tmp_path: Path) -> None:
     """The old world (three equal sites, no policy) is still there, and a second run on the
     same machine works while nothing of the first is left."""
