@@ -216,6 +216,7 @@ def build_daemon(
     tpm = _tpm_identity(s, link) if s.identity.backend == "tpm" else None
     if tpm is not None:
         link.extra_certificates = tpm.certificates_der
+        link.tpm_ak_certificate = tpm.ak_certificate_sha256
     issuer = Issuer(s.facility, fid, identity, attestor_key, separator, outbox, clock, tpm=tpm)
     publisher = Publisher(
         outbox,

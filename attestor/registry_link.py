@@ -92,6 +92,7 @@ class RegistryLink:
         self.account = account
         self.identity = identity
         self.extra_certificates: list[bytes] = []  # a TPM's chain, AK and EK (attestor.tpm)
+        self.tpm_ak_certificate: bytes | None = None  # sha256 of the TPM's AK certificate
         self.facility_id = facility_id
         self.domain_separator = domain_separator
         self._client: RegistryClient | None = None
@@ -138,6 +139,7 @@ class RegistryLink:
             self._verified = True
         if not self._certificates_published:
             self.publish_certificates(self._client)
+            self.bind_tpm_identity(self._client)
             self._certificates_published = True
         return self._client
 
@@ -173,9 +175,22 @@ class RegistryLink:
                 f"facility {name} pins CA fingerprint 0x{info.ca_fingerprint.hex()}, but keys "
                 f"hold CA 0x{fingerprint}"
             )
+        if self.tpm_ak_certificate is None and info.tpm_ak_certificate != bytes(32):
+            raise RegistrationError(
+                f"facility {name} is bound to TPM AK certificate 0x{info.tpm_ak_certificate.hex()}"
+                ' but this attestor signs with a file key: set [identity] backend = "tpm", or '
+                "have the owner unbind it (setTpmIdentity with zero)"
+            )
         if not info.active:
             log_event(log, "facility.inactive", logging.WARNING, facility=name)
-        problems = check_policy(client.freshness_policy(), self.settings)
+        policy = client.freshness_policy()
+        problems = check_policy(policy, self.settings)
+        if self.tpm_ak_certificate is None and policy.require_tpm:
+            kinds = ", ".join(sorted(k.name.lower() for k in policy.require_tpm))
+            problems.append(
+                f"the registry accepts {kinds} proofs only from a TPM-bound facility, but this "
+                'attestor signs with a file key: set [identity] backend = "tpm"'
+            )
         if problems:
             raise RegistrationError("; ".join(problems))
         log_event(
@@ -203,6 +218,22 @@ class RegistryLink:
                 sha256=digest.hex(),
                 tx=receipt["transactionHash"].to_0x_hex(),
             )
+
+    def bind_tpm_identity(self, client: RegistryClient) -> None:
+        """With a TPM, bind the facility's proofs to its AK unless already bound to it."""
+        if self.tpm_ak_certificate is None:
+            return
+        if client.facility(self.facility_id).tpm_ak_certificate == self.tpm_ak_certificate:
+            return
+        receipt = client.set_tpm_identity(
+            self.facility_id, self.tpm_ak_certificate, sender=self.account
+        )
+        log_event(
+            log,
+            "tpm.identity.bound",
+            ak_certificate=self.tpm_ak_certificate.hex(),
+            tx=receipt["transactionHash"].to_0x_hex(),
+        )
 
     def accepted(self, from_block: int) -> dict[int, tuple[bytes, int]]:
         """sequence -> (tx hash, block) of this attestor's accepted proofs since a block."""

@@ -11,6 +11,7 @@ after every command because there is no resource manager.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import tempfile
@@ -79,6 +80,11 @@ class TpmIdentity:
     def certificates_der(self) -> list[bytes]:
         """Every certificate a verifier needs, to publish on-chain (roots first)."""
         return [to_der(c) for c in (*reversed(self.ca_chain), self.ek_cert, self.ak_cert)]
+
+    @cached_property
+    def ak_certificate_sha256(self) -> bytes:
+        """sha256 of the AK certificate (DER): what the facility binds on-chain."""
+        return hashlib.sha256(to_der(self.ak_cert)).digest()
 
     def _tpm_facts(self) -> dict[str, Any]:
         return {

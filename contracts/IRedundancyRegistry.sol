@@ -59,12 +59,18 @@ interface IRedundancyRegistry {
         uint40 deadline;
     }
 
-    /// @notice Freshness rules: maximum lifetime per kind, allowed clock skew, and the
-    ///         facility-level kinds a facility must hold fresh to count as not stale.
+    /// @notice Freshness rules: maximum lifetime per kind, allowed clock skew, the
+    ///         facility-level kinds a facility must hold fresh to count as not stale, and the
+    ///         kinds whose proofs must come from a facility bound to a TPM identity.
+    /// @dev requiredKinds and requireTpm are bit masks (bit k = kind k). A kind in requireTpm is
+    ///      accepted only from a facility whose attestor has bound a TPM attestation key
+    ///      (`setTpmIdentity`); the quote itself is checked by verifiers (check `tpm.identity`
+    ///      and the `tpm.*` chain), as the device certificate chain is.
     struct FreshnessPolicy {
         uint32[6] maxLifetime;
         uint32 maxFutureSkew;
         uint8 requiredKinds;
+        uint8 requireTpm;
     }
 
     /// @notice Why a facility is or is not stale, as of the current block.
@@ -86,6 +92,7 @@ interface IRedundancyRegistry {
         bytes32 caFingerprint;
         bytes32[6] domains;
         uint40[6] validUntil;
+        bytes32 tpmAkCertificate;
     }
 
     /// @notice A validator as stored.
@@ -145,6 +152,9 @@ interface IRedundancyRegistry {
     /// @notice Emitted when a TPM manufacturer root CA is pinned or unpinned, for one facility or
     ///         (facilityId zero) policy-wide; verifiers accept TPM quotes whose EK chains to it.
     event TpmManufacturerCaSet(bytes32 indexed facilityId, bytes32 indexed fingerprint, bool accepted);
+    /// @notice Emitted when a facility binds its proofs to a TPM attestation key (sha256 of the
+    ///         AK certificate's DER), or unbinds with zero.
+    event TpmIdentitySet(bytes32 indexed facilityId, bytes32 akCertificate);
     /// @notice Emitted when the owner deactivates a facility.
     event FacilityDeactivated(bytes32 indexed facilityId);
     /// @notice Emitted when the owner reactivates a facility.
@@ -243,6 +253,9 @@ interface IRedundancyRegistry {
     error RegistryZeroStake();
     /// @notice Returning stake to the validator failed.
     error RegistryStakeTransferFailed(address validator, uint256 amount);
+    /// @notice A proof of a kind the policy requires from a TPM came from a facility that has
+    ///         bound no TPM attestation key.
+    error RegistryTpmRequired(bytes32 facilityId, uint8 kind);
     /// @notice A policy field is out of range.
     error RegistryInvalidPolicy(string field);
 

@@ -74,6 +74,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         uint256 validUntil; // 6 x uint40, bit offset 40 * kind
         bytes32 caFingerprint;
         bytes32[6] domains; // by dimension; index 0 unused (the facility id is its own domain)
+        bytes32 tpmAkCertificate; // sha256 of the bound TPM AK certificate; zero: file identity
     }
 
     struct Node {
@@ -131,6 +132,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
             if (policy.maxLifetime[k] == 0) revert RegistryInvalidPolicy("maxLifetime");
         }
         if (policy.requiredKinds & ~_FACILITY_KINDS_MASK != 0) revert RegistryInvalidPolicy("requiredKinds");
+        if (policy.requireTpm >> _KIND_COUNT != 0) revert RegistryInvalidPolicy("requireTpm");
         _policy = policy;
         emit FreshnessPolicyUpdated(policy);
     }
@@ -190,6 +192,20 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         if (facilityId != bytes32(0)) _registered(facilityId);
         _tpmManufacturerCa[facilityId][fingerprint] = accepted;
         emit TpmManufacturerCaSet(facilityId, fingerprint, accepted);
+    }
+
+    /// @notice Binds a facility's proofs to a TPM attestation key, or unbinds it with zero (the
+    ///         owner or the facility's attestor may call). Kinds the policy lists in `requireTpm`
+    ///         are accepted only from a bound facility; verifiers refuse a bound facility's
+    ///         evidence unless that AK quoted it (check `tpm.identity`), so binding is a promise
+    ///         the facility's every later proof is checked against.
+    /// @param facilityId the facility
+    /// @param akCertificate sha256 of the AK certificate (DER), published with `publishCertificate`
+    function setTpmIdentity(bytes32 facilityId, bytes32 akCertificate) external {
+        Facility storage f = _registered(facilityId);
+        if (msg.sender != owner() && msg.sender != f.attestor) revert RegistryNotOwnerOrAttestor(msg.sender, facilityId);
+        f.tpmAkCertificate = akCertificate;
+        emit TpmIdentitySet(facilityId, akCertificate);
     }
 
     /// @inheritdoc IRedundancyRegistry
@@ -297,7 +313,8 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     }
 
     /// @dev Every check of a proof, in the order that decides which error wins when several
-    ///      apply: packing, kind, facility (registered, active), shape (subject, domains,
+    ///      apply: packing, kind, facility (registered, active, TPM-bound where the policy
+    ///      requires it), shape (subject, domains,
     ///      coordinates), timing (future, expired, lifetime), evidence hash, signature, signer,
     ///      sequence, and for hardware the node's other facility. Returns the first failure as
     ///      an ABI-encoded custom error (empty if the proof is acceptable) and the facility's
@@ -321,6 +338,9 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
             return (abi.encodeWithSelector(RegistryUnknownFacility.selector, facilityId), attestor);
         }
         if (!f.active) return (abi.encodeWithSelector(RegistryFacilityInactive.selector, facilityId), attestor);
+        if ((_policy.requireTpm >> kind) & 1 != 0 && f.tpmAkCertificate == bytes32(0)) {
+            return (abi.encodeWithSelector(RegistryTpmRequired.selector, facilityId, kind), attestor);
+        }
         err = _checkShape(a);
         if (err.length != 0) return (err, attestor);
         err = _checkTiming(a);
@@ -594,6 +614,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         out.latitudeE6 = f.latitudeE6;
         out.longitudeE6 = f.longitudeE6;
         out.caFingerprint = f.caFingerprint;
+        out.tpmAkCertificate = f.tpmAkCertificate;
         out.domains = f.domains;
         if (f.attestor != address(0)) out.domains[DIM_FACILITY] = facilityId;
         uint256 packed = f.validUntil;

@@ -144,6 +144,7 @@ class Verifier:
                     self.registry, a.facility_id, block, frozenset(self.manufacturer_cas)
                 ),
                 block=self._block,
+                tpm_ak_certificate=info.tpm_ak_certificate,
             )
             checks = verify_proof(proof, ctx)
             if attestor is not None and ctx.accepted:

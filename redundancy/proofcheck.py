@@ -18,6 +18,9 @@ Check ids:
 - ``tpm.*``                       a TPM-quoted envelope (``redundancy.tpmquote``): pinned
   manufacturer CA, EK chain, AK certified for that EK, quote form, signature, evidence binding,
   PCR digest, nonce freshness, and a hardware proof's domain from PCR 0
+- ``tpm.identity``                 for a facility bound to a TPM AK (``setTpmIdentity``) or a
+  TPM-quoted envelope: the envelope was quoted by the AK the facility bound at the block (a
+  bound facility's file-signed evidence, or another AK's quote, fails)
 """
 
 from __future__ import annotations
@@ -86,6 +89,7 @@ class ProofContext:
     certificates: CertificateStore | None = None
     manufacturer_cas: Container[bytes] = frozenset()  # pinned TPM manufacturer root CAs
     block: BlockLookup | None = None  # (hash, timestamp) by number: TPM nonce freshness
+    tpm_ak_certificate: bytes = bytes(32)  # the AK the facility bound at the block (zero: none)
 
 
 def verify_proof(
@@ -174,7 +178,11 @@ def _device_checks(proof: SignedProof, ctx: ProofContext) -> list[CheckResult]:
                 domain_id=a.domain_id,
                 max_skew=ctx.policy.max_future_skew,
             )
-            return [canonical_check(doc, evidence), *verify_tpm_envelope(doc, tpm_ctx)]
+            return [
+                canonical_check(doc, evidence),
+                *verify_tpm_envelope(doc, tpm_ctx),
+                _identity_check(doc, ctx.tpm_ak_certificate),
+            ]
         device_hash = bytes.fromhex(str(doc.get("deviceCert", "")))
     except (ValueError, UnicodeDecodeError) as exc:
         return [
@@ -182,8 +190,24 @@ def _device_checks(proof: SignedProof, ctx: ProofContext) -> list[CheckResult]:
         ]
     device_cert = ctx.certificates.get(device_hash) if len(device_hash) == 32 else None
     ca_cert = ctx.certificates.get(ctx.ca_fingerprint)
-    return verify_envelope(
+    results = verify_envelope(
         evidence, device_cert, ca_cert, ctx.ca_fingerprint, ctx.certificates.issued_by
+    )
+    if ctx.tpm_ak_certificate != bytes(32):
+        bound = ctx.tpm_ak_certificate.hex()
+        why = f"facility is bound to TPM AK 0x{bound}; this evidence is signed by a file key"
+        results.append(CheckResult("tpm.identity", False, why))
+    return results
+
+
+def _identity_check(doc: dict[str, object], bound: bytes) -> CheckResult:
+    """A TPM envelope's AK against the one its facility bound (any AK when none is bound)."""
+    tpm = doc.get("tpm")
+    ak = str(tpm.get("akCert", "")) if isinstance(tpm, dict) else ""
+    if bound == bytes(32) or ak.lower() == bound.hex():
+        return CheckResult("tpm.identity", True)
+    return CheckResult(
+        "tpm.identity", False, f"quoted by AK 0x{ak[:64]}, facility bound to AK 0x{bound.hex()}"
     )
 
 

@@ -33,6 +33,7 @@ class FacilityState:
     longitude_e6: int = 0
     domains: dict[Dimension, bytes] = field(default_factory=dict)
     valid_until: dict[Kind, int] = field(default_factory=dict)
+    tpm_ak_certificate: bytes = bytes(32)
 
 
 @dataclass
@@ -194,6 +195,10 @@ def _ca_fingerprint_updated(s: RebuiltState, a: dict[str, Any]) -> None:
     _facility(s, a).ca_fingerprint = bytes(a["caFingerprint"])
 
 
+def _tpm_identity_set(s: RebuiltState, a: dict[str, Any]) -> None:
+    _facility(s, a).tpm_ak_certificate = bytes(a["akCertificate"])
+
+
 def _facility_deactivated(s: RebuiltState, a: dict[str, Any]) -> None:
     _facility(s, a).active = False
 
@@ -317,6 +322,7 @@ HANDLERS: dict[str, Handler] = {
     "FacilityRegistered": _facility_registered,
     "AttestorRotated": _attestor_rotated,
     "CaFingerprintUpdated": _ca_fingerprint_updated,
+    "TpmIdentitySet": _tpm_identity_set,
     "FacilityDeactivated": _facility_deactivated,
     "FacilityReactivated": _facility_reactivated,
     "FacilityDomainUpdated": _facility_domain_updated,

@@ -32,26 +32,38 @@ _TX_HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 @dataclass(frozen=True)
 class FreshnessPolicy:
-    """Maximum proof lifetime per kind (seconds), allowed clock skew, required facility kinds."""
+    """Maximum proof lifetime per kind (seconds), allowed clock skew, required facility kinds,
+    and the kinds accepted only from a facility bound to a TPM identity (``setTpmIdentity``)."""
 
     max_lifetime: tuple[int, int, int, int, int, int]
     max_future_skew: int
     required_kinds: frozenset[Kind]
+    require_tpm: frozenset[Kind] = frozenset()
 
-    def as_abi(self) -> tuple[list[int], int, int]:
-        mask = 0
-        for kind in self.required_kinds:
-            mask |= 1 << int(kind)
-        return (list(self.max_lifetime), self.max_future_skew, mask)
+    def as_abi(self) -> tuple[list[int], int, int, int]:
+        return (
+            list(self.max_lifetime),
+            self.max_future_skew,
+            _kind_mask(self.required_kinds),
+            _kind_mask(self.require_tpm),
+        )
 
     @classmethod
     def from_abi(cls, values: Sequence[Any]) -> FreshnessPolicy:
-        lifetimes, skew, mask = values
+        lifetimes, skew, mask, tpm_mask = values
         return cls(
             tuple(int(x) for x in lifetimes),  # type: ignore[arg-type]
             int(skew),
             frozenset(k for k in Kind if mask >> int(k) & 1),
+            frozenset(k for k in Kind if tpm_mask >> int(k) & 1),
         )
+
+
+def _kind_mask(kinds: frozenset[Kind]) -> int:
+    mask = 0
+    for kind in kinds:
+        mask |= 1 << int(kind)
+    return mask
 
 
 #: A sensible default: hardware, power, provider and network proofs last a day, geography a week,
@@ -77,6 +89,8 @@ class FacilityInfo:
     ca_fingerprint: bytes
     domains: dict[Dimension, bytes]
     valid_until: dict[Kind, int]
+    #: sha256 of the TPM AK certificate the facility bound its proofs to (zero: file identity)
+    tpm_ak_certificate: bytes = bytes(32)
 
     @property
     def registered(self) -> bool:
@@ -242,7 +256,7 @@ class RegistryClient(ContractClient):
         raw = self.tx.call(
             lambda: self.contract.functions.facility(facility_id).call(block_identifier=block)
         )
-        attestor, active, lat, lon, ca, domains, valid_until = raw
+        attestor, active, lat, lon, ca, domains, valid_until, tpm_ak = raw
         return FacilityInfo(
             facility_id=facility_id,
             attestor=str(attestor),
@@ -252,6 +266,7 @@ class RegistryClient(ContractClient):
             ca_fingerprint=bytes(ca),
             domains={Dimension(i): bytes(d) for i, d in enumerate(domains)},
             valid_until={Kind(i): int(t) for i, t in enumerate(valid_until)},
+            tpm_ak_certificate=bytes(tpm_ak),
         )
 
     def facility_status(
@@ -366,6 +381,14 @@ class RegistryClient(ContractClient):
         """Pin (or unpin) a TPM manufacturer root CA for a facility, or policy-wide with a
         zero facility id (owner only)."""
         fn = self.contract.functions.setTpmManufacturerCa(facility_id, fingerprint, accepted)
+        return self.tx.send(fn, self._sender(sender))
+
+    def set_tpm_identity(
+        self, facility_id: bytes, ak_certificate: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        """Bind a facility's proofs to a TPM AK (sha256 of its certificate), or unbind with
+        zero bytes (owner or the facility's attestor)."""
+        fn = self.contract.functions.setTpmIdentity(facility_id, ak_certificate)
         return self.tx.send(fn, self._sender(sender))
 
     def tpm_manufacturer_ca_accepted(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -310,6 +313,55 @@ def test_rejects_inactive_facility(
     assert (err.error_name, err.args_by_name) == (
         "RegistryFacilityInactive",
         {"facilityId": site.facility_id},
+    )
+
+
+def test_policy_requires_a_tpm_bound_facility_for_the_kinds_it_names(
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    other_site: Site,
+    owner: LocalAccount,
+    outsider: LocalAccount,
+    relayer: LocalAccount,
+    node_key: LocalAccount,
+) -> None:
+    policy = replace(registry.freshness_policy(), require_tpm=frozenset({Kind.HARDWARE}))
+    registry.set_freshness_policy(policy, sender=owner)
+    assert registry.freshness_policy().require_tpm == {Kind.HARDWARE}
+    before = snapshot_state(registry, site)
+    err = refused(registry, proofs.make(site, Kind.HARDWARE, node=node_key.address), relayer)
+    assert (err.error_name, err.args_by_name) == (
+        "RegistryTpmRequired",
+        {"facilityId": site.facility_id, "kind": int(Kind.HARDWARE)},
+    )
+    assert snapshot_state(registry, site) == before
+    registry.submit_attestation(proofs.make(site, Kind.POWER), sender=relayer)  # not required
+
+    ak = hashlib.sha256(b"AK certificate DER").digest()
+    for sender, facility in ((outsider, site), (site.account, other_site)):  # another's attestor
+        with pytest.raises(ContractRevertError) as caught:
+            registry.set_tpm_identity(facility.facility_id, ak, sender=sender)
+        assert caught.value.error_name == "RegistryNotOwnerOrAttestor"
+    receipt = registry.set_tpm_identity(site.facility_id, ak, sender=site.account)
+    assert registry.events_in(receipt, "TpmIdentitySet") == [
+        {"facilityId": site.facility_id, "akCertificate": ak}
+    ]
+    assert registry.facility(site.facility_id).tpm_ak_certificate == ak
+    registry.submit_attestation(
+        proofs.make(site, Kind.HARDWARE, node=node_key.address), sender=relayer
+    )
+
+    registry.set_tpm_identity(site.facility_id, bytes(32), sender=owner)  # the owner unbinds
+    err = refused(registry, proofs.make(site, Kind.HARDWARE, node=node_key.address), relayer)
+    assert err.error_name == "RegistryTpmRequired"
+    bad = replace(policy, require_tpm=frozenset(Kind)).as_abi()
+    fn = registry.contract.functions.setFreshnessPolicy((*bad[:3], bad[3] | 1 << 6))
+    with pytest.raises(ContractRevertError) as caught:
+        registry.tx.send(fn, owner)
+    assert (caught.value.error_name, caught.value.args_by_name) == (
+        "RegistryInvalidPolicy",
+        {"field": "requireTpm"},
     )
 
 

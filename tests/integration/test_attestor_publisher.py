@@ -3,9 +3,10 @@ re-issue instead of sending expired proofs, final rejections, backoff, start-up 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -256,6 +257,23 @@ def test_start_up_checks_refuse_another_ca_and_a_too_slow_heartbeat(
     deployed.registry.set_freshness_policy(policy)
     with pytest.raises(RegistrationError, match="use 1 or less"):
         w.link.client()
+
+
+def test_a_file_key_attestor_refuses_a_tpm_bound_facility_or_a_tpm_policy(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    w = wire(deployed, tmp_path)
+    ak = hashlib.sha256(b"the AK certificate of the machine that was here").digest()
+    deployed.registry.set_tpm_identity(w.site.facility_id, ak)
+    with pytest.raises(RegistrationError, match=f"bound to TPM AK certificate 0x{ak.hex()}"):
+        w.link.client()
+    deployed.registry.set_tpm_identity(w.site.facility_id, bytes(32))  # the owner unbinds
+    policy = replace(DEFAULT_POLICY, require_tpm=frozenset({Kind.HARDWARE, Kind.POWER}))
+    deployed.registry.set_freshness_policy(policy)
+    with pytest.raises(RegistrationError, match="accepts hardware, power proofs only from a TPM"):
+        w.link.client()
+    deployed.registry.set_freshness_policy(DEFAULT_POLICY)
+    w.link.client()  # and with neither it starts
 
 
 def test_certificates_are_published_once(deployed: Deployed, tmp_path: Path) -> None:

@@ -191,11 +191,21 @@ def test_two_step_ownership_transfer(
 def test_policy_setter_is_owner_only_and_validates(
     registry: RegistryClient, owner: LocalAccount, outsider: LocalAccount
 ) -> None:
-    tighter = dataclasses.replace(DEFAULT_POLICY, max_future_skew=5)
+    tighter = dataclasses.replace(
+        DEFAULT_POLICY, max_future_skew=5, require_tpm=frozenset({Kind.HARDWARE, Kind.POWER})
+    )
     receipt = registry.set_freshness_policy(tighter, sender=owner)
-    lifetimes, skew, mask = tighter.as_abi()
+    lifetimes, skew, mask, tpm = tighter.as_abi()
+    assert tpm == 0b11
     assert registry.events_in(receipt, "FreshnessPolicyUpdated") == [
-        {"policy": {"maxLifetime": lifetimes, "maxFutureSkew": skew, "requiredKinds": mask}}
+        {
+            "policy": {
+                "maxLifetime": lifetimes,
+                "maxFutureSkew": skew,
+                "requiredKinds": mask,
+                "requireTpm": tpm,
+            }
+        }
     ]
     assert registry.freshness_policy() == tighter
     assert (

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 from eth_account import Account
 
 from devnet.attestors import fund
@@ -80,20 +81,42 @@ def test_tpm_backed_attestors_publish_proofs_that_verify_and_share_a_firmware_do
             return any(p.proof.attestation.kind == Kind.HARDWARE for p in proofs)
 
         wait_until(lambda: all(hardware_landed(s) for s in (fra1, ams1, par1)), 90, "hardware")
+        # the owner binds par1 to a TPM while its file-key attestor keeps running: the proofs
+        # it signs from then on fail tpm.identity (the daemon refuses to start so bound)
+        new_ak = hashlib.sha256(b"par1's new AK").digest()
+        bound_at = registry.set_tpm_identity(par1.facility_id, new_ak)["blockNumber"]
+        wait_until(
+            lambda: any(p.block > bound_at for p in landed_proofs(registry, par1.address)),
+            60,
+            "a par1 proof after the binding",
+        )
     finally:
         for proc in procs:
             proc.terminate()
 
+    # each TPM attestor bound its facility to its own AK at start-up
+    for site in (fra1, ams1):
+        ak_der = soft_tpms[site.name].ak_cert.public_bytes(Encoding.DER)
+        bound = registry.facility(site.facility_id).tpm_ak_certificate
+        assert bound == hashlib.sha256(ak_der).digest()
     dep = Deployment.read(deployed.deployment)
     verifier = Verifier(deployed.w3, dep)  # the pins come from the registry
     domains = {}
     for site in (fra1, ams1, par1):
         reports = verifier.verify_facility(site.facility_id)
+        if site is par1:
+            blocks = {e.tx: e.block for e in registry.accepted_proofs(0, attestor=par1.address)}
+            late = [r for r in reports if blocks[r.tx] > bound_at]
+            assert late and all(
+                {c.id for c in r.checks if not c.ok} == {"tpm.identity"} for r in late
+            ), [(r.kind, [c for c in r.checks if not c.ok]) for r in late]
+            reports = [r for r in reports if blocks[r.tx] <= bound_at]
         assert reports and all(r.ok for r in reports), [
             (r.kind, [c for c in r.checks if not c.ok]) for r in reports if not r.ok
         ]
         ids = {c.id for r in reports for c in r.checks}
         assert ("tpm.quote.signature" in ids) == (site is not par1)
+        assert ("tpm.identity" in ids) == (site is not par1)
         assert ("evidence.device_signature" in ids) == (site is par1)
         hardware = [
             p.proof for p in landed_proofs(registry, site.address)
