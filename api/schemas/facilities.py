@@ -89,6 +89,20 @@ class ConditionPublic(BaseModel):
     proof: ProofRefPublic
 
 
+class IdentityPublic(BaseModel):
+    """What signs the facility's evidence, as bound on chain (``setTpmIdentity``)."""
+
+    backend: str = Field(
+        description="tpm: the facility bound its proofs to a TPM attestation key, and verifiers "
+        "refuse its evidence unless that AK quoted it (the hardware domain is the measured "
+        "firmware); file: an Ed25519 key in a file under the operator's CA, which is weaker "
+        "(a copied key file signs anywhere, the hardware domain is configured)"
+    )
+    tpm_ak_certificate: str | None = Field(
+        description="sha256 of the bound AK certificate (published on chain); null for file"
+    )
+
+
 class FacilityPublic(BaseModel):
     id: str = Field(description="facility id: keccak256('facility:<name>')")
     name: str | None = Field(description="the name, where evidence discloses it (checked by hash)")
@@ -106,12 +120,16 @@ class FacilityPublic(BaseModel):
     condition: ConditionPublic | None = Field(
         description="degraded or not, from the latest health evidence (null: none decodable)"
     )
+    identity: IdentityPublic
 
 
 class FreshnessPolicyPublic(BaseModel):
     max_lifetime_s: dict[str, int] = Field(description="maximum proof lifetime per kind")
     max_future_skew_s: int
     required_kinds: list[str]
+    require_tpm: list[str] = Field(
+        description="kinds the registry accepts only from a facility bound to a TPM identity"
+    )
 
 
 class FacilitiesPublic(BaseModel):

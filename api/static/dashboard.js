@@ -220,6 +220,12 @@ function drawTable(facilities, policy) {
     const tr = el("tr", { dataset: { id: f.id } });
     const name = el("td");
     name.append(el("strong", {}, f.name || "(unnamed)"), el("br"), el("code", {}, short(f.id)));
+    const tpm = f.identity.backend === "tpm";
+    const id = el("span", { class: `pill identity ${f.identity.backend}` }, tpm ? "TPM" : "file key");
+    id.title = tpm
+      ? `proofs bound to TPM attestation key ${f.identity.tpm_ak_certificate}: the hardware domain is the measured firmware`
+      : "signed by a key in a file (weaker: a copied key signs anywhere; the hardware domain is configured, not measured)";
+    name.append(el("br"), id);
     const st = freshness(f, policy);
     const state_ = el("td");
     state_.append(el("span", { class: `pill ${st}` }, st));

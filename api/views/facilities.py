@@ -16,6 +16,7 @@ from api.schemas.facilities import (
     FlagPublic,
     FreshnessPolicyPublic,
     GeographyPublic,
+    IdentityPublic,
     ProofFreshnessPublic,
     ProofRefPublic,
 )
@@ -164,6 +165,12 @@ def facility_public(
         ),
         validators=[a for a, v in snap.validators().items() if v.info.facility_id == fid],
         condition=condition_public(proofs.get((fid, Kind.HEALTH)), now),
+        identity=IdentityPublic(
+            backend="file" if info.tpm_ak_certificate == ZERO32 else "tpm",
+            tpm_ak_certificate=None
+            if info.tpm_ak_certificate == ZERO32
+            else hx(info.tpm_ak_certificate),
+        ),
     )
 
 
@@ -173,6 +180,7 @@ def _policy(snap: BlockView) -> FreshnessPolicyPublic:
         max_lifetime_s={k.name.lower(): p.max_lifetime[k] for k in Kind},
         max_future_skew_s=p.max_future_skew,
         required_kinds=[k.name.lower() for k in sorted(p.required_kinds)],
+        require_tpm=[k.name.lower() for k in sorted(p.require_tpm)],
     )
 
 

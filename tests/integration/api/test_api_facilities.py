@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -184,3 +185,25 @@ def test_a_claim_that_disagrees_with_the_fields_is_shown_as_inconsistent(
     c = client.get("/facilities/dal1").json()["facility"]["condition"]
     assert c["reasons"] == ["ups-low-battery"] and c["claimed"] == []
     assert c["degraded"] is True and c["consistent"] is False
+
+
+def test_a_facility_bound_to_a_tpm_is_shown_as_such_and_the_policy_names_tpm_kinds(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    listed = by_name(client.get("/facilities").json())
+    assert {f["identity"]["backend"] for f in listed.values()} == {"file"}
+    assert listed["fra1"]["identity"]["tpm_ak_certificate"] is None
+    assert client.get("/facilities").json()["freshness_policy"]["require_tpm"] == []
+    registry = api_world.world.registry
+    ak = hashlib.sha256(b"dal1's AK certificate").digest()
+    registry.set_tpm_identity(DAL1.facility_id, ak)
+    try:
+        wait_synced(client, w3)
+        dal1 = client.get("/facilities/dal1").json()["facility"]["identity"]
+        assert dal1 == {"backend": "tpm", "tpm_ak_certificate": "0x" + ak.hex()}
+        listed = by_name(client.get("/facilities").json())
+        assert [n for n, f in listed.items() if f["identity"]["backend"] == "tpm"] == ["dal1"]
+    finally:
+        registry.set_tpm_identity(DAL1.facility_id, bytes(32))
+    wait_synced(client, w3)
+    assert client.get("/facilities/dal1").json()["facility"]["identity"]["backend"] == "file"

@@ -4,6 +4,7 @@ new blocks, loads nothing from outside the server, and leaves a screenshot artif
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from playwright.sync_api import BrowserContext, Page, Route, sync_playwright
 from web3 import Web3
 
 from redundancy.domains import Kind
-from tests.integration.api.conftest import AMS1, FRA1, NRT1, ApiWorld, LiveServer
+from tests.integration.api.conftest import AMS1, DAL1, FRA1, NRT1, ApiWorld, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[3]
@@ -113,6 +114,7 @@ def test_dashboard_shows_facilities_links_stake_and_score_and_follows_blocks(
     assert page.locator(".bar-row[data-dimension=facility] .seg").count() == 4
     assert page.locator(".third").count() == 7
     assert page.locator("#facilities tbody tr").count() == 5
+    assert page.locator("#facilities .pill.identity.file").count() == 5  # no facility has a TPM
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
 
@@ -143,6 +145,18 @@ def test_dashboard_shows_facilities_links_stake_and_score_and_follows_blocks(
     row = page.inner_text(f"#facilities tr[data-id='0x{AMS1.facility_id.hex()}']")
     assert "degraded" in row and "ups-on-battery" in row
     page.screenshot(path=str(ARTIFACTS / "dashboard-degraded.png"), full_page=True)
+
+    # dal1 binds its proofs to a TPM attestation key: its row says TPM, the others file key
+    ak = hashlib.sha256(b"dal1's AK certificate").digest()
+    world.registry.set_tpm_identity(DAL1.facility_id, ak)
+    try:
+        page.wait_for_selector(f"body[data-block='{w3.eth.block_number}']", timeout=20_000)
+        dal1 = f"#facilities tr[data-id='0x{DAL1.facility_id.hex()}']"
+        assert page.inner_text(f"{dal1} .pill.identity") == "TPM"
+        assert ak.hex() in (page.get_attribute(f"{dal1} .pill.identity", "title") or "")
+        assert page.locator("#facilities .pill.identity.file").count() == 4
+    finally:
+        world.registry.set_tpm_identity(DAL1.facility_id, bytes(32))
 
     assert outside == [] and errors == []
 
