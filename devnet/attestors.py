@@ -270,17 +270,20 @@ def landed_count(registry: RegistryClient, attestor: str) -> int:
 
 
 def status_table(registry: RegistryClient, sites: list[SiteProcess]) -> list[str]:
-    """One line per site: attestor, stale, proofs landed, peer RTTs, status URL, reasons."""
+    """One line per site: attestor, stale, proofs landed, identity (tpm: bound to a TPM AK, or
+    file), peer RTTs, status URL, reasons."""
     lines = [
-        f"{'site':6} {'attestor':44} {'stale':6} {'landed':>6}  {'rtt to peers (ms)':26} "
-        f"{'metrics':32} reasons"
+        f"{'site':6} {'attestor':44} {'stale':6} {'landed':>6} {'identity':8}  "
+        f"{'rtt to peers (ms)':26} {'metrics':32} reasons"
     ]
     for site in sites:
-        status = registry.facility_status(facility_id(site.name))
+        fid = facility_id(site.name)
+        status = registry.facility_status(fid)
+        identity = "file" if registry.facility(fid).tpm_ak_certificate == bytes(32) else "tpm"
         rtts = " ".join(f"{p}={us / 1000:.1f}" for p, us in sorted(site.peer_rtts().items()))
         lines.append(
             f"{site.name:6} {site.attestor:44} {str(status.stale).lower():6} "
-            f"{landed_count(registry, site.attestor):>6}  {rtts or '-':26} "
+            f"{landed_count(registry, site.attestor):>6} {identity:8}  {rtts or '-':26} "
             f"{site.metrics_url:32} {', '.join(status.reasons()) or '-'}"
         )
     return lines

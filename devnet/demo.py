@@ -60,6 +60,7 @@ from devnet.localchain import LocalChain, dev_keys, start_chain
 from devnet.ports import free_port
 from devnet.progress import ProgressView, SiteRow, Status
 from devnet.signals import run_until_signalled
+from redundancy.attestation_verifier import Verifier
 from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
 from redundancy.deployment import Deployment, deploy
@@ -83,6 +84,9 @@ LATENCY_TIMEOUT = 60.0
 
 #: The sites the demo runs by default (every example: four honest, one dishonest).
 DEFAULT_SITES = SITE_NAMES
+#: The example site that attests with a software TPM (swtpm, installed by the bootstrap): its
+#: evidence is quoted by the TPM and its hardware domain is the firmware measured into PCR 0.
+DEFAULT_TPM_SITES = ("fra1",)
 #: anvil development accounts (anvil runs with ``ANVIL_ACCOUNTS``) that stake a validator on
 #: each example site's node (public keys: local use only); the nodes themselves are named in the
 #: sites' configs (accounts 7 to 11).
@@ -381,6 +385,7 @@ class Outcome:
     orders: int = 0
     batches: int = 0
     last_sequence: int = 0
+    tpm: dict[str, dict[str, Any]] | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -396,6 +401,7 @@ class Outcome:
             "ordersAcknowledged": self.orders,
             "batchesCommitted": self.batches,
             "lastSequence": self.last_sequence,
+            "tpmSites": self.tpm or {},
         }
 
 
@@ -453,6 +459,21 @@ def set_up_committee(
     return out
 
 
+def verify_tpm_sites(devnet: Devnet, names: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """Every accepted proof of each TPM site, through the independent verifier: how many, and
+    which checks failed (none, when the TPM chain holds end to end)."""
+    deployment = Deployment.read(devnet.deployment_file)
+    verifier = Verifier(devnet.registry.w3, deployment)
+    results: dict[str, dict[str, Any]] = {}
+    for name in names:
+        reports = verifier.verify_facility(facility_id(name))
+        failed = sorted({c.id for r in reports for c in r.checks if not c.ok})
+        quoted = sum(any(c.id == "tpm.quote.signature" for c in r.checks) for r in reports)
+        results[name] = {"proofs": len(reports), "quoted": quoted, "ok": not failed,
+                         "failed": failed}  # fmt: skip
+    return results
+
+
 def summary(out: Outcome, view: ProgressView, devnet: Devnet) -> None:
     """The closing lines: what the run showed, and how to check it."""
     seq = devnet.ledger.last_committed()[0]
@@ -484,9 +505,12 @@ def run(
     site_names: tuple[str, ...] = DEFAULT_SITES,
     json_path: Path | None = None,
     view: ProgressView | None = None,
+    tpm_sites: tuple[str, ...] = DEFAULT_TPM_SITES,
 ) -> int:
     """Start everything, show it, and keep it running (or, with ``once``, stop); stops what it
-    started in reverse order on the way out: venue, API, attestors, chain."""
+    started in reverse order on the way out: venue, API, attestors, chain. The ``tpm_sites``
+    (those of them in the world) attest with a software TPM each."""
+    tpm_sites = tuple(n for n in tpm_sites if n in site_names)
     view = view or ProgressView()
     state_dir.mkdir(parents=True, exist_ok=True)
     world = [example_site(name) for name in site_names]
@@ -519,18 +543,34 @@ def run(
                 devnet.owner,
                 devnet.deployment_file,
                 state_dir,
+                tpm_sites=tpm_sites,
             )
             started.callback(stop_attestors, sites, view)
+            on_tpm = f"; {', '.join(tpm_sites)} on a software TPM" if tpm_sites else ""
             step.done(
-                f"started {len(sites)} attestors ({', '.join(site_names)}; logs in "
+                f"started {len(sites)} attestors ({', '.join(site_names)}{on_tpm}; logs in "
                 f"{state_dir / 'sites'}/<site>/attestor.log)"
             )
         with view.step("proofs landed") as step:
             fresh = wait_fresh(devnet.registry, sites, timeout=FIRST_ROUND_TIMEOUT)
             step.done("every site fresh" if fresh else "some sites still stale")
         view.block("\n".join(status_table(devnet.registry, sites)))
+        if tpm_sites:
+            with view.step("TPM proofs verified") as step:
+                out.tpm = verify_tpm_sites(devnet, tpm_sites)
+                step.done(
+                    "; ".join(
+                        f"{name}: {r['proofs']} proofs, "
+                        + ("every check passed" if r["ok"] else f"FAILED {', '.join(r['failed'])}")
+                        for name, r in out.tpm.items()
+                    )
+                    + " (TPM quote, AK and EK chain to the pinned manufacturer, nonce, PCR 0 "
+                    "as the hardware domain)"
+                )
         if fresh:
+            tpm_results = out.tpm
             out = set_up_committee(devnet, world, sites, view)
+            out.tpm = tpm_results
             out.rpc_url, out.deployment_file = chain.rpc_url, str(devnet.deployment_file)
         if api is not None:
             with view.step("API") as step:
@@ -607,6 +647,10 @@ def parse_sites(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_tpm_sites(text: str) -> tuple[str, ...]:
+    return () if text.strip() in ("", "none") else parse_sites(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="redundancy-devnet", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -625,6 +669,13 @@ def main(argv: list[str] | None = None) -> int:
         "--no-venue", action="store_true", help="do not start etcd, nodes, gateways"
     )
     parser.add_argument("--json", type=Path, help="also write the summary as JSON to this file")
+    parser.add_argument(
+        "--tpm-sites",
+        type=parse_tpm_sites,
+        default=DEFAULT_TPM_SITES,
+        help=f"comma-separated sites that attest with a software TPM (swtpm; default: "
+        f"{','.join(DEFAULT_TPM_SITES)}; 'none' for none)",
+    )
     args = parser.parse_args(argv)
     try:
         api_port = None if args.no_api else args.api_port
@@ -636,6 +687,7 @@ def main(argv: list[str] | None = None) -> int:
             not args.no_venue,
             args.sites,
             args.json,
+            tpm_sites=args.tpm_sites,
         )
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)

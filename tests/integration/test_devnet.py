@@ -130,6 +130,13 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     # every facility-level kind plus the node's hardware proof landed from each attestor
     assert all(int(r[3]) >= 6 for r in rows), out
     assert len({r[1] for r in rows}) == 5  # each site has its own attestor key
+    # fra1 attests with a software TPM: bound on-chain, and every proof verifies end to end
+    assert "fra1 on a software TPM" in out
+    assert [r[4] for r in rows] == ["tpm", "file", "file", "file", "file"]
+    tpm = api["summary"]["tpmSites"]["fra1"]
+    assert tpm["ok"] is True and tpm["failed"] == [], tpm
+    assert tpm["quoted"] == tpm["proofs"] >= 6, tpm
+    assert "fra1: " in out and "every check passed" in out
     # the API, while the demo runs: an active-active committee of the four honest sites
     scores = api["scores"]
     assert scores["configuration_class"] == "active_active" and scores["score"] >= 1, scores
@@ -139,6 +146,9 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     facilities = {f["name"]: f for f in api["facilities"]["facilities"]}
     assert facilities["sin1"]["geography"]["flagged"] is True
     assert [n for n, f in facilities.items() if f["geography"]["flagged"]] == ["sin1"]
+    assert {n: f["identity"]["backend"] for n, f in facilities.items()} == {
+        "fra1": "tpm", "ams1": "file", "dal1": "file", "lon1": "file", "sin1": "file"
+    }  # fmt: skip
     # what the console said
     assert "epoch 1: fra1, ams1, dal1, lon1; class active-active, redundancy score 1" in out
     assert "sin1 FLAGGED: it claims singapore (sg)" in out
