@@ -170,3 +170,43 @@ def test_the_next_node_steps_in_after_the_grace_when_the_first_is_gone(
     assert submitter.signer.address.lower() == view.rotation(index)[1]
     assert took >= 1.0  # it waited out one grace period
     assert _ledger_transactions(w3, nodes[0].ledger.address, start) == [1]
+
+
+def test_a_committee_change_while_a_batch_waits_for_its_quorum_is_signed_again_and_commits(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """Two nodes sign under epoch 1 (40 of 90: no quorum), then sv3 withdraws, a keeper selects
+    epoch 2 (sv0, sv1, sv2) and the other two nodes sign under it. Before the epoch check the
+    two groups signed different batches and neither reached a quorum, so the batch (and every
+    later one) was never committed; sv3's node, no longer a member, signs too and must be left
+    out of the submission (the ledger reverts on a non-member)."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    for n in nodes:
+        n.epoch_check = 0.5
+    sv0, sv1, sv2, sv3 = nodes
+    b = boundary()
+    start = w3.eth.block_number
+
+    async def scenario() -> tuple[list[bool], int, int]:
+        old = await asyncio.to_thread(sv0.committee)
+        early = [asyncio.create_task(n.settle(b, old, 30.0)) for n in (sv0, sv3)]
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(registry.deregister_validator, sender=VALIDATORS[3].account())
+        await asyncio.to_thread(sv0.selector.select_committee, sender=owner)
+        new = await asyncio.to_thread(sv1.committee)
+        late = [asyncio.create_task(n.settle(b, new, 30.0)) for n in (sv1, sv2)]
+        return list(await asyncio.gather(*early, *late)), old.epoch, new.epoch
+
+    results, old_epoch, new_epoch = asyncio.run(scenario())
+    assert new_epoch == old_epoch + 1
+    assert results == [True] * 4
+    assert sv0.ledger.last_committed() == (b.last, b.root, 1)
+    assert sv0.ledger.last_epoch() == new_epoch  # signed by the new committee
+    assert [s for n in nodes for s in n.submissions] == [
+        (Batch(new_epoch, b.first, b.last, b.root), False)
+    ]
+    assert _ledger_transactions(w3, sv0.ledger.address, start) == [1]

@@ -7,6 +7,13 @@ addresses in ascending order, rotated by a hash of the boundary's chunk index. T
 order submits as soon as it sees the quorum; the k-th steps in only ``k * grace`` seconds after
 the quorum appeared and only if the batch is still not committed. A healthy venue therefore sends
 one transaction per batch and none reverts; a dead submitter costs one grace period.
+
+A new committee mid-batch: the epoch is part of what is signed, so nodes that read the committee
+on either side of a ``CommitteeSelected`` would sign different batches and none would reach a
+quorum. While it waits, each node checks the selector's epoch every ``epoch_check`` seconds and,
+when it moved, signs the batch again under the new epoch; only the batch epoch's members'
+signatures are submitted (another's would make the ledger revert). A batch that found no quorum
+in time is not skipped (the ledger takes contiguous ranges only): the node tries it again.
 """
 
 from __future__ import annotations
@@ -87,9 +94,11 @@ class Settler:
         registry: RegistryClient,
         *,
         grace: float = 5.0,
+        epoch_check: float = 1.0,
     ) -> None:
         self.node_id = node_id
         self.grace = grace
+        self.epoch_check = epoch_check
         self.etcd = etcd
         self.signer = signer
         self.ledger = ledger
@@ -121,8 +130,11 @@ class Settler:
         )
         return batch
 
-    async def signatures(self, index: int, batch: Batch) -> dict[str, Signature]:
-        """Published signatures over exactly ``batch``, by recovered node address."""
+    async def signatures(
+        self, index: int, batch: Batch, view: CommitteeView | None = None
+    ) -> dict[str, Signature]:
+        """Published signatures over exactly ``batch``, by recovered node address (only the
+        members of ``view`` with stake to count, if given)."""
         kvs, _, _ = await self.etcd.get_range(sigs_prefix(index), prefix_end(sigs_prefix(index)))
         digest = batch.digest(self.ledger.domain_separator)
         found: dict[str, Signature] = {}
@@ -130,21 +142,38 @@ class Settler:
             d = json.loads(kv.value)
             sig = Signature(int(d["v"]), bytes.fromhex(d["r"]), bytes.fromhex(d["s"]))
             signer = recover_address(digest, sig)
-            if signer is not None:
-                found["0x" + signer.hex()] = sig
+            if signer is None:
+                continue
+            node = "0x" + signer.hex()
+            if view is None or view.stake_by_node.get(node, 0) > 0:
+                found[node] = sig
         return found
 
     async def settle(self, b: Boundary, view: CommitteeView, timeout: float = 30.0) -> bool:
         """Sign ``b``, wait for a quorum of signatures, and commit it when this node's turn in
-        the rotation comes and nobody has yet."""
+        the rotation comes and nobody has yet; sign again if the committee's epoch moves on
+        meanwhile (the wait starts over)."""
         batch = await self.sign(b, view.epoch)
         loop = asyncio.get_running_loop()
         rank = view.rank(b.index, self.signer.address)
         deadline = loop.time() + timeout
+        epoch_check_at = loop.time() + self.epoch_check
         quorum_at: float | None = None
         while loop.time() < deadline:
+            if loop.time() >= epoch_check_at:
+                epoch_check_at = loop.time() + self.epoch_check
+                epoch = (await asyncio.to_thread(self.selector.current_committee)).epoch
+                if epoch != view.epoch:
+                    log.info(
+                        "batch %d-%d: the committee moved to epoch %d; signing it again",
+                        b.first, b.last, epoch,
+                    )  # fmt: skip
+                    view = await asyncio.to_thread(self.committee)
+                    batch = await self.sign(b, view.epoch)
+                    rank = view.rank(b.index, self.signer.address)
+                    deadline, quorum_at = loop.time() + timeout, None
             if quorum_at is None:
-                sigs = await self.signatures(b.index, batch)
+                sigs = await self.signatures(b.index, batch, view)
                 if view.has_quorum(set(sigs)):
                     quorum_at = loop.time()
             if quorum_at is not None:
@@ -152,7 +181,7 @@ class Settler:
                 if last >= batch.last_sequence:
                     return True
                 if loop.time() - quorum_at >= rank * self.grace:
-                    sigs = await self.signatures(b.index, batch)
+                    sigs = await self.signatures(b.index, batch, view)
                     await self._commit(batch, sigs, rank)
                     return True
                 await asyncio.sleep(0.25)
@@ -195,11 +224,20 @@ class Settler:
             if not node.serving:  # a diverged node's root is not the venue's: sign nothing
                 log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
                 continue
-            try:
-                view = await asyncio.to_thread(self.committee)
-                await self.settle(b, view)
-            except (EtcdError, ChainError, OSError) as exc:
-                log.warning("batch at chunk %d not settled: %s", b.index, exc)
+            while node.serving and not await self._settle_once(b):  # never skipped: the
+                await asyncio.sleep(1.0)  # ledger takes contiguous ranges only
+
+    async def _settle_once(self, b: Boundary) -> bool:
+        """One attempt at ``b``: True once it is settled (by anyone) or was tried to the end."""
+        try:
+            view = await asyncio.to_thread(self.committee)
+            if await self.settle(b, view):
+                return True
+            last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
+            return last >= b.last
+        except (EtcdError, ChainError, OSError) as exc:
+            log.warning("batch at chunk %d not settled yet: %s", b.index, exc)
+            return False
 
 
 def build_settler(settings: Settings, chain: ChainSettings, etcd: EtcdClient) -> Settler:
