@@ -33,6 +33,14 @@ from redundancy.keystore import load_account, read_passphrase
 PASSWORD_ENV = "REDUNDANCY_KEYSTORE_PASSWORD"
 LOCAL_CHAINS: dict[int, ChainKind] = {31337: "anvil", 1337: "ganache"}
 
+#: Why a local chain's public development account may hold nothing, and what to do.
+DEV_ACCOUNT_HINT: dict[ChainKind, str] = {
+    "ganache": "ganache makes random accounts unless started with --wallet.deterministic (-d); "
+    "restart it with -d, or deploy with --keystore",
+    "anvil": "anvil was started with other accounts (--mnemonic, --accounts 0?); restart it with "
+    "its defaults, or deploy with --keystore",
+}
+
 EXIT_UNREACHABLE = 2
 EXIT_FUNDS = 3
 EXIT_KEYSTORE = 4
@@ -49,6 +57,11 @@ def _deployer(args: argparse.Namespace, w3: Web3) -> LocalAccount:
                 f"31337 or 1337); use --keystore"
             )
         account: LocalAccount = Account.from_key(dev_keys(kind)[args.dev_account])
+        if int(w3.eth.get_balance(account.address)) == 0:
+            raise KeystoreError(
+                f"development account {args.dev_account} ({account.address}) has 0 wei on this "
+                f"{kind} chain: {DEV_ACCOUNT_HINT[kind]}"
+            )
         return account
     if args.keystore is None:
         raise KeystoreError("give --keystore (or --dev-account on a local chain)")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from eth_account import Account
 
+from devnet.http import rpc_call
 from devnet.localchain import LocalChain
 from devnet.ports import free_port
+from devnet.toolchain import node_bin
 from redundancy.chain import connect
 from redundancy.deployment import Deployment
 from redundancy.keystore import write_keystore
@@ -91,3 +94,38 @@ def test_wrong_passphrase_and_open_keystore_are_refused(
     (tmp_path / "pw").write_text("right")
     proc = run_keystore(anvil_chain.rpc_url, tmp_path)
     assert proc.returncode == 4 and "mode 0644" in proc.stderr
+
+
+def test_a_dev_account_on_a_ganache_without_deterministic_keys_says_how_to_fix_it(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    ganache = subprocess.Popen(
+        [str(node_bin("ganache")), "--server.host", "127.0.0.1", "--server.port", str(port),
+         "--logging.quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        rpc = f"http://127.0.0.1:{port}"
+        wait_answering(rpc)
+        proc = run("--rpc-url", rpc, "--dev-account", "0", "--out", str(tmp_path / "d.json"))
+    finally:
+        ganache.terminate()
+        ganache.wait(timeout=30)
+    assert proc.returncode == 4, proc.stderr  # the key chosen, not the chain, is the problem
+    assert proc.stderr.count("\n") == 1 and "has 0 wei on this ganache chain" in proc.stderr
+    assert "--wallet.deterministic (-d)" in proc.stderr
+    assert not (tmp_path / "d.json").exists()
+
+
+def wait_answering(rpc: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            rpc_call(rpc, "eth_chainId", timeout=1.0)
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
