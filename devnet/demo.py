@@ -43,6 +43,7 @@ from attestor.latency import SignedLatency
 from devnet.apiserver import ApiProcess, launch_api, pick_port, wait_api
 from devnet.attestors import (
     SiteProcess,
+    fund,
     landed_count,
     start_sites,
     status_table,
@@ -56,10 +57,11 @@ from devnet.examples import (
     ExampleSite,
     example_site,
 )
-from devnet.localchain import LocalChain, dev_keys, start_chain
+from devnet.localchain import ChainKind, LocalChain, attach_chain, dev_keys, start_chain
 from devnet.ports import free_port
 from devnet.progress import ProgressView, SiteRow, Status
 from devnet.signals import run_until_signalled
+from devnet.venue import SUBMITTER_ACCOUNTS
 from redundancy.attestation_verifier import Verifier
 from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
@@ -92,6 +94,11 @@ DEFAULT_TPM_SITES = ("fra1",)
 #: sites' configs (accounts 7 to 11).
 VALIDATOR_ACCOUNTS = {"fra1": 4, "ams1": 5, "dal1": 6, "lon1": 12, "sin1": 13}
 ANVIL_ACCOUNTS = 20
+#: What the demo starts each chain with: enough public development accounts for every role.
+CHAIN_ARGS: dict[ChainKind, tuple[str, ...]] = {
+    "anvil": ("--accounts", str(ANVIL_ACCOUNTS)),
+    "ganache": ("--wallet.totalAccounts", str(ANVIL_ACCOUNTS), "--wallet.defaultBalance", "10000"),
+}
 VALIDATOR_STAKE = 25 * 10**18
 NODE_TIMEOUT = 60.0
 #: the most an attestor's /latency answer may be (one signed measurement per peer)
@@ -140,6 +147,23 @@ def deploy_contracts(chain: LocalChain, state_dir: Path) -> Devnet:
     deployment.write(deployment_file)
     registry = RegistryClient(w3, deployment.registry, owner)
     return Devnet(chain, w3, owner, deployment, deployment_file, registry)
+
+
+def fund_demo_accounts(devnet: Devnet) -> None:
+    """Top up, from the owner, the public development accounts the demo uses beyond the first:
+    the validators' operators (their stake and gas) and the venue's submitters (gas). anvil
+    started by the demo funds all of them itself; ganache, or a chain started elsewhere with
+    fewer accounts, does not."""
+    keys = dev_keys("anvil", ANVIL_ACCOUNTS)
+    needs = {Account.from_key(keys[i]).address: VALIDATOR_STAKE + 5 * 10**18
+             for i in VALIDATOR_ACCOUNTS.values()}  # fmt: skip
+    for i in SUBMITTER_ACCOUNTS:
+        needs.setdefault(Account.from_key(keys[i]).address, 5 * 10**18)
+    w3 = devnet.w3
+    for address, need in needs.items():
+        balance = int(w3.eth.get_balance(address))
+        if balance < need:
+            fund(w3, devnet.owner, [address], need - balance)
 
 
 def stop_attestors(sites: list[SiteProcess], view: ProgressView) -> None:
@@ -506,10 +530,13 @@ def run(
     json_path: Path | None = None,
     view: ProgressView | None = None,
     tpm_sites: tuple[str, ...] = DEFAULT_TPM_SITES,
+    chain_kind: ChainKind = "anvil",
+    rpc_url: str | None = None,
 ) -> int:
     """Start everything, show it, and keep it running (or, with ``once``, stop); stops what it
     started in reverse order on the way out: venue, API, attestors, chain. The ``tpm_sites``
-    (those of them in the world) attest with a software TPM each."""
+    (those of them in the world) attest with a software TPM each. The chain is a new anvil or
+    ganache (``chain_kind``), or the local development chain already at ``rpc_url``."""
     tpm_sites = tuple(n for n in tpm_sites if n in site_names)
     view = view or ProgressView()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -519,13 +546,20 @@ def run(
     with ExitStack() as started:
         started.callback(view.close)
         with view.step("chain") as step:
-            chain = start_chain(
-                "anvil", port=port, block_time=1, extra_args=("--accounts", str(ANVIL_ACCOUNTS))
-            )
-            started.callback(chain.stop)
-            step.done(f"anvil {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
+            if rpc_url is not None:
+                chain = attach_chain(rpc_url, ANVIL_ACCOUNTS)
+                step.done(
+                    f"{chain.kind} at {chain.rpc_url} (chain id {chain.chain_id}; left running)"
+                )
+            else:
+                chain = start_chain(
+                    chain_kind, port=port, block_time=1, extra_args=CHAIN_ARGS[chain_kind]
+                )
+                started.callback(chain.stop)
+                step.done(f"{chain.kind} {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
         with view.step("contracts") as step:
             devnet = deploy_contracts(chain, state_dir)
+            fund_demo_accounts(devnet)
             step.done(
                 f"registry {devnet.deployment.registry}, deployment file {devnet.deployment_file}"
             )
@@ -614,9 +648,11 @@ def run(
 
             def step_status() -> bool:
                 nonlocal next_status
-                if chain.process.poll() is not None:
+                if chain.process is not None and chain.process.poll() is not None:
                     return False
                 if time.monotonic() >= next_status:
+                    if chain.process is None and not chain.alive():
+                        return False
                     next_status = time.monotonic() + STATUS_EVERY
                     status = site_status(devnet, world, sites)
                     status.orders = orders_acknowledged(venue_log)
@@ -660,7 +696,18 @@ def main(argv: list[str] | None = None) -> int:
         help=f"comma-separated example sites (default: {','.join(DEFAULT_SITES)}; "
         f"the old three-site world: fra1,ams1,dal1)",
     )
-    parser.add_argument("--port", type=int, default=0, help="anvil port (default: a free one)")
+    parser.add_argument(
+        "--chain",
+        choices=("anvil", "ganache"),
+        default="anvil",
+        help="the local chain to start (default: anvil)",
+    )
+    parser.add_argument(
+        "--rpc-url",
+        help="use the local development chain already running here instead (anvil, or ganache "
+        "started with -d): its public development accounts pay for everything",
+    )
+    parser.add_argument("--port", type=int, default=0, help="chain port (default: a free one)")
     parser.add_argument("--state-dir", type=Path, default=Path(".devnet"), help="where files go")
     parser.add_argument("--once", action="store_true", help="stop after the first batch")
     parser.add_argument("--api-port", type=int, default=0, help="API port (default: 8000 if free)")
@@ -688,6 +735,8 @@ def main(argv: list[str] | None = None) -> int:
             args.sites,
             args.json,
             tpm_sites=args.tpm_sites,
+            chain_kind=args.chain,
+            rpc_url=args.rpc_url,
         )
     except RedundancyError as exc:
         print(f"redundancy-devnet: error: {exc}", file=sys.stderr)

@@ -11,33 +11,50 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eth_account import Account
+
 from devnet.errors import ToolchainError
 from devnet.http import rpc_call
 from devnet.ports import free_port
 from devnet.toolchain import node_bin
 from redundancy.devkeys import ChainKind, dev_keys
 
-__all__ = ["ChainKind", "LocalChain", "dev_keys", "start_chain"]
+__all__ = ["ChainKind", "LocalChain", "attach_chain", "dev_keys", "start_chain"]
+
+#: The chain ids of the local development chains whose accounts are public keys.
+LOCAL_CHAIN_KINDS: dict[int, ChainKind] = {31337: "anvil", 1337: "ganache"}
 
 
 @dataclass
 class LocalChain:
-    """A running local chain process."""
+    """A running local chain: a process started here, or (``process`` None) one already
+    running that ``attach_chain`` found."""
 
     kind: ChainKind
     host: str
     port: int
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | None
     chain_id: int
     dev_keys: list[str] = field(default_factory=list)
+    url: str | None = None  # an attached chain's URL as given
 
     @property
     def rpc_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return self.url or f"http://{self.host}:{self.port}"
+
+    def alive(self) -> bool:
+        """Whether the chain still answers (a started one: whether its process runs)."""
+        if self.process is not None:
+            return self.process.poll() is None
+        try:
+            rpc_call(self.rpc_url, "eth_chainId", timeout=2.0)
+        except OSError:
+            return False
+        return True
 
     def stop(self) -> None:
-        """Terminate the chain and wait for it."""
-        if self.process.poll() is None:
+        """Terminate the chain and wait for it (an attached chain is left running)."""
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=10)
@@ -117,3 +134,32 @@ def start_chain(
             time.sleep(0.1)
     chain.stop()
     raise ToolchainError(f"{kind} did not answer on {chain.rpc_url} within {startup_timeout:.0f} s")
+
+
+def attach_chain(rpc_url: str, accounts: int = 10) -> LocalChain:
+    """A local development chain already running at ``rpc_url`` (anvil, chain id 31337, or
+    ganache started with ``-d``, chain id 1337), whose development account 0 holds funds.
+    Raises ToolchainError naming what is wrong."""
+    try:
+        chain_id = int(str(rpc_call(rpc_url, "eth_chainId", timeout=5.0)), 16)
+    except OSError as exc:
+        raise ToolchainError(f"no chain answers at {rpc_url}: {exc}") from None
+    kind = LOCAL_CHAIN_KINDS.get(chain_id)
+    if kind is None:
+        raise ToolchainError(
+            f"{rpc_url} is chain {chain_id}: the demo needs a local development chain whose "
+            "accounts are public keys (anvil, chain id 31337, or ganache -d, chain id 1337)"
+        )
+    keys = dev_keys(kind, accounts)
+    first = Account.from_key(keys[0]).address
+    balance = int(str(rpc_call(rpc_url, "eth_getBalance", [first, "latest"], timeout=5.0)), 16)
+    if balance == 0:
+        hint = (
+            "start ganache with --wallet.deterministic (-d)"
+            if kind == "ganache"
+            else "start anvil with its default accounts"
+        )
+        raise ToolchainError(
+            f"development account 0 ({first}) has 0 wei on the {kind} chain at {rpc_url}: {hint}"
+        )
+    return LocalChain(kind, "", 0, None, chain_id, keys, url=rpc_url)

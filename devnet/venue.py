@@ -23,7 +23,7 @@ from eth_account import Account
 from devnet.etcdcluster import start_cluster
 from devnet.flow import order_flow
 from devnet.http import http_json
-from devnet.localchain import dev_keys
+from devnet.localchain import LOCAL_CHAIN_KINDS, dev_keys
 from devnet.nodes import make_sites
 from devnet.signals import run_until_signalled
 from redundancy.chain import connect
@@ -49,9 +49,10 @@ class VenueError(ValidatorError):
 def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str, dict[str, str]]:
     """Per site: the contracts, the committee node's dev key, and a dev account that pays gas."""
     w3 = connect(rpc_url)
-    if w3.eth.chain_id != 31337:
+    if w3.eth.chain_id not in LOCAL_CHAIN_KINDS:
         raise VenueError(
-            f"validator-venue runs on a local anvil (chain id 31337), not {w3.eth.chain_id}"
+            "validator-venue runs on a local development chain (anvil, chain id 31337, or "
+            f"ganache, 1337), not chain {w3.eth.chain_id}"
         )
     registry = RegistryClient(w3, dep.registry)
     committee = SelectorClient(w3, dep.selector).current_committee()

@@ -252,3 +252,27 @@ def assert_no_secret_in_logs(state_dir: Path, console: str) -> None:
         if secret.lower() in text.lower()
     ]
     assert leaks == []
+
+
+@pytest.mark.slow  # opt-in (-m slow): about three minutes; the anvil world runs in CI
+@pytest.mark.timeout(900)
+def test_devnet_on_ganache_runs_the_whole_default_world(tmp_path: Path) -> None:
+    """``--chain ganache``: the same world, committee, flag, venue and first batch on ganache
+    (the contracts are compiled for an EVM version both chains run)."""
+    json_path = tmp_path / "summary.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "devnet.demo", "--chain", "ganache", "--once", "--no-api",
+         "--state-dir", str(tmp_path / "state"), "--json", str(json_path)],
+        capture_output=True,
+        text=True,
+        timeout=800,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "ganache http://127.0.0.1:" in proc.stdout and "(chain id 1337" in proc.stdout
+    summary = json.loads(json_path.read_text())
+    assert summary["class"] == "active-active" and summary["score"] >= 1
+    assert summary["committee"]["sites"] == ["fra1", "ams1", "dal1", "lon1"]
+    assert list(summary["flagged"]) == ["sin1"]
+    assert summary["ordersAcknowledged"] == 600 and summary["batchesCommitted"] >= 1
+    assert summary["tpmSites"]["fra1"]["ok"] is True
+    assert processes_mentioning(str(tmp_path)) == []
