@@ -132,6 +132,44 @@ async def closed_loop(
     }
 
 
+#: every ack latency (ms) measured, by (path, offered orders/s), for --plot
+SAMPLES: dict[tuple[str, float], list[float]] = {}
+
+
+def plot_ack_latency(out: Path) -> str:
+    """The distribution (CDF) of single-order ack latencies at each offered rate, every run
+    pooled, beside the goals; needs matplotlib (``pip install -e '.[bench]'``)."""
+    try:
+        import matplotlib  # optional: only the plot needs it
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for (path, rate), lat in sorted(SAMPLES.items()):
+        if path != "/orders" or not lat:
+            continue
+        xs = sorted(lat)
+        ys = [(i + 1) / len(xs) for i in range(len(xs))]
+        ax.step(xs, ys, where="post", label=f"{rate:,.0f} orders/s ({len(xs):,} acks)")
+    ax.axvline(5, color="grey", linestyle="--", linewidth=1)
+    ax.axvline(20, color="grey", linestyle=":", linewidth=1)
+    ax.text(5, 0.02, " p50 goal 5 ms", color="grey", fontsize=8)
+    ax.text(20, 0.02, " p99 goal 20 ms", color="grey", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("ack latency of one order (ms, log scale)")
+    ax.set_ylabel("fraction of orders acknowledged")
+    ax.set_title("Single-order ack latency, 3-member etcd on loopback (open loop)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+    return f"plot: {out}"
+
+
 async def open_loop(
     urls: list[str], bodies: list[bytes], path: str, per_body: int, rate: float, seconds: float
 ) -> dict[str, float]:
@@ -162,6 +200,7 @@ async def open_loop(
             i += 1
             next_at += rng.expovariate(rate)
         await asyncio.gather(*tasks)
+    SAMPLES.setdefault((path, rate * per_body), []).extend(1000 * x for x in lat)
     return {
         "offered_orders_per_s": rate * per_body,
         "ack_p50_ms": 1000 * statistics.median(lat),
@@ -396,6 +435,7 @@ def main() -> int:
         "--inflight", type=int, help="with --geo: chunk writes in flight per gateway (from RTTs)"
     )
     p.add_argument("--json", type=Path)
+    p.add_argument("--plot", type=Path, help="write the ack-latency distribution here (PNG)")
     args = p.parse_args()
     msgs = order_flow(500_000, 11)
     if args.geo:
@@ -434,6 +474,8 @@ def main() -> int:
     print(f"(medians of {args.runs} runs; 2-core machine shared by all processes; loopback)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.plot:
+        print(plot_ack_latency(args.plot))
     return 0
 
 

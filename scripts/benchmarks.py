@@ -37,6 +37,8 @@ class Bench:
     quick: tuple[str, ...] | None
     """None: not run with --quick (needs root, or far too long)."""
     timeout: float = 1800.0
+    plots: tuple[str, ...] = ()
+    """Images the benchmark writes (paths from the repository root), shown in its section."""
 
 
 BENCHES = (
@@ -104,8 +106,19 @@ BENCHES = (
         "nodes",
         "Acknowledged orders/s through a 3-member etcd cluster with group commit; ack latency.",
         ">= 50,000 orders/s acknowledged; single-order ack p50 <= 5 ms, p99 <= 20 ms on loopback.",
-        ("bench/bench_nodes.py",),
-        ("bench/bench_nodes.py", "--runs", "1", "--seconds", "3", "--rates", "300"),
+        ("bench/bench_nodes.py", "--plot", "docs/bench/ack-latency.png"),
+        (
+            "bench/bench_nodes.py",
+            "--runs",
+            "1",
+            "--seconds",
+            "3",
+            "--rates",
+            "300",
+            "--plot",
+            "docs/bench/ack-latency.png",
+        ),
+        plots=("docs/bench/ack-latency.png",),
     ),
     Bench(
         "frontier",
@@ -114,6 +127,7 @@ BENCHES = (
         "no fixed goal: the curve, beside the physical floor.",
         ("bench/frontier.py",),
         None,
+        plots=("docs/frontier.png",),
     ),
 )
 
@@ -291,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         summary.append(f"| [{bench.name}](#{bench.name}) | {status} | {out.seconds:.0f} |")
         sections += section(bench.name, bench.what, bench.goal, out)
+        sections += [f"![{bench.name}]({p})\n" for p in bench.plots if (ROOT / p).exists()]
         write(done=False)
     if not args.no_demo and (only is None or "demo" in only):
         print("running demo ...", flush=True)
