@@ -29,6 +29,7 @@ from api.routes import (
     metrics,
     scores,
     validators,
+    venue,
 )
 from api.service import ChainService
 from api.settings import Settings
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
         latency,
         batches,
         health,
+        venue,
         metrics,
         dashboard,
     ):

@@ -45,6 +45,15 @@ class Settings(DeployableSettings):
         default_factory=list,
         description="an origin allowed by CORS (repeat the flag for more; none: CORS off)",
     )
+    venue_nodes: list[str] = Field(
+        default_factory=list,
+        description="a validator node's HTTP URL, asked for GET /venue (repeat the flag for more)",
+    )
+    venue_file: Path | None = Field(
+        default=None,
+        description="a JSON list of {site, url} of the venue's nodes, read at each GET /venue "
+        "(the devnet's venue writes it; absent: no venue running)",
+    )
     access_log: bool = Field(default=False, description="log every request (costs throughput)")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="least severe log level written (the API's and uvicorn's)"

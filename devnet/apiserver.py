@@ -61,10 +61,15 @@ def _busy(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def launch_api(deployment: Path, rpc_url: str, port: int, log: Path) -> ApiProcess:
-    """Start the API on loopback without waiting for it (``wait_api`` waits)."""
+def launch_api(
+    deployment: Path, rpc_url: str, port: int, log: Path, venue_file: Path | None = None
+) -> ApiProcess:
+    """Start the API on loopback without waiting for it (``wait_api`` waits); ``venue_file`` is
+    where the venue will list its nodes (for GET /venue)."""
     cmd = [*api_command(), "--deployment", str(deployment), "--rpc-url", rpc_url]
     cmd += ["--host", "127.0.0.1", "--port", str(port)]
+    if venue_file is not None:
+        cmd += ["--venue-file", str(venue_file)]
     with log.open("ab") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     return ApiProcess(process, f"http://127.0.0.1:{port}", log)

@@ -61,7 +61,7 @@ from devnet.localchain import ChainKind, LocalChain, attach_chain, dev_keys, sta
 from devnet.ports import free_port
 from devnet.progress import ProgressView, SiteRow, Status
 from devnet.signals import run_until_signalled
-from devnet.venue import SUBMITTER_ACCOUNTS
+from devnet.venue import SUBMITTER_ACCOUNTS, VENUE_FILE
 from redundancy.attestation_verifier import Verifier
 from redundancy.chain import connect
 from redundancy.cli.verify_scores import table
@@ -567,7 +567,13 @@ def run(
         api: ApiProcess | None = None
         if api_port is not None:  # started now, so it boots while the sites do
             log = state_dir / "api.log"
-            api = launch_api(devnet.deployment_file, chain.rpc_url, pick_port(api_port), log)
+            api = launch_api(
+                devnet.deployment_file,
+                chain.rpc_url,
+                pick_port(api_port),
+                log,
+                venue_file=state_dir / "venue" / VENUE_FILE,
+            )
             started.callback(api.stop)
         with view.step("sites") as step:
             sites = start_sites(

@@ -13,6 +13,7 @@ gas from another development account. Prints one line per step; runs until SIGTE
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -38,6 +39,8 @@ from validator.engine.errors import ValidatorError
 #: development accounts that pay each site's gas (the demo runs anvil with 20 accounts)
 SUBMITTER_ACCOUNTS = (4, 5, 6, 14, 15)
 BATCH_TIMEOUT = 90.0
+#: Where (in the state dir) the running venue lists its nodes' URLs, for the API's /venue.
+VENUE_FILE = "nodes.json"
 #: How long a refused (503) order batch is retried while the venue starts.
 RETRY_REFUSED_FOR = 30.0
 
@@ -112,6 +115,8 @@ def run(
             )
             for s in venue.sites:
                 print(f"  {s.name}: gateway {s.gateway_url}/orders, node {s.node_url}", flush=True)
+            nodes = [{"site": s.name, "url": s.node_url} for s in venue.sites]
+            (state_dir / VENUE_FILE).write_text(json.dumps(nodes, indent=2) + "\n")
             flow = order_flow(orders, 11)
             for k in range(0, len(flow), 50):
                 site = venue.sites[(k // 50) % len(venue.sites)]
@@ -136,6 +141,7 @@ def run(
                 run_until_signalled()
             return 0
         finally:
+            (state_dir / VENUE_FILE).unlink(missing_ok=True)
             venue.stop()
 
 

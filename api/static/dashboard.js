@@ -261,6 +261,20 @@ function drawTable(facilities, policy) {
   }
 }
 
+function drawVenue(venue) {
+  const box = $("venue");
+  if (!venue || !venue.configured) {
+    box.textContent = "not running";
+    box.dataset.leader = "";
+    return;
+  }
+  const serving = venue.nodes.filter((n) => n.serving).length;
+  const lead = venue.leader ? `leader ${venue.leader}` : "no leader";
+  box.textContent = `${lead} · ${serving} of ${venue.nodes.length} nodes serving`;
+  box.title = venue.nodes.map((n) => `${n.site || n.node || n.url}: ${n.reachable ? (n.serving ? `serving, seq ${n.seq}` : "not serving") : `unreachable (${n.error})`}`).join("\n");
+  box.dataset.leader = venue.leader || "";
+}
+
 // --------------------------------------------------------------- refresh
 
 async function refresh() {
@@ -276,6 +290,7 @@ async function refresh() {
     drawBars(committee, scores);
     drawScore(scores, committee);
     drawTable(state.facilities, state.policy);
+    drawVenue(await getJSON("/venue").catch(() => null));
     $("block").textContent = String(scores.block.number);
     document.body.dataset.block = String(scores.block.number);
     document.body.dataset.ready = "true";

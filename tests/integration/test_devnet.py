@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,7 @@ def dashboard(base: str) -> dict[str, object]:
                 "class": page.inner_text("#class"),
                 "flagged": page.locator(".site[data-name=sin1] circle.ring").count(),
                 "rows": page.locator("#facilities tbody tr").count(),
+                "venue": page.inner_text("#venue"),
             }
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "dashboard-demo.png"), full_page=True)
@@ -101,6 +103,7 @@ def run_demo(
         base = f"http://127.0.0.1:{api_port}"
         api["scores"] = get_json(base + "/scores", timeout=10)
         api["facilities"] = get_json(base + "/facilities", timeout=10)
+        api["venue"] = get_json(base + "/venue", timeout=10)
         api["dashboard"] = dashboard(base)
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
         rest, err = proc.communicate(timeout=120)
@@ -142,7 +145,16 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     assert scores["configuration_class"] == "active_active" and scores["score"] >= 1, scores
     assert all(d["tolerance"] >= 1 for d in scores["dimensions"]), scores
     # the dashboard a user opens shows the same, and the dishonest site ringed on the map
-    assert api["dashboard"] == {"score": "1", "class": "active-active", "flagged": 1, "rows": 5}
+    # the venue's nodes, asked by the API: one per committee site, all serving, one leads
+    venue = api["venue"]
+    assert venue["configured"] is True
+    assert sorted(n["site"] for n in venue["nodes"]) == sorted(["fra1", "ams1", "dal1", "lon1"])
+    assert all(n["reachable"] and n["serving"] for n in venue["nodes"]), venue
+    assert [n["site"] for n in venue["nodes"] if n["etcd_leader"]] == [venue["leader"]], venue
+    shown = api["dashboard"]
+    leader_shown = str(shown.pop("venue"))  # asked a moment later: leadership may have moved
+    assert re.fullmatch(r"leader (fra1|ams1|dal1|lon1) · 4 of 4 nodes serving", leader_shown)
+    assert shown == {"score": "1", "class": "active-active", "flagged": 1, "rows": 5}
     facilities = {f["name"]: f for f in api["facilities"]["facilities"]}
     assert facilities["sin1"]["geography"]["flagged"] is True
     assert [n for n, f in facilities.items() if f["geography"]["flagged"]] == ["sin1"]

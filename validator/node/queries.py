@@ -38,6 +38,23 @@ def create_app(
         }
         return JSONResponse(body, status_code=200 if node.serving else 503)
 
+    @app.get("/venue")
+    async def venue() -> Response:
+        """This node's place in the venue: serving or not, and whether its site's etcd member
+        leads the cluster (null when the member does not answer within half a second)."""
+        status = await node.etcd.member_status(0, 0.5)
+        leads = None
+        if status is not None:
+            leads = str(status["header"]["member_id"]) == str(status.get("leader", ""))
+        body = {
+            "node": node.settings.node_id,
+            "serving": node.serving,
+            "seq": node.engine.seq,
+            "applied_chunk": node.applied,
+            "etcd_leader": leads,
+        }
+        return JSONResponse(body)
+
     @app.get("/state_hash")
     async def state_hash() -> Response:
         return refused() or JSONResponse(
