@@ -168,5 +168,5 @@ def test_docs_work_offline(
     page = context.new_page()
     page.goto(live_server.url + "/docs")
     page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
-    assert page.locator(".swagger-ui .opblock").count() == 14
+    assert page.locator(".swagger-ui .opblock").count() == 15
     assert outside == []
