@@ -156,18 +156,22 @@ def make_sites(
     root.mkdir(parents=True, exist_ok=True)
     sites = Sites(cluster, root)
     names = [m.name for m in cluster.members]
+    planned = {}
     for member in cluster.members:
         place = member.placement
-        others = nearest(member.name) if nearest else [n for n in names if n != member.name]
         fixed = place is not None and place.fixed_ports
-        site = Site(
+        planned[member.name] = Site(
             member.name,
             root / f"{member.name}.toml",
             NODE_PORT if fixed else free_port(),
             GATEWAY_PORT if fixed else free_port(),
             placement=place,
         )
+    for member in cluster.members:
+        others = nearest(member.name) if nearest else [n for n in names if n != member.name]
+        site = planned[member.name]
         values: dict[str, Any] = {
+            "peers": [planned[o].node_url_from(member.name) for o in others],
             "node_id": member.name,
             "etcd_endpoints": [
                 member.client_url,

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+import threading
 import time
+import tomllib
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from devnet import logdump
 from devnet.etcdcluster import EtcdCluster
 from devnet.flow import OrderClients, order_flow
 from devnet.http import http_json
-from devnet.nodes import Sites
+from devnet.nodes import Sites, make_sites, write_config
 from validator.engine import snapshot as snapshot_format
 from validator.engine.codec import decode_object, encode_message
 
@@ -146,3 +152,82 @@ def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) ->
         assert time.monotonic() < deadline, healthy
         time.sleep(0.1)
     assert healthy["fra1"]["hash"] == healthy["dal1"]["hash"]
+
+
+class TamperingPeer:
+    """A peer that serves another node's newest snapshot with one byte of its state changed
+    (what a compromised or broken peer might send)."""
+
+    def __init__(self, honest: str) -> None:
+        source = honest
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                raw = urllib.request.urlopen(source + "/snapshot", timeout=10).read()
+                header, _, body = raw.partition(b"\n")
+                flipped = bytearray(body)
+                flipped[len(flipped) // 2] ^= 0x01
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(header + b"\n" + bytes(flipped))
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def restart_empty(sites: Sites, name: str, peers: list[str]) -> None:
+    """The site's node on a new machine: no snapshots on disk, asking ``peers`` in order."""
+    site = sites.site(name)
+    shutil.rmtree(sites.root / name)
+    config = tomllib.loads(site.config.read_text())
+    write_config(site.config, {**config, "peers": peers})
+    sites.start_node(site)
+    sites.wait_up()
+
+
+def test_a_node_on_an_empty_disk_catches_up_by_a_verified_peer_snapshot_and_refuses_a_tampered_one(
+    cluster: EtcdCluster, tmp_path: Path
+) -> None:
+    """Before, a node whose log position etcd had compacted away stopped serving for good
+    ("it needs a peer's snapshot"). Now it asks its peers; a snapshot whose state root is not
+    the one most of the committee published is refused with the reason, and the next peer's is
+    taken. With only a tampering peer it does not serve and says why."""
+    sites = make_sites(
+        cluster, tmp_path, snapshot_every=4, batch_every=2, etcd_timeout=1.0, log_retention=6.0
+    )
+    try:
+        msgs = order_flow(4000)
+        for k in range(6):  # orders for longer than log_retention, so the log is compacted
+            send(sites, msgs[k * 300 : (k + 1) * 300])
+            time.sleep(1.5)
+        assert "log compacted" in (sites.root / "fra1-run.log").read_text()
+        sites.kill_node("ams1")
+        send(sites, msgs[1800:2400])  # what the replaced machine must also get
+        fra1, dal1 = sites.site("fra1").node_url, sites.site("dal1").node_url
+        liar = TamperingPeer(fra1)
+        restart_empty(sites, "ams1", [liar.url, fra1, dal1])
+        send(sites, msgs[2400:3000])
+        got = hashes(sites, timeout=40)
+        assert got["ams1"]["hash"] == got["fra1"]["hash"] and got["ams1"]["seq"] > 2900
+        text = (sites.root / "ams1-run.log").read_text()
+        assert f"snapshot transfer refused: {liar.url}: state root" in text
+        assert "is not the committee's" in text
+        assert f"caught up by snapshot transfer from {fra1} at chunk" in text
+
+        sites.kill_node("ams1")  # again, and this time only the liar to ask
+        send(sites, msgs[3000:3600])
+        restart_empty(sites, "ams1", [liar.url])
+        deadline = time.monotonic() + 30
+        while (health := http_json(sites.site("ams1").node_url + "/health"))[0] != 503:
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        error = health[1]["error"]
+        assert "no peer's snapshot was accepted" in error and "is not the committee's" in error
+        send(sites, msgs[3600:])  # the others go on
+        assert http_json(sites.site("fra1").node_url + "/health")[0] == 200
+    finally:
+        sites.stop()

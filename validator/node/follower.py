@@ -7,7 +7,8 @@ minimum position over the whole committee are deleted (``log_retention`` seconds
 gateway still retrying a write can find it) and etcd's history is compacted there. Every
 ``batch_every`` chunks (a batch boundary) it publishes its state root and its hash-chain head;
 once most of the committee has published a root for that boundary, a node whose root differs
-stops serving reads and says so, once.
+stops serving reads and says so, once. A node whose position etcd has compacted away (a new or
+replaced machine) takes a peer's snapshot the committee vouches for (``validator.node.catchup``).
 
 Each chunk is decoded in one call, applied, and linked into the node's hash chain
 (``validator.engine.hashchain``: one sha256 per chunk over the lines read and their results), so
@@ -25,6 +26,7 @@ import time
 from validator.engine import IMPLEMENTATION, Engine
 from validator.engine.errors import MessageError
 from validator.engine.hashchain import GENESIS, HashChain
+from validator.node.catchup import transfer
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
 from validator.node.inputlog import LOG, SNAP, Chunk, roots_prefix
@@ -104,15 +106,40 @@ class Node:
                             await self._apply(kv.key, kv.mod_revision, kv.value)
                             await asyncio.sleep(0)  # let reads in between chunks
                 except EtcdCompactedError as exc:
-                    self.stop_serving(
-                        f"cannot catch up from revision {self.revision}: {exc}; "
-                        "it needs a peer's snapshot"
-                    )
+                    if not await self.catch_up(str(exc)):
+                        return
                 except EtcdError as exc:
                     log.debug("log unavailable (%s); retrying", exc)
                     await asyncio.sleep(0.05)
         finally:
             checker.cancel()
+
+    async def catch_up(self, why: str) -> bool:
+        """The log from our position is compacted away: take a peer's snapshot the committee
+        vouches for (``validator.node.catchup``) and go on from there; False (and stop serving,
+        saying why each peer was refused) if none is."""
+        got, refused = await transfer(
+            self.settings.peers, self.etcd, self.settings.committee, self.revision
+        )
+        if got is None:
+            reasons = "; ".join(refused) or "no peers configured (the peers setting)"
+            self.stop_serving(
+                f"cannot catch up from revision {self.revision} ({why}) and no peer's snapshot "
+                f"was accepted: {reasons}"
+            )
+            return False
+        await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
+        self.engine = got.engine
+        self.applied, self.revision = got.at.ordinal, got.at.revision
+        self.chain = HashChain(got.seq, got.at.chain)
+        self.boundary_seq = got.seq
+        self.unchecked.clear()
+        log.info(
+            "caught up by snapshot transfer from %s at chunk %d (revision %d, seq %d), "
+            "verified against the committee's state root",
+            got.peer, got.at.ordinal, got.at.revision, got.seq,
+        )  # fmt: skip
+        return True
 
     async def _apply(self, key: bytes, revision: int, value: bytes) -> None:
         try:

@@ -5,6 +5,7 @@ A node that has diverged from the committee answers every query with 503 and the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,6 +55,21 @@ def create_app(
             "etcd_leader": leads,
         }
         return JSONResponse(body)
+
+    @app.get("/snapshot")
+    async def snapshot() -> Response:
+        """The newest snapshot file (header line, then the engine's canonical snapshot), for a
+        peer catching up; 404 before the first."""
+        for _attempt in range(3):  # a newer one may replace it (and delete it) meanwhile
+            path = node.store.latest()
+            if path is None:
+                return JSONResponse({"error": "no snapshot yet"}, status_code=404)
+            try:
+                raw = await asyncio.to_thread(path.read_bytes)
+            except FileNotFoundError:
+                continue
+            return Response(raw, media_type="application/octet-stream")
+        return JSONResponse({"error": "snapshots kept changing; ask again"}, status_code=503)
 
     @app.get("/state_hash")
     async def state_hash() -> Response:

@@ -124,6 +124,10 @@ class Settings(DeployableSettings):
     log_retention: float = Field(default=10.0, gt=0)
     """Seconds a log key outlives the last snapshot that needs it (longer than a gateway's
     ``write_deadline``, so a retried write always finds its key)."""
+    peers: list[str] = Field(default_factory=list)
+    """Read-API URLs of other nodes, asked in order for their newest snapshot when this node's
+    log position has been compacted away (a new or replaced machine); a snapshot is taken only
+    if most of the committee published its state root."""
     chain: ChainSettings | None = None
     """Where settlement batches go (the ``[chain]`` table); absent: none are settled."""
     site: SiteSettings | None = None
