@@ -9,9 +9,15 @@ whose timestamp passes the site's last heartbeat's expiry), stale to the new com
 (seconds and blocks), and kill to new committee beside the goal of two heartbeat intervals plus
 three blocks.
 
-Emulated on one machine (say so when quoting): the site's death is its attestor's SIGKILL (the
-venue's etcd member, node and gateway are not part of this drill); the keeper watches over
-loopback.
+With ``venue`` (``scripts/drill.py --only self-heal --venue``) the venue runs too: an etcd
+member, a settling node and a gateway at each committee site under a steady order flow; the
+whole site is SIGKILLed (attestor, etcd member, node, gateway), and the drill also times the
+new committee's first settlement batch on-chain after the selection, counts acknowledged orders
+missing from the log, and checks the surviving nodes' state hashes agree. The venue keeps its
+etcd membership (the dead member stays configured; the survivors hold the quorum).
+
+Emulated on one machine (say so when quoting): a site's death is its processes' SIGKILL; the
+keeper watches over loopback.
 """
 
 from __future__ import annotations
@@ -22,26 +28,40 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 
+from devnet import logdump
 from devnet.attestors import start_sites, stop_sites, wait_fresh
-from devnet.demo import NODE_TIMEOUT, VALIDATOR_ACCOUNTS, VALIDATOR_STAKE
+from devnet.demo import ANVIL_ACCOUNTS, NODE_TIMEOUT, VALIDATOR_ACCOUNTS, VALIDATOR_STAKE
 from devnet.errors import DevnetError
-from devnet.examples import example_sites
+from devnet.etcdcluster import start_cluster
+from devnet.examples import example_site
+from devnet.flow import OrderClients, order_flow
+from devnet.http import http_json
 from devnet.localchain import start_chain
+from devnet.nodes import Sites, make_sites
+from devnet.venue import chain_settings
 from redundancy.chain import connect
-from redundancy.deployment import deploy
+from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind, facility_id
+from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selector import GeographyPolicy, SelectorClient
 
 BLOCK_SECONDS = 1
+#: the drill's world: three equal sites (a committee of three, so one death leaves the old
+#: committee without a 2/3 majority and only the new one can settle)
+DRILL_SITES = ("fra1", "ams1", "dal1")
 KEEPER_ACCOUNT = 9
 #: a long minimum epoch: only the emergency rule can replace the committee during the drill
 MIN_EPOCH_SECONDS = 3_600
+#: chunks per settlement batch in the drill's venue (a batch every second or so under its flow)
+VENUE_BATCH_EVERY = 100
+VENUE_ORDERS = 200_000
 
 
 def _wait(what: Any, timeout: float, message: str, step: float = 0.05) -> float:
@@ -53,9 +73,69 @@ def _wait(what: Any, timeout: float, message: str, step: float = 0.05) -> float:
     raise DevnetError(message)
 
 
-def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, Any]:
-    """One drill; its figures."""
-    with start_chain("anvil", block_time=BLOCK_SECONDS) as chain:
+def start_venue(
+    tmp: Path, rpc_url: str, deployment_file: Path, sites: list[str], stack: ExitStack
+) -> tuple[Sites, OrderClients]:
+    """The venue on the committee's sites (an etcd member, a node that settles and a gateway
+    each; the log never compacted, so every acknowledged order can be found after the drill)
+    and a steady order flow through every gateway."""
+    chains = chain_settings(rpc_url, Deployment.read(deployment_file), sites)
+    cluster = stack.enter_context(start_cluster(sites, tmp / "etcd"))
+    venue = make_sites(
+        cluster, tmp / "nodes", chain=chains, snapshot_every=10**6, batch_every=VENUE_BATCH_EVERY
+    )
+    stack.callback(venue.stop)
+    clients = OrderClients(
+        [s.gateway_url for s in venue.sites], order_flow(VENUE_ORDERS, 11), timeout=2
+    ).start()
+    stack.callback(clients.finish)
+    return venue, clients
+
+
+def ledger_transactions(w3: Any, ledger: str, since: int) -> tuple[int, int]:
+    """(succeeded, reverted) transactions sent to the ledger after block ``since``."""
+    ok = reverted = 0
+    for number in range(since + 1, int(w3.eth.block_number) + 1):
+        for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["to"] == ledger:
+                if int(w3.eth.get_transaction_receipt(tx["hash"])["status"]) == 1:
+                    ok += 1
+                else:
+                    reverted += 1
+    return ok, reverted
+
+
+def venue_outcome(venue: Sites, clients: OrderClients, victim: str) -> dict[str, Any]:
+    """After the drill: acknowledged orders missing from the log (read from a survivor's etcd
+    member), and whether the surviving nodes' state hashes agree."""
+    clients.finish()
+    alive = [s for s in venue.sites if s.name != victim]
+    deadline = time.monotonic() + 30
+    while True:
+        got = {s.name: http_json(s.node_url + "/state_hash")[1] for s in alive}
+        if len({(v["applied_chunk"], v["hash"]) for v in got.values()}) == 1:
+            break
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    agree = len({(v["applied_chunk"], v["hash"]) for v in got.values()}) == 1
+    member = venue.cluster.member(alive[0].name)
+    logged = logdump.by_position(logdump.read_log(member.client_url))
+    lost = sum(
+        1 for rev, pos, msg in clients.acked if (rev, pos) not in logged
+    )  # an ack names the (revision, index) its order was written at
+    return {"orders_acked": len(clients.acked), "orders_lost": lost, "hashes_agree": agree}
+
+
+def run_self_heal(
+    tmp: Path, rng: random.Random, heartbeat: int, venue: bool = False
+) -> dict[str, Any]:
+    """One drill; its figures. With ``venue``, the venue runs on the committee's sites under a
+    steady order flow, the whole site dies (attestor, etcd member, node, gateway), and the drill
+    also times the first settlement batch the new committee commits."""
+    with start_chain(
+        "anvil", block_time=BLOCK_SECONDS, extra_args=("--accounts", str(ANVIL_ACCOUNTS))
+    ) as chain:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
         deployment = deploy(w3, owner)
@@ -64,7 +144,7 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
         registry = RegistryClient(w3, deployment.registry, owner)
         selector = SelectorClient(w3, deployment.selector, owner)
         selector.set_geography_policy(GeographyPolicy(min_epoch_seconds=MIN_EPOCH_SECONDS))
-        names = [site.name for site in example_sites()]
+        names = list(DRILL_SITES)
         sites = start_sites(
             names,
             chain.rpc_url,
@@ -75,10 +155,11 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
             {"ATTESTOR_HEALTH__HEARTBEAT_INTERVAL": str(heartbeat)},
         )
         keeper: subprocess.Popen[bytes] | None = None
+        stack = ExitStack()
         try:
             if not wait_fresh(registry, sites, 180):
                 raise DevnetError("the sites did not all turn fresh within 180 s")
-            for site in example_sites():
+            for site in map(example_site, DRILL_SITES):
                 node = site.node.address
                 _wait(
                     lambda n=node, f=site.facility.facility_id: (
@@ -113,11 +194,21 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
             first = selector.current_committee()
             validators = {registry.validator_info(m).facility_id: m for m in first.members}
             victim = rng.choice(names)
+            ledger = SettlementClient(w3, deployment.settlement)
+            venue_sites: Sites | None = None
+            clients: OrderClients | None = None
+            if venue:
+                venue_sites, clients = start_venue(
+                    tmp, chain.rpc_url, deployment_file, names, stack
+                )
+                _wait(lambda: ledger.last_epoch() == 1, 120, "no batch by the first committee")
             # a random moment within one heartbeat interval
             time.sleep(rng.uniform(0, heartbeat))
             dying = next(s for s in sites if s.name == victim)
             killed_at = time.time()
             dying.process.send_signal(signal.SIGKILL)
+            if venue_sites is not None:
+                venue_sites.kill_site(victim)
             fid = facility_id(victim)
             stale_seen = _wait(
                 lambda: registry.facility_status(fid).stale, 10 * heartbeat + 60, "never stale"
@@ -137,6 +228,19 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
             emergency = selector.event_logs("EmergencySelection", epoch=2)
             new = selector.current_committee().members
             goal = 2 * heartbeat + 3 * BLOCK_SECONDS
+            extra: dict[str, Any] = {}
+            if venue_sites is not None and clients is not None:
+                batch_seen = _wait(
+                    lambda: ledger.last_epoch() == 2, 120, "no batch by the new committee"
+                )
+                committed, reverted = ledger_transactions(w3, deployment.settlement, 0)
+                extra = {
+                    "selected_to_first_batch_s": round(batch_seen - selected_seen, 3),
+                    "batch_goal_s": 5.0,
+                    "batches_committed": committed,
+                    "batch_submissions_reverted": reverted,
+                    **venue_outcome(venue_sites, clients, victim),
+                }
             return {
                 "victim": victim,
                 "heartbeat_s": heartbeat,
@@ -150,8 +254,10 @@ def run_self_heal(tmp: Path, rng: random.Random, heartbeat: int) -> dict[str, An
                 "emergency": bool(emergency),
                 "victim_removed": validators.get(fid) not in new,
                 "new_committee_size": len(new),
+                **extra,
             }
         finally:
+            stack.close()  # the venue first: its nodes settle through the chain
             if keeper is not None:
                 keeper.send_signal(signal.SIGTERM)
                 try:
@@ -172,7 +278,20 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         values = ordered(key)
         return values[min(len(values) - 1, int(q * len(values)))]
 
+    venue: dict[str, Any] = {}
+    if all("selected_to_first_batch_s" in r for r in runs):
+        venue = {
+            "selected_to_first_batch_median_s": pct("selected_to_first_batch_s", 0.5),
+            "selected_to_first_batch_p99_s": pct("selected_to_first_batch_s", 0.99),
+            "batch_goal_s": runs[0]["batch_goal_s"],
+            "orders_acked": sum(int(r["orders_acked"]) for r in runs),
+            "orders_lost": sum(int(r["orders_lost"]) for r in runs),
+            "batches_committed": sum(int(r["batches_committed"]) for r in runs),
+            "batch_submissions_reverted": sum(int(r["batch_submissions_reverted"]) for r in runs),
+            "hashes_agree": all(r["hashes_agree"] for r in runs),
+        }
     return {
+        **venue,
         "runs": len(runs),
         "kill_to_stale_median_s": pct("kill_to_stale_s", 0.5),
         "stale_to_selected_median_s": pct("stale_to_selected_s", 0.5),

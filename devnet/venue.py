@@ -49,7 +49,7 @@ class VenueError(ValidatorError):
     """Raised when the dev venue cannot start (not a dev chain, no committee, unknown node key)."""
 
 
-def _chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str, dict[str, str]]:
+def chain_settings(rpc_url: str, dep: Deployment, sites: list[str]) -> dict[str, dict[str, str]]:
     """Per site: the contracts, the committee node's dev key, and a dev account that pays gas."""
     w3 = connect(rpc_url)
     if w3.eth.chain_id not in LOCAL_CHAIN_KINDS:
@@ -102,7 +102,7 @@ def run(
     deployment: Path, rpc_url: str, sites: list[str], state_dir: Path, orders: int, once: bool
 ) -> int:
     dep = Deployment.read(deployment)
-    chains = _chain_settings(rpc_url, dep, sites)
+    chains = chain_settings(rpc_url, dep, sites)
     state_dir.mkdir(parents=True, exist_ok=True)
     with start_cluster(sites, state_dir / "etcd") as cluster:
         venue = make_sites(

@@ -1,7 +1,7 @@
 """Failover drill: the seed's three configurations on one machine, one site SIGKILLed mid-flow.
 
     python scripts/drill.py [--runs N] [--only CONFIG] [--seed S] [--geo] [--json out.json]
-    python scripts/drill.py --only self-heal [--runs N] [--heartbeat S]
+    python scripts/drill.py --only self-heal [--runs N] [--heartbeat S] [--venue]
     python scripts/drill.py --only predicted [--runs N]      # opt in: real NUT, loopback only
 
 ``--only self-heal`` runs the self-heal drill instead (``devnet.selfheal``): a committee site's
@@ -603,12 +603,12 @@ def describe(name: str, s: dict[str, Any]) -> tuple[str, str]:
     return impact, recovery
 
 
-def self_heal(runs: int, seed: int, heartbeat: int, out: Path | None) -> int:
+def self_heal(runs: int, seed: int, heartbeat: int, out: Path | None, venue: bool) -> int:
     rng = random.Random(seed)
     results = []
     for i in range(runs):
         with tempfile.TemporaryDirectory(prefix="drill-self-heal-") as tmp:
-            run = run_self_heal(Path(tmp), rng, heartbeat)
+            run = run_self_heal(Path(tmp), rng, heartbeat, venue=venue)
         results.append(run)
         print(f"self-heal run {i + 1}: {json.dumps(run)}", file=sys.stderr)
     s = summarise(results)
@@ -625,10 +625,24 @@ def self_heal(runs: int, seed: int, heartbeat: int, out: Path | None) -> int:
         f"p99 {s['kill_to_selected_p99_s']:.2f} s; {s['met']} of {s['runs']} within the goal | "
         f"<= {s['goal_s']} s (2 heartbeats of {heartbeat} s + 3 one-second blocks) |"
     )
+    if venue:
+        print(
+            f"| new committee on-chain to its first settlement batch | median "
+            f"{s['selected_to_first_batch_median_s']:.2f} s, p99 "
+            f"{s['selected_to_first_batch_p99_s']:.2f} s | <= {s['batch_goal_s']:.0f} s |"
+        )
+        print(f"| acknowledged orders lost | {s['orders_lost']} of {s['orders_acked']} | 0 |")
+        print(f"| surviving nodes' state hashes agree | {'yes' if s['hashes_agree'] else 'NO'} "
+              "| yes |")  # fmt: skip
+        print(
+            f"| batch submissions that reverted | {s['batch_submissions_reverted']} (of "
+            f"{s['batches_committed']} batches committed) | 0 in a healthy run |"
+        )
+    killed = "whole site (attestor, etcd member, node, gateway)" if venue else "site's attestor"
     print(
         f"(emergency selection every run: {'yes' if s['all_emergency'] else 'NO'}; dead site "
         f"removed every run: {'yes' if s['all_victims_removed'] else 'NO'}; one machine, the "
-        "site's attestor SIGKILLed; see devnet/selfheal.py)"
+        f"{killed} SIGKILLed; see devnet/selfheal.py)"
     )
     if out:
         out.write_text(json.dumps({"summary": s, "runs": results}, indent=2))
@@ -647,13 +661,19 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
+        "--venue",
+        action="store_true",
+        help="self-heal: run the venue on the committee too, kill the whole site, time the new "
+        "committee's first batch",
+    )
+    parser.add_argument(
         "--geo", action="store_true", help="also at emulated distances, interleaved, side by side"
     )
     parser.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     if args.only and "self-heal" in args.only:
-        return self_heal(args.runs, args.seed, args.heartbeat, args.json)
+        return self_heal(args.runs, args.seed, args.heartbeat, args.json, args.venue)
     modes: list[str] = ["loopback", "geo"] if args.geo else ["loopback"]
     geo: Geo | None = None
     fabric_dir = tempfile.TemporaryDirectory(prefix="drill-fabric-")
