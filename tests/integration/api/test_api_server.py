@@ -28,6 +28,7 @@ PATHS = {
     "/latency",
     "/batches",
     "/health",
+    "/venue",
     "/metrics",
 }
 
