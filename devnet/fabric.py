@@ -46,6 +46,8 @@ class Fabric:
     relays: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     links: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
     """(src, dst) -> (one-way delay in us, cut) as now set."""
+    changes: list[tuple[float, str, str, bool]] = field(default_factory=list)
+    """(monotonic time both relays had it, src, dst, cut) of every link change made."""
 
     # ------------------------------------------------------------------ set-up and teardown
 
@@ -213,6 +215,7 @@ class Fabric:
             old_delay if delay_us is None else delay_us,
             old_cut if cut is None else cut,
         )
+        self.changes.append((time.monotonic(), src, dst, self.links[src, dst][1]))
 
     def cut(self, src: str, dst: str) -> None:
         self.set_link(src, dst, cut=True)
