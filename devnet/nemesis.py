@@ -167,9 +167,8 @@ class Nemesis:
             struck.detail = f"minority {sorted(group)}"
         elif kind == "one-way":
             if fault.params.get("scope") == "outbound":
-                for other in fabric.sites:
-                    if other != site:
-                        fabric.cut(site, other)
+                others = [other for other in fabric.sites if other != site]
+                fabric.set_links([(site, other, None, True) for other in others])
                 struck.detail = f"{site} -> * cut"
             else:
                 other = self.rng.choice([s for s in fabric.sites if s != site])
@@ -177,10 +176,14 @@ class Nemesis:
                 struck.detail = f"{site} -> {other} cut"
         elif kind == "slow-link":
             extra = int(fault.params["extra_us"])
-            for other in fabric.sites:
-                if other != site:
-                    for a, b in ((site, other), (other, site)):
-                        fabric.set_link(a, b, delay_us=fabric.matrix.one_way_us[a, b] + extra)
+            fabric.set_links(
+                [
+                    (a, b, fabric.matrix.one_way_us[a, b] + extra, None)
+                    for other in fabric.sites
+                    if other != site
+                    for a, b in ((site, other), (other, site))
+                ]
+            )
             struck.detail = f"+{extra / 1000:.0f} ms each way on {site}'s links"
         elif kind == "pause-member":
             struck.detail = f"({fault.target})"
