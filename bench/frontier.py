@@ -110,6 +110,7 @@ def measure_set(
                         for s, p in probed.items()
                     },
                     "failed": sum(int(p["failed"]) for p in probed.values()),  # type: ignore[call-overload]
+                    "failed_why": {s: p.get("why") for s, p in probed.items() if p.get("failed")},
                     "etcd": [heartbeat, election],
                     "gateway": tuning,
                     "tolerance": tolerances(sites),

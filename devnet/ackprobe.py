@@ -6,7 +6,8 @@ BODIES is a file of request bodies, one JSON message per line (sent in order, ea
 probe runs where it is started, so the benchmarks start one at each site (in its namespace,
 a process of its own: no other load shares its interpreter) against that site's gateway, and
 the ack latency it measures is what a client at that site sees. Prints one JSON object:
-``{"latencies_ms": [...], "failed": n, "sent": n}`` (latencies of acknowledged requests).
+``{"latencies_ms": [...], "failed": n, "why": {status or exception: n}, "sent": n}`` (latencies
+of acknowledged requests; what the failed ones got).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ async def probe(
 ) -> dict[str, object]:
     latencies: list[float] = []
     failed = 0
+    why: dict[str, int] = {}
+    """What the failed requests got: an HTTP status, or the exception's class."""
     rng = random.Random(seed)
     tasks = []
 
@@ -45,13 +48,14 @@ async def probe(
         try:
             async with session.post(url + "/orders", data=body, headers=JSON) as r:
                 await r.read()
-                ok = r.status == 200
-        except (aiohttp.ClientError, TimeoutError):
-            ok = False
+                ok, reason = r.status == 200, str(r.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            ok, reason = False, type(exc).__name__
         if ok:
             latencies.append((time.perf_counter() - t) * 1000)
         else:
             failed += 1
+            why[reason] = why.get(reason, 0) + 1
 
     timeout = aiohttp.ClientTimeout(total=10)
     connector = aiohttp.TCPConnector(limit=256)
@@ -69,7 +73,7 @@ async def probe(
             tasks.append(asyncio.create_task(one(body, session)))
             next_at += rng.expovariate(rate)
         await asyncio.gather(*tasks)
-    return {"latencies_ms": latencies, "failed": failed, "sent": len(tasks)}
+    return {"latencies_ms": latencies, "failed": failed, "why": why, "sent": len(tasks)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class Fabric:
     relays: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     links: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
     """(src, dst) -> (one-way delay in us, cut) as now set."""
+    changes: list[tuple[float, str, str, bool]] = field(default_factory=list)
+    """(monotonic time both relays had it, src, dst, cut) of every link change made."""
 
     # ------------------------------------------------------------------ set-up and teardown
 
@@ -203,35 +206,55 @@ class Fabric:
     ) -> None:
         """Change the directed link ``src -> dst``: its one-way delay, whether it is cut. Both
         relays carry it: ``src``'s on connections ``src`` opened, ``dst``'s on the others."""
+        self.set_links([(src, dst, delay_us, cut)])
+
+    def set_links(self, changes: Sequence[tuple[str, str, int | None, bool | None]]) -> None:
+        """Make several link changes ``(src, dst, delay_us, cut)`` at once: every relay message
+        is sent at the same time, so a site's uplink fails (or comes back) as one event rather
+        than link by link (one after the other they took tenths of a second on a loaded
+        machine, and a follower still hearing the leader meanwhile delayed the election)."""
         if self.network is None:
             raise FabricError(f"no links on loopback ({self.fallback_reason})")
-        change = {"delay_us": delay_us, "cut": cut}
-        self._control(src, {"op": "set", "peer": dst, "direction": "out", **change})
-        self._control(dst, {"op": "set", "peer": src, "direction": "in", **change})
-        old_delay, old_cut = self.links[src, dst]
-        self.links[src, dst] = (
-            old_delay if delay_us is None else delay_us,
-            old_cut if cut is None else cut,
-        )
+        if not changes:
+            return
+        requests = []
+        for src, dst, delay_us, cut in changes:
+            change = {"delay_us": delay_us, "cut": cut}
+            requests.append((src, {"op": "set", "peer": dst, "direction": "out", **change}))
+            requests.append((dst, {"op": "set", "peer": src, "direction": "in", **change}))
+        with ThreadPoolExecutor(len(requests)) as pool:
+            for answer in [pool.submit(self._control, site, r) for site, r in requests]:
+                answer.result()
+        done = time.monotonic()
+        for src, dst, delay_us, cut in changes:
+            old_delay, old_cut = self.links[src, dst]
+            self.links[src, dst] = (
+                old_delay if delay_us is None else delay_us,
+                old_cut if cut is None else cut,
+            )
+            self.changes.append((done, src, dst, self.links[src, dst][1]))
 
     def cut(self, src: str, dst: str) -> None:
         self.set_link(src, dst, cut=True)
 
     def isolate(self, group: Sequence[str]) -> None:
-        """Cut every link between ``group`` and the other sites, both ways."""
-        for a in group:
-            for b in self.sites:
-                if b not in group:
-                    self.set_link(a, b, cut=True)
-                    self.set_link(b, a, cut=True)
+        """Cut every link between ``group`` and the other sites, both ways, at once."""
+        others = [b for b in self.sites if b not in group]
+        self.set_links(
+            [(x, y, None, True) for a in group for b in others for x, y in ((a, b), (b, a))]
+        )
 
     def heal(self) -> None:
-        """Every link back to the matrix's delay, none cut."""
+        """Every link back to the matrix's delay, none cut, at once."""
         if self.network is None:
             return
-        for (a, b), (delay, cut) in list(self.links.items()):
-            if cut or delay != self.matrix.one_way_us[a, b]:
-                self.set_link(a, b, delay_us=self.matrix.one_way_us[a, b], cut=False)
+        self.set_links(
+            [
+                (a, b, self.matrix.one_way_us[a, b], False)
+                for (a, b), (delay, cut) in self.links.items()
+                if cut or delay != self.matrix.one_way_us[a, b]
+            ]
+        )
 
     def connected(self, a: str, b: str) -> bool:
         """Whether ``a`` and ``b`` reach each other both ways now."""

@@ -104,14 +104,26 @@ class Struck:
     fault: Fault
     site: str
     start: float
+    """When the nemesis began to strike (outages are measured from here)."""
     end: float = 0.0
+    """When the heal was done."""
     minority: list[str] = field(default_factory=list)
     detail: str = ""
+    struck: float = 0.0
+    """When the fault was wholly in force (a partition: every one of its links cut)."""
+    healing: float = 0.0
+    """When the heal began (a partition: before its first link was restored)."""
 
     def window(self) -> Window | None:
+        """The stretch in which ``minority`` was surely cut off from a quorum: from the last
+        link cut to the first restored. Striking and healing take time (a control message to
+        a relay per link end, slow on a loaded machine): an ack while the cut is still being
+        laid, or already being lifted, is no split brain."""
         if not self.minority:
             return None
-        return Window(self.fault.kind, self.start, self.end, self.minority)
+        return Window(
+            self.fault.kind, self.struck or self.start, self.healing or self.end, self.minority
+        )
 
 
 class Nemesis:
@@ -155,9 +167,8 @@ class Nemesis:
             struck.detail = f"minority {sorted(group)}"
         elif kind == "one-way":
             if fault.params.get("scope") == "outbound":
-                for other in fabric.sites:
-                    if other != site:
-                        fabric.cut(site, other)
+                others = [other for other in fabric.sites if other != site]
+                fabric.set_links([(site, other, None, True) for other in others])
                 struck.detail = f"{site} -> * cut"
             else:
                 other = self.rng.choice([s for s in fabric.sites if s != site])
@@ -165,10 +176,14 @@ class Nemesis:
                 struck.detail = f"{site} -> {other} cut"
         elif kind == "slow-link":
             extra = int(fault.params["extra_us"])
-            for other in fabric.sites:
-                if other != site:
-                    for a, b in ((site, other), (other, site)):
-                        fabric.set_link(a, b, delay_us=fabric.matrix.one_way_us[a, b] + extra)
+            fabric.set_links(
+                [
+                    (a, b, fabric.matrix.one_way_us[a, b] + extra, None)
+                    for other in fabric.sites
+                    if other != site
+                    for a, b in ((site, other), (other, site))
+                ]
+            )
             struck.detail = f"+{extra / 1000:.0f} ms each way on {site}'s links"
         elif kind == "pause-member":
             struck.detail = f"({fault.target})"
@@ -187,10 +202,12 @@ class Nemesis:
                 raise ValueError("clock faults need attestors")
             self.clock(site, int(fault.params["jump_s"]))
         struck.minority = [s for s in fabric.sites if not fabric.quorum_side(s)]
+        struck.struck = time.monotonic()
         return struck
 
     def heal(self, struck: Struck) -> None:
         kind, site = struck.fault.kind, struck.site
+        struck.healing = time.monotonic()
         if struck.fault.family == "partition":
             self.fabric.heal()
         elif kind == "pause-member":

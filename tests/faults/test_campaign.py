@@ -57,6 +57,13 @@ def test_one_run_of_every_fault_family_passes_the_checker(
     if partition:  # the leader's site was cut off: its gateway was in the minority
         window = next(rec.windows for r, rec in runs if r.kind == "partition-leader")
         assert window and window[0].minority == [partition[0].site]
+        # its split-brain window runs from the last of its links cut to the first restored:
+        # laying and lifting a cut takes time (a relay message per link end), and an ack before
+        # the cut is whole or after the heal began is no split brain
+        cuts = [t for t, _, _, cut in campaign.fabric.changes if cut]
+        heals = [t for t, _, _, cut in campaign.fabric.changes if not cut]
+        assert len(cuts) == len(heals) == 2 * (len(SITES) - 1)
+        assert max(cuts) <= window[0].start < window[0].end <= min(heals)
     clock = [r for r, _ in runs if r.kind == "clock-jump"]
     if clock:
         assert clock[0].extra["clock"]["landed_again_after_s"] >= 0

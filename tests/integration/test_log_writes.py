@@ -67,6 +67,37 @@ def test_a_retried_chunk_write_is_logged_once_and_acknowledged_with_its_revision
     assert [c.key for c in chunks] == [chunk_key("gw-retry", 1)]
 
 
+def test_writes_starting_while_the_first_reads_the_last_key_take_distinct_keys(
+    etcd: EtcdCluster,
+) -> None:
+    """A gateway's first writes start before it knows its next key (at a far site the read of
+    the last key takes a round trip to the leader). They used to read it each and take the same
+    key, all but one retrying, again and again: at a far site's venue start, writes refused
+    after the 3 s deadline. Now they wait for the one read and take the next keys."""
+
+    async def run() -> tuple[list[tuple[int, int]], int, int]:
+        client = EtcdClient(etcd.endpoints)
+        seq = Sequencer(client, "gw-first", max_inflight=8)
+        runner = asyncio.create_task(seq.run())
+        try:
+            pending = []
+            for n in range(8):
+                line = b'{"account":"f%d","amount":1,"type":"deposit"}' % n
+                pending.append(asyncio.ensure_future(seq.submit([line])))
+                await asyncio.sleep(0)  # a chunk of its own, its write started
+            positions = await asyncio.gather(*pending)
+        finally:
+            runner.cancel()
+            await client.aclose()
+        return positions, seq.retries, seq.chunks_written
+
+    positions, retries, written = asyncio.run(run())
+    assert (retries, written) == (0, 8)
+    assert len({revision for revision, _ in positions}) == 8
+    keys = [c.key for c in read_log(etcd.endpoints[0]) if b"gw-first" in c.key]
+    assert sorted(keys) == [chunk_key("gw-first", k) for k in range(1, 9)]  # each its own
+
+
 def test_gateways_writing_at_once_get_distinct_positions_in_one_revision_order(
     etcd: EtcdCluster,
 ) -> None:

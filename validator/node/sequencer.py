@@ -76,6 +76,12 @@ class Sequencer:
         self._slots = asyncio.Semaphore(max_inflight)
         self._counter: int | None = None
         """Counter of the next chunk key, None until read from etcd."""
+        self._resync = False
+        """Whether another process wrote under our keys: skip past its last one."""
+        self._counter_lock = asyncio.Lock()
+        """One reader of the last key at a time: writes starting while it is read (a far
+        member's linearizable read takes a round trip to the leader) must wait for it, not read
+        it too and take the same key."""
         self.chunks_written = 0
         self.retries = 0
         self.refused = 0
@@ -139,12 +145,16 @@ class Sequencer:
             first += len(r.lines)
 
     async def _next_counter(self) -> int:
-        if self._counter is None:
-            last = await self.etcd.last_key(self.prefix, prefix_end(self.prefix))
-            self._counter = 1 if last is None else key_counter(last.key) + 1
-        counter = self._counter
-        self._counter += 1
-        return counter
+        async with self._counter_lock:
+            if self._counter is None or self._resync:
+                last = await self.etcd.last_key(self.prefix, prefix_end(self.prefix))
+                after = 1 if last is None else key_counter(last.key) + 1
+                # never back: keys handed to writes still in flight are not in etcd yet
+                self._counter = max(after, self._counter or 0)
+                self._resync = False
+            counter = self._counter
+            self._counter += 1
+            return counter
 
     async def _append(self, value: bytes) -> int:
         """Write one chunk under a fresh key of this gateway; its revision."""
@@ -167,7 +177,7 @@ class Sequencer:
                     self.chunks_written += 1
                     return revision
                 counter = None  # another process writes under our id (a restart raced us)
-                self._counter = None
+                self._resync = True
                 maybe_applied = False
                 self.retries += 1
             except EtcdError as exc:
