@@ -194,3 +194,29 @@ def test_a_write_the_storage_refuses_stores_nothing_and_uses_no_sequence(tmp_pat
     assert [e.sequence for e in box.entries()] == [1] and box.last_sequence() == 1
     box._db.execute("PRAGMA max_page_count = 1073741823")
     assert [p.attestation.sequence for p in _append(box, Kind.NETWORK)] == [2]
+
+
+def test_get_returns_the_stored_entry_or_none(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    stored = _append(box, Kind.POWER, Kind.HEALTH)
+    entry = box.get(2)
+    assert entry is not None and entry.sequence == 2 and entry.proof == stored[1]
+    assert entry.state == PENDING
+    assert box.get(3) is None and box.get(0) is None
+
+
+def test_oldest_pending_signed_at_follows_the_pending_rows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = _open(tmp_path)
+    assert box.oldest_pending_signed_at() is None
+    clock = iter([1_000.5, 2_000.25])
+    monkeypatch.setattr("attestor.outbox.time.time", lambda: next(clock))
+    _append(box, Kind.POWER)  # signed at 1000.5
+    _append(box, Kind.HEALTH)  # signed at 2000.25
+    assert box.oldest_pending_signed_at() == 1_000.5
+    monkeypatch.setattr("attestor.outbox.time.time", lambda: 3_000.0)
+    assert box.finish(1, REJECTED, "test")
+    assert box.oldest_pending_signed_at() == 2_000.25
+    box.mark_published([(2, b"\x01" * 32, 9)])
+    assert box.oldest_pending_signed_at() is None
