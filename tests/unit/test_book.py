@@ -266,3 +266,16 @@ def test_apply_many_is_apply_in_order(engine: Engine) -> None:
     msgs = [buy("alice", 1, 50, 3), sell("bob", 2, 50, 2), buy("alice", 1, 40, 1)]
     assert engine.apply_many(msgs) == [twin.apply(m) for m in msgs]
     assert engine.state_hash() == twin.state_hash()
+
+
+def test_is_crossed_compares_the_best_bid_with_the_best_ask() -> None:
+    book = Book()
+    assert not book.is_crossed()
+    book.rest([1, 50, 0, 1, 0, 1, 0])  # buy 50
+    assert not book.is_crossed()  # no asks
+    for price, order_id in ((40, 2), (45, 3)):
+        book.rest([1, price, 0, order_id, 0, 1, 0])  # buys below the best
+    book.rest([1, 51, 0, 4, 0, 0, 0])  # sell 51: not crossed
+    assert not book.is_crossed()
+    book.rest([1, 50, 0, 5, 0, 0, 0])  # sell 50 = best bid: crossed (the engine never rests it)
+    assert book.is_crossed()

@@ -106,3 +106,10 @@ def test_a_log_error_names_the_file_and_the_line() -> None:
     assert (with_line.path, with_line.line, with_line.reason) == ("inputs.log", 7, "bad line")
     assert str(LogError("inputs.log", None, "unreadable")) == "inputs.log: unreadable"
     assert isinstance(with_line, ValueError)
+
+
+def test_a_sequence_error_names_the_expected_and_the_given_number() -> None:
+    from validator.engine.errors import SequenceError
+
+    error = SequenceError(8, 10)
+    assert str(error) == "expected input at sequence 8, got 10"
