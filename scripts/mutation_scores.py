@@ -1,9 +1,12 @@
 """The mutation score per module from mutmut's results (run by scripts/mutation.sh).
 
-Counts each module's mutants by outcome; a survivor listed in mutation-equivalents.json (with
-the reason it cannot change behaviour) is counted as equivalent, not as a survivor. The score is
-killed / (mutants - equivalent), where timeouts count as killed (the mutant hung the code) and
-"no tests" (no fast test covers the mutated function) as survivors.
+Counts each module's mutants by outcome. A survivor listed in mutation-equivalents.json is
+counted as equivalent (``equivalent``: the mutant cannot change behaviour, with the reason) or as
+out of reach (``import_time``, by name prefix: code that runs when the module is imported,
+before mutmut switches a mutant on, so no test can see the mutant), not as a survivor. The
+score is killed / (mutants - equivalent - out of reach - not run), where timeouts count as
+killed (the mutant hung the code) and "no tests" (no fast test covers the mutated function) as
+survivors.
 
     .venv/bin/python scripts/mutation_scores.py
 """
@@ -41,7 +44,9 @@ def module_of(name: str) -> str:
 
 
 def main() -> int:
-    equivalent = json.loads(EQUIVALENTS.read_text())["equivalent"] if EQUIVALENTS.exists() else {}
+    listed = json.loads(EQUIVALENTS.read_text()) if EQUIVALENTS.exists() else {}
+    equivalent: dict[str, str] = listed.get("equivalent", {})
+    import_time: dict[str, str] = listed.get("import_time", {})
     by_module: dict[str, Counter[str]] = defaultdict(Counter)
     survivors = []
     for name, status in sorted(results().items()):
@@ -53,11 +58,16 @@ def main() -> int:
             counts["not checked"] += 1
         elif name in equivalent:
             counts["equivalent"] += 1
+        elif any(name.startswith(prefix) for prefix in import_time):
+            counts["out of reach"] += 1
         else:
             counts["survived"] += 1
             survivors.append(f"{name}: {status}")
     total: Counter[str] = Counter()
-    print(f"{'module':42} {'mutants':>7} {'killed':>6} {'equiv':>5} {'surv':>5} {'unrun':>5} score")
+    print(
+        f"{'module':34} {'mutants':>7} {'killed':>6} {'equiv':>5} {'reach':>5} {'surv':>5} "
+        f"{'unrun':>5} score"
+    )
     for module, c in sorted(by_module.items()):
         total.update(c)
         print(_row(module, c))
@@ -69,11 +79,11 @@ def main() -> int:
 
 
 def _row(module: str, c: Counter[str]) -> str:
-    judged = c["mutants"] - c["equivalent"] - c["not checked"]
+    judged = c["mutants"] - c["equivalent"] - c["out of reach"] - c["not checked"]
     score = f"{100 * c['killed'] / judged:.1f}%" if judged else "-"
     return (
-        f"{module:42} {c['mutants']:>7} {c['killed']:>6} {c['equivalent']:>5} "
-        f"{c['survived']:>5} {c['not checked']:>5} {score}"
+        f"{module:34} {c['mutants']:>7} {c['killed']:>6} {c['equivalent']:>5} "
+        f"{c['out of reach']:>5} {c['survived']:>5} {c['not checked']:>5} {score}"
     )
 
 

@@ -129,3 +129,13 @@ def test_parse_document_names_what_is_wrong() -> None:
         parse_document(b'"\xff"')
     with pytest.raises(EvidenceError, match=r"^document is not JSON: Expecting value"):
         parse_document(b"[,]")
+
+
+def test_objects_count_toward_the_depth_like_arrays() -> None:
+    nested_objects = b'{"a":{"b":{"c":1}}}'
+    assert nesting_depth(nested_objects, 2) == 3
+    with pytest.raises(EvidenceError, match="deeper than 2"):
+        parse_document(nested_objects, max_depth=2)
+    mixed = b'[{"a":[{"b":1}]}]'
+    assert nesting_depth(mixed, 3) == 4
+    assert parse_document(mixed, max_depth=4) == [{"a": [{"b": 1}]}]
