@@ -260,3 +260,10 @@ def test_a_fresh_outbox_starts_at_one_and_a_floor_of_one_is_kept(tmp_path: Path)
     single.finish(1, REJECTED, "test")
     single.prune(older_than=1e12)
     assert _append(single, Kind.POWER)[0].attestation.sequence == 2
+
+
+def test_an_empty_outbox_has_sequence_zero_and_finish_names_a_bad_state(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    assert box.last_sequence() == 0 and box.last_sequence(PENDING) == 0
+    with pytest.raises(ValueError, match=r"^cannot finish a proof as 'published'$"):
+        box.finish(1, PUBLISHED, "test")

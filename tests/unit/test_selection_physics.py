@@ -9,8 +9,9 @@ import pytest
 
 from redundancy.domains import Dimension
 from redundancy.geodesy import Disc, proven_separation_m
-from redundancy.scores import fail_domains
+from redundancy.scores import DimensionScore, Scores, compute_scores, fail_domains
 from redundancy.selection import (
+    MAX_STAKE,
     DimensionRule,
     DiversityPolicy,
     Failure,
@@ -171,3 +172,55 @@ def test_fail_domains_counts_a_member_once_and_is_live_below_one_third() -> None
     exactly_third = [member(1, 1, "a"), member(2, 2, "b")]
     assert fail_domains(exactly_third, [(Dimension.FACILITY, A)]) == (1, 3, False)
     assert fail_domains([], []) == (0, 0, True)
+
+
+# -- more survivors of the mutation run: empty sets, caps, the stake bound
+
+
+def test_the_scores_of_nobody_are_zero_in_every_dimension() -> None:
+    scores = compute_scores([])
+    assert scores == Scores(
+        0,
+        tuple(DimensionScore(d, 0, 0, 0, bytes(32), 0, 0) for d in Dimension),
+        0,
+        Dimension.FACILITY,
+    )
+    one = compute_scores([member(1, 1, "a")])
+    assert one.total_stake == 1 and one.of(Dimension.FACILITY).nakamoto == 1
+
+
+def test_a_member_cap_per_domain_skips_the_extra_members() -> None:
+    candidates = [member(1, 5, "a"), member(2, 4, "a"), member(3, 3, "a"), member(4, 2, "b")]
+    capped = DiversityPolicy(4, rules=rules(facility=DimensionRule(max_members=2)))
+    assert addresses(select_committee(candidates, capped)) == ["1", "2", "4"]
+    one = DiversityPolicy(4, rules=rules(facility=DimensionRule(max_members=1)))
+    assert addresses(select_committee(candidates, one)) == ["1", "4"]
+
+
+def test_a_stake_of_exactly_the_bound_is_selected_and_one_more_is_refused() -> None:
+    assert select_committee([member(1, MAX_STAKE, "a")], DiversityPolicy(1)).ok
+    with pytest.raises(ValueError, match=r"^stake \d+ of 0x0+1 exceeds 2\^96 - 1 wei"):
+        select_committee([member(1, MAX_STAKE + 1, "a")], DiversityPolicy(1))
+
+
+def test_fail_domains_with_a_single_wei_and_just_under_a_third() -> None:
+    alone = [member(1, 1, "a")]
+    assert fail_domains(alone, [(Dimension.FACILITY, A)]) == (1, 1, False)
+    quarter = [member(1, 1, "a"), member(2, 3, "b")]
+    assert fail_domains(quarter, [(Dimension.FACILITY, A)]) == (1, 4, True)
+
+
+def test_physical_rules_that_leave_nobody_out_report_the_rule_that_failed() -> None:
+    candidates = [member(1, 2, "a"), member(2, 1, "b")]
+    policy = DiversityPolicy(
+        2, rules=rules(facility=DimensionRule(min_distinct=3)), max_leader_rtt_micros=1_000
+    )
+    chosen = select_committee(candidates, policy, GEO_RTT)
+    assert addresses(chosen) == ["1", "2"]
+    assert (chosen.failure, chosen.dimension) == (Failure.DISTINCT, Dimension.FACILITY)
+
+
+def test_a_leader_without_discs_proves_nobody_apart_from_it() -> None:
+    candidates = [member(3, 5, "c"), member(1, 3, "a"), member(2, 2, "b")]
+    chosen = select_committee(candidates, DiversityPolicy(3, min_separation_m=1), GEO_SEPARATION)
+    assert addresses(chosen) == ["3"]
