@@ -50,8 +50,11 @@ contract CommitteeSelector is SelectorBase {
 
     /// @notice Every function this contract does not implement runs in the geography extension,
     ///         on this contract's storage.
+    // solhint-disable-next-line no-complex-fallback
     fallback() external {
         address target = geography;
+        // Assembly: forwards the call to the geography extension (delegatecall proxy).
+        // solhint-disable-next-line no-inline-assembly
         assembly {
             calldatacopy(0, 0, calldatasize())
             let ok := delegatecall(gas(), target, 0, calldatasize(), 0, 0)
@@ -85,7 +88,7 @@ contract CommitteeSelector is SelectorBase {
 
     // ------------------------------------------------------------ candidates
 
-    struct _FacilityEntry {
+    struct FacilityEntry {
         bool eligible;
         bytes32[7] domains;
     }
@@ -94,15 +97,18 @@ contract CommitteeSelector is SelectorBase {
     function eligibleCandidates() public view returns (RedundancyMath.Member[] memory out) {
         IRedundancyRegistry.ValidatorRecord[] memory records =
             registry.validatorRecords(registry.validatorAddresses());
-        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
         out = new RedundancyMath.Member[](records.length);
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
-            _FacilityEntry memory f = entries[facilityOf[i]];
+            FacilityEntry memory f = entries[facilityOf[i]];
             if (!_eligible(rec, f)) continue;
-            out[count++] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
+            out[count] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
+            ++count;
         }
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(out, count)
         }
@@ -110,7 +116,7 @@ contract CommitteeSelector is SelectorBase {
 
     /// @dev Eligible: registered with stake, node attested at its facility and not expired, and
     ///      the facility fresh and not geography-flagged.
-    function _eligible(IRedundancyRegistry.ValidatorRecord memory rec, _FacilityEntry memory f)
+    function _eligible(IRedundancyRegistry.ValidatorRecord memory rec, FacilityEntry memory f)
         private
         view
         returns (bool)
@@ -121,10 +127,12 @@ contract CommitteeSelector is SelectorBase {
 
     /// @dev The distinct facilities of the records (found through a hash table on the id's low
     ///      bits), fetched from the registry in one call, and which of them each record is at.
+    // Three lines over the limit: the hash table, the registry fetch and the flags share locals.
+    // solhint-disable-next-line function-max-lines
     function _facilities(IRedundancyRegistry.ValidatorRecord[] memory records)
         private
         view
-        returns (_FacilityEntry[] memory entries, uint256[] memory facilityOf)
+        returns (FacilityEntry[] memory entries, uint256[] memory facilityOf)
     {
         uint256 n = records.length;
         uint256 size = 2;
@@ -141,7 +149,8 @@ contract CommitteeSelector is SelectorBase {
                 if (entry == 0) {
                     table[slot] = count + 1;
                     ids[count] = id;
-                    facilityOf[i] = count++;
+                    facilityOf[i] = count;
+                    ++count;
                     break;
                 }
                 if (ids[entry - 1] == id) {
@@ -151,11 +160,13 @@ contract CommitteeSelector is SelectorBase {
                 slot = (slot + 1) & (size - 1);
             }
         }
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(ids, count)
         }
         IRedundancyRegistry.SelectionFacility[] memory fs = registry.selectionFacilities(ids);
-        entries = new _FacilityEntry[](count);
+        entries = new FacilityEntry[](count);
         bool anyFlag = _flagCount != 0;
         for (uint256 i = 0; i < count; ++i) {
             IRedundancyRegistry.SelectionFacility memory f = fs[i];
@@ -164,7 +175,7 @@ contract CommitteeSelector is SelectorBase {
                 GeoFlag memory flag = _flags[ids[i]];
                 flagged = flag.against != bytes32(0) && _holds(ids[i], flag, f.latitudeE6, f.longitudeE6);
             }
-            _FacilityEntry memory e = entries[i];
+            FacilityEntry memory e = entries[i];
             e.eligible = f.fresh && !flagged;
             e.domains[0] = ids[i];
             for (uint256 d = 1; d < 6; ++d) {
@@ -177,7 +188,7 @@ contract CommitteeSelector is SelectorBase {
         }
     }
 
-    function _member(address addr, uint256 stake, _FacilityEntry memory f, bytes32 hardware)
+    function _member(address addr, uint256 stake, FacilityEntry memory f, bytes32 hardware)
         private
         pure
         returns (RedundancyMath.Member memory m)
@@ -292,7 +303,7 @@ contract CommitteeSelector is SelectorBase {
     function firstIneligibleMember() public view returns (address) {
         (,, address[] memory members,) = currentCommittee();
         IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
-        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
         for (uint256 i = 0; i < members.length; ++i) {
             if (!_eligible(records[i], entries[facilityOf[i]])) return members[i];
         }
@@ -344,7 +355,7 @@ contract CommitteeSelector is SelectorBase {
     function committeeMembers() public view returns (RedundancyMath.Member[] memory out) {
         (,, address[] memory members, uint256[] memory stakes) = currentCommittee();
         IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
-        (_FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
         out = new RedundancyMath.Member[](members.length);
         for (uint256 i = 0; i < members.length; ++i) {
             out[i] = _member(members[i], stakes[i], entries[facilityOf[i]], records[i].hardwareDomainId);

@@ -132,6 +132,8 @@ library RedundancyMath {
         uint256[] memory table = new uint256[](size); // slot -> index + 1 into doms/sums
         doms = new bytes32[](n);
         sums = new uint256[](n);
+        // Assembly: open-addressed hash table summing stake per domain, without bounds checks the loop makes unnecessary.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             let mask := sub(size, 1)
             let t := add(table, 0x20)
@@ -165,6 +167,8 @@ library RedundancyMath {
 
     function dimensionScore(Member[] memory members, uint256 dim) internal pure returns (DimensionScore memory s) {
         uint256 mark;
+        // Assembly: remembers the free-memory pointer so the scratch arrays below are released on return.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mark := mload(0x40) // scratch below is dropped on return; s was allocated before it
         }
@@ -197,6 +201,8 @@ library RedundancyMath {
             s.largestShareBps = uint32((10_000 * top) / total);
             s.domainCount = uint32(count);
         }
+        // Assembly: releases the scratch arrays (the pointer remembered above).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(0x40, mark)
         }
@@ -245,7 +251,7 @@ library RedundancyMath {
         uint256 size = policy.committeeSize < n ? policy.committeeSize : n;
         Member[] memory chosen = new Member[](size);
         uint256 count;
-        _Physics memory p;
+        Physics memory p;
         if (n != 0 && (policy.minSeparationM != 0 || policy.maxLeaderRttMicros != 0)) {
             p = _physics(candidates, idx, policy, geo, leaderRow);
         }
@@ -256,6 +262,8 @@ library RedundancyMath {
             chosen[count] = c;
             ++count;
         }
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(chosen, count)
         }
@@ -268,7 +276,7 @@ library RedundancyMath {
     }
 
     /// @dev Selection's state for the two physical rules.
-    struct _Physics {
+    struct Physics {
         bool on;
         uint256[] facilityOf; // candidate index -> facility index in geo
         uint256[] row; // facility index -> two-sided RTT to the leader's facility
@@ -287,7 +295,7 @@ library RedundancyMath {
         DiversityPolicy memory policy,
         Geo memory geo,
         function (Geo memory, uint256) view returns (uint256[] memory) leaderRow
-    ) private view returns (_Physics memory p) {
+    ) private view returns (Physics memory p) {
         uint256 n = candidates.length;
         p.on = true;
         p.facilityOf = new uint256[](n);
@@ -304,7 +312,7 @@ library RedundancyMath {
     ///      must be proven separated from every committee facility, and a member beyond the
     ///      leader's latency budget may join only while the stake within it stays above two
     ///      thirds. Records which rule left a candidate out.
-    function _admit(_Physics memory p, Geo memory geo, uint256 candidate, uint256 stake, DiversityPolicy memory policy)
+    function _admit(Physics memory p, Geo memory geo, uint256 candidate, uint256 stake, DiversityPolicy memory policy)
         private
         pure
         returns (bool)
@@ -329,7 +337,8 @@ library RedundancyMath {
         }
         if (isNew) {
             p.inCommittee[f] = true;
-            p.facilities[p.facilityCount++] = f;
+            p.facilities[p.facilityCount] = f;
+            ++p.facilityCount;
         }
         if (near) p.nearStake += stake;
         p.totalStake += stake;
@@ -366,7 +375,8 @@ library RedundancyMath {
                 uint256 entry = geo.table[slot];
                 if (entry == 0) {
                     geo.table[slot] = count + 1;
-                    geo.ids[count++] = id;
+                    geo.ids[count] = id;
+                    ++count;
                     break;
                 }
                 if (geo.ids[entry - 1] == id) break;
@@ -374,6 +384,8 @@ library RedundancyMath {
             }
         }
         bytes32[] memory distinct = geo.ids;
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(distinct, count)
         }
@@ -495,8 +507,13 @@ library RedundancyMath {
         out = new Member[](candidates.length);
         uint256 count;
         for (uint256 i = 0; i < candidates.length; ++i) {
-            if (candidates[i].domains[DIM_FACILITY] != facility) out[count++] = candidates[i];
+            if (candidates[i].domains[DIM_FACILITY] != facility) {
+                out[count] = candidates[i];
+                ++count;
+            }
         }
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(out, count)
         }
@@ -510,6 +527,8 @@ library RedundancyMath {
     function _sortPairs(uint256[] memory keys, uint256[] memory vals, uint256 lo, uint256 hi) private pure {
         while (lo < hi) {
             uint256 j;
+            // Assembly: in-place quicksort without bounds checks (callers pass hi < length).
+            // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 let k := add(keys, 0x20)
                 let v := add(vals, 0x20)
@@ -548,6 +567,8 @@ library RedundancyMath {
     function _sortDesc(uint256[] memory a, uint256 lo, uint256 hi) private pure {
         while (lo < hi) {
             uint256 j;
+            // Assembly: in-place quicksort without bounds checks (callers pass hi < length).
+            // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 let k := add(a, 0x20)
                 let pivot := mload(add(k, shl(5, add(lo, shr(1, sub(hi, lo))))))
@@ -593,6 +614,8 @@ library RedundancyMath {
     // and nothing can overflow: the assembly only skips checks that could never fire.
 
     function _sin(int256 x) private pure returns (int256 total) {
+        // Assembly: Taylor series whose terms cannot overflow (see the comment above); checks skipped.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             let term := x
             total := x
@@ -628,6 +651,8 @@ library RedundancyMath {
     }
 
     function _cos(int256 x) private pure returns (int256 total) {
+        // Assembly: Taylor series whose terms cannot overflow (see the comment above); checks skipped.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             let term := 1000000000000000000
             total := term

@@ -478,6 +478,8 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     /// @dev Reverts with `err` when strict; otherwise returns its selector.
     function _fail(bool strict, bytes memory err) private pure returns (bytes4 selector) {
         if (strict) {
+            // Assembly: re-raises the inner call's revert data unchanged.
+            // solhint-disable-next-line no-inline-assembly
             assembly ("memory-safe") {
                 revert(add(err, 0x20), mload(err))
             }

@@ -102,21 +102,23 @@ contract SelectionReference {
             RedundancyMath.DiscInput[] memory given = facts[i].discs;
             uint256[] memory discs = new uint256[](given.length);
             for (uint256 k = 0; k < given.length; ++k) {
-                uint256 l;
+                uint256 li;
                 while (
-                    l < landmarks
-                        && (geo.landmarkLat[l] != given[k].latitudeE6 || geo.landmarkLon[l] != given[k].longitudeE6)
-                ) ++l;
-                if (l == landmarks) {
-                    (geo.landmarkLat[l], geo.landmarkLon[l]) = (given[k].latitudeE6, given[k].longitudeE6);
+                    li < landmarks
+                        && (geo.landmarkLat[li] != given[k].latitudeE6 || geo.landmarkLon[li] != given[k].longitudeE6)
+                ) ++li;
+                if (li == landmarks) {
+                    (geo.landmarkLat[li], geo.landmarkLon[li]) = (given[k].latitudeE6, given[k].longitudeE6);
                     ++landmarks;
                 }
-                discs[k] = (l << 128) | SafeCast.toUint128(given[k].radiusM);
+                discs[k] = (li << 128) | SafeCast.toUint128(given[k].radiusM);
             }
             geo.discs[f] = discs;
         }
         int32[] memory lat = geo.landmarkLat;
         int32[] memory lon = geo.landmarkLon;
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(lat, landmarks)
             mstore(lon, landmarks)

@@ -225,6 +225,8 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     }
 
     function _pairKey(bytes32 lo, bytes32 hi) internal pure returns (bytes32 key) {
+        // Assembly: hashes the ordered pair in scratch space, without allocating.
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(0x00, lo)
             mstore(0x20, hi)
@@ -248,10 +250,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     ///      than the flag's RTT allows plus tolerance.
     function _holds(bytes32 id, GeoFlag memory flag, int32 lat, int32 lon) internal view returns (bool) {
         if (_landmarks[id].set) return false;
-        Landmark memory l = _landmarks[flag.against];
-        int32 plat = l.latitudeE6;
-        int32 plon = l.longitudeE6;
-        if (!l.set) {
+        Landmark memory lm = _landmarks[flag.against];
+        int32 plat = lm.latitudeE6;
+        int32 plon = lm.longitudeE6;
+        if (!lm.set) {
             IRedundancyRegistry.GeoFacility memory p = registry.geoFacility(flag.against);
             if (!p.located) return false;
             (plat, plon) = (p.latitudeE6, p.longitudeE6);
@@ -268,8 +270,8 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         geo.landmarkDistance = new uint256[](count * count);
         bool[] memory set = new bool[](count);
         for (uint256 i = 0; i < count; ++i) {
-            Landmark memory l = _landmarks[_landmarkIds[i]];
-            (geo.landmarkLat[i], geo.landmarkLon[i], set[i]) = (l.latitudeE6, l.longitudeE6, l.set);
+            Landmark memory lm = _landmarks[_landmarkIds[i]];
+            (geo.landmarkLat[i], geo.landmarkLon[i], set[i]) = (lm.latitudeE6, lm.longitudeE6, lm.set);
         }
         uint256[] memory scratch = new uint256[](count);
         for (uint256 f = 0; f < geo.ids.length; ++f) {
@@ -280,7 +282,8 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
                 if (i & 3 == 0) word = words[i >> 2];
                 uint256 entry = word >> (64 * (i & 3));
                 if (uint32(entry >> 32) <= block.timestamp || !set[i]) continue;
-                scratch[found++] = (i << 128) | RedundancyMath.rttDistanceBoundM(uint32(entry));
+                scratch[found] = (i << 128) | RedundancyMath.rttDistanceBoundM(uint32(entry));
+                ++found;
             }
             uint256[] memory discs = new uint256[](found);
             for (uint256 k = 0; k < found; ++k) {

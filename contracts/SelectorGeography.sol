@@ -59,8 +59,8 @@ contract SelectorGeography is SelectorBase {
         {
             revert SelectorInvalidCoordinates(latitudeE6, longitudeE6);
         }
-        Landmark storage l = _landmarks[facilityId];
-        uint8 index = l.index;
+        Landmark storage lm = _landmarks[facilityId];
+        uint8 index = lm.index;
         if (index == 0) {
             if (_landmarkIds.length == MAX_LANDMARKS) revert SelectorTooManyLandmarks(MAX_LANDMARKS);
             _landmarkIds.push(facilityId);
@@ -74,10 +74,10 @@ contract SelectorGeography is SelectorBase {
     /// @notice Removes a landmark (its index stays reserved for it; discs around it stop counting).
     /// @param facilityId the landmark facility
     function removeLandmark(bytes32 facilityId) external onlyOwner delegated {
-        Landmark storage l = _landmarks[facilityId];
-        if (!l.set) revert SelectorNotLandmark(facilityId);
-        l.set = false;
-        _setDisc(facilityId, l.index, 0, 0);
+        Landmark storage lm = _landmarks[facilityId];
+        if (!lm.set) revert SelectorNotLandmark(facilityId);
+        lm.set = false;
+        _setDisc(facilityId, lm.index, 0, 0);
         emit LandmarkRemoved(facilityId);
     }
 
@@ -178,15 +178,15 @@ contract SelectorGeography is SelectorBase {
         bytes32 site,
         IRedundancyRegistry.GeoFacility memory s,
         bytes32 landmarkId,
-        Landmark memory l,
+        Landmark memory lm,
         uint32 bound,
         uint40 since,
         GeographyPolicy memory geo
     ) private returns (uint8) {
         uint40 until = uint40(uint256(since) + geo.maxMeasurementAge);
-        _setDisc(site, l.index, bound, uint32(until));
+        _setDisc(site, lm.index, bound, uint32(until));
         emit LandmarkDisc(site, landmarkId, bound, until);
-        uint256 lower = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, l.latitudeE6, l.longitudeE6);
+        uint256 lower = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
         if (lower > RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
             _flag(site, landmarkId, bound, lower);
             return OUTCOME_FLAGGED;
@@ -273,17 +273,17 @@ contract SelectorGeography is SelectorBase {
             uint256 entry = words[i >> 2] >> (64 * (i & 3));
             if (uint32(entry >> 32) <= block.timestamp) continue; // empty or expired
             bytes32 lid = _landmarkIds[i];
-            Landmark memory l = _landmarks[lid];
-            if (!l.set || lid == id) continue;
+            Landmark memory lm = _landmarks[lid];
+            if (!lm.set || lid == id) continue;
             uint256 radius = RedundancyMath.rttDistanceBoundM(uint32(entry));
-            uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, l.latitudeE6, l.longitudeE6);
+            uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
             if (own > radius + geo.toleranceM) {
                 if (refuting == bytes32(0)) refuting = lid;
                 continue;
             }
             if (exonerating != bytes32(0)) continue;
             uint256 theirs =
-                RedundancyMath.distanceLowerBoundM(peer.latitudeE6, peer.longitudeE6, l.latitudeE6, l.longitudeE6);
+                RedundancyMath.distanceLowerBoundM(peer.latitudeE6, peer.longitudeE6, lm.latitudeE6, lm.longitudeE6);
             if (theirs > radius + reach) exonerating = lid;
         }
     }
@@ -349,8 +349,11 @@ contract SelectorGeography is SelectorBase {
             uint40 until = uint40(uint32(entry >> 32));
             if (until <= block.timestamp || !_landmarks[_landmarkIds[i]].set) continue;
             uint32 rtt = uint32(entry);
-            out[found++] = Disc(_landmarkIds[i], rtt, until, RedundancyMath.rttDistanceBoundM(rtt));
+            out[found] = Disc(_landmarkIds[i], rtt, until, RedundancyMath.rttDistanceBoundM(rtt));
+            ++found;
         }
+        // Assembly: shrinks the array's length to the entries filled (only ever lowers it).
+        // solhint-disable-next-line no-inline-assembly
         assembly ("memory-safe") {
             mstore(out, found)
         }

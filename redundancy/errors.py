@@ -75,7 +75,8 @@ class DeploymentFileError(RedundancyError, ValueError):
 
 
 class EvidenceError(RedundancyError, ValueError):
-    """Raised when an evidence document cannot be canonicalised (floats, non-string keys)."""
+    """Raised when an evidence document cannot be canonicalised (floats, non-string keys, lone
+    surrogates) or parsed within bounds."""
 
 
 class TypedDataError(RedundancyError, ValueError):

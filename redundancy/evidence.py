@@ -46,11 +46,18 @@ def _plain(value: Any) -> bool:
 
 
 def canonical_json(document: Any) -> bytes:
-    """Serialise an evidence document canonically; raises EvidenceError on floats or odd types."""
+    """Serialise an evidence document canonically; raises EvidenceError on floats, odd types or
+    text UTF-8 cannot encode (a lone surrogate, which a JSON escape such as ``"\\ud800"`` in
+    hostile evidence can put in a parsed document)."""
     if not _plain(document):
         _check(document, "$")
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return text.encode("utf-8")
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EvidenceError(
+            "evidence holds text that is not Unicode (an escaped lone surrogate)"
+        ) from None
 
 
 def evidence_hash(evidence: bytes) -> bytes:

@@ -15,6 +15,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from redundancy.attestation_verifier import ProofReport, Verifier, open_deployment, parse_facility
 from redundancy.errors import (
@@ -36,6 +37,14 @@ EXIT_CODES: tuple[tuple[type[RedundancyError], int], ...] = (
     (DeploymentFileError, 6),
     (NoProofsError, 7),
 )
+
+
+def emit(text: str, stream: TextIO) -> None:
+    """Write a line that may quote hostile chain content (a check's detail can name a value
+    read from evidence, which JSON escapes let hold a lone surrogate): what the stream's
+    encoding cannot carry is written as a backslash escape instead of raising."""
+    encoding = stream.encoding or "utf-8"
+    stream.write(text.encode(encoding, "backslashreplace").decode(encoding) + "\n")
 
 
 def exit_code(exc: Exception) -> int:
@@ -92,13 +101,13 @@ def main(argv: list[str] | None = None) -> int:
             else verifier.verify_facility(parse_facility(args.facility))
         )
     except (RedundancyError, OSError) as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        emit(f"{PROG}: error: {exc}", sys.stderr)
         return exit_code(exc)
     if args.json:
         payload = {"ok": all(r.ok for r in reports), "proofs": [r.as_dict() for r in reports]}
-        print(json.dumps(payload, indent=1))
+        emit(json.dumps(payload, indent=1), sys.stdout)
     else:
-        print(render(reports))
+        emit(render(reports), sys.stdout)
     return 0 if all(r.ok for r in reports) else EXIT_FAILED
 
 

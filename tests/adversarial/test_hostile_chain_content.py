@@ -74,10 +74,6 @@ class Recorded:
     form: str
     proofs: int
     facility: bytes
-    #: its evidence holds an escaped lone surrogate: verification crashes on it (an open bug
-    #: of the core, see test_verification_of_evidence_holding_a_lone_surrogate_*), so the
-    #: cases check everything else of it
-    lone_surrogate: bool = False
 
 
 @dataclass
@@ -280,7 +276,7 @@ def every_endpoint(bench: Bench, rec: Recorded, block: int) -> None:
     elif rec.form in ("skipped", "reverted single", "undecodable calldata"):
         assert listed_here == []
     for i in range(rec.proofs + 1):
-        for suffix in ("", "/verify") if not rec.lone_surrogate else ("",):
+        for suffix in ("", "/verify"):
             status, body = get(bench, f"/attestations/{rec.tx}/{i}{suffix}")
             if rec.form == "undecodable calldata":
                 assert 400 <= status < 500, body
@@ -291,8 +287,6 @@ def every_endpoint(bench: Bench, rec: Recorded, block: int) -> None:
 
 
 def verify_command(bench: Bench, rec: Recorded) -> None:
-    if rec.lone_surrogate:
-        return
     for args in (["--tx", rec.tx, "--json"], ["--tx", rec.tx]):
         done = bench.verify(*args)
         assert done["crash"] is None, done["crash"]
@@ -344,15 +338,9 @@ def test_hostile_content_never_makes_an_endpoint_or_the_verify_command_fail(
         receipt = send_unestimated(bench.w3, relayer, registry.address, garbage)
         assert receipt["status"] == 0
         n, facility = 1, SITES[0].facility_id
-    rec = Recorded(
-        receipt["transactionHash"].to_0x_hex(),
-        form,
-        n,
-        facility,
-        form != "undecodable calldata" and holds_unencodable_text(doc),
-    )
-    if rec.lone_surrogate:
-        event("evidence holding a lone surrogate: verification not asked (open bug)")
+    rec = Recorded(receipt["transactionHash"].to_0x_hex(), form, n, facility)
+    if form != "undecodable calldata" and holds_unencodable_text(doc):
+        event("evidence holding a lone surrogate")
     assert wait_synced(bench.client, bench.w3) >= int(receipt["blockNumber"])
     every_endpoint(bench, rec, int(receipt["blockNumber"]))
     verify_command(bench, rec)
@@ -380,11 +368,12 @@ def test_a_real_server_starts_on_the_hostile_chain_and_answers_every_endpoint(
             "/batches",
             "/attestations?limit=500",
         ]
-        last = {rec.form: rec for rec in bench.recorded if not rec.lone_surrogate}
+        last = {rec.form: rec for rec in bench.recorded}
         sample = bench.recorded[:: max(1, len(bench.recorded) // 50)] + list(last.values())
         for rec in sample:
-            suffixes = ("",) if rec.lone_surrogate else ("", "/verify")
-            paths += [f"/attestations/{rec.tx}/{i}{s}" for i in range(rec.proofs) for s in suffixes]
+            paths += [
+                f"/attestations/{rec.tx}/{i}{s}" for i in range(rec.proofs) for s in ("", "/verify")
+            ]
         for path in paths:
             response = requests.get(server.url + path, timeout=120)
             assert response.status_code < 500, (path, response.text[:500])
@@ -406,6 +395,11 @@ def test_a_real_server_starts_on_the_hostile_chain_and_answers_every_endpoint(
 
 
 LONE_SURROGATE = b'{"body":"\\ud800"}'  # 17 bytes of JSON: a string holding U+D800 alone
+
+
+def _check(checks: list[dict[str, object]], cid: str) -> dict[str, object]:
+    (found,) = (c for c in checks if c["id"] == cid)
+    return found
 
 
 def _skipped_with(bench: Bench, doc: bytes) -> str:
@@ -451,11 +445,6 @@ def test_accepted_evidence_holding_a_lone_surrogate_is_indexed_and_shown_without
     assert "lone surrogate" in shown["evidence_problem"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: redundancy.evidence.canonical_json raises UnicodeEncodeError (not "
-    "EvidenceError) on a lone surrogate, which devicecert._canonical_check does not catch",
-)
 def test_verification_of_evidence_holding_a_lone_surrogate_answers_below_500(
     bench: Bench,
 ) -> None:
@@ -463,16 +452,37 @@ def test_verification_of_evidence_holding_a_lone_surrogate_answers_below_500(
     assert get(bench, f"/attestations/{tx}/0")[0] == 200  # shown (evidence null, and why)
     status, body = get(bench, f"/attestations/{tx}/0/verify")
     assert status == 200 and not body["ok"]
+    assert _check(body["checks"], "evidence.canonical") == {
+        "id": "evidence.canonical",
+        "ok": False,
+        "detail": "not canonical: evidence holds text that is not Unicode (an escaped lone "
+        "surrogate)",
+    }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: the same UnicodeEncodeError escapes redundancy-verify-attestation's main",
-)
 def test_verification_of_evidence_holding_a_lone_surrogate_exits_without_a_traceback(
     bench: Bench,
 ) -> None:
     tx = _skipped_with(bench, LONE_SURROGATE)
     done = bench.verify("--tx", tx, "--json")
     assert done["crash"] is None, done["crash"]
-    assert done["code"] == 1 and not json.loads(done["stdout"])["ok"]
+    assert done["code"] == 1 and done["stderr"] == ""
+    (proof,) = json.loads(done["stdout"])["proofs"]
+    assert not proof["ok"]
+    assert "lone surrogate" in _check(proof["checks"], "evidence.canonical")["detail"]
+
+
+def test_plain_text_verification_of_evidence_holding_a_lone_surrogate_says_why_it_fails(
+    bench: Bench,
+) -> None:
+    tx = _skipped_with(bench, LONE_SURROGATE)
+    done = bench.verify("--tx", tx)
+    assert done["crash"] is None, done["crash"]
+    assert done["code"] == 1 and done["stderr"] == ""
+    lines = done["stdout"].splitlines()
+    assert lines[0].startswith(f"FAIL proof 0 of {tx}: facility ")
+    assert (
+        "  FAIL evidence.canonical: not canonical: evidence holds text that is not Unicode "
+        "(an escaped lone surrogate)"
+    ) in lines
+    assert lines[-1] == "0 of 1 proofs passed every check"

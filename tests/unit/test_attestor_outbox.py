@@ -194,3 +194,76 @@ def test_a_write_the_storage_refuses_stores_nothing_and_uses_no_sequence(tmp_pat
     assert [e.sequence for e in box.entries()] == [1] and box.last_sequence() == 1
     box._db.execute("PRAGMA max_page_count = 1073741823")
     assert [p.attestation.sequence for p in _append(box, Kind.NETWORK)] == [2]
+
+
+def test_get_returns_the_stored_entry_or_none(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    stored = _append(box, Kind.POWER, Kind.HEALTH)
+    entry = box.get(2)
+    assert entry is not None and entry.sequence == 2 and entry.proof == stored[1]
+    assert entry.state == PENDING
+    assert box.get(3) is None and box.get(0) is None
+
+
+def test_oldest_pending_signed_at_follows_the_pending_rows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    box = _open(tmp_path)
+    assert box.oldest_pending_signed_at() is None
+    clock = iter([1_000.5, 2_000.25])
+    monkeypatch.setattr("attestor.outbox.time.time", lambda: next(clock))
+    _append(box, Kind.POWER)  # signed at 1000.5
+    _append(box, Kind.HEALTH)  # signed at 2000.25
+    assert box.oldest_pending_signed_at() == 1_000.5
+    monkeypatch.setattr("attestor.outbox.time.time", lambda: 3_000.0)
+    assert box.finish(1, REJECTED, "test")
+    assert box.oldest_pending_signed_at() == 2_000.25
+    box.mark_published([(2, b"\x01" * 32, 9)])
+    assert box.oldest_pending_signed_at() is None
+
+
+def test_pending_takes_a_limit_and_depth_counts_pending_rows(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.POWER, Kind.HEALTH, Kind.NETWORK)
+    assert [e.sequence for e in box.pending(limit=2)] == [1, 2]
+    assert box.depth() == 3
+    box.finish(1, EXPIRED, "test")
+    assert box.depth() == 2 and [e.sequence for e in box.pending(limit=1)] == [2]
+
+
+def test_prune_deletes_only_finished_rows_and_never_lowers_or_loses_the_floor(
+    tmp_path: Path,
+) -> None:
+    box = _open(tmp_path)
+    assert box.prune(older_than=1e12) == 0  # empty: nothing to delete, no floor invented
+    _append(box, Kind.POWER, Kind.HEALTH)
+    box.finish(1, REJECTED, "test")
+    assert box.prune(older_than=1e12) == 1  # the pending one stays
+    assert [e.sequence for e in box.entries()] == [2]
+    box.finish(2, EXPIRED, "test")
+    assert box.prune(older_than=1e12) == 1 and box.entries() == []
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 3  # 1 and 2 never again
+    box.raise_floor(50)
+    box.finish(3, REJECTED, "test")
+    box.prune(older_than=1e12)  # the highest row (3) is below the floor: the floor stays 50
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 51
+
+
+def test_a_fresh_outbox_starts_at_one_and_a_floor_of_one_is_kept(tmp_path: Path) -> None:
+    first = _open(tmp_path / "a")
+    assert _append(first, Kind.POWER)[0].attestation.sequence == 1
+    box = _open(tmp_path / "b")
+    box.raise_floor(1)
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 2
+    single = _open(tmp_path / "c")
+    _append(single, Kind.POWER)
+    single.finish(1, REJECTED, "test")
+    single.prune(older_than=1e12)
+    assert _append(single, Kind.POWER)[0].attestation.sequence == 2
+
+
+def test_an_empty_outbox_has_sequence_zero_and_finish_names_a_bad_state(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    assert box.last_sequence() == 0 and box.last_sequence(PENDING) == 0
+    with pytest.raises(ValueError, match=r"^cannot finish a proof as 'published'$"):
+        box.finish(1, PUBLISHED, "test")

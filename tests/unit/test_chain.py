@@ -96,3 +96,20 @@ def test_moving_an_input_to_the_next_chunk_changes_the_head() -> None:
     second.extend(lines[2:], results[2:])
     assert first.seq == second.seq == 3
     assert first.head != second.head
+
+
+def test_a_log_error_names_the_file_and_the_line() -> None:
+    from validator.engine.errors import LogError
+
+    with_line = LogError("inputs.log", 7, "bad line")
+    assert str(with_line) == "inputs.log:7: bad line"
+    assert (with_line.path, with_line.line, with_line.reason) == ("inputs.log", 7, "bad line")
+    assert str(LogError("inputs.log", None, "unreadable")) == "inputs.log: unreadable"
+    assert isinstance(with_line, ValueError)
+
+
+def test_a_sequence_error_names_the_expected_and_the_given_number() -> None:
+    from validator.engine.errors import SequenceError
+
+    error = SequenceError(8, 10)
+    assert str(error) == "expected input at sequence 8, got 10"

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tests.unit.validator_support import CALL, buy, deposit
 from validator.engine.codec import (
     _BY_TAG,
+    _PLAIN,
     decode_lines,
     decode_message,
     decode_object,
@@ -22,6 +23,7 @@ from validator.engine.errors import MessageError
 from validator.engine.messages import (
     Cancel,
     CancelReplace,
+    Deposit,
     Expire,
     Message,
     SettlementPrice,
@@ -236,8 +238,17 @@ def test_chunk_decoder_takes_only_chunks_whose_every_line_the_reference_accepts_
     if decoded is not None:
         assert decoded == expected
     canonical = [encode_message(e) if isinstance(e, Message) else None for e in expected]
-    if canonical == lines:  # what gateways write takes the fast path
-        assert decoded == expected
+    plain = not b"".join(lines).translate(None, _PLAIN)
+    if canonical == lines and plain:  # what gateways write takes the fast path, unless it
+        assert decoded == expected  # holds an escape (``{"account":"\\""...}``): by design not
+
+
+def test_a_canonical_line_with_an_escape_goes_to_the_reference_and_decodes_alike() -> None:
+    """Found by Hypothesis (then the property above wrongly required the fast path for it)."""
+    line = encode_message(Deposit(account=AccountId('"'), amount=10))
+    assert line == b'{"account":"\\"","amount":10,"type":"deposit"}'
+    assert decode_lines([line]) is None
+    assert decode_message(line) == Deposit(account=AccountId('"'), amount=10)
 
 
 def test_chunk_decoder_sees_a_key_missing_from_one_line_and_doubled_in_another() -> None:

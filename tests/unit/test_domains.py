@@ -42,3 +42,15 @@ def test_parse_domain_ref() -> None:
         parse_domain_ref("grid:ercot")
     with pytest.raises(ValueError, match="not of the form"):
         parse_domain_ref("power")
+
+
+def test_parse_domain_ref_keeps_colons_in_the_value_and_names_the_known_dimensions() -> None:
+    assert parse_domain_ref("network:as:174") == (Dimension.NETWORK, "as:174")
+    assert parse_domain_ref(" Power :x") == (Dimension.POWER, "x")
+    for bad in ("power:", "power: ", "power"):
+        with pytest.raises(ValueError, match=r"is not of the form '<dimension>:<value>'$"):
+            parse_domain_ref(bad)
+    known = "facility, metro, country, power, network, provider, hardware"
+    with pytest.raises(ValueError) as caught:
+        parse_domain_ref("grid:ercot")
+    assert str(caught.value) == f"unknown dimension 'grid' in 'grid:ercot' (known: {known})"

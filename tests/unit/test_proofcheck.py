@@ -1,0 +1,240 @@
+"""redundancy.proofcheck.verify_proof, without a chain: every check of one proof at its
+boundaries, with the exact detail a failed check gives (the mutation run found these covered
+only by the anvil-backed verifier tests)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from eth_utils import to_checksum_address
+
+from redundancy.checks import CheckResult
+from redundancy.devicecert import (
+    fingerprint,
+    issue_device_cert,
+    make_ca,
+    sha256_hex,
+    sign_envelope,
+    to_der,
+)
+from redundancy.domains import Kind
+from redundancy.eip712 import Signer
+from redundancy.evidence import evidence_hash
+from redundancy.proofcheck import CertificateStore, ProofContext, passed, verify_proof
+from redundancy.proofs import SignedProof, make_proof
+from redundancy.registry import DEFAULT_POLICY
+
+NOW = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
+T = int(NOW.timestamp())
+DOMAIN = b"\x11" * 32
+FACILITY = b"\x22" * 32
+SIGNER = Signer(b"\x01" * 32)
+OTHER = Signer(b"\x02" * 32)
+CA_KEY = Ed25519PrivateKey.from_private_bytes(b"\x03" * 32)
+DEVICE_KEY = Ed25519PrivateKey.from_private_bytes(b"\x04" * 32)
+CA = make_ca("fra1", CA_KEY, now=NOW)
+DEVICE = issue_device_cert(CA, CA_KEY, DEVICE_KEY.public_key(), "fra1 attestor", now=NOW)
+CERTS = {bytes.fromhex(sha256_hex(to_der(c))): to_der(c) for c in (CA, DEVICE)}
+POWER_LIFETIME = DEFAULT_POLICY.max_lifetime[Kind.POWER]
+SKEW = DEFAULT_POLICY.max_future_skew
+
+
+def evidence() -> bytes:
+    doc = {"v": 1, "kind": "power", "facility": "fra1", "observedAt": T, "body": {"feeds": 2}}
+    return sign_envelope(doc, DEVICE_KEY, sha256_hex(to_der(DEVICE)))
+
+
+def proof(signer: Signer = SIGNER, **fields: int) -> SignedProof:
+    args = {"issued_at": T, "expires_at": T + 600, "sequence": 5, **fields}
+    return make_proof(
+        signer, DOMAIN, facility_id=FACILITY, kind=Kind.POWER, evidence=evidence(), **args
+    )
+
+
+def context(**fields: object) -> ProofContext:
+    base = ProofContext(
+        domain_separator=DOMAIN,
+        declared_domain=DOMAIN,
+        attestor=SIGNER.address,
+        facility_active=True,
+        block_timestamp=T + 10,
+        policy=DEFAULT_POLICY,
+        previous_sequence=4,
+        accepted=True,
+        ca_fingerprint=fingerprint(CA),
+        certificates=CertificateStore(CERTS.get),
+    )
+    return replace(base, **fields)  # type: ignore[arg-type]
+
+
+def failures(results: list[CheckResult]) -> dict[str, str]:
+    return {r.id: r.detail for r in results if not r.ok}
+
+
+def test_a_valid_proof_passes_every_check_in_order() -> None:
+    results = verify_proof(proof(), context())
+    assert passed(results)
+    assert [r.id for r in results] == [
+        "attestation.domain",
+        "attestation.facility",
+        "attestation.evidence_hash",
+        "attestation.signature",
+        "attestation.attestor",
+        "attestation.sequence",
+        "attestation.not_expired",
+        "attestation.not_future",
+        "attestation.lifetime",
+        "attestation.accepted",
+        "evidence.canonical",
+        "certificate.ca.pinned",
+        "certificate.device.matches",
+        "certificate.device.issued_by_ca",
+        "certificate.device.valid_at_observation",
+        "evidence.device_signature",
+    ]
+    assert all(r.detail == "" for r in results)
+
+
+def test_device_false_skips_the_envelope_checks() -> None:
+    results = verify_proof(proof(), context(), device=False)
+    assert [r.id for r in results][-1] == "attestation.accepted" and len(results) == 10
+
+
+def test_another_domain_names_both() -> None:
+    other = b"\x33" * 32
+    assert failures(verify_proof(proof(), context(declared_domain=other), device=False)) == {
+        "attestation.domain": f"signed under 0x{other.hex()}, expected 0x{DOMAIN.hex()}"
+    }
+
+
+def test_an_unknown_and_a_deactivated_facility_are_told_apart() -> None:
+    unknown = failures(verify_proof(proof(), context(attestor=None), device=False))
+    assert unknown["attestation.facility"] == "facility not registered"
+    assert unknown["attestation.attestor"] == (
+        f"signed by {to_checksum_address(SIGNER.address)}, facility attestor was None"
+    )
+    inactive = failures(verify_proof(proof(), context(facility_active=False), device=False))
+    assert inactive == {"attestation.facility": "facility deactivated"}
+
+
+def test_evidence_that_is_not_what_was_signed() -> None:
+    good = proof()
+    tampered = SignedProof(good.attestation, good.evidence + b" ", good.signature)
+    computed = evidence_hash(tampered.evidence)
+    found = failures(verify_proof(tampered, context(), device=False))
+    assert found == {
+        "attestation.evidence_hash": (
+            f"keccak256(evidence) is 0x{computed.hex()}, "
+            f"signed 0x{good.attestation.evidence_hash.hex()}"
+        )
+    }
+
+
+def test_a_signature_by_another_key_and_an_unrecoverable_one() -> None:
+    found = failures(verify_proof(proof(OTHER), context(), device=False))
+    assert found == {
+        "attestation.attestor": (
+            f"signed by {to_checksum_address(OTHER.address)}, "
+            f"facility attestor was {SIGNER.address}"
+        )
+    }
+    good = proof()
+    broken = SignedProof(good.attestation, good.evidence, replace(good.signature, v=30))
+    found = failures(verify_proof(broken, context(), device=False))
+    assert found == {
+        "attestation.signature": "signature malformed or not recoverable",
+        "attestation.attestor": f"signed by nobody, facility attestor was {SIGNER.address}",
+    }
+
+
+@pytest.mark.parametrize(("previous", "ok"), [(4, True), (5, False), (6, False)])
+def test_the_sequence_must_be_above_the_last_accepted(previous: int, ok: bool) -> None:
+    found = failures(verify_proof(proof(), context(previous_sequence=previous), device=False))
+    assert found == ({} if ok else {"attestation.sequence": f"sequence 5 not above {previous}"})
+
+
+@pytest.mark.parametrize(("block_time", "ok"), [(T + 599, True), (T + 600, False)])
+def test_a_proof_expires_at_its_expiry(block_time: int, ok: bool) -> None:
+    found = failures(verify_proof(proof(), context(block_timestamp=block_time), device=False))
+    expected = {"attestation.not_expired": f"expired at {T + 600}, block time {block_time}"}
+    assert found == ({} if ok else expected)
+
+
+@pytest.mark.parametrize(("ahead", "ok"), [(SKEW, True), (SKEW + 1, False)])
+def test_issued_at_may_lead_the_block_by_the_skew_and_no_more(ahead: int, ok: bool) -> None:
+    issued = T + ahead
+    p = proof(issued_at=issued, expires_at=issued + 600)
+    found = failures(verify_proof(p, context(block_timestamp=T), device=False))
+    expected = {"attestation.not_future": f"issued at {issued}, beyond block time {T} + skew"}
+    assert found == ({} if ok else expected)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "ok"), [(1, True), (POWER_LIFETIME, True), (POWER_LIFETIME + 1, False), (0, False)]
+)
+def test_the_lifetime_is_within_zero_and_the_kind_maximum(lifetime: int, ok: bool) -> None:
+    p = proof(issued_at=T, expires_at=T + lifetime)
+    found = failures(verify_proof(p, context(block_timestamp=T - 1), device=False))
+    detail = f"lifetime {lifetime} s outside (0, {POWER_LIFETIME}]"
+    if lifetime == 0:  # expired too: it ends at the block after the one it is checked at
+        assert found["attestation.lifetime"] == detail
+    else:
+        assert found == ({} if ok else {"attestation.lifetime": detail})
+
+
+def test_a_proof_the_registry_did_not_accept() -> None:
+    assert failures(verify_proof(proof(), context(accepted=False), device=False)) == {
+        "attestation.accepted": "the registry did not accept this proof"
+    }
+
+
+def test_without_a_certificate_source_the_device_checks_say_so() -> None:
+    results = verify_proof(proof(), context(certificates=None))
+    assert results[-1] == CheckResult("certificate.lookup", False, "no certificate source")
+
+
+def test_evidence_that_is_not_an_envelope_fails_as_one_check() -> None:
+    p = make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=Kind.POWER,
+        evidence=b"[1, 2]",
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+    )
+    results = verify_proof(p, context())
+    assert results[-1] == CheckResult(
+        "evidence.json",
+        False,
+        "evidence is not a device-signed envelope: evidence is not a JSON object",
+    )
+    assert len(results) == 11
+
+
+def test_a_device_certificate_not_on_chain_is_reported() -> None:
+    results = verify_proof(proof(), context(certificates=CertificateStore({}.get)))
+    found = failures(results)
+    assert found["certificate.ca.published"] == "CA certificate not found on-chain"
+    assert found["certificate.device.published"].startswith("device certificate ")
+
+
+def test_the_certificate_store_fetches_and_parses_each_certificate_once() -> None:
+    fetched: list[bytes] = []
+
+    def fetch(h: bytes) -> bytes | None:
+        fetched.append(h)
+        return CERTS.get(h) if h != b"\x00" * 32 else b"not DER"
+
+    store = CertificateStore(fetch)
+    device_hash = bytes.fromhex(sha256_hex(to_der(DEVICE)))
+    assert store.get(device_hash) == DEVICE and store.get(device_hash) == DEVICE
+    assert store.get(b"\x00" * 32) is None and store.get(b"\x00" * 32) is None
+    assert store.get(b"\x09" * 32) is None
+    assert fetched == [device_hash, b"\x00" * 32, b"\x09" * 32]
+    first = store.issued_by(DEVICE, CA)
+    assert first.ok and store.issued_by(DEVICE, CA) is first
