@@ -1,7 +1,9 @@
 """A short fault campaign in CI: sites as hosts at emulated European distances, one run of each
-fault family (partition, pause, kill, clock), every history checked against the committed log;
-and the checker, fed a copy of a real run with an acknowledged order dropped and another
-duplicated, fails it. The long campaign is ``validator-campaign --runs 220`` (docs)."""
+fault family but pauses (partition, kill, clock), every history checked against the committed
+log; and the checker, fed a copy of a real run with an acknowledged order dropped and another
+duplicated, fails it. Pauses have their own tests (``test_pauses.py``), so the CI campaign leaves
+them out to keep the suite within its time. The long campaign is ``validator-campaign --runs
+220`` (docs), every fault kind."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from devnet.nemesis import FAMILIES
 from devnet.site_attestors import faketime_missing
 
 SITES = ["fra1", "ams1", "lon1"]
-KINDS = ["partition-leader", "pause-member", "kill-site", "clock-jump"]
+KINDS = ["partition-leader", "kill-site", "clock-jump"]
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +39,11 @@ def runs(campaign: Campaign) -> list[tuple[RunResult, RunRecord]]:
     return out
 
 
-def test_one_run_of_every_fault_family_passes_the_checker(
+def test_one_run_of_each_fault_family_passes_the_checker(
     campaign: Campaign, runs: list[tuple[RunResult, RunRecord]]
 ) -> None:
     families = {r.family for r, _ in runs}
-    expected = {"partition", "pause", "kill", "clock"}
+    expected = {"partition", "kill", "clock"}
     if netns.unavailable() is not None:  # loopback: no links to cut (the figures say so)
         expected.discard("partition")
     if faketime_missing() is not None:

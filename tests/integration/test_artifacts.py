@@ -20,6 +20,8 @@ from devnet.errors import CompilationError
 from devnet.toolchain import ARTIFACTS_DIR, CONTRACTS_DIR
 
 
+@pytest.mark.slow  # opt-in (-m slow): scripts/test.sh runs the same check (redundancy-build
+# --check) before pytest; this is for running pytest alone
 def test_committed_artifacts_match_a_fresh_compile() -> None:
     fresh = compile_contracts()
     for name, artifact in fresh.items():
