@@ -9,6 +9,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from devnet.localchain import start_chain
 from redundancy.chain import connect
 from tests.attestor_sites import (
@@ -23,6 +25,7 @@ from tests.attestor_sites import (
 BLOCK_TIME = 2  # a batch waits up to this long for its block: the window to kill it in
 
 
+@pytest.mark.slow  # opt-in (-m slow): the random-points test below kills mid-publish too, in CI
 def test_killed_mid_publish_and_restarted_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     with start_chain("anvil", block_time=BLOCK_TIME) as chain:
         deployed = deploy_registry(chain, connect(chain.rpc_url), tmp_path)

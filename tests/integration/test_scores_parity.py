@@ -302,7 +302,7 @@ rtts = st.sampled_from([100, 1_000, 5_000, 20_000, 60_000, 120_000])
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     st.lists(

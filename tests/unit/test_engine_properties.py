@@ -3,6 +3,8 @@ never crossed, snapshot/restore equivalence and run-to-run determinism."""
 
 from __future__ import annotations
 
+import os
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace as with_fields
@@ -37,7 +39,8 @@ ACCOUNTS = ["alice", "bob", "carol", "dave", "erin"]
 """alice, bob and carol start rich, dave starts poor, erin has no account until she deposits."""
 LISTINGS = [PUT, CALL, ETH_PUT, with_fields(PUT, series="BTC-100-1200-P", strike=Price(1200))]
 EXPIRIES = [(Underlying("BTC"), Expiry(100)), (Underlying("ETH"), Expiry(200))]
-EXAMPLES = 300
+#: examples per property: 150 in the default run; ENGINE_PROPERTY_EXAMPLES=3000 (say) for a long one
+EXAMPLES = int(os.environ.get("ENGINE_PROPERTY_EXAMPLES", "150"))
 
 accounts = st.sampled_from([*ACCOUNTS, "alice", "bob", "carol"]).map(AccountId)
 order_ids = st.integers(0, 11).map(OrderId)
