@@ -297,6 +297,12 @@ def main(argv: list[str] | None = None) -> int:
         command = bench.quick if args.quick else bench.full
         if command is None:
             summary.append(f"| {bench.name} | not run in quick mode | - |")
+            kept = [p for p in bench.plots if (ROOT / p).exists()]
+            if kept:  # the plot of its last full run, committed beside the docs
+                sections += [f"## {bench.name}", "", bench.what, "",
+                             f"Not run in quick mode; the plot of its last full run "
+                             f"(`{' '.join(bench.full)}`):", ""]  # fmt: skip
+                sections += [f"![{bench.name}]({p})\n" for p in kept]
             continue
         print(f"running {bench.name} ...", flush=True)
         out = run([PYTHON, *command], bench.timeout)
