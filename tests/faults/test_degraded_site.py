@@ -9,6 +9,7 @@ not), so clock-unsynchronised would hold for all three at once and say nothing a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ from devnet.flow import OrderClients, order_flow
 from devnet.http import http_json
 from devnet.nodes import Sites, make_sites
 from devnet.ups import UpsFarm, start_ups
+from validator.node.etcd import EtcdClient
+from validator.node.settings import SiteSettings
+from validator.node.sitewatch import LeadershipMover, Reading, SiteWatch
 
 SITES = ["fra1", "ams1", "dal1"]
 
@@ -48,13 +52,32 @@ def sites(cluster: EtcdCluster, farm: UpsFarm, tmp_path: Path) -> Iterator[Sites
     s.stop()
 
 
-def _wait(what: str, check: Any, timeout: float = 8.0) -> float:
-    """Seconds until ``check()`` is true (AssertionError naming ``what`` after ``timeout``)."""
+def _wait(what: str, check: Any, timeout: float = 15.0, sites: Sites | None = None) -> float:
+    """Seconds until ``check()`` is true (AssertionError naming ``what`` after ``timeout``, with
+    what each site's node and gateway logged about its condition and etcd, when ``sites``)."""
     start = time.monotonic()
     while not check():
-        assert time.monotonic() - start < timeout, f"{what}: not within {timeout} s"
+        if time.monotonic() - start >= timeout:
+            raise AssertionError(f"{what}: not within {timeout} s" + _story(sites))
         time.sleep(0.05)
     return time.monotonic() - start
+
+
+def _story(sites: Sites | None) -> str:
+    """The site watch's and the leadership mover's log lines of every site (for a failure)."""
+    if sites is None:
+        return ""
+    lines = []
+    for site in sites.sites:
+        for log in (f"{site.name}-run.log", f"{site.name}-gateway.log"):
+            path = sites.root / log
+            text = path.read_text(errors="replace") if path.exists() else ""
+            lines += [
+                f"{log}: {line}"
+                for line in text.splitlines()
+                if "sitewatch" in line or "etcd" in line or "Traceback" in line
+            ][-20:]
+    return "\n" + "\n".join(lines)
 
 
 def _first(msgs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -84,7 +107,7 @@ def test_a_ups_on_battery_moves_leadership_and_new_orders_off_its_site(
     try:
         time.sleep(0.5)
         farm.set_status("fra1", "OB")
-        moved = _wait("leadership off fra1", lambda: cluster.leader() != "fra1")
+        moved = _wait("leadership off fra1", lambda: cluster.leader() != "fra1", sites=sites)
         refused = _wait(
             "fra1's gateway refusing new orders",
             lambda: not _takes_new_orders(fra1.gateway_url),
@@ -111,7 +134,7 @@ def test_a_ups_on_battery_moves_leadership_and_new_orders_off_its_site(
         assert node["leadership_moves"] >= 1
         # leadership handed back to the degraded site is taken away again
         cluster.move_leader("fra1")
-        _wait("leadership off fra1 again", lambda: cluster.leader() != "fra1")
+        _wait("leadership off fra1 again", lambda: cluster.leader() != "fra1", sites=sites)
         acked_during = len(clients.acked)
         time.sleep(1.0)
         assert len(clients.acked) > acked_during, "clients stalled while fra1 was degraded"
@@ -144,7 +167,11 @@ def test_a_ups_low_battery_on_a_follower_refuses_orders_without_moving_anything(
     cluster.move_leader("ams1")
     farm.set_status("dal1", "OB LB")
     dal1 = sites.site("dal1")
-    _wait("dal1's gateway refusing new orders", lambda: not _takes_new_orders(dal1.gateway_url))
+    _wait(
+        "dal1's gateway refusing new orders",
+        lambda: not _takes_new_orders(dal1.gateway_url),
+        sites=sites,
+    )
     body = http_json(dal1.gateway_url + "/orders", _new_order(), timeout=2)[1]
     assert body["degraded"] == ["ups-low-battery", "ups-on-battery"]
     assert cluster.leader() == "ams1"
@@ -165,3 +192,39 @@ def test_an_unreadable_ups_is_not_a_degradation(
     assert _takes_new_orders(fra1.gateway_url)
     time.sleep(1.0)
     assert cluster.leader() == "fra1"
+
+
+def test_a_failed_leadership_transfer_tries_the_next_member_first(
+    cluster: EtcdCluster, tmp_path: Path
+) -> None:
+    """The mover's second member answers its status but cannot take leadership (it belongs to
+    another cluster, as a misconfigured endpoint list would have it): the transfer fails, and the
+    next check hands leadership to the third member instead of retrying the second forever."""
+    cluster.move_leader("fra1")
+    with start_cluster(["elsewhere"], tmp_path / "foreign") as foreign:
+        endpoints = [
+            cluster.member("fra1").client_url,
+            foreign.member("elsewhere").client_url,
+            cluster.member("dal1").client_url,
+        ]
+
+        async def scenario() -> tuple[list[str], str | None]:
+            watch = SiteWatch(SiteSettings(react_to=["ups"]), tmp_path)
+            watch.reading = Reading(["ups-on-battery"], ["ups-on-battery"], "OB", None)
+            etcd = EtcdClient(endpoints, 1.0)
+            mover = LeadershipMover(etcd, watch, transfer_timeout=1.0)
+            outcomes = []
+            try:
+                for _ in range(2):
+                    try:
+                        outcomes.append(str(await mover.step()))
+                    except Exception as exc:  # what the mover's loop logs and retries
+                        outcomes.append(type(exc).__name__)
+            finally:
+                await etcd.aclose()
+            return outcomes, mover.last_target
+
+        outcomes, target = asyncio.run(scenario())
+    assert outcomes[0] != "True" and outcomes[1] == "True", outcomes
+    assert target == cluster.member("dal1").client_url
+    assert cluster.leader() == "dal1"

@@ -193,13 +193,24 @@ class SiteWatch:
 class LeadershipMover:
     """Keeps etcd leadership off this site's member while the site is degraded: each poll while
     degraded, if this site's member (``etcd.endpoints[0]``) leads, it asks it to hand leadership
-    to the next member (in ``etcd_endpoints`` order: nearest first) that answers."""
+    to the next member (in ``etcd_endpoints`` order: nearest first) that answers; after a failed
+    transfer, the next check tries the member after that one first."""
 
-    def __init__(self, etcd: EtcdClient, watch: SiteWatch, timeout: float = 0.5) -> None:
+    def __init__(
+        self,
+        etcd: EtcdClient,
+        watch: SiteWatch,
+        timeout: float = 0.5,
+        transfer_timeout: float = 1.5,
+    ) -> None:
         self.etcd = etcd
         self.watch = watch
         self.timeout = timeout
+        #: longer than etcd's default election timeout (1 s), within which raft completes or
+        #: abandons a transfer
+        self.transfer_timeout = transfer_timeout
         self.moves = 0
+        self.failures = 0
         self.last_target: str | None = None
         watch.listeners.append(self._changed)
         self._wake = asyncio.Event()
@@ -209,19 +220,32 @@ class LeadershipMover:
             self._wake.set()
 
     async def step(self) -> bool:
-        """One check; True if leadership was handed over."""
+        """One check; True if leadership was handed over.
+
+        A transfer that does not finish within ``transfer_timeout`` is abandoned (raft abandons
+        it after an election timeout anyway, while etcd would hold the request open) and the
+        next check starts with the next member: a member too far behind to take over must not
+        keep leadership on a degraded site."""
         own = await self.etcd.member_status(0, self.timeout)
         if own is None:
             return False
         me, leader = str(own["header"]["member_id"]), str(own.get("leader", "0"))
         if leader != me:
             return False
-        for index in range(1, len(self.etcd.endpoints)):
+        others = list(range(1, len(self.etcd.endpoints)))
+        if others:
+            turn = self.failures % len(others)
+            others = others[turn:] + others[:turn]
+        for index in others:
             other = await self.etcd.member_status(index, self.timeout)
             if other is None:
                 continue
             target = str(other["header"]["member_id"])
-            await self.etcd.transfer_leadership(0, target, timeout=max(self.timeout, 3.0))
+            try:
+                await self.etcd.transfer_leadership(0, target, timeout=self.transfer_timeout)
+            except BaseException:
+                self.failures += 1
+                raise
             self.moves += 1
             self.last_target = self.etcd.endpoints[index]
             log_event(
@@ -243,7 +267,7 @@ class LeadershipMover:
                     await self.step()
                 except Exception as exc:  # an election under way, a member gone: next poll
                     log_event(log, "etcd.leadership_move_failed", logging.WARNING,
-                              error=str(exc)[:300])  # fmt: skip
+                              error=f"{type(exc).__name__}: {exc}"[:300])  # fmt: skip
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.watch.settings.poll_interval)
