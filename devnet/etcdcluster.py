@@ -81,7 +81,9 @@ class EtcdCluster:
     def _initial_cluster(self) -> str:
         return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
-    def start_member(self, member: Member, state: str = "new") -> None:
+    def start_member(
+        self, member: Member, state: str = "new", initial_cluster: str | None = None
+    ) -> None:
         cmd = [
             ETCD,
             "--name", member.name,
@@ -90,7 +92,7 @@ class EtcdCluster:
             "--advertise-client-urls", member.advertised_client_url,
             "--listen-peer-urls", member.listen_peer_url,
             "--initial-advertise-peer-urls", member.peer_url,
-            "--initial-cluster", self._initial_cluster(),
+            "--initial-cluster", initial_cluster or self._initial_cluster(),
             "--initial-cluster-state", state,
             "--initial-cluster-token", self.root.name,
             "--heartbeat-interval", str(self.heartbeat_ms),
@@ -165,6 +167,29 @@ class EtcdCluster:
                     raise
                 time.sleep(0.2)
         self.start_member(member, state="existing")
+
+    def standby(self, name: str) -> Member:
+        """A member-to-be for site ``name``, not started and not in the cluster: a standby site
+        that the venue may add (as a learner) when the committee takes it in."""
+        member = Member(name, free_port(), free_port(), self.root / name)
+        self.members.append(member)
+        return member
+
+    def join(self, name: str, timeout: float = 10.0) -> None:
+        """Start a member the cluster has already added (as a learner, by the venue's
+        membership follower): its initial cluster is the membership as etcd lists it now, itself
+        included by its peer URL, and it starts with ``existing`` state, empty."""
+        member = self.member(name)
+        helper = self._any_other(name)
+        listed = post_json(f"{helper.client_url}/v3/cluster/member/list", {}, timeout=timeout)
+        pairs = []
+        for m in listed["members"]:
+            peer = m["peerURLs"][0]
+            pairs.append(f"{name if peer == member.peer_url else m['name']}={peer}")
+        if not any(p.endswith(f"={member.peer_url}") for p in pairs):
+            raise RuntimeError(f"{name} ({member.peer_url}) is not in the cluster's membership")
+        shutil.rmtree(member.data_dir, ignore_errors=True)
+        self.start_member(member, state="existing", initial_cluster=",".join(pairs))
 
     def move_leader(self, name: str, timeout: float = 10.0) -> None:
         """Make ``name`` the leader (etcd's leadership transfer, asked of the current leader)."""

@@ -156,3 +156,16 @@ def test_the_site_table_loads_and_a_bad_one_is_one_line_per_field(tmp_path: Path
     assert any("site.react_to[1]" in line and "'ups', 'clock' or 'disk'" in line for line in lines)
     assert any("site.poll_interval" in line and "greater than 0" in line for line in lines)
     assert any("site.upsc" in line and "Extra inputs are not permitted" in line for line in lines)
+
+
+def test_a_bad_venue_directory_exits_2_naming_the_entry(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "venue.json"
+    directory.write_text('[{"name": "fra1", "facility_id": "0x12"}]')
+    config = site_config(tmp_path, venue_directory=str(directory))
+    assert main(["run", "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"validator: error: venue_directory: {directory}: site 0: "
+        "etcd_peer_url missing or not a string\n"
+    )

@@ -24,7 +24,7 @@ from redundancy.errors import ConfigError
 from redundancy.jsonlog import configure
 from redundancy.settings import add_settings_arguments, load_settings
 from validator.node.etcd import EtcdClient
-from validator.node.settings import Settings
+from validator.node.settings import ChainSettings, Settings
 
 EXIT_CONFIG = 2
 
@@ -65,7 +65,29 @@ async def run_node(settings: Settings) -> None:
         # its own client: a leadership check must not wait behind the log's requests
         mover = LeadershipMover(EtcdClient(settings.etcd_endpoints, settings.etcd_timeout), watch)
         tasks += [asyncio.create_task(watch.run()), asyncio.create_task(mover.run())]
+    if settings.chain is not None and settings.venue_directory is not None:
+        tasks.append(asyncio.create_task(_follow_committee(settings, settings.chain)))
     await _serve(create_app(node, watch, mover), settings, settings.node_port, *tasks)
+
+
+async def _follow_committee(settings: Settings, chain: ChainSettings) -> None:
+    from redundancy.chain import connect
+    from redundancy.selector import SelectorClient
+    from validator.node.membership import (
+        MembershipReconciler,
+        follow_committee,
+        read_directory,
+    )
+
+    assert settings.venue_directory is not None
+    directory = read_directory(settings.venue_directory)
+    selector = SelectorClient(connect(chain.rpc_url), chain.selector)
+
+    def facilities() -> list[bytes]:
+        return [m.facility for m in selector.committee_members()]
+
+    reconciler = MembershipReconciler(EtcdClient(settings.etcd_endpoints, settings.etcd_timeout))
+    await follow_committee(reconciler, facilities, directory, settings.membership_interval)
 
 
 async def run_gateway(settings: Settings) -> None:
@@ -111,6 +133,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines():
             print(f"validator: error: {line}", file=sys.stderr)
         return EXIT_CONFIG
+    if settings.venue_directory is not None:
+        from validator.node.membership import read_directory
+
+        try:
+            read_directory(settings.venue_directory)
+        except ValueError as exc:
+            print(f"validator: error: venue_directory: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     configure(settings.log_level, settings.log_format)
     runner = run_node if role == "run" else run_gateway
     with contextlib.suppress(KeyboardInterrupt):

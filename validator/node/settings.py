@@ -133,6 +133,12 @@ class Settings(DeployableSettings):
     site: SiteSettings | None = None
     """The site watch (the ``[site]`` table); absent: the venue does not react to this site's
     condition."""
+    venue_directory: Path | None = None
+    """The venue directory (JSON: each site's name, facility id and etcd peer and client URLs):
+    with ``chain``, the node makes the voting etcd members follow the on-chain committee, one
+    change at a time (``validator.node.membership``); absent: the membership is left alone."""
+    membership_interval: float = Field(default=2.0, gt=0)
+    """Seconds between two membership checks against the committee."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log level written."""
     log_format: LogFormat = "json"

@@ -1,0 +1,156 @@
+"""The venue's etcd membership follows the committee (issue 14, part 2), on a real etcd cluster:
+a committee that drops dal1 and takes in the standby sgp1 becomes the voting membership, one
+change at a time, learner first, while writes keep committing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.localchain import LocalChain
+from devnet.world import build
+from redundancy.chain import connect
+from redundancy.registry import RegistryClient
+from redundancy.selection import DiversityPolicy
+from redundancy.selector import SelectorClient
+from tests.integration.test_committee import SITES as WORLD
+from tests.integration.test_committee import VALIDATORS
+from validator.node.etcd import EtcdClient, b64
+from validator.node.membership import MembershipReconciler, Step, VenueSite, follow_committee
+
+SITES = ["fra1", "ams1", "dal1"]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[EtcdCluster]:
+    with start_cluster(SITES, tmp_path / "etcd") as c:
+        c.standby("sgp1")
+        yield c
+
+
+def _voting(cluster: EtcdCluster) -> dict[str, bool]:
+    """Peer URL -> learner?, as the cluster lists its members."""
+    from devnet.http import post_json
+
+    live = next(m for m in cluster.members if cluster.status(m.name) is not None)
+    listed = post_json(f"{live.client_url}/v3/cluster/member/list", {}, timeout=5)
+    return {m["peerURLs"][0]: bool(m.get("isLearner", False)) for m in listed["members"]}
+
+
+async def _follow(cluster: EtcdCluster, wanted: list[str], deadline: float) -> list[Step]:
+    """Steps towards ``wanted`` until converged; when sgp1 has been added as a learner, start
+    its etcd (what the standby site's operator does), and write a key after every change."""
+    etcd = EtcdClient([m.client_url for m in cluster.members if m.name != "sgp1"], 1.0)
+    reconciler = MembershipReconciler(etcd)
+    steps: list[Step] = []
+    try:
+        while time.monotonic() < deadline:
+            try:
+                step = await reconciler.step(wanted)
+            except Exception:  # a learner still catching up: etcd refuses the promotion
+                await asyncio.sleep(0.2)
+                continue
+            if step is None:
+                return steps
+            steps.append(step)
+            if step.action == "add-learner":
+                await asyncio.to_thread(cluster.join, "sgp1")
+            key = f"/venue/test/{len(steps)}".encode()
+            await etcd.call("kv/put", {"key": b64(key), "value": b64(b"written")})
+        raise AssertionError(f"membership did not converge: {steps}")
+    finally:
+        await etcd.aclose()
+
+
+def test_a_dead_member_leaving_the_committee_is_removed_and_the_standby_joins_as_a_learner(
+    cluster: EtcdCluster,
+) -> None:
+    cluster.kill("dal1")
+    wanted = [cluster.member(s).peer_url for s in ("fra1", "ams1", "sgp1")]
+    steps = asyncio.run(_follow(cluster, wanted, time.monotonic() + 60))
+    sgp1, dal1 = cluster.member("sgp1").peer_url, cluster.member("dal1").peer_url
+    # the dead member goes first (that only lowers the quorum), then one join: learner, promoted
+    assert [(s.action, s.peer_url) for s in steps] == [
+        ("remove", dal1),
+        ("add-learner", sgp1),
+        ("promote", sgp1),
+    ]
+    assert _voting(cluster) == {url: False for url in wanted}
+    assert cluster.status("sgp1") is not None
+
+
+def test_a_live_member_leaving_the_committee_is_removed_only_after_the_standby_votes(
+    cluster: EtcdCluster,
+) -> None:
+    wanted = [cluster.member(s).peer_url for s in ("fra1", "ams1", "sgp1")]
+    steps = asyncio.run(_follow(cluster, wanted, time.monotonic() + 60))
+    sgp1, dal1 = cluster.member("sgp1").peer_url, cluster.member("dal1").peer_url
+    assert [(s.action, s.peer_url) for s in steps] == [
+        ("add-learner", sgp1),
+        ("promote", sgp1),
+        ("remove", dal1),
+    ]
+    assert _voting(cluster) == {url: False for url in wanted}
+
+
+def test_a_node_task_makes_the_membership_follow_the_committee_on_chain(
+    module_chain: LocalChain, tmp_path: Path
+) -> None:
+    """The committee on a real anvil holds par1, lon1 and sgp1 (nyc1 has no validator); the
+    venue's etcd runs par1, lon1 and nyc1 with sgp1 standing by. ``follow_committee`` (what a
+    node with ``venue_directory`` runs) reads the committee and changes the membership until it
+    matches."""
+    w3 = connect(module_chain.rpc_url)
+    owner = Account.from_key(module_chain.dev_keys[0])
+    registry, _ = RegistryClient.deploy(w3, owner)
+    validators = [v for v in VALIDATORS if v.facility != "nyc1"]
+    world = build(w3, registry, owner, WORLD, validators)
+    selector, _ = SelectorClient.deploy(w3, owner, registry.address, DiversityPolicy(4))
+    selector.select_committee(sender=owner)
+    names = [s.name for s in WORLD]
+    with start_cluster(names[:3], tmp_path / "etcd") as cluster:
+        cluster.standby("sgp1")
+        directory = [
+            VenueSite(
+                n,
+                world.facilities[n].facility_id,
+                cluster.member(n).peer_url,
+                cluster.member(n).client_url,
+            )
+            for n in names
+        ]
+        wanted = {cluster.member(n).peer_url for n in ("par1", "lon1", "sgp1")}
+
+        async def run() -> None:
+            etcd = EtcdClient(cluster.endpoints[:3], 1.0)
+            task = asyncio.create_task(
+                follow_committee(
+                    MembershipReconciler(etcd),
+                    lambda: [m.facility for m in selector.committee_members()],
+                    directory,
+                    0.2,
+                )
+            )
+            try:
+                deadline = time.monotonic() + 60
+                joined = False
+                while time.monotonic() < deadline:
+                    members = await asyncio.to_thread(_voting, cluster)
+                    if not joined and cluster.member("sgp1").peer_url in members:
+                        await asyncio.to_thread(cluster.join, "sgp1")
+                        joined = True
+                    if members == {url: False for url in wanted}:
+                        return
+                    await asyncio.sleep(0.2)
+                raise AssertionError(f"membership did not follow the committee: {members}")
+            finally:
+                task.cancel()
+                await etcd.aclose()
+
+        asyncio.run(run())
