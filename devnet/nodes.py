@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -147,17 +147,20 @@ def make_sites(
     chain: dict[str, dict[str, str]] | None = None,
     nearest: Callable[[str], list[str]] | None = None,
     site_watch: dict[str, dict[str, Any]] | None = None,
+    only: Sequence[str] | None = None,
     **overrides: Any,
 ) -> Sites:
     """One node (and gateway) per etcd member, each preferring its own member, then the others
     in ``nearest(site)`` order (default: cluster order); started. A member with a placement puts
     its site's node and gateway in the same place. ``site_watch`` gives each site's ``[site]`` table
-    (the site watch: its UPS, what it reacts to)."""
+    (the site watch: its UPS, what it reacts to). ``only``: the members that get a site (the
+    others, say a standby not yet in the cluster, get none)."""
     root.mkdir(parents=True, exist_ok=True)
     sites = Sites(cluster, root)
-    names = [m.name for m in cluster.members]
+    members = [m for m in cluster.members if only is None or m.name in only]
+    names = [m.name for m in members]
     planned = {}
-    for member in cluster.members:
+    for member in members:
         place = member.placement
         fixed = place is not None and place.fixed_ports
         planned[member.name] = Site(
@@ -167,7 +170,7 @@ def make_sites(
             GATEWAY_PORT if fixed else free_port(),
             placement=place,
         )
-    for member in cluster.members:
+    for member in members:
         others = nearest(member.name) if nearest else [n for n in names if n != member.name]
         site = planned[member.name]
         values: dict[str, Any] = {

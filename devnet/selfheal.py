@@ -22,11 +22,13 @@ keeper watches over loopback.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -38,11 +40,11 @@ from devnet import logdump
 from devnet.attestors import start_sites, stop_sites, wait_fresh
 from devnet.demo import ANVIL_ACCOUNTS, NODE_TIMEOUT, VALIDATOR_ACCOUNTS, VALIDATOR_STAKE
 from devnet.errors import DevnetError
-from devnet.etcdcluster import start_cluster
+from devnet.etcdcluster import EtcdCluster, start_cluster
 from devnet.examples import example_site
 from devnet.flow import OrderClients, order_flow
-from devnet.http import http_json
-from devnet.localchain import start_chain
+from devnet.http import http_json, post_json
+from devnet.localchain import dev_keys, start_chain
 from devnet.nodes import Sites, make_sites
 from devnet.venue import chain_settings
 from redundancy.chain import connect
@@ -50,12 +52,20 @@ from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind, facility_id
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
+from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
 
 BLOCK_SECONDS = 1
 #: the drill's world: three equal sites (a committee of three, so one death leaves the old
 #: committee without a 2/3 majority and only the new one can settle)
 DRILL_SITES = ("fra1", "ams1", "dal1")
+#: a fourth site, attested and staked but with half the stake, so a committee of three leaves it
+#: out until one of the three dies; with the venue its etcd member stands by and joins (as a
+#: learner, then promoted) when the new committee takes it in
+STANDBY_SITE = "lon1"
+COMMITTEE_SIZE = 3
+#: seconds between a node's membership checks in the drill's venue
+MEMBERSHIP_INTERVAL = 0.5
 KEEPER_ACCOUNT = 9
 #: a long minimum epoch: only the emergency rule can replace the committee during the drill
 MIN_EPOCH_SECONDS = 3_600
@@ -74,15 +84,47 @@ def _wait(what: Any, timeout: float, message: str, step: float = 0.05) -> float:
 
 
 def start_venue(
-    tmp: Path, rpc_url: str, deployment_file: Path, sites: list[str], stack: ExitStack
+    tmp: Path,
+    rpc_url: str,
+    deployment_file: Path,
+    sites: list[str],
+    stack: ExitStack,
+    standby: str | None = None,
 ) -> tuple[Sites, OrderClients]:
     """The venue on the committee's sites (an etcd member, a node that settles and a gateway
     each; the log never compacted, so every acknowledged order can be found after the drill)
-    and a steady order flow through every gateway."""
+    and a steady order flow through every gateway. With ``standby``, that site's etcd member
+    is planned but not started, and every node follows the committee's membership through a
+    venue directory naming all the sites."""
     chains = chain_settings(rpc_url, Deployment.read(deployment_file), sites)
     cluster = stack.enter_context(start_cluster(sites, tmp / "etcd"))
+    extra: dict[str, Any] = {}
+    if standby is not None:
+        cluster.standby(standby)
+        directory = tmp / "venue-directory.json"
+        directory.write_text(
+            json.dumps(
+                [
+                    {
+                        "name": m.name,
+                        "facility_id": "0x" + facility_id(m.name).hex(),
+                        "etcd_peer_url": m.peer_url,
+                        "etcd_client_url": m.advertised_client_url,
+                    }
+                    for m in cluster.members
+                ],
+                indent=1,
+            )
+        )
+        extra = {"venue_directory": directory, "membership_interval": MEMBERSHIP_INTERVAL}
     venue = make_sites(
-        cluster, tmp / "nodes", chain=chains, snapshot_every=10**6, batch_every=VENUE_BATCH_EVERY
+        cluster,
+        tmp / "nodes",
+        chain=chains,
+        only=sites,
+        snapshot_every=10**6,
+        batch_every=VENUE_BATCH_EVERY,
+        **extra,
     )
     stack.callback(venue.stop)
     clients = OrderClients(
@@ -90,6 +132,62 @@ def start_venue(
     ).start()
     stack.callback(clients.finish)
     return venue, clients
+
+
+def voting_members(cluster: EtcdCluster) -> set[str] | None:
+    """Peer URLs of the cluster's voting members as a live member lists them (None: no member
+    answered, or a learner is pending)."""
+    for m in cluster.members:
+        if m.process is None:
+            continue
+        try:
+            listed = post_json(f"{m.client_url}/v3/cluster/member/list", {}, timeout=1)
+        except OSError:
+            continue
+        members = listed.get("members", [])
+        if any(x.get("isLearner") for x in members):
+            return None
+        return {x["peerURLs"][0] for x in members}
+    return None
+
+
+class StandbyOperator:
+    """What the standby site's operator does, in a thread: once the cluster lists the site's
+    peer URL (the venue added it as a learner), start its etcd member to join."""
+
+    def __init__(self, cluster: EtcdCluster, name: str) -> None:
+        self.cluster = cluster
+        self.name = name
+        self.started_at: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> StandbyOperator:
+        self._thread.start()
+        return self
+
+    def _listed(self) -> bool:
+        url = self.cluster.member(self.name).peer_url
+        for m in self.cluster.members:
+            if m.process is None:
+                continue
+            try:
+                listed = post_json(f"{m.client_url}/v3/cluster/member/list", {}, timeout=1)
+            except OSError:
+                continue
+            return any(url in x.get("peerURLs", []) for x in listed.get("members", []))
+        return False
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            if self._listed():
+                self.cluster.join(self.name)
+                self.started_at = time.time()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
 
 
 def ledger_transactions(w3: Any, ledger: str, since: int) -> tuple[int, int]:
@@ -138,15 +236,17 @@ def run_self_heal(
     ) as chain:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
+        keys = dev_keys("anvil", ANVIL_ACCOUNTS)  # the standby's accounts are beyond the tenth
         deployment = deploy(w3, owner)
         deployment_file = tmp / "deployment.json"
         deployment.write(deployment_file)
         registry = RegistryClient(w3, deployment.registry, owner)
         selector = SelectorClient(w3, deployment.selector, owner)
         selector.set_geography_policy(GeographyPolicy(min_epoch_seconds=MIN_EPOCH_SECONDS))
+        selector.set_diversity_policy(DiversityPolicy(COMMITTEE_SIZE))
         names = list(DRILL_SITES)
         sites = start_sites(
-            names,
+            [*names, STANDBY_SITE],
             chain.rpc_url,
             registry,
             owner,
@@ -159,7 +259,7 @@ def run_self_heal(
         try:
             if not wait_fresh(registry, sites, 180):
                 raise DevnetError("the sites did not all turn fresh within 180 s")
-            for site in map(example_site, DRILL_SITES):
+            for site in map(example_site, [*DRILL_SITES, STANDBY_SITE]):
                 node = site.node.address
                 _wait(
                     lambda n=node, f=site.facility.facility_id: (
@@ -169,15 +269,16 @@ def run_self_heal(
                     f"{site.name}'s node was not attested",
                     0.5,
                 )
-                operator = Account.from_key(chain.dev_keys[VALIDATOR_ACCOUNTS[site.name]])
+                operator = Account.from_key(keys[VALIDATOR_ACCOUNTS[site.name]])
                 # the node key signs the binding (the example nodes are development accounts)
                 node_key = next(
                     a
-                    for a in map(Account.from_key, chain.dev_keys)
+                    for a in map(Account.from_key, keys)
                     if a.address.lower() == node.lower()
                 )
+                stake = VALIDATOR_STAKE // 2 if site.name == STANDBY_SITE else VALIDATOR_STAKE
                 registry.register_validator(
-                    site.facility.facility_id, node_key, VALIDATOR_STAKE, sender=operator
+                    site.facility.facility_id, node_key, stake, sender=operator
                 )
             keeper_log = (tmp / "keeper.log").open("wb")
             env = {
@@ -199,8 +300,10 @@ def run_self_heal(
             clients: OrderClients | None = None
             if venue:
                 venue_sites, clients = start_venue(
-                    tmp, chain.rpc_url, deployment_file, names, stack
+                    tmp, chain.rpc_url, deployment_file, names, stack, STANDBY_SITE
                 )
+                standby = StandbyOperator(venue_sites.cluster, STANDBY_SITE).start()
+                stack.callback(standby.stop)
                 _wait(lambda: ledger.last_epoch() == 1, 120, "no batch by the first committee")
             # a random moment within one heartbeat interval
             time.sleep(rng.uniform(0, heartbeat))
@@ -230,12 +333,25 @@ def run_self_heal(
             goal = 2 * heartbeat + 3 * BLOCK_SECONDS
             extra: dict[str, Any] = {}
             if venue_sites is not None and clients is not None:
+                cluster = venue_sites.cluster
+                wanted = {cluster.member(n).peer_url for n in [*names, STANDBY_SITE] if n != victim}
                 batch_seen = _wait(
                     lambda: ledger.last_epoch() == 2, 120, "no batch by the new committee"
+                )
+                member_seen = _wait(
+                    lambda: voting_members(cluster) == wanted,
+                    120,
+                    "the venue's membership did not follow the new committee",
+                    0.02,
                 )
                 committed, reverted = ledger_transactions(w3, deployment.settlement, 0)
                 extra = {
                     "selected_to_first_batch_s": round(batch_seen - selected_seen, 3),
+                    "selected_to_membership_s": round(member_seen - selected_seen, 3),
+                    "standby_started_after_selection_s": round(
+                        (standby.started_at or member_seen) - selected_seen, 3
+                    ),
+                    "selected_to_venue_s": round(max(batch_seen, member_seen) - selected_seen, 3),
                     "batch_goal_s": 5.0,
                     "batches_committed": committed,
                     "batch_submissions_reverted": reverted,
@@ -283,6 +399,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         venue = {
             "selected_to_first_batch_median_s": pct("selected_to_first_batch_s", 0.5),
             "selected_to_first_batch_p99_s": pct("selected_to_first_batch_s", 0.99),
+            "selected_to_membership_median_s": pct("selected_to_membership_s", 0.5),
+            "selected_to_membership_p99_s": pct("selected_to_membership_s", 0.99),
+            "selected_to_venue_median_s": pct("selected_to_venue_s", 0.5),
+            "selected_to_venue_p99_s": pct("selected_to_venue_s", 0.99),
             "batch_goal_s": runs[0]["batch_goal_s"],
             "orders_acked": sum(int(r["orders_acked"]) for r in runs),
             "orders_lost": sum(int(r["orders_lost"]) for r in runs),
