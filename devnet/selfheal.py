@@ -116,7 +116,11 @@ def start_venue(
                 indent=1,
             )
         )
-        extra = {"venue_directory": directory, "membership_interval": MEMBERSHIP_INTERVAL}
+        extra = {
+            "venue_directory": directory,
+            "membership_interval": MEMBERSHIP_INTERVAL,
+            "learn_members_every": 1.0,
+        }
     venue = make_sites(
         cluster,
         tmp / "nodes",
@@ -272,9 +276,7 @@ def run_self_heal(
                 operator = Account.from_key(keys[VALIDATOR_ACCOUNTS[site.name]])
                 # the node key signs the binding (the example nodes are development accounts)
                 node_key = next(
-                    a
-                    for a in map(Account.from_key, keys)
-                    if a.address.lower() == node.lower()
+                    a for a in map(Account.from_key, keys) if a.address.lower() == node.lower()
                 )
                 stake = VALIDATOR_STAKE // 2 if site.name == STANDBY_SITE else VALIDATOR_STAKE
                 registry.register_validator(

@@ -154,3 +154,31 @@ def test_a_node_task_makes_the_membership_follow_the_committee_on_chain(
                 await etcd.aclose()
 
         asyncio.run(run())
+
+
+def test_a_client_learns_a_member_added_after_it_started_and_fails_over_to_it(
+    cluster: EtcdCluster,
+) -> None:
+    """A gateway configured with fra1 and dal1 only: the standby sgp1 joins and dal1 leaves;
+    learning the membership adds sgp1's client URL (never a learner's), so with fra1 then
+    killed its writes still commit, through sgp1 and ams1; without learning, nothing it knows
+    would answer."""
+    fra1, ams1, sgp1 = (cluster.member(n) for n in ("fra1", "ams1", "sgp1"))
+    wanted = [m.peer_url for m in (fra1, ams1, sgp1)]
+
+    async def run() -> tuple[list[str], list[str], list[str]]:
+        gateway = EtcdClient([fra1.client_url, cluster.member("dal1").client_url], 1.0)
+        try:
+            await _follow(cluster, wanted, time.monotonic() + 60)
+            learned = await gateway.learn_members()
+            again = await gateway.learn_members()
+            cluster.kill("fra1")
+            await gateway.call("kv/put", {"key": b64(b"/venue/after"), "value": b64(b"ok")})
+            return learned, again, gateway.endpoints
+        finally:
+            await gateway.aclose()
+
+    learned, again, endpoints = asyncio.run(run())
+    assert sorted(learned) == sorted([ams1.client_url, sgp1.client_url])
+    assert again == []
+    assert endpoints[:2] == [fra1.client_url, cluster.member("dal1").client_url]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -21,7 +22,7 @@ import uvicorn
 import uvloop
 
 from redundancy.errors import ConfigError
-from redundancy.jsonlog import configure
+from redundancy.jsonlog import configure, log_event
 from redundancy.settings import add_settings_arguments, load_settings
 from validator.node.etcd import EtcdClient
 from validator.node.settings import ChainSettings, Settings
@@ -67,7 +68,24 @@ async def run_node(settings: Settings) -> None:
         tasks += [asyncio.create_task(watch.run()), asyncio.create_task(mover.run())]
     if settings.chain is not None and settings.venue_directory is not None:
         tasks.append(asyncio.create_task(_follow_committee(settings, settings.chain)))
+    if settings.learn_members_every > 0:
+        tasks.append(asyncio.create_task(_learn_members(node.etcd, settings.learn_members_every)))
     await _serve(create_app(node, watch, mover), settings, settings.node_port, *tasks)
+
+
+async def _learn_members(etcd: EtcdClient, every: float) -> None:
+    """Forever: every ``every`` seconds, add the members etcd lists that ``etcd`` does not know
+    (an etcd outage only delays it)."""
+    log = logging.getLogger("validator.node.membership")
+    while True:
+        await asyncio.sleep(every)
+        try:
+            added = await etcd.learn_members()
+        except Exception as exc:  # no member answered: the next look
+            log_event(log, "etcd.members_unreadable", logging.INFO, error=str(exc)[:200])
+            continue
+        if added:
+            log_event(log, "etcd.members_learned", logging.WARNING, endpoints=added)
 
 
 async def _follow_committee(settings: Settings, chain: ChainSettings) -> None:
@@ -104,6 +122,10 @@ async def run_gateway(settings: Settings) -> None:
         settle_timeout=settings.write_settle_timeout,
     )
     tasks = [asyncio.create_task(sequencer.run())]
+    if settings.learn_members_every > 0:
+        tasks.append(
+            asyncio.create_task(_learn_members(sequencer.etcd, settings.learn_members_every))
+        )
     gateway = Gateway(sequencer, settings.node_id)
     app = GatewayApp(gateway)
     if settings.site is not None:

@@ -198,6 +198,23 @@ class EtcdClient:
             f"{path}: no etcd member answered ({'; '.join(failures)})", maybe_applied
         )
 
+    async def learn_members(self) -> list[str]:
+        """Append the client URL of every voting member the cluster lists that this client does
+        not know yet (one the venue added since start-up, say a standby site taken into the
+        committee); returns the URLs added. Known endpoints are never removed or reordered, so
+        the indices of requests in flight stay valid; a removed member's URL stays and refuses
+        connections (its etcd exits once removed). Learners are skipped: they serve no client
+        requests until promoted."""
+        data = await self.call("cluster/member/list", {})
+        added: list[str] = []
+        for member in data.get("members", []):
+            urls = [str(u).rstrip("/") for u in member.get("clientURLs", [])]
+            if member.get("isLearner") or not urls or any(u in self.endpoints for u in urls):
+                continue
+            self.endpoints.append(urls[0])
+            added.append(urls[0])
+        return added
+
     async def member_status(self, index: int, timeout: float = 0.5) -> dict[str, Any] | None:
         """``maintenance/status`` of one member (its id in ``header.member_id``, the leader it
         knows in ``leader``), or None when it does not answer in ``timeout``."""

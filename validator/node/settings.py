@@ -139,6 +139,10 @@ class Settings(DeployableSettings):
     change at a time (``validator.node.membership``); absent: the membership is left alone."""
     membership_interval: float = Field(default=2.0, gt=0)
     """Seconds between two membership checks against the committee."""
+    learn_members_every: float = Field(default=0.0, ge=0)
+    """Seconds between two looks at etcd's member list, adding members not in
+    ``etcd_endpoints`` (a site the venue took in since start-up) to the endpoints the node and
+    the gateway try; 0: only the configured endpoints."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     """Least severe log level written."""
     log_format: LogFormat = "json"
