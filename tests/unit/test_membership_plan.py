@@ -53,6 +53,12 @@ def test_a_dead_member_leaves_before_any_join() -> None:
     assert plan([m(FRA), m(AMS), m(DAL)], [FRA, AMS, SGP], dead=(DAL,)) == ("remove", DAL)
 
 
+def test_a_learner_that_never_catches_up_does_not_keep_a_dead_member_in() -> None:
+    members = [m(FRA), m(AMS), m(DAL), m(SGP, learner=True)]
+    assert plan(members, [FRA, AMS, SGP], dead=(DAL,)) == ("remove", DAL)
+    assert plan(members, [FRA, AMS, SGP]) == ("promote", SGP)
+
+
 def test_an_unwanted_learner_is_removed_first() -> None:
     members = [m(FRA), m(AMS), m(DAL), m(LON, learner=True)]
     assert plan(members, [FRA, AMS, DAL, SGP]) == ("remove-learner", LON)

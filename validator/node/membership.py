@@ -12,9 +12,10 @@ that has not caught up).
 The order of changes keeps the cluster able to commit:
 
 1. a learner no longer wanted is removed (a learner does not vote: removing it changes no quorum);
-2. a wanted learner is promoted (etcd refuses while it lags the leader: the next round tries again);
-3. a voting member no longer wanted that does not answer is removed (it is dead: removing it only
+2. a voting member no longer wanted that does not answer is removed (it is dead: removing it only
    lowers the quorum the live ones must reach), never the last voting member;
+3. a wanted learner is promoted (etcd refuses while it lags the leader: the next round tries
+   again; a learner whose site never starts blocks only what follows, not the steps above);
 4. a wanted site with no member is added **as a learner**, only while no other learner is
    pending, so joins go one at a time; its operator then starts its etcd with
    ``--initial-cluster-state existing`` and it catches up without voting;
@@ -94,10 +95,6 @@ def next_step(
         if m.learner and _site_of(m, wanted) is None:
             return Step("remove-learner", m.peer_urls[0] if m.peer_urls else "", m.member_id,
                         "a learner whose site is not in the committee")  # fmt: skip
-    for m in members:
-        site = _site_of(m, wanted)
-        if m.learner and site is not None:
-            return Step("promote", site, m.member_id, "a committee site caught up as a learner")
     voting = [m for m in members if not m.learner]
     unwanted = [m for m in voting if _site_of(m, wanted) is None]
     dead = [m for m in unwanted if not answers(m)]
@@ -105,6 +102,10 @@ def next_step(
         m = dead[0]
         return Step("remove", m.peer_urls[0] if m.peer_urls else "", m.member_id,
                     "a member not in the committee and not answering")  # fmt: skip
+    for m in members:
+        site = _site_of(m, wanted)
+        if m.learner and site is not None:
+            return Step("promote", site, m.member_id, "a committee site caught up as a learner")
     missing = [u for u in wanted_peer_urls if u not in present]
     if missing:
         return Step("add-learner", missing[0], None, "a committee site without a member")
