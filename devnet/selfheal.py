@@ -46,7 +46,7 @@ from devnet.flow import OrderClients, order_flow
 from devnet.http import http_json, post_json
 from devnet.localchain import dev_keys, start_chain
 from devnet.nodes import Sites, make_sites
-from devnet.venue import chain_settings
+from devnet.venue import SUBMITTER_ACCOUNTS, chain_settings
 from redundancy.chain import connect
 from redundancy.deployment import Deployment, deploy
 from redundancy.domains import Kind, facility_id
@@ -93,14 +93,24 @@ def start_venue(
 ) -> tuple[Sites, OrderClients]:
     """The venue on the committee's sites (an etcd member, a node that settles and a gateway
     each; the log never compacted, so every acknowledged order can be found after the drill)
-    and a steady order flow through every gateway. With ``standby``, that site's etcd member
-    is planned but not started, and every node follows the committee's membership through a
-    venue directory naming all the sites."""
-    chains = chain_settings(rpc_url, Deployment.read(deployment_file), sites)
+    and a steady order flow through their gateways. With ``standby``, that site runs a node and
+    a gateway too (following the log through the others' etcd members, taking no orders), its
+    etcd member is planned but not started, and every node follows the committee's membership
+    through a venue directory naming all the sites."""
+    deployment = Deployment.read(deployment_file)
+    chains = chain_settings(rpc_url, deployment, sites)
     cluster = stack.enter_context(start_cluster(sites, tmp / "etcd"))
     extra: dict[str, Any] = {}
     if standby is not None:
         cluster.standby(standby)
+        keys = {Account.from_key(k).address: k for k in dev_keys("anvil", ANVIL_ACCOUNTS)}
+        chains[standby] = {
+            **chains[sites[0]],
+            "dev_node_key": keys[example_site(standby).node.address],
+            "dev_submitter_key": dev_keys("anvil", ANVIL_ACCOUNTS)[
+                SUBMITTER_ACCOUNTS[len(sites) % len(SUBMITTER_ACCOUNTS)]
+            ],
+        }
         directory = tmp / "venue-directory.json"
         directory.write_text(
             json.dumps(
@@ -125,22 +135,22 @@ def start_venue(
         cluster,
         tmp / "nodes",
         chain=chains,
-        only=sites,
         snapshot_every=10**6,
         batch_every=VENUE_BATCH_EVERY,
         **extra,
     )
     stack.callback(venue.stop)
     clients = OrderClients(
-        [s.gateway_url for s in venue.sites], order_flow(VENUE_ORDERS, 11), timeout=2
+        [s.gateway_url for s in venue.sites if s.name != standby],
+        order_flow(VENUE_ORDERS, 11),
+        timeout=2,
     ).start()
     stack.callback(clients.finish)
     return venue, clients
 
 
-def voting_members(cluster: EtcdCluster) -> set[str] | None:
-    """Peer URLs of the cluster's voting members as a live member lists them (None: no member
-    answered, or a learner is pending)."""
+def listed_members(cluster: EtcdCluster) -> dict[str, bool] | None:
+    """Peer URL -> learner?, as a live member lists the cluster (None: no member answered)."""
     for m in cluster.members:
         if m.process is None:
             continue
@@ -148,11 +158,51 @@ def voting_members(cluster: EtcdCluster) -> set[str] | None:
             listed = post_json(f"{m.client_url}/v3/cluster/member/list", {}, timeout=1)
         except OSError:
             continue
-        members = listed.get("members", [])
-        if any(x.get("isLearner") for x in members):
-            return None
-        return {x["peerURLs"][0] for x in members}
+        return {x["peerURLs"][0]: bool(x.get("isLearner")) for x in listed.get("members", [])}
     return None
+
+
+class MembershipTimes:
+    """A thread polling the cluster's membership every 20 ms and keeping the first moment (wall
+    clock) of each change the drill waits for: the dead member gone, the standby listed (as a
+    learner), the standby voting, and the membership equal to ``wanted``."""
+
+    def __init__(self, cluster: EtcdCluster, dead: str, standby: str, wanted: set[str]) -> None:
+        self.cluster = cluster
+        self.dead = cluster.member(dead).peer_url
+        self.standby = cluster.member(standby).peer_url
+        self.wanted = wanted
+        self.times: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> MembershipTimes:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02) and "converged" not in self.times:
+            listed = listed_members(self.cluster)
+            if listed is None:
+                continue
+            now = time.time()
+            seen = {
+                "dead_removed": self.dead not in listed,
+                "standby_listed": self.standby in listed,
+                "standby_voting": listed.get(self.standby) is False,
+                "converged": {u for u, learner in listed.items() if not learner} == self.wanted
+                and not any(listed.values()),
+            }
+            for key, true in seen.items():
+                if true:
+                    self.times.setdefault(key, now)
+
+    def wait(self, timeout: float) -> dict[str, float]:
+        self._thread.join(timeout)
+        self._stop.set()
+        if "converged" not in self.times:
+            raise DevnetError(f"the membership did not follow the new committee: {self.times}")
+        return self.times
 
 
 class StandbyOperator:
@@ -312,8 +362,17 @@ def run_self_heal(
             dying = next(s for s in sites if s.name == victim)
             killed_at = time.time()
             dying.process.send_signal(signal.SIGKILL)
+            membership: MembershipTimes | None = None
             if venue_sites is not None:
                 venue_sites.kill_site(victim)
+                wanted = {
+                    venue_sites.cluster.member(n).peer_url
+                    for n in [*names, STANDBY_SITE]
+                    if n != victim
+                }
+                membership = MembershipTimes(
+                    venue_sites.cluster, victim, STANDBY_SITE, wanted
+                ).start()
             fid = facility_id(victim)
             stale_seen = _wait(
                 lambda: registry.facility_status(fid).stale, 10 * heartbeat + 60, "never stale"
@@ -334,22 +393,21 @@ def run_self_heal(
             new = selector.current_committee().members
             goal = 2 * heartbeat + 3 * BLOCK_SECONDS
             extra: dict[str, Any] = {}
-            if venue_sites is not None and clients is not None:
-                cluster = venue_sites.cluster
-                wanted = {cluster.member(n).peer_url for n in [*names, STANDBY_SITE] if n != victim}
+            if venue_sites is not None and clients is not None and membership is not None:
                 batch_seen = _wait(
                     lambda: ledger.last_epoch() == 2, 120, "no batch by the new committee"
                 )
-                member_seen = _wait(
-                    lambda: voting_members(cluster) == wanted,
-                    120,
-                    "the venue's membership did not follow the new committee",
-                    0.02,
-                )
+                changed = membership.wait(120)
+                member_seen = changed["converged"]
                 committed, reverted = ledger_transactions(w3, deployment.settlement, 0)
                 extra = {
                     "selected_to_first_batch_s": round(batch_seen - selected_seen, 3),
                     "selected_to_membership_s": round(member_seen - selected_seen, 3),
+                    **{
+                        f"selected_to_{k}_s": round(t - selected_seen, 3)
+                        for k, t in changed.items()
+                        if k != "converged"
+                    },
                     "standby_started_after_selection_s": round(
                         (standby.started_at or member_seen) - selected_seen, 3
                     ),
@@ -401,6 +459,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         venue = {
             "selected_to_first_batch_median_s": pct("selected_to_first_batch_s", 0.5),
             "selected_to_first_batch_p99_s": pct("selected_to_first_batch_s", 0.99),
+            "selected_to_dead_removed_median_s": pct("selected_to_dead_removed_s", 0.5),
+            "selected_to_dead_removed_p99_s": pct("selected_to_dead_removed_s", 0.99),
+            "selected_to_standby_voting_median_s": pct("selected_to_standby_voting_s", 0.5),
+            "selected_to_standby_voting_p99_s": pct("selected_to_standby_voting_s", 0.99),
             "selected_to_membership_median_s": pct("selected_to_membership_s", 0.5),
             "selected_to_membership_p99_s": pct("selected_to_membership_s", 0.99),
             "selected_to_venue_median_s": pct("selected_to_venue_s", 0.5),

@@ -632,10 +632,15 @@ def self_heal(runs: int, seed: int, heartbeat: int, out: Path | None, venue: boo
             f"{s['selected_to_first_batch_p99_s']:.2f} s | <= {s['batch_goal_s']:.0f} s |"
         )
         print(
-            f"| new committee on-chain to the venue's etcd membership changed (dead member "
-            f"removed, standby added as a learner, started, promoted) | median "
-            f"{s['selected_to_membership_median_s']:.2f} s, p99 "
-            f"{s['selected_to_membership_p99_s']:.2f} s | |"
+            f"| new committee on-chain to the dead etcd member removed | median "
+            f"{s['selected_to_dead_removed_median_s']:.2f} s, p99 "
+            f"{s['selected_to_dead_removed_p99_s']:.2f} s | |"
+        )
+        print(
+            f"| new committee on-chain to the standby's etcd member voting (added as a learner, "
+            f"started by its operator, caught up, promoted) | median "
+            f"{s['selected_to_standby_voting_median_s']:.2f} s, p99 "
+            f"{s['selected_to_standby_voting_p99_s']:.2f} s | |"
         )
         print(
             f"| new committee on-chain to membership changed and first batch, whichever is later "
