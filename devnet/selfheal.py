@@ -13,8 +13,12 @@ With ``venue`` (``scripts/drill.py --only self-heal --venue``) the venue runs to
 member, a settling node and a gateway at each committee site under a steady order flow; the
 whole site is SIGKILLed (attestor, etcd member, node, gateway), and the drill also times the
 new committee's first settlement batch on-chain after the selection, counts acknowledged orders
-missing from the log, and checks the surviving nodes' state hashes agree. The venue keeps its
-etcd membership (the dead member stays configured; the survivors hold the quorum).
+missing from the log, and checks the surviving nodes' state hashes agree. A fourth site,
+``STANDBY_SITE`` (attested, half the stake, so a committee of three leaves it out), runs its
+node and gateway from the start with its etcd member planned but not started; every node
+follows the committee's membership (``validator.node.membership``), so after the death the dead
+member is removed and the standby's added as a learner (a thread playing its operator starts
+it) and promoted; a watcher thread times each change.
 
 Emulated on one machine (say so when quoting): a site's death is its processes' SIGKILL; the
 keeper watches over loopback.
