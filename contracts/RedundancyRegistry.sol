@@ -87,7 +87,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     struct Validator {
         bytes32 facilityId;
         address node;
-        uint256 stake;
+        uint96 stake; // at most MAX_STAKE (checked on every deposit): one slot with the node
     }
 
     FreshnessPolicy private _policy;
@@ -544,7 +544,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         address signer = _recoverSigner(digest, r, yParityAndS);
         if (signer != node) revert RegistryBindingNotSignedByNode(node, signer);
         n.bindingNonce = nonce + 1;
-        _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: msg.value});
+        _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: uint96(msg.value)});
         _nodeValidator[node] = msg.sender;
         _validatorList.push(msg.sender);
         _validatorIndex[msg.sender] = _validatorList.length;
@@ -577,7 +577,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         if (msg.value == 0) revert RegistryZeroStake();
         uint256 total = v.stake + msg.value;
         if (total > MAX_STAKE) revert RegistryStakeTooLarge(total, MAX_STAKE);
-        v.stake = total;
+        v.stake = uint96(total);
         emit ValidatorStakeIncreased(msg.sender, msg.value, total);
     }
 
@@ -717,7 +717,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     function validatorRecords(address[] calldata validators) external view returns (ValidatorRecord[] memory out) {
         out = new ValidatorRecord[](validators.length);
         for (uint256 i = 0; i < validators.length; ++i) {
-            Validator storage v = _validators[validators[i]];
+            Validator memory v = _validators[validators[i]];
             Node storage n = _nodes[v.node];
             out[i] = ValidatorRecord({
                 validator: validators[i],
