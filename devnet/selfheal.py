@@ -36,7 +36,7 @@ import threading
 import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from eth_account import Account
 
@@ -166,86 +166,89 @@ def listed_members(cluster: EtcdCluster) -> dict[str, bool] | None:
     return None
 
 
-class MembershipTimes:
-    """A thread polling the cluster's membership every 20 ms and keeping the first moment (wall
-    clock) of each change the drill waits for: the dead member gone, the standby listed (as a
-    learner), the standby voting, and the membership equal to ``wanted``."""
+class _Poller:
+    """A daemon thread running ``poll`` every ``every`` seconds until it returns True or
+    ``stop`` is called."""
+
+    every = 0.02
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def poll(self) -> bool:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            if self.poll():
+                return
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._thread.join(timeout)
+        self._stop.set()
+
+
+class MembershipTimes(_Poller):
+    """Polls the cluster's membership and keeps the first moment (wall clock) of each change
+    the drill waits for: the dead member gone, the standby listed (as a learner), the standby
+    voting, and the membership equal to ``wanted``."""
 
     def __init__(self, cluster: EtcdCluster, dead: str, standby: str, wanted: set[str]) -> None:
+        super().__init__()
         self.cluster = cluster
         self.dead = cluster.member(dead).peer_url
         self.standby = cluster.member(standby).peer_url
         self.wanted = wanted
         self.times: dict[str, float] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> MembershipTimes:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.02) and "converged" not in self.times:
-            listed = listed_members(self.cluster)
-            if listed is None:
-                continue
-            now = time.time()
-            seen = {
-                "dead_removed": self.dead not in listed,
-                "standby_listed": self.standby in listed,
-                "standby_voting": listed.get(self.standby) is False,
-                "converged": {u for u, learner in listed.items() if not learner} == self.wanted
-                and not any(listed.values()),
-            }
-            for key, true in seen.items():
-                if true:
-                    self.times.setdefault(key, now)
+    def poll(self) -> bool:
+        listed = listed_members(self.cluster)
+        if listed is None:
+            return False
+        now = time.time()
+        seen = {
+            "dead_removed": self.dead not in listed,
+            "standby_listed": self.standby in listed,
+            "standby_voting": listed.get(self.standby) is False,
+            "converged": {u for u, learner in listed.items() if not learner} == self.wanted
+            and not any(listed.values()),
+        }
+        for key, true in seen.items():
+            if true:
+                self.times.setdefault(key, now)
+        return "converged" in self.times
 
     def wait(self, timeout: float) -> dict[str, float]:
-        self._thread.join(timeout)
-        self._stop.set()
+        self.stop(timeout)
         if "converged" not in self.times:
             raise DevnetError(f"the membership did not follow the new committee: {self.times}")
         return self.times
 
 
-class StandbyOperator:
-    """What the standby site's operator does, in a thread: once the cluster lists the site's
-    peer URL (the venue added it as a learner), start its etcd member to join."""
+class StandbyOperator(_Poller):
+    """What the standby site's operator does: once the cluster lists the site's peer URL (the
+    venue added it as a learner), start its etcd member to join."""
+
+    every = 0.05
 
     def __init__(self, cluster: EtcdCluster, name: str) -> None:
+        super().__init__()
         self.cluster = cluster
         self.name = name
         self.started_at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def start(self) -> StandbyOperator:
-        self._thread.start()
-        return self
-
-    def _listed(self) -> bool:
-        url = self.cluster.member(self.name).peer_url
-        for m in self.cluster.members:
-            if m.process is None:
-                continue
-            try:
-                listed = post_json(f"{m.client_url}/v3/cluster/member/list", {}, timeout=1)
-            except OSError:
-                continue
-            return any(url in x.get("peerURLs", []) for x in listed.get("members", []))
-        return False
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            if self._listed():
-                self.cluster.join(self.name)
-                self.started_at = time.time()
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def poll(self) -> bool:
+        listed = listed_members(self.cluster)
+        if listed is None or self.cluster.member(self.name).peer_url not in listed:
+            return False
+        self.cluster.join(self.name)
+        self.started_at = time.time()
+        return True
 
 
 def ledger_transactions(w3: Any, ledger: str, since: int) -> tuple[int, int]:
@@ -359,7 +362,7 @@ def run_self_heal(
                     tmp, chain.rpc_url, deployment_file, names, stack, STANDBY_SITE
                 )
                 standby = StandbyOperator(venue_sites.cluster, STANDBY_SITE).start()
-                stack.callback(standby.stop)
+                stack.callback(standby.stop, 0)
                 _wait(lambda: ledger.last_epoch() == 1, 120, "no batch by the first committee")
             # a random moment within one heartbeat interval
             time.sleep(rng.uniform(0, heartbeat))
