@@ -41,7 +41,14 @@ def venue_nodes(settings: Settings) -> list[tuple[str | None, str]]:
 
 
 async def ask(session: aiohttp.ClientSession, site: str | None, url: str) -> VenueNodePublic:
-    none: dict[str, Any] = {"node": None, "serving": None, "seq": None, "etcd_leader": None}
+    none: dict[str, Any] = {
+        "node": None,
+        "serving": None,
+        "seq": None,
+        "etcd_leader": None,
+        "etcd_voting": None,
+        "etcd_learners": None,
+    }
     try:
         async with session.get(url.rstrip("/") + "/venue") as reply:
             raw = await reply.content.read(MAX_ANSWER + 1)
@@ -57,6 +64,7 @@ async def ask(session: aiohttp.ClientSession, site: str | None, url: str) -> Ven
 
     node = body.get("node")
     serving, leader, seq = body.get("serving"), body.get("etcd_leader"), body.get("seq")
+    voting, learners = _membership(body.get("etcd_members"))
     return VenueNodePublic(
         site=site,
         url=url,
@@ -65,20 +73,45 @@ async def ask(session: aiohttp.ClientSession, site: str | None, url: str) -> Ven
         serving=serving if isinstance(serving, bool) else None,
         seq=seq if isinstance(seq, int) and not isinstance(seq, bool) and seq >= 0 else None,
         etcd_leader=leader if isinstance(leader, bool) else None,
+        etcd_voting=voting,
+        etcd_learners=learners,
         error=None,
     )
+
+
+def _membership(members: object) -> tuple[int | None, int | None]:
+    """(voting, learners) from a node's ``etcd_members`` list; (None, None) unless it is a list
+    of objects each with a boolean ``learner``."""
+    if not isinstance(members, list) or not all(
+        isinstance(m, dict) and isinstance(m.get("learner"), bool) for m in members
+    ):
+        return None, None
+    learners = sum(1 for m in members if m["learner"])
+    return len(members) - learners, learners
 
 
 @router.get("", response_model=VenuePublic, summary="The venue's nodes now, and its leader site")
 async def get_venue(request: Request) -> VenuePublic:
     """Each configured node asked for its state (one second each, concurrently): serving, the
-    last sequence applied, whether its site's etcd member leads. Nodes are found in the
-    settings (``venue_nodes``) or the file the devnet's venue writes (``venue_file``)."""
+    last sequence applied, whether its site's etcd member leads, the etcd membership it sees.
+    Nodes are found in the settings (``venue_nodes``) or the file the devnet's venue writes
+    (``venue_file``)."""
     settings: Settings = request.app.state.settings
     listed = venue_nodes(settings)
     if not listed:
-        return VenuePublic(configured=False, leader=None, nodes=[])
+        return VenuePublic(
+            configured=False, leader=None, etcd_voting=None, etcd_learners=None, nodes=[]
+        )
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
         nodes = list(await asyncio.gather(*(ask(session, s, u) for s, u in listed)))
     leaders = [n.site or n.node for n in nodes if n.etcd_leader]
-    return VenuePublic(configured=True, leader=leaders[0] if leaders else None, nodes=nodes)
+    knowing = sorted(
+        (n for n in nodes if n.etcd_voting is not None), key=lambda n: not n.etcd_leader
+    )
+    return VenuePublic(
+        configured=True,
+        leader=leaders[0] if leaders else None,
+        etcd_voting=knowing[0].etcd_voting if knowing else None,
+        etcd_learners=knowing[0].etcd_learners if knowing else None,
+        nodes=nodes,
+    )

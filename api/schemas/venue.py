@@ -15,6 +15,12 @@ class VenueNodePublic(BaseModel):
     etcd_leader: bool | None = Field(
         description="its site's etcd member leads the cluster (null: the member did not answer)"
     )
+    etcd_voting: int | None = Field(
+        description="voting etcd members, as the cluster lists them to this node (null: unknown)"
+    )
+    etcd_learners: int | None = Field(
+        description="etcd learners (members joining, not voting yet; null: unknown)"
+    )
     error: str | None = Field(description="why it is unreachable or its answer unusable")
 
 
@@ -25,4 +31,8 @@ class VenuePublic(BaseModel):
     leader: str | None = Field(
         description="the site (else node id) whose etcd member leads; null when none says so"
     )
+    etcd_voting: int | None = Field(
+        description="voting etcd members, as the leader's node (else the first that knows) says"
+    )
+    etcd_learners: int | None = Field(description="etcd learners, from the same node")
     nodes: list[VenueNodePublic]

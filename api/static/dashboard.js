@@ -270,7 +270,9 @@ function drawVenue(venue) {
   }
   const serving = venue.nodes.filter((n) => n.serving).length;
   const lead = venue.leader ? `leader ${venue.leader}` : "no leader";
-  box.textContent = `${lead} · ${serving} of ${venue.nodes.length} nodes serving`;
+  const etcd = venue.etcd_voting == null ? "" :
+    ` · etcd ${venue.etcd_voting} voting` + (venue.etcd_learners ? `, ${venue.etcd_learners} joining` : "");
+  box.textContent = `${lead} · ${serving} of ${venue.nodes.length} nodes serving${etcd}`;
   box.title = venue.nodes.map((n) => `${n.site || n.node || n.url}: ${n.reachable ? (n.serving ? `serving, seq ${n.seq}` : "not serving") : `unreachable (${n.error})`}`).join("\n");
   box.dataset.leader = venue.leader || "";
 }

@@ -151,9 +151,12 @@ def test_devnet_default_world_is_active_active_with_the_dishonest_site_flagged(
     assert sorted(n["site"] for n in venue["nodes"]) == sorted(["fra1", "ams1", "dal1", "lon1"])
     assert all(n["reachable"] and n["serving"] for n in venue["nodes"]), venue
     assert [n["site"] for n in venue["nodes"] if n["etcd_leader"]] == [venue["leader"]], venue
+    assert (venue["etcd_voting"], venue["etcd_learners"]) == (4, 0), venue
     shown = api["dashboard"]
     leader_shown = str(shown.pop("venue"))  # asked a moment later: leadership may have moved
-    assert re.fullmatch(r"leader (fra1|ams1|dal1|lon1) · 4 of 4 nodes serving", leader_shown)
+    assert re.fullmatch(
+        r"leader (fra1|ams1|dal1|lon1) · 4 of 4 nodes serving · etcd 4 voting", leader_shown
+    )
     assert shown == {"score": "1", "class": "active-active", "flagged": 1, "rows": 5}
     facilities = {f["name"]: f for f in api["facilities"]["facilities"]}
     assert facilities["sin1"]["geography"]["flagged"] is True

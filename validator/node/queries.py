@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 
+from validator.node.errors import EtcdError
 from validator.node.follower import Node
 from validator.node.sitewatch import LeadershipMover, SiteWatch
 
@@ -41,18 +42,34 @@ def create_app(
 
     @app.get("/venue")
     async def venue() -> Response:
-        """This node's place in the venue: serving or not, and whether its site's etcd member
-        leads the cluster (null when the member does not answer within half a second)."""
+        """This node's place in the venue: serving or not, whether its site's etcd member
+        leads the cluster (null when the member does not answer within half a second), and the
+        etcd membership as the cluster lists it (null when no member answers in half a second):
+        name, peer URL and learner or voting, for each member."""
         status = await node.etcd.member_status(0, 0.5)
         leads = None
         if status is not None:
             leads = str(status["header"]["member_id"]) == str(status.get("leader", ""))
+        members: list[dict[str, Any]] | None = None
+        try:
+            listed = await node.etcd.call("cluster/member/list", {}, timeout=0.5)
+            members = [
+                {
+                    "name": str(m.get("name", "")),
+                    "peer_url": str((m.get("peerURLs") or [""])[0]),
+                    "learner": bool(m.get("isLearner", False)),
+                }
+                for m in listed.get("members", [])
+            ]
+        except EtcdError:
+            pass
         body = {
             "node": node.settings.node_id,
             "serving": node.serving,
             "seq": node.engine.seq,
             "applied_chunk": node.applied,
             "etcd_leader": leads,
+            "etcd_members": members,
         }
         return JSONResponse(body)
 

@@ -20,10 +20,37 @@ from tests.integration.api.conftest import ApiWorld, api_settings
 
 ANSWERS: dict[str, bytes] = {
     "/leader/venue": json.dumps(
-        {"node": "n1", "serving": True, "seq": 7, "applied_chunk": 1, "etcd_leader": True}
+        {
+            "node": "n1",
+            "serving": True,
+            "seq": 7,
+            "applied_chunk": 1,
+            "etcd_leader": True,
+            "etcd_members": [
+                {"name": "fra1", "peer_url": "http://a:2380", "learner": False},
+                {"name": "ams1", "peer_url": "http://b:2380", "learner": False},
+                {"name": "", "peer_url": "http://c:2380", "learner": True},
+            ],
+        }
     ).encode(),
     "/follower/venue": json.dumps(
-        {"node": "n2", "serving": False, "seq": 3, "applied_chunk": 0, "etcd_leader": False}
+        {
+            "node": "n2",
+            "serving": False,
+            "seq": 3,
+            "applied_chunk": 0,
+            "etcd_leader": False,
+            "etcd_members": [{"name": "fra1", "peer_url": "http://a:2380", "learner": False}],
+        }
+    ).encode(),
+    "/members/venue": json.dumps(
+        {
+            "node": "n3",
+            "serving": True,
+            "seq": 1,
+            "etcd_leader": None,
+            "etcd_members": [{"name": "x", "learner": "no"}],
+        }
     ).encode(),
     "/garbage/venue": b"[" * 50_000,
     "/list/venue": b"[1, 2]",
@@ -63,7 +90,10 @@ def venue(api_world: ApiWorld, **settings: object) -> dict[str, object]:
 
 
 def test_no_venue_configured_or_no_file_yet_says_so(api_world: ApiWorld, tmp_path: Path) -> None:
-    assert venue(api_world) == {"configured": False, "leader": None, "nodes": []}
+    assert venue(api_world) == {
+        "configured": False, "leader": None, "etcd_voting": None, "etcd_learners": None,
+        "nodes": [],
+    }  # fmt: skip
     absent = tmp_path / "nodes.json"  # the venue has not started (or has stopped)
     assert venue(api_world, venue_file=absent)["configured"] is False
     absent.write_bytes(b"{not json")
@@ -85,11 +115,15 @@ def test_the_leader_is_the_node_whose_member_leads_and_the_rest_are_reported(
     gone = f"http://127.0.0.1:{free_port()}"
     body = venue(api_world, venue_file=listed, venue_nodes=[gone])
     assert body["configured"] is True and body["leader"] == "fra1"
+    # the membership the leader's node sees (the follower's, listing one member, is older)
+    assert (body["etcd_voting"], body["etcd_learners"]) == (2, 1)
     by_url = {n["url"]: n for n in body["nodes"]}  # type: ignore[union-attr]
     assert by_url[f"{nodes}/leader"] == {
         "site": "fra1", "url": f"{nodes}/leader", "reachable": True, "node": "n1",
-        "serving": True, "seq": 7, "etcd_leader": True, "error": None,
+        "serving": True, "seq": 7, "etcd_leader": True, "etcd_voting": 2, "etcd_learners": 1,
+        "error": None,
     }  # fmt: skip
+    assert (by_url[f"{nodes}/follower"]["etcd_voting"], by_url[gone]["etcd_voting"]) == (1, None)
     assert by_url[f"{nodes}/follower"]["serving"] is False
     assert by_url[gone]["reachable"] is False and by_url[gone]["error"]
 
@@ -97,7 +131,7 @@ def test_the_leader_is_the_node_whose_member_leads_and_the_rest_are_reported(
 def test_hostile_answers_are_unreachable_or_typed_never_a_500(
     api_world: ApiWorld, nodes: str
 ) -> None:
-    urls = [f"{nodes}/{p}" for p in ("garbage", "list", "types", "huge", "missing")]
+    urls = [f"{nodes}/{p}" for p in ("garbage", "list", "types", "huge", "missing", "members")]
     body = venue(api_world, venue_nodes=urls)
     by_url = {n["url"]: n for n in body["nodes"]}  # type: ignore[union-attr]
     assert body["leader"] is None
@@ -108,3 +142,7 @@ def test_hostile_answers_are_unreachable_or_typed_never_a_500(
     assert (typed["node"], typed["serving"], typed["seq"], typed["etcd_leader"]) == (
         None, None, None, None,
     )  # fmt: skip
+    # a membership list whose entries do not say learner or voting counts as unknown
+    malformed = by_url[f"{nodes}/members"]
+    assert malformed["reachable"] is True and malformed["etcd_voting"] is None
+    assert body["etcd_voting"] is None
