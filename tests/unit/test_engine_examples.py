@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tests.unit.validator_support import (
     ETH_PUT,
+    FUNDS,
     PUT,
     accepted,
     buy,
@@ -31,7 +32,7 @@ from validator.engine.primitives import (
     SeriesId,
     Underlying,
 )
-from validator.engine.results import Fill, RejectReason, Result
+from validator.engine.results import CancelledOrder, Fill, RejectReason, Result
 
 PENNY = ListSeries(
     SeriesId("BTC-100-900-P"),
@@ -250,3 +251,35 @@ def test_a_sell_replacement_of_a_long_is_covered_up_to_the_position() -> None:
     result = engine.apply(replace("erin", 3, 4, 65, 2))  # short 1: needs 1000
     assert result.reason is RejectReason.INSUFFICIENT_COLLATERAL
     assert holding(engine, "erin") == [1, 1, 0, 0]
+
+
+# matching
+
+
+def test_a_buy_resting_after_a_partial_fill_reserves_its_rest_at_the_multiplier() -> None:
+    engine = funded_engine()
+    result = run(
+        engine, sell("bob", 1, 10, 5, series=ETH_PUT), buy("alice", 1, 12, 10, series=ETH_PUT)
+    )
+    assert result.fills == (Fill(AccountId("bob"), 1, 10, 5),)
+    assert holding(engine, "alice", ETH_PUT) == [5, 0, 12 * 5 * 10, 0]
+    assert engine.account("alice").cash == FUNDS - 10 * 5 * 10
+
+
+def test_a_sell_resting_after_a_partial_fill_adds_to_the_open_sells() -> None:
+    engine = funded_engine()
+    run(engine, sell("carol", 1, 60, 2), buy("bob", 1, 50, 1))
+    result = run(engine, sell("carol", 2, 50, 3))
+    assert result.fills == (Fill(AccountId("bob"), 1, 50, 1),)
+    assert holding(engine, "carol") == [-1, 4, 0, 5000]
+    assert engine.depth(PUT.series) == ([], [(50, 2), (60, 2)])
+
+
+def test_a_self_trade_cancel_leaves_the_level_sound_behind_its_front() -> None:
+    engine = funded_engine()
+    run(engine, sell("alice", 1, 50, 1), sell("bob", 1, 50, 2))
+    result = run(engine, buy("alice", 2, 50, 1))
+    assert result.cancelled == (CancelledOrder(AccountId("alice"), 1, 1),)
+    assert result.fills == (Fill(AccountId("bob"), 1, 50, 1),)
+    assert engine.depth(PUT.series) == ([], [(50, 1)])
+    assert holding(engine, "alice") == [1, 0, 0, 0]
