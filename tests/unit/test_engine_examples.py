@@ -283,3 +283,14 @@ def test_a_self_trade_cancel_leaves_the_level_sound_behind_its_front() -> None:
     assert result.fills == (Fill(AccountId("bob"), 1, 50, 1),)
     assert engine.depth(PUT.series) == ([], [(50, 1)])
     assert holding(engine, "alice") == [1, 0, 0, 0]
+
+
+def test_a_filled_maker_is_dead_behind_the_front_of_its_level() -> None:
+    engine = funded_engine()
+    run(engine, sell("bob", 1, 50, 1), sell("carol", 1, 50, 2))
+    result = run(engine, buy("alice", 1, 50, 1))
+    assert result.fills == (Fill(AccountId("bob"), 1, 50, 1),)
+    assert engine.depth(PUT.series) == ([], [(50, 2)])
+    result = run(engine, buy("alice", 2, 50, 3))
+    assert result.fills == (Fill(AccountId("carol"), 1, 50, 2),)
+    assert engine.depth(PUT.series) == ([(50, 1)], [])
