@@ -294,3 +294,43 @@ def test_a_filled_maker_is_dead_behind_the_front_of_its_level() -> None:
     result = run(engine, buy("alice", 2, 50, 3))
     assert result.fills == (Fill(AccountId("carol"), 1, 50, 2),)
     assert engine.depth(PUT.series) == ([(50, 1)], [])
+
+
+def test_a_self_trade_cancel_at_the_front_of_the_bids_keeps_time_priority() -> None:
+    engine = funded_engine()
+    run(engine, buy("bob", 1, 50, 1), buy("carol", 1, 50, 1), buy("alice", 1, 50, 1))
+    result = run(engine, sell("bob", 2, 50, 1))
+    assert result.cancelled == (CancelledOrder(AccountId("bob"), 1, 1),)
+    assert result.fills == (Fill(AccountId("carol"), 1, 50, 1),)
+    assert engine.account("alice").orders == [1]
+
+
+def test_a_self_trade_cancel_at_the_front_of_the_asks_keeps_time_priority() -> None:
+    engine = funded_engine()
+    run(engine, sell("bob", 1, 50, 1), sell("carol", 1, 50, 1), sell("alice", 1, 50, 1))
+    result = run(engine, buy("bob", 2, 50, 1))
+    assert result.cancelled == (CancelledOrder(AccountId("bob"), 1, 1),)
+    assert result.fills == (Fill(AccountId("carol"), 1, 50, 1),)
+    assert engine.account("alice").orders == [1]
+
+
+def test_fills_compact_an_ask_level_once_it_holds_more_than_twice_its_live_plus_the_slack() -> None:
+    engine = funded_engine()
+    depth = 2 * 3 + COMPACT_SLACK  # compacted when live drops below 3
+    run(engine, *(sell("bob", i, 50, 1) for i in range(depth)))
+    level = engine._state.series_by_id[PUT.series].book.asks[50]
+    run(engine, buy("alice", 1, 50, depth - 3))  # live 3: 2 * 3 + slack = depth: kept
+    assert (len(level.orders), level.head) == (depth, depth - 3)
+    run(engine, buy("alice", 2, 50, 1))  # live 2: compacted
+    assert ([order[3] for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
+
+
+def test_fills_compact_a_bid_level_once_it_holds_more_than_twice_its_live_plus_the_slack() -> None:
+    engine = funded_engine()
+    depth = 2 * 3 + COMPACT_SLACK
+    run(engine, *(buy("bob", i, 50, 1) for i in range(depth)))
+    level = engine._state.series_by_id[PUT.series].book.bids[50]
+    run(engine, sell("alice", 1, 50, depth - 3))
+    assert (len(level.orders), level.head) == (depth, depth - 3)
+    run(engine, sell("alice", 2, 50, 1))
+    assert ([order[3] for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
