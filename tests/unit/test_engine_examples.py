@@ -8,6 +8,8 @@ run's kill suite.)"""
 
 from __future__ import annotations
 
+import json
+
 from tests.unit.validator_support import (
     ETH_PUT,
     FUNDS,
@@ -334,3 +336,47 @@ def test_fills_compact_a_bid_level_once_it_holds_more_than_twice_its_live_plus_t
     assert (len(level.orders), level.head) == (depth, depth - 3)
     run(engine, sell("alice", 2, 50, 1))
     assert ([order[3] for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
+
+
+def test_a_sell_hitting_bids_moves_premium_from_each_buyer_and_adds_to_their_longs() -> None:
+    engine = funded_engine()
+    run(engine, sell("carol", 1, 50, 1), buy("bob", 1, 50, 1))  # bob is long 1
+    run(engine, buy("bob", 2, 60, 2), buy("alice", 1, 55, 1))
+    result = run(engine, sell("carol", 2, 55, 3))
+    assert result.fills == (
+        Fill(AccountId("bob"), 2, 60, 2),
+        Fill(AccountId("alice"), 1, 55, 1),
+    )
+    assert engine.account("bob").cash == FUNDS - 50 - 120
+    assert engine.account("alice").cash == FUNDS - 55
+    assert engine.account("carol").cash == FUNDS + 50 + 120 + 55
+    assert engine.positions(PUT.series) == {
+        AccountId("alice"): 1,
+        AccountId("bob"): 3,
+        AccountId("carol"): -4,
+    }
+
+
+def test_a_sell_takes_the_bids_of_one_level_oldest_first() -> None:
+    engine = funded("dave", FUNDS)
+    run(engine, buy("bob", 1, 50, 1), buy("carol", 1, 50, 1), buy("alice", 1, 50, 1))
+    result = run(engine, sell("dave", 1, 50, 2))
+    assert [(f.maker, f.maker_order) for f in result.fills] == [("bob", 1), ("carol", 1)]
+    assert engine.account("alice").orders == [1]
+
+
+def test_a_covered_sell_of_part_of_a_long_rests_with_no_collateral() -> None:
+    engine = funded_engine()
+    run(engine, sell("carol", 1, 50, 2), buy("alice", 1, 50, 2), sell("alice", 2, 60, 1))
+    assert holding(engine, "alice") == [2, 1, 0, 0]
+    assert engine.account("alice").required == 0
+
+
+def test_resting_post_only_orders_are_flagged_1_in_the_snapshot_gtc_orders_0() -> None:
+    engine = funded_engine()
+    run(engine, buy("alice", 1, 40, 1, POST_ONLY), buy("bob", 1, 45, 1))
+    run(engine, sell("carol", 1, 70, 1, POST_ONLY), replace("carol", 1, 2, 65, 1))
+    books = json.loads(engine.snapshot())["books"]
+    assert books == [
+        [PUT.series, [["bob", 1, 45, 1, 0], ["alice", 1, 40, 1, 1]], [["carol", 2, 65, 1, 1]]]
+    ]
