@@ -5,6 +5,7 @@ only by the anvil-backed verifier tests)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -377,3 +378,85 @@ def test_a_file_key_envelope_for_a_facility_bound_to_a_tpm_ak() -> None:
         f"facility is bound to TPM AK 0x{AK.hex()}; this evidence is signed by a file key",
     )
     assert passed(results[:-1])
+
+
+def envelope_proof(doc: dict[str, object]) -> SignedProof:
+    return make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=Kind.POWER,
+        evidence=canonical_json(doc),
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+    )
+
+
+def test_an_envelope_naming_no_device_certificate_is_reported_unpublished() -> None:
+    doc = {"v": 1, "kind": "power", "facility": "fra1", "observedAt": T, "body": {}}
+    results = verify_proof(envelope_proof(doc), context())
+    assert results[-1] == CheckResult(
+        "certificate.device.published", False, "device certificate None not found on-chain"
+    )
+
+
+def test_a_device_certificate_hash_that_is_not_32_bytes_is_never_looked_up() -> None:
+    fetched: list[bytes] = []
+
+    def fetch(h: bytes) -> bytes | None:
+        fetched.append(h)
+        return CERTS.get(h)
+
+    doc = {"v": 1, "kind": "power", "observedAt": T, "body": {}, "deviceCert": "ab" * 16}
+    results = verify_proof(envelope_proof(doc), context(certificates=CertificateStore(fetch)))
+    assert fetched == [fingerprint(CA)]
+    assert results[-1].id == "certificate.device.published" and not results[-1].ok
+
+
+def test_the_chain_check_of_a_proof_goes_through_the_stores_cache() -> None:
+    store = CertificateStore(CERTS.get)
+    results = verify_proof(proof(), context(certificates=store))
+    chain = next(r for r in results if r.id == "certificate.device.issued_by_ca")
+    assert chain.ok and store.issued_by(DEVICE, CA) is chain
+
+
+def test_the_store_caches_the_chain_check_per_certificate_pair() -> None:
+    store = CertificateStore(CERTS.get)
+    assert store.issued_by(DEVICE, CA).ok
+    assert not store.issued_by(DEVICE, DEVICE).ok  # another pair: checked on its own
+
+
+def test_a_failed_attestation_check_is_false_not_just_falsy() -> None:
+    other = b"\x33" * 32
+    results = verify_proof(proof(), context(declared_domain=other), device=False)
+    assert results[0].ok is False
+
+
+@pytest.mark.parametrize(
+    ("tpm", "shown"),
+    [
+        (None, ""),  # no tpm object at all
+        ({"ekCert": EK.hex()}, ""),  # no akCert in it
+        ({"akCert": "ab" * 33}, "ab" * 32),  # shown to 64 hex digits
+    ],
+)
+def test_a_tpm_envelope_without_a_usable_ak_is_not_the_bound_one(
+    tpm: dict[str, object] | None, shown: str
+) -> None:
+    doc = json.loads(tpm_evidence())
+    doc["tpm"] = tpm
+    p = make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=Kind.HARDWARE,
+        evidence=canonical_json(doc),
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+    )
+    results = verify_proof(p, tpm_context(tpm_ak_certificate=AK))
+    assert results[-1] == CheckResult(
+        "tpm.identity", False, f"quoted by AK 0x{shown}, facility bound to AK 0x{AK.hex()}"
+    )
