@@ -146,7 +146,7 @@ def test_a_used_id_range_ending_before_it_starts_is_rejected(engine: Engine) -> 
 
 def test_overlapping_id_ranges_are_rejected(engine: Engine) -> None:
     obj = json.loads(engine.snapshot())
-    obj["accounts"][0][3] = [[1, 3], [2, 4]]
+    obj["accounts"][0][3] = [[1, 3], [3, 5]]  # the second starts inside the first
     with pytest.raises(SnapshotError) as caught:
         Engine.restore(canonical(obj))
     assert str(caught.value) == "account 'alice': used order id ranges overlap or touch"
@@ -182,3 +182,22 @@ def test_an_expired_and_a_settled_expiry_are_restored_with_their_price(engine: E
     again = buy("bob", 9, 50, 1)
     assert restored.apply(again).reason is RejectReason.EXPIRED_SERIES
     assert restored.apply(again) == engine.apply(again)
+
+
+def test_an_inconsistent_snapshot_lists_every_problem(engine: Engine) -> None:
+    obj = json.loads(busy(engine).snapshot())
+    obj["accounts"][1][1] = 10  # bob's cash below his locked collateral
+    obj["accounts"][2][1] = -5  # carol's cash negative
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == (
+        "inconsistent snapshot: account bob: required 3000 not within cash 10; "
+        "account carol: negative cash -5; account carol: required 1040 not within cash -5"
+    )
+
+
+def test_a_non_canonical_snapshot_is_named_so(engine: Engine) -> None:
+    data = json.dumps(json.loads(busy(engine).snapshot()), indent=1).encode()
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(data)
+    assert str(caught.value) == "snapshot is not in canonical form"
