@@ -22,6 +22,7 @@ from tests.unit.validator_support import (
 )
 from validator.engine import Engine
 from validator.engine.book import COMPACT_SLACK
+from validator.engine.instruments import Series
 from validator.engine.messages import Cancel, CancelReplace, ListSeries, NewOrder
 from validator.engine.primitives import (
     AccountId,
@@ -379,4 +380,55 @@ def test_resting_post_only_orders_are_flagged_1_in_the_snapshot_gtc_orders_0() -
     books = json.loads(engine.snapshot())["books"]
     assert books == [
         [PUT.series, [["bob", 1, 45, 1, 0], ["alice", 1, 40, 1, 1]], [["carol", 2, 65, 1, 1]]]
+    ]
+
+
+def test_replacing_orders_out_of_a_level_compacts_it_past_twice_its_live_plus_the_slack() -> None:
+    engine = funded_engine()
+    depth = 2 * 3 + COMPACT_SLACK
+    run(engine, *(sell("bob", i, 50, 1) for i in range(depth)))
+    level = engine._state.series_by_id[PUT.series].book.asks[50]
+    for i in range(depth - 3):
+        run(engine, replace("bob", i, 100 + i, 55, 1))
+        assert len(level.orders) == depth, i
+    run(engine, replace("bob", depth - 3, 100 + depth - 3, 55, 1))
+    assert [order[3] for order in level.orders] == [depth - 2, depth - 1]
+
+
+def test_an_order_replaced_out_of_the_middle_of_a_level_leaves_it_readable() -> None:
+    engine = funded_engine()
+    run(engine, buy("bob", 1, 50, 1), buy("alice", 1, 50, 2), buy("carol", 1, 50, 3))
+    run(engine, replace("alice", 1, 2, 45, 2))
+    assert engine.depth(PUT.series) == ([(50, 4), (45, 2)], [])
+
+
+def test_an_account_view_shows_positions_not_open_sells() -> None:
+    engine = funded_engine()
+    run(engine, sell("carol", 1, 50, 3), buy("alice", 1, 50, 3), sell("alice", 2, 60, 1))
+    run(engine, sell("bob", 1, 70, 2))  # open sells, no position
+    assert engine.account("alice").positions == {PUT.series: 3}
+    assert engine.account("bob").positions == {}
+
+
+CALL10 = ListSeries(
+    SeriesId("BTC-100-1000-C10"),
+    Underlying("BTC"),
+    Expiry(100),
+    OptionType.CALL,
+    strike=Price(1000),
+    multiplier=10,
+    tick=Price(5),
+    lot=Quantity(1),
+    cap=Price(1500),
+)
+
+
+def test_a_call_pays_its_capped_intrinsic_value_times_the_multiplier_or_nothing() -> None:
+    series = Series(0, CALL10)
+    assert [series.payout_per_contract(p) for p in (900, 1000, 1200, 1500, 2000)] == [
+        0,
+        0,
+        2000,
+        5000,
+        5000,
     ]
