@@ -130,3 +130,20 @@ def test_a_chunk_with_more_lines_than_results_is_refused_naming_both_counts() ->
         chain.extend([b"{}"], [])
     assert str(caught.value) == "1 lines but 0 results"
     assert (chain.seq, chain.head) == (0, GENESIS)
+
+
+def test_a_message_error_keeps_its_reason_and_names_its_field_only_when_it_has_one() -> None:
+    from validator.engine.errors import MessageError
+
+    with_field = MessageError("missing", field="amount")
+    assert (str(with_field), with_field.reason, with_field.field) == (
+        "field 'amount': missing",
+        "missing",
+        "amount",
+    )
+    without = MessageError("must be a JSON object")
+    assert (str(without), without.reason, without.field) == (
+        "must be a JSON object",
+        "must be a JSON object",
+        None,
+    )

@@ -23,9 +23,10 @@ from tests.unit.validator_support import (
 from validator.engine import Engine
 from validator.engine.book import COMPACT_SLACK
 from validator.engine.instruments import Series
-from validator.engine.messages import Cancel, CancelReplace, ListSeries, NewOrder
+from validator.engine.messages import Cancel, CancelReplace, ListSeries, Message, Withdraw
 from validator.engine.primitives import (
     AccountId,
+    Cash,
     Expiry,
     OptionType,
     OrderId,
@@ -62,7 +63,7 @@ def replace(account: str, order_id: int, new_id: int, price: int, qty: int) -> C
     )
 
 
-def run(engine: Engine, *msgs: NewOrder | Cancel | CancelReplace | ListSeries) -> Result:
+def run(engine: Engine, *msgs: Message) -> Result:
     """Apply each message (every one must be accepted) with the state sound after each; the
     last result."""
     result = None
@@ -432,3 +433,36 @@ def test_a_call_pays_its_capped_intrinsic_value_times_the_multiplier_or_nothing(
         5000,
         5000,
     ]
+
+
+# funding, listing, a new engine
+
+
+def test_deposits_add_up_in_one_account_and_one_unit_moves_either_way() -> None:
+    engine = funded_engine()
+    accounts = engine.counts()["accounts"]
+    run(engine, deposit("alice", 1), deposit("alice", 5))
+    assert engine.account("alice").cash == FUNDS + 6
+    assert engine.counts()["accounts"] == accounts
+    run(engine, Withdraw(AccountId("alice"), Cash(1)))
+    assert engine.account("alice").cash == FUNDS + 5
+
+
+def test_a_listing_with_strike_one_is_valid_and_a_lot_of_zero_is_not() -> None:
+    engine = Engine()
+    one = ListSeries(SeriesId("X-1-P"), Underlying("X"), Expiry(1), OptionType.PUT,
+                     strike=Price(1), multiplier=1, tick=Price(1), lot=Quantity(1))  # fmt: skip
+    run(engine, one)
+    no_lot = ListSeries(SeriesId("X-2-P"), Underlying("X"), Expiry(1), OptionType.PUT,
+                        strike=Price(2), multiplier=1, tick=Price(1), lot=Quantity(0))  # fmt: skip
+    assert engine.apply(no_lot).reason is RejectReason.INVALID_SERIES
+
+
+def test_an_uncovered_call_locks_its_capped_payout_times_the_multiplier() -> None:
+    assert Series(0, CALL10).max_payout == (1500 - 1000) * 10
+
+
+def test_a_new_engine_is_at_sequence_zero() -> None:
+    engine = Engine()
+    assert engine.seq == 0
+    assert engine.apply_at(1, deposit("alice", 5)).reason is None
