@@ -297,6 +297,11 @@ _DEPOSIT = '{"type": "deposit", "account": "a", "amount": 1}'
          "field 'account': must be 1-64 characters"),
         ('{"type": "deposit", "account": "a\\u0007", "amount": 1}',
          "field 'account': must be printable (no control characters)"),
+        # a control character in a string of 1 or of 64 characters: the length is fine
+        ('{"type": "deposit", "account": "\\u0007", "amount": 1}',
+         "field 'account': must be printable (no control characters)"),
+        ('{"type": "deposit", "account": "' + "a" * 63 + '\\u0007", "amount": 1}',
+         "field 'account': must be printable (no control characters)"),
         # a string of 1 and of 64 characters is fine: the error is the next field's
         ('{"type": "deposit", "account": "a", "amount": 1.5}',
          "field 'amount': must be an integer"),
