@@ -29,8 +29,8 @@ from validator.engine.primitives import (
 )
 from validator.engine.state import State
 
-PUT_ID = "BTC-100-1000-P"
-ETH_ID = "ETH-200-300-P"
+PUT_ID = SeriesId("BTC-100-1000-P")
+ETH_ID = SeriesId("ETH-200-300-P")
 
 
 def sound_state() -> State:
@@ -113,7 +113,7 @@ def _negative_qty(state: State) -> None:
 
 
 def _stopped_trading(state: State) -> None:
-    state.series_by_id[PUT_ID].trading = False  # type: ignore[index]
+    state.series_by_id[PUT_ID].trading = False
 
 
 def _unknown_order_indexed_first(state: State) -> None:
@@ -173,7 +173,7 @@ def _positions_off(state: State) -> None:
 
 
 def _crossed(state: State) -> None:
-    book = state.series_by_id[PUT_ID].book  # type: ignore[index]
+    book = state.series_by_id[PUT_ID].book
     level = book.asks.pop(60)
     level.orders[0][P] = 50
     book.asks[50] = level
@@ -181,26 +181,26 @@ def _crossed(state: State) -> None:
 
 
 def _duplicate_key(state: State) -> None:
-    state.series_by_id[PUT_ID].book.bid_keys.append(50)  # type: ignore[index]
+    state.series_by_id[PUT_ID].book.bid_keys.append(50)
 
 
 def _level_without_key(state: State) -> None:
-    book = state.series_by_id[PUT_ID].book  # type: ignore[index]
+    book = state.series_by_id[PUT_ID].book
     book.asks[70] = Level([1, 70, 1, 9, 0, 0, 0])
 
 
 def _live_behind_front(state: State) -> None:
-    level = state.series_by_id[ETH_ID].book.bids[10]  # type: ignore[index]
+    level = state.series_by_id[ETH_ID].book.bids[10]
     level.orders.insert(0, [5, 10, 2, 9, 2, 1, 0])
     level.head = 1
 
 
 def _live_count_off(state: State) -> None:
-    state.series_by_id[PUT_ID].book.asks[60].live = 2  # type: ignore[index]
+    state.series_by_id[PUT_ID].book.asks[60].live = 2
 
 
 def _empty_level(state: State) -> None:
-    book = state.series_by_id[PUT_ID].book  # type: ignore[index]
+    book = state.series_by_id[PUT_ID].book
     level = Level([0, 70, 1, 9, 0, 0, 0])
     level.live = 0
     book.asks[70] = level
