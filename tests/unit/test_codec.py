@@ -302,6 +302,11 @@ _DEPOSIT = '{"type": "deposit", "account": "a", "amount": 1}'
          "field 'account': must be printable (no control characters)"),
         ('{"type": "deposit", "account": "' + "a" * 63 + '\\u0007", "amount": 1}',
          "field 'account': must be printable (no control characters)"),
+        # an enum field given a value that is not a string (a list cannot even be looked up)
+        ('{"type": "order", "account": "a", "order_id": 1, "series": "S", "side": [], '
+         '"price": 5, "qty": 1}', "field 'side': must be one of buy, sell"),
+        ('{"type": "order", "account": "a", "order_id": 1, "series": "S", "side": 1, '
+         '"price": 5, "qty": 1}', "field 'side': must be one of buy, sell"),
         # a string of 1 and of 64 characters is fine: the error is the next field's
         ('{"type": "deposit", "account": "a", "amount": 1.5}',
          "field 'amount': must be an integer"),
