@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -267,3 +268,80 @@ def test_an_empty_outbox_has_sequence_zero_and_finish_names_a_bad_state(tmp_path
     assert box.last_sequence() == 0 and box.last_sequence(PENDING) == 0
     with pytest.raises(ValueError, match=r"^cannot finish a proof as 'published'$"):
         box.finish(1, PUBLISHED, "test")
+
+
+def _synchronous(box: Outbox) -> int:
+    return int(box._db.execute("PRAGMA synchronous").fetchone()[0])
+
+
+def test_commits_are_durable_against_power_loss_unless_normal_is_asked(tmp_path: Path) -> None:
+    assert _synchronous(_open(tmp_path)) == 2  # FULL, the default
+    full = Outbox(tmp_path / "f.sqlite", attestor=SIGNER.address, domain_separator=DOMAIN,
+                  synchronous="full")  # fmt: skip
+    assert _synchronous(full) == 2
+    normal = Outbox(tmp_path / "n.sqlite", attestor=SIGNER.address, domain_separator=DOMAIN,
+                    synchronous="normal")  # fmt: skip
+    assert _synchronous(normal) == 1  # NORMAL
+
+
+def test_the_outbox_directory_is_created_with_its_parents(tmp_path: Path) -> None:
+    box = _open(tmp_path / "a" / "b")
+    assert _append(box, Kind.POWER)[0].attestation.sequence == 1
+    assert (tmp_path / "a" / "b" / "outbox.sqlite").exists()
+
+
+def test_an_outbox_that_cannot_be_created_names_its_path(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a directory")
+    path = tmp_path / "file" / "outbox.sqlite"
+    with pytest.raises(OutboxUnwritableError) as caught:
+        Outbox(path, attestor=SIGNER.address, domain_separator=DOMAIN)
+    assert str(caught.value).startswith(f"outbox {path} cannot be opened for writing: ")
+
+
+def test_the_refusal_of_another_key_names_the_file_both_keys_and_the_remedy(
+    tmp_path: Path,
+) -> None:
+    _open(tmp_path).close()
+    other = "0x" + "33" * 20
+    with pytest.raises(OutboxError) as caught:
+        _open(tmp_path, attestor=other)
+    assert str(caught.value) == (
+        f"outbox {tmp_path / 'outbox.sqlite'} belongs to attestor {SIGNER.address}, "
+        f"not {other}; give this key its own data_dir"
+    )
+
+
+def test_the_key_check_ignores_letter_case_and_nothing_is_retired_on_reopening(
+    tmp_path: Path,
+) -> None:
+    box = _open(tmp_path)
+    assert box.retired == 0
+    _append(box, Kind.POWER)
+    box.close()
+    box = _open(tmp_path, attestor=SIGNER.address.lower())
+    assert box.retired == 0 and box.depth() == 1
+
+
+def test_a_builder_signing_another_sequence_is_named(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    with pytest.raises(OutboxError) as caught:
+        box.append([lambda _seq: _proof(Kind.POWER, 1000, 99)])
+    assert str(caught.value) == "builder signed sequence 99, not 1"
+
+
+def test_a_failed_write_names_the_outbox_file(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    pages = box._db.execute("PRAGMA page_count").fetchone()[0]
+    box._db.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(OutboxUnwritableError) as caught:
+        box.append([partial(_proof, Kind.HEALTH, 1000 + i) for i in range(200)])
+    assert str(caught.value).startswith(f"outbox {tmp_path / 'outbox.sqlite'} cannot be written")
+
+
+def test_a_published_row_records_when_it_finished(tmp_path: Path) -> None:
+    box = _open(tmp_path)
+    _append(box, Kind.POWER)
+    before = time.time()
+    box.mark_published([(1, b"\x01" * 32, 5)])
+    (finished,) = box._db.execute("SELECT finished_at FROM proofs").fetchone()
+    assert before <= finished <= time.time()

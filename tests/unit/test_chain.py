@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hashlib import sha256
 
+import pytest
+
 from devnet.loggen import generate
 from tests.unit.validator_support import buy, funded_engine, sell
 from validator.engine import Engine
@@ -113,3 +115,35 @@ def test_a_sequence_error_names_the_expected_and_the_given_number() -> None:
 
     error = SequenceError(8, 10)
     assert str(error) == "expected input at sequence 8, got 10"
+
+
+def test_an_empty_chunk_links_the_sequence_number_and_no_records() -> None:
+    chain = HashChain(seq=5)
+    head = chain.extend([], [])
+    assert head == sha256(GENESIS + (5).to_bytes(8, "big")).digest()
+    assert chain.seq == 5
+
+
+def test_a_chunk_with_more_lines_than_results_is_refused_naming_both_counts() -> None:
+    chain = HashChain()
+    with pytest.raises(ValueError) as caught:
+        chain.extend([b"{}"], [])
+    assert str(caught.value) == "1 lines but 0 results"
+    assert (chain.seq, chain.head) == (0, GENESIS)
+
+
+def test_a_message_error_keeps_its_reason_and_names_its_field_only_when_it_has_one() -> None:
+    from validator.engine.errors import MessageError
+
+    with_field = MessageError("missing", field="amount")
+    assert (str(with_field), with_field.reason, with_field.field) == (
+        "field 'amount': missing",
+        "missing",
+        "amount",
+    )
+    without = MessageError("must be a JSON object")
+    assert (str(without), without.reason, without.field) == (
+        "must be a JSON object",
+        "must be a JSON object",
+        None,
+    )

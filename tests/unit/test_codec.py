@@ -36,9 +36,17 @@ from validator.engine.primitives import (
     OrderKind,
     Price,
     Quantity,
+    SeriesId,
     Underlying,
 )
-from validator.engine.results import REJECTED, CancelledOrder, Fill, RejectReason, Result
+from validator.engine.results import (
+    REJECTED,
+    CancelledOrder,
+    Fill,
+    Payout,
+    RejectReason,
+    Result,
+)
 
 EXAMPLES: list[Message] = [
     CALL,
@@ -268,3 +276,85 @@ def test_chunk_decoder_sees_a_key_missing_from_one_line_and_doubled_in_another()
 def test_canonical_lines_take_the_fast_path() -> None:
     lines = [encode_message(msg) for msg in EXAMPLES]
     assert decode_lines(lines) == EXAMPLES
+
+
+_DEPOSIT = '{"type": "deposit", "account": "a", "amount": 1}'
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("[1, 2]", "must be a JSON object"),
+        ('{"type": "cancel", "account": "a", "order_id": 1, "order_id": 2}',
+         "duplicate key in JSON object"),
+        ('{"type": "deposit", "account": "a"}', "field 'amount': missing"),
+        (_DEPOSIT[:-1] + ', "memo": 2}', "field 'memo': unknown field"),
+        (_DEPOSIT.replace("1}", '"1"}'), "field 'amount': must be an integer"),
+        ('{"type": "deposit", "account": "a", "amount": -9223372036854775808}',
+         "field 'amount': must fit a signed 64-bit integer"),
+        ('{"type": "deposit", "account": 5, "amount": 1}', "field 'account': must be a string"),
+        ('{"type": "deposit", "account": "", "amount": 1}',
+         "field 'account': must be 1-64 characters"),
+        ('{"type": "deposit", "account": "a\\u0007", "amount": 1}',
+         "field 'account': must be printable (no control characters)"),
+        # a control character in a string of 1 or of 64 characters: the length is fine
+        ('{"type": "deposit", "account": "\\u0007", "amount": 1}',
+         "field 'account': must be printable (no control characters)"),
+        ('{"type": "deposit", "account": "' + "a" * 63 + '\\u0007", "amount": 1}',
+         "field 'account': must be printable (no control characters)"),
+        # an enum field given a value that is not a string (a list cannot even be looked up)
+        ('{"type": "order", "account": "a", "order_id": 1, "series": "S", "side": [], '
+         '"price": 5, "qty": 1}', "field 'side': must be one of buy, sell"),
+        ('{"type": "order", "account": "a", "order_id": 1, "series": "S", "side": 1, '
+         '"price": 5, "qty": 1}', "field 'side': must be one of buy, sell"),
+        # a string of 1 and of 64 characters is fine: the error is the next field's
+        ('{"type": "deposit", "account": "a", "amount": 1.5}',
+         "field 'amount': must be an integer"),
+        ('{"type": "deposit", "account": "' + "a" * 64 + '", "amount": 1.5}',
+         "field 'amount': must be an integer"),
+    ],
+)  # fmt: skip
+def test_each_refusal_has_its_exact_message(line: str, message: str) -> None:
+    for form in (line, line.encode()):
+        with pytest.raises(MessageError) as caught:
+            decode_message(form)
+        assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # an order with no "kind" but another key twice has its class's number of keys
+        b'{"account":"a","order_id":1,"order_id":2,"price":5,"qty":1,"series":"S",'
+        b'"side":"buy","type":"order"}',
+        # the same for a listing with no "cap"
+        b'{"expiry":1,"lot":1,"lot":2,"multiplier":1,"option_type":"put","series":"S",'
+        b'"strike":5,"tick":1,"type":"list_series","underlying":"U"}',
+    ],
+)
+def test_a_line_missing_its_optional_key_with_another_doubled_is_a_duplicate(line: bytes) -> None:
+    with pytest.raises(MessageError) as caught:
+        decode_message(line)
+    assert str(caught.value) == "duplicate key in JSON object"
+
+
+FILL = Fill(AccountId("bob"), 1, 50, 2)
+CANCELLED = CancelledOrder(AccountId("alice"), 3, 1)
+PAYOUT = Payout(SeriesId("S"), AccountId("alice"), 2, 100)
+
+
+@pytest.mark.parametrize(
+    ("result", "line"),
+    [
+        (Result(None, fills=(FILL,)),
+         b'{"cancelled":[],"fills":[["bob",1,50,2]],"payouts":[],"reason":null}'),
+        (Result(None, cancelled=(CANCELLED,)),
+         b'{"cancelled":[["alice",3,1]],"fills":[],"payouts":[],"reason":null}'),
+        (Result(None, payouts=(PAYOUT,)),
+         b'{"cancelled":[],"fills":[],"payouts":[["S","alice",2,100]],"reason":null}'),
+        (Result(RejectReason.BAD_TICK, fills=(FILL,)),
+         b'{"cancelled":[],"fills":[["bob",1,50,2]],"payouts":[],"reason":"bad_tick"}'),
+    ],
+)  # fmt: skip
+def test_a_result_with_any_one_list_is_written_in_full(result: Result, line: bytes) -> None:
+    assert encode_result(result) == line

@@ -5,6 +5,8 @@ only by the anvil-backed verifier tests)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -22,10 +24,11 @@ from redundancy.devicecert import (
 )
 from redundancy.domains import Kind
 from redundancy.eip712 import Signer
-from redundancy.evidence import evidence_hash
+from redundancy.evidence import canonical_json, evidence_hash
 from redundancy.proofcheck import CertificateStore, ProofContext, passed, verify_proof
 from redundancy.proofs import SignedProof, make_proof
 from redundancy.registry import DEFAULT_POLICY
+from redundancy.tpmquote import TpmStructureError, parse_attest, tpm_hardware_domain
 
 NOW = dt.datetime(2026, 11, 24, tzinfo=dt.UTC)
 T = int(NOW.timestamp())
@@ -238,3 +241,222 @@ def test_the_certificate_store_fetches_and_parses_each_certificate_once() -> Non
     assert fetched == [device_hash, b"\x00" * 32, b"\x09" * 32]
     first = store.issued_by(DEVICE, CA)
     assert first.ok and store.issued_by(DEVICE, CA) is first
+
+
+# A TPM-quoted envelope (identity "tpm"), well formed but with no published certificates and a
+# quote that is not a TPM structure: the fast suite cannot make a real quote (swtpm does, in
+# tests/integration/test_tpm_quotes.py), but every check the proof's own fields feed (the pinned
+# root, the nonce's block and its window around issuedAt, the hardware domain named by PCR 0,
+# the AK the facility bound) gives its verdict all the same.
+PCR0 = b"\x05" * 32
+ROOT = b"\x06" * 32
+EK = b"\x07" * 32
+AK = b"\xab" * 32
+NONCE_BLOCK = 7
+NONCE_HASH = b"\x08" * 32
+
+
+def tpm_evidence() -> bytes:
+    doc = {
+        "v": 1,
+        "identity": "tpm",
+        "kind": "hardware",
+        "facility": "fra1",
+        "observedAt": T,
+        "body": {},
+        "nonce": {"block": NONCE_BLOCK, "hash": NONCE_HASH.hex()},
+        "tpm": {
+            "akCert": AK.hex().upper(),  # any letter case names the same AK
+            "ekCert": EK.hex(),
+            "caChain": [ROOT.hex()],
+            "pcrs": {"0": PCR0.hex()},
+        },
+        "quote": {"attest": "00", "signature": "00"},
+    }
+    return canonical_json(doc)
+
+
+def tpm_proof(kind: Kind = Kind.HARDWARE, domain: bytes | None = None) -> SignedProof:
+    return make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=kind,
+        evidence=tpm_evidence(),
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+        domain_id=tpm_hardware_domain(PCR0) if domain is None else domain,
+    )
+
+
+def nonce_block_at(timestamp: int) -> Callable[[int], tuple[bytes, int] | None]:
+    return lambda number: (NONCE_HASH, timestamp) if number == NONCE_BLOCK else None
+
+
+def tpm_context(**fields: object) -> ProofContext:
+    base = {"manufacturer_cas": {ROOT}, "block": nonce_block_at(T - 5), **fields}
+    return context(**base)
+
+
+def device_part(results: list[CheckResult]) -> list[tuple[str, bool, str]]:
+    return [(r.id, r.ok, r.detail) for r in results[10:]]
+
+
+def quote_unreadable() -> list[tuple[str, bool, str]]:
+    with pytest.raises(TpmStructureError) as caught:
+        parse_attest(b"\x00")
+    why = str(caught.value)
+    return [
+        ("tpm.quote.form", False, why),
+        ("tpm.quote.signature", False, "no certified AK to check the signature with"),
+        ("tpm.quote.evidence", False, f"quote unreadable: {why}"),
+        ("tpm.quote.pcrs", False, f"quote unreadable: {why}"),
+    ]
+
+
+def test_a_tpm_envelope_gets_the_tpm_checks_fed_by_the_proof_and_the_context() -> None:
+    assert device_part(verify_proof(tpm_proof(), tpm_context())) == [
+        ("evidence.canonical", True, ""),
+        ("tpm.envelope", True, ""),
+        ("tpm.ca.pinned", True, ""),
+        ("tpm.ek.chain", False, f"EK certificate {EK.hex()} not published"),
+        ("tpm.ak.certified", False, "AK certificate not published"),
+        *quote_unreadable(),
+        ("tpm.nonce.fresh", True, ""),
+        ("tpm.hardware_domain", True, ""),
+        ("tpm.identity", True, ""),
+    ]
+
+
+def test_a_tpm_envelope_from_an_unpinned_manufacturer() -> None:
+    found = failures(verify_proof(tpm_proof(), tpm_context(manufacturer_cas=frozenset())))
+    assert found["tpm.ca.pinned"] == f"root CA {ROOT.hex()} is not pinned"
+
+
+def test_a_tpm_nonce_without_a_block_lookup_is_not_on_the_chain() -> None:
+    found = failures(verify_proof(tpm_proof(), tpm_context(block=None)))
+    assert found["tpm.nonce.fresh"] == f"nonce block {NONCE_BLOCK} not on the chain"
+
+
+@pytest.mark.parametrize(("ahead", "ok"), [(SKEW, True), (SKEW + 1, False)])
+def test_a_tpm_nonce_block_may_lead_issued_at_by_the_policy_skew(ahead: int, ok: bool) -> None:
+    results = verify_proof(tpm_proof(), tpm_context(block=nonce_block_at(T + ahead)))
+    fresh = next(r for r in results if r.id == "tpm.nonce.fresh")
+    assert (fresh.ok, fresh.detail) == (
+        (True, "") if ok else (False, f"nonce block time {T + ahead} after issuedAt {T} + {SKEW} s")
+    )
+
+
+def test_only_a_hardware_proof_checks_the_domain_pcr0_names() -> None:
+    other = b"\x44" * 32
+    found = failures(verify_proof(tpm_proof(domain=other), tpm_context()))
+    assert found["tpm.hardware_domain"] == (
+        "domain id is not the one PCR 0 (measured firmware) names"
+    )
+    power = [r.id for r in verify_proof(tpm_proof(Kind.POWER, other), tpm_context())]
+    assert "tpm.hardware_domain" not in power and power[-1] == "tpm.identity"
+
+
+def test_a_tpm_envelope_against_the_ak_its_facility_bound() -> None:
+    same = verify_proof(tpm_proof(), tpm_context(tpm_ak_certificate=AK))
+    assert same[-1] == CheckResult("tpm.identity", True)
+    other = b"\xcd" * 32
+    results = verify_proof(tpm_proof(), tpm_context(tpm_ak_certificate=other))
+    assert results[-1] == CheckResult(
+        "tpm.identity",
+        False,
+        f"quoted by AK 0x{AK.hex().upper()}, facility bound to AK 0x{other.hex()}",
+    )
+
+
+def test_a_file_key_envelope_for_a_facility_bound_to_a_tpm_ak() -> None:
+    results = verify_proof(proof(), context(tpm_ak_certificate=AK))
+    assert results[-1] == CheckResult(
+        "tpm.identity",
+        False,
+        f"facility is bound to TPM AK 0x{AK.hex()}; this evidence is signed by a file key",
+    )
+    assert passed(results[:-1])
+
+
+def envelope_proof(doc: dict[str, object]) -> SignedProof:
+    return make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=Kind.POWER,
+        evidence=canonical_json(doc),
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+    )
+
+
+def test_an_envelope_naming_no_device_certificate_is_reported_unpublished() -> None:
+    doc = {"v": 1, "kind": "power", "facility": "fra1", "observedAt": T, "body": {}}
+    results = verify_proof(envelope_proof(doc), context())
+    assert results[-1] == CheckResult(
+        "certificate.device.published", False, "device certificate None not found on-chain"
+    )
+
+
+def test_a_device_certificate_hash_that_is_not_32_bytes_is_never_looked_up() -> None:
+    fetched: list[bytes] = []
+
+    def fetch(h: bytes) -> bytes | None:
+        fetched.append(h)
+        return CERTS.get(h)
+
+    doc = {"v": 1, "kind": "power", "observedAt": T, "body": {}, "deviceCert": "ab" * 16}
+    results = verify_proof(envelope_proof(doc), context(certificates=CertificateStore(fetch)))
+    assert fetched == [fingerprint(CA)]
+    assert results[-1].id == "certificate.device.published" and not results[-1].ok
+
+
+def test_the_chain_check_of_a_proof_goes_through_the_stores_cache() -> None:
+    store = CertificateStore(CERTS.get)
+    results = verify_proof(proof(), context(certificates=store))
+    chain = next(r for r in results if r.id == "certificate.device.issued_by_ca")
+    assert chain.ok and store.issued_by(DEVICE, CA) is chain
+
+
+def test_the_store_caches_the_chain_check_per_certificate_pair() -> None:
+    store = CertificateStore(CERTS.get)
+    assert store.issued_by(DEVICE, CA).ok
+    assert not store.issued_by(DEVICE, DEVICE).ok  # another pair: checked on its own
+
+
+def test_a_failed_attestation_check_is_false_not_just_falsy() -> None:
+    other = b"\x33" * 32
+    results = verify_proof(proof(), context(declared_domain=other), device=False)
+    assert results[0].ok is False
+
+
+@pytest.mark.parametrize(
+    ("tpm", "shown"),
+    [
+        (None, ""),  # no tpm object at all
+        ({"ekCert": EK.hex()}, ""),  # no akCert in it
+        ({"akCert": "ab" * 33}, "ab" * 32),  # shown to 64 hex digits
+    ],
+)
+def test_a_tpm_envelope_without_a_usable_ak_is_not_the_bound_one(
+    tpm: dict[str, object] | None, shown: str
+) -> None:
+    doc = json.loads(tpm_evidence())
+    doc["tpm"] = tpm
+    p = make_proof(
+        SIGNER,
+        DOMAIN,
+        facility_id=FACILITY,
+        kind=Kind.HARDWARE,
+        evidence=canonical_json(doc),
+        issued_at=T,
+        expires_at=T + 600,
+        sequence=5,
+    )
+    results = verify_proof(p, tpm_context(tpm_ak_certificate=AK))
+    assert results[-1] == CheckResult(
+        "tpm.identity", False, f"quoted by AK 0x{shown}, facility bound to AK 0x{AK.hex()}"
+    )

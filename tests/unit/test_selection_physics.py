@@ -9,7 +9,15 @@ import pytest
 
 from redundancy.domains import Dimension
 from redundancy.geodesy import Disc, proven_separation_m
-from redundancy.scores import DimensionScore, Scores, compute_scores, fail_domains
+from redundancy.scores import (
+    ConfigurationClass,
+    DimensionScore,
+    Scores,
+    compute_scores,
+    domain_stakes,
+    fail_domains,
+    nakamoto,
+)
 from redundancy.selection import (
     MAX_STAKE,
     DimensionRule,
@@ -17,6 +25,8 @@ from redundancy.selection import (
     Failure,
     GeoFacts,
     Selection,
+    check_policy,
+    classify,
     pair_key,
     select_committee,
 )
@@ -224,3 +234,47 @@ def test_a_leader_without_discs_proves_nobody_apart_from_it() -> None:
     candidates = [member(3, 5, "c"), member(1, 3, "a"), member(2, 2, "b")]
     chosen = select_committee(candidates, DiversityPolicy(3, min_separation_m=1), GEO_SEPARATION)
     assert addresses(chosen) == ["3"]
+
+
+def test_a_member_the_separation_rule_leaves_out_does_not_stop_the_selection() -> None:
+    candidates = [member(1, 3, "a"), member(2, 2, "c"), member(3, 1, "b")]  # c proves nothing
+    chosen = select_committee(
+        candidates, DiversityPolicy(3, min_separation_m=SEP_AB), GEO_SEPARATION
+    )
+    assert addresses(chosen) == ["1", "3"]
+
+
+def test_selecting_from_nobody_fails_as_empty_with_or_without_physical_rules() -> None:
+    for policy in (DiversityPolicy(3), DiversityPolicy(3, min_separation_m=1)):
+        assert select_committee([], policy, GEO_SEPARATION).failure == Failure.EMPTY
+
+
+def test_a_policy_without_a_rule_per_dimension_is_refused_not_cut_short() -> None:
+    short = DiversityPolicy(1, rules=(DimensionRule(),))
+    with pytest.raises(ValueError, match="zip"):
+        check_policy([member(1, 1, "a")], short)
+
+
+def test_an_empty_committee_is_classified_empty() -> None:
+    assert classify([], [member(1, 1, "a")], DiversityPolicy(1)) == ConfigurationClass.EMPTY
+
+
+def test_a_standby_committee_is_selected_with_the_geo_facts_classify_was_given() -> None:
+    committee = [member(1, 1, "c"), member(2, 1, "d")]
+    candidates = [*committee, member(3, 2, "a"), member(4, 2, "b")]  # a and b proven apart
+    policy = DiversityPolicy(
+        2, rules=rules(facility=DimensionRule(min_distinct=2)), min_separation_m=SEP_AB
+    )
+    protected = classify(committee, candidates, policy, GEO_SEPARATION)
+    assert protected == ConfigurationClass.ACTIVE_PASSIVE
+    assert classify(committee, candidates, policy) == ConfigurationClass.UNPROTECTED
+
+
+def test_domain_stakes_add_up_the_members_of_a_domain() -> None:
+    members = [member(1, 2, "a"), member(2, 3, "a"), member(3, 4, "b")]
+    assert domain_stakes(members, Dimension.FACILITY) == {A: 5, B: 4}
+
+
+def test_nakamoto_of_no_stake_is_zero() -> None:
+    assert nakamoto([], 0) == 0
+    assert nakamoto([1], 1) == 1

@@ -10,8 +10,9 @@ import pytest
 from tests.unit.validator_support import CALL, accepted, buy, sell
 from validator.engine import Engine
 from validator.engine.errors import SnapshotError
-from validator.engine.messages import Expire
-from validator.engine.primitives import Expiry, OrderKind, Underlying
+from validator.engine.messages import Expire, SettlementPrice
+from validator.engine.primitives import Expiry, OrderKind, Price, Underlying
+from validator.engine.results import RejectReason
 
 
 def busy(engine: Engine) -> Engine:
@@ -107,3 +108,96 @@ def test_snapshot_with_touching_id_ranges_is_rejected(engine: Engine) -> None:
     data = json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
     with pytest.raises(SnapshotError, match="used order id ranges overlap or touch"):
         Engine.restore(data)
+
+
+def canonical(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def test_an_unknown_format_is_named() -> None:
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(b'{"format":"something-else/9"}')
+    assert str(caught.value) == "unknown snapshot format 'something-else/9'"
+
+
+def test_a_snapshot_missing_a_field_is_malformed_naming_it() -> None:
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(b'{"format":"dc-redundancy/validator-snapshot/1"}')
+    assert str(caught.value) == "malformed snapshot: KeyError('series')"
+
+
+def test_used_ids_may_number_exactly_the_inputs_and_not_one_more(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 2], [4, obj["seq"] + 1]]  # seq ids, with a gap of one
+    restored = Engine.restore(canonical(obj))
+    assert json.loads(restored.snapshot())["accounts"][0][3] == [[1, 2], [4, obj["seq"] + 1]]
+    obj["accounts"][0][3] = [[1, 2], [4, obj["seq"] + 2]]
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == "account 'alice': more used order ids than inputs"
+
+
+def test_a_used_id_range_ending_before_it_starts_is_rejected(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[5, 4]]
+    with pytest.raises(SnapshotError, match="'alice': more used order ids than inputs"):
+        Engine.restore(canonical(obj))
+
+
+def test_overlapping_id_ranges_are_rejected(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["accounts"][0][3] = [[1, 3], [3, 5]]  # the second starts inside the first
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == "account 'alice': used order id ranges overlap or touch"
+
+
+def test_an_order_resting_twice_is_rejected(engine: Engine) -> None:
+    accepted(engine.apply(buy("alice", 1, 50, 1)))
+    obj = json.loads(engine.snapshot())
+    bids = obj["books"][0][1]
+    bids.append(list(bids[0]))
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == "order alice/1 rests twice"
+
+
+def test_a_series_the_engine_would_not_list_is_rejected(engine: Engine) -> None:
+    obj = json.loads(engine.snapshot())
+    obj["series"][0][4] = 0  # strike 0
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == f"series {obj['series'][0][0]!r}: {RejectReason.INVALID_SERIES}"
+
+
+def test_an_expired_and_a_settled_expiry_are_restored_with_their_price(engine: Engine) -> None:
+    busy(engine)
+    accepted(engine.apply(Expire(Underlying("BTC"), Expiry(100))))
+    accepted(engine.apply(SettlementPrice(Underlying("ETH"), Expiry(200), Price(250))))
+    accepted(engine.apply(Expire(Underlying("ETH"), Expiry(200))))
+    restored = Engine.restore(engine.snapshot())
+    assert restored.state_hash() == engine.state_hash()
+    expiries = json.loads(restored.snapshot())["expiries"]
+    assert [e[2:] for e in expiries] == [["expired", None], ["settled", 250]]
+    again = buy("bob", 9, 50, 1)
+    assert restored.apply(again).reason is RejectReason.EXPIRED_SERIES
+    assert restored.apply(again) == engine.apply(again)
+
+
+def test_an_inconsistent_snapshot_lists_every_problem(engine: Engine) -> None:
+    obj = json.loads(busy(engine).snapshot())
+    obj["accounts"][1][1] = 10  # bob's cash below his locked collateral
+    obj["accounts"][2][1] = -5  # carol's cash negative
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(canonical(obj))
+    assert str(caught.value) == (
+        "inconsistent snapshot: account bob: required 3000 not within cash 10; "
+        "account carol: negative cash -5; account carol: required 1040 not within cash -5"
+    )
+
+
+def test_a_non_canonical_snapshot_is_named_so(engine: Engine) -> None:
+    data = json.dumps(json.loads(busy(engine).snapshot()), indent=1).encode()
+    with pytest.raises(SnapshotError) as caught:
+        Engine.restore(data)
+    assert str(caught.value) == "snapshot is not in canonical form"
