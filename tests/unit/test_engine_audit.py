@@ -11,19 +11,16 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.unit.validator_support import ETH_PUT, accepted, buy, deposit, funded_engine, sell
+from tests.unit.validator_support import ETH_PUT, PENNY, accepted, buy, deposit, funded_engine, sell
 from validator.engine.accounts import COLLATERAL, POS
 from validator.engine.audit import audit
 from validator.engine.book import B, Level, P, Q, S
 from validator.engine.instruments import ExpiryState
-from validator.engine.messages import ListSeries, Withdraw
+from validator.engine.messages import Withdraw
 from validator.engine.primitives import (
     AccountId,
     Cash,
     Expiry,
-    OptionType,
-    Price,
-    Quantity,
     SeriesId,
     Underlying,
 )
@@ -63,23 +60,13 @@ def test_several_orders_of_one_account_in_a_series_and_a_price_of_one_are_sound(
     """Reservations add up over an account's orders in a series; a price of 1 on a tick of 1
     is on the tick."""
     engine = funded_engine()
-    penny = ListSeries(
-        SeriesId("BTC-100-900-P"),
-        Underlying("BTC"),
-        Expiry(100),
-        OptionType.PUT,
-        strike=Price(900),
-        multiplier=1,
-        tick=Price(1),
-        lot=Quantity(1),
-    )
-    accepted(engine.apply(penny))
+    accepted(engine.apply(PENNY))
     for msg in (
         sell("alice", 1, 60, 2),
         sell("alice", 2, 65, 1),
         buy("alice", 3, 50, 1),
         buy("alice", 4, 45, 2),
-        buy("bob", 1, 1, 3, series=penny),
+        buy("bob", 1, 1, 3, series=PENNY),
     ):
         accepted(engine.apply(msg))
     state: State = engine._state

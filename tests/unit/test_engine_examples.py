@@ -13,6 +13,7 @@ import json
 from tests.unit.validator_support import (
     ETH_PUT,
     FUNDS,
+    PENNY,
     PUT,
     accepted,
     buy,
@@ -37,18 +38,6 @@ from validator.engine.primitives import (
     Underlying,
 )
 from validator.engine.results import CancelledOrder, Fill, RejectReason, Result
-
-PENNY = ListSeries(
-    SeriesId("BTC-100-900-P"),
-    Underlying("BTC"),
-    Expiry(100),
-    OptionType.PUT,
-    strike=Price(900),
-    multiplier=1,
-    tick=Price(1),
-    lot=Quantity(1),
-)
-"""A put with a tick of 1: a price of 1 is on the tick."""
 
 POST_ONLY = OrderKind.POST_ONLY
 

@@ -61,6 +61,18 @@ ETH_PUT = ListSeries(
 )
 """Put with multiplier 10 and lot 5, in another expiry."""
 
+PENNY = ListSeries(
+    SeriesId("BTC-100-900-P"),
+    Underlying("BTC"),
+    Expiry(100),
+    OptionType.PUT,
+    strike=Price(900),
+    multiplier=1,
+    tick=Price(1),
+    lot=Quantity(1),
+)
+"""A put with a tick of 1: a price of 1 is on the tick."""
+
 
 def order(
     account: str,
