@@ -3,10 +3,12 @@ and turns the chain's failures into the API's errors."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable, Hashable
 
 from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError
 from starlette.responses import Response
 from web3.exceptions import Web3Exception
 
@@ -80,7 +82,13 @@ class ChainService:
             raise ChainUnreachableError(self.watcher.rpc_url, str(exc)) from None
         except (Web3Exception, OSError) as exc:  # node errors, timeouts, refused connections
             raise ChainUnreachableError(self.watcher.rpc_url, one_line(exc)) from None
-        return Cached(model.model_dump_json().encode())
+        try:
+            body = model.model_dump_json().encode()
+        except PydanticSerializationError:  # a lone surrogate from chain content: escape it
+            body = json.dumps(
+                model.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":")
+            ).encode()
+        return Cached(body)
 
     def close(self) -> None:
         self.watcher.close()
