@@ -82,13 +82,18 @@ class ChainService:
             raise ChainUnreachableError(self.watcher.rpc_url, str(exc)) from None
         except (Web3Exception, OSError) as exc:  # node errors, timeouts, refused connections
             raise ChainUnreachableError(self.watcher.rpc_url, one_line(exc)) from None
-        try:
-            body = model.model_dump_json().encode()
-        except PydanticSerializationError:  # a lone surrogate from chain content: escape it
-            body = json.dumps(
-                model.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":")
-            ).encode()
-        return Cached(body)
+        return Cached(json_body(model))
 
     def close(self) -> None:
         self.watcher.close()
+
+
+def json_body(model: BaseModel) -> bytes:
+    """The model as a JSON body; a lone surrogate (chain content may hold one) is escaped
+    (``\\ud800``) rather than failing the response, since UTF-8 cannot encode it."""
+    try:
+        return model.model_dump_json().encode()
+    except PydanticSerializationError:
+        return json.dumps(
+            model.model_dump(mode="json"), ensure_ascii=True, separators=(",", ":")
+        ).encode()
