@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -21,6 +22,7 @@ from redundancy.selection import DiversityPolicy
 from redundancy.selector import SelectorClient
 from tests.integration.test_committee import SITES as WORLD
 from tests.integration.test_committee import VALIDATORS
+from validator.node.errors import EtcdError, EtcdUnavailableError
 from validator.node.etcd import EtcdClient, b64
 from validator.node.membership import MembershipReconciler, Step, VenueSite, follow_committee
 
@@ -44,26 +46,33 @@ def _voting(cluster: EtcdCluster) -> dict[str, bool]:
 
 
 async def _follow(cluster: EtcdCluster, wanted: list[str], deadline: float) -> list[Step]:
-    """Steps towards ``wanted`` until converged; when sgp1 has been added as a learner, start
-    its etcd (what the standby site's operator does), and write a key after every change."""
+    """Steps towards ``wanted`` until converged, writing a key after every change. Whenever the
+    cluster lists sgp1 as a learner that is not running, start its etcd: what the standby site's
+    operator does. (Not "when the step returned add-learner": a member/add that etcd applied
+    but answered after the client's timeout is refused as a duplicate when retried, and the
+    learner is then seen only in the member list.)"""
     etcd = EtcdClient([m.client_url for m in cluster.members if m.name != "sgp1"], 1.0)
     reconciler = MembershipReconciler(etcd)
+    sgp1 = cluster.member("sgp1")
     steps: list[Step] = []
+    refused: Exception | None = None
     try:
         while time.monotonic() < deadline:
             try:
                 step = await reconciler.step(wanted)
-            except Exception:  # a learner still catching up: etcd refuses the promotion
+            except Exception as exc:  # a learner still catching up: etcd refuses the promotion
+                refused = exc
+                step = None
                 await asyncio.sleep(0.2)
-                continue
-            if step is None:
-                return steps
-            steps.append(step)
-            if step.action == "add-learner":
+            else:
+                if step is None:
+                    return steps
+                steps.append(step)
+                key = f"/venue/test/{len(steps)}".encode()
+                await etcd.call("kv/put", {"key": b64(key), "value": b64(b"written")})
+            if sgp1.process is None and sgp1.peer_url in _voting(cluster):
                 await asyncio.to_thread(cluster.join, "sgp1")
-            key = f"/venue/test/{len(steps)}".encode()
-            await etcd.call("kv/put", {"key": b64(key), "value": b64(b"written")})
-        raise AssertionError(f"membership did not converge: {steps}")
+        raise AssertionError(f"membership did not converge: {steps}; last refusal: {refused!r}")
     finally:
         await etcd.aclose()
 
@@ -182,3 +191,50 @@ def test_a_client_learns_a_member_added_after_it_started_and_fails_over_to_it(
     assert sorted(learned) == sorted([ams1.client_url, sgp1.client_url])
     assert again == []
     assert endpoints[:2] == [fra1.client_url, cluster.member("dal1").client_url]
+
+
+class _LostAnswers(EtcdClient):
+    """A real client whose membership changes reach etcd but whose answers are lost, as when
+    the reply comes after the client's timeout: the change is applied, the caller sees
+    ``EtcdUnavailableError``."""
+
+    async def call(
+        self, path: str, body: dict[str, Any], timeout: float | None = None
+    ) -> dict[str, Any]:
+        answer = await super().call(path, body, timeout)
+        if path in ("cluster/member/add", "cluster/member/remove"):
+            raise EtcdUnavailableError(f"{path}: no etcd member answered (timed out)", True)
+        return answer
+
+
+def test_a_change_applied_but_answered_too_late_counts_as_made(cluster: EtcdCluster) -> None:
+    """The reconciler reads the member list after a failed change: applied means made (and the
+    next step moves on), not applied means the error stands."""
+
+    async def run() -> tuple[Step | None, Step | None]:
+        etcd = _LostAnswers(cluster.endpoints[:3], 1.0)
+        try:
+            reconciler = MembershipReconciler(etcd)
+            wanted = [cluster.member(s).peer_url for s in ("fra1", "ams1", "dal1", "sgp1")]
+            deadline = time.monotonic() + 30
+            while True:  # etcd refuses changes until its members have been connected for 5 s
+                try:
+                    added = await reconciler.step(wanted)
+                    break
+                except EtcdError as exc:
+                    assert "unhealthy cluster" in str(exc) and time.monotonic() < deadline, exc
+                    await asyncio.sleep(0.2)
+            promoted = None
+            try:
+                promoted = await reconciler.step(wanted)  # sgp1 never started: etcd refuses
+            except EtcdError as exc:
+                assert "in sync with leader" in str(exc), exc
+            return added, promoted
+        finally:
+            await etcd.aclose()
+
+    added, promoted = asyncio.run(run())
+    sgp1 = cluster.member("sgp1").peer_url
+    assert added is not None and (added.action, added.peer_url) == ("add-learner", sgp1)
+    assert promoted is None
+    assert _voting(cluster)[sgp1] is True

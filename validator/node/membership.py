@@ -116,6 +116,15 @@ def next_step(
     return None
 
 
+def _took_effect(step: Step, members: Sequence[EtcdMember]) -> bool:
+    """Whether the member list ``members`` shows ``step`` done."""
+    if step.action == "add-learner":
+        return any(step.peer_url in m.peer_urls for m in members)
+    if step.action == "promote":
+        return any(m.member_id == step.member_id and not m.learner for m in members)
+    return all(m.member_id != step.member_id for m in members)
+
+
 @dataclass(frozen=True)
 class VenueSite:
     """One site of the venue directory."""
@@ -213,6 +222,19 @@ class MembershipReconciler:
         step = next_step(members, wanted, lambda m: m.member_id in alive)
         if step is None:
             return None
+        try:
+            await self._apply(step)
+        except EtcdError:
+            # An answer lost after etcd applied the change (a timeout, then a retry refused as a
+            # duplicate): the member list says whether it took effect.
+            if not _took_effect(step, (await self.members())[0]):
+                raise
+        self.changes += 1
+        log_event(log, "venue.membership_changed", logging.WARNING, action=step.action,
+                  peer_url=step.peer_url, member=step.member_id, why=step.why)  # fmt: skip
+        return step
+
+    async def _apply(self, step: Step) -> None:
         if step.action == "add-learner":
             await self.etcd.call(
                 "cluster/member/add", {"peerURLs": [step.peer_url], "isLearner": True}
@@ -221,10 +243,6 @@ class MembershipReconciler:
             await self.etcd.call("cluster/member/promote", {"ID": step.member_id})
         else:
             await self.etcd.call("cluster/member/remove", {"ID": step.member_id})
-        self.changes += 1
-        log_event(log, "venue.membership_changed", logging.WARNING, action=step.action,
-                  peer_url=step.peer_url, member=step.member_id, why=step.why)  # fmt: skip
-        return step
 
     async def converge(
         self, wanted: Sequence[str], rounds: int = 100, interval: float = 0.2
