@@ -23,6 +23,11 @@ import {SelectorGeography} from "./SelectorGeography.sol";
 contract CommitteeSelector is SelectorBase {
     /// @notice The geography extension this selector delegates to.
     address public immutable geography;
+    /// @notice Committee slots reserved in advance (per buffer) at most: a larger committee
+    ///         creates its further slots when first selected.
+    uint256 public constant MAX_RESERVED_MEMBERS = 256;
+    /// @dev The placeholder of a reserved committee slot (any non-zero word).
+    uint256 private constant RESERVED_SLOT = 1;
     /// @notice The stateless contract with the pure views of this selector's arithmetic (scores,
     ///         selection and class of given inputs), for verifiers.
     SelectionReference public immutable selectionReference;
@@ -84,6 +89,20 @@ contract CommitteeSelector is SelectorBase {
         }
         _policy = policy;
         emit DiversityPolicyUpdated(policy);
+        uint256 reserve = policy.committeeSize < MAX_RESERVED_MEMBERS ? policy.committeeSize : MAX_RESERVED_MEMBERS;
+        _reserveCommitteeSlots(_committees[0], reserve);
+        _reserveCommitteeSlots(_committees[1], reserve);
+    }
+
+    /// @dev Grows a committee buffer to `count` slots holding a placeholder (never read: the
+    ///      committee's length is kept apart), so that selection, which a keeper pays for and which
+    ///      may be an emergency, overwrites slots instead of creating them. The owner pays the
+    ///      creation once, when the committee size is set (the way Uniswap v3 pre-fills oracle
+    ///      observation slots).
+    function _reserveCommitteeSlots(uint256[] storage buffer, uint256 count) private {
+        for (uint256 i = buffer.length; i < count; ++i) {
+            buffer.push(RESERVED_SLOT);
+        }
     }
 
     // ------------------------------------------------------------ candidates
@@ -275,9 +294,11 @@ contract CommitteeSelector is SelectorBase {
             RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
         if (failure != RedundancyMath.FAIL_NONE) revert SelectorPolicyUnmet(failure, dimension);
         epoch = _epoch + 1;
+        uint256 n = committee.length;
         _epoch = epoch;
         _epochStartedAt = uint40(block.timestamp);
-        uint256 n = committee.length;
+        if (epoch & 1 == 0) _committeeLengthEven = uint32(n);
+        else _committeeLengthOdd = uint32(n);
         address[] memory members = new address[](n);
         uint256[] memory stakes = new uint256[](n);
         uint256 total;
@@ -290,7 +311,6 @@ contract CommitteeSelector is SelectorBase {
             if (i < stored.length) stored[i] = packed;
             else stored.push(packed);
         }
-        while (stored.length > n) stored.pop();
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
         emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
@@ -336,7 +356,7 @@ contract CommitteeSelector is SelectorBase {
     function _committeeOf(uint64 epoch) private view returns (address[] memory members, uint256[] memory stakes) {
         if (epoch == 0 || epoch > _epoch || epoch + 1 < _epoch) return (members, stakes);
         uint256[] storage stored = _committees[epoch & 1];
-        uint256 n = stored.length;
+        uint256 n = epoch & 1 == 0 ? _committeeLengthEven : _committeeLengthOdd;
         members = new address[](n);
         stakes = new uint256[](n);
         for (uint256 i = 0; i < n; ++i) {

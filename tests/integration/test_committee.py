@@ -127,6 +127,29 @@ def test_second_selection_waits_for_the_epoch(
     assert selector.current_committee().epoch == 2
 
 
+def test_committees_that_shrink_and_grow_are_read_back_exactly(
+    world: World, selector: SelectorClient, w3: Web3, owner: LocalAccount
+) -> None:
+    """The two committee buffers keep their slots (reserved when the size is set, never
+    cleared): a smaller committee written over a larger one reads back without the old tail, a
+    larger one after a smaller one in full, and the previous epoch's stays readable."""
+    addresses = [v.account().address for v in VALIDATORS]
+    sizes = [3, 2, 2, 4, 1]
+    for epoch, size in enumerate(sizes, start=1):
+        selector.set_diversity_policy(DiversityPolicy(size), sender=owner)
+        if epoch > 1:
+            advance_time(w3, 3_600)
+            world.refresh(owner)
+        selector.select_committee(sender=owner)
+        current = selector.current_committee()
+        assert (current.epoch, current.members) == (epoch, addresses[:size])
+        assert current.stakes == [v.stake for v in VALIDATORS[:size]]
+        if epoch > 1:
+            previous = selector.committee_at(epoch - 1)
+            assert previous.members == addresses[: sizes[epoch - 2]]
+        assert selector.committee_at(max(epoch - 2, 0)).members == []  # older, or epoch 0: none
+
+
 def test_unmet_policy_reverts_naming_the_dimension(
     world: World, selector: SelectorClient, owner: LocalAccount
 ) -> None:
