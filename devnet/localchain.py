@@ -6,7 +6,9 @@ deterministic development accounts, which are public: never send real value to t
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,10 @@ class LocalChain:
     chain_id: int
     dev_keys: list[str] = field(default_factory=list)
     url: str | None = None  # an attached chain's URL as given
+    cache_dir: Path | None = None
+    """Where a started anvil persists the historical states it no longer keeps in memory;
+    removed at ``stop``. (Left to itself, anvil puts them under ``~/.foundry/anvil/tmp`` and
+    never removes them, not even on SIGTERM: several GB per long adversarial run.)"""
 
     @property
     def rpc_url(self) -> str:
@@ -53,7 +59,8 @@ class LocalChain:
         return True
 
     def stop(self) -> None:
-        """Terminate the chain and wait for it (an attached chain is left running)."""
+        """Terminate the chain and wait for it, then remove its state cache (an attached chain
+        is left running)."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -61,6 +68,8 @@ class LocalChain:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        if self.cache_dir is not None and (self.process is None or self.process.poll() is not None):
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalChain:
         return self
@@ -102,7 +111,10 @@ def start_chain(
             cmd += ["--block-time", str(block_time)]
         if state_dir is not None:
             cmd += ["--state", str(state_dir / "anvil-state.json")]
+        cache_dir = Path(tempfile.mkdtemp(prefix="anvil-states-"))
+        cmd += ["--cache-path", str(cache_dir)]
     else:
+        cache_dir = None
         chain_id = chain_id or 1337
         cmd = [
             str(node_bin("ganache")),
@@ -119,11 +131,12 @@ def start_chain(
             cmd += ["--miner.blockTime", str(block_time)]
     cmd += list(extra_args)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    chain = LocalChain(kind, host, port, proc, chain_id, dev_keys(kind))
+    chain = LocalChain(kind, host, port, proc, chain_id, dev_keys(kind), cache_dir=cache_dir)
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+            chain.stop()
             raise ToolchainError(
                 f"{kind} exited at start-up (code {proc.returncode}): {err[-500:]}"
             )
