@@ -165,8 +165,9 @@ def layout(
         )
         if not select:
             return rows
-        # the selector keeps two committees (current and previous): the second selection fills
-        # the second buffer once, the third is a steady-state re-selection
+        # the selector keeps two committees (current and previous), in slots reserved at
+        # deployment: the first and second selections write new members into them, the third
+        # (the committee unchanged) rewrites the first's values, a steady-state re-selection
         for phase in ("first selection", "second selection", "re-selection"):
             w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -253,7 +254,7 @@ def physical_committee_of_100() -> list[tuple[str, str, int | str]]:
             owner,
         )
         rows: list[tuple[str, str, int | str]] = []
-        # as above: the second selection fills the selector's second committee buffer once
+        # as above: first, second (the other committee buffer), then a steady-state re-selection
         for phase in ("first selection", "second selection", "re-selection"):
             w3.provider.make_request("evm_increaseTime", [3_600])  # type: ignore[arg-type]
             w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]

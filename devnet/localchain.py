@@ -18,7 +18,7 @@ from eth_account import Account
 from devnet.errors import ToolchainError
 from devnet.http import rpc_call
 from devnet.ports import free_port
-from devnet.toolchain import node_bin
+from devnet.toolchain import anvil_binary, node_bin
 from redundancy.devkeys import ChainKind, dev_keys
 
 __all__ = ["ChainKind", "LocalChain", "attach_chain", "dev_keys", "start_chain"]
@@ -98,7 +98,7 @@ def start_chain(
     if kind == "anvil":
         chain_id = chain_id or 31337
         cmd = [
-            str(node_bin("anvil")),
+            str(anvil_binary()),
             "--host",
             host,
             "--port",
@@ -130,22 +130,36 @@ def start_chain(
         if block_time:
             cmd += ["--miner.blockTime", str(block_time)]
     cmd += list(extra_args)
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except BaseException:
+        if cache_dir is not None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+        raise
     chain = LocalChain(kind, host, port, proc, chain_id, dev_keys(kind), cache_dir=cache_dir)
+    try:
+        _wait_until_it_answers(chain, startup_timeout)
+    except BaseException:
+        chain.stop()  # a start-up interrupted (Ctrl-C) or refused leaves no process nor directory
+        raise
+    return chain
+
+
+def _wait_until_it_answers(chain: LocalChain, startup_timeout: float) -> None:
+    proc, kind = chain.process, chain.kind
+    assert proc is not None
     deadline = time.monotonic() + startup_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-            chain.stop()
             raise ToolchainError(
                 f"{kind} exited at start-up (code {proc.returncode}): {err[-500:]}"
             )
         try:
             rpc_call(chain.rpc_url, "eth_chainId", timeout=1.0)
-            return chain
+            return
         except OSError:
             time.sleep(0.1)
-    chain.stop()
     raise ToolchainError(f"{kind} did not answer on {chain.rpc_url} within {startup_timeout:.0f} s")
 
 

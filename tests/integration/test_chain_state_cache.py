@@ -7,6 +7,8 @@ from __future__ import annotations
 import signal
 import time
 
+import pytest
+
 from devnet.http import rpc_call
 from devnet.localchain import start_chain
 
@@ -42,5 +44,17 @@ def test_a_killed_chain_s_states_are_removed_at_stop() -> None:
     assert chain.process is not None
     chain.process.send_signal(signal.SIGKILL)  # a fault test cutting the chain's power
     chain.process.wait()
+    assert not chain.alive()  # the signal reached anvil itself, not a wrapper in front of it
+    with pytest.raises(OSError):
+        rpc_call(chain.rpc_url, "eth_chainId", timeout=1.0)
     chain.stop()
     assert not cache.exists()
+
+
+def test_stop_returns_once_anvil_has_exited_and_its_port_is_free() -> None:
+    chain = start_chain("anvil")
+    _mine_transfers(chain.rpc_url, 5)
+    chain.stop()
+    with pytest.raises(OSError):
+        rpc_call(chain.rpc_url, "eth_chainId", timeout=1.0)
+    assert chain.cache_dir is not None and not chain.cache_dir.exists()
