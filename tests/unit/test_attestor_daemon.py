@@ -106,6 +106,7 @@ def test_first_round_signs_every_kind_and_a_restart_waits_its_intervals(site: Pa
             "geography",
         ]
         daemon._round(due, now)
+        signed_by = daemon.clock()  # the issuer reads the clock again when it signs
         entries = daemon.outbox.entries()
         assert [e.kind for e in entries] == [
             Kind.HEALTH,
@@ -116,6 +117,7 @@ def test_first_round_signs_every_kind_and_a_restart_waits_its_intervals(site: Pa
             Kind.GEOGRAPHY,
         ]
         assert all(e.state == PENDING for e in entries)
+        issued_at = entries[0].proof.attestation.issued_at
         health = parse_envelope(entries[0].proof.evidence)["body"]
         assert health["chainReachable"] is False  # nothing listens on port 9
         assert (
@@ -131,9 +133,11 @@ def test_first_round_signs_every_kind_and_a_restart_waits_its_intervals(site: Pa
         assert daemon.schedule.due(daemon.clock()) == []
         assert daemon.metrics.value("attestor_last_signed_sequence") == 6  # from the outbox
         assert daemon.metrics.value("attestor_outbox_depth") == 6
-        # the heartbeat (10 s) is next, counted from the first round, not from the restart
-        # (however long the restart took); signing times are whole seconds
+        # the heartbeat (10 s) is next, counted from the first round's signing time (a whole
+        # second between the round's start and its end), not from the restart
         t = daemon.clock()
-        assert now + 10 - t - 1 <= daemon.schedule.seconds_until_next(t) <= now + 10 - t
+        wait = daemon.schedule.seconds_until_next(t)
+        assert int(now) + 10 - t <= wait <= int(signed_by) + 10 - t
+        assert wait == pytest.approx(issued_at + 10 - t)
     with _daemon(site, grid="ercot") as daemon:  # an edited fact is re-signed at once
         assert [j.name for j in daemon.schedule.due(daemon.clock())] == ["power"]
