@@ -27,7 +27,7 @@ from redundancy.deployment import Deployment
 from redundancy.domains import facility_id
 from redundancy.errors import DeploymentFileError, NoProofsError
 from redundancy.proofcheck import CertificateStore, ProofContext, passed, verify_proof
-from redundancy.registry import RegistryClient
+from redundancy.registry import FacilityInfo, RegistryClient
 
 _HASH = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
@@ -116,6 +116,7 @@ class Verifier:
         accepted = set(self.registry.outcome(receipt).accepted)
         expected_domain = self.registry.domain_separator()
         last: dict[str, int] = {}
+        facilities: dict[bytes, FacilityInfo] = {}  # a batch holds many proofs of one facility
         reports = []
         for index, proof in enumerate(submission.proofs):
             if isinstance(proof, ValueError):
@@ -125,7 +126,9 @@ class Verifier:
             a = proof.attestation
             if only_facility is not None and a.facility_id != only_facility:
                 continue
-            info = self.registry.facility(a.facility_id, block)
+            info = facilities.get(a.facility_id)
+            if info is None:
+                info = facilities[a.facility_id] = self.registry.facility(a.facility_id, block)
             attestor = info.attestor if info.registered else None
             if attestor is not None and attestor not in last:
                 last[attestor] = self.registry.last_sequence(attestor, block - 1)
