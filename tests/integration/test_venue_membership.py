@@ -45,6 +45,25 @@ def _voting(cluster: EtcdCluster) -> dict[str, bool]:
     return {m["peerURLs"][0]: bool(m.get("isLearner", False)) for m in listed["members"]}
 
 
+#: How long a write may wait out an election: a change that removes (or a test that kills) the
+#: leader leaves the cluster without one for a while, etcd drops proposals meanwhile, and one
+#: ``call`` tries each member once. A gateway waits out the same within its 3 s write deadline.
+ELECTION_WAIT = 5.0
+
+
+async def _put(etcd: EtcdClient, key: bytes, value: bytes = b"written") -> None:
+    """Write ``key``, retrying for up to ``ELECTION_WAIT`` seconds while no member can commit."""
+    give_up = time.monotonic() + ELECTION_WAIT
+    while True:
+        try:
+            await etcd.call("kv/put", {"key": b64(key), "value": b64(value)})
+            return
+        except EtcdUnavailableError:
+            if time.monotonic() >= give_up:
+                raise
+            await asyncio.sleep(0.1)
+
+
 async def _follow(cluster: EtcdCluster, wanted: list[str], deadline: float) -> list[Step]:
     """Steps towards ``wanted`` until converged, writing a key after every change. Whenever the
     cluster lists sgp1 as a learner that is not running, start its etcd: what the standby site's
@@ -68,8 +87,7 @@ async def _follow(cluster: EtcdCluster, wanted: list[str], deadline: float) -> l
                 if step is None:
                     return steps
                 steps.append(step)
-                key = f"/venue/test/{len(steps)}".encode()
-                await etcd.call("kv/put", {"key": b64(key), "value": b64(b"written")})
+                await _put(etcd, f"/venue/test/{len(steps)}".encode())
             if sgp1.process is None and sgp1.peer_url in _voting(cluster):
                 await asyncio.to_thread(cluster.join, "sgp1")
         raise AssertionError(f"membership did not converge: {steps}; last refusal: {refused!r}")
@@ -182,7 +200,9 @@ def test_a_client_learns_a_member_added_after_it_started_and_fails_over_to_it(
             learned = await gateway.learn_members()
             again = await gateway.learn_members()
             cluster.kill("fra1")
-            await gateway.call("kv/put", {"key": b64(b"/venue/after"), "value": b64(b"ok")})
+            # fra1 may have led: the write waits out the election (without the learned members,
+            # fra1 is dead and dal1 removed, so no retry could ever commit it)
+            await _put(gateway, b"/venue/after", b"ok")
             return learned, again, gateway.endpoints
         finally:
             await gateway.aclose()
