@@ -88,6 +88,14 @@ _ids = iter(range(10**6, 10**7))
 ORDER = next(m for m in order_flow(300) if m["type"] == "order")
 
 
+def _moves(sites: Sites) -> dict[str, int | None]:
+    """How many times each site's watch has moved etcd leadership away (None: no mover)."""
+    return {
+        s.name: http_json(s.node_url + "/health", timeout=2)[1]["leadership_moves"]
+        for s in sites.sites
+    }
+
+
 def _new_order() -> dict[str, Any]:
     """A new order never sent before (a gateway answers a retry of one it took with its ack)."""
     return {**ORDER, "account": "probe", "order_id": next(_ids)}
@@ -147,10 +155,12 @@ def test_a_ups_on_battery_moves_leadership_and_new_orders_off_its_site(
         status, body = http_json(fra1.gateway_url + "/orders", _new_order(), timeout=2)
         assert status == 200
         assert http_json(fra1.gateway_url + "/health", timeout=2)[1]["accepting_new_orders"]
-        # leadership may return to a healthy fra1
+        # leadership may return to a healthy fra1: no site's watch moves it away again (the
+        # leader itself is not judged: an election the machine's load causes is raft's doing)
+        moves = _moves(sites)
         cluster.move_leader("fra1")
         time.sleep(1.0)
-        assert cluster.leader() == "fra1"
+        assert _moves(sites) == moves
     finally:
         clients.finish()
     print(f"leadership moved {moved:.2f} s, refusing {refused:.2f} s, taking again {back:.2f} s")
@@ -174,8 +184,9 @@ def test_a_ups_low_battery_on_a_follower_refuses_orders_without_moving_anything(
     )
     body = http_json(dal1.gateway_url + "/orders", _new_order(), timeout=2)[1]
     assert body["degraded"] == ["ups-low-battery", "ups-on-battery"]
-    assert cluster.leader() == "ams1"
-    assert http_json(dal1.node_url + "/health", timeout=2)[1]["leadership_moves"] == 0
+    # no site moved leadership (judged by the venue's own moves, not by who leads: an election
+    # the machine's load causes is raft's doing)
+    assert set(_moves(sites).values()) == {0}
 
 
 def test_an_unreadable_ups_is_not_a_degradation(
@@ -191,7 +202,7 @@ def test_an_unreadable_ups_is_not_a_degradation(
     )
     assert _takes_new_orders(fra1.gateway_url)
     time.sleep(1.0)
-    assert cluster.leader() == "fra1"
+    assert set(_moves(sites).values()) == {0}  # nothing moved leadership
 
 
 def test_a_failed_leadership_transfer_tries_the_next_member_first(
