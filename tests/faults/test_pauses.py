@@ -22,14 +22,17 @@ from validator.engine.codec import decode_object, encode_message
 
 @pytest.fixture
 def settling_sites(cluster: EtcdCluster, tmp_path: Path) -> Iterator[Sites]:
-    """Uncompacted sites whose gateways keep fencing for 2 s after the 3 s deadline."""
+    """Uncompacted sites whose gateways keep fencing for 4 s after the 3 s deadline: the paused
+    members resume 0.5 s after it, and a loaded machine can need more than the next 1.5 s to elect
+    a leader and commit the fence. With a 2 s window CI once saw no write fenced or found (the
+    likely cause: every settle ran out of time and answered "unknown")."""
     s = make_sites(
         cluster,
         tmp_path,
         snapshot_every=10**6,
         batch_every=2,
         etcd_timeout=1.0,
-        write_settle_timeout=2.0,
+        write_settle_timeout=4.0,
     )
     yield s
     s.stop()
@@ -152,6 +155,8 @@ def test_after_a_pause_longer_than_the_deadline_every_answer_is_true(
             assert status == 504 and body["outcome"] == "unknown", (status, body)
             assert copies.get(line, 0) <= 1
     settled = [a for a in answers if a[1] - a[0] > 3.0]
-    assert settled and outcomes[200] > 10, outcomes  # some writes outlived the deadline
+    assert settled and outcomes[200] > 10, f"{outcomes}"  # some writes outlived the deadline
     health = http_json(url + "/health")[1]
-    assert health["writes_refused"] + health["writes_found_after_deadline"] >= 1, health
+    # the settle path ran: a write outlived the deadline and was fenced or found committed
+    settled_writes = health["writes_refused"] + health["writes_found_after_deadline"]
+    assert settled_writes >= 1, f"{outcomes} {health}"
