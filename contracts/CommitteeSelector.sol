@@ -186,7 +186,7 @@ contract CommitteeSelector is SelectorBase {
         }
         IRedundancyRegistry.SelectionFacility[] memory fs = registry.selectionFacilities(ids);
         entries = new FacilityEntry[](count);
-        bool anyFlag = _flagCount != 0;
+        bool anyFlag = _geo.flagCount != 0;
         for (uint256 i = 0; i < count; ++i) {
             IRedundancyRegistry.SelectionFacility memory f = fs[i];
             bool flagged;
@@ -246,7 +246,7 @@ contract CommitteeSelector is SelectorBase {
         uint256 n = geo.ids.length;
         row = new uint256[](n + 1);
         bytes32 lead = geo.ids[leader];
-        uint256 maxAge = _geoPolicy.maxMeasurementAge;
+        uint256 maxAge = _geo.maxMeasurementAge;
         for (uint256 j = 0; j < n; ++j) {
             row[j] = j == leader ? 0 : _pairRtt(lead, geo.ids[j], maxAge);
         }
@@ -282,10 +282,10 @@ contract CommitteeSelector is SelectorBase {
     function _selectCommittee() private returns (uint64 epoch) {
         uint40 started = _epochStartedAt;
         address ineligible;
-        if (_epoch != 0 && block.timestamp < uint256(started) + _geoPolicy.minEpochSeconds) {
+        if (_epoch != 0 && block.timestamp < uint256(started) + _geo.minEpochSeconds) {
             ineligible = firstIneligibleMember();
             if (ineligible == address(0)) {
-                revert SelectorEpochTooYoung(_epoch, started, _geoPolicy.minEpochSeconds);
+                revert SelectorEpochTooYoung(_epoch, started, _geo.minEpochSeconds);
             }
         }
         RedundancyMath.DiversityPolicy memory policy = _policy;

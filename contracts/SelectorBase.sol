@@ -21,6 +21,9 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
 
     /// @notice At most this many landmarks (each facility keeps one disc slot per landmark).
     uint256 public constant MAX_LANDMARKS = 8;
+    /// @notice What a reserved, still unused disc word holds: entry 0 is (rtt 1, valid until 0),
+    ///         expired like every other entry, so it reads as no disc (see reserveDiscs).
+    uint256 public constant DISC_RESERVED = 1;
     /// @notice How far in the future a measurement's `measuredAt` may be (seconds of clock skew).
     uint256 public constant MAX_FUTURE_SKEW = 60;
 
@@ -87,8 +90,21 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     bytes32 internal immutable _registryDomain;
     uint256 internal immutable _chainId;
 
+    /// @dev The geography policy's fields and, in the same word, how many facilities are
+    ///      flagged: every report reads the policy first, so the count it checks next is a warm
+    ///      read (100 gas) instead of a cold one (2,100).
+    struct GeographyState {
+        uint32 toleranceM;
+        uint32 maxMeasurementAge;
+        uint32 minEpochSeconds;
+        uint32 maxAnchorAgeBlocks;
+        uint32 minRttMicros;
+        uint32 maxRttMicros;
+        uint64 flagCount;
+    }
+
     RedundancyMath.DiversityPolicy internal _policy;
-    GeographyPolicy internal _geoPolicy;
+    GeographyState internal _geo;
     uint64 internal _epoch;
     uint40 internal _epochStartedAt;
     /// @dev How many members the committee at `_committees[0]` / `_committees[1]` holds (the
@@ -108,10 +124,10 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     mapping(bytes32 facilityId => Landmark) internal _landmarks;
     bytes32[] internal _landmarkIds; // index - 1 -> facility
     /// @dev Per facility, one 64-bit entry per landmark index (rtt 32 bits, validUntil 32 bits),
-    ///      four to a word. A landmark's own entry is (0, max): a disc of radius 0.
+    ///      four to a word. A landmark's own entry is (0, max): a disc of radius 0. A word
+    ///      reserved in advance holds DISC_RESERVED (every entry expired: no disc).
     mapping(bytes32 facilityId => uint256[2]) internal _discs;
     mapping(bytes32 facilityId => GeoFlag) internal _flags;
-    uint256 internal _flagCount;
 
     /// @notice Emitted when a committee is selected for a new epoch.
     event CommitteeSelected(
@@ -133,6 +149,8 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     event LatencyReported(
         bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint40 measuredAt, bytes32 exchangeId
     );
+    /// @notice Emitted when a facility's empty disc words are filled in advance.
+    event DiscsReserved(bytes32 indexed facilityId, uint256 words);
     /// @notice Emitted when a fresh two-sided measurement with a landmark proves a disc.
     event LandmarkDisc(bytes32 indexed facilityId, bytes32 indexed landmarkId, uint32 rttMicros, uint40 validUntil);
     /// @notice Emitted when a two-sided measurement contradicts a facility's claimed coordinates.
@@ -226,8 +244,20 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         if (policy.minRttMicros == 0 || policy.minRttMicros > policy.maxRttMicros) {
             revert SelectorInvalidPolicy("minRttMicros");
         }
-        _geoPolicy = policy;
+        GeographyState storage g = _geo;
+        (g.toleranceM, g.maxMeasurementAge, g.minEpochSeconds) =
+            (policy.toleranceM, policy.maxMeasurementAge, policy.minEpochSeconds);
+        (g.maxAnchorAgeBlocks, g.minRttMicros, g.maxRttMicros) =
+            (policy.maxAnchorAgeBlocks, policy.minRttMicros, policy.maxRttMicros);
         emit GeographyPolicyUpdated(policy);
+    }
+
+    /// @dev The geography policy in force (one storage read).
+    function _geographyPolicy() internal view returns (GeographyPolicy memory) {
+        GeographyState memory g = _geo;
+        return GeographyPolicy(
+            g.toleranceM, g.maxMeasurementAge, g.minEpochSeconds, g.maxAnchorAgeBlocks, g.minRttMicros, g.maxRttMicros
+        );
     }
 
     function _pairKey(bytes32 lo, bytes32 hi) internal pure returns (bytes32 key) {
@@ -265,7 +295,7 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
             (plat, plon) = (p.latitudeE6, p.longitudeE6);
         }
         uint256 lower = RedundancyMath.distanceLowerBoundM(lat, lon, plat, plon);
-        return lower > RedundancyMath.rttDistanceBoundM(flag.rttMicros) + _geoPolicy.toleranceM;
+        return lower > RedundancyMath.rttDistanceBoundM(flag.rttMicros) + _geo.toleranceM;
     }
 
     /// @dev Fills geo's discs from storage: each facility's fresh entries around set landmarks.

@@ -46,7 +46,7 @@ contract SelectorGeography is SelectorBase {
 
     /// @notice The geography policy in force.
     function geographyPolicy() external view returns (GeographyPolicy memory) {
-        return _geoPolicy;
+        return _geographyPolicy();
     }
 
     /// @notice Fixes a landmark facility's true position (known to the owner, not claimed).
@@ -92,6 +92,27 @@ contract SelectorGeography is SelectorBase {
         return _landmarkIds;
     }
 
+    /// @notice Pre-fills a facility's empty disc words (one per four landmarks now set) with a
+    ///         placeholder that reads as no disc, so that the report storing its first disc
+    ///         overwrites a non-zero word (5,000 gas) instead of creating one (22,100): the cost
+    ///         moves here, once per facility. Anyone may call (the caller pays); words already
+    ///         in use are left as they are.
+    /// @param facilityId a registered facility
+    /// @return filled how many words were filled
+    function reserveDiscs(bytes32 facilityId) external delegated returns (uint256 filled) {
+        if (registry.geoFacility(facilityId).attestor == address(0)) revert SelectorUnknownFacility(facilityId);
+        uint256[2] storage words = _discs[facilityId];
+        uint256 needed = (_landmarkIds.length + 3) >> 2;
+        if (needed == 0) needed = 1;
+        for (uint256 w = 0; w < needed; ++w) {
+            if (words[w] == 0) {
+                words[w] = DISC_RESERVED;
+                ++filled;
+            }
+        }
+        if (filled != 0) emit DiscsReserved(facilityId, filled);
+    }
+
     /// @notice Records one end's signed RTT measurement. Once both directions of the pair have a
     ///         fresh report, checks the pair's bound (the larger RTT) against the claimed
     ///         coordinates, or with a landmark records the disc it proves; flags a contradicted
@@ -110,7 +131,7 @@ contract SelectorGeography is SelectorBase {
         bytes32 expected = _domain();
         if (domainSeparator != expected) revert SelectorWrongDomain(expected, domainSeparator);
         if (m.facilityId == m.peerFacilityId) revert SelectorSameFacility(m.facilityId);
-        GeographyPolicy memory geo = _geoPolicy;
+        GeographyState memory geo = _geo;
         _checkShape(m, geo);
         (IRedundancyRegistry.GeoFacility memory a, IRedundancyRegistry.GeoFacility memory b) =
             registry.geoPair(m.facilityId, m.peerFacilityId);
@@ -140,7 +161,7 @@ contract SelectorGeography is SelectorBase {
     }
 
     /// @dev The checks of a measurement that need no storage: RTT range, time, anchor.
-    function _checkShape(LatencyMeasurement calldata m, GeographyPolicy memory geo) private view {
+    function _checkShape(LatencyMeasurement calldata m, GeographyState memory geo) private view {
         if (m.rttMicros < geo.minRttMicros || m.rttMicros > geo.maxRttMicros) {
             revert SelectorRttOutOfRange(m.rttMicros, geo.minRttMicros, geo.maxRttMicros);
         }
@@ -181,7 +202,7 @@ contract SelectorGeography is SelectorBase {
         Landmark memory lm,
         uint32 bound,
         uint40 since,
-        GeographyPolicy memory geo
+        GeographyState memory geo
     ) private returns (uint8) {
         uint40 until = uint40(uint256(since) + geo.maxMeasurementAge);
         _setDisc(site, lm.index, bound, uint32(until));
@@ -205,7 +226,7 @@ contract SelectorGeography is SelectorBase {
         bytes32 idB,
         IRedundancyRegistry.GeoFacility memory b,
         uint32 bound,
-        GeographyPolicy memory geo
+        GeographyState memory geo
     ) private returns (uint8) {
         uint256 lower = RedundancyMath.distanceLowerBoundM(a.latitudeE6, a.longitudeE6, b.latitudeE6, b.longitudeE6);
         if (lower <= RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
@@ -231,7 +252,7 @@ contract SelectorGeography is SelectorBase {
     function _flag(bytes32 facilityId, bytes32 against, uint32 bound, uint256 lower) private {
         GeoFlag storage f = _flags[facilityId];
         if (f.against == bytes32(0)) {
-            ++_flagCount;
+            ++_geo.flagCount;
         } else if (f.against != against) {
             IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
             if (_holds(facilityId, f, s.latitudeE6, s.longitudeE6)) return;
@@ -244,13 +265,13 @@ contract SelectorGeography is SelectorBase {
 
     /// @dev A consistent fresh measurement of the pair answers a flag the same counterpart raised.
     function _clearAnswered(bytes32 facilityId, bytes32 counterpart) private {
-        if (_flagCount == 0 || _flags[facilityId].against != counterpart) return;
+        if (_geo.flagCount == 0 || _flags[facilityId].against != counterpart) return;
         _deleteFlag(facilityId, counterpart, counterpart);
     }
 
     function _deleteFlag(bytes32 facilityId, bytes32 against, bytes32 by) private {
         delete _flags[facilityId];
-        --_flagCount;
+        --_geo.flagCount;
         emit GeographyFlagCleared(facilityId, against, by);
     }
 
@@ -264,7 +285,7 @@ contract SelectorGeography is SelectorBase {
         IRedundancyRegistry.GeoFacility memory s,
         IRedundancyRegistry.GeoFacility memory peer,
         uint32 bound,
-        GeographyPolicy memory geo
+        GeographyState memory geo
     ) private view returns (bytes32 refuting, bytes32 exonerating) {
         uint256 count = _landmarkIds.length;
         uint256[2] storage words = _discs[id];
@@ -299,7 +320,7 @@ contract SelectorGeography is SelectorBase {
         if (_landmarks[f.against].set) revert SelectorFlagByLandmark(facilityId, f.against);
         IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
         IRedundancyRegistry.GeoFacility memory peer = registry.geoFacility(f.against);
-        GeographyPolicy memory geo = _geoPolicy;
+        GeographyState memory geo = _geo;
         (bytes32 refuted, bytes32 lid) = _ownDiscs(facilityId, s, peer, f.rttMicros, geo);
         if (lid == bytes32(0) && refuted == bytes32(0)) (lid,) = _ownDiscs(f.against, peer, s, f.rttMicros, geo);
         if (lid == bytes32(0)) revert SelectorNotExonerated(facilityId, f.against);
@@ -332,7 +353,7 @@ contract SelectorGeography is SelectorBase {
     /// @return measured whether both directions have a fresh report
     /// @return rttMicros the larger of the two (0 if not measured)
     function pairRtt(bytes32 a, bytes32 b) public view returns (bool measured, uint32 rttMicros) {
-        uint256 rtt = _pairRtt(a, b, _geoPolicy.maxMeasurementAge);
+        uint256 rtt = _pairRtt(a, b, _geo.maxMeasurementAge);
         if (rtt == RedundancyMath.UNMEASURED) return (false, 0);
         return (true, uint32(rtt));
     }

@@ -393,6 +393,11 @@ class SelectorClient(ContractClient):
         )
         return self.tx.send(fn, self._sender(sender))
 
+    def reserve_discs(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
+        """Fill the facility's empty disc words in advance, so that the report storing its first
+        landmark disc does not pay for creating storage (anyone may pay for this)."""
+        return self.tx.send(self.contract.functions.reserveDiscs(facility_id), self._sender(sender))
+
     def clear_geography_flag(
         self, facility_id: bytes, sender: LocalAccount | None = None
     ) -> TxReceipt:

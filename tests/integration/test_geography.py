@@ -438,6 +438,54 @@ def test_at_most_eight_landmarks(
     assert selector.events_in(receipt, "LandmarkSet")[0]["index"] == 1
 
 
+def test_reserved_disc_words_read_as_no_disc_and_spare_the_first_disc_the_storage_creation(
+    world: World,
+    selector: SelectorClient,
+    registry: RegistryClient,
+    relayer: LocalAccount,
+    owner: LocalAccount,
+) -> None:
+    add(world, owner, DAL)
+    selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
+    reserve = selector.contract.functions.reserveDiscs
+    assert reserve(FRA.facility_id).call({"from": relayer.address}) == 1  # one landmark: one word
+    receipt = selector.reserve_discs(FRA.facility_id, sender=relayer)
+    assert selector.events_in(receipt, "DiscsReserved") == [
+        {"facilityId": FRA.facility_id, "words": 1}
+    ]
+    assert reserve(FRA.facility_id).call({"from": relayer.address}) == 0  # nothing left to fill
+    assert selector.discs_of(FRA.facility_id) == []
+    assert selector.proven_separation_m(FRA.facility_id, DAL.facility_id) == 0
+    # Frankfurt and Amsterdam each prove a disc around Dallas: only Frankfurt's words were reserved
+    gas = {}
+    for spec in (FRA, AMS):
+        receipts = exchange(world, selector, spec, DAL, 100_000, relayer)
+        assert [outcome(selector, r) for r in receipts] == [OUTCOME_RECORDED, OUTCOME_CONSISTENT]
+        [disc] = selector.discs_of(spec.facility_id)
+        assert (disc.landmark_id, disc.rtt_micros, disc.radius_m) == (
+            DAL.facility_id,
+            100_000,
+            10_000_000,
+        )
+        gas[spec.name] = receipts[1]["gasUsed"]
+    assert gas["ams9"] - gas["fra9"] >= 15_000, gas  # an overwrite (5,000), not a creation (22,100)
+    # five landmarks take two words; an unknown facility is refused
+    for i in range(4):
+        spec = FacilitySpec(f"lmr{i}", "", "", "", 0, 0, "", "")
+        registry.register_facility(spec.facility_id, spec.signer().address, sender=owner)
+        selector.set_landmark(spec.facility_id, i * 1_000_000, 0, owner)
+    assert reserve(AMS.facility_id).call({"from": relayer.address}) == 1  # its first word is in use
+    fresh = FacilitySpec("fresh9", "", "", "", 0, 0, "", "")
+    registry.register_facility(fresh.facility_id, fresh.signer().address, sender=owner)
+    assert reserve(fresh.facility_id).call({"from": relayer.address}) == 2
+    stranger = FacilitySpec("nowhere", "", "", "", 0, 0, "", "")
+    err = _refused_call(lambda: selector.reserve_discs(stranger.facility_id, sender=relayer))
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorUnknownFacility",
+        {"facilityId": stranger.facility_id},
+    )
+
+
 # ------------------------------------------------------------------------ flag lifecycle
 
 
