@@ -443,6 +443,8 @@ def set_up_committee(
         if LANDMARK_SITE in names:
             lm = example_site(LANDMARK_SITE).facility
             devnet.selector.set_landmark(lm.facility_id, lm.latitude_e6, lm.longitude_e6)
+            for site in world:  # so that relaying each site's first disc stays under 80k gas
+                devnet.selector.reserve_discs(site.facility.facility_id)
         complete = wait_round_trips(sites, LATENCY_TIMEOUT)
         relayed = relay_rtts(devnet, sites)
         flagged = {s.name: why for s in world if (why := flag_explanation(devnet, s))}
