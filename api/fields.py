@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from fastapi import Depends, Path, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import StringConstraints
+from pydantic import BeforeValidator, StringConstraints
 
 from api.params import (
     ADDRESS_PATTERN,
@@ -24,6 +25,22 @@ from api.params import (
     parse_kind,
 )
 from redundancy.domains import Dimension, Kind
+
+_DECIMAL = re.compile(r"-?[0-9]{1,78}")
+
+
+def _decimal(value: object) -> object:
+    """A path or query integer is written in decimal digits: pydantic's lax mode would also read
+    "0.0" or " 1" as integers, which the schema (type integer) does not allow."""
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise ValueError("must be an integer written in decimal digits")
+    return value
+
+
+DECIMAL = BeforeValidator(_decimal)
+"""Metadata for an integer path or query parameter, after its ``Query``/``Path``: the schema says
+integer, so "0.0" is refused (placed inside the type instead, it would hide the bounds from the
+OpenAPI schema)."""
 
 
 def invalid(loc: tuple[str | int, ...], message: str, value: object) -> RequestValidationError:
@@ -154,5 +171,7 @@ TxPath = Annotated[
     str, Path(pattern=TX_PATTERN, description="submission transaction hash (0x + 64 hex digits)")
 ]
 IndexPath = Annotated[
-    int, Path(ge=0, le=65_535, description="position of the proof in the submission (from 0)")
+    int,
+    Path(ge=0, le=65_535, description="position of the proof in the submission (from 0)"),
+    DECIMAL,
 ]

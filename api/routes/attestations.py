@@ -9,7 +9,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from api.deps import ChainDep
-from api.fields import CursorDep, FacilityFilterDep, IndexPath, KindFilterDep, TxPath
+from api.fields import (
+    DECIMAL,
+    CursorDep,
+    FacilityFilterDep,
+    IndexPath,
+    KindFilterDep,
+    TxPath,
+)
 from api.schemas.attestations import AttestationPublic, AttestationsPublic, VerificationPublic
 from api.schemas.common import ERROR_RESPONSES, NOT_FOUND
 from api.views import attestations as views
@@ -26,12 +33,12 @@ async def list_attestations(
     kind: KindFilterDep,
     cursor: CursorDep,
     from_block: Annotated[
-        int | None, Query(ge=0, le=MAX_BLOCK, description="first block (inclusive)")
+        int | None, Query(ge=0, le=MAX_BLOCK, description="first block (inclusive)"), DECIMAL
     ] = None,
     to_block: Annotated[
-        int | None, Query(ge=0, le=MAX_BLOCK, description="last block (inclusive)")
+        int | None, Query(ge=0, le=MAX_BLOCK, description="last block (inclusive)"), DECIMAL
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500, description="page size")] = 100,
+    limit: Annotated[int, Query(ge=1, le=500, description="page size"), DECIMAL] = 100,
 ) -> Response:
     """Filter by facility, kind and block range; page with ``cursor`` (``next_cursor`` of the
     previous page: the position of its last item, so pages stay stable as blocks arrive)."""

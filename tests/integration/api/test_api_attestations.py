@@ -89,6 +89,9 @@ def test_bad_filters_are_422_naming_the_field(client: TestClient) -> None:
         ("facility=0x12", "facility"),
         ("limit=0", "limit"),
         ("limit=501", "limit"),
+        ("from_block=0.0", "from_block"),  # the schema says integer: pydantic alone took it as 0
+        ("to_block=%201", "to_block"),
+        ("limit=1.0", "limit"),
     ):
         response = client.get(f"/attestations?{query}")
         assert response.status_code == 422, query
@@ -199,6 +202,7 @@ def test_malformed_transaction_or_index_is_422(client: TestClient) -> None:
         ("/attestations/0x" + "ab" * 32 + "/-1", "index"),
         ("/attestations/0x" + "ab" * 32 + "/x/verify", "index"),
         ("/attestations/0x" + "ab" * 32 + "/70000", "index"),
+        ("/attestations/0x" + "ab" * 32 + "/0.0", "index"),
     ):
         response = client.get(path)
         assert response.status_code == 422, path
