@@ -39,8 +39,8 @@ def _decimal(value: object) -> object:
 
 DECIMAL = BeforeValidator(_decimal)
 """Metadata for an integer path or query parameter, after its ``Query``/``Path``: the schema says
-integer, so "0.0" is refused (placed inside the type instead, it would hide the bounds from the
-OpenAPI schema)."""
+integer, so "0.0" is refused (placed inside the type instead, it would turn the bounds into keys
+the OpenAPI schema does not know: "ge" for "minimum")."""
 
 
 def invalid(loc: tuple[str | int, ...], message: str, value: object) -> RequestValidationError:
