@@ -29,10 +29,12 @@ def _rows(outbox: Path) -> list[tuple[int, int, str, float]]:
         ).fetchall()
 
 
-def _pending(outbox: Path, kind: Kind) -> int:
+def _pending(outbox: Path, kind: Kind, since: float) -> int:
+    """Proofs of ``kind`` signed at or after ``since`` and still waiting in the outbox."""
     with sqlite3.connect(outbox) as db:
         row = db.execute(
-            "SELECT COUNT(*) FROM proofs WHERE state = 'pending' AND kind = ?", (int(kind),)
+            "SELECT COUNT(*) FROM proofs WHERE state = 'pending' AND kind = ? AND signed_at >= ?",
+            (int(kind), since),
         ).fetchone()
     return int(row[0])
 
@@ -53,8 +55,11 @@ def test_proofs_buffered_while_chain_is_down_land_once_in_order(
         proc.wait_for("chain.unreachable", timeout=15)
         # at least 5 power proofs waiting (>= 5 s at one a second), long enough for heartbeats
         # (4 s lifetime) to run out meanwhile; waiting on the count itself keeps a loaded
-        # machine, which signs less often, from ending the outage early
-        wait_until(lambda: _pending(site.outbox, Kind.POWER) >= 5, 40, "a backlog of power proofs")
+        # machine, which signs less often, from ending the outage early. Only proofs signed
+        # after down_at count: one signed just before the stop may still be waiting too
+        wait_until(
+            lambda: _pending(site.outbox, Kind.POWER, down_at) >= 5, 40, "a backlog of power proofs"
+        )
         restarted = start_chain("anvil", port=chain.port, state_dir=chain_state)
         up_at = time.time()
         proc.wait_for("chain.recovered", timeout=30)
