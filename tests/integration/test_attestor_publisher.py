@@ -120,6 +120,7 @@ def test_pending_proofs_go_out_in_one_batch_and_the_site_is_fresh(
     deployed: Deployed, tmp_path: Path
 ) -> None:
     w = wire(deployed, tmp_path)
+    w.link.client()  # start-up work (certificates) first: it would age the 4 s heartbeat
     w.issue(*FACILITY_KINDS, Kind.POWER)
     assert w.publisher.step() == 0.0
     entries = w.outbox.entries()
