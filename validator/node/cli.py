@@ -54,7 +54,10 @@ async def run_node(settings: Settings) -> None:
     from validator.node.queries import create_app
     from validator.node.settler import start_settler
 
-    node = Node(settings, EtcdClient(settings.etcd_endpoints, settings.etcd_timeout))
+    etcd = EtcdClient(
+        settings.etcd_endpoints, settings.etcd_timeout, transport=settings.etcd_transport
+    )
+    node = Node(settings, etcd)
     follower = asyncio.create_task(node.run())
     settler = start_settler(settings, node)
     tasks = [follower, *([settler] if settler else [])]
@@ -113,7 +116,9 @@ async def run_gateway(settings: Settings) -> None:
     from validator.node.sequencer import Sequencer
 
     sequencer = Sequencer(
-        EtcdClient(settings.etcd_endpoints, settings.etcd_timeout),
+        EtcdClient(
+            settings.etcd_endpoints, settings.etcd_timeout, transport=settings.etcd_transport
+        ),
         settings.node_id,
         max_messages=settings.max_chunk_messages,
         max_inflight=settings.max_inflight_writes,

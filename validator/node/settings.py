@@ -103,6 +103,10 @@ class Settings(DeployableSettings):
     """TCP port of the gateway (0: any free port)."""
     etcd_timeout: float = Field(default=1.5, gt=0)
     """Seconds one etcd request may take before the next endpoint is tried."""
+    etcd_transport: Literal["grpc", "json"] = "grpc"
+    """How the order path reaches etcd (the gateway's chunk writes, the node's watch): gRPC, or
+    etcd's JSON gateway (the same answers at 2.7 times etcd's CPU per chunk; kept for A/B
+    measurements). Other etcd calls always use the JSON gateway."""
     snapshot_every: int = Field(default=200, ge=1)
     """Chunks between snapshots; a multiple of ``batch_every``."""
     batch_every: int = Field(default=50, ge=1)

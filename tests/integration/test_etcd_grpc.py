@@ -1,0 +1,204 @@
+"""The order path's etcd calls over gRPC (hand-encoded messages, ``validator.node.etcdwire``)
+against a real etcd cluster: the same requests through etcd's JSON gateway give the same answers,
+and a failed attempt says truly whether the request may have reached a member (the sequencer's
+"refused" versus "outcome unknown" rests on it)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+from devnet.etcdcluster import EtcdCluster, start_cluster
+from validator.node import etcdwire
+from validator.node.errors import EtcdUnavailableError
+from validator.node.etcd import EtcdClient, EtcdCompactedError, KeyValue, Transport
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdCluster]:
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path_factory.mktemp("etcd")) as c:
+        yield c
+
+
+async def _write(client: EtcdClient, key: bytes, value: bytes) -> tuple[int, bytes | None]:
+    loop = asyncio.get_running_loop()
+    return await client.create_or_read(key, value, hedge_after=0.5, until=loop.time() + 5)
+
+
+async def _watched(
+    client: EtcdClient, start: bytes, end: bytes, rev: int, n: int
+) -> list[KeyValue]:
+    got: list[KeyValue] = []
+    async with asyncio.timeout(5):
+        async for kv in client.watch(start, end, rev):
+            got.append(kv)
+            if len(got) == n:
+                return got
+    return got
+
+
+def test_create_if_absent_answers_the_same_over_grpc_and_json(cluster: EtcdCluster) -> None:
+    async def run() -> dict[Transport, list[tuple[int, bytes | None]]]:
+        out: dict[Transport, list[tuple[int, bytes | None]]] = {}
+        for transport in ("grpc", "json"):
+            client = EtcdClient(cluster.endpoints, transport=transport)
+            try:
+                key = b"/t/txn/" + transport.encode()
+                big = bytes(range(256)) * 2_000  # 512 KB, every byte value
+                out[transport] = [
+                    await _write(client, key, big),  # created
+                    await _write(client, key, big),  # found: an earlier attempt of ours
+                    await _write(client, key, b"other"),  # found: someone else's value
+                ]
+            finally:
+                await client.aclose()
+        return out
+
+    out = asyncio.run(run())
+    for transport, (created, again, other) in out.items():
+        assert created[0] > 0 and created[1] == bytes(range(256)) * 2_000, transport
+        assert again == created, transport  # same revision, same bytes
+        assert other == created, transport  # the stored value, not ours
+    assert out["grpc"][0][0] != out["json"][0][0]  # two writes, two revisions
+
+
+def test_watch_over_grpc_delivers_what_the_json_watch_does_and_skips_deletes(
+    cluster: EtcdCluster,
+) -> None:
+    async def run() -> tuple[list[KeyValue], list[KeyValue], int]:
+        client = EtcdClient(cluster.endpoints, transport="json")
+        try:
+            first = await client.put(b"/t/watch/a", b"1")
+            await client.put(b"/t/watch/b", b"\x00\xff" * 40_000)
+            await client.delete_keys([b"/t/watch/a"])
+            await client.put(b"/t/watch/c", b"")
+            await client.put(b"/t/watchx", b"outside the range")
+            by_json = await _watched(client, b"/t/watch/", b"/t/watch0", first, 3)
+            grpc_client = EtcdClient(cluster.endpoints, transport="grpc")
+            try:
+                by_grpc = await _watched(grpc_client, b"/t/watch/", b"/t/watch0", first, 3)
+            finally:
+                await grpc_client.aclose()
+            return by_json, by_grpc, first
+        finally:
+            await client.aclose()
+
+    by_json, by_grpc, first = asyncio.run(run())
+    assert by_grpc == by_json
+    assert [(kv.key, kv.mod_revision - first) for kv in by_grpc] == [
+        (b"/t/watch/a", 0),
+        (b"/t/watch/b", 1),
+        (b"/t/watch/c", 3),  # the delete at +2 is filtered out
+    ]
+    assert by_grpc[1].value == b"\x00\xff" * 40_000 and by_grpc[2].value == b""
+
+
+def test_a_grpc_watch_from_a_compacted_revision_says_so(cluster: EtcdCluster) -> None:
+    async def run() -> str:
+        client = EtcdClient(cluster.endpoints, transport="grpc")
+        try:
+            rev = await client.put(b"/t/compact/a", b"1")
+            await client.put(b"/t/compact/a", b"2")
+            await client.compact(rev + 1)
+            with pytest.raises(EtcdCompactedError) as caught:
+                await _watched(client, b"/t/compact/", b"/t/compact0", rev, 1)
+            return str(caught.value)
+        finally:
+            await client.aclose()
+
+    assert "compacted up to" in asyncio.run(run())
+
+
+def test_a_grpc_write_to_a_killed_member_is_known_not_to_have_reached_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Connection refused: nothing was sent, so the sequencer may say "refused" for sure."""
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path_factory.mktemp("etcd")) as c:
+        c.kill("fra1")
+
+        async def run() -> EtcdUnavailableError:
+            client = EtcdClient([c.member("fra1").client_url], transport="grpc")
+            try:
+                with pytest.raises(EtcdUnavailableError) as caught:
+                    loop = asyncio.get_running_loop()
+                    await client.create_or_read(b"k", b"v", hedge_after=0.2, until=loop.time() + 1)
+                return caught.value
+            finally:
+                await client.aclose()
+
+        error = asyncio.run(run())
+        assert error.maybe_applied is False, error
+        assert "Connection refused" in str(error)
+
+
+def test_a_grpc_write_to_a_paused_member_may_have_reached_it(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """No answer: the request may sit in the member and commit later (settle, do not refuse)."""
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path_factory.mktemp("etcd")) as c:
+        c.pause("fra1")
+        try:
+
+            async def run() -> EtcdUnavailableError:
+                client = EtcdClient([c.member("fra1").client_url], transport="grpc")
+                try:
+                    with pytest.raises(EtcdUnavailableError) as caught:
+                        loop = asyncio.get_running_loop()
+                        await client.create_or_read(
+                            b"k", b"v", hedge_after=0.2, until=loop.time() + 0.6
+                        )
+                    return caught.value
+                finally:
+                    await client.aclose()
+
+            error = asyncio.run(run())
+        finally:
+            c.resume("fra1")
+        assert error.maybe_applied is True, error
+
+
+def test_the_grpc_watch_moves_to_the_next_member_when_its_member_dies(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path_factory.mktemp("etcd")) as c:
+
+        async def run() -> tuple[str, str, KeyValue]:
+            client = EtcdClient(c.endpoints, transport="grpc")
+            try:
+                rev = await client.put(b"/t/move/a", b"1")
+                before = client.endpoint
+                watch = client.watch(b"/t/move/", b"/t/move0", rev)
+                assert (await anext(watch)).value == b"1"
+                c.kill("fra1")
+                with pytest.raises(EtcdUnavailableError):
+                    async with asyncio.timeout(5):
+                        await anext(watch)
+                got = await _watched(client, b"/t/move/", b"/t/move0", rev, 1)
+                return before, client.endpoint, got[0]
+            finally:
+                await client.aclose()
+
+        before, after, kv = asyncio.run(run())
+        assert before == c.member("fra1").client_url
+        assert after != before
+        assert (kv.key, kv.value) == (b"/t/move/a", b"1")
+
+
+def test_wire_decoding_refuses_truncated_messages_and_skips_unknown_fields() -> None:
+    with pytest.raises(etcdwire.WireError, match="truncated varint"):
+        etcdwire.txn_answer(b"\x10")
+    with pytest.raises(etcdwire.WireError, match="runs past the message"):
+        etcdwire.txn_answer(b"\x0a\x05\x18")
+    with pytest.raises(etcdwire.WireError, match="wire type 3"):
+        etcdwire.watch_answer(b"\x0b")
+    # TxnResponse{header{revision: 7}, succeeded: true} with an unknown varint field 9, an
+    # unknown fixed64 field 10 and an unknown fixed32 field 12 around it
+    header = b"\x0a\x02\x18\x07"
+    raw = b"\x48\x01" + header + b"\x51" + b"\x00" * 8 + b"\x10\x01" + b"\x65" + b"\x00" * 4
+    answer = etcdwire.txn_answer(raw)
+    assert (answer.succeeded, answer.revision, answer.ranged) == (True, 7, [])
+    # a negative int64 (ten-byte varint) reads back negative
+    kv = etcdwire.key_value(memoryview(b"\x18" + b"\xff" * 9 + b"\x01"))
+    assert kv.mod_revision == -1
