@@ -6,11 +6,23 @@ and a failed attempt says truly whether the request may have reached a member (t
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
-from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.etcdcluster import ETCD, EtcdCluster, start_cluster
+from devnet.ports import free_port
 from validator.node import etcdwire
 from validator.node.errors import EtcdUnavailableError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, KeyValue, Transport
@@ -202,3 +214,114 @@ def test_wire_decoding_refuses_truncated_messages_and_skips_unknown_fields() -> 
     # a negative int64 (ten-byte varint) reads back negative
     kv = etcdwire.key_value(memoryview(b"\x18" + b"\xff" * 9 + b"\x01"))
     assert kv.mod_revision == -1
+
+
+def _tls_files(root: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 it signed: (ca, cert, key) PEM files."""
+    now = datetime.datetime.now(datetime.UTC)
+
+    def build(subject: str, issuer: x509.Name | None, key: ec.EllipticCurvePrivateKey,
+              signer: ec.EllipticCurvePrivateKey, ca: bool) -> x509.Certificate:  # fmt: skip
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(issuer or name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            san = x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))])
+            builder = builder.add_extension(san, critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = build("test etcd CA", None, ca_key, ca_key, True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = build("127.0.0.1", ca.subject, key, ca_key, False)
+    paths = root / "ca.pem", root / "cert.pem", root / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return paths
+
+
+_TLS_CLIENT = """
+import asyncio, json, sys
+from validator.node.errors import EtcdUnavailableError
+from validator.node.etcd import EtcdClient
+
+async def main(url):
+    client = EtcdClient([url], transport="grpc")
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + 15
+    while True:  # until the member serves (the JSON gateway, over TLS)
+        try:
+            rev = await client.put(b"/t/tls/a", b"1")
+            break
+        except EtcdUnavailableError:
+            if loop.time() > give_up:
+                raise
+            await asyncio.sleep(0.1)
+    _, stored = await client.create_or_read(
+        b"/t/tls/b", b"2", hedge_after=0.5, until=loop.time() + 5
+    )
+    watched = []
+    async with asyncio.timeout(5):
+        async for kv in client.watch(b"/t/tls/", b"/t/tls0", rev):
+            watched.append([kv.key.decode(), kv.value.decode()])
+            if len(watched) == 2:
+                break
+    await client.aclose()
+    print(json.dumps([stored.decode(), watched]))
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+
+def test_an_https_member_is_reached_over_grpc_with_tls_trusting_the_same_roots(
+    tmp_path: Path,
+) -> None:
+    """An operator who serves etcd's client port over TLS trusts its CA once (``SSL_CERT_FILE``)
+    for both transports."""
+    ca, cert, key = _tls_files(tmp_path)
+    port, peer = free_port(), free_port()
+    url = f"https://127.0.0.1:{port}"
+    log = (tmp_path / "etcd.log").open("wb")
+    cmd = [
+        ETCD, "--name", "tls", "--data-dir", str(tmp_path / "data"),
+        "--listen-client-urls", url, "--advertise-client-urls", url,
+        "--cert-file", str(cert), "--key-file", str(key),
+        "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+        "--initial-cluster", f"tls=http://127.0.0.1:{peer}", "--log-level", "error",
+    ]  # fmt: skip
+    member = subprocess.Popen(cmd, stdout=log, stderr=log)
+    # the operator's setting, read when each library starts (aiohttp at import): a fresh process
+    env = {**os.environ, "SSL_CERT_FILE": str(ca)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _TLS_CLIENT, url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        member.kill()
+        member.wait()
+        log.close()
+    assert done.returncode == 0, done.stderr[-2000:]
+    written, watched = json.loads(done.stdout)
+    assert written == "2"  # created by the gRPC transaction, over TLS
+    assert watched == [["/t/tls/a", "1"], ["/t/tls/b", "2"]]  # the gRPC watch, over TLS

@@ -22,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -76,6 +78,13 @@ def unb64(text: str) -> bytes:
 def prefix_end(prefix: bytes) -> bytes:
     """The range end that selects every key starting with ``prefix``."""
     return prefix[:-1] + bytes([prefix[-1] + 1])
+
+
+def _tls_roots() -> bytes | None:
+    """The CA certificates Python's default TLS context trusts (``SSL_CERT_FILE`` or the
+    system's bundle), so both transports trust the same roots; None: gRPC's own."""
+    cafile = ssl.get_default_verify_paths().cafile
+    return Path(cafile).read_bytes() if cafile and Path(cafile).is_file() else None
 
 
 def _kv(raw: dict[str, Any]) -> KeyValue:
@@ -136,7 +145,12 @@ class EtcdClient:
         endpoint = self.endpoints[index]
         channel = self._channels.get(endpoint)
         if channel is None:
-            channel = grpc.aio.insecure_channel(urlsplit(endpoint).netloc, options=_GRPC_OPTIONS)
+            url = urlsplit(endpoint)
+            if url.scheme == "https":  # TLS, trusting what the JSON gateway's requests trust
+                credentials = grpc.ssl_channel_credentials(_tls_roots())
+                channel = grpc.aio.secure_channel(url.netloc, credentials, options=_GRPC_OPTIONS)
+            else:
+                channel = grpc.aio.insecure_channel(url.netloc, options=_GRPC_OPTIONS)
             self._channels[endpoint] = channel
         return channel
 
