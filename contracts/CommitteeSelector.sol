@@ -113,10 +113,20 @@ contract CommitteeSelector is SelectorBase {
     }
 
     /// @notice Every validator eligible now, with its stake and domain per dimension.
-    function eligibleCandidates() public view returns (RedundancyMath.Member[] memory out) {
+    function eligibleCandidates() public view returns (RedundancyMath.Member[] memory) {
+        return _candidates(false);
+    }
+
+    /// @dev The eligible validators; with `byIndex`, each domain but the facility's own is the
+    ///      registry's interned index of its id instead of the id (equal exactly when the ids are,
+    ///      0 for none), read from fewer storage words. Selection compares domains only for
+    ///      equality (caps, distinct counts, shares, tolerance), so it selects the same committee
+    ///      from either; the transaction reads indices, the views return ids.
+    function _candidates(bool byIndex) private view returns (RedundancyMath.Member[] memory out) {
+        address[] memory addrs = registry.validatorAddresses();
         IRedundancyRegistry.ValidatorRecord[] memory records =
-            registry.validatorRecords(registry.validatorAddresses());
-        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+            byIndex ? registry.validatorRecordsIndexed(addrs) : registry.validatorRecords(addrs);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records, byIndex);
         out = new RedundancyMath.Member[](records.length);
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
@@ -148,7 +158,7 @@ contract CommitteeSelector is SelectorBase {
     ///      bits), fetched from the registry in one call, and which of them each record is at.
     // Three lines over the limit: the hash table, the registry fetch and the flags share locals.
     // solhint-disable-next-line function-max-lines
-    function _facilities(IRedundancyRegistry.ValidatorRecord[] memory records)
+    function _facilities(IRedundancyRegistry.ValidatorRecord[] memory records, bool byIndex)
         private
         view
         returns (FacilityEntry[] memory entries, uint256[] memory facilityOf)
@@ -184,22 +194,38 @@ contract CommitteeSelector is SelectorBase {
         assembly ("memory-safe") {
             mstore(ids, count)
         }
-        IRedundancyRegistry.SelectionFacility[] memory fs = registry.selectionFacilities(ids);
+        IRedundancyRegistry.SelectionFacility[] memory fs;
+        IRedundancyRegistry.IndexedFacility[] memory xs;
+        if (byIndex) xs = registry.selectionFacilitiesIndexed(ids);
+        else fs = registry.selectionFacilities(ids);
         entries = new FacilityEntry[](count);
         bool anyFlag = _geo.flagCount != 0;
         for (uint256 i = 0; i < count; ++i) {
-            IRedundancyRegistry.SelectionFacility memory f = fs[i];
+            FacilityEntry memory e = entries[i];
+            e.domains[0] = ids[i];
+            bool fresh;
+            int32 lat;
+            int32 lon;
+            if (byIndex) {
+                IRedundancyRegistry.IndexedFacility memory x = xs[i];
+                (fresh, lat, lon) = (x.fresh, x.latitudeE6, x.longitudeE6);
+                uint256 packed = x.domainIndices;
+                for (uint256 d = 1; d < 6; ++d) {
+                    e.domains[d] = bytes32(uint256(uint32(packed >> (32 * d))));
+                }
+            } else {
+                IRedundancyRegistry.SelectionFacility memory f = fs[i];
+                (fresh, lat, lon) = (f.fresh, f.latitudeE6, f.longitudeE6);
+                for (uint256 d = 1; d < 6; ++d) {
+                    e.domains[d] = f.domains[d];
+                }
+            }
             bool flagged;
             if (anyFlag) {
                 GeoFlag memory flag = _flags[ids[i]];
-                flagged = flag.against != bytes32(0) && _holds(ids[i], flag, f.latitudeE6, f.longitudeE6);
+                flagged = flag.against != bytes32(0) && _holds(ids[i], flag, lat, lon);
             }
-            FacilityEntry memory e = entries[i];
-            e.eligible = f.fresh && !flagged;
-            e.domains[0] = ids[i];
-            for (uint256 d = 1; d < 6; ++d) {
-                e.domains[d] = f.domains[d];
-            }
+            e.eligible = fresh && !flagged;
             if (flagged) {
                 e.domains[1] = bytes32(0); // flagged geography counts as unknown (one shared bucket)
                 e.domains[2] = bytes32(0);
@@ -289,7 +315,7 @@ contract CommitteeSelector is SelectorBase {
             }
         }
         RedundancyMath.DiversityPolicy memory policy = _policy;
-        RedundancyMath.Member[] memory candidates = eligibleCandidates();
+        RedundancyMath.Member[] memory candidates = _candidates(true);
         (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension) =
             RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
         if (failure != RedundancyMath.FAIL_NONE) revert SelectorPolicyUnmet(failure, dimension);
@@ -322,8 +348,9 @@ contract CommitteeSelector is SelectorBase {
     ///         epoch short.
     function firstIneligibleMember() public view returns (address) {
         (,, address[] memory members,) = currentCommittee();
-        IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
-        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        // eligibility reads no domain: the cheaper indexed records will do
+        IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecordsIndexed(members);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records, true);
         for (uint256 i = 0; i < members.length; ++i) {
             if (!_eligible(records[i], entries[facilityOf[i]])) return members[i];
         }
@@ -375,7 +402,7 @@ contract CommitteeSelector is SelectorBase {
     function committeeMembers() public view returns (RedundancyMath.Member[] memory out) {
         (,, address[] memory members, uint256[] memory stakes) = currentCommittee();
         IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecords(members);
-        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records);
+        (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records, false);
         out = new RedundancyMath.Member[](members.length);
         for (uint256 i = 0; i < members.length; ++i) {
             out[i] = _member(members[i], stakes[i], entries[facilityOf[i]], records[i].hardwareDomainId);

@@ -121,6 +121,16 @@ interface IRedundancyRegistry {
         bytes32[6] domains;
     }
 
+    /// @notice SelectionFacility with the domains as interned indices in one word: dimension d's
+    ///         index in bits 32 * d .. 32 * d + 31 (d = 1..5; bits 0-31 are not an index). An
+    ///         index is equal for two facilities exactly when their domain ids are, 0 for none.
+    struct IndexedFacility {
+        bool fresh;
+        int32 latitudeE6;
+        int32 longitudeE6;
+        uint256 domainIndices;
+    }
+
     /// @notice What the geography checks need of a facility: its attestor, whether it is active,
     ///         whether it has ever proven its geography, and its claimed coordinates.
     struct GeoFacility {
@@ -283,9 +293,16 @@ interface IRedundancyRegistry {
     /// @notice Freshness, coordinates and domains of each facility, in one call.
     function selectionFacilities(bytes32[] calldata ids) external view returns (SelectionFacility[] memory);
 
+    /// @notice selectionFacilities with the domains as interned indices (IndexedFacility): what
+    ///         selection's transaction reads.
+    function selectionFacilitiesIndexed(bytes32[] calldata ids) external view returns (IndexedFacility[] memory);
+
     /// @notice Every registered validator address.
     function validatorAddresses() external view returns (address[] memory);
 
     /// @notice Validator and node records for the given addresses.
     function validatorRecords(address[] calldata validators) external view returns (ValidatorRecord[] memory);
+
+    /// @notice validatorRecords with the hardware domain's interned index in `hardwareDomainId`.
+    function validatorRecordsIndexed(address[] calldata validators) external view returns (ValidatorRecord[] memory);
 }

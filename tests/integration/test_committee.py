@@ -110,6 +110,61 @@ def test_select_committee_stores_and_emits_it(
     )
 
 
+def test_the_selection_transaction_reads_interned_domains_and_selects_what_the_ids_select(
+    world: World, selector: SelectorClient, w3: Web3, owner: LocalAccount
+) -> None:
+    """The transaction reads each domain as the registry's interned index (fewer storage words);
+    selection compares domains only for equality, so it must select exactly what the ids select:
+    the views (ids) and the Python reference agree with it, before and after a facility moves to
+    a provider another facility already uses."""
+    registry = world.registry
+    rules = [DimensionRule() for _ in Dimension]
+    rules[Dimension.PROVIDER] = DimensionRule(max_members=1)
+    rules[Dimension.HARDWARE] = DimensionRule(max_members=1)
+    policy = DiversityPolicy(3, rules=tuple(rules))
+    selector.set_diversity_policy(policy, owner)
+
+    def indices_match_ids() -> None:
+        ids = [s.facility_id for s in SITES]
+        indexed = registry.contract.functions.selectionFacilitiesIndexed(ids).call()
+        stored = [registry.facility(i).domains for i in ids]
+        index = [[(row[3] >> (32 * d)) & 0xFFFF_FFFF for d in range(6)] for row in indexed]
+        for a in range(len(ids)):
+            for b in range(len(ids)):
+                for d in range(1, 6):
+                    same_index = index[a][d] == index[b][d]
+                    assert same_index == (stored[a][d] == stored[b][d]), (SITES[a].name, d)
+        assert all(index[a][d] != 0 for a in range(len(ids)) for d in range(1, 6))
+
+    def selected() -> list[str]:
+        expected = select_committee(selector.eligible_candidates(), policy)
+        assert [m.address for m in selector.preview_selection().members] == [
+            m.address for m in expected.members
+        ]
+        receipt = selector.select_committee(sender=owner)
+        (event,) = selector.events_in(receipt, "CommitteeSelected")
+        assert event["members"] == [m.address for m in expected.members]
+        scores = compute_scores(expected.members)
+        assert (event["score"], event["weakest"]) == (scores.score, int(scores.weakest))
+        return event["members"]
+
+    indices_match_ids()
+    by_address = {v.account().address: v.name for v in VALIDATORS}
+    # v-nyc shares v-par's hardware model; v-sgp's provider is equinix, v-nyc's too
+    assert [by_address[a] for a in selected()] == ["v-par", "v-lon", "v-sgp"]
+    moved = dataclasses.replace(SITES[1], provider="equinix")  # lon1 moves to equinix
+    world.submit(world.facility_proofs(moved, [Kind.PROVIDER]), owner)
+    assert (
+        registry.facility(SITES[1].facility_id).domains[Dimension.PROVIDER]
+        == registry.facility(SITES[3].facility_id).domains[Dimension.PROVIDER]
+    )
+    indices_match_ids()
+    advance_time(w3, 3_600)
+    world.refresh(owner)
+    # lon1 now shares equinix with sgp1 (cap 1): v-sgp is left out, v-nyc still by hardware
+    assert [by_address[a] for a in selected()] == ["v-par", "v-lon"]
+
+
 def test_second_selection_waits_for_the_epoch(
     world: World, selector: SelectorClient, w3: Web3, owner: LocalAccount
 ) -> None:
