@@ -557,7 +557,6 @@ library RedundancyMath {
         }
     }
 
-    /// @dev Sorts a[lo..hi] descending (same scheme as _sortPairs).
     /// @dev The fewest domains whose summed stake reaches a third of `total` (the sum of
     ///      `a[0..count)`, non-zero): the largest first, as sorting descending and counting would
     ///      give, found by quickselect instead of a sort. Each round partitions the range still

@@ -60,11 +60,24 @@ _GRPC_OPTIONS = [
     ("grpc.max_receive_message_length", -1),  # a watch answer may carry many large chunks
     ("grpc.max_send_message_length", -1),  # etcd's own --max-request-bytes is the limit
     # a member that was killed is dialled again within 0.1-0.5 s of coming back, not after
-    # gRPC's default backoff of up to two minutes
+    # gRPC's default backoff of up to two minutes ...
     ("grpc.initial_reconnect_backoff_ms", 100),
-    ("grpc.min_reconnect_backoff_ms", 100),
     ("grpc.max_reconnect_backoff_ms", 500),
+    # ... and one connection attempt may take 5 s: gRPC core also uses this minimum as the
+    # deadline of each attempt, and 0.1 s would never reach a member a transatlantic round trip
+    # (and a TLS handshake) away
+    ("grpc.min_reconnect_backoff_ms", 5_000),
 ]
+_REFUSALS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.OUT_OF_RANGE,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.UNIMPLEMENTED,
+}
+"""gRPC statuses that mean etcd judged the request itself (no other member would answer
+otherwise): only these are refusals; any other failure of a sent request may have reached it."""
 
 
 def b64(data: bytes) -> str:
@@ -82,9 +95,16 @@ def prefix_end(prefix: bytes) -> bytes:
 
 def _tls_roots() -> bytes | None:
     """The CA certificates Python's default TLS context trusts (``SSL_CERT_FILE`` or the
-    system's bundle), so both transports trust the same roots; None: gRPC's own."""
-    cafile = ssl.get_default_verify_paths().cafile
-    return Path(cafile).read_bytes() if cafile and Path(cafile).is_file() else None
+    system's bundle, else every certificate in ``SSL_CERT_DIR``), as one PEM bundle, so both
+    transports trust the same roots; None: gRPC's own."""
+    paths = ssl.get_default_verify_paths()
+    if paths.cafile and Path(paths.cafile).is_file():
+        return Path(paths.cafile).read_bytes()
+    if paths.capath and Path(paths.capath).is_dir():
+        pems = [f.read_bytes() for f in sorted(Path(paths.capath).iterdir()) if f.is_file()]
+        bundle = b"\n".join(p for p in pems if b"-----BEGIN CERTIFICATE-----" in p)
+        return bundle or None
+    return None
 
 
 def _kv(raw: dict[str, Any]) -> KeyValue:
@@ -116,6 +136,7 @@ class EtcdClient:
         self.timeout = timeout
         self.transport: Transport = transport
         """How the order path's transaction and watch travel (the rest always uses JSON)."""
+        self._roots = _tls_roots() if any(e.startswith("https:") for e in endpoints) else None
         self._channels: dict[str, grpc.aio.Channel] = {}
         self.home_probe_every = home_probe_every
         self._current = 0
@@ -147,7 +168,9 @@ class EtcdClient:
         if channel is None:
             url = urlsplit(endpoint)
             if url.scheme == "https":  # TLS, trusting what the JSON gateway's requests trust
-                credentials = grpc.ssl_channel_credentials(_tls_roots())
+                if self._roots is None:  # an https member learnt after start-up
+                    self._roots = _tls_roots()
+                credentials = grpc.ssl_channel_credentials(self._roots)
                 channel = grpc.aio.secure_channel(url.netloc, credentials, options=_GRPC_OPTIONS)
             else:
                 channel = grpc.aio.insecure_channel(url.netloc, options=_GRPC_OPTIONS)
@@ -380,18 +403,19 @@ class EtcdClient:
             answer = attempt.result()
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
+            if "failed to connect to all addresses" in details:
+                # no connection could be made (refused, timed out, or still backing off after
+                # a refusal): the request was never sent
+                return None, f"{endpoint}: {details.rsplit(': ', 1)[-1]}", False
             if code == grpc.StatusCode.DEADLINE_EXCEEDED and "etcdserver" not in details:
                 # paused, partitioned or without quorum: it may sit in that member
                 return None, f"{endpoint}: no answer within {limit:.3g}s", True
-            if any(s in details for s in _UNAVAILABLE):  # etcd cannot commit right now
-                return None, f"{endpoint}: {details}", True
-            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):
-                # the transport failed: nothing was sent if no connection could be made
-                # (refused, or still backing off after a refusal); else it may have been
-                if "failed to connect" in details.lower():
-                    return None, f"{endpoint}: {details.rsplit(': ', 1)[-1]}", False
-                return None, f"{endpoint}: {details or code.name}", True
-            raise EtcdError(f"{path}: {code.name}: {details}") from None
+            if code in _REFUSALS and not any(s in details for s in _UNAVAILABLE):
+                raise EtcdError(f"{path}: {code.name}: {details}") from None
+            # etcd cannot commit right now, or the stream broke after sending: it may have
+            return None, f"{endpoint}: {details or code.name}", True
+        except Exception as exc:  # anything else after the call started: it may have been sent
+            return None, f"{endpoint}: {exc!r}", True
         if index != self._current:
             self.failovers += 1
             self._current = index
@@ -463,7 +487,10 @@ class EtcdClient:
                 return await self._grpc_txn(index, request, limit)
 
             raw = await self._hedge("kv/txn", attempt, self._judge_grpc, hedge_after, until)
-            answer = etcdwire.txn_answer(raw)
+            try:
+                answer = etcdwire.txn_answer(raw)
+            except etcdwire.WireError as exc:  # answered, so it may well have committed
+                raise EtcdUnavailableError(f"kv/txn: unreadable answer ({exc})", True) from exc
             if answer.succeeded:
                 return answer.revision, value
             if not answer.ranged:
@@ -566,7 +593,10 @@ class EtcdClient:
                 raw = await call.read()
                 if not isinstance(raw, bytes):  # grpc.aio.EOF: the stream ended
                     break
-                answer = etcdwire.watch_answer(raw)
+                try:
+                    answer = etcdwire.watch_answer(raw)
+                except etcdwire.WireError as exc:
+                    raise EtcdUnavailableError(f"watch on {endpoint}: {exc}") from exc
                 if answer.compact_revision:
                     raise EtcdCompactedError(
                         f"watch from revision {revision}: history compacted up to "

@@ -131,7 +131,10 @@ class Sequencer:
     async def _write(self, group: list[_Request]) -> None:
         try:
             revision = await self._append(encode_chunk([line for r in group for line in r.lines]))
-        except EtcdError as exc:
+        except Exception as exc:
+            if not isinstance(exc, EtcdError):  # a bug, not etcd: never leave clients waiting
+                self.unknown += 1
+                exc = WriteOutcomeUnknownError(f"chunk write failed unexpectedly: {exc!r}")
             for r in group:
                 if not r.done.done():
                     r.done.set_exception(exc)

@@ -105,8 +105,9 @@ class Settings(DeployableSettings):
     """Seconds one etcd request may take before the next endpoint is tried."""
     etcd_transport: Literal["grpc", "json"] = "grpc"
     """How the order path reaches etcd (the gateway's chunk writes, the node's watch): gRPC, or
-    etcd's JSON gateway (the same answers at 2.7 times etcd's CPU per chunk; kept for A/B
-    measurements). Other etcd calls always use the JSON gateway."""
+    etcd's JSON gateway (the same answers; etcd spends a third more CPU per order on it in the
+    whole venue, 2.7 times per large chunk alone; kept for A/B measurements). Other etcd calls
+    always use the JSON gateway."""
     snapshot_every: int = Field(default=200, ge=1)
     """Chunks between snapshots; a multiple of ``batch_every``."""
     batch_every: int = Field(default=50, ge=1)
