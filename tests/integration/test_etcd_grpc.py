@@ -325,3 +325,59 @@ def test_an_https_member_is_reached_over_grpc_with_tls_trusting_the_same_roots(
     written, watched = json.loads(done.stdout)
     assert written == "2"  # created by the gRPC transaction, over TLS
     assert watched == [["/t/tls/a", "1"], ["/t/tls/b", "2"]]  # the gRPC watch, over TLS
+
+
+def test_a_member_a_transatlantic_round_trip_away_is_dialled_within_the_write_deadline(
+    tmp_path: Path,
+) -> None:
+    """gRPC core takes its minimum reconnect backoff as the deadline of every connection
+    attempt; the client sets it high enough that a far member (here 150 ms each way through the
+    harness's delaying relay, on loopback) is dialled at the first attempt, as at a failover to
+    a far site, instead of each attempt timing out before etcd's HTTP/2 settings arrive."""
+    with start_cluster(["solo"], tmp_path / "etcd") as c:
+        port = int(c.member("solo").client_url.rsplit(":", 1)[1])
+        config = {
+            "site": "here",
+            "control": str(tmp_path / "relay.sock"),
+            "echo": ["127.0.0.1", free_port()],
+            "links": [
+                {
+                    "peer": "solo",
+                    "listen": "127.0.0.2",  # the far member as this site reaches it
+                    "target": "127.0.0.1",
+                    "tcp": [port],
+                    "udp": [],
+                    "out_us": 150_000,
+                    "in_us": 150_000,
+                }
+            ],
+        }
+        (tmp_path / "relay.json").write_text(json.dumps(config))
+        relay = subprocess.Popen(
+            [sys.executable, "-m", "devnet.relay", str(tmp_path / "relay.json")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            assert relay.stdout is not None
+            assert b"ready" in relay.stdout.readline()
+
+            async def run() -> tuple[tuple[int, bytes | None], float]:
+                client = EtcdClient([f"http://127.0.0.2:{port}"], transport="grpc")
+                try:
+                    loop = asyncio.get_running_loop()
+                    started = loop.time()
+                    written = await client.create_or_read(
+                        b"/t/far", b"v", hedge_after=3.0, until=started + 3.0
+                    )
+                    return written, loop.time() - started
+                finally:
+                    await client.aclose()
+
+            written, took = asyncio.run(run())
+        finally:
+            relay.kill()
+            relay.wait()
+    assert written[1] == b"v"
+    # the handshakes (TCP, HTTP/2) and the write: about four round trips of 0.3 s
+    assert took < 2.5, took
