@@ -7,7 +7,8 @@ probe runs where it is started, so the benchmarks start one at each site (in its
 a process of its own: no other load shares its interpreter) against that site's gateway, and
 the ack latency it measures is what a client at that site sees. Prints one JSON object:
 ``{"latencies_ms": [...], "failed": n, "why": {status or exception: n}, "sent": n}`` (latencies
-of acknowledged requests; what the failed ones got).
+of acknowledged requests; what the failed ones got). The requests go through
+``devnet.leanhttp``, so the probe's own cost per request stays out of the figure.
 """
 
 from __future__ import annotations
@@ -22,14 +23,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiohttp
 import uvloop
+
+from devnet.leanhttp import LeanClient
 
 if TYPE_CHECKING:
     from devnet.fabric import Fabric
     from devnet.nodes import Sites
-
-JSON = {"content-type": "application/json"}
 
 
 async def probe(
@@ -41,15 +41,15 @@ async def probe(
     """What the failed requests got: an HTTP status, or the exception's class."""
     rng = random.Random(seed)
     tasks = []
+    client = LeanClient(url)
 
-    async def one(body: bytes, session: aiohttp.ClientSession) -> None:
+    async def one(body: bytes) -> None:
         nonlocal failed
         t = time.perf_counter()
         try:
-            async with session.post(url + "/orders", data=body, headers=JSON) as r:
-                await r.read()
-                ok, reason = r.status == 200, str(r.status)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, _ = await client.post("/orders", body)
+            ok, reason = status == 200, str(status)
+        except (OSError, TimeoutError) as exc:
             ok, reason = False, type(exc).__name__
         if ok:
             latencies.append((time.perf_counter() - t) * 1000)
@@ -57,22 +57,19 @@ async def probe(
             failed += 1
             why[reason] = why.get(reason, 0) + 1
 
-    timeout = aiohttp.ClientTimeout(total=10)
-    connector = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        # warm the connection pool: a first request pays connection set-up, not the log
-        async with session.get(url + "/health") as r:
-            await r.read()
-        start = next_at = time.perf_counter()
-        for body in bodies:
-            if next_at - start >= seconds:
-                break
-            now = time.perf_counter()
-            if now < next_at:
-                await asyncio.sleep(next_at - now)
-            tasks.append(asyncio.create_task(one(body, session)))
-            next_at += rng.expovariate(rate)
-        await asyncio.gather(*tasks)
+    # warm the connection pool: a first request pays connection set-up, not the log
+    await client.get("/health")
+    start = next_at = time.perf_counter()
+    for body in bodies:
+        if next_at - start >= seconds:
+            break
+        now = time.perf_counter()
+        if now < next_at:
+            await asyncio.sleep(next_at - now)
+        tasks.append(asyncio.create_task(one(body)))
+        next_at += rng.expovariate(rate)
+    await asyncio.gather(*tasks)
+    await client.close()
     return {"latencies_ms": latencies, "failed": failed, "why": why, "sent": len(tasks)}
 
 
