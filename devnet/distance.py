@@ -106,6 +106,21 @@ class DelayMatrix:
         to its nearest majority."""
         return self.rtt_us(gateway, leader) + self.quorum_rtt_us(leader)
 
+    def measured_ack_floor_ms(
+        self, rtts_ms: dict[tuple[str, str], float], gateway: str, leader: str
+    ) -> float:
+        """``ack_floor_us`` (in ms) from round trips measured through the relays
+        (``Fabric.measure_rtts``) instead of the configured delays: the floor of the network as
+        emulated, whose relays add their own time to every hop (threads waking to pass bytes
+        on: 0.3-0.5 ms per round trip here). What the venue adds is an ack's excess over this;
+        its excess over ``ack_floor_us`` also counts the emulator."""
+        to_leader = 0.0 if gateway == leader else rtts_ms[gateway, leader]
+        need = len(self.sites) // 2
+        if need == 0:
+            return to_leader
+        followers = sorted(rtts_ms[leader, s] for s in self.sites if s != leader)
+        return to_leader + followers[need - 1]
+
     def max_rtt_us(self) -> int:
         return max((self.rtt_us(a, b) for a, b in self.one_way_us), default=0)
 

@@ -63,6 +63,24 @@ def test_nearest_quorum_and_description() -> None:
         assert matrix.rtt_us(a, b) == matrix.rtt_us(b, a) > 0
 
 
+def test_the_measured_floor_is_the_configured_one_from_measured_round_trips() -> None:
+    sites = ("fra1", "ams1", "lon1", "nyc1", "dal1")
+    matrix = DelayMatrix.of(sites)
+    exact = {(a, b): matrix.rtt_us(a, b) / 1000 for a, b in itertools.permutations(sites, 2)}
+    for gateway, leader in itertools.product(sites, repeat=2):
+        floor = matrix.measured_ack_floor_ms(exact, gateway, leader)
+        assert floor == pytest.approx(matrix.ack_floor_us(gateway, leader) / 1000)
+    # each relay adds its own time: the measured floor counts it, link by link (fra1's nearest
+    # majority of a 5-site cluster is ams1 and lon1, the farther of the two decides)
+    slowed = {k: v + (0.4 if "ams1" in k else 0.1) for k, v in exact.items()}
+    assert matrix.measured_ack_floor_ms(slowed, "dal1", "fra1") == pytest.approx(
+        exact["dal1", "fra1"] + 0.1 + exact["fra1", "lon1"] + 0.1
+    )
+    assert matrix.measured_ack_floor_ms(slowed, "fra1", "fra1") == pytest.approx(
+        max(exact["fra1", "ams1"] + 0.4, exact["fra1", "lon1"] + 0.1)
+    )
+
+
 def test_etcd_timing_follows_the_measured_round_trips() -> None:
     assert etcd_timing({}) == (30, 300)  # loopback: the drill's setting
     assert etcd_timing({("a", "b"): 5.4, ("b", "a"): 5.5}) == (30, 300)
