@@ -169,6 +169,35 @@ def test_the_fast_encoder_falls_back_wherever_it_would_differ(text: str) -> None
     assert encode_message(msg) == encode_reference(msg)
 
 
+_INT64 = st.integers(-(1 << 63) + 1, (1 << 63) - 1)
+
+
+@given(
+    reason=st.sampled_from([None, *RejectReason]),
+    fills=st.lists(st.builds(Fill, _ANY_TEXT, _INT64, _INT64, _INT64), max_size=3),
+    cancelled=st.lists(st.builds(CancelledOrder, _ANY_TEXT, _INT64, _INT64), max_size=3),
+    payouts=st.lists(st.builds(Payout, _ANY_TEXT, _ANY_TEXT, _INT64, _INT64), max_size=3),
+)
+@settings(max_examples=1000, deadline=None)
+def test_a_result_line_is_json_with_sorted_keys_whatever_it_holds(
+    reason: RejectReason | None,
+    fills: list[Fill],
+    cancelled: list[CancelledOrder],
+    payouts: list[Payout],
+) -> None:
+    """The hash chain's result lines, by msgspec where they are the same bytes and by ``json``
+    elsewhere: always ``json``'s canonical form (keys sorted, no whitespace, ASCII escapes)."""
+    result = Result(reason, tuple(fills), tuple(cancelled), tuple(payouts))
+    expected = {
+        "cancelled": [list(order) for order in cancelled],
+        "fills": [list(fill) for fill in fills],
+        "payouts": [list(payout) for payout in payouts],
+        "reason": None if reason is None else reason.value,
+    }
+    canonical = json.dumps(expected, sort_keys=True, separators=(",", ":")).encode("ascii")
+    assert encode_result(result) == canonical
+
+
 def test_results_encode_canonically() -> None:
     result = Result(
         None,
