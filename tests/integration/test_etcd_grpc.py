@@ -198,6 +198,46 @@ def test_the_grpc_watch_moves_to_the_next_member_when_its_member_dies(
         assert (kv.key, kv.value) == (b"/t/move/a", b"1")
 
 
+def test_a_grpc_watch_ends_when_its_member_loses_the_leader(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A member cut off from its peers is up but has nothing new to send: its watch asks for a
+    leader ("hasleader"), so etcd ends it and the node moves to another member, where a watch
+    without it would wait in silence for as long as the cut lasts."""
+    with start_cluster(["fra1", "ams1", "dal1"], tmp_path_factory.mktemp("etcd")) as c:
+
+        async def run() -> tuple[float, str, str]:
+            client = EtcdClient(
+                [c.member("dal1").client_url, c.member("fra1").client_url], transport="grpc"
+            )
+            try:
+                rev = await client.put(b"/t/lead/a", b"1")
+                watch = client.watch(b"/t/lead/", b"/t/lead0", rev)
+                assert (await anext(watch)).value == b"1"
+                c.pause("fra1")
+                c.pause("ams1")  # dal1 alone: no quorum, no leader
+                started = asyncio.get_running_loop().time()
+                try:
+                    with pytest.raises(EtcdUnavailableError) as caught:
+                        async with asyncio.timeout(10):
+                            await anext(watch)
+                finally:
+                    c.resume("fra1")
+                    c.resume("ams1")
+                return (
+                    asyncio.get_running_loop().time() - started,
+                    str(caught.value),
+                    client.endpoint,
+                )
+            finally:
+                await client.aclose()
+
+        waited, why, endpoint = asyncio.run(run())
+        assert "no leader" in why, why
+        assert waited < 10
+        assert endpoint == c.member("fra1").client_url
+
+
 def test_wire_decoding_refuses_truncated_messages_and_skips_unknown_fields() -> None:
     with pytest.raises(etcdwire.WireError, match="truncated varint"):
         etcdwire.txn_answer(b"\x10")

@@ -67,7 +67,16 @@ _GRPC_OPTIONS = [
     # deadline of each attempt, and 0.1 s would never reach a member a transatlantic round trip
     # (and a TLS handshake) away
     ("grpc.min_reconnect_backoff_ms", 5_000),
+    # a watch on a member that went silent (cut off without a reset, or frozen) fails within
+    # 15 s and moves on: a ping every 10 s while a call is open (etcd refuses pings more often
+    # than every 5 s), answered within 5 s, and pings allowed on a watch that carries no events
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.max_pings_without_data", 0),
 ]
+_REQUIRE_LEADER = (("hasleader", "true"),)
+"""Watch metadata: etcd cancels the watch when its member has lost the leader (a member cut
+off from its peers has nothing new to send), so the node moves to a member that has one."""
 _REFUSALS = {
     grpc.StatusCode.INVALID_ARGUMENT,
     grpc.StatusCode.FAILED_PRECONDITION,
@@ -223,6 +232,8 @@ class EtcdClient:
         endpoint = self.endpoints[index]
         try:
             status, text = attempt.result()
+        except asyncio.CancelledError:  # the call was cancelled here after it may have left
+            return None, f"{endpoint}: call cancelled", True
         except TimeoutError:  # paused, partitioned or without quorum: it may sit in that member
             return None, f"{endpoint}: no answer within {limit:.3g}s", True
         except aiohttp.ClientConnectorError as exc:  # refused: nothing was sent
@@ -345,6 +356,9 @@ class EtcdClient:
         pending: dict[asyncio.Task[_T], tuple[int, float]] = {}
         failures: list[str] = []
         maybe_applied = False
+        refusal: EtcdError | None = None
+        """A member's refusal of the request itself; final only while no other attempt is out
+        there and none may have reached a member: a refusal says nothing about those."""
         launched = 0
         next_at = loop.time()
         try:
@@ -352,13 +366,17 @@ class EtcdClient:
                 now = loop.time()
                 if now >= until:
                     break
-                if now >= next_at and len(pending) < 2 * count:
+                capped = len(pending) >= 2 * count
+                if now >= next_at and not capped:
                     index = (self._current + launched) % count
                     launched += 1
                     task = loop.create_task(attempt(index, until - now))
                     pending[task] = (index, now)
                     next_at = now + hedge_after
-                wait = max(0.0, min(next_at, until) - loop.time())
+                    capped = len(pending) >= 2 * count
+                # at the cap nothing is launched: wait for an answer (not for next_at, which
+                # stays in the past and would spin this loop)
+                wait = max(0.0, (until if capped else min(next_at, until)) - loop.time())
                 if not pending:
                     await asyncio.sleep(wait)
                     continue
@@ -367,7 +385,11 @@ class EtcdClient:
                 )
                 for task in done:
                     index, started = pending.pop(task)
-                    data, why, reached = judge(index, path, task, until - started)
+                    try:
+                        data, why, reached = judge(index, path, task, until - started)
+                    except EtcdError as exc:  # refused by this member
+                        refusal = refusal or exc
+                        data, why, reached = None, str(exc), False
                     if data is not None:
                         return data
                     failures.append(why)
@@ -377,11 +399,15 @@ class EtcdClient:
                         # whole round of fast failures waits a little before the next round
                         pause = 0.0 if launched % count else min(hedge_after, 0.05)
                         next_at = min(next_at, loop.time() + pause)
+                if refusal is not None and not pending and not maybe_applied:
+                    raise refusal
         finally:
             for task in pending:
                 task.cancel()
         if pending:
             maybe_applied = True  # attempts still out there when we gave up
+        if refusal is not None and not maybe_applied:
+            raise refusal
         raise EtcdUnavailableError(
             f"{path}: no etcd member answered in time ({'; '.join(failures[-5:]) or 'no answer'})",
             maybe_applied,
@@ -401,6 +427,8 @@ class EtcdClient:
         endpoint = self.endpoints[index]
         try:
             answer = attempt.result()
+        except asyncio.CancelledError:  # the call was cancelled here after it may have left
+            return None, f"{endpoint}: call cancelled", True
         except grpc.aio.AioRpcError as exc:
             code, details = exc.code(), exc.details() or ""
             if "failed to connect to all addresses" in details:
@@ -585,7 +613,7 @@ class EtcdClient:
             "grpc.aio.StreamStreamMultiCallable[bytes, bytes]",
             self._channel(self._current).stream_stream(etcdwire.WATCH),
         )
-        call = watch()
+        call = watch(metadata=_REQUIRE_LEADER)
         try:
             # the request side stays open: etcd ends a watch stream whose client half-closes
             await call.write(etcdwire.watch_create(start, end, revision))
@@ -602,7 +630,8 @@ class EtcdClient:
                         f"watch from revision {revision}: history compacted up to "
                         f"{answer.compact_revision}"
                     )
-                if answer.canceled:
+                if answer.canceled:  # "no leader", say: the next member
+                    self._current = (self._current + 1) % len(self.endpoints)
                     raise EtcdUnavailableError(f"watch canceled: {answer.cancel_reason}")
                 for kv in answer.puts:
                     yield kv

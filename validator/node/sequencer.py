@@ -131,6 +131,13 @@ class Sequencer:
     async def _write(self, group: list[_Request]) -> None:
         try:
             revision = await self._append(encode_chunk([line for r in group for line in r.lines]))
+        except asyncio.CancelledError:  # shutting down: answer the clients, then stop
+            self.unknown += 1
+            stopped = WriteOutcomeUnknownError("the gateway stopped while the chunk was written")
+            for r in group:
+                if not r.done.done():
+                    r.done.set_exception(stopped)
+            raise
         except Exception as exc:
             if not isinstance(exc, EtcdError):  # a bug, not etcd: never leave clients waiting
                 self.unknown += 1
@@ -210,7 +217,7 @@ class Sequencer:
                 hedge_after=self.attempt_timeout,
                 until=loop.time() + self.settle_timeout,
             )
-        except EtcdUnavailableError as exc:
+        except EtcdError as exc:  # unreachable, or the fence itself refused: still unknown
             self.unknown += 1
             raise WriteOutcomeUnknownError(
                 f"not confirmed within {self.deadline}s ({cause}) and not fenced ({exc})"
