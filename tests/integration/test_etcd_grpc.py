@@ -256,7 +256,7 @@ def test_wire_decoding_refuses_truncated_messages_and_skips_unknown_fields() -> 
     assert kv.mod_revision == -1
 
 
-def _tls_files(root: Path) -> tuple[Path, Path, Path]:
+def _tls_files(root: Path, ca_name: str = "test etcd CA") -> tuple[Path, Path, Path]:
     """A CA and a certificate for 127.0.0.1 it signed: (ca, cert, key) PEM files."""
     now = datetime.datetime.now(datetime.UTC)
 
@@ -279,7 +279,7 @@ def _tls_files(root: Path) -> tuple[Path, Path, Path]:
         return builder.sign(signer, hashes.SHA256())
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = build("test etcd CA", None, ca_key, ca_key, True)
+    ca = build(ca_name, None, ca_key, ca_key, True)
     key = ec.generate_private_key(ec.SECP256R1())
     cert = build("127.0.0.1", ca.subject, key, ca_key, False)
     paths = root / "ca.pem", root / "cert.pem", root / "key.pem"
@@ -328,12 +328,28 @@ asyncio.run(main(sys.argv[1]))
 """
 
 
+@pytest.mark.parametrize("trusted_in", ["file", "directory"])
 def test_an_https_member_is_reached_over_grpc_with_tls_trusting_the_same_roots(
-    tmp_path: Path,
+    tmp_path: Path, trusted_in: str
 ) -> None:
-    """An operator who serves etcd's client port over TLS trusts its CA once (``SSL_CERT_FILE``)
-    for both transports."""
+    """An operator who serves etcd's client port over TLS trusts its CA once for both
+    transports: in ``SSL_CERT_FILE``, or in ``SSL_CERT_DIR`` beside a ``SSL_CERT_FILE`` that
+    does not hold it (OpenSSL, so Python, trusts both)."""
     ca, cert, key = _tls_files(tmp_path)
+    if trusted_in == "file":
+        trust = {"SSL_CERT_FILE": str(ca)}
+    else:
+        (tmp_path / "other").mkdir()
+        other, _, _ = _tls_files(tmp_path / "other", "another CA")
+        certs = tmp_path / "certs"
+        certs.mkdir()
+        (certs / "venue-ca.pem").write_bytes(ca.read_bytes())
+        digest = subprocess.run(
+            ["openssl", "x509", "-hash", "-noout", "-in", str(ca)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        (certs / f"{digest}.0").symlink_to("venue-ca.pem")  # OpenSSL looks roots up by hash
+        trust = {"SSL_CERT_FILE": str(other), "SSL_CERT_DIR": str(certs)}
     port, peer = free_port(), free_port()
     url = f"https://127.0.0.1:{port}"
     log = (tmp_path / "etcd.log").open("wb")
@@ -347,7 +363,7 @@ def test_an_https_member_is_reached_over_grpc_with_tls_trusting_the_same_roots(
     ]  # fmt: skip
     member = subprocess.Popen(cmd, stdout=log, stderr=log)
     # the operator's setting, read when each library starts (aiohttp at import): a fresh process
-    env = {**os.environ, "SSL_CERT_FILE": str(ca)}
+    env = {**os.environ, **trust}
     try:
         done = subprocess.run(
             [sys.executable, "-c", _TLS_CLIENT, url],

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import re
 import ssl
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
@@ -102,18 +103,22 @@ def prefix_end(prefix: bytes) -> bytes:
     return prefix[:-1] + bytes([prefix[-1] + 1])
 
 
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+
+
 def _tls_roots() -> bytes | None:
-    """The CA certificates Python's default TLS context trusts (``SSL_CERT_FILE`` or the
-    system's bundle, else every certificate in ``SSL_CERT_DIR``), as one PEM bundle, so both
-    transports trust the same roots; None: gRPC's own."""
+    """The CA certificates Python's default TLS context trusts, as one PEM bundle, so both
+    transports trust the same roots: those of ``SSL_CERT_FILE`` (or the system's bundle) and
+    every certificate in ``SSL_CERT_DIR`` (or the system's directory), both, as OpenSSL reads
+    them, each certificate once; None when there are none (gRPC's own then)."""
     paths = ssl.get_default_verify_paths()
+    texts: list[bytes] = []
     if paths.cafile and Path(paths.cafile).is_file():
-        return Path(paths.cafile).read_bytes()
+        texts.append(Path(paths.cafile).read_bytes())
     if paths.capath and Path(paths.capath).is_dir():
-        pems = [f.read_bytes() for f in sorted(Path(paths.capath).iterdir()) if f.is_file()]
-        bundle = b"\n".join(p for p in pems if b"-----BEGIN CERTIFICATE-----" in p)
-        return bundle or None
-    return None
+        texts += [f.read_bytes() for f in sorted(Path(paths.capath).iterdir()) if f.is_file()]
+    certificates = dict.fromkeys(_PEM.findall(b"\n".join(texts)))
+    return b"\n".join(certificates) + b"\n" if certificates else None
 
 
 def _kv(raw: dict[str, Any]) -> KeyValue:
