@@ -303,7 +303,12 @@ def public_key_to_address(uncompressed: bytes) -> str:
 
 
 def recover_address(digest: bytes, sig: Signature) -> bytes | None:
-    """The raw 20-byte address that signed ``digest`` (None if malformed or high-s)."""
+    """The raw 20-byte address that signed ``digest`` (None if malformed or high-s).
+
+    r and s must be 32 bytes each: joined, a 33-byte r and a 31-byte s are the same 64 bytes as
+    the real pair and would recover the real signer from a signature no contract accepts."""
+    if len(sig.r) != 32 or len(sig.s) != 32:
+        return None
     if sig.v not in (27, 28) or int.from_bytes(sig.s, "big") > _SECP256K1_HALF_ORDER:
         return None
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class RedundancyError(Exception):
@@ -17,6 +18,23 @@ class ChainError(RedundancyError):
     """Raised when the chain cannot be reached or a transaction cannot be sent."""
 
 
+def redact_url(url: str) -> str:
+    """``url`` as it may be printed: scheme, host and port only. A provider's key travels in the
+    path, the query or the user part (``https://host/v3/<key>``), and messages end up in logs.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return "<unparseable URL>"
+    if not parts.scheme or not host:
+        return "<unparseable URL>"
+    shown = f"[{host}]" if ":" in host else host
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query
+    return f"{parts.scheme}://{shown}{f':{port}' if port else ''}{'/...' if hidden else ''}"
+
+
 class ChainUnreachableError(ChainError, ConnectionError):
     """Raised when the deployment's chain cannot answer now but may later: the RPC endpoint does
     not answer or fails a request, or it serves another chain (or no contract) than the
@@ -26,7 +44,7 @@ class ChainUnreachableError(ChainError, ConnectionError):
     """
 
     def __init__(self, rpc_url: str, reason: str) -> None:
-        super().__init__(f"RPC endpoint {rpc_url} is unreachable: {reason}")
+        super().__init__(f"RPC endpoint {redact_url(rpc_url)} is unreachable: {reason}")
         self.rpc_url = rpc_url
         self.reason = reason
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,15 +18,19 @@ from devnet.localchain import LocalChain
 from devnet.loggen import generate
 from devnet.world import build
 from redundancy.batches import Batch
-from redundancy.eip712 import Signer
+from redundancy.eip712 import Signature, Signer
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.test_settlement import SITES, VALIDATORS
 from validator.engine import Engine
+from validator.engine.codec import encode_message
 from validator.node.etcd import EtcdClient
-from validator.node.follower import Boundary
+from validator.node.follower import Boundary, Node
+from validator.node.inputlog import SNAP, sigs_prefix
+from validator.node.sequencer import Sequencer
+from validator.node.settings import Settings
 from validator.node.settler import Settler
 
 
@@ -213,3 +218,138 @@ def test_a_committee_change_while_a_batch_waits_for_its_quorum_is_signed_again_a
         (Batch(new_epoch, b.first, b.last, b.root), False)
     ]
     assert _ledger_transactions(w3, sv0.ledger.address, start) == [1]
+
+
+def test_a_commit_that_fails_everywhere_is_tried_again_until_the_ledger_has_it(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """Every submitter has no funds: each node's commit fails (InsufficientFundsError). A node
+    used to count its failed attempt as settled and move on, so the batch (and every later one,
+    the ledger taking contiguous ranges only) was never committed. Now the ledger decides: the
+    nodes keep trying, and the batch lands once a submitter is funded."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    broke = [Account.create() for _ in nodes]
+    for n, account in zip(nodes, broke, strict=True):
+        n.ledger = SettlementClient(w3, n.ledger.address, account)
+    b = boundary()
+
+    async def scenario() -> list[bool]:
+        view = await asyncio.to_thread(nodes[0].committee)
+        tasks = [asyncio.create_task(n.settle(b, view, 60.0)) for n in nodes]
+        await asyncio.sleep(4.0)  # a quorum, every rank's turn, and every commit failed
+        assert not any(t.done() for t in tasks), "a failed commit was counted as settled"
+        assert nodes[0].ledger.last_committed() == (0, bytes(32), 0)
+        for account in broke:
+            await asyncio.to_thread(
+                w3.eth.send_transaction,
+                {"from": w3.eth.accounts[0], "to": account.address, "value": 10**18},
+            )
+        return list(await asyncio.gather(*tasks))
+
+    assert asyncio.run(scenario()) == [True] * 4
+    assert nodes[0].ledger.last_committed() == (b.last, b.root, 1)
+
+
+def test_malformed_signature_entries_are_skipped_and_the_batch_commits(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """Anyone who can write to etcd can put junk beside the signatures: an entry that is not a
+    signature, and an honest node's signature with r one byte longer and s one byte shorter
+    (the same 64 bytes, so it recovered the honest node, counted toward the quorum and then
+    made building the transaction fail). Both used to end the node's settlement."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    b = boundary()
+    quorum = [nodes[i] for i in (0, 1, 3)]
+
+    async def scenario() -> list[bool]:
+        view = await asyncio.to_thread(nodes[0].committee)
+        honest = nodes[0].signer.sign(
+            nodes[0].ledger.domain_separator, Batch(view.epoch, b.first, b.last, b.root)
+        )
+        split = Signature(honest.v, honest.r + honest.s[:1], honest.s[1:])
+        junk = {
+            b"zz-empty": b"{}",
+            b"zz-not-json": b"\xff",
+            b"zz-split": json.dumps(
+                {"v": split.v, "r": split.r.hex(), "s": split.s.hex()}
+            ).encode(),
+        }
+        for name, value in junk.items():
+            await nodes[0].etcd.put(sigs_prefix(b.index) + name, value)
+        return await _settle(quorum, b, 30.0)
+
+    assert asyncio.run(scenario()) == [True] * 3
+    assert nodes[0].ledger.last_committed() == (b.last, b.root, 1)
+
+
+def test_batches_left_unsettled_by_a_restart_are_resumed_from_the_published_roots(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """Three nodes holding a quorum apply 200 chunks (boundaries at 50, 100, 150, 200; a
+    snapshot at 200) with no settler running, then restart: they restore the snapshot at 200
+    and no new chunk comes. Boundaries lived only in memory, so nothing was ever signed; now
+    each node reads its own published roots back and all four batches commit in order."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=2.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    lines = [encode_message(m) for m in generate(400, 7)]
+
+    def settings(s: Settler) -> Settings:
+        return Settings(
+            node_id=s.node_id,
+            etcd_endpoints=etcd.endpoints,
+            committee=[q.node_id for q in quorum],
+            data_dir=tmp_path / s.node_id,
+            batch_every=50,
+            snapshot_every=200,
+        )
+
+    async def first_life() -> bytes:
+        writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(writer.run())
+        for k in range(200):
+            await writer.submit(lines[2 * k : 2 * k + 2])
+        runner.cancel()
+        followers = [Node(settings(s), EtcdClient(etcd.endpoints)) for s in quorum]
+        tasks = [asyncio.create_task(f.run()) for f in followers]
+        deadline = time.monotonic() + 60
+        while not all([await f.etcd.get(SNAP + f.settings.node_id.encode()) for f in followers]):
+            assert time.monotonic() < deadline, "the nodes did not reach their snapshot"
+            await asyncio.sleep(0.1)
+        for t in tasks:
+            t.cancel()
+        assert {f.engine.state_hash() for f in followers} == {followers[0].engine.state_hash()}
+        assert followers[0].applied == 200
+        return followers[0].engine.state_hash()
+
+    async def second_life() -> None:
+        followers = [Node(settings(s), EtcdClient(etcd.endpoints)) for s in quorum]
+        tasks = [asyncio.create_task(f.run()) for f in followers]
+        tasks += [asyncio.create_task(s.run(f)) for s, f in zip(quorum, followers, strict=True)]
+        deadline = time.monotonic() + 90
+        while (await asyncio.to_thread(quorum[0].ledger.last_committed))[2] < 4:
+            assert time.monotonic() < deadline, "the batches from before the restart not settled"
+            await asyncio.sleep(0.25)
+        for t in tasks:
+            t.cancel()
+
+    root = asyncio.run(first_life())
+    assert quorum[0].ledger.last_committed()[2] == 0
+    asyncio.run(second_life())
+    assert quorum[0].ledger.last_committed() == (400, root, 4)
+    committed = [batch for s in quorum for batch in s.committed]
+    assert sorted((c.first_sequence, c.last_sequence) for c in committed) == [
+        (1, 100), (101, 200), (201, 300), (301, 400)
+    ]  # fmt: skip

@@ -277,6 +277,19 @@ def test_high_s_and_bad_v_do_not_recover() -> None:
     assert recover_signer(digest, Signature(29, sig.r, sig.s)) is None
 
 
+def test_r_and_s_of_other_lengths_do_not_recover_though_their_bytes_join_alike() -> None:
+    a = Attestation(
+        b"\x01" * 32, Kind.HEALTH, b"\x01" * 32, bytes(32), bytes(32), 0, 0, bytes(32), 1, 2, 3
+    )
+    sig = Signer(KEY).sign(DS, a)
+    digest = a.digest(DS)
+    assert recover_signer(digest, sig) == Account.from_key(KEY).address
+    for shift in (1, -1):
+        r, s = (sig.r + sig.s[:1], sig.s[1:]) if shift > 0 else (sig.r[:-1], sig.r[-1:] + sig.s)
+        assert r + s == sig.r + sig.s
+        assert recover_signer(digest, Signature(sig.v, r, s)) is None
+
+
 def test_packed_word_with_high_bits_is_refused() -> None:
     import pytest
 

@@ -67,6 +67,8 @@ class Node:
         self.unchecked: list[Boundary] = []
         self.boundaries: asyncio.Queue[Boundary] = asyncio.Queue()
         """Batch boundaries, for the settlement signer."""
+        self.restored = asyncio.Event()
+        """Set once the newest snapshot is restored (``applied`` is where the node started)."""
         self.deleted_below = 0
         self._floors: collections.deque[tuple[float, int]] = collections.deque()
         self._usable_floor = 0
@@ -97,6 +99,7 @@ class Node:
     async def run(self) -> None:
         log.info("engine: %s", IMPLEMENTATION)
         self.restore()
+        self.restored.set()
         checker = asyncio.create_task(self._check_roots_forever())
         try:
             while self.diverged is None:

@@ -14,11 +14,17 @@ quorum. While it waits, each node checks the selector's epoch every ``epoch_chec
 when it moved, signs the batch again under the new epoch; only the batch epoch's members'
 signatures are submitted (another's would make the ledger revert). A batch that found no quorum
 in time is not skipped (the ledger takes contiguous ranges only): the node tries it again.
+
+The ledger decides what is settled: a commit that failed (no funds, no receipt in time, a revert)
+is tried again a grace later until the ledger's ``lastCommitted`` covers the batch. Boundaries
+reached before a restart are read back from the roots this node published (``recover``), so a
+restart loses none. Malformed entries beside the signatures are skipped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 from dataclasses import dataclass
@@ -27,9 +33,10 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3.exceptions import Web3Exception
 
 from redundancy.batches import Batch
-from redundancy.chain import connect
+from redundancy.chain import connect, one_line
 from redundancy.eip712 import Signature, Signer, recover_address
 from redundancy.errors import ChainError, ContractRevertError
 from redundancy.keystore import load_account
@@ -39,7 +46,7 @@ from redundancy.selector import SelectorClient
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
-from validator.node.inputlog import sigs_prefix
+from validator.node.inputlog import roots_prefix, sigs_prefix
 from validator.node.settings import ChainSettings, Settings
 
 log = logging.getLogger("validator.node.settler")
@@ -139,8 +146,12 @@ class Settler:
         digest = batch.digest(self.ledger.domain_separator)
         found: dict[str, Signature] = {}
         for kv in kvs:
-            d = json.loads(kv.value)
-            sig = Signature(int(d["v"]), bytes.fromhex(d["r"]), bytes.fromhex(d["s"]))
+            try:
+                d = json.loads(kv.value)
+                sig = Signature(int(d["v"]), bytes.fromhex(d["r"]), bytes.fromhex(d["s"]))
+            except (ValueError, KeyError, TypeError) as exc:  # anyone with etcd access wrote it
+                log.warning("signature entry %r skipped: malformed (%s)", kv.key, one_line(exc))
+                continue
             signer = recover_address(digest, sig)
             if signer is None:
                 continue
@@ -159,6 +170,8 @@ class Settler:
         deadline = loop.time() + timeout
         epoch_check_at = loop.time() + self.epoch_check
         quorum_at: float | None = None
+        turn_at = deadline
+        """When this node submits (its rank's grace after the quorum), or tries again."""
         while loop.time() < deadline:
             if loop.time() >= epoch_check_at:
                 epoch_check_at = loop.time() + self.epoch_check
@@ -176,21 +189,30 @@ class Settler:
                 sigs = await self.signatures(b.index, batch, view)
                 if view.has_quorum(set(sigs)):
                     quorum_at = loop.time()
+                    turn_at = quorum_at + rank * self.grace
             if quorum_at is not None:
-                last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
-                if last >= batch.last_sequence:
+                if await self._committed(batch):
                     return True
-                if loop.time() - quorum_at >= rank * self.grace:
+                if loop.time() >= turn_at:
                     sigs = await self.signatures(b.index, batch, view)
                     await self._commit(batch, sigs, rank)
-                    return True
+                    if await self._committed(batch):
+                        return True
+                    # not committed (refused, not mined, out of funds...): the ledger decides,
+                    # not our attempt; try again a grace later, with the signatures then
+                    turn_at = loop.time() + self.grace
                 await asyncio.sleep(0.25)
                 continue
             await asyncio.sleep(0.1)
         log.warning("batch %d-%d: no quorum of signatures within %ss", b.first, b.last, timeout)
         return False
 
+    async def _committed(self, batch: Batch) -> bool:
+        last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
+        return last >= batch.last_sequence
+
     async def _commit(self, batch: Batch, sigs: dict[str, Signature], rank: int) -> None:
+        """Send the batch; whatever goes wrong is logged, and the ledger says if it landed."""
         try:
             await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
         except ContractRevertError as exc:
@@ -206,12 +228,12 @@ class Settler:
                 exc,
             )
             return
-        except ChainError as exc:
-            log.info(
+        except (ChainError, Web3Exception) as exc:  # Web3Exception: e.g. no receipt in time
+            log.warning(
                 "batch %d-%d not committed by us: %s",
                 batch.first_sequence,
                 batch.last_sequence,
-                exc,
+                one_line(exc),
             )
             return
         self.submissions.append((batch, False))
@@ -219,13 +241,59 @@ class Settler:
         log.info("committed batch %d-%d (rank %d)", batch.first_sequence, batch.last_sequence, rank)
 
     async def run(self, node: Node) -> None:
+        await node.restored.wait()
+        backlog = collections.deque(await self.recover(node))
         while True:
-            b = await node.boundaries.get()
+            b = backlog.popleft() if backlog else await node.boundaries.get()
             if not node.serving:  # a diverged node's root is not the venue's: sign nothing
                 log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
                 continue
             while node.serving and not await self._settle_once(b):  # never skipped: the
                 await asyncio.sleep(1.0)  # ledger takes contiguous ranges only
+
+    async def recover(self, node: Node) -> list[Boundary]:
+        """The boundaries this node reached before it (re)started that the ledger has not
+        committed, oldest first: read back from the roots it published (``roots/<k>/<node>``,
+        each written before the snapshot that follows it), from the last boundary at or before
+        its restored position down to one the ledger has. Without this, the boundaries queued
+        or waiting for a quorum when the node stopped were never signed again, and with a third
+        of the stake restarting at once no later batch could ever commit."""
+        every = node.settings.batch_every
+        while True:
+            try:
+                last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
+                found: list[Boundary] = []
+                index = node.applied - node.applied % every
+                while index > 0:
+                    kv = await self.etcd.get(roots_prefix(index) + self.node_id.encode())
+                    if kv is None:  # not reached by this node (it caught up past it)
+                        break
+                    d = json.loads(kv.value)
+                    if int(d["last"]) <= last:
+                        break
+                    found.append(
+                        Boundary(
+                            index,
+                            int(d["first"]),
+                            int(d["last"]),
+                            bytes.fromhex(d["root"]),
+                            bytes.fromhex(d["chain"]),
+                        )
+                    )
+                    index -= every
+            except (EtcdError, ChainError, OSError, Web3Exception) as exc:
+                log.warning("unsettled batches not read yet: %s", one_line(exc))
+                await asyncio.sleep(1.0)
+                continue
+            except (ValueError, KeyError, TypeError) as exc:  # our own entry, so a bug or tampering
+                log.error("own root entry at chunk %d unreadable (%s); not resumed", index, exc)
+            found.reverse()
+            if found:
+                log.info(
+                    "resuming %d unsettled batches from before the restart (chunks %d-%d)",
+                    len(found), found[0].index, found[-1].index,
+                )  # fmt: skip
+            return found
 
     async def _settle_once(self, b: Boundary) -> bool:
         """One attempt at ``b``: True once it is settled (by anyone) or was tried to the end."""
@@ -233,32 +301,71 @@ class Settler:
             view = await asyncio.to_thread(self.committee)
             if await self.settle(b, view):
                 return True
-            last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
-            return last >= b.last
-        except (EtcdError, ChainError, OSError) as exc:
-            log.warning("batch at chunk %d not settled yet: %s", b.index, exc)
+            return await self._committed(Batch(view.epoch, b.first, b.last, b.root))
+        except (EtcdError, ChainError, OSError, Web3Exception) as exc:
+            log.warning("batch at chunk %d not settled yet: %s", b.index, one_line(exc))
+            return False
+        except Exception:  # a bug must not end settlement for good: say so loudly, go on
+            log.exception("batch at chunk %d: unexpected error while settling", b.index)
             return False
 
 
-def build_settler(settings: Settings, chain: ChainSettings, etcd: EtcdClient) -> Settler:
-    w3 = connect(chain.rpc_url)
-    node_key = _key(chain.node_keystore, chain.node_password_file, chain.dev_node_key)
-    submitter = _key(
-        chain.submitter_keystore, chain.submitter_password_file, chain.dev_submitter_key
+@dataclass(frozen=True)
+class SettlerKeys:
+    node: LocalAccount
+    """Signs batches (its address is the validator's bound node)."""
+    submitter: LocalAccount
+    """Pays for commitBatch."""
+
+
+def load_keys(chain: ChainSettings) -> SettlerKeys:
+    """The settler's keys, read at start-up: a wrong password stops the node at once."""
+    return SettlerKeys(
+        _key(chain.node_keystore, chain.node_password_file, chain.dev_node_key),
+        _key(chain.submitter_keystore, chain.submitter_password_file, chain.dev_submitter_key),
     )
+
+
+def build_settler(
+    settings: Settings, chain: ChainSettings, etcd: EtcdClient, keys: SettlerKeys | None = None
+) -> Settler:
+    keys = keys or load_keys(chain)
+    w3 = connect(chain.rpc_url)
     return Settler(
         settings.node_id,
         etcd,
-        Signer(bytes(node_key.key)),
-        SettlementClient(w3, chain.settlement, submitter),
+        Signer(bytes(keys.node.key)),
+        SettlementClient(w3, chain.settlement, keys.submitter),
         SelectorClient(w3, chain.selector),
         RegistryClient(w3, chain.registry),
         grace=chain.submit_grace,
     )
 
 
+async def _connect_and_run(
+    settings: Settings, chain: ChainSettings, node: Node, keys: SettlerKeys
+) -> None:
+    """Reach the chain (retrying while it is down: the node follows the log meanwhile), then
+    settle forever."""
+    while True:
+        try:
+            settler = await asyncio.to_thread(build_settler, settings, chain, node.etcd, keys)
+            break
+        except (ChainError, OSError, Web3Exception) as exc:
+            log.warning("settlement waits for the chain: %s", one_line(exc))
+            await asyncio.sleep(2.0)
+    await settler.run(node)
+
+
 def start_settler(settings: Settings, node: Node) -> asyncio.Task[None] | None:
     if settings.chain is None:
         return None
-    settler = build_settler(settings, settings.chain, node.etcd)
-    return asyncio.create_task(settler.run(node))
+    keys = load_keys(settings.chain)
+    task = asyncio.create_task(_connect_and_run(settings, settings.chain, node, keys))
+    task.add_done_callback(_ended)
+    return task
+
+
+def _ended(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("settlement stopped: %r", task.exception())
