@@ -115,10 +115,17 @@ async def fetch(session: aiohttp.ClientSession, peer: str) -> bytes:
     async with session.get(peer.rstrip("/") + "/snapshot") as reply:
         if reply.status != 200:
             raise SnapshotRefused(f"HTTP {reply.status}")
-        raw = await reply.content.read(MAX_SNAPSHOT_BYTES + 1)
-        if len(raw) > MAX_SNAPSHOT_BYTES:
+        if (reply.content_length or 0) > MAX_SNAPSHOT_BYTES:
             raise SnapshotRefused(f"larger than {MAX_SNAPSHOT_BYTES} bytes")
-        return raw
+        # to the end: one read returns what has arrived so far (a few hundred KiB), and a cut
+        # snapshot would be refused as another state than the committee's
+        parts, size = [], 0
+        async for piece in reply.content.iter_any():
+            size += len(piece)
+            if size > MAX_SNAPSHOT_BYTES:
+                raise SnapshotRefused(f"larger than {MAX_SNAPSHOT_BYTES} bytes")
+            parts.append(piece)
+        return b"".join(parts)
 
 
 async def transfer(

@@ -58,7 +58,7 @@ async def run_node(settings: Settings) -> None:
         settings.etcd_endpoints, settings.etcd_timeout, transport=settings.etcd_transport
     )
     node = Node(settings, etcd)
-    follower = asyncio.create_task(node.run())
+    follower = node.start()
     settler = start_settler(settings, node)
     tasks = [follower, *([settler] if settler else [])]
     watch = mover = None

@@ -22,6 +22,7 @@ import collections
 import json
 import logging
 import time
+from collections.abc import Callable
 
 from validator.engine import IMPLEMENTATION, Engine
 from validator.engine.errors import MessageError
@@ -101,6 +102,7 @@ class Node:
         self.restore()
         self.restored.set()
         checker = asyncio.create_task(self._check_roots_forever())
+        checker.add_done_callback(self._ended("the state-root checker"))
         try:
             while self.diverged is None:
                 try:
@@ -116,6 +118,24 @@ class Node:
                     await asyncio.sleep(0.05)
         finally:
             checker.cancel()
+
+    def start(self) -> asyncio.Task[None]:
+        """``run`` as a task whose failure stops the node serving (and says why): a follower
+        that died of an error nobody expected must not go on answering reads from a frozen
+        state as if it were healthy."""
+        task = asyncio.create_task(self.run())
+        task.add_done_callback(self._ended("the log follower"))
+        return task
+
+    def _ended(self, what: str) -> Callable[[asyncio.Task[None]], None]:
+        def ended(task: asyncio.Task[None]) -> None:
+            if task.cancelled() or task.exception() is None:
+                return
+            exc = task.exception()
+            log.error("%s failed", what, exc_info=exc)
+            self.stop_serving(f"{what} failed: {exc!r}")
+
+        return ended
 
     async def catch_up(self, why: str) -> bool:
         """The log from our position is compacted away: take a peer's snapshot the committee
@@ -192,8 +212,15 @@ class Node:
         """Delete the log keys every committee node has a snapshot past, and compact etcd's
         history there, once that floor is ``log_retention`` seconds old."""
         kvs, _, _ = await self.etcd.get_range(SNAP, prefix_end(SNAP))
-        published = {kv.key[len(SNAP) :].decode(): int(kv.value.split()[1]) for kv in kvs}
-        if set(published) < set(self.settings.committee):
+        published: dict[str, int] = {}
+        for kv in kvs:
+            try:
+                published[kv.key[len(SNAP) :].decode()] = int(kv.value.split()[1])
+            except (ValueError, IndexError, UnicodeDecodeError):
+                log.warning("snapshot position %r unreadable: %r", kv.key, kv.value[:80])
+        # every member's position, not merely "not a strict subset": a replaced member's entry
+        # beside a new member that has none yet is no floor at all
+        if not set(self.settings.committee) <= set(published):
             return
         now = time.monotonic()
         self._floors.append((now, min(published[n] for n in self.settings.committee)))
@@ -211,7 +238,8 @@ class Node:
         log.info("log compacted: %d chunks up to revision %d deleted", len(old), floor)
 
     async def _check_roots_forever(self) -> None:
-        majority = len(self.settings.committee) // 2 + 1
+        committee = set(self.settings.committee)
+        majority = len(committee) // 2 + 1
         while True:
             await asyncio.sleep(0.1)
             while self.unchecked:
@@ -223,11 +251,18 @@ class Node:
                 except EtcdError:
                     break
                 votes: dict[str, int] = {}
+                prefix = len(roots_prefix(b.index))
                 for kv in kvs:
-                    root = json.loads(kv.value)["root"]
+                    if kv.key[prefix:].decode(errors="replace") not in committee:
+                        continue  # a former member's root is not a vote
+                    try:
+                        root = str(json.loads(kv.value)["root"])
+                    except (ValueError, KeyError, TypeError):
+                        log.warning("root entry %r unreadable: not a vote", kv.key)
+                        continue
                     votes[root] = votes.get(root, 0) + 1
                 agreed = next((r for r, n in votes.items() if n >= majority), None)
-                if agreed is None and sum(votes.values()) < len(self.settings.committee):
+                if agreed is None and sum(votes.values()) < len(committee):
                     break  # wait for more roots
                 self.unchecked.pop(0)
                 if agreed is not None and agreed != b.root.hex():
