@@ -76,6 +76,49 @@ def test_create_if_absent_answers_the_same_over_grpc_and_json(cluster: EtcdClust
     assert out["grpc"][0][0] != out["json"][0][0]  # two writes, two revisions
 
 
+def test_a_write_below_the_floor_is_refused_alike_over_grpc_and_json(
+    cluster: EtcdCluster,
+) -> None:
+    """The chunk write's guard: created only while the floor key's value is below the bound;
+    refused (no key, (0, None)) once the floor reached it, and when the floor key is missing
+    (etcd fails a value comparison on a missing key). ``raise_to`` only ever raises."""
+
+    async def run() -> dict[Transport, list[tuple[int, bytes | None]]]:
+        out: dict[Transport, list[tuple[int, bytes | None]]] = {}
+        for transport in ("grpc", "json"):
+            client = EtcdClient(cluster.endpoints, transport=transport)
+            floor = b"/t/floor/" + transport.encode()
+            key = b"/t/guarded/" + transport.encode() + b"/"
+
+            async def write(
+                n: int, client: EtcdClient = client, key: bytes = key, floor: bytes = floor
+            ) -> tuple[int, bytes | None]:
+                return await client.create_or_read(
+                    key + b"%020d" % n,
+                    b"chunk",
+                    hedge_after=0.5,
+                    until=asyncio.get_running_loop().time() + 5,
+                    floor=(floor, b"%020d" % n),
+                )
+
+            try:
+                results = [await write(1)]  # no floor key: refused
+                await client.raise_to(floor, b"%020d" % 5)
+                await client.raise_to(floor, b"%020d" % 3)  # never lowered
+                results += [await write(5), await write(6)]  # at the floor: refused; above: ok
+                stored = await client.get(floor)
+                assert stored is not None and stored.value == b"%020d" % 5
+                out[transport] = results
+            finally:
+                await client.aclose()
+        return out
+
+    for transport, (missing, at, above) in asyncio.run(run()).items():
+        assert missing == (0, None), transport
+        assert at == (0, None), transport
+        assert above[0] > 0 and above[1] == b"chunk", transport
+
+
 def test_watch_over_grpc_delivers_what_the_json_watch_does_and_skips_deletes(
     cluster: EtcdCluster,
 ) -> None:

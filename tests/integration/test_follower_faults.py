@@ -12,9 +12,17 @@ from pathlib import Path
 import pytest
 
 from devnet.etcdcluster import EtcdCluster, start_cluster
-from validator.node.etcd import EtcdClient
+from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
-from validator.node.inputlog import SNAP, roots_prefix
+from validator.node.inputlog import (
+    LOG,
+    SNAP,
+    chunk_key,
+    counter_bytes,
+    encode_chunk,
+    floor_key,
+    roots_prefix,
+)
 from validator.node.sequencer import Sequencer
 from validator.node.settings import Settings
 
@@ -120,3 +128,54 @@ def test_junk_and_a_former_members_root_are_no_votes_and_the_check_goes_on(
     asyncio.run(scenario())
     assert n.diverged is not None and "DIVERGED at chunk 100" in n.diverged
     assert n.unchecked == []
+
+
+def test_a_late_attempt_at_a_compacted_chunk_key_cannot_create_it_again(
+    etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """A chunk write can sit in a paused member and be proposed when it resumes (seen here on a
+    real cluster: 1 write in 6 sent to a stopped follower landed after its client gave up). If
+    compaction had deleted its key meanwhile, create-if-absent found no key and logged a chunk
+    whose clients were told it never committed (its key was fenced) or that was logged already.
+    Compaction now raises the gateway's floor past the keys before deleting them, and every
+    chunk write is guarded by it; a restarted gateway's counter starts above it."""
+    n = node(etcd, tmp_path)
+    lines = [b'{"type":"noop"}']
+
+    async def scenario() -> tuple[tuple[int, bytes | None], bytes, bytes, int]:
+        writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(writer.run())
+        for _ in range(3):
+            revision, _ = await writer.submit(lines)
+        runner.cancel()
+        for member in COMMITTEE:
+            await n.etcd.put(SNAP + member.encode(), b"10 %d" % revision)
+        n._floors.append((time.monotonic() - 3600, revision))  # a floor old enough
+        await n._compact()
+        assert n.deleted_below == revision
+        # the first write again, exactly as it was sent (its guard travels with it)
+        late = await n.etcd.create_or_read(
+            chunk_key("gw", 2),
+            encode_chunk(lines),
+            hedge_after=0.2,
+            until=asyncio.get_running_loop().time() + 5,
+            floor=(floor_key("gw"), counter_bytes(2)),
+        )
+        # a gateway restarted after its keys were deleted goes on above the floor
+        again = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(again.run())
+        await again.submit(lines)
+        # one whose counter the floor overtook is refused by the guard, and skips past it
+        await n.etcd.raise_to(floor_key("gw"), counter_bytes(9))
+        await again.submit(lines)
+        runner.cancel()
+        kvs, _, _ = await n.etcd.get_range(LOG, prefix_end(LOG), keys_only=True)
+        floor = await n.etcd.get(floor_key("gw"))
+        assert floor is not None
+        return late, kvs[0].key, kvs[-1].key, again.retries
+
+    late, first, last, retries = asyncio.run(scenario())
+    assert late == (0, None)
+    assert first == chunk_key("gw", 4)
+    assert last == chunk_key("gw", 10)
+    assert retries == 1

@@ -119,8 +119,14 @@ class FenceRefused:
     async def last_key(self, start: bytes, end: bytes) -> None:
         return None
 
+    async def create(self, key: bytes, value: bytes) -> tuple[int, bool]:
+        return 1, True  # the gateway's floor
+
+    async def get(self, key: bytes) -> None:
+        return None
+
     async def create_or_read(
-        self, key: bytes, value: bytes, hedge_after: float, until: float
+        self, key: bytes, value: bytes, hedge_after: float, until: float, floor: object = None
     ) -> tuple[int, bytes]:
         if value == FENCE:
             self.fences += 1
@@ -150,7 +156,7 @@ def test_a_refused_fence_leaves_the_outcome_unknown() -> None:
 def test_clients_waiting_on_a_write_are_answered_when_the_gateway_stops() -> None:
     class Hangs(FenceRefused):
         async def create_or_read(
-            self, key: bytes, value: bytes, hedge_after: float, until: float
+            self, key: bytes, value: bytes, hedge_after: float, until: float, floor: object = None
         ) -> tuple[int, bytes]:
             await asyncio.sleep(3600)
             raise AssertionError("unreachable")

@@ -508,13 +508,17 @@ class EtcdClient:
         *,
         hedge_after: float | None = None,
         until: float | None = None,
+        floor: tuple[bytes, bytes] | None = None,
     ) -> tuple[int, bytes | None]:
         """Write ``key`` only if it does not exist yet, in one transaction: (revision, ``value``)
         when this call wrote it, else (mod revision, the value the key holds). With
         ``hedge_after`` and ``until``, the transaction is sent ``hedged`` (it is safe to repeat:
-        whichever copy commits first decides, the others read the key)."""
+        whichever copy commits first decides, the others read the key). With ``floor`` =
+        (floor key, bound), it writes only while the floor key holds a value below ``bound``
+        (bytes order): a key deleted once the floor passed it can never be created again
+        (answer: (0, None), as for a key that is not there)."""
         if hedge_after is not None and until is not None and self.transport == "grpc":
-            request = etcdwire.create_if_absent(key, value)
+            request = etcdwire.create_if_absent(key, value, floor)
 
             async def attempt(index: int, limit: float) -> bytes:
                 return await self._grpc_txn(index, request, limit)
@@ -530,8 +534,15 @@ class EtcdClient:
                 return 0, None
             return answer.ranged[0].mod_revision, answer.ranged[0].value
         k = b64(key)
+        compare: list[dict[str, str]] = [
+            {"key": k, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}
+        ]
+        if floor is not None:
+            compare.append(
+                {"key": b64(floor[0]), "target": "VALUE", "value": b64(floor[1]), "result": "LESS"}
+            )
         body = {
-            "compare": [{"key": k, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}],
+            "compare": compare,
             "success": [{"request_put": {"key": k, "value": b64(value)}}],
             "failure": [{"request_range": {"key": k}}],
         }
@@ -546,6 +557,17 @@ class EtcdClient:
             return 0, None
         existing = _kv(kvs[0])
         return existing.mod_revision, existing.value
+
+    async def raise_to(self, key: bytes, value: bytes) -> None:
+        """Make ``key`` hold at least ``value`` (bytes order): create it, or replace a smaller
+        value; never lower it, however many callers raise it at once."""
+        k, v = b64(key), b64(value)
+        put = [{"request_put": {"key": k, "value": v}}]
+        absent = {"key": k, "target": "CREATE", "create_revision": "0", "result": "EQUAL"}
+        if (await self.call("kv/txn", {"compare": [absent], "success": put})).get("succeeded"):
+            return
+        below = {"key": k, "target": "VALUE", "value": v, "result": "LESS"}
+        await self.call("kv/txn", {"compare": [below], "success": put})
 
     async def get(self, key: bytes, timeout: float | None = None) -> KeyValue | None:
         """The key's value and mod revision (a linearizable read), None when it does not exist."""

@@ -32,7 +32,8 @@ TXN = "/etcdserverpb.KV/Txn"
 WATCH = "/etcdserverpb.Watch/Watch"
 
 _VARINT, _LEN = 0, 2
-_CREATE_TARGET = 1
+_CREATE_TARGET, _VALUE_TARGET = 1, 3
+_LESS = 2
 _NODELETE = 1
 
 
@@ -105,12 +106,22 @@ def _int64(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
-def create_if_absent(key: bytes, value: bytes) -> bytes:
-    """``TxnRequest``: put ``key`` = ``value`` if the key was never created, else range it."""
+def create_if_absent(key: bytes, value: bytes, floor: tuple[bytes, bytes] | None = None) -> bytes:
+    """``TxnRequest``: put ``key`` = ``value`` if the key was never created (and, with ``floor``
+    = (floor key, bound), only if the floor key's value is below ``bound``), else range it."""
     compare = _int_field(2, _CREATE_TARGET) + _bytes_field(3, key) + _int_field(5, 0)
+    compares = _bytes_field(1, compare)
+    if floor is not None:
+        below = (
+            _int_field(1, _LESS)
+            + _int_field(2, _VALUE_TARGET)
+            + _bytes_field(3, floor[0])
+            + _bytes_field(7, floor[1])
+        )
+        compares += _bytes_field(1, below)
     put = _bytes_field(1, key) + _bytes_field(2, value)
     return (
-        _bytes_field(1, compare)
+        compares
         + _bytes_field(2, _bytes_field(2, put))
         + _bytes_field(3, _bytes_field(1, _bytes_field(1, key)))
     )

@@ -30,7 +30,7 @@ from validator.engine.hashchain import GENESIS, HashChain
 from validator.node.catchup import transfer
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
-from validator.node.inputlog import LOG, SNAP, Chunk, roots_prefix
+from validator.node.inputlog import FLOOR, LOG, SNAP, Chunk, counter_bytes, roots_prefix
 from validator.node.settings import Settings
 from validator.node.snapshot_files import Position, SnapshotStore
 
@@ -232,6 +232,16 @@ class Node:
         old, _, _ = await self.etcd.get_range(
             LOG, prefix_end(LOG), keys_only=True, max_mod_revision=floor
         )
+        # First each gateway's floor past the keys about to go: an attempt at one of them still
+        # held somewhere (a paused member answers it when it resumes) would otherwise create the
+        # key again, and a chunk its clients were told never committed would be logged.
+        highest: dict[bytes, int] = {}
+        for kv in old:
+            gateway, _, digits = kv.key[len(LOG) :].rpartition(b"/")
+            if digits.isdigit():
+                highest[gateway] = max(highest.get(gateway, 0), int(digits))
+        for gateway, top in highest.items():
+            await self.etcd.raise_to(FLOOR + gateway, counter_bytes(top))
         await self.etcd.delete_keys([kv.key for kv in old])
         await self.etcd.compact(floor)
         self.deleted_below = floor

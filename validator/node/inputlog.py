@@ -36,6 +36,7 @@ LOG = b"/venue/log/"
 SNAP = b"/venue/snap/"
 ROOTS = b"/venue/roots/"
 SIGS = b"/venue/sigs/"
+FLOOR = b"/venue/floor/"
 
 log = logging.getLogger("validator.node.inputlog")
 
@@ -50,11 +51,23 @@ def gateway_prefix(gateway: str) -> bytes:
 
 
 def chunk_key(gateway: str, counter: int) -> bytes:
-    return gateway_prefix(gateway) + b"%020d" % counter
+    return gateway_prefix(gateway) + counter_bytes(counter)
 
 
 def key_counter(key: bytes) -> int:
     return int(key.rsplit(b"/", 1)[1])
+
+
+def floor_key(gateway: str) -> bytes:
+    """Where the highest counter of ``gateway``'s chunk keys that compaction may have deleted is
+    kept (``counter_bytes``); a chunk write goes through only above it."""
+    gateway_prefix(gateway)  # the same rules for the id
+    return FLOOR + gateway.encode()
+
+
+def counter_bytes(counter: int) -> bytes:
+    """A key counter as the floor holds it: 20 digits, so bytes order is number order."""
+    return b"%020d" % counter
 
 
 def roots_prefix(ordinal: int) -> bytes:

@@ -36,7 +36,14 @@ from validator.node.errors import (
     WriteRefusedError,
 )
 from validator.node.etcd import EtcdClient, prefix_end
-from validator.node.inputlog import chunk_key, encode_chunk, gateway_prefix, key_counter
+from validator.node.inputlog import (
+    chunk_key,
+    counter_bytes,
+    encode_chunk,
+    floor_key,
+    gateway_prefix,
+    key_counter,
+)
 
 FENCE = encode_chunk([])
 """What a gateway writes, create-if-absent, under the key of a chunk write it gave up on: an
@@ -67,6 +74,7 @@ class Sequencer:
         self.etcd = etcd
         self.gateway = gateway
         self.prefix = gateway_prefix(gateway)
+        self.floor_key = floor_key(gateway)
         self.max_messages = max_messages
         self.deadline = deadline
         self.attempt_timeout = attempt_timeout
@@ -157,8 +165,15 @@ class Sequencer:
     async def _next_counter(self) -> int:
         async with self._counter_lock:
             if self._counter is None or self._resync:
+                # the floor must exist: a write's guard compares its value (etcd fails a value
+                # comparison on a missing key)
+                await self.etcd.create(self.floor_key, counter_bytes(0))
+                floor = await self.etcd.get(self.floor_key)
                 last = await self.etcd.last_key(self.prefix, prefix_end(self.prefix))
-                after = 1 if last is None else key_counter(last.key) + 1
+                after = max(
+                    1 if last is None else key_counter(last.key) + 1,
+                    1 if floor is None else int(floor.value) + 1,
+                )
                 # never back: keys handed to writes still in flight are not in etcd yet
                 self._counter = max(after, self._counter or 0)
                 self._resync = False
@@ -182,6 +197,7 @@ class Sequencer:
                     value,
                     hedge_after=self.attempt_timeout,
                     until=give_up,
+                    floor=self._guard(counter),
                 )
                 if stored == value:  # written now, or by an earlier attempt of ours
                     self.chunks_written += 1
@@ -206,6 +222,10 @@ class Sequencer:
                     raise WriteRefusedError(f"no attempt reached a member ({exc})") from exc
                 return await self._settle(counter, value, exc)
 
+    def _guard(self, counter: int) -> tuple[bytes, bytes]:
+        """The write of key ``counter`` goes through only while the floor is below it."""
+        return self.floor_key, counter_bytes(counter)
+
     async def _settle(self, counter: int, value: bytes, cause: EtcdError) -> int:
         """Decide the fate of a chunk write not confirmed by the deadline: fence its key."""
         key = chunk_key(self.gateway, counter)
@@ -216,13 +236,15 @@ class Sequencer:
                 FENCE,
                 hedge_after=self.attempt_timeout,
                 until=loop.time() + self.settle_timeout,
+                floor=self._guard(counter),
             )
         except EtcdError as exc:  # unreachable, or the fence itself refused: still unknown
             self.unknown += 1
             raise WriteOutcomeUnknownError(
                 f"not confirmed within {self.deadline}s ({cause}) and not fenced ({exc})"
             ) from exc
-        if stored is None:  # the key is gone (compacted): whatever it held is unknowable
+        if stored is None:  # the key is gone (compacted, the floor past it): whatever it held
+            # is unknowable, but no late attempt can create it again
             self.unknown += 1
             raise WriteOutcomeUnknownError(f"chunk key {key!r} vanished while settling")
         if stored == value:  # an earlier attempt landed after all
