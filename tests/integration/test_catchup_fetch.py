@@ -1,17 +1,25 @@
-"""A peer's snapshot is fetched whole, however it arrives, and a too large one is refused."""
+"""A peer's snapshot is fetched whole, however it arrives, a too large one is refused, and one
+under another log revision than the committee's is refused."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from devnet.etcdcluster import start_cluster
+from devnet.loggen import generate
+from validator.engine import Engine
 from validator.node import catchup
-from validator.node.catchup import SnapshotRefused, fetch
+from validator.node.catchup import SnapshotRefused, fetch, verify
+from validator.node.etcd import EtcdClient
+from validator.node.inputlog import roots_prefix
 
 BODY = bytes(range(256)) * (5 * 4096)  # 5 MiB
 
@@ -68,3 +76,42 @@ def test_a_snapshot_over_the_limit_is_refused(
 
     with pytest.raises(SnapshotRefused, match=f"larger than {len(BODY) - 1} bytes"):
         asyncio.run(scenario())
+
+
+def test_a_vouched_snapshot_with_another_log_revision_is_refused(tmp_path: Path) -> None:
+    """A peer serving a genuine snapshot (root, chain head and sequence all the committee's)
+    under another log revision in its header: the node would go on from the wrong place in the
+    log, skipping chunks or applying some twice. The committee's root record now carries the
+    revision, and it must match."""
+    engine = Engine()
+    for seq, msg in enumerate(generate(300, 3), 1):
+        engine.apply_at(seq, msg)
+    body = engine.snapshot()
+    chain = bytes(range(32))
+    committee = ["ams1", "fra1", "sin1"]
+    record = {
+        "root": hashlib.sha256(body).hexdigest(),
+        "first": 1,
+        "last": engine.seq,
+        "chain": chain.hex(),
+        "revision": 1234,
+    }
+
+    def raw(revision: int) -> bytes:
+        header = {"chain": chain.hex(), "ordinal": 200, "revision": revision, "seq": engine.seq}
+        return json.dumps(header).encode() + b"\n" + body
+
+    async def scenario() -> tuple[int, str]:
+        client = EtcdClient(cluster.endpoints)
+        for member in committee[:2]:
+            await client.put(roots_prefix(200) + member.encode(), json.dumps(record).encode())
+        good = await verify(raw(1234), client, committee, "peer")
+        with pytest.raises(SnapshotRefused) as refused:
+            await verify(raw(1240), client, committee, "peer")
+        await client.aclose()
+        return good.at.revision, str(refused.value)
+
+    with start_cluster(["s0", "s1", "s2"], tmp_path / "etcd") as cluster:
+        revision, why = asyncio.run(scenario())
+    assert revision == 1234
+    assert why == "chunk 200: log revision 1240 is not the committee's 1234"

@@ -6,10 +6,11 @@ A snapshot is taken at a batch boundary (``snapshot_every`` is a multiple of ``b
 at every boundary each node publishes its state root and hash-chain head under
 ``/venue/roots/<chunk>/<node>``. A fetched snapshot at chunk ``k`` is accepted only if a majority
 of the committee published, for chunk ``k``, the root sha256(snapshot body) (the engine's state
-hash is the hash of its canonical snapshot), the same hash-chain head and the same last sequence,
-and if the engine then restores it (canonical and consistent). Anything else (a peer that does not
-answer, a bit flipped, a snapshot of another state, one no majority vouches for) is refused with
-the reason, and the next peer is asked.
+hash is the hash of its canonical snapshot), the same hash-chain head, the same last sequence and
+the same log revision (where the node goes on from), and if the engine then restores it
+(canonical and consistent). Anything else (a peer that does not answer, a bit flipped, a
+snapshot of another state or place in the log, one no majority vouches for) is refused with the
+reason, and the next peer is asked.
 """
 
 from __future__ import annotations
@@ -70,20 +71,20 @@ async def vouched(etcd: EtcdClient, committee: list[str], ordinal: int) -> dict[
     """The root record (root, chain, last) a majority of the committee published for chunk
     ``ordinal``; SnapshotRefused if none has a majority."""
     kvs, _, _ = await etcd.get_range(roots_prefix(ordinal), prefix_end(roots_prefix(ordinal)))
-    votes: dict[tuple[str, str, int], int] = {}
+    votes: dict[tuple[str, str, int, int], int] = {}
     for kv in kvs:
         if kv.key[len(roots_prefix(ordinal)) :].decode(errors="replace") not in committee:
             continue
         try:
             d = json.loads(kv.value)
-            key = (str(d["root"]), str(d["chain"]), int(d["last"]))
+            key = (str(d["root"]), str(d["chain"]), int(d["last"]), int(d["revision"]))
         except (ValueError, KeyError, TypeError):
             continue
         votes[key] = votes.get(key, 0) + 1
     majority = len(committee) // 2 + 1
-    for (root, chain, last), n in votes.items():
+    for (root, chain, last, revision), n in votes.items():
         if n >= majority:
-            return {"root": root, "chain": chain, "last": last}
+            return {"root": root, "chain": chain, "last": last, "revision": revision}
     raise SnapshotRefused(
         f"no majority of the committee published a root for chunk {ordinal} ({sum(votes.values())}"
         f" of {len(committee)} roots, {len(votes)} distinct)"
@@ -103,6 +104,11 @@ async def verify(raw: bytes, etcd: EtcdClient, committee: list[str], peer: str) 
         raise SnapshotRefused(
             f"chunk {at.ordinal}: hash-chain head {at.chain.hex()[:16]}... / seq {seq} differ "
             f"from the committee's {str(record['chain'])[:16]}... / {record['last']}"
+        )
+    if at.revision != record["revision"]:  # the node would go on from the wrong place in the
+        raise SnapshotRefused(  # log: skipping chunks, or applying some twice
+            f"chunk {at.ordinal}: log revision {at.revision} is not the committee's "
+            f"{record['revision']}"
         )
     try:
         engine = await asyncio.to_thread(Engine.restore, body)

@@ -188,7 +188,13 @@ class Node:
         self.unchecked.append(b)
         self.boundaries.put_nowait(b)
         value = json.dumps(
-            {"root": b.root.hex(), "first": b.first, "last": b.last, "chain": b.chain.hex()}
+            {
+                "root": b.root.hex(),
+                "first": b.first,
+                "last": b.last,
+                "chain": b.chain.hex(),
+                "revision": self.revision,
+            }
         ).encode()
         key = roots_prefix(b.index) + self.settings.node_id.encode()
         while True:  # the chunk is applied already: this root must be published, not skipped
