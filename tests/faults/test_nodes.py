@@ -170,13 +170,16 @@ class TamperingPeer:
 
     def __init__(self, honest: str) -> None:
         source = honest
+        self.tamper = True
+        peer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 raw = urllib.request.urlopen(source + "/snapshot", timeout=10).read()
                 header, _, body = raw.partition(b"\n")
                 flipped = bytearray(body)
-                flipped[len(flipped) // 2] ^= 0x01
+                if peer.tamper:
+                    flipped[len(flipped) // 2] ^= 0x01
                 self.send_response(200)
                 self.end_headers()
                 self.wfile.write(header + b"\n" + bytes(flipped))
@@ -205,7 +208,8 @@ def test_a_node_on_an_empty_disk_catches_up_by_a_verified_peer_snapshot_and_refu
     """Before, a node whose log position etcd had compacted away stopped serving for good
     ("it needs a peer's snapshot"). Now it asks its peers; a snapshot whose state root is not
     the one most of the committee published is refused with the reason, and the next peer's is
-    taken. With only a tampering peer it does not serve and says why."""
+    taken. With only a tampering peer it does not serve and says why, and keeps trying: once the
+    peer serves the true snapshot, it catches up."""
     sites = make_sites(
         cluster, tmp_path, snapshot_every=4, batch_every=2, etcd_timeout=1.0, log_retention=6.0
     )
@@ -239,5 +243,15 @@ def test_a_node_on_an_empty_disk_catches_up_by_a_verified_peer_snapshot_and_refu
         assert "no peer's snapshot was accepted" in error and "is not the committee's" in error
         send(sites, msgs[3600:])  # the others go on
         assert http_json(sites.site("fra1").node_url + "/health")[0] == 200
+        # the peer serves the true snapshot again: the node, which kept trying, catches up
+        # (before, one failed round stopped it until an operator restarted it)
+        liar.tamper = False
+        deadline = time.monotonic() + 40
+        while (health := http_json(sites.site("ams1").node_url + "/health"))[0] != 200:
+            assert time.monotonic() < deadline, health
+            time.sleep(0.2)
+        got = hashes(sites, timeout=20)
+        assert got["ams1"]["hash"] == got["fra1"]["hash"]
+        assert got["ams1"]["seq"] == got["fra1"]["seq"] > 3900
     finally:
         sites.stop()

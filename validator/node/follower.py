@@ -65,6 +65,11 @@ class Node:
         self.boundary_seq = 0
         """Sequence at the last batch boundary."""
         self.diverged: str | None = None
+        """Why this node stopped serving for good (its state is not the committee's, or it
+        failed): it serves no read and signs no batch."""
+        self.lagging: str | None = None
+        """Why this node cannot serve yet (its log position is gone and no peer's snapshot has
+        been accepted so far); it keeps trying."""
         self.unchecked: list[Boundary] = []
         self.boundaries: asyncio.Queue[Boundary] = asyncio.Queue()
         """Batch boundaries, for the settlement signer."""
@@ -90,7 +95,11 @@ class Node:
 
     @property
     def serving(self) -> bool:
-        return self.diverged is None
+        return self.diverged is None and self.lagging is None
+
+    @property
+    def why_not_serving(self) -> str | None:
+        return self.diverged or self.lagging
 
     def stop_serving(self, reason: str) -> None:
         if self.diverged is None:
@@ -111,8 +120,10 @@ class Node:
                             await self._apply(kv.key, kv.mod_revision, kv.value)
                             await asyncio.sleep(0)  # let reads in between chunks
                 except EtcdCompactedError as exc:
-                    if not await self.catch_up(str(exc)):
-                        return
+                    wait = 1.0
+                    while not await self.catch_up(str(exc)):  # peers restarting, unreachable,
+                        await asyncio.sleep(wait)  # or not yet vouched for: try again
+                        wait = min(2 * wait, 10.0)
                 except EtcdError as exc:
                     log.debug("log unavailable (%s); retrying", exc)
                     await asyncio.sleep(0.05)
@@ -139,18 +150,22 @@ class Node:
 
     async def catch_up(self, why: str) -> bool:
         """The log from our position is compacted away: take a peer's snapshot the committee
-        vouches for (``validator.node.catchup``) and go on from there; False (and stop serving,
-        saying why each peer was refused) if none is."""
+        vouches for (``validator.node.catchup``) and go on from there; False (not serving
+        meanwhile, saying why each peer was refused) if none is, this time."""
         got, refused = await transfer(
             self.settings.peers, self.etcd, self.settings.committee, self.revision
         )
         if got is None:
             reasons = "; ".join(refused) or "no peers configured (the peers setting)"
-            self.stop_serving(
-                f"cannot catch up from revision {self.revision} ({why}) and no peer's snapshot "
-                f"was accepted: {reasons}"
+            lagging = (
+                f"node {self.settings.node_id} cannot catch up from revision {self.revision} "
+                f"({why}) and no peer's snapshot was accepted: {reasons}; trying again"
             )
+            if lagging != self.lagging:
+                log.error(lagging)
+            self.lagging = lagging
             return False
+        self.lagging = None
         await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
         self.engine = got.engine
         self.applied, self.revision = got.at.ordinal, got.at.revision

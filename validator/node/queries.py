@@ -1,6 +1,7 @@
 """Read queries a node serves from its own engine: health, book depth, accounts, positions.
 
-A node that has diverged from the committee answers every query with 503 and the reason.
+A node that does not serve (diverged from the committee, or still catching up) answers every query
+with 503 and the reason.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ def create_app(
     app = FastAPI(title=f"validator node {node.settings.node_id}")
 
     def refused() -> Response | None:
-        if node.diverged is not None:
-            return JSONResponse({"error": node.diverged}, status_code=503)
+        if not node.serving:
+            return JSONResponse({"error": node.why_not_serving}, status_code=503)
         return None
 
     @app.get("/health")
@@ -34,7 +35,7 @@ def create_app(
             "applied_chunk": node.applied,
             "revision": node.revision,
             "seq": node.engine.seq,
-            "error": node.diverged,
+            "error": node.why_not_serving,
             "condition": None if watch is None else watch.public(),
             "leadership_moves": None if mover is None else mover.moves,
         }

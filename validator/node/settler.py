@@ -246,7 +246,7 @@ class Settler:
         while True:
             b = backlog.popleft() if backlog else await node.boundaries.get()
             if not node.serving:  # a diverged node's root is not the venue's: sign nothing
-                log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
+                log.warning("batch at chunk %d not signed: %s", b.index, node.why_not_serving)
                 continue
             while node.serving and not await self._settle_once(b):  # never skipped: the
                 await asyncio.sleep(1.0)  # ledger takes contiguous ranges only
