@@ -16,6 +16,7 @@ from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
 from validator.node.inputlog import (
     LOG,
+    ROOTS,
     SNAP,
     chunk_key,
     counter_bytes,
@@ -150,7 +151,7 @@ def test_a_late_attempt_at_a_compacted_chunk_key_cannot_create_it_again(
         runner.cancel()
         for member in COMMITTEE:
             await n.etcd.put(SNAP + member.encode(), b"10 %d" % revision)
-        n._floors.append((time.monotonic() - 3600, revision))  # a floor old enough
+        n._floors.append((time.monotonic() - 3600, revision, 10))  # a floor old enough
         await n._compact()
         assert n.deleted_below == revision
         # the first write again, exactly as it was sent (its guard travels with it)
@@ -179,3 +180,35 @@ def test_a_late_attempt_at_a_compacted_chunk_key_cannot_create_it_again(
     assert first == chunk_key("gw", 4)
     assert last == chunk_key("gw", 10)
     assert retries == 1
+
+
+def test_own_roots_go_once_every_snapshot_is_past_them_and_the_ledger_has_them(
+    etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """Roots were kept forever (about a kilobyte per boundary, every 50 chunks, until etcd's
+    quota stopped every write). A node now deletes its own roots below the committee's lowest
+    snapshot (a log_retention old), and, when it settles batches, only those the ledger has."""
+    plain = node(etcd, tmp_path, "ams1")  # no settler
+    settling = node(etcd, tmp_path, "fra1")
+    settling.settled_through = 50  # the ledger has the batch at chunk 50 only
+
+    async def scenario() -> list[bytes]:
+        put = plain.etcd.put
+        for k in (50, 100, 150, 200):
+            for member in ("ams1", "fra1", "sin1"):
+                revision = await put(roots_prefix(k) + member.encode(), b'{"root":"00"}')
+        for member in COMMITTEE:
+            await put(SNAP + member.encode(), b"160 %d" % revision)
+        for n in (plain, settling):
+            n._floors.append((time.monotonic() - 3600, revision, 160))  # a floor old enough
+            await n._compact()
+        kvs, _, _ = await plain.etcd.get_range(ROOTS, prefix_end(ROOTS), keys_only=True)
+        return [kv.key[len(ROOTS) :] for kv in kvs]
+
+    left = asyncio.run(scenario())
+    assert left == [
+        b"%020d/%s" % (k, m.encode())
+        for k in (50, 100, 150, 200)
+        for m in ("ams1", "fra1", "sin1")
+        if not (m == "ams1" and k < 160) and not (m == "fra1" and k <= 50)
+    ]

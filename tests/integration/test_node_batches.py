@@ -26,9 +26,9 @@ from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.test_settlement import SITES, VALIDATORS
 from validator.engine import Engine
 from validator.engine.codec import encode_message
-from validator.node.etcd import EtcdClient
+from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
-from validator.node.inputlog import SNAP, sigs_prefix
+from validator.node.inputlog import SIGS, SNAP, sigs_prefix
 from validator.node.sequencer import Sequencer
 from validator.node.settings import Settings
 from validator.node.settler import Settler
@@ -301,7 +301,8 @@ def test_batches_left_unsettled_by_a_restart_are_resumed_from_the_published_root
     """Three nodes holding a quorum apply 200 chunks (boundaries at 50, 100, 150, 200; a
     snapshot at 200) with no settler running, then restart: they restore the snapshot at 200
     and no new chunk comes. Boundaries lived only in memory, so nothing was ever signed; now
-    each node reads its own published roots back and all four batches commit in order."""
+    each node reads its own published roots back and all four batches commit in order; then
+    each deletes its signatures of them."""
     nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=2.0)
     quorum = [nodes[i] for i in (0, 1, 3)]
     lines = [encode_message(m) for m in generate(400, 7)]
@@ -342,6 +343,10 @@ def test_batches_left_unsettled_by_a_restart_are_resumed_from_the_published_root
         while (await asyncio.to_thread(quorum[0].ledger.last_committed))[2] < 4:
             assert time.monotonic() < deadline, "the batches from before the restart not settled"
             await asyncio.sleep(0.25)
+        ours = {s.node_id for s in quorum}
+        while [k for k in (await _sig_keys(etcd))[0] if k.rsplit(b"/", 1)[1].decode() in ours]:
+            assert time.monotonic() < deadline, "signatures of committed batches left in etcd"
+            await asyncio.sleep(0.1)
         for t in tasks:
             t.cancel()
 
@@ -353,3 +358,11 @@ def test_batches_left_unsettled_by_a_restart_are_resumed_from_the_published_root
     assert sorted((c.first_sequence, c.last_sequence) for c in committed) == [
         (1, 100), (101, 200), (201, 300), (301, 400)
     ]  # fmt: skip
+
+
+async def _sig_keys(etcd: EtcdCluster) -> tuple[list[bytes], bool]:
+    """Every signature key left in etcd (a node deletes its own once the batch is committed)."""
+    client = EtcdClient(etcd.endpoints)
+    kvs, _, more = await client.get_range(SIGS, prefix_end(SIGS), keys_only=True)
+    await client.aclose()
+    return [kv.key for kv in kvs], more

@@ -30,7 +30,7 @@ from validator.engine.hashchain import GENESIS, HashChain
 from validator.node.catchup import transfer
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
-from validator.node.inputlog import FLOOR, LOG, SNAP, Chunk, counter_bytes, roots_prefix
+from validator.node.inputlog import FLOOR, LOG, ROOTS, SNAP, Chunk, counter_bytes, roots_prefix
 from validator.node.settings import Settings
 from validator.node.snapshot_files import Position, SnapshotStore
 
@@ -76,8 +76,14 @@ class Node:
         self.restored = asyncio.Event()
         """Set once the newest snapshot is restored (``applied`` is where the node started)."""
         self.deleted_below = 0
-        self._floors: collections.deque[tuple[float, int]] = collections.deque()
-        self._usable_floor = 0
+        self._floors: collections.deque[tuple[float, int, int]] = collections.deque()
+        """(when seen, revision, chunk ordinal) of the committee's lowest snapshot position."""
+        self._usable_floor = (0, 0)
+        """(revision, ordinal) of a floor ``log_retention`` old: what may be deleted below."""
+        self._roots_forgotten_below = 0
+        self.settled_through: int | None = None if settings.chain is None else 0
+        """The settler's: the highest boundary (chunk ordinal) the ledger has committed, up to
+        which this node's roots may go; None when no settler runs (nothing waits for them)."""
 
     def restore(self) -> None:
         found = self.store.load_latest()
@@ -233,21 +239,25 @@ class Node:
         """Delete the log keys every committee node has a snapshot past, and compact etcd's
         history there, once that floor is ``log_retention`` seconds old."""
         kvs, _, _ = await self.etcd.get_range(SNAP, prefix_end(SNAP))
-        published: dict[str, int] = {}
+        published: dict[str, tuple[int, int]] = {}
         for kv in kvs:
             try:
-                published[kv.key[len(SNAP) :].decode()] = int(kv.value.split()[1])
-            except (ValueError, IndexError, UnicodeDecodeError):
+                at_ordinal, at_revision = kv.value.split()
+                published[kv.key[len(SNAP) :].decode()] = (int(at_revision), int(at_ordinal))
+            except (ValueError, UnicodeDecodeError):
                 log.warning("snapshot position %r unreadable: %r", kv.key, kv.value[:80])
         # every member's position, not merely "not a strict subset": a replaced member's entry
         # beside a new member that has none yet is no floor at all
         if not set(self.settings.committee) <= set(published):
             return
         now = time.monotonic()
-        self._floors.append((now, min(published[n] for n in self.settings.committee)))
+        lowest = min(published[n] for n in self.settings.committee)
+        self._floors.append((now, *lowest))
         while self._floors and self._floors[0][0] <= now - self.settings.log_retention:
-            self._usable_floor = self._floors.popleft()[1]
-        floor = self._usable_floor
+            _, *usable = self._floors.popleft()
+            self._usable_floor = (usable[0], usable[1])
+        floor, ordinal = self._usable_floor
+        await self._forget_roots(ordinal)
         if floor <= self.deleted_below:
             return
         old, _, _ = await self.etcd.get_range(
@@ -267,6 +277,20 @@ class Node:
         await self.etcd.compact(floor)
         self.deleted_below = floor
         log.info("log compacted: %d chunks up to revision %d deleted", len(old), floor)
+
+    async def _forget_roots(self, ordinal: int) -> None:
+        """Delete this node's own roots below chunk ``ordinal`` (every committee node has a
+        snapshot past it, for ``log_retention`` already: no catch-up asks for them, every
+        checker had them) that the ledger has also committed (the settler resumes unsettled
+        batches from them). Roots were kept forever: at a boundary every 50 chunks, etcd's
+        space filled by about a kilobyte per boundary, until its quota stopped every write."""
+        limit = ordinal if self.settled_through is None else min(ordinal, self.settled_through + 1)
+        if limit <= self._roots_forgotten_below:
+            return
+        own = b"/" + self.settings.node_id.encode()
+        kvs, _, _ = await self.etcd.get_range(ROOTS, roots_prefix(limit), keys_only=True)
+        await self.etcd.delete_keys([kv.key for kv in kvs if kv.key.endswith(own)])
+        self._roots_forgotten_below = limit
 
     async def _check_roots_forever(self) -> None:
         committee = set(self.settings.committee)

@@ -250,6 +250,16 @@ class Settler:
                 continue
             while node.serving and not await self._settle_once(b):  # never skipped: the
                 await asyncio.sleep(1.0)  # ledger takes contiguous ranges only
+            if node.serving:
+                node.settled_through = b.index  # its root may go (with compaction)
+                await self._forget_signature(b)
+
+    async def _forget_signature(self, b: Boundary) -> None:
+        """Delete this node's signature of a committed batch (kept, it filled etcd)."""
+        try:
+            await self.etcd.delete_keys([sigs_prefix(b.index) + self.node_id.encode()])
+        except EtcdError as exc:  # left behind: only space
+            log.warning("signature of chunk %d not deleted: %s", b.index, exc)
 
     async def recover(self, node: Node) -> list[Boundary]:
         """The boundaries this node reached before it (re)started that the ledger has not
