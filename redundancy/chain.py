@@ -188,8 +188,14 @@ class Transactor:
         return receipt
 
     def _mined_revert(self, tx: Any, receipt: TxReceipt) -> ContractRevertError:
-        """Why a transaction that passed its estimate reverted once mined: the same call replayed
-        at the state it was mined on (the block before), decoded; or out of gas."""
+        """Why a transaction that passed its estimate reverted once mined (``mined_tx`` set)."""
+        error = self._why_mined_revert(tx, receipt)
+        error.mined_tx = receipt["transactionHash"].hex()
+        return error
+
+    def _why_mined_revert(self, tx: Any, receipt: TxReceipt) -> ContractRevertError:
+        """The same call replayed at the state it was mined on (the block before), decoded; or
+        out of gas."""
         tx_hash = receipt["transactionHash"].hex()
         if receipt["gasUsed"] >= tx["gas"]:
             return ContractRevertError("OutOfGas", {"tx": tx_hash, "gas": tx["gas"]}, "0x")

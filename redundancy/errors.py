@@ -69,6 +69,9 @@ class ContractRevertError(ChainError):
         self.error_name = error_name
         self.args_by_name = args
         self.selector = selector
+        self.mined_tx: str | None = None
+        """The transaction's hash when it was mined and reverted (None: refused at estimation,
+        nothing sent)."""
 
 
 class ConfigError(RedundancyError, ValueError):

@@ -19,6 +19,7 @@ from devnet.loggen import generate
 from devnet.world import build
 from redundancy.batches import Batch
 from redundancy.eip712 import Signature, Signer
+from redundancy.errors import ContractRevertError
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selection import DiversityPolicy
@@ -366,3 +367,28 @@ async def _sig_keys(etcd: EtcdCluster) -> tuple[list[bytes], bool]:
     kvs, _, more = await client.get_range(SIGS, prefix_end(SIGS), keys_only=True)
     await client.aclose()
     return [kv.key for kv in kvs], more
+
+
+def test_a_commit_mined_and_reverted_carries_its_transaction_and_its_decoded_error(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """A batch with no signatures, sent past estimation (a fixed gas limit, as a commit racing
+    another one is): it is mined and reverts. The error is the ledger's own, decoded, and says
+    the transaction was sent (before, a decoded revert did not, so the settler counted a mined
+    revert as refused at estimation and left it out of its submissions)."""
+    (node, *_) = settlers(w3, registry, owner, anvil_chain, etcd)
+    view = node.committee()
+    b = boundary()
+    fn = node.ledger.contract.functions.commitBatch(
+        Batch(view.epoch, b.first, b.last, b.root).as_tuple(), []
+    )
+    with pytest.raises(ContractRevertError) as caught:
+        node.ledger.tx.send(fn, Account.from_key(anvil_chain.dev_keys[5]), gas=300_000)
+    assert caught.value.error_name.startswith("Settlement")
+    assert caught.value.mined_tx is not None
+    receipt = w3.eth.get_transaction_receipt(caught.value.mined_tx)  # type: ignore[arg-type]
+    assert receipt["status"] == 0

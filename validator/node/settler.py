@@ -217,8 +217,7 @@ class Settler:
             await asyncio.to_thread(self.ledger.commit_batch, batch, list(sigs.values()))
         except ContractRevertError as exc:
             # refused at estimation (nothing sent) unless the receipt says it was mined
-            mined = "tx" in exc.args_by_name
-            if mined:
+            if exc.mined_tx is not None:  # sent and reverted (a decoded error says so too)
                 self.submissions.append((batch, True))
             log.info(
                 "batch %d-%d not committed by us (rank %d): %s",
