@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -35,6 +36,16 @@ def redact_url(url: str) -> str:
     return f"{parts.scheme}://{shown}{f':{port}' if port else ''}{'/...' if hidden else ''}"
 
 
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>()]+", re.IGNORECASE)
+_URL_PATH = re.compile(r"(\burl: )/[^\s'\"<>()]*", re.IGNORECASE)
+
+
+def redact_text(text: str) -> str:
+    """``text`` (an HTTP library's error message) with every URL as ``redact_url`` shows it and
+    a bare request path (``... with url: /v3/<key>``) hidden."""
+    return _URL_PATH.sub(r"\1/...", _URL.sub(lambda m: redact_url(m.group(0)), text))
+
+
 class ChainUnreachableError(ChainError, ConnectionError):
     """Raised when the deployment's chain cannot answer now but may later: the RPC endpoint does
     not answer or fails a request, or it serves another chain (or no contract) than the
@@ -44,6 +55,7 @@ class ChainUnreachableError(ChainError, ConnectionError):
     """
 
     def __init__(self, rpc_url: str, reason: str) -> None:
+        reason = redact_text(reason)
         super().__init__(f"RPC endpoint {redact_url(rpc_url)} is unreachable: {reason}")
         self.rpc_url = rpc_url
         self.reason = reason

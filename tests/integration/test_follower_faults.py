@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devnet.etcdcluster import EtcdCluster, start_cluster
+from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
 from validator.node.inputlog import (
@@ -212,3 +213,24 @@ def test_own_roots_go_once_every_snapshot_is_past_them_and_the_ledger_has_them(
         for m in ("ams1", "fra1", "sin1")
         if not (m == "ams1" and k < 160) and not (m == "fra1" and k <= 50)
     ]
+
+
+def test_a_floor_that_is_not_a_counter_refuses_writes_and_says_so(
+    etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """Bytes order is number order only for 20 digits: a floor of b"5" is above every counter,
+    so every write failed its guard and the gateway looped on new keys without end. It now
+    refuses (nothing was sent) and names the key and the value."""
+    client = EtcdClient(etcd.endpoints)
+
+    async def scenario() -> None:
+        await client.put(floor_key("gw"), b"5")
+        writer = Sequencer(client, "gw", deadline=1.0)
+        runner = asyncio.create_task(writer.run())
+        try:
+            await asyncio.wait_for(writer.submit([b'{"type":"noop"}']), 10)
+        finally:
+            runner.cancel()
+
+    with pytest.raises(EtcdError, match="holds b'5', not a 20-digit counter"):
+        asyncio.run(scenario())

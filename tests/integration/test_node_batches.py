@@ -221,6 +221,33 @@ def test_a_committee_change_while_a_batch_waits_for_its_quorum_is_signed_again_a
     assert _ledger_transactions(w3, sv0.ledger.address, start) == [1]
 
 
+def test_a_node_late_for_a_committed_batch_moves_on_without_signing_it(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """Nodes delete their signatures once a batch is committed, so a node reaching the boundary
+    later found no quorum and waited its whole timeout on a batch already settled. It now asks
+    the ledger first."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd)
+    b = boundary()
+    assert asyncio.run(_settle([nodes[i] for i in (0, 1, 3)], b, 20.0)) == [True] * 3
+    late = nodes[2]
+
+    async def scenario() -> tuple[bool, list[bytes]]:
+        view = await asyncio.to_thread(late.committee)
+        settled = await late.settle(b, view, 20.0)
+        prefix = sigs_prefix(b.index)
+        kvs, _, _ = await late.etcd.get_range(prefix, prefix_end(prefix))
+        return settled, [kv.key for kv in kvs]
+
+    settled, keys = asyncio.run(scenario())
+    assert settled
+    assert sigs_prefix(b.index) + late.node_id.encode() not in keys  # nothing to sign
+
+
 def test_a_commit_that_fails_everywhere_is_tried_again_until_the_ledger_has_it(
     w3: Web3,
     registry: RegistryClient,

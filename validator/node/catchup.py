@@ -71,13 +71,14 @@ async def vouched(etcd: EtcdClient, committee: list[str], ordinal: int) -> dict[
     """The root record (root, chain, last) a majority of the committee published for chunk
     ``ordinal``; SnapshotRefused if none has a majority."""
     kvs, _, _ = await etcd.get_range(roots_prefix(ordinal), prefix_end(roots_prefix(ordinal)))
-    votes: dict[tuple[str, str, int, int], int] = {}
+    votes: dict[tuple[str, str, int, int | None], int] = {}
     for kv in kvs:
         if kv.key[len(roots_prefix(ordinal)) :].decode(errors="replace") not in committee:
             continue
         try:
             d = json.loads(kv.value)
-            key = (str(d["root"]), str(d["chain"]), int(d["last"]), int(d["revision"]))
+            revision = int(d["revision"]) if "revision" in d else None  # None: an older node's
+            key = (str(d["root"]), str(d["chain"]), int(d["last"]), revision)
         except (ValueError, KeyError, TypeError):
             continue
         votes[key] = votes.get(key, 0) + 1
@@ -105,8 +106,10 @@ async def verify(raw: bytes, etcd: EtcdClient, committee: list[str], peer: str) 
             f"chunk {at.ordinal}: hash-chain head {at.chain.hex()[:16]}... / seq {seq} differ "
             f"from the committee's {str(record['chain'])[:16]}... / {record['last']}"
         )
-    if at.revision != record["revision"]:  # the node would go on from the wrong place in the
-        raise SnapshotRefused(  # log: skipping chunks, or applying some twice
+    # another revision: the node would go on from the wrong place in the log, skipping chunks
+    # or applying some twice (None: roots of nodes from before revisions were recorded)
+    if record["revision"] is not None and at.revision != record["revision"]:
+        raise SnapshotRefused(
             f"chunk {at.ordinal}: log revision {at.revision} is not the committee's "
             f"{record['revision']}"
         )

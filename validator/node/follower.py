@@ -74,7 +74,9 @@ class Node:
         self.boundaries: asyncio.Queue[Boundary] = asyncio.Queue()
         """Batch boundaries, for the settlement signer."""
         self.restored = asyncio.Event()
-        """Set once the newest snapshot is restored (``applied`` is where the node started)."""
+        """Set once the newest snapshot is restored."""
+        self.restored_at = 0
+        """The chunk the node started from (its snapshot's), once ``restored`` is set."""
         self.deleted_below = 0
         self._floors: collections.deque[tuple[float, int, int]] = collections.deque()
         """(when seen, revision, chunk ordinal) of the committee's lowest snapshot position."""
@@ -115,6 +117,7 @@ class Node:
     async def run(self) -> None:
         log.info("engine: %s", IMPLEMENTATION)
         self.restore()
+        self.restored_at = self.applied
         self.restored.set()
         checker = asyncio.create_task(self._check_roots_forever())
         checker.add_done_callback(self._ended("the state-root checker"))

@@ -169,6 +169,13 @@ class Sequencer:
                 # comparison on a missing key)
                 await self.etcd.create(self.floor_key, counter_bytes(0))
                 floor = await self.etcd.get(self.floor_key)
+                if floor is not None and not (len(floor.value) == 20 and floor.value.isdigit()):
+                    # bytes order is number order only for 20 digits: every write would be
+                    # refused by its guard, or let through below the floor
+                    raise EtcdError(
+                        f"floor {self.floor_key!r} holds {floor.value[:40]!r}, not a 20-digit "
+                        "counter: chunk writes refused until it is repaired"
+                    )
                 last = await self.etcd.last_key(self.prefix, prefix_end(self.prefix))
                 after = max(
                     1 if last is None else key_counter(last.key) + 1,
@@ -202,10 +209,14 @@ class Sequencer:
                 if stored == value:  # written now, or by an earlier attempt of ours
                     self.chunks_written += 1
                     return revision
-                counter = None  # another process writes under our id (a restart raced us)
-                self._resync = True
+                counter = None  # another process writes under our id (a restart raced us),
+                self._resync = True  # or the floor passed our counter: neither can land later
                 maybe_applied = False
                 self.retries += 1
+                if loop.time() >= give_up:
+                    self.refused += 1
+                    raise WriteRefusedError("every key tried was taken or below the floor")
+                await asyncio.sleep(0.02)
             except EtcdError as exc:
                 if not isinstance(exc, EtcdUnavailableError):  # refused outright
                     if counter is None or not maybe_applied:

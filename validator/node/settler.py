@@ -163,7 +163,10 @@ class Settler:
     async def settle(self, b: Boundary, view: CommitteeView, timeout: float = 30.0) -> bool:
         """Sign ``b``, wait for a quorum of signatures, and commit it when this node's turn in
         the rotation comes and nobody has yet; sign again if the committee's epoch moves on
-        meanwhile (the wait starts over)."""
+        meanwhile (the wait starts over). A batch the ledger has already is not signed (the
+        others' signatures of it may be deleted: a late node would wait for a quorum in vain)."""
+        if await self._committed(Batch(view.epoch, b.first, b.last, b.root)):
+            return True
         batch = await self.sign(b, view.epoch)
         loop = asyncio.get_running_loop()
         rank = view.rank(b.index, self.signer.address)
@@ -244,12 +247,14 @@ class Settler:
         backlog = collections.deque(await self.recover(node))
         while True:
             b = backlog.popleft() if backlog else await node.boundaries.get()
-            if not node.serving:  # a diverged node's root is not the venue's: sign nothing
-                log.warning("batch at chunk %d not signed: %s", b.index, node.why_not_serving)
+            while node.lagging is not None and node.diverged is None:  # catching up: later
+                await asyncio.sleep(1.0)
+            if node.diverged is not None:  # a diverged node's root is not the venue's
+                log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
                 continue
-            while node.serving and not await self._settle_once(b):  # never skipped: the
-                await asyncio.sleep(1.0)  # ledger takes contiguous ranges only
-            if node.serving:
+            while node.diverged is None and not await self._settle_once(b):  # never skipped:
+                await asyncio.sleep(1.0)  # the ledger takes contiguous ranges only
+            if node.diverged is None:
                 node.settled_through = b.index  # its root may go (with compaction)
                 await self._forget_signature(b)
 
@@ -272,7 +277,7 @@ class Settler:
             try:
                 last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
                 found: list[Boundary] = []
-                index = node.applied - node.applied % every
+                index = node.restored_at - node.restored_at % every
                 while index > 0:
                     kv = await self.etcd.get(roots_prefix(index) + self.node_id.encode())
                     if kv is None:  # not reached by this node (it caught up past it)
