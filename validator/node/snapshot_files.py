@@ -3,13 +3,17 @@
 File ``snap-<chunk ordinal>.bin``: a JSON header line
 ``{"chain":h,"ordinal":k,"revision":r,"seq":s}`` (the hash-chain head after chunk ``k``, in hex;
 chunks applied, etcd revision of the last of them, messages applied) then the bytes of
-``Engine.snapshot()``. Written to a temporary file, fsynced, renamed: a crash leaves either the
-old or the new snapshot, never half of one. The newest two are kept.
+``Engine.snapshot()``. Written to a temporary file, fsynced, renamed, and the directory fsynced
+(so the rename itself survives a power cut before the position is published): a crash leaves
+either the old or the new snapshot, never half of one; a temporary file it left is removed when
+the store opens. The newest two are kept, and a newest one that does not load (a bad header, a
+sequence the engine does not confirm, a body the engine refuses) gives way to the one before.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +21,8 @@ from pathlib import Path
 from validator.engine import Engine
 from validator.engine.errors import SnapshotError
 from validator.engine.hashchain import GENESIS
+
+log = logging.getLogger("validator.node.snapshot_files")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +40,8 @@ class SnapshotStore:
         self.directory = directory
         self.keep = keep
         directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("snap-*.tmp"):  # a write a crash cut short
+            stale.unlink()
 
     def save(self, at: Position, seq: int, state: bytes) -> Path:
         """Write ``state`` (``Engine.snapshot()``, taken at ``at``) durably."""
@@ -50,24 +58,46 @@ class SnapshotStore:
             f.flush()
             os.fsync(f.fileno())
         tmp.rename(path)
+        self._sync_directory()
         for old in sorted(self.directory.glob("snap-*.bin"))[: -self.keep]:
             old.unlink()
         return path
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def latest(self) -> Path | None:
         files = sorted(self.directory.glob("snap-*.bin"))
         return files[-1] if files else None
 
     def load_latest(self) -> tuple[Position, Engine] | None:
-        """(position, engine) of the newest snapshot, or None if there is none."""
-        path = self.latest()
-        if path is None:
-            return None
+        """(position, engine) of the newest snapshot that loads, or None if there is none;
+        SnapshotError (naming each file and why) if there are some and none loads."""
+        refused = []
+        for path in sorted(self.directory.glob("snap-*.bin"), reverse=True):
+            try:
+                return self._load(path)
+            except SnapshotError as exc:
+                log.error("snapshot %s unusable, trying the one before: %s", path, exc)
+                refused.append(f"{path.name}: {exc}")
+        if refused:
+            raise SnapshotError("no snapshot loads: " + "; ".join(refused))
+        return None
+
+    def _load(self, path: Path) -> tuple[Position, Engine]:
         header, _, body = path.read_bytes().partition(b"\n")
         try:
             meta = json.loads(header)
             chain = bytes.fromhex(meta["chain"])
             at = Position(int(meta["ordinal"]), int(meta["revision"]), chain)
+            seq = int(meta["seq"])
         except (ValueError, KeyError, TypeError) as exc:
-            raise SnapshotError(f"{path}: bad header {header[:80]!r}") from exc
-        return at, Engine.restore(body)
+            raise SnapshotError(f"bad header {header[:80]!r}") from exc
+        engine = Engine.restore(body)
+        if engine.seq != seq:
+            raise SnapshotError(f"header says seq {seq}, the state holds {engine.seq}")
+        return at, engine
