@@ -123,10 +123,20 @@ def test_without_quorum_gateways_refuse_and_resume_when_it_returns(
     assert copies == 1 if first == 503 else 1 <= copies <= 2
 
 
-def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) -> None:
+def _set_config(sites: Sites, name: str, **values: Any) -> None:
+    site = sites.site(name)
+    write_config(site.config, {**tomllib.loads(site.config.read_text()), **values})
+
+
+def test_a_node_whose_state_diverges_stops_serving_says_why_and_re_syncs_when_allowed(
+    sites: Sites,
+) -> None:
     """A node restarted from a snapshot whose state differs (bit rot, a bug) must not serve:
-    at the next batch boundary its root disagrees with the committee's and it says so."""
-    msgs = order_flow(1600)
+    at the next batch boundary its root disagrees with the committee's and it says so. With no
+    re-sync allowed (``divergence_resyncs = 0``) it stays so. Restarted with re-syncs allowed,
+    it diverges again (its snapshots are still of the wrong state), sets them aside, takes a
+    peer's snapshot the committee vouches for, and serves the committee's state again."""
+    msgs = order_flow(2400)
     send(sites, msgs[:800])
     hashes(sites)
     sites.kill_node("ams1")
@@ -136,9 +146,10 @@ def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) ->
     account = max(state.accounts, key=lambda a: a.cash)
     account.cash += 1  # one unit of cash out of thin air: a valid, different state
     snapshot.write_bytes(header + b"\n" + snapshot_format.dump(state))
+    _set_config(sites, "ams1", divergence_resyncs=0)
     sites.start_node(sites.site("ams1"))
     sites.wait_up()
-    send(sites, msgs[800:])
+    send(sites, msgs[800:1600])
     deadline = time.monotonic() + 20
     while True:
         status, body_ = http_json(sites.site("ams1").node_url + "/health")
@@ -149,7 +160,8 @@ def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) ->
     assert "DIVERGED" in body_["error"] and "committee root" in body_["error"]
     status, refused = http_json(sites.site("ams1").node_url + "/book/BTC-1-60000-C")
     assert status == 503 and refused["error"] == body_["error"]
-    assert "DIVERGED" in (sites.root / "ams1-run.log").read_text()
+    run_log = sites.root / "ams1-run.log"
+    assert "DIVERGED" in run_log.read_text() and "no re-sync left" in run_log.read_text()
     deadline = time.monotonic() + 20
     while True:  # the others still serve, and agree once both applied the same chunks
         healthy = {
@@ -162,6 +174,25 @@ def test_a_node_whose_state_diverges_stops_serving_and_says_why(sites: Sites) ->
         assert time.monotonic() < deadline, healthy
         time.sleep(0.1)
     assert healthy["fra1"]["hash"] == healthy["dal1"]["hash"]
+    assert http_json(sites.site("ams1").node_url + "/health")[0] == 503  # for good
+    assert list(sites.root.glob("ams1/snapshots.diverged-*")) == []
+
+    sites.kill_node("ams1")
+    _set_config(sites, "ams1", divergence_resyncs=1)
+    sites.start_node(sites.site("ams1"))
+    sites.wait_up()
+    send(sites, msgs[1600:])
+    deadline = time.monotonic() + 30
+    while "re-synced at chunk" not in (text := run_log.read_text()):
+        assert time.monotonic() < deadline, "the node did not re-sync"
+        time.sleep(0.1)
+    assert "re-syncing (1 of 1)" in text
+    assert text.index("DIVERGED", text.index("no re-sync left")) < text.index("re-syncing (1 of 1)")
+    got = hashes(sites)  # ams1 serves again, on the committee's state
+    assert set(got) == {"ams1", "fra1", "dal1"}
+    aside = list(sites.root.glob("ams1/snapshots.diverged-*"))
+    assert len(aside) == 1 and "DIVERGED" in (aside[0] / "WHY").read_text()
+    assert list(aside[0].glob("snap-*.bin")), "the diverged snapshots were not kept"
 
 
 class TamperingPeer:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from devnet.etcdcluster import EtcdCluster, start_cluster
+from validator.engine import Engine
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
@@ -27,6 +28,7 @@ from validator.node.inputlog import (
 )
 from validator.node.sequencer import Sequencer
 from validator.node.settings import Settings
+from validator.node.snapshot_files import Position
 
 COMMITTEE = ["ams1", "fra1", "sin1"]
 
@@ -37,12 +39,13 @@ def etcd(tmp_path: Path) -> Iterator[EtcdCluster]:
         yield c
 
 
-def node(etcd: EtcdCluster, tmp_path: Path, name: str = "ams1") -> Node:
+def node(etcd: EtcdCluster, tmp_path: Path, name: str = "ams1", **values: object) -> Node:
     settings = Settings(
         node_id=name,
         etcd_endpoints=etcd.endpoints,
         committee=COMMITTEE,
         data_dir=tmp_path / name,
+        **values,
     )
     return Node(settings, EtcdClient(etcd.endpoints))
 
@@ -234,3 +237,73 @@ def test_a_floor_that_is_not_a_counter_refuses_writes_and_says_so(
 
     with pytest.raises(EtcdError, match="holds b'5', not a 20-digit counter"):
         asyncio.run(scenario())
+
+
+async def _diverge(n: Node) -> asyncio.Task[None]:
+    """Run ``n`` with a boundary of its own whose root the two other members agree is not
+    theirs; the follower waits for the log (nothing comes)."""
+    own = Boundary(50, 1, 100, b"\x11" * 32)
+    for member in ("fra1", "sin1"):
+        record = {"root": (b"\x22" * 32).hex(), "first": 1, "last": 100}
+        await n.etcd.put(roots_prefix(50) + member.encode(), json.dumps(record).encode())
+    n.store.save(Position(48, 7), 0, Engine().snapshot())  # a snapshot of its own to set aside
+    n.unchecked.append(own)
+    n.boundaries.put_nowait(own)
+    return n.start()
+
+
+def test_a_diverged_node_sets_its_snapshots_aside_and_re_syncs(
+    etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """The follower waits for the log when the checker finds the root differs: it stops
+    serving, moves its snapshots aside with the reason, drops the boundary reached on that
+    state, and starts again from nothing, looking for a peer snapshot the committee vouches
+    for (none here: no peers, so it keeps trying, saying why)."""
+    n = node(etcd, tmp_path)
+
+    async def scenario() -> bool:
+        task = await _diverge(n)
+        deadline = time.monotonic() + 10
+        while n.lagging is None:
+            assert time.monotonic() < deadline, "no re-sync began"
+            assert not task.done(), task
+            await asyncio.sleep(0.05)
+        task.cancel()
+        return n.boundaries.empty()
+
+    assert asyncio.run(scenario()) is True
+    assert n.diverged is not None and "DIVERGED at chunk 50" in n.diverged
+    assert n.divergence is not None and n.diverged.endswith(n.divergence)
+    assert (n.resyncs, n.generation) == (1, 1)
+    assert "no peers configured" in n.lagging
+    assert (n.applied, n.revision) == (0, 0)
+    aside = list(tmp_path.glob("ams1/snapshots.diverged-*"))
+    assert len(aside) == 1
+    assert "DIVERGED at chunk 50" in (aside[0] / "WHY").read_text()
+    assert [p.name for p in aside[0].glob("snap-*.bin")] == [f"snap-{48:020d}.bin"]
+    assert list((tmp_path / "ams1" / "snapshots").iterdir()) == []
+
+
+def test_a_diverged_node_with_no_re_sync_left_stays_stopped_and_keeps_its_snapshots(
+    etcd: EtcdCluster, tmp_path: Path
+) -> None:
+    """divergence_resyncs = 0: the node stops serving for good at the first divergence and
+    sets nothing aside (a person looks at it); it goes on following the log."""
+    n = node(etcd, tmp_path, divergence_resyncs=0)
+
+    async def scenario() -> bool:
+        task = await _diverge(n)
+        deadline = time.monotonic() + 10
+        while n.serving:
+            assert time.monotonic() < deadline, "the divergence was never seen"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        still = not task.done()
+        task.cancel()
+        return still
+
+    assert asyncio.run(scenario()) is True  # still following
+    assert n.diverged is not None and "DIVERGED at chunk 50" in n.diverged
+    assert n.divergence is None and n.resyncs == 0 and n.lagging is None
+    assert list(tmp_path.glob("ams1/snapshots.diverged-*")) == []
+    assert len(list((tmp_path / "ams1" / "snapshots").glob("snap-*.bin"))) == 1

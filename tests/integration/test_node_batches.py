@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from web3 import Web3
 from devnet.etcdcluster import EtcdCluster, start_cluster
 from devnet.localchain import LocalChain
 from devnet.loggen import generate
-from devnet.world import build
+from devnet.world import World, build
 from redundancy.batches import Batch
 from redundancy.eip712 import Signature, Signer
 from redundancy.errors import ContractRevertError
@@ -29,10 +30,10 @@ from validator.engine import Engine
 from validator.engine.codec import encode_message
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
-from validator.node.inputlog import SIGS, SNAP, sigs_prefix
+from validator.node.inputlog import SIGS, SNAP, roots_prefix, sigs_prefix
 from validator.node.sequencer import Sequencer
-from validator.node.settings import Settings
-from validator.node.settler import Settler
+from validator.node.settings import ChainSettings, Settings
+from validator.node.settler import Settler, start_settler
 
 
 @pytest.fixture
@@ -48,6 +49,19 @@ def boundary(index: int = 5) -> Boundary:
     return Boundary(index, 1, engine.seq, engine.state_hash())
 
 
+def deploy(
+    w3: Web3, registry: RegistryClient, owner: LocalAccount
+) -> tuple[World, SelectorClient, SettlementClient]:
+    """The four-validator world, its selector (a committee selected) and ledger."""
+    world = build(w3, registry, owner, SITES, VALIDATORS)
+    selector, _ = SelectorClient.deploy(
+        w3, owner, registry.address, DiversityPolicy(4), GeographyPolicy(min_epoch_seconds=60)
+    )
+    ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
+    selector.select_committee(sender=owner)
+    return world, selector, ledger
+
+
 def settlers(
     w3: Web3,
     registry: RegistryClient,
@@ -56,12 +70,7 @@ def settlers(
     etcd: EtcdCluster,
     grace: float = 5.0,
 ) -> list[Settler]:
-    world = build(w3, registry, owner, SITES, VALIDATORS)
-    selector, _ = SelectorClient.deploy(
-        w3, owner, registry.address, DiversityPolicy(4), GeographyPolicy(min_epoch_seconds=60)
-    )
-    ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
-    selector.select_committee(sender=owner)
+    world, selector, ledger = deploy(w3, registry, owner)
     return [
         Settler(
             v.name,
@@ -419,3 +428,248 @@ def test_a_commit_mined_and_reverted_carries_its_transaction_and_its_decoded_err
     assert caught.value.mined_tx is not None
     receipt = w3.eth.get_transaction_receipt(caught.value.mined_tx)  # type: ignore[arg-type]
     assert receipt["status"] == 0
+
+
+def _root_entry(first: int, last: int, root: bytes, chain: bytes) -> bytes:
+    return json.dumps(
+        {"root": root.hex(), "first": first, "last": last, "chain": chain.hex(), "revision": 1}
+    ).encode()
+
+
+def test_recovery_walks_back_from_the_restored_position_to_the_ledger(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """A node restored at chunk 230 published roots at 50..250 before it stopped (250: reached
+    again after the restart, so also queued for the settler). The ledger has the batch at 50.
+    Recovery must give exactly 100, 150 and 200: not 50 (committed), not 250 (it comes through
+    the queue; read back too, it was settled twice)."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    me = quorum[2]
+    entries = {
+        k: (100 * (k // 50 - 1) + 1, 100 * (k // 50), bytes([k]) * 32) for k in range(50, 251, 50)
+    }
+    assert asyncio.run(_settle(quorum, Boundary(50, *entries[50]), 30.0)) == [True] * 3
+
+    async def scenario() -> list[Boundary]:
+        me.etcd = EtcdClient(etcd.endpoints)  # the last one's session closed with its loop
+        for k, (first, last, root) in entries.items():
+            value = _root_entry(first, last, root, bytes([k + 1]) * 32)
+            await me.etcd.put(roots_prefix(k) + me.node_id.encode(), value)
+        node = Node(
+            Settings(
+                node_id=me.node_id,
+                etcd_endpoints=etcd.endpoints,
+                committee=[q.node_id for q in quorum],
+                data_dir=tmp_path / "me",
+                batch_every=50,
+            ),
+            EtcdClient(etcd.endpoints),
+        )
+        node.restored_at, node.applied = 230, 250
+        return await me.recover(node)
+
+    found = asyncio.run(scenario())
+    assert [(b.index, b.first, b.last, b.root, b.chain) for b in found] == [
+        (k, entries[k][0], entries[k][1], entries[k][2], bytes([k + 1]) * 32)
+        for k in (100, 150, 200)
+    ]
+
+
+def test_the_settler_waits_while_its_node_catches_up_and_then_signs_the_batch(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """Three nodes hold a quorum only together. One is still catching up (``lagging``) when a
+    boundary reaches its settler: it signs nothing while it lags (no quorum, nothing committed),
+    and the batch is neither dropped nor skipped: once the node serves, it signs and the batch
+    commits."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    late = quorum[2]
+    b = boundary()
+
+    async def scenario() -> int | None:
+        node = Node(
+            Settings(
+                node_id=late.node_id,
+                etcd_endpoints=etcd.endpoints,
+                committee=[q.node_id for q in quorum],
+                data_dir=tmp_path / "late",
+            ),
+            EtcdClient(etcd.endpoints),
+        )
+        node.lagging = "catching up (this test)"
+        node.restored.set()
+        node.boundaries.put_nowait(b)
+        runner = asyncio.create_task(late.run(node))
+        view = await asyncio.to_thread(quorum[0].committee)
+        others = [asyncio.create_task(s.settle(b, view, 60.0)) for s in quorum[:2]]
+        await asyncio.sleep(3.0)
+        kv = await late.etcd.get(sigs_prefix(b.index) + late.node_id.encode())
+        assert kv is None, "a lagging node signed a batch"
+        assert late.ledger.last_committed() == (0, bytes(32), 0)
+        assert not runner.done()
+        node.lagging = None
+        assert await asyncio.gather(*others) == [True, True]
+        deadline = time.monotonic() + 30
+        while node.settled_through != b.index:
+            assert time.monotonic() < deadline, "the settler never came back to the batch"
+            await asyncio.sleep(0.1)
+        runner.cancel()
+        return node.settled_through
+
+    assert asyncio.run(scenario()) == b.index
+    assert nodes[0].ledger.last_committed() == (b.last, b.root, 1)
+
+
+async def _forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+def test_a_node_started_while_the_chain_is_unreachable_follows_the_log_and_settles_later(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """The node's chain endpoint refuses connections when it starts: the node follows the log
+    and publishes its roots regardless, its settler waits for the chain. When the endpoint
+    comes up (a forwarder to anvil opens on it), the batch the node reached meanwhile commits
+    with its signature."""
+    world, selector, ledger = deploy(w3, registry, owner)
+    quorum = [VALIDATORS[i] for i in (0, 1, 3)]
+    helpers = [
+        Settler(
+            v.name,
+            EtcdClient(etcd.endpoints),
+            Signer(bytes(world.validators[v.name].node().key)),
+            SettlementClient(w3, ledger.address, Account.from_key(anvil_chain.dev_keys[5 + i])),
+            selector,
+            registry,
+            grace=1.0,
+        )
+        for i, v in enumerate(quorum[:2])
+    ]
+    me = quorum[2]
+    with socket.socket() as s:  # a free port nothing listens on (yet)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = Settings(
+        node_id=me.name,
+        etcd_endpoints=etcd.endpoints,
+        committee=[me.name],  # its own root checks pass alone; the ledger counts stake
+        data_dir=tmp_path / "me",
+        batch_every=50,
+        chain=ChainSettings(
+            rpc_url=f"http://127.0.0.1:{port}",
+            settlement=ledger.address,
+            selector=selector.address,
+            registry=registry.address,
+            submit_grace=1.0,
+            dev_node_key=world.validators[me.name].node().key.hex(),
+            dev_submitter_key=anvil_chain.dev_keys[8],
+        ),
+    )
+    lines = [encode_message(m) for m in generate(100, 11)]
+    upstream = anvil_chain.rpc_url.removeprefix("http://").rsplit(":", 1)
+
+    async def scenario() -> Node:
+        node = Node(settings, EtcdClient(etcd.endpoints))
+        follower = node.start()
+        settler = start_settler(settings, node)
+        assert settler is not None
+        writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(writer.run())
+        for k in range(50):
+            await writer.submit(lines[2 * k : 2 * k + 2])
+        deadline = time.monotonic() + 30
+        while node.applied < 50:
+            assert time.monotonic() < deadline, "the node did not follow the log"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.0)  # the settler tries the chain meanwhile
+        assert node.serving and not settler.done() and not follower.done()
+        assert ledger.last_committed() == (0, bytes(32), 0)
+        assert node.settled_through == 0
+        kv = await node.etcd.get(roots_prefix(50) + me.name.encode())
+        assert kv is not None, "the node published no root while the chain was down"
+        d = json.loads(kv.value)
+        b = Boundary(50, d["first"], d["last"], bytes.fromhex(d["root"]))
+        view = await asyncio.to_thread(helpers[0].committee)
+        others = [asyncio.create_task(h.settle(b, view, 60.0)) for h in helpers]
+
+        async def relay(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            ur, uw = await asyncio.open_connection(upstream[0], int(upstream[1]))
+            await asyncio.gather(_forward(r, uw), _forward(ur, w))
+
+        server = await asyncio.start_server(relay, "127.0.0.1", port)
+        assert await asyncio.gather(*others) == [True, True]
+        while node.settled_through != 50:
+            assert time.monotonic() < deadline + 60, "the settler never reached the chain"
+            await asyncio.sleep(0.1)
+        for t in (follower, settler, runner):
+            t.cancel()
+        server.close()
+        return node
+
+    node = asyncio.run(scenario())
+    assert ledger.last_committed() == (100, node.engine.state_hash(), 1)
+
+
+def test_a_boundary_reached_on_a_state_since_set_aside_is_never_signed(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """A node that re-synced after a divergence (its generation moved on) may still have a
+    boundary of the state it set aside in its settler's hands: that root is not the venue's,
+    and it is dropped, not signed."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd)
+    me = nodes[0]
+    old = boundary()
+
+    async def scenario() -> tuple[bool, int | None]:
+        node = Node(
+            Settings(
+                node_id=me.node_id,
+                etcd_endpoints=etcd.endpoints,
+                committee=[me.node_id],
+                data_dir=tmp_path / "me",
+            ),
+            EtcdClient(etcd.endpoints),
+        )
+        node.generation = 1
+        node.restored.set()
+        node.boundaries.put_nowait(old)
+        runner = asyncio.create_task(me.run(node))
+        deadline = time.monotonic() + 10
+        while not node.boundaries.empty():
+            assert time.monotonic() < deadline, "the settler never took the boundary"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)
+        signed = await me.etcd.get(sigs_prefix(old.index) + me.node_id.encode()) is not None
+        runner.cancel()
+        return signed, node.settled_through
+
+    assert asyncio.run(scenario()) == (False, None)  # not signed, not counted settled

@@ -9,6 +9,10 @@ gateway still retrying a write can find it) and etcd's history is compacted ther
 once most of the committee has published a root for that boundary, a node whose root differs
 stops serving reads and says so, once. A node whose position etcd has compacted away (a new or
 replaced machine) takes a peer's snapshot the committee vouches for (``validator.node.catchup``).
+So does a node whose root differed (bit rot in a snapshot, a bug): it sets its own snapshots
+aside for a person to examine, takes the committee's state and serves again, at most
+``divergence_resyncs`` times; after that it stays stopped (a fault that keeps coming back is not
+one a re-sync cures).
 
 Each chunk is decoded in one call, applied, and linked into the node's hash chain
 (``validator.engine.hashchain``: one sha256 per chunk over the lines read and their results), so
@@ -40,14 +44,23 @@ log = logging.getLogger("validator.node.follower")
 class Boundary:
     """This node's view of one batch boundary: the sequences it covers and the root after it."""
 
-    __slots__ = ("chain", "first", "index", "last", "root")
+    __slots__ = ("chain", "first", "generation", "index", "last", "root")
 
     def __init__(
-        self, index: int, first: int, last: int, root: bytes, chain: bytes = GENESIS
+        self,
+        index: int,
+        first: int,
+        last: int,
+        root: bytes,
+        chain: bytes = GENESIS,
+        generation: int = 0,
     ) -> None:
         self.index, self.first, self.last, self.root = index, first, last, root
         self.chain = chain
         """Hash-chain head after the boundary's chunk."""
+        self.generation = generation
+        """The node's ``generation`` when it reached the boundary: a boundary of an older one
+        was reached on a state the node has since set aside (see ``Node.resync``)."""
 
 
 class Node:
@@ -65,8 +78,18 @@ class Node:
         self.boundary_seq = 0
         """Sequence at the last batch boundary."""
         self.diverged: str | None = None
-        """Why this node stopped serving for good (its state is not the committee's, or it
-        failed): it serves no read and signs no batch."""
+        """Why this node stopped serving (its state is not the committee's, or it failed): it
+        serves no read and signs no batch. For good, unless ``divergence`` is set too."""
+        self.divergence: str | None = None
+        """Set with ``diverged`` when the state root differed from the committee's and a
+        re-sync is left (``divergence_resyncs``): the follower sets its snapshots aside and
+        takes a snapshot the committee vouches for, then serves again."""
+        self.resyncs = 0
+        """Re-syncs after a divergence so far."""
+        self.generation = 0
+        """Bumped by each re-sync (boundaries of the state set aside are never signed)."""
+        self._follow_task: asyncio.Task[None] | None = None
+        self._applying = False
         self.lagging: str | None = None
         """Why this node cannot serve yet (its log position is gone and no peer's snapshot has
         been accepted so far); it keeps trying."""
@@ -119,25 +142,89 @@ class Node:
         self.restore()
         self.restored_at = self.applied
         self.restored.set()
-        checker = asyncio.create_task(self._check_roots_forever())
-        checker.add_done_callback(self._ended("the state-root checker"))
-        try:
-            while self.diverged is None:
-                try:
-                    async for kv in self.etcd.watch(LOG, prefix_end(LOG), self.revision + 1):
-                        if kv.mod_revision > self.revision:
+        while True:
+            checker = asyncio.create_task(self._check_roots_forever())
+            checker.add_done_callback(self._ended("the state-root checker"))
+            self._follow_task = asyncio.create_task(self._follow())
+            try:
+                await self._follow_task  # returns only when a re-sync is due
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.divergence is None or (task is not None and task.cancelling()):
+                    raise  # not (only) the checker's doing: this task itself is cancelled
+            finally:
+                checker.cancel()
+            await self.resync()
+
+    async def _follow(self) -> None:
+        """Apply the log from our position on until a re-sync is due (a diverged node with no
+        re-sync left goes on applying, serving nothing: its snapshot position still lets the
+        committee compact the log)."""
+        while self.divergence is None:
+            try:
+                async for kv in self.etcd.watch(LOG, prefix_end(LOG), self.revision + 1):
+                    if kv.mod_revision > self.revision:
+                        self._applying = True
+                        try:
                             await self._apply(kv.key, kv.mod_revision, kv.value)
-                            await asyncio.sleep(0)  # let reads in between chunks
-                except EtcdCompactedError as exc:
-                    wait = 1.0
-                    while not await self.catch_up(str(exc)):  # peers restarting, unreachable,
-                        await asyncio.sleep(wait)  # or not yet vouched for: try again
-                        wait = min(2 * wait, 10.0)
-                except EtcdError as exc:
-                    log.debug("log unavailable (%s); retrying", exc)
-                    await asyncio.sleep(0.05)
-        finally:
-            checker.cancel()
+                        finally:
+                            self._applying = False
+                    if self.divergence is not None:
+                        return
+                    await asyncio.sleep(0)  # let reads in between chunks
+            except EtcdCompactedError as exc:
+                wait = 1.0
+                while not await self.catch_up(str(exc)):  # peers restarting, unreachable,
+                    await asyncio.sleep(wait)  # or not yet vouched for: try again
+                    wait = min(2 * wait, 10.0)
+            except EtcdError as exc:
+                log.debug("log unavailable (%s); retrying", exc)
+                await asyncio.sleep(0.05)
+
+    def _diverge(self, why: str) -> None:
+        """The state root differs from the committee's: stop serving and, with a re-sync left,
+        have ``run`` re-sync (at once when the follower waits for the log, else after the chunk
+        it is applying)."""
+        self.stop_serving(why)
+        left = self.settings.divergence_resyncs - self.resyncs
+        if left <= 0:
+            log.error(
+                "node %s: no re-sync left (%d done, divergence_resyncs %d): stopped for good",
+                self.settings.node_id, self.resyncs, self.settings.divergence_resyncs,
+            )  # fmt: skip
+            return
+        self.divergence = why
+        if self._follow_task is not None and not self._applying:
+            self._follow_task.cancel()
+
+    async def resync(self) -> None:
+        """Set this node's own snapshots aside (kept for a person to examine) and start again
+        from a peer's snapshot the committee vouches for, as a node whose log position is gone
+        does; serve again once one is taken. Boundaries reached on the state set aside are
+        dropped and never signed."""
+        why = self.divergence or "re-sync"
+        self.resyncs += 1
+        self.generation += 1
+        while not self.boundaries.empty():  # reached on the state set aside
+            self.boundaries.get_nowait()
+        aside = await asyncio.to_thread(self.store.set_aside, why)
+        log.error(
+            "node %s re-syncing (%d of %d) from a snapshot the committee vouches for; its own "
+            "snapshots are set aside in %s",
+            self.settings.node_id, self.resyncs, self.settings.divergence_resyncs, aside,
+        )  # fmt: skip
+        self.engine = Engine()
+        self.chain = HashChain()
+        self.applied = self.revision = self.boundary_seq = 0
+        self.unchecked.clear()
+        wait = 1.0
+        while not await self.catch_up(why):
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, 10.0)
+        self.divergence = self.diverged = None
+        log.info(
+            "node %s re-synced at chunk %d: serving again", self.settings.node_id, self.applied
+        )
 
     def start(self) -> asyncio.Task[None]:
         """``run`` as a task whose failure stops the node serving (and says why): a follower
@@ -206,7 +293,12 @@ class Node:
     async def _boundary(self) -> None:
         engine = self.engine
         b = Boundary(
-            self.applied, self.boundary_seq + 1, engine.seq, engine.state_hash(), self.chain.head
+            self.applied,
+            self.boundary_seq + 1,
+            engine.seq,
+            engine.state_hash(),
+            self.chain.head,
+            self.generation,
         )
         self.boundary_seq = b.last
         self.unchecked.append(b)
@@ -324,7 +416,7 @@ class Node:
                     break  # wait for more roots
                 self.unchecked.pop(0)
                 if agreed is not None and agreed != b.root.hex():
-                    self.stop_serving(
+                    self._diverge(
                         f"DIVERGED at chunk {b.index} (seq {b.last}): own state root "
                         f"{b.root.hex()} != committee root {agreed}"
                     )

@@ -133,6 +133,10 @@ class Settings(DeployableSettings):
     """Read-API URLs of other nodes, asked in order for their newest snapshot when this node's
     log position has been compacted away (a new or replaced machine); a snapshot is taken only
     if most of the committee published its state root."""
+    divergence_resyncs: int = Field(default=3, ge=0)
+    """How many times a node whose state root differs from the committee's sets its snapshots
+    aside and re-syncs from a peer's snapshot the committee vouches for (``peers``) before it
+    stays stopped; 0: it stops at the first divergence and waits for a person."""
     chain: ChainSettings | None = None
     """Where settlement batches go (the ``[chain]`` table); absent: none are settled."""
     site: SiteSettings | None = None

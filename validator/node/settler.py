@@ -249,12 +249,16 @@ class Settler:
             b = backlog.popleft() if backlog else await node.boundaries.get()
             while node.lagging is not None and node.diverged is None:  # catching up: later
                 await asyncio.sleep(1.0)
-            if node.diverged is not None:  # a diverged node's root is not the venue's
-                log.warning("batch at chunk %d not signed: %s", b.index, node.diverged)
+            if node.diverged is not None or b.generation != node.generation:
+                # a diverged node's root is not the venue's, nor one of a state set aside
+                why = node.diverged or "reached on a state since set aside (re-synced)"
+                log.warning("batch at chunk %d not signed: %s", b.index, why)
                 continue
-            while node.diverged is None and not await self._settle_once(b):  # never skipped:
-                await asyncio.sleep(1.0)  # the ledger takes contiguous ranges only
-            if node.diverged is None:
+            while node.diverged is None and b.generation == node.generation:
+                if await self._settle_once(b):  # never skipped: the ledger takes contiguous
+                    break  # ranges only
+                await asyncio.sleep(1.0)
+            if node.diverged is None and b.generation == node.generation:
                 node.settled_through = b.index  # its root may go (with compaction)
                 await self._forget_signature(b)
 

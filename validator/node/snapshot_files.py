@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +70,26 @@ class SnapshotStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def set_aside(self, why: str) -> Path:
+        """Move every snapshot to a new sibling directory ``<dir>.diverged-<UTC time>`` with a
+        ``WHY`` file saying ``why`` (kept for a person to examine, never read again) and go on
+        with an empty directory; the new directory's path."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        target = self.directory.with_name(f"{self.directory.name}.diverged-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.directory.with_name(f"{self.directory.name}.diverged-{stamp}-{n}")
+        self.directory.rename(target)
+        (target / "WHY").write_text(why + "\n")
+        self.directory.mkdir()
+        fd = os.open(self.directory.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return target
 
     def latest(self) -> Path | None:
         files = sorted(self.directory.glob("snap-*.bin"))
