@@ -93,7 +93,7 @@ def draw(kind: str, rng: random.Random, election_s: float) -> Fault:
     if kind == "clock-jump":
         jump = rng.choice([-1, 1]) * rng.randrange(600, 7201, 60)
         # long enough for the attestor to sign (and publish) at least one heartbeat meanwhile
-        return Fault(kind, at, rng.uniform(12.0, 25.0), "any", {"jump_s": jump})
+        return Fault(kind, at, rng.uniform(6.0, 12.0), "any", {"jump_s": jump})
     raise ValueError(f"unknown fault kind {kind!r} (known: {', '.join(FAMILIES)})")
 
 

@@ -40,7 +40,7 @@ from redundancy.errors import RedundancyError
 from redundancy.registry import RegistryClient
 
 FAKETIME = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
-HEARTBEAT = 10
+HEARTBEAT = 4
 LIVENESS = 45.0
 """Seconds after a clock comes back within which the attestor must land a proof again."""
 

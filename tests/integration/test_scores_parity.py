@@ -6,10 +6,15 @@ physical facts (landmark discs per facility, two-sided RTTs per pair); both impl
 on each, the contract on a real anvil. The geography flag rule is checked the same way, through
 the contract's own storage: random landmark discs and a contradicting pair, the sites it flags
 and the flags anyone can then clear, against ``redundancy.geodesy``.
+
+The default run draws a CI profile of cases (about 30 s of anvil calls); ``PARITY_SCALE=10``
+draws ten times as many in every test (the long profile, opt-in).
 """
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -113,22 +118,27 @@ def geo_facts(draw: st.DrawFn) -> GeoFacts:
     return GeoFacts(found, rtts)
 
 
-PARITY = settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+def parity(ci_examples: int) -> settings:
+    """Hypothesis settings drawing ``ci_examples`` cases, times ``PARITY_SCALE`` if set."""
+    scale = float(os.environ.get("PARITY_SCALE", "1"))
+    return settings(
+        max_examples=max(1, math.ceil(ci_examples * scale)),
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture],
+    )
 
 
 def _key(m: Member) -> tuple[str, int, tuple[bytes, ...]]:
     return (m.address.lower(), m.stake, m.domains)
 
 
-@PARITY
+@parity(100)
 @given(members())
 def test_scores_match_python(selector: SelectorClient, ms: list[Member]) -> None:
     assert selector.scores_of(ms) == compute_scores(ms)
 
 
-@PARITY
+@parity(100)
 @given(members(), policies, st.one_of(st.just(NO_GEO), geo_facts()))
 def test_selection_and_class_match_python(
     selector: SelectorClient, candidates: list[Member], policy: DiversityPolicy, geo: GeoFacts
@@ -142,9 +152,7 @@ def test_selection_and_class_match_python(
     )
 
 
-@settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@parity(60)
 @given(
     st.lists(st.builds(Disc, st.just(b""), coords, st.integers(0, 4_000_000)), max_size=3),
     st.lists(st.builds(Disc, st.just(b""), coords, st.integers(0, 4_000_000)), max_size=3),
@@ -155,9 +163,7 @@ def test_proven_separation_matches_python(
     assert selector.proven_separation_from(a, b) == proven_separation_m(a, b)
 
 
-@settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@parity(100)
 @given(coords, coords)
 def test_distance_bound_matches_python(
     selector: SelectorClient, a: tuple[int, int], b: tuple[int, int]
@@ -301,9 +307,7 @@ def flag_world(
 rtts = st.sampled_from([100, 1_000, 5_000, 20_000, 60_000, 120_000])
 
 
-@settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@parity(8)
 @given(
     st.lists(
         st.tuples(st.integers(0, 1), st.integers(0, 2), rtts, st.booleans()),
