@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -270,11 +272,19 @@ def test_a_commit_that_fails_everywhere_is_tried_again_until_the_ledger_has_it(
     nodes keep trying, and the batch lands once a submitter is funded."""
     nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
     broke = [Account.create() for _ in nodes]
+    attempts: list[tuple[float, str]] = []
     for n, account in zip(nodes, broke, strict=True):
         n.ledger = SettlementClient(w3, n.ledger.address, account)
+        send = n.ledger.commit_batch
+
+        def counted(*args: Any, _send: Any = send, _name: str = n.node_id) -> Any:
+            attempts.append((time.monotonic(), _name))
+            return _send(*args)
+
+        n.ledger.commit_batch = counted  # type: ignore[method-assign]
     b = boundary()
 
-    async def scenario() -> list[bool]:
+    async def scenario() -> tuple[list[bool], float]:
         view = await asyncio.to_thread(nodes[0].committee)
         tasks = [asyncio.create_task(n.settle(b, view, 60.0)) for n in nodes]
         await asyncio.sleep(4.0)  # a quorum, every rank's turn, and every commit failed
@@ -285,10 +295,18 @@ def test_a_commit_that_fails_everywhere_is_tried_again_until_the_ledger_has_it(
                 w3.eth.send_transaction,
                 {"from": w3.eth.accounts[0], "to": account.address, "value": 10**18},
             )
-        return list(await asyncio.gather(*tasks))
+        funded = time.monotonic()
+        return list(await asyncio.gather(*tasks)), funded
 
-    assert asyncio.run(scenario()) == [True] * 4
+    settled, funded = asyncio.run(scenario())
+    assert settled == [True] * 4
     assert nodes[0].ledger.last_committed() == (b.last, b.root, 1)
+    # the retries keep the rotation's spacing: never two nodes at once (each failed at its own
+    # turn, and a grace later used to retry together with every rank whose turn had come)
+    times = sorted(t for t, _ in attempts)
+    assert len({name for _, name in attempts}) == 4, attempts  # every rank tried and failed
+    assert min(b - a for a, b in itertools.pairwise(times)) > 0.5, attempts
+    assert len([t for t in times if t > funded]) == 1, attempts  # one commit after the funds
 
 
 def test_malformed_signature_entries_are_skipped_and_the_batch_commits(

@@ -16,7 +16,8 @@ signatures are submitted (another's would make the ledger revert). A batch that 
 in time is not skipped (the ledger takes contiguous ranges only): the node tries it again.
 
 The ledger decides what is settled: a commit that failed (no funds, no receipt in time, a revert)
-is tried again a grace later until the ledger's ``lastCommitted`` covers the batch. Boundaries
+is tried again a rotation later (each rank keeps its slot: one node at a time) until the
+ledger's ``lastCommitted`` covers the batch. Boundaries
 reached before a restart are read back from the roots this node published (``recover``), so a
 restart loses none. Malformed entries beside the signatures are skipped.
 """
@@ -202,8 +203,11 @@ class Settler:
                     if await self._committed(batch):
                         return True
                     # not committed (refused, not mined, out of funds...): the ledger decides,
-                    # not our attempt; try again a grace later, with the signatures then
-                    turn_at = loop.time() + self.grace
+                    # not our attempt; try again a whole rotation later, with the signatures
+                    # then. A grace later, every rank whose turn had come retried at the same
+                    # moment: on a chain with block times, one commit and the rest reverted.
+                    while turn_at <= loop.time():  # the same slot, one rotation on
+                        turn_at += max(1, len(view.stake_by_node)) * self.grace
                 await asyncio.sleep(0.25)
                 continue
             await asyncio.sleep(0.1)
