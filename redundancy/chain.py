@@ -7,7 +7,9 @@ an unreachable RPC, an unfunded key or a custom-error revert reads the same ever
 from __future__ import annotations
 
 import json
+import logging
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, TypeVar
@@ -18,7 +20,7 @@ from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
 from web3.logs import DISCARD
 from web3.types import BlockIdentifier, EventData, TxReceipt
 
@@ -31,6 +33,7 @@ from redundancy.errors import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("redundancy.chain")
 
 
 def web3_for(rpc_url: str, timeout: float = 10.0) -> Web3:
@@ -121,12 +124,27 @@ def _abi_type(item: dict[str, Any]) -> str:
 
 
 class Transactor:
-    """Sends contract transactions signed by a local account and waits for their receipts."""
+    """Sends contract transactions signed by a local account and waits for their receipts.
 
-    def __init__(self, w3: Web3, decoder: ErrorDecoder, receipt_timeout: float = 120.0) -> None:
+    A transaction not mined within ``reprice_after`` seconds is sent again with the same nonce
+    and its fees re-priced (at least 1/8 more than the last price, which every client's
+    replacement rule accepts, and at least twice the latest base fee plus the tip): a base fee
+    that rose after it was sent no longer leaves it, and every later transaction of the same
+    key queued behind it, pending until the receipt timeout. Whichever price is mined, its
+    receipt is the answer.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        decoder: ErrorDecoder,
+        receipt_timeout: float = 120.0,
+        reprice_after: float = 30.0,
+    ) -> None:
         self.w3 = w3
         self.decoder = decoder
         self.receipt_timeout = receipt_timeout
+        self.reprice_after = reprice_after
         self._chain_id = w3.eth.chain_id
 
     def call(self, fn: Callable[[], T]) -> T:
@@ -182,10 +200,53 @@ class Transactor:
         except Web3RPCError as exc:
             self._raise_funds(exc, sender.address)
             raise ChainError(one_line(exc)) from None
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.receipt_timeout)
+        receipt = self._await_receipt(dict(tx), bytes(tx_hash), sender)
         if receipt["status"] != 1:
             raise self._mined_revert(tx, receipt)
         return receipt
+
+    def _await_receipt(self, tx: dict[str, Any], tx_hash: bytes, sender: LocalAccount) -> TxReceipt:
+        """The receipt of ``tx`` at any of the prices it was sent at, re-pricing it every
+        ``reprice_after`` seconds; TimeExhausted after ``receipt_timeout``."""
+        hashes = [tx_hash]
+        start = time.monotonic()
+        reprice_at = start + self.reprice_after
+        while True:
+            for h in hashes:
+                try:
+                    return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
+                except TransactionNotFound:
+                    pass
+            now = time.monotonic()
+            if now - start >= self.receipt_timeout:
+                raise TimeExhausted(
+                    f"transaction {hashes[-1].hex()} (nonce {tx['nonce']}) not mined within "
+                    f"{self.receipt_timeout:g} s at any of {len(hashes)} prices"
+                )
+            if now >= reprice_at:
+                reprice_at = now + self.reprice_after
+                tx = self._repriced(tx)
+                try:
+                    signed = sender.sign_transaction(tx)
+                    hashes.append(bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction)))
+                    log.info(
+                        "transaction nonce %d not mined after %.0f s: sent again at a higher "
+                        "price (%s)", tx["nonce"], now - start, _price(tx),
+                    )  # fmt: skip
+                except Web3RPCError as exc:  # e.g. nonce too low: an earlier price was mined
+                    log.info("re-priced transaction nonce %d not sent: %s", tx["nonce"], exc)
+            time.sleep(0.1)
+
+    def _repriced(self, tx: dict[str, Any]) -> dict[str, Any]:
+        out = dict(tx)
+        if "maxFeePerGas" in tx:
+            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+            tip = int(tx["maxPriorityFeePerGas"]) * 9 // 8 + 1
+            fee = max(int(tx["maxFeePerGas"]) * 9 // 8 + 1, 2 * base + tip)
+            out.update(maxFeePerGas=fee, maxPriorityFeePerGas=tip)
+        else:
+            out["gasPrice"] = max(int(tx["gasPrice"]) * 9 // 8 + 1, int(self.w3.eth.gas_price))
+        return out
 
     def _mined_revert(self, tx: Any, receipt: TxReceipt) -> ContractRevertError:
         """Why a transaction that passed its estimate reverted once mined (``mined_tx`` set)."""
@@ -218,6 +279,12 @@ class Transactor:
             raise InsufficientFundsError(
                 address, self.w3.eth.get_balance(to_checksum_address(address))
             ) from None
+
+
+def _price(tx: dict[str, Any]) -> str:
+    if "maxFeePerGas" in tx:
+        return f"max fee {tx['maxFeePerGas']} wei, tip {tx['maxPriorityFeePerGas']} wei"
+    return f"gas price {tx['gasPrice']} wei"
 
 
 GAS_HEADROOM_DIVISOR = 4

@@ -1,0 +1,77 @@
+"""Sending transactions on a real anvil: a transaction the chain stops mining at its price (the
+base fee rose after it was sent) is re-priced with the same nonce until it is mined, once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from eth_account import Account
+from web3 import Web3
+
+from devnet.localchain import start_chain
+from redundancy.chain import connect
+from redundancy.registry import RegistryClient
+
+
+def _rpc(w3: Web3, method: str, *params: Any) -> Any:
+    reply = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in reply, reply
+    return reply.get("result")
+
+
+def _send_while_the_base_fee_jumps(reprice_after: float) -> dict[str, Any]:
+    """Send one transaction with mining paused, raise the next block's base fee a hundredfold
+    and mine it (without the transaction: its price is too low), then mine a block a second:
+    the base fee decays by 1/8 a block, so the first price is minable again only after ~30
+    blocks, past the 15 s receipt timeout."""
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner)
+        registry.tx.receipt_timeout, registry.tx.reprice_after = 15.0, reprice_after
+        new_owner = Account.create().address
+        nonce = w3.eth.get_transaction_count(owner.address)
+        _rpc(w3, "evm_setAutomine", False)
+        out: dict[str, Any] = {"nonce": nonce}
+
+        def send() -> None:
+            try:
+                fn = registry.contract.functions.transferOwnership(new_owner)
+                out["receipt"] = registry.tx.send(fn, owner)
+            except Exception as exc:  # reported to the test below
+                out["error"] = exc
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not (pending := _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]):
+            assert time.monotonic() < deadline, "the transaction never reached the pool"
+            time.sleep(0.05)
+        out["first_max_fee"] = int(pending[0]["maxFeePerGas"], 16)
+        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
+        _rpc(w3, "evm_mine")
+        out["mined_at_first_price"] = w3.eth.get_transaction_count(owner.address) > nonce
+        _rpc(w3, "evm_setIntervalMining", 1)
+        sender.join(30)
+        assert not sender.is_alive()
+        out["count"] = w3.eth.get_transaction_count(owner.address)
+        out["pending_owner"] = registry.contract.functions.pendingOwner().call()
+        out["new_owner"] = new_owner
+        if "receipt" in out:
+            out["mined"] = w3.eth.get_transaction(out["receipt"]["transactionHash"])
+        return out
+
+
+def test_a_transaction_under_a_risen_base_fee_is_re_priced_and_mined_once() -> None:
+    out = _send_while_the_base_fee_jumps(reprice_after=1.0)
+    assert out["mined_at_first_price"] is False  # the scenario really stalled it
+    assert "error" not in out, out.get("error")
+    assert out["receipt"]["status"] == 1
+    mined = out["mined"]
+    assert mined["nonce"] == out["nonce"]  # the same transaction, at a new price
+    assert mined["maxFeePerGas"] > out["first_max_fee"]
+    assert out["count"] == out["nonce"] + 1  # mined once: no second transaction
+    assert out["pending_owner"] == out["new_owner"]
