@@ -4,12 +4,14 @@ neither stop compaction nor turn off the state-root check (a real 3-member etcd 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 from devnet.etcdcluster import EtcdCluster, start_cluster
 from validator.engine import Engine
@@ -240,69 +242,118 @@ def test_a_floor_that_is_not_a_counter_refuses_writes_and_says_so(
 
 
 async def _diverge(n: Node) -> asyncio.Task[None]:
-    """Run ``n`` with a boundary of its own whose root the two other members agree is not
-    theirs; the follower waits for the log (nothing comes)."""
-    own = Boundary(50, 1, 100, b"\x11" * 32)
+    """Run ``n`` (restored from a snapshot of its own at chunk 48) with two queued boundaries:
+    25, agreed, and 50, whose root the two other members agree is not its own. It published
+    roots at 25, 50 and 100."""
     for member in ("fra1", "sin1"):
         record = {"root": (b"\x22" * 32).hex(), "first": 1, "last": 100}
         await n.etcd.put(roots_prefix(50) + member.encode(), json.dumps(record).encode())
+    for index in (25, 50, 100):
+        await n.etcd.put(roots_prefix(index) + b"ams1", b"{}")
     n.store.save(Position(48, 7), 0, Engine().snapshot())  # a snapshot of its own to set aside
-    n.unchecked.append(own)
-    n.boundaries.put_nowait(own)
+    agreed, refuted = Boundary(25, 1, 50, b"\x33" * 32), Boundary(50, 51, 100, b"\x11" * 32)
+    n.unchecked.append(refuted)
+    n.boundaries.put_nowait(agreed)
+    n.boundaries.put_nowait(refuted)
     return n.start()
 
 
-def test_a_diverged_node_sets_its_snapshots_aside_and_re_syncs(
+async def _serve_snapshot(at: Position, body: bytes) -> tuple[web.AppRunner, str]:
+    header = {"chain": at.chain.hex(), "ordinal": at.ordinal, "revision": at.revision, "seq": 0}
+    raw = json.dumps(header).encode() + b"\n" + body
+
+    async def snapshot(request: web.Request) -> web.Response:
+        return web.Response(body=raw)
+
+    app = web.Application()
+    app.router.add_get("/snapshot", snapshot)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def test_a_diverged_node_sets_its_snapshots_aside_and_re_syncs_from_a_vouched_peer_snapshot(
     etcd: EtcdCluster, tmp_path: Path
 ) -> None:
-    """The follower waits for the log when the checker finds the root differs: it stops
-    serving, moves its snapshots aside with the reason, drops the boundary reached on that
-    state, and starts again from nothing, looking for a peer snapshot the committee vouches
-    for (none here: no peers, so it keeps trying, saying why)."""
-    n = node(etcd, tmp_path)
+    """The follower waits for the log when the checker finds the root at 50 differs: it stops
+    serving, moves its snapshots aside with the reason, drops the boundary at 50 (the one at
+    25 was agreed: kept), deletes its own roots from 50 on (a restart would sign them), takes a
+    peer's snapshot at 100 the committee vouches for, publishes that position and serves."""
+    body = Engine().snapshot()
+    at = Position(100, 5)
+    record = {
+        "root": hashlib.sha256(body).hexdigest(),
+        "chain": at.chain.hex(),
+        "last": 0,
+        "revision": at.revision,
+    }
 
-    async def scenario() -> bool:
+    async def scenario() -> tuple[Node, list[bytes], bytes | None, list[Boundary]]:
+        runner, url = await _serve_snapshot(at, body)
+        n = node(etcd, tmp_path, peers=[url])
+        for member in ("fra1", "sin1"):
+            await n.etcd.put(roots_prefix(100) + member.encode(), json.dumps(record).encode())
         task = await _diverge(n)
-        deadline = time.monotonic() + 10
-        while n.lagging is None:
-            assert time.monotonic() < deadline, "no re-sync began"
+        deadline = time.monotonic() + 20
+        while n.resyncs == 0 or not n.serving:
+            assert time.monotonic() < deadline, (n.why_not_serving, n.resyncs)
             assert not task.done(), task
             await asyncio.sleep(0.05)
         task.cancel()
-        return n.boundaries.empty()
+        await runner.cleanup()
+        kvs, _, _ = await n.etcd.get_range(ROOTS, prefix_end(ROOTS), keys_only=True)
+        snap = await n.etcd.get(SNAP + b"ams1")
+        queued = [n.boundaries.get_nowait() for _ in range(n.boundaries.qsize())]
+        return n, [kv.key for kv in kvs], None if snap is None else snap.value, queued
 
-    assert asyncio.run(scenario()) is True
-    assert n.diverged is not None and "DIVERGED at chunk 50" in n.diverged
-    assert n.divergence is not None and n.diverged.endswith(n.divergence)
+    n, roots, snap, queued = asyncio.run(scenario())
     assert (n.resyncs, n.generation) == (1, 1)
-    assert "no peers configured" in n.lagging
-    assert (n.applied, n.revision) == (0, 0)
+    assert (n.applied, n.revision) == (100, 5)
+    assert snap == b"100 5"  # the taken position, for the committee's compaction
+    assert [b.index for b in queued] == [25] and n.signable(queued[0])
+    assert not n.signable(Boundary(50, 51, 100, b"\x11" * 32))  # generation 0, refuted
+    assert [r for r in roots if r.endswith(b"/ams1")] == [roots_prefix(25) + b"ams1"]
     aside = list(tmp_path.glob("ams1/snapshots.diverged-*"))
     assert len(aside) == 1
     assert "DIVERGED at chunk 50" in (aside[0] / "WHY").read_text()
     assert [p.name for p in aside[0].glob("snap-*.bin")] == [f"snap-{48:020d}.bin"]
-    assert list((tmp_path / "ams1" / "snapshots").iterdir()) == []
+    assert [p.name for p in (tmp_path / "ams1" / "snapshots").iterdir()] == [f"snap-{100:020d}.bin"]
 
 
-def test_a_diverged_node_with_no_re_sync_left_stays_stopped_and_keeps_its_snapshots(
-    etcd: EtcdCluster, tmp_path: Path
+@pytest.mark.parametrize(
+    ("resyncs", "peers"), [(0, ["http://127.0.0.1:9"]), (3, [])], ids=["none-left", "no-peers"]
+)
+def test_a_diverged_node_that_cannot_re_sync_stays_stopped_and_keeps_following(
+    etcd: EtcdCluster, tmp_path: Path, resyncs: int, peers: list[str]
 ) -> None:
-    """divergence_resyncs = 0: the node stops serving for good at the first divergence and
-    sets nothing aside (a person looks at it); it goes on following the log."""
-    n = node(etcd, tmp_path, divergence_resyncs=0)
+    """No re-sync left (divergence_resyncs = 0), or no peer to take a snapshot from: the node
+    stops serving for good at the first divergence and sets nothing aside (a person looks at
+    it); it goes on applying the log (its snapshot position must not hold back compaction)."""
+    n = node(etcd, tmp_path, divergence_resyncs=resyncs, peers=peers)
 
-    async def scenario() -> bool:
+    async def scenario() -> tuple[int, int]:
         task = await _diverge(n)
         deadline = time.monotonic() + 10
         while n.serving:
             assert time.monotonic() < deadline, "the divergence was never seen"
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
-        still = not task.done()
+        before = n.applied
+        writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(writer.run())
+        await writer.submit([b'{"type":"noop"}'])
+        runner.cancel()
+        while n.applied == before:
+            assert time.monotonic() < deadline + 10, "the diverged node stopped following"
+            assert not task.done(), task
+            await asyncio.sleep(0.05)
         task.cancel()
-        return still
+        return before, n.applied
 
-    assert asyncio.run(scenario()) is True  # still following
+    before, after = asyncio.run(scenario())
+    assert after == before + 1
     assert n.diverged is not None and "DIVERGED at chunk 50" in n.diverged
     assert n.divergence is None and n.resyncs == 0 and n.lagging is None
     assert list(tmp_path.glob("ams1/snapshots.diverged-*")) == []

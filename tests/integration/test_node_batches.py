@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import logging
 import socket
 import time
 from collections.abc import Iterator
@@ -257,6 +258,39 @@ def test_a_node_late_for_a_committed_batch_moves_on_without_signing_it(
     settled, keys = asyncio.run(scenario())
     assert settled
     assert sigs_prefix(b.index) + late.node_id.encode() not in keys  # nothing to sign
+
+
+def test_a_batch_committed_while_nodes_wait_for_its_quorum_ends_their_wait(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+) -> None:
+    """Two nodes wait for a quorum; the third signature never shows in etcd (its node
+    committed the batch and deleted its signature at once, as nodes do). The waiting nodes
+    never see the quorum: they used to wait out their whole timeout and report the batch
+    unsettled. They now ask the ledger while they wait."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd)
+    b = boundary()
+
+    async def scenario() -> tuple[list[bool], float]:
+        view = await asyncio.to_thread(nodes[0].committee)
+        batch = Batch(view.epoch, b.first, b.last, b.root)
+        waiting = [asyncio.create_task(n.settle(b, view, 20.0)) for n in nodes[:2]]
+        deadline = time.monotonic() + 10
+        while len(sigs := await nodes[0].signatures(b.index, batch, view)) < 2:
+            assert time.monotonic() < deadline, "the two nodes did not sign"
+            await asyncio.sleep(0.05)
+        third = nodes[3].signer.sign(nodes[3].ledger.domain_separator, batch)
+        await asyncio.to_thread(nodes[3].ledger.commit_batch, batch, [*sigs.values(), third])
+        committed = time.monotonic()
+        return list(await asyncio.gather(*waiting)), time.monotonic() - committed
+
+    settled, took = asyncio.run(scenario())
+    assert settled == [True, True]
+    assert took < 10, took  # about the 1 s ledger check, not the 20 s timeout
+    assert nodes[0].ledger.last_committed() == (b.last, b.root, 1)
 
 
 def test_a_commit_that_fails_everywhere_is_tried_again_until_the_ledger_has_it(
@@ -659,15 +693,17 @@ def test_a_boundary_reached_on_a_state_since_set_aside_is_never_signed(
     anvil_chain: LocalChain,
     etcd: EtcdCluster,
     tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A node that re-synced after a divergence (its generation moved on) may still have a
-    boundary of the state it set aside in its settler's hands: that root is not the venue's,
-    and it is dropped, not signed."""
+    """A node re-synced after the committee refuted its root at chunk 100: its settler still
+    holds two boundaries of the state it set aside. The one at 150 (past the refuted one) is not
+    the venue's: dropped, not signed. The one at 50 was checked and agreed before the state
+    went wrong: signed (queued after the other, it shows the settler went past it)."""
     nodes = settlers(w3, registry, owner, anvil_chain, etcd)
     me = nodes[0]
-    old = boundary()
+    refuted, agreed = boundary(150), boundary(50)
 
-    async def scenario() -> tuple[bool, int | None]:
+    async def scenario() -> tuple[bool, bool]:
         node = Node(
             Settings(
                 node_id=me.node_id,
@@ -677,17 +713,20 @@ def test_a_boundary_reached_on_a_state_since_set_aside_is_never_signed(
             ),
             EtcdClient(etcd.endpoints),
         )
+        node._refuted_from[0] = 100
         node.generation = 1
         node.restored.set()
-        node.boundaries.put_nowait(old)
+        node.boundaries.put_nowait(refuted)
+        node.boundaries.put_nowait(agreed)
         runner = asyncio.create_task(me.run(node))
-        deadline = time.monotonic() + 10
-        while not node.boundaries.empty():
-            assert time.monotonic() < deadline, "the settler never took the boundary"
+        deadline = time.monotonic() + 15
+        while await me.etcd.get(sigs_prefix(agreed.index) + me.node_id.encode()) is None:
+            assert time.monotonic() < deadline, "the agreed boundary was never signed"
             await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)
-        signed = await me.etcd.get(sigs_prefix(old.index) + me.node_id.encode()) is not None
+        signed = await me.etcd.get(sigs_prefix(refuted.index) + me.node_id.encode())
         runner.cancel()
-        return signed, node.settled_through
+        return signed is not None, node.signable(agreed)
 
-    assert asyncio.run(scenario()) == (False, None)  # not signed, not counted settled
+    with caplog.at_level(logging.WARNING, logger="validator.node.settler"):
+        assert asyncio.run(scenario()) == (False, True)
+    assert "batch at chunk 150 not signed: reached on a state since set aside" in caplog.text

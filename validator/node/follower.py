@@ -87,7 +87,11 @@ class Node:
         self.resyncs = 0
         """Re-syncs after a divergence so far."""
         self.generation = 0
-        """Bumped by each re-sync (boundaries of the state set aside are never signed)."""
+        """Bumped by each re-sync (see ``signable``)."""
+        self._refuted_from: dict[int, int] = {}
+        """Per generation that ended in a re-sync: the first boundary whose root the committee
+        refuted (the ones before it were checked and agreed)."""
+        self._diverged_at = 0
         self._follow_task: asyncio.Task[None] | None = None
         self._applying = False
         self.lagging: str | None = None
@@ -181,19 +185,31 @@ class Node:
                 log.debug("log unavailable (%s); retrying", exc)
                 await asyncio.sleep(0.05)
 
-    def _diverge(self, why: str) -> None:
-        """The state root differs from the committee's: stop serving and, with a re-sync left,
-        have ``run`` re-sync (at once when the follower waits for the log, else after the chunk
-        it is applying)."""
+    def signable(self, b: Boundary) -> bool:
+        """Whether ``b``'s root is one this node may sign: reached in the current generation,
+        or before the first boundary the committee refuted in the generation it was reached in
+        (those were checked and agreed before the state went wrong)."""
+        if b.generation == self.generation:
+            return True
+        return b.index < self._refuted_from.get(b.generation, 0)
+
+    def _diverge(self, why: str, index: int) -> None:
+        """The state root at boundary ``index`` differs from the committee's: stop serving and,
+        with a re-sync left and peers to take a snapshot from, have ``run`` re-sync (at once
+        when the follower waits for the log, else after the chunk it is applying)."""
         self.stop_serving(why)
         left = self.settings.divergence_resyncs - self.resyncs
-        if left <= 0:
+        if left <= 0 or not self.settings.peers:
+            # it goes on applying, serving nothing: its snapshot position moves on, and the
+            # committee's log compaction with it
             log.error(
-                "node %s: no re-sync left (%d done, divergence_resyncs %d): stopped for good",
+                "node %s: no re-sync left (%d done, divergence_resyncs %d, %d peers): stopped "
+                "for good",
                 self.settings.node_id, self.resyncs, self.settings.divergence_resyncs,
+                len(self.settings.peers),
             )  # fmt: skip
             return
-        self.divergence = why
+        self.divergence, self._diverged_at = why, index
         if self._follow_task is not None and not self._applying:
             self._follow_task.cancel()
 
@@ -201,12 +217,28 @@ class Node:
         """Set this node's own snapshots aside (kept for a person to examine) and start again
         from a peer's snapshot the committee vouches for, as a node whose log position is gone
         does; serve again once one is taken. Boundaries reached on the state set aside are
-        dropped and never signed."""
+        dropped and never signed, and this node's roots from the first refuted one on are
+        deleted (a restart would read them back and sign them); the boundaries before it were
+        checked and agreed, and are still signed."""
         why = self.divergence or "re-sync"
         self.resyncs += 1
+        self._refuted_from[self.generation] = self._diverged_at
         self.generation += 1
-        while not self.boundaries.empty():  # reached on the state set aside
-            self.boundaries.get_nowait()
+        queued = [self.boundaries.get_nowait() for _ in range(self.boundaries.qsize())]
+        for b in queued:
+            if self.signable(b):
+                self.boundaries.put_nowait(b)
+        own = b"/" + self.settings.node_id.encode()
+        while True:
+            try:
+                kvs, _, _ = await self.etcd.get_range(
+                    roots_prefix(self._diverged_at), prefix_end(ROOTS), keys_only=True
+                )
+                await self.etcd.delete_keys([kv.key for kv in kvs if kv.key.endswith(own)])
+                break
+            except EtcdError as exc:
+                log.debug("refuted roots not deleted yet (%s); retrying", exc)
+                await asyncio.sleep(0.05)
         aside = await asyncio.to_thread(self.store.set_aside, why)
         log.error(
             "node %s re-syncing (%d of %d) from a snapshot the committee vouches for; its own "
@@ -263,6 +295,11 @@ class Node:
             return False
         self.lagging = None
         await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
+        try:  # the committee's compaction may pass the position it held before
+            position = f"{got.at.ordinal} {got.at.revision}".encode()
+            await self.etcd.put(SNAP + self.settings.node_id.encode(), position)
+        except EtcdError as exc:  # the next snapshot publishes it
+            log.warning("snapshot position not published yet: %s", exc)
         self.engine = got.engine
         self.applied, self.revision = got.at.ordinal, got.at.revision
         self.chain = HashChain(got.seq, got.at.chain)
@@ -418,6 +455,7 @@ class Node:
                 if agreed is not None and agreed != b.root.hex():
                     self._diverge(
                         f"DIVERGED at chunk {b.index} (seq {b.last}): own state root "
-                        f"{b.root.hex()} != committee root {agreed}"
+                        f"{b.root.hex()} != committee root {agreed}",
+                        b.index,
                     )
                     return

@@ -179,6 +179,10 @@ class Settler:
         while loop.time() < deadline:
             if loop.time() >= epoch_check_at:
                 epoch_check_at = loop.time() + self.epoch_check
+                # committed meanwhile by the others, who then delete their signatures: this
+                # node would never see the quorum and wait out its whole timeout
+                if quorum_at is None and await self._committed(batch):
+                    return True
                 epoch = (await asyncio.to_thread(self.selector.current_committee)).epoch
                 if epoch != view.epoch:
                     log.info(
@@ -253,16 +257,16 @@ class Settler:
             b = backlog.popleft() if backlog else await node.boundaries.get()
             while node.lagging is not None and node.diverged is None:  # catching up: later
                 await asyncio.sleep(1.0)
-            if node.diverged is not None or b.generation != node.generation:
+            if node.diverged is not None or not node.signable(b):
                 # a diverged node's root is not the venue's, nor one of a state set aside
                 why = node.diverged or "reached on a state since set aside (re-synced)"
                 log.warning("batch at chunk %d not signed: %s", b.index, why)
                 continue
-            while node.diverged is None and b.generation == node.generation:
+            while node.diverged is None and node.signable(b):
                 if await self._settle_once(b):  # never skipped: the ledger takes contiguous
                     break  # ranges only
                 await asyncio.sleep(1.0)
-            if node.diverged is None and b.generation == node.generation:
+            if node.diverged is None and node.signable(b):
                 node.settled_through = b.index  # its root may go (with compaction)
                 await self._forget_signature(b)
 
