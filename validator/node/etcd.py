@@ -48,6 +48,7 @@ _UNAVAILABLE = (
     "too many requests",
     "proposal dropped",  # a follower that has lost its leader drops proposals (an election)
     "server stopped",
+    "raft: stopped",  # a member removed from the cluster, still running for a moment
     "stopping",
     "transport is closing",
     "deadline exceeded",
