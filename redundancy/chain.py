@@ -20,7 +20,13 @@ from eth_utils import function_abi_to_4byte_selector, to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractConstructor, ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionIndexingInProgress,
+    TransactionNotFound,
+    Web3RPCError,
+)
 from web3.logs import DISCARD
 from web3.types import BlockIdentifier, EventData, TxReceipt
 
@@ -215,7 +221,7 @@ class Transactor:
             for h in hashes:
                 try:
                     return self.w3.eth.get_transaction_receipt(h)  # type: ignore[arg-type]
-                except TransactionNotFound:
+                except (TransactionNotFound, TransactionIndexingInProgress):  # not yet known
                     pass
             now = time.monotonic()
             if now - start >= self.receipt_timeout:

@@ -255,20 +255,28 @@ class Settler:
         backlog = collections.deque(await self.recover(node))
         while True:
             b = backlog.popleft() if backlog else await node.boundaries.get()
-            while node.lagging is not None and node.diverged is None:  # catching up: later
-                await asyncio.sleep(1.0)
-            if node.diverged is not None or not node.signable(b):
-                # a diverged node's root is not the venue's, nor one of a state set aside
-                why = node.diverged or "reached on a state since set aside (re-synced)"
-                log.warning("batch at chunk %d not signed: %s", b.index, why)
-                continue
-            while node.diverged is None and node.signable(b):
-                if await self._settle_once(b):  # never skipped: the ledger takes contiguous
-                    break  # ranges only
-                await asyncio.sleep(1.0)
-            if node.diverged is None and node.signable(b):
+            why = await self._settle_while_serving(node, b)
+            if why is None:
                 node.settled_through = b.index  # its root may go (with compaction)
                 await self._forget_signature(b)
+            else:
+                log.warning("batch at chunk %d not signed: %s", b.index, why)
+
+    async def _settle_while_serving(self, node: Node, b: Boundary) -> str | None:
+        """Settle ``b`` (None), waiting while the node catches up or re-syncs; never skipped
+        (the ledger takes contiguous ranges only) unless the node stopped for good or ``b``
+        was reached on a state it set aside (why not)."""
+        while True:
+            if node.diverged is not None and node.divergence is None:
+                return node.diverged  # stopped for good: its root is not the venue's
+            if node.lagging is not None or node.divergence is not None:
+                await asyncio.sleep(1.0)  # catching up, or re-syncing: agreed ones stay
+                continue
+            if not node.signable(b):
+                return "reached on a state since set aside (re-synced)"
+            if await self._settle_once(b):
+                return None
+            await asyncio.sleep(1.0)
 
     async def _forget_signature(self, b: Boundary) -> None:
         """Delete this node's signature of a committed batch (kept, it filled etcd)."""
