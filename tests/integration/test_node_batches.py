@@ -6,13 +6,16 @@ import asyncio
 import itertools
 import json
 import logging
+import shutil
 import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+import uvicorn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -20,6 +23,7 @@ from web3 import Web3
 from devnet.etcdcluster import EtcdCluster, start_cluster
 from devnet.localchain import LocalChain
 from devnet.loggen import generate
+from devnet.ports import free_port
 from devnet.world import World, build
 from redundancy.batches import Batch
 from redundancy.eip712 import Signature, Signer
@@ -34,6 +38,7 @@ from validator.engine.codec import encode_message
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.follower import Boundary, Node
 from validator.node.inputlog import SIGS, SNAP, roots_prefix, sigs_prefix
+from validator.node.queries import create_app
 from validator.node.sequencer import Sequencer
 from validator.node.settings import ChainSettings, Settings
 from validator.node.settler import Settler, start_settler
@@ -531,6 +536,57 @@ def test_recovery_walks_back_from_the_restored_position_to_the_ledger(
     ]
 
 
+def test_recovery_stops_at_the_first_root_the_committee_refutes(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """A node that stopped for good (its state not the committee's) kept publishing its roots.
+    Restarted, its settler read them back and signed them. Now recovery gives the boundaries up
+    to the first one whose root a majority of the committee refutes: the other two agree with it
+    at 50 and 100, at 150 both published another root, so 150 and 200 are not resumed (a former
+    member's root and an unreadable entry at 100 are no votes against it)."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    me, others = quorum[2], quorum[:2]
+    entries = {
+        k: (100 * (k // 50 - 1) + 1, 100 * (k // 50), bytes([k]) * 32) for k in (50, 100, 150, 200)
+    }
+
+    async def scenario() -> list[Boundary]:
+        me.etcd = EtcdClient(etcd.endpoints)
+        for k, (first, last, root) in entries.items():
+            await me.etcd.put(
+                roots_prefix(k) + me.node_id.encode(), _root_entry(first, last, root, bytes(32))
+            )
+            theirs = bytes([k + 1]) * 32 if k >= 150 else root
+            for o in others:
+                value = _root_entry(first, last, theirs, bytes(32))
+                await me.etcd.put(roots_prefix(k) + o.node_id.encode(), value)
+        await me.etcd.put(
+            roots_prefix(100) + b"former", _root_entry(101, 200, bytes(32), bytes(32))
+        )
+        await me.etcd.put(roots_prefix(100) + others[0].node_id.encode(), b"{not json")
+        node = Node(
+            Settings(
+                node_id=me.node_id,
+                etcd_endpoints=etcd.endpoints,
+                committee=[q.node_id for q in quorum],
+                data_dir=tmp_path / "me",
+                batch_every=50,
+            ),
+            EtcdClient(etcd.endpoints),
+        )
+        node.restored_at = node.applied = 200
+        return await me.recover(node)
+
+    found = asyncio.run(scenario())
+    assert [(b.index, b.root) for b in found] == [(50, entries[50][2]), (100, entries[100][2])]
+
+
 def test_the_settler_waits_while_its_node_catches_up_and_then_signs_the_batch(
     w3: Web3,
     registry: RegistryClient,
@@ -728,3 +784,104 @@ def test_a_boundary_reached_on_a_state_since_set_aside_is_never_signed(
     with caplog.at_level(logging.WARNING, logger="validator.node.settler"):
         assert asyncio.run(scenario()) == (False, True)
     assert "batch at chunk 150 not signed: reached on a state since set aside" in caplog.text
+
+
+def test_a_node_on_an_empty_disk_replays_from_the_held_snapshot_and_signs_what_the_ledger_lacks(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """Three nodes whose stakes (30 + 30 + 10 of 90) are a quorum only all together settle the
+    batches at chunks 10 and 20. Then the third stops; the others apply 40 more chunks, whose
+    four batches cannot commit without it, and compact the log. The third comes back on an empty
+    disk: its position is compacted away, so it catches up from a peer's snapshot. The peers
+    give the one they hold at the ledger's last commit (chunk 20), not their newest (60): it
+    replays chunks 21-60, signs their batches and the ledger gets all six. Before, it took the
+    newest, never computed the roots of the four batches before it, and settlement stopped for
+    good."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    lines = [encode_message(m) for m in generate(120, 13)]
+    ports = [free_port() for _ in quorum[:2]]
+    urls = [f"http://127.0.0.1:{p}" for p in ports]
+
+    def settings(s: Settler) -> Settings:
+        return Settings(
+            node_id=s.node_id,
+            etcd_endpoints=etcd.endpoints,
+            committee=[q.node_id for q in quorum],
+            data_dir=tmp_path / s.node_id,
+            batch_every=10,
+            snapshot_every=20,
+            write_deadline=0.5,
+            write_settle_timeout=0.2,
+            etcd_timeout=1.0,
+            log_retention=2.0,
+            peers=urls if s is quorum[2] else [],
+        )
+
+    async def batches() -> int:
+        return int((await asyncio.to_thread(quorum[0].ledger.last_committed))[2])
+
+    async def until(what: str, check: Any, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not await check():
+            assert time.monotonic() < deadline, what
+            await asyncio.sleep(0.1)
+
+    async def scenario() -> tuple[Node, bytes]:
+        writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
+        runner = asyncio.create_task(writer.run())
+
+        async def write(first: int, count: int) -> None:
+            for k in range(first, first + count):
+                await writer.submit(lines[2 * k : 2 * k + 2])
+
+        def start(s: Settler) -> tuple[Node, list[asyncio.Task[None]]]:
+            n = Node(settings(s), EtcdClient(etcd.endpoints))
+            return n, [asyncio.create_task(n.run()), asyncio.create_task(s.run(n))]
+
+        (a, ta), (b, tb), (c, tc) = (start(s) for s in quorum)
+        servers = [
+            uvicorn.Server(uvicorn.Config(create_app(n), port=p, log_level="warning"))
+            for n, p in zip((a, b), ports, strict=True)
+        ]
+        served = [asyncio.create_task(srv.serve()) for srv in servers]
+        await write(0, 20)
+        await until("the first two batches did not commit", lambda: _at_least(batches, 2), 60)
+        for t in tc:
+            t.cancel()
+        await write(20, 20)
+        await asyncio.sleep(2.2)  # the committee's floor grows older than log_retention
+        await write(40, 20)
+
+        async def compacted() -> bool:
+            return a.applied == b.applied == 60 and max(a.deleted_below, b.deleted_below) > 0
+
+        await until("the peers did not apply and compact the log", compacted, 60)
+        assert await batches() == 2  # the third's signature is missing from every later batch
+        assert (a.published, b.published) == (20, 20)
+        async with aiohttp.ClientSession() as session, session.get(urls[0] + "/snapshot") as r:
+            assert json.loads((await r.read()).partition(b"\n")[0])["ordinal"] == 20
+        shutil.rmtree(tmp_path / quorum[2].node_id)
+        c, tc = start(quorum[2])
+        await until(
+            "the batches the ledger lacked were not settled", lambda: _at_least(batches, 6), 90
+        )
+        for t in [*ta, *tb, *tc, runner]:
+            t.cancel()
+        for srv in servers:
+            srv.should_exit = True
+        await asyncio.gather(*served)
+        return c, a.engine.state_hash()
+
+    c, root = asyncio.run(scenario())
+    assert c.engine.state_hash() == root
+    assert quorum[0].ledger.last_committed() == (120, root, 6)
+
+
+async def _at_least(count: Any, n: int) -> bool:
+    return bool(await count() >= n)

@@ -80,3 +80,46 @@ def test_a_temporary_file_a_crash_left_is_removed_and_never_loaded(tmp_path: Pat
     found = store.load_latest()
     assert found is not None and found[0].ordinal == 100
     assert sorted(tmp_path.iterdir()) == paths
+
+
+def _holding(store: SnapshotStore, k: int, **rule: int) -> Position:
+    e = Engine()
+    return store.save_holding(
+        Position(k, 10 * k, bytes([k % 256]) * 32), e.seq, e.snapshot(), **rule
+    )
+
+
+def _ordinals(store: SnapshotStore) -> list[int]:
+    return [int(p.name[5:-4]) for p in sorted(store.directory.glob("snap-*.bin"))]
+
+
+def test_the_held_snapshot_is_the_newest_at_or_before_the_settled_boundary_and_stays(
+    tmp_path: Path,
+) -> None:
+    """A node with a settler holds (and publishes) the newest snapshot at or before the ledger's
+    last committed boundary, kept on disk beside the newest two, so that a peer catching up from
+    it replays every batch the ledger lacks; with nothing that old it holds its oldest."""
+    store = SnapshotStore(tmp_path)
+    rule = {"at_least": 0, "span": 1_000}
+    assert _holding(store, 20, hold=0, **rule).ordinal == 20  # the only one
+    assert _holding(store, 40, hold=10, **rule).ordinal == 20  # none at or before 10: the oldest
+    assert _holding(store, 60, hold=40, **rule) == Position(40, 400, bytes([40]) * 32)
+    assert _ordinals(store) == [40, 60]  # 20 is neither held nor among the newest two
+    for k in (80, 100, 120):
+        assert _holding(store, k, hold=50, at_least=40, span=1_000).ordinal == 40
+    assert _ordinals(store) == [40, 100, 120]  # the held one outlives the newest two
+
+
+def test_the_held_snapshot_never_goes_back_and_gives_way_to_the_newest_past_the_span(
+    tmp_path: Path,
+) -> None:
+    """The held position never goes below the one published before (the committee may have
+    compacted the log below it), and past ``span`` chunks behind the new snapshot the node holds
+    the new one (a chain down for long must not keep the whole log in etcd)."""
+    store = SnapshotStore(tmp_path)
+    for k in (20, 40):
+        _holding(store, k, hold=0, at_least=0, span=1_000)
+    assert _holding(store, 60, hold=40, at_least=60, span=1_000).ordinal == 60
+    assert _holding(store, 80, hold=100, at_least=0, span=30).ordinal == 80  # newest <= 100
+    assert _holding(store, 100, hold=60, at_least=60, span=30).ordinal == 100  # 60 is 40 behind
+    assert _ordinals(store) == [80, 100]

@@ -1,6 +1,7 @@
 """Catching up by snapshot transfer: a node whose log position etcd has compacted away (a new or
-replaced machine, an empty disk) asks its peers for their newest snapshot and takes the first
-one the committee vouches for.
+replaced machine, an empty disk) asks its peers for the snapshot each holds for the committee
+(its newest or, with a settler, the newest at or before the ledger's last commit) and takes the
+first one the committee vouches for.
 
 A snapshot is taken at a batch boundary (``snapshot_every`` is a multiple of ``batch_every``), and
 at every boundary each node publishes its state root and hash-chain head under

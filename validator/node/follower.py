@@ -2,7 +2,9 @@
 
 On start it restores its newest snapshot, then watches the log from the revision after it: etcd
 replays the history it still holds and then streams new chunks, all in revision order. Every
-``snapshot_every`` chunks it writes a snapshot and publishes its position; log keys below the
+``snapshot_every`` chunks it writes a snapshot and publishes the position of the one it holds for
+the committee (with a settler, the newest at or before the ledger's last commit, so that a peer
+catching up replays and signs the batches the ledger lacks; ``_snapshot``); log keys below the
 minimum position over the whole committee are deleted (``log_retention`` seconds later, so that a
 gateway still retrying a write can find it) and etcd's history is compacted there. Every
 ``batch_every`` chunks (a batch boundary) it publishes its state root and its hash-chain head;
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import json
 import logging
 import time
@@ -33,7 +36,7 @@ from validator.engine.errors import MessageError
 from validator.engine.hashchain import GENESIS, HashChain
 from validator.node.catchup import transfer
 from validator.node.errors import EtcdError
-from validator.node.etcd import EtcdClient, EtcdCompactedError, prefix_end
+from validator.node.etcd import EtcdClient, EtcdCompactedError, KeyValue, prefix_end
 from validator.node.inputlog import FLOOR, LOG, ROOTS, SNAP, Chunk, counter_bytes, roots_prefix
 from validator.node.settings import Settings
 from validator.node.snapshot_files import Position, SnapshotStore
@@ -61,6 +64,23 @@ class Boundary:
         self.generation = generation
         """The node's ``generation`` when it reached the boundary: a boundary of an older one
         was reached on a state the node has since set aside (see ``Node.resync``)."""
+
+
+def tally(kvs: list[KeyValue], index: int, committee: set[str]) -> dict[str, int]:
+    """Votes per state root (hex) among the roots published at boundary ``index``: one per
+    committee member (a former member's root, or an entry that cannot be read, is no vote)."""
+    votes: dict[str, int] = {}
+    prefix = len(roots_prefix(index))
+    for kv in kvs:
+        if kv.key[prefix:].decode(errors="replace") not in committee:
+            continue
+        try:
+            root = str(json.loads(kv.value)["root"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("root entry %r unreadable: not a vote", kv.key)
+            continue
+        votes[root] = votes.get(root, 0) + 1
+    return votes
 
 
 class Node:
@@ -113,6 +133,9 @@ class Node:
         self.settled_through: int | None = None if settings.chain is None else 0
         """The settler's: the highest boundary (chunk ordinal) the ledger has committed, up to
         which this node's roots may go; None when no settler runs (nothing waits for them)."""
+        self.published: int | None = None
+        """Chunk ordinal of the snapshot position this node last published (``SNAP``): the
+        snapshot it holds for the committee and gives a peer catching up; None before it knows."""
 
     def restore(self) -> None:
         found = self.store.load_latest()
@@ -145,6 +168,7 @@ class Node:
         log.info("engine: %s", IMPLEMENTATION)
         self.restore()
         self.restored_at = self.applied
+        await self._read_published()
         self.restored.set()
         while True:
             checker = asyncio.create_task(self._check_roots_forever())
@@ -159,6 +183,22 @@ class Node:
             finally:
                 checker.cancel()
             await self.resync()
+
+    async def _read_published(self) -> None:
+        """The position this node published before it (re)started: the snapshot it holds must
+        not go back past it (the committee may have compacted the log below it). Unknown (etcd
+        unreachable, an unreadable entry): the restored snapshot's, which is never older."""
+        self.published = self.applied
+        try:
+            kv = await self.etcd.get(SNAP + self.settings.node_id.encode())
+            if kv is not None:
+                self.published = min(self.applied, int(kv.value.split()[0]))
+        except EtcdError as exc:
+            log.warning(
+                "own snapshot position not read (%s): holding from chunk %d", exc, self.applied
+            )
+        except (ValueError, IndexError):
+            log.warning("own snapshot position unreadable: holding from chunk %d", self.applied)
 
     async def _follow(self) -> None:
         """Apply the log from our position on until a re-sync is due (a diverged node with no
@@ -295,6 +335,7 @@ class Node:
             return False
         self.lagging = None
         await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
+        self.published = got.at.ordinal
         try:  # the committee's compaction may pass the position it held before
             position = f"{got.at.ordinal} {got.at.revision}".encode()
             await self.etcd.put(SNAP + self.settings.node_id.encode(), position)
@@ -359,12 +400,32 @@ class Node:
                 await asyncio.sleep(0.05)
 
     async def _snapshot(self) -> None:
+        """Write a snapshot, and publish the position of the one held for the committee: with
+        a settler, the newest at or before the ledger's last committed boundary (at most
+        ``settle_hold_chunks`` behind), so that the log is kept from there and a peer that
+        catches up from it replays and signs the batches the ledger still lacks (with three
+        equal stakes each needs every node's signature); else the newest."""
         at = Position(self.applied, self.revision, self.chain.head)
         state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
-        await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
+        if self.settled_through is None:
+            await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
+            held = at
+        else:
+            held = await asyncio.to_thread(
+                functools.partial(
+                    self.store.save_holding,
+                    at,
+                    self.engine.seq,
+                    state,
+                    hold=self.settled_through,
+                    at_least=self.published or 0,
+                    span=self.settings.settle_hold_chunks,
+                )
+            )
         await self.etcd.put(
-            SNAP + self.settings.node_id.encode(), f"{at.ordinal} {at.revision}".encode()
+            SNAP + self.settings.node_id.encode(), f"{held.ordinal} {held.revision}".encode()
         )
+        self.published = held.ordinal
         await self._compact()
 
     async def _compact(self) -> None:
@@ -437,17 +498,7 @@ class Node:
                     )
                 except EtcdError:
                     break
-                votes: dict[str, int] = {}
-                prefix = len(roots_prefix(b.index))
-                for kv in kvs:
-                    if kv.key[prefix:].decode(errors="replace") not in committee:
-                        continue  # a former member's root is not a vote
-                    try:
-                        root = str(json.loads(kv.value)["root"])
-                    except (ValueError, KeyError, TypeError):
-                        log.warning("root entry %r unreadable: not a vote", kv.key)
-                        continue
-                    votes[root] = votes.get(root, 0) + 1
+                votes = tally(kvs, b.index, committee)
                 agreed = next((r for r, n in votes.items() if n >= majority), None)
                 if agreed is None and sum(votes.values()) < len(committee):
                     break  # wait for more roots

@@ -16,8 +16,9 @@ gateway acknowledges. Nodes apply chunks in revision order and number messages f
 message's sequence number is the same on every node; chunk *ordinals* (1, 2, ... in revision
 order) mark batch boundaries and snapshots.
 
-Nodes publish beside the log: ``/venue/snap/<node>`` (``"<ordinal> <revision>"`` of the node's
-newest snapshot; compaction stays below the minimum over all nodes), ``/venue/roots/<k>/<node>``
+Nodes publish beside the log: ``/venue/snap/<node>`` (``"<ordinal> <revision>"`` of the snapshot the
+node holds for the committee: its newest, or with a settler the newest at or before the ledger's
+last commit; compaction stays below the minimum over all nodes), ``/venue/roots/<k>/<node>``
 (the state root after chunk ordinal ``k`` at a batch boundary) and ``/venue/sigs/<k>/<node>``
 (the node's signature of that settlement batch).
 """

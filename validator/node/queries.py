@@ -76,10 +76,11 @@ def create_app(
 
     @app.get("/snapshot")
     async def snapshot() -> Response:
-        """The newest snapshot file (header line, then the engine's canonical snapshot), for a
-        peer catching up; 404 before the first."""
+        """The snapshot file this node holds for the committee (header line, then the engine's
+        canonical snapshot; see ``Node._snapshot``), else its newest, for a peer catching up;
+        404 before the first."""
         for _attempt in range(3):  # a newer one may replace it (and delete it) meanwhile
-            path = node.store.latest()
+            path = node.store.path_at(node.published)
             if path is None:
                 return JSONResponse({"error": "no snapshot yet"}, status_code=404)
             try:

@@ -46,7 +46,7 @@ from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, prefix_end
-from validator.node.follower import Boundary, Node
+from validator.node.follower import Boundary, Node, tally
 from validator.node.inputlog import roots_prefix, sigs_prefix
 from validator.node.settings import ChainSettings, Settings
 
@@ -251,6 +251,8 @@ class Settler:
         log.info("committed batch %d-%d (rank %d)", batch.first_sequence, batch.last_sequence, rank)
 
     async def run(self, node: Node) -> None:
+        if node.settled_through is None:  # a settler runs: the node holds what it has not settled
+            node.settled_through = 0
         await node.restored.wait()
         backlog = collections.deque(await self.recover(node))
         while True:
@@ -291,7 +293,9 @@ class Settler:
         each written before the snapshot that follows it), from the last boundary at or before
         its restored position down to one the ledger has. Without this, the boundaries queued
         or waiting for a quorum when the node stopped were never signed again, and with a third
-        of the stake restarting at once no later batch could ever commit."""
+        of the stake restarting at once no later batch could ever commit. Only up to the first
+        whose root a majority of the committee refutes (a node that stopped for good kept
+        publishing the roots of its wrong state: read back, they were signed)."""
         every = node.settings.batch_every
         while True:
             try:
@@ -315,6 +319,7 @@ class Settler:
                         )
                     )
                     index -= every
+                found = (await self._agreed_prefix(node, found[::-1]))[::-1]
             except (EtcdError, ChainError, OSError, Web3Exception) as exc:
                 log.warning("unsettled batches not read yet: %s", one_line(exc))
                 await asyncio.sleep(1.0)
@@ -328,6 +333,25 @@ class Settler:
                     len(found), found[0].index, found[-1].index,
                 )  # fmt: skip
             return found
+
+    async def _agreed_prefix(self, node: Node, found: list[Boundary]) -> list[Boundary]:
+        """``found`` (oldest first) up to the first boundary whose root a majority of the
+        committee refutes."""
+        committee = set(node.settings.committee)
+        for i, b in enumerate(found):
+            kvs, _, _ = await self.etcd.get_range(
+                roots_prefix(b.index), prefix_end(roots_prefix(b.index))
+            )
+            votes = tally(kvs, b.index, committee)
+            agreed = next((r for r, n in votes.items() if 2 * n > len(committee)), None)
+            if agreed is not None and agreed != b.root.hex():
+                log.error(
+                    "own root at chunk %d is not the committee's (%s): it and the %d after it "
+                    "are not resumed",
+                    b.index, agreed, len(found) - i - 1,
+                )  # fmt: skip
+                return found[:i]
+        return found
 
     async def _settle_once(self, b: Boundary) -> bool:
         """One attempt at ``b``: True once it is settled (by anyone) or was tried to the end."""

@@ -8,6 +8,12 @@ chunks applied, etcd revision of the last of them, messages applied) then the by
 either the old or the new snapshot, never half of one; a temporary file it left is removed when
 the store opens. The newest two are kept, and a newest one that does not load (a bad header, a
 sequence the engine does not confirm, a body the engine refuses) gives way to the one before.
+
+One more may be kept: the snapshot *held* for the committee, whose position the node publishes
+(the log is compacted only below every node's published position, and a peer catching up is
+given the held snapshot). A node with a settler holds the newest snapshot at or before the
+ledger's last committed boundary, so that a peer that catches up replays, and can sign, every
+batch the ledger still lacks (``Node._snapshot``).
 """
 
 from __future__ import annotations
@@ -45,7 +51,37 @@ class SnapshotStore:
             stale.unlink()
 
     def save(self, at: Position, seq: int, state: bytes) -> Path:
-        """Write ``state`` (``Engine.snapshot()``, taken at ``at``) durably."""
+        """Write ``state`` (``Engine.snapshot()``, taken at ``at``) durably; keep the newest
+        ``keep``."""
+        path = self._write(at, seq, state)
+        for old in sorted(self.directory.glob("snap-*.bin"))[: -self.keep]:
+            old.unlink()
+        return path
+
+    def save_holding(
+        self, at: Position, seq: int, state: bytes, *, hold: int, at_least: int, span: int
+    ) -> Position:
+        """Write ``state`` as ``save`` does and return the position of the snapshot to hold
+        (the one the node publishes): the newest at or before chunk ``hold`` among those at or
+        after chunk ``at_least`` (the position published before: it never goes back, the log
+        below it may be gone), or the oldest of those if none is that old, or the new one if the
+        one so found is more than ``span`` chunks behind it. Kept: the newest ``keep`` and the
+        held one."""
+        path = self._write(at, seq, state)
+        files = sorted(self.directory.glob("snap-*.bin"))
+        held = (at, path)
+        eligible = [(p, f) for f in files if (p := self._position(f)) and p.ordinal >= at_least]
+        eligible = eligible or [held]
+        before = [e for e in eligible if e[0].ordinal <= hold]
+        held = before[-1] if before else eligible[0]
+        if at.ordinal - held[0].ordinal > span:
+            held = (at, path)
+        for old in files[: -self.keep]:
+            if old != held[1]:
+                old.unlink()
+        return held[0]
+
+    def _write(self, at: Position, seq: int, state: bytes) -> Path:
         path = self.directory / f"snap-{at.ordinal:020d}.bin"
         tmp = path.with_suffix(".tmp")
         header = {
@@ -60,9 +96,28 @@ class SnapshotStore:
             os.fsync(f.fileno())
         tmp.rename(path)
         self._sync_directory()
-        for old in sorted(self.directory.glob("snap-*.bin"))[: -self.keep]:
-            old.unlink()
         return path
+
+    @staticmethod
+    def _position(path: Path) -> Position | None:
+        """The position in a snapshot file's header line (None if it cannot be read)."""
+        try:
+            with path.open("rb") as f:
+                meta = json.loads(f.readline())
+            return Position(
+                int(meta["ordinal"]), int(meta["revision"]), bytes.fromhex(meta["chain"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def path_at(self, ordinal: int | None) -> Path | None:
+        """The snapshot file at chunk ``ordinal`` if there is one, else the newest (None if
+        there is none)."""
+        if ordinal is not None:
+            path = self.directory / f"snap-{ordinal:020d}.bin"
+            if path.exists():
+                return path
+        return self.latest()
 
     def _sync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
