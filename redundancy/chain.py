@@ -138,6 +138,10 @@ class Transactor:
     that rose after it was sent no longer leaves it, and every later transaction of the same
     key queued behind it, pending until the receipt timeout. Whichever price is mined, its
     receipt is the answer.
+
+    A transaction still not mined at the receipt timeout stays in the pool, and every later
+    transaction of its key would queue behind it at whatever price: it is remembered, and the
+    next ``send`` from that key first sends it again, re-priced, then its own.
     """
 
     def __init__(
@@ -152,6 +156,8 @@ class Transactor:
         self.receipt_timeout = receipt_timeout
         self.reprice_after = reprice_after
         self._chain_id = w3.eth.chain_id
+        self._unmined: dict[str, dict[int, dict[str, Any]]] = {}
+        """Per sender: the transactions that timed out unmined, by nonce, at their last price."""
 
     def call(self, fn: Callable[[], T]) -> T:
         """Run a view call, turning custom-error reverts into ContractRevertError."""
@@ -176,6 +182,7 @@ class Transactor:
     ) -> TxReceipt:
         """Estimate, sign, send and wait. Raises ContractRevertError with the decoded error if the
         call would revert, InsufficientFundsError if the sender cannot pay."""
+        self._unstick(sender)
         params: dict[str, Any] = {
             "from": sender.address,
             "value": value,
@@ -225,6 +232,7 @@ class Transactor:
                     pass
             now = time.monotonic()
             if now - start >= self.receipt_timeout:
+                self._unmined.setdefault(sender.address, {})[int(tx["nonce"])] = tx
                 raise TimeExhausted(
                     f"transaction {hashes[-1].hex()} (nonce {tx['nonce']}) not mined within "
                     f"{self.receipt_timeout:g} s at any of {len(hashes)} prices"
@@ -242,6 +250,29 @@ class Transactor:
                 except Web3RPCError as exc:  # e.g. nonce too low: an earlier price was mined
                     log.info("re-priced transaction nonce %d not sent: %s", tx["nonce"], exc)
             time.sleep(0.1)
+
+    def _unstick(self, sender: LocalAccount) -> None:
+        """Send again, re-priced, each transaction of ``sender`` that timed out and is still not
+        mined (lowest nonce first), so that the next one does not queue behind it."""
+        held = self._unmined.get(sender.address)
+        if not held:
+            return
+        mined = self.w3.eth.get_transaction_count(sender.address, "latest")
+        for nonce in sorted(held):
+            if nonce < mined:  # mined at one of its prices, or replaced
+                del held[nonce]
+                continue
+            tx = self._repriced(held[nonce])
+            try:
+                self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
+            except Web3RPCError as exc:  # mined meanwhile, or the pool dropped a nonce below it
+                log.info("timed-out transaction nonce %d not sent again: %s", nonce, exc)
+                continue
+            held[nonce] = tx
+            log.info(
+                "transaction nonce %d, unmined at its receipt timeout, sent again (%s) before "
+                "the next", nonce, _price(tx),
+            )  # fmt: skip
 
     def _repriced(self, tx: dict[str, Any]) -> dict[str, Any]:
         out = dict(tx)

@@ -75,3 +75,47 @@ def test_a_transaction_under_a_risen_base_fee_is_re_priced_and_mined_once() -> N
     assert mined["maxFeePerGas"] > out["first_max_fee"]
     assert out["count"] == out["nonce"] + 1  # mined once: no second transaction
     assert out["pending_owner"] == out["new_owner"]
+
+
+def test_a_transaction_unmined_at_its_timeout_is_sent_again_before_the_next_one() -> None:
+    """The first transaction is stalled by a hundredfold base fee past its receipt timeout (no
+    re-pricing within it) and stays in the pool. Before, the next one from the same key either
+    took the next nonce and queued behind it at any price (a pool that counts it in the pending
+    nonce, as geth's does) or took its nonce and replaced it (anvil's, which does not: the stalled
+    one was dropped). Now the next send first sends the stalled one again at a price the chain
+    takes: both are mined, in order."""
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner)
+        registry.tx.receipt_timeout, registry.tx.reprice_after = 2.0, 1_000.0
+        nonce = w3.eth.get_transaction_count(owner.address)
+        first, second = Account.create().address, Account.create().address
+        _rpc(w3, "evm_setAutomine", False)
+        failed: list[Exception] = []
+
+        def send_first() -> None:
+            try:
+                registry.tx.send(registry.contract.functions.transferOwnership(first), owner)
+            except Exception as exc:  # reported to the test below
+                failed.append(exc)
+
+        sender = threading.Thread(target=send_first)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]:
+            assert time.monotonic() < deadline, "the transaction never reached the pool"
+            time.sleep(0.05)
+        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
+        _rpc(w3, "evm_mine")
+        _rpc(w3, "evm_setIntervalMining", 1)
+        sender.join(10)
+        assert [type(e).__name__ for e in failed] == ["TimeExhausted"]
+        assert w3.eth.get_transaction_count(owner.address) == nonce  # still unmined
+        registry.tx.receipt_timeout = 10.0  # the base fee is still ~50x: ~30 blocks from minable
+        receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
+        assert receipt["status"] == 1
+        assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == nonce + 1
+        assert w3.eth.get_transaction_count(owner.address) == nonce + 2
+        assert registry.contract.functions.pendingOwner().call() == second
