@@ -89,6 +89,7 @@ def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.Mo
     [
         ({"snapshot_every": 5, "batch_every": 2}, "snapshot_every must be a multiple of batch"),
         ({"committee": ["ams1", "dal1"]}, "node_id 'fra1' is not in committee"),
+        ({"committee": ["fra1", "x/fra1"]}, "committee[1]: String should match pattern"),
         (
             {"log_retention": 1.0},
             "log_retention must exceed write_deadline + write_settle_timeout + etcd_timeout",

@@ -192,7 +192,7 @@ class Node:
         try:
             kv = await self.etcd.get(SNAP + self.settings.node_id.encode())
             if kv is not None:
-                self.published = min(self.applied, int(kv.value.split()[0]))
+                self.published = int(kv.value.split()[0])  # past every file: the newest
         except EtcdError as exc:
             log.warning(
                 "own snapshot position not read (%s): holding from chunk %d", exc, self.applied

@@ -8,7 +8,7 @@ before.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import CliSuppress, SettingsConfigDict
@@ -82,16 +82,21 @@ class SiteSettings(BaseModel):
     """The disk to watch (default: ``data_dir``'s)."""
 
 
+NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+"""A node id: 1-64 letters, digits, ``.``, ``_`` or ``-`` (it ends etcd keys such as
+``/venue/roots/<chunk>/<node>``: a ``/`` in it would make one node's keys match another's)."""
+
+
 class Settings(DeployableSettings):
     """One node's and its gateway's settings; ``chain`` absent: no settlement batches."""
 
     model_config = SettingsConfigDict(env_prefix="VALIDATOR_", use_attribute_docstrings=True)
 
-    node_id: str
+    node_id: NodeId
     """This node's id (its site), one of ``committee``."""
     etcd_endpoints: list[str] = Field(min_length=1)
     """This site's etcd member first; the others are used when it does not answer."""
-    committee: list[str] = Field(min_length=1)
+    committee: list[NodeId] = Field(min_length=1)
     """Node ids of every node: root majorities and log compaction are over these."""
     data_dir: Path
     """Where the node keeps its snapshots."""
