@@ -400,14 +400,7 @@ def test_batches_left_unsettled_by_a_restart_are_resumed_from_the_published_root
     lines = [encode_message(m) for m in generate(400, 7)]
 
     def settings(s: Settler) -> Settings:
-        return Settings(
-            node_id=s.node_id,
-            etcd_endpoints=etcd.endpoints,
-            committee=[q.node_id for q in quorum],
-            data_dir=tmp_path / s.node_id,
-            batch_every=50,
-            snapshot_every=200,
-        )
+        return node_settings(s, quorum, etcd, tmp_path, batch_every=50, snapshot_every=200)
 
     async def first_life() -> bytes:
         writer = Sequencer(EtcdClient(etcd.endpoints), "gw")
@@ -491,6 +484,31 @@ def _root_entry(first: int, last: int, root: bytes, chain: bytes) -> bytes:
     ).encode()
 
 
+def node_settings(
+    s: Settler, quorum: list[Settler], etcd: EtcdCluster, tmp_path: Path, **values: Any
+) -> Settings:
+    """The settings of ``s``'s node in a committee of ``quorum``'s nodes, plus ``values``."""
+    return Settings(
+        node_id=s.node_id,
+        etcd_endpoints=etcd.endpoints,
+        committee=[q.node_id for q in quorum],
+        data_dir=tmp_path / s.node_id,
+        **values,
+    )
+
+
+def _restarted(
+    me: Settler, quorum: list[Settler], etcd: EtcdCluster, tmp_path: Path, at: int, applied: int
+) -> Node:
+    """``me``'s node as restarted from its snapshot at chunk ``at``, now at ``applied``
+    (batches every 50 chunks)."""
+    node = Node(
+        node_settings(me, quorum, etcd, tmp_path, batch_every=50), EtcdClient(etcd.endpoints)
+    )
+    node.restored_at, node.applied = at, applied
+    return node
+
+
 def test_recovery_walks_back_from_the_restored_position_to_the_ledger(
     w3: Web3,
     registry: RegistryClient,
@@ -516,18 +534,7 @@ def test_recovery_walks_back_from_the_restored_position_to_the_ledger(
         for k, (first, last, root) in entries.items():
             value = _root_entry(first, last, root, bytes([k + 1]) * 32)
             await me.etcd.put(roots_prefix(k) + me.node_id.encode(), value)
-        node = Node(
-            Settings(
-                node_id=me.node_id,
-                etcd_endpoints=etcd.endpoints,
-                committee=[q.node_id for q in quorum],
-                data_dir=tmp_path / "me",
-                batch_every=50,
-            ),
-            EtcdClient(etcd.endpoints),
-        )
-        node.restored_at, node.applied = 230, 250
-        return await me.recover(node)
+        return await me.recover(_restarted(me, quorum, etcd, tmp_path, 230, 250))
 
     found = asyncio.run(scenario())
     assert [(b.index, b.first, b.last, b.root, b.chain) for b in found] == [
@@ -570,18 +577,7 @@ def test_recovery_stops_at_the_first_root_the_committee_refutes(
             roots_prefix(100) + b"former", _root_entry(101, 200, bytes(32), bytes(32))
         )
         await me.etcd.put(roots_prefix(100) + others[0].node_id.encode(), b"{not json")
-        node = Node(
-            Settings(
-                node_id=me.node_id,
-                etcd_endpoints=etcd.endpoints,
-                committee=[q.node_id for q in quorum],
-                data_dir=tmp_path / "me",
-                batch_every=50,
-            ),
-            EtcdClient(etcd.endpoints),
-        )
-        node.restored_at = node.applied = 200
-        return await me.recover(node)
+        return await me.recover(_restarted(me, quorum, etcd, tmp_path, 200, 200))
 
     found = asyncio.run(scenario())
     assert [(b.index, b.root) for b in found] == [(50, entries[50][2]), (100, entries[100][2])]
@@ -809,11 +805,11 @@ def test_a_node_on_an_empty_disk_replays_from_the_held_snapshot_and_signs_what_t
     urls = [f"http://127.0.0.1:{p}" for p in ports]
 
     def settings(s: Settler) -> Settings:
-        return Settings(
-            node_id=s.node_id,
-            etcd_endpoints=etcd.endpoints,
-            committee=[q.node_id for q in quorum],
-            data_dir=tmp_path / s.node_id,
+        return node_settings(
+            s,
+            quorum,
+            etcd,
+            tmp_path,
             batch_every=10,
             snapshot_every=20,
             write_deadline=0.5,
