@@ -114,12 +114,27 @@ def test_the_held_snapshot_never_goes_back_and_gives_way_to_the_newest_past_the_
     tmp_path: Path,
 ) -> None:
     """The held position never goes below the one published before (the committee may have
-    compacted the log below it), and past ``span`` chunks behind the new snapshot the node holds
-    the new one (a chain down for long must not keep the whole log in etcd)."""
+    compacted the log below it): with no snapshot that recent on disk (an older one restored),
+    there is none to hold and the published one stands. The file at the published position stays
+    until the next call (a peer may be fetching it until the new position is published). Past
+    ``span`` chunks behind the new snapshot the node holds the new one (a chain down for long
+    must not keep the whole log in etcd)."""
     store = SnapshotStore(tmp_path)
     for k in (20, 40):
         _holding(store, k, hold=0, at_least=0, span=1_000)
     assert _holding(store, 60, hold=40, at_least=60, span=1_000).ordinal == 60
-    assert _holding(store, 80, hold=100, at_least=0, span=30).ordinal == 80  # newest <= 100
+    assert _ordinals(store) == [40, 60]
+    assert (
+        store.save_holding(
+            Position(30, 300), 0, Engine().snapshot(), hold=100, at_least=200, span=1_000
+        )
+        is None
+    )
+    assert _holding(store, 80, hold=100, at_least=60, span=30).ordinal == 80  # newest <= 100
+    assert _ordinals(store) == [60, 80]
     assert _holding(store, 100, hold=60, at_least=60, span=30).ordinal == 100  # 60 is 40 behind
-    assert _ordinals(store) == [80, 100]
+    assert _ordinals(store) == [60, 80, 100]  # 60 was published: kept while 100 is published
+    assert _holding(store, 120, hold=60, at_least=100, span=30).ordinal == 100
+    assert _ordinals(store) == [100, 120]
+    assert store.path_at(100) is not None and store.path_at(60) is None
+    assert store.latest_ordinal() == 120

@@ -186,19 +186,20 @@ class Node:
 
     async def _read_published(self) -> None:
         """The position this node published before it (re)started: the snapshot it holds must
-        not go back past it (the committee may have compacted the log below it). Unknown (etcd
-        unreachable, an unreadable entry): the restored snapshot's, which is never older."""
-        self.published = self.applied
+        not go back past it (the committee may have compacted the log below it), even when the
+        newest snapshot did not load and an older one was restored. Unknown (etcd unreachable,
+        an unreadable entry): the newest snapshot file's, which is never older."""
+        self.published = self.store.latest_ordinal()
         try:
             kv = await self.etcd.get(SNAP + self.settings.node_id.encode())
             if kv is not None:
-                self.published = int(kv.value.split()[0])  # past every file: the newest
+                self.published = int(kv.value.split()[0])
         except EtcdError as exc:
             log.warning(
-                "own snapshot position not read (%s): holding from chunk %d", exc, self.applied
+                "own snapshot position not read (%s): holding from chunk %d", exc, self.published
             )
         except (ValueError, IndexError):
-            log.warning("own snapshot position unreadable: holding from chunk %d", self.applied)
+            log.warning("own snapshot position unreadable: holding from chunk %d", self.published)
 
     async def _follow(self) -> None:
         """Apply the log from our position on until a re-sync is due (a diverged node with no
@@ -407,9 +408,9 @@ class Node:
         equal stakes each needs every node's signature); else the newest."""
         at = Position(self.applied, self.revision, self.chain.head)
         state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
+        held: Position | None = at
         if self.settled_through is None:
             await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
-            held = at
         else:
             held = await asyncio.to_thread(
                 functools.partial(
@@ -422,10 +423,13 @@ class Node:
                     span=self.settings.settle_hold_chunks,
                 )
             )
-        await self.etcd.put(
-            SNAP + self.settings.node_id.encode(), f"{held.ordinal} {held.revision}".encode()
-        )
-        self.published = held.ordinal
+        if held is not None:  # None: older than the position published, which stands
+            # set first: a put whose answer is lost may still have landed, and the next held
+            # position must not go below it
+            self.published = held.ordinal
+            await self.etcd.put(
+                SNAP + self.settings.node_id.encode(), f"{held.ordinal} {held.revision}".encode()
+            )
         await self._compact()
 
     async def _compact(self) -> None:

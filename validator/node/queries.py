@@ -81,6 +81,13 @@ def create_app(
         404 before the first."""
         for _attempt in range(3):  # a newer one may replace it (and delete it) meanwhile
             path = node.store.path_at(node.published)
+            if path is None and node.published and node.store.latest() is not None:
+                # another (the newest) would skip batches the ledger lacks: a peer taking it
+                # could never sign them
+                return JSONResponse(
+                    {"error": f"the snapshot held at chunk {node.published} is not here yet"},
+                    status_code=503,
+                )
             if path is None:
                 return JSONResponse({"error": "no snapshot yet"}, status_code=404)
             try:

@@ -356,6 +356,8 @@ class Settler:
     async def _settle_once(self, b: Boundary) -> bool:
         """One attempt at ``b``: True once it is settled (by anyone) or was tried to the end."""
         try:
+            if (await asyncio.to_thread(self.ledger.last_committed))[0] >= b.last:
+                return True  # e.g. replayed from a held snapshot: no committee to read
             view = await asyncio.to_thread(self.committee)
             if await self.settle(b, view):
                 return True

@@ -60,29 +60,37 @@ class SnapshotStore:
 
     def save_holding(
         self, at: Position, seq: int, state: bytes, *, hold: int, at_least: int, span: int
-    ) -> Position:
+    ) -> Position | None:
         """Write ``state`` as ``save`` does and return the position of the snapshot to hold
         (the one the node publishes): the newest at or before chunk ``hold`` among those at or
         after chunk ``at_least`` (the position published before: it never goes back, the log
         below it may be gone), or the oldest of those if none is that old, or the new one if the
-        one so found is more than ``span`` chunks behind it. Kept: the newest ``keep`` and the
-        held one."""
+        one so found is more than ``span`` chunks behind it; None if none is at or after
+        ``at_least`` (the node restored an older snapshot than the one it published): the
+        published position stands. Kept: the newest ``keep``, the held one, and the one at
+        ``at_least`` (a peer may be fetching it until the new position is published)."""
         path = self._write(at, seq, state)
         files = sorted(self.directory.glob("snap-*.bin"))
-        held = (at, path)
         eligible = [(p, f) for f in files if (p := self._position(f)) and p.ordinal >= at_least]
-        eligible = eligible or [held]
-        before = [e for e in eligible if e[0].ordinal <= hold]
-        held = before[-1] if before else eligible[0]
-        if at.ordinal - held[0].ordinal > span:
-            held = (at, path)
-        for old in files[: -self.keep]:
-            if old != held[1]:
+        held: tuple[Position, Path] | None = None
+        if eligible:
+            before = [e for e in eligible if e[0].ordinal <= hold]
+            held = before[-1] if before else eligible[0]
+            if at.ordinal - held[0].ordinal > span:
+                held = (at, path)
+        kept = {*files[-self.keep :], self._file(at_least)}
+        if held is not None:
+            kept.add(held[1])
+        for old in files:
+            if old not in kept:
                 old.unlink()
-        return held[0]
+        return None if held is None else held[0]
+
+    def _file(self, ordinal: int) -> Path:
+        return self.directory / f"snap-{ordinal:020d}.bin"
 
     def _write(self, at: Position, seq: int, state: bytes) -> Path:
-        path = self.directory / f"snap-{at.ordinal:020d}.bin"
+        path = self._file(at.ordinal)
         tmp = path.with_suffix(".tmp")
         header = {
             "chain": at.chain.hex(),
@@ -111,13 +119,17 @@ class SnapshotStore:
             return None
 
     def path_at(self, ordinal: int | None) -> Path | None:
-        """The snapshot file at chunk ``ordinal`` if there is one, else the newest (None if
-        there is none)."""
-        if ordinal is not None:
-            path = self.directory / f"snap-{ordinal:020d}.bin"
-            if path.exists():
-                return path
-        return self.latest()
+        """The snapshot file at chunk ``ordinal`` (None if it is not here), or with ``ordinal``
+        None the newest (None if there is none)."""
+        if ordinal is None:
+            return self.latest()
+        path = self._file(ordinal)
+        return path if path.exists() else None
+
+    def latest_ordinal(self) -> int:
+        """The chunk of the newest snapshot file (0 if there is none)."""
+        path = self.latest()
+        return 0 if path is None else int(path.name[5:-4])
 
     def _sync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)

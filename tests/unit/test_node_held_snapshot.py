@@ -1,0 +1,120 @@
+"""Which snapshot a node holds for the committee, at the node's edges: a published position is
+never taken back (a put whose answer was lost, a restart that restored an older snapshot than the
+one it published), and ``GET /snapshot`` never gives another snapshot than the held one (a peer
+taking the newest could never sign the batches before it). etcd is a named fake here (a dict
+whose puts can land and then fail): the real cluster's paths are in
+``tests/integration/test_node_batches.py``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from validator.engine import Engine
+from validator.node.errors import EtcdUnavailableError
+from validator.node.etcdwire import KeyValue
+from validator.node.follower import Node
+from validator.node.inputlog import SNAP
+from validator.node.queries import create_app
+from validator.node.settings import Settings
+from validator.node.snapshot_files import Position
+
+
+class FakeEtcd:
+    """A fake etcd (a dict): ``lost_answers`` makes a put land and then raise, as a request
+    whose answer timed out after the member applied it; ``down`` makes every read fail."""
+
+    def __init__(self) -> None:
+        self.kv: dict[bytes, bytes] = {}
+        self.lost_answers = False
+        self.down = False
+
+    async def put(self, key: bytes, value: bytes) -> None:
+        self.kv[key] = value
+        if self.lost_answers:
+            raise EtcdUnavailableError("no answer in time (the write may have landed)")
+
+    async def get(self, key: bytes) -> KeyValue | None:
+        if self.down:
+            raise EtcdUnavailableError("no member answers")
+        value = self.kv.get(key)
+        return None if value is None else KeyValue(key, value, 1)
+
+
+def node(tmp_path: Path, etcd: FakeEtcd) -> Node:
+    settings = Settings(
+        node_id="fra1",
+        etcd_endpoints=["http://127.0.0.1:9"],
+        committee=["fra1", "ams1", "lon1"],
+        data_dir=tmp_path,
+        batch_every=10,
+        snapshot_every=20,
+    )
+    n = Node(settings, etcd)  # type: ignore[arg-type]
+    n.settled_through = 0  # a settler runs
+    return n
+
+
+def snapshots(n: Node, *ordinals: int) -> None:
+    for k in ordinals:
+        n.store.save(Position(k, 10 * k, bytes(32)), 0, Engine().snapshot())
+
+
+def test_a_put_whose_answer_is_lost_still_moves_the_published_position(tmp_path: Path) -> None:
+    """The position is recorded before the put: the put may have landed, and the next held
+    snapshot must not go below what etcd may now hold (before, it was recorded only after a put
+    that answered, so one lost answer let the next one go back)."""
+    etcd = FakeEtcd()
+    n = node(tmp_path, etcd)
+    n.applied, n.revision = 20, 200
+    etcd.lost_answers = True
+    try:
+        asyncio.run(n._snapshot())
+    except EtcdUnavailableError:
+        pass
+    else:
+        raise AssertionError("the fake's put did not fail")
+    assert etcd.kv[SNAP + b"fra1"] == b"20 200"
+    assert n.published == 20
+
+
+def test_a_restart_holds_from_the_published_position_even_from_an_older_snapshot(
+    tmp_path: Path,
+) -> None:
+    """The newest snapshot (40) does not load and the node restores the one before (20); it
+    published 40 before it stopped, so it holds from 40 on (before: from what it restored). With
+    etcd unreachable it holds from its newest file's position, never from the restored one."""
+    etcd = FakeEtcd()
+    n = node(tmp_path, etcd)
+    snapshots(n, 20, 40)
+    newest = n.store.latest()
+    assert newest is not None
+    header, _, body = newest.read_bytes().partition(b"\n")
+    newest.write_bytes(header + b"\n" + body[: len(body) // 2])
+    etcd.kv[SNAP + b"fra1"] = b"40 400"
+    n.restore()
+    assert n.applied == 20
+    asyncio.run(n._read_published())
+    assert n.published == 40
+    etcd.down = True
+    asyncio.run(n._read_published())
+    assert n.published == 40
+
+
+def test_the_snapshot_endpoint_gives_the_held_snapshot_and_never_another(tmp_path: Path) -> None:
+    """``GET /snapshot`` answers the file at the published position; when that file is not on
+    the node (not written yet, or gone), 503 saying so, not the newest one: a peer that took the
+    newest would never compute, nor sign, the batches before it."""
+    n = node(tmp_path, FakeEtcd())
+    snapshots(n, 20, 40)
+    client = TestClient(create_app(n))
+    n.published = 20
+    reply = client.get("/snapshot")
+    assert reply.status_code == 200 and reply.content.startswith(b'{"chain"')
+    assert b'"ordinal": 20' in reply.content.partition(b"\n")[0]
+    n.published = 60
+    reply = client.get("/snapshot")
+    assert reply.status_code == 503
+    assert reply.json() == {"error": "the snapshot held at chunk 60 is not here yet"}
