@@ -42,6 +42,10 @@ class FakeEtcd:
         value = self.kv.get(key)
         return None if value is None else KeyValue(key, value, 1)
 
+    async def get_range(self, start: bytes, end: bytes) -> tuple[list[KeyValue], int, bool]:
+        """Nothing (compaction then waits for every member's position)."""
+        return [], 0, False
+
 
 def node(tmp_path: Path, etcd: FakeEtcd) -> Node:
     settings = Settings(
@@ -57,9 +61,14 @@ def node(tmp_path: Path, etcd: FakeEtcd) -> Node:
     return n
 
 
-def snapshots(n: Node, *ordinals: int) -> None:
+def snapshots(n: Node, *ordinals: int, hold: int | None = None) -> None:
+    """Snapshots at ``ordinals`` (holding the newest at or before ``hold``, if given)."""
     for k in ordinals:
-        n.store.save(Position(k, 10 * k, bytes(32)), 0, Engine().snapshot())
+        at, state = Position(k, 10 * k, bytes(32)), Engine().snapshot()
+        if hold is None:
+            n.store.save(at, 0, state)
+        else:
+            n.store.save_holding(at, 0, state, hold=hold, at_least=0, span=1_000)
 
 
 def test_a_put_whose_answer_is_lost_still_moves_the_published_position(tmp_path: Path) -> None:
@@ -80,27 +89,62 @@ def test_a_put_whose_answer_is_lost_still_moves_the_published_position(tmp_path:
     assert n.published == 20
 
 
-def test_a_restart_holds_from_the_published_position_even_from_an_older_snapshot(
+def test_a_restart_from_an_older_snapshot_never_holds_below_what_it_published(
     tmp_path: Path,
 ) -> None:
     """The newest snapshot (40) does not load and the node restores the one before (20); it
-    published 40 before it stopped, so it holds from 40 on (before: from what it restored). With
-    etcd unreachable it holds from its newest file's position, never from the restored one."""
+    had published 40, so its next snapshot (at 30, a node with no settler, which holds its
+    newest) publishes nothing lower: the published position stands (before: it published 30,
+    and the committee may have compacted the log below 40)."""
     etcd = FakeEtcd()
     n = node(tmp_path, etcd)
+    n.settled_through = None  # no settler: it holds its newest, never below what it published
     snapshots(n, 20, 40)
     newest = n.store.latest()
     assert newest is not None
-    header, _, body = newest.read_bytes().partition(b"\n")
-    newest.write_bytes(header + b"\n" + body[: len(body) // 2])
+    newest.write_bytes(newest.read_bytes()[:-10])
     etcd.kv[SNAP + b"fra1"] = b"40 400"
     n.restore()
     assert n.applied == 20
     asyncio.run(n._read_published())
-    assert n.published == 40
+    n.applied, n.revision = 30, 300
+    asyncio.run(n._snapshot())
+    assert (n.published, etcd.kv[SNAP + b"fra1"]) == (40, b"40 400")
+
+
+def test_a_restart_with_etcd_down_waits_for_it_and_keeps_holding_the_committed_snapshot(
+    tmp_path: Path,
+) -> None:
+    """Snapshots at 20, 40 and 60; the node published 20 (the ledger's last commit) and etcd
+    does not answer when it restarts. It asks until etcd answers (``/snapshot`` says 503
+    meanwhile) and goes on holding 20. Before, it took its newest file (60) as published and
+    held that for good: a peer catching up from it could not sign the batches from 21 to 60."""
+    etcd = FakeEtcd()
+    n = node(tmp_path, etcd)
+    snapshots(n, 20, 40, 60, hold=20)
+    etcd.kv[SNAP + b"fra1"] = b"20 200"
     etcd.down = True
-    asyncio.run(n._read_published())
-    assert n.published == 40
+    n.restore()
+    client = TestClient(create_app(n))
+
+    async def restart() -> None:
+        reading = asyncio.create_task(n._read_published())
+        await asyncio.sleep(0.5)
+        assert not reading.done() and n.published is None
+        reply = await asyncio.to_thread(client.get, "/snapshot")
+        assert (reply.status_code, reply.json()) == (
+            503,
+            {"error": "the held snapshot is not known yet (etcd unread)"},
+        )
+        etcd.down = False
+        await asyncio.wait_for(reading, 5)
+
+    asyncio.run(restart())
+    assert n.published == 20
+    n.settled_through, n.applied, n.revision = 20, 80, 800
+    asyncio.run(n._snapshot())
+    assert (n.published, etcd.kv[SNAP + b"fra1"]) == (20, b"20 200")
+    assert n.store.path_at(20) is not None
 
 
 def test_the_snapshot_endpoint_gives_the_held_snapshot_and_never_another(tmp_path: Path) -> None:

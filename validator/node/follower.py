@@ -187,18 +187,23 @@ class Node:
     async def _read_published(self) -> None:
         """The position this node published before it (re)started: the snapshot it holds must
         not go back past it (the committee may have compacted the log below it), even when the
-        newest snapshot did not load and an older one was restored. Unknown (etcd unreachable,
-        an unreadable entry): the newest snapshot file's, which is never older."""
-        self.published = self.store.latest_ordinal()
+        newest snapshot did not load and an older one was restored; nor jump to its newest (a
+        peer catching up from that could not sign the batches before it). Asked until etcd
+        answers (the node can do nothing without it); ``GET /snapshot`` answers 503 meanwhile.
+        An unreadable entry (not the node's writing): the newest snapshot file's."""
+        wait = 0.2
+        while True:
+            try:
+                kv = await self.etcd.get(SNAP + self.settings.node_id.encode())
+                break
+            except EtcdError as exc:
+                log.warning("own snapshot position not read yet (%s); retrying", exc)
+                await asyncio.sleep(wait)
+                wait = min(2 * wait, 2.0)
         try:
-            kv = await self.etcd.get(SNAP + self.settings.node_id.encode())
-            if kv is not None:
-                self.published = int(kv.value.split()[0])
-        except EtcdError as exc:
-            log.warning(
-                "own snapshot position not read (%s): holding from chunk %d", exc, self.published
-            )
+            self.published = 0 if kv is None else int(kv.value.split()[0])
         except (ValueError, IndexError):
+            self.published = self.store.latest_ordinal()
             log.warning("own snapshot position unreadable: holding from chunk %d", self.published)
 
     async def _follow(self) -> None:
@@ -336,6 +341,8 @@ class Node:
             return False
         self.lagging = None
         await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
+        # may be below the position published before (a re-sync, an older snapshot restored):
+        # still at or above the committee's compaction floor, which the peer's position is
         self.published = got.at.ordinal
         try:  # the committee's compaction may pass the position it held before
             position = f"{got.at.ordinal} {got.at.revision}".encode()
@@ -405,24 +412,22 @@ class Node:
         a settler, the newest at or before the ledger's last committed boundary (at most
         ``settle_hold_chunks`` behind), so that the log is kept from there and a peer that
         catches up from it replays and signs the batches the ledger still lacks (with three
-        equal stakes each needs every node's signature); else the newest."""
+        equal stakes each needs every node's signature); else the newest. Never one below the
+        position published before."""
         at = Position(self.applied, self.revision, self.chain.head)
         state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
-        held: Position | None = at
-        if self.settled_through is None:
-            await asyncio.to_thread(self.store.save, at, self.engine.seq, state)
-        else:
-            held = await asyncio.to_thread(
-                functools.partial(
-                    self.store.save_holding,
-                    at,
-                    self.engine.seq,
-                    state,
-                    hold=self.settled_through,
-                    at_least=self.published or 0,
-                    span=self.settings.settle_hold_chunks,
-                )
+        settled = self.settled_through
+        held = await asyncio.to_thread(
+            functools.partial(
+                self.store.save_holding,
+                at,
+                self.engine.seq,
+                state,
+                hold=at.ordinal if settled is None else settled,
+                at_least=self.published or 0,
+                span=0 if settled is None else self.settings.settle_hold_chunks,
             )
+        )
         if held is not None:  # None: older than the position published, which stands
             # set first: a put whose answer is lost may still have landed, and the next held
             # position must not go below it

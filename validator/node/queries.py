@@ -80,6 +80,10 @@ def create_app(
         canonical snapshot; see ``Node._snapshot``), else its newest, for a peer catching up;
         404 before the first."""
         for _attempt in range(3):  # a newer one may replace it (and delete it) meanwhile
+            if node.published is None:  # not read back from etcd yet
+                return JSONResponse(
+                    {"error": "the held snapshot is not known yet (etcd unread)"}, status_code=503
+                )
             path = node.store.path_at(node.published)
             if path is None and node.published and node.store.latest() is not None:
                 # another (the newest) would skip batches the ledger lacks: a peer taking it

@@ -128,8 +128,10 @@ class SnapshotStore:
 
     def latest_ordinal(self) -> int:
         """The chunk of the newest snapshot file (0 if there is none)."""
-        path = self.latest()
-        return 0 if path is None else int(path.name[5:-4])
+        for path in sorted(self.directory.glob("snap-*.bin"), reverse=True):
+            if path.name[5:-4].isdigit():  # a stray file is none of ours
+                return int(path.name[5:-4])
+        return 0
 
     def _sync_directory(self) -> None:
         fd = os.open(self.directory, os.O_RDONLY)
