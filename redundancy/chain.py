@@ -220,10 +220,13 @@ class Transactor:
 
     def _await_receipt(self, tx: dict[str, Any], tx_hash: bytes, sender: LocalAccount) -> TxReceipt:
         """The receipt of ``tx`` at any of the prices it was sent at, re-pricing it every
-        ``reprice_after`` seconds; TimeExhausted after ``receipt_timeout``."""
+        ``reprice_after`` seconds; TimeExhausted after ``receipt_timeout`` (saying so when the
+        sender could not pay the last re-price)."""
         hashes = [tx_hash]
         start = time.monotonic()
         reprice_at = start + self.reprice_after
+        unpaid = ""
+        """Why the last re-price was not sent, when the sender could not pay it."""
         while True:
             for h in hashes:
                 try:
@@ -235,20 +238,33 @@ class Transactor:
                 self._unmined.setdefault(sender.address, {})[int(tx["nonce"])] = tx
                 raise TimeExhausted(
                     f"transaction {hashes[-1].hex()} (nonce {tx['nonce']}) not mined within "
-                    f"{self.receipt_timeout:g} s at any of {len(hashes)} prices"
+                    f"{self.receipt_timeout:g} s at any of {len(hashes)} prices{unpaid}"
                 )
             if now >= reprice_at:
                 reprice_at = now + self.reprice_after
-                tx = self._repriced(tx)
+                again = self._repriced(tx)
                 try:
-                    signed = sender.sign_transaction(tx)
+                    signed = sender.sign_transaction(again)
                     hashes.append(bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction)))
+                except Web3RPCError as exc:  # e.g. nonce too low: an earlier price was mined
+                    if _wants_funds(exc):
+                        unpaid = (
+                            f"; not re-priced: {sender.address} cannot pay {_price(again)} "
+                            f"({one_line(exc)})"
+                        )
+                        log.warning(
+                            "transaction nonce %d not mined after %.0f s and not re-priced: %s "
+                            "cannot pay %s; it waits at its last price", tx["nonce"],
+                            now - start, sender.address, _price(again),
+                        )  # fmt: skip
+                    else:
+                        log.info("re-priced transaction nonce %d not sent: %s", tx["nonce"], exc)
+                else:
+                    tx, unpaid = again, ""
                     log.info(
                         "transaction nonce %d not mined after %.0f s: sent again at a higher "
                         "price (%s)", tx["nonce"], now - start, _price(tx),
                     )  # fmt: skip
-                except Web3RPCError as exc:  # e.g. nonce too low: an earlier price was mined
-                    log.info("re-priced transaction nonce %d not sent: %s", tx["nonce"], exc)
             time.sleep(0.1)
 
     def _unstick(self, sender: LocalAccount) -> None:
@@ -312,10 +328,15 @@ class Transactor:
         return ContractRevertError("Revert", {"tx": tx_hash}, "0x")
 
     def _raise_funds(self, exc: Exception, address: str) -> None:
-        if "insufficient funds" in str(exc).lower() or "funds" in str(exc).lower():
+        if _wants_funds(exc):
             raise InsufficientFundsError(
                 address, self.w3.eth.get_balance(to_checksum_address(address))
             ) from None
+
+
+def _wants_funds(exc: Exception) -> bool:
+    """Whether the node refused a transaction because its sender cannot pay for it."""
+    return "funds" in str(exc).lower()
 
 
 def _price(tx: dict[str, Any]) -> str:

@@ -1,5 +1,7 @@
 """Sending transactions on a real anvil: a transaction the chain stops mining at its price (the
-base fee rose after it was sent) is re-priced with the same nonce until it is mined, once."""
+base fee rose after it was sent) is re-priced with the same nonce until it is mined, once; one
+still unmined at its timeout is sent again before the next one from its key; a re-price the
+sender cannot pay is named in the timeout."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
+from devnet.attestors import fund
 from devnet.localchain import start_chain
 from redundancy.chain import connect
 from redundancy.registry import RegistryClient
@@ -119,3 +122,56 @@ def test_a_transaction_unmined_at_its_timeout_is_sent_again_before_the_next_one(
         assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == nonce + 1
         assert w3.eth.get_transaction_count(owner.address) == nonce + 2
         assert registry.contract.functions.pendingOwner().call() == second
+
+
+def test_a_re_price_the_sender_cannot_pay_is_named_in_the_timeout() -> None:
+    """The sender holds enough for its transaction's first price, not for a re-price after a
+    hundredfold base fee: the node refuses the re-priced copy. The timeout the caller gets says
+    so (which account, what price), and a warning is logged; before, the refusal was logged at
+    info and the caller saw a bare timeout."""
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        poor = Account.create()
+        fund(w3, owner, [poor.address], 10**18)
+        registry, _ = RegistryClient.deploy(w3, poor)
+        keep, price = 10**15, int(w3.eth.gas_price)  # 0.001 ETH: the first price, not a re-price
+        drain = {
+            "to": owner.address,
+            "value": int(w3.eth.get_balance(poor.address)) - keep - 21_000 * price,
+            "gas": 21_000,
+            "gasPrice": price,
+            "nonce": w3.eth.get_transaction_count(poor.address),
+            "chainId": w3.eth.chain_id,
+        }
+        w3.eth.wait_for_transaction_receipt(
+            w3.eth.send_raw_transaction(poor.sign_transaction(drain).raw_transaction)
+        )
+        assert w3.eth.get_balance(poor.address) == keep
+        registry.tx.receipt_timeout, registry.tx.reprice_after = 3.0, 1.0
+        _rpc(w3, "evm_setAutomine", False)
+        failed: list[Exception] = []
+
+        def send() -> None:
+            try:
+                fn = registry.contract.functions.transferOwnership(owner.address)
+                registry.tx.send(fn, poor)
+            except Exception as exc:  # reported to the test below
+                failed.append(exc)
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        deadline = time.monotonic() + 10
+        while not _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]:
+            assert time.monotonic() < deadline, "the transaction never reached the pool"
+            time.sleep(0.05)
+        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
+        _rpc(w3, "evm_mine")
+        _rpc(w3, "evm_setIntervalMining", 1)
+        sender.join(15)
+        assert not sender.is_alive()
+        assert [type(e).__name__ for e in failed] == ["TimeExhausted"]
+        message = str(failed[0])
+        assert f"not re-priced: {poor.address} cannot pay max fee" in message, message
+        assert "funds" in message.lower(), message
