@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from eth_account import Account
@@ -24,60 +26,64 @@ def _rpc(w3: Web3, method: str, *params: Any) -> Any:
     return reply.get("result")
 
 
-def _send_while_the_base_fee_jumps(reprice_after: float) -> dict[str, Any]:
-    """Send one transaction with mining paused, raise the next block's base fee a hundredfold
-    and mine it (without the transaction: its price is too low), then mine a block a second:
-    the base fee decays by 1/8 a block, so the first price is minable again only after ~30
-    blocks, past the 15 s receipt timeout."""
+def _stalled(w3: Web3, sender: str, send: Callable[[], Any], join: float) -> Stalled:
+    """Run ``send`` in a thread with mining paused; once its transaction is in the pool, raise
+    the next block's base fee a hundredfold and mine that block (without the transaction: its
+    price is too low), then mine a block a second: the base fee decays by 1/8 a block, so the
+    first price is minable again only after ~30 blocks."""
+    nonce = w3.eth.get_transaction_count(sender)
+    _rpc(w3, "evm_setAutomine", False)
+    out: list[Any] = []
+
+    def run() -> None:
+        try:
+            out.append(send())
+        except Exception as exc:  # reported to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not (pending := _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]):
+        assert time.monotonic() < deadline, "the transaction never reached the pool"
+        time.sleep(0.05)
+    base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
+    _rpc(w3, "evm_mine")
+    mined_at_first_price = w3.eth.get_transaction_count(sender) > nonce
+    _rpc(w3, "evm_setIntervalMining", 1)
+    thread.join(join)
+    assert not thread.is_alive()
+    return Stalled(out[0], nonce, int(pending[0]["maxFeePerGas"], 16), mined_at_first_price)
+
+
+@dataclass(frozen=True)
+class Stalled:
+    outcome: Any
+    """What the send returned (a receipt) or raised."""
+    nonce: int
+    first_max_fee: int
+    mined_at_first_price: bool
+
+
+def test_a_transaction_under_a_risen_base_fee_is_re_priced_and_mined_once() -> None:
+    """Re-priced every second, it is mined well within the 15 s receipt timeout."""
     with start_chain("anvil") as chain:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
         registry, _ = RegistryClient.deploy(w3, owner)
-        registry.tx.receipt_timeout, registry.tx.reprice_after = 15.0, reprice_after
+        registry.tx.receipt_timeout, registry.tx.reprice_after = 15.0, 1.0
         new_owner = Account.create().address
-        nonce = w3.eth.get_transaction_count(owner.address)
-        _rpc(w3, "evm_setAutomine", False)
-        out: dict[str, Any] = {"nonce": nonce}
-
-        def send() -> None:
-            try:
-                fn = registry.contract.functions.transferOwnership(new_owner)
-                out["receipt"] = registry.tx.send(fn, owner)
-            except Exception as exc:  # reported to the test below
-                out["error"] = exc
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 10
-        while not (pending := _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]):
-            assert time.monotonic() < deadline, "the transaction never reached the pool"
-            time.sleep(0.05)
-        out["first_max_fee"] = int(pending[0]["maxFeePerGas"], 16)
-        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
-        _rpc(w3, "evm_mine")
-        out["mined_at_first_price"] = w3.eth.get_transaction_count(owner.address) > nonce
-        _rpc(w3, "evm_setIntervalMining", 1)
-        sender.join(30)
-        assert not sender.is_alive()
-        out["count"] = w3.eth.get_transaction_count(owner.address)
-        out["pending_owner"] = registry.contract.functions.pendingOwner().call()
-        out["new_owner"] = new_owner
-        if "receipt" in out:
-            out["mined"] = w3.eth.get_transaction(out["receipt"]["transactionHash"])
-        return out
-
-
-def test_a_transaction_under_a_risen_base_fee_is_re_priced_and_mined_once() -> None:
-    out = _send_while_the_base_fee_jumps(reprice_after=1.0)
-    assert out["mined_at_first_price"] is False  # the scenario really stalled it
-    assert "error" not in out, out.get("error")
-    assert out["receipt"]["status"] == 1
-    mined = out["mined"]
-    assert mined["nonce"] == out["nonce"]  # the same transaction, at a new price
-    assert mined["maxFeePerGas"] > out["first_max_fee"]
-    assert out["count"] == out["nonce"] + 1  # mined once: no second transaction
-    assert out["pending_owner"] == out["new_owner"]
+        fn = registry.contract.functions.transferOwnership(new_owner)
+        run = _stalled(w3, owner.address, lambda: registry.tx.send(fn, owner), 30)
+        assert run.mined_at_first_price is False  # the scenario really stalled it
+        assert not isinstance(run.outcome, Exception), run.outcome
+        assert run.outcome["status"] == 1
+        mined = w3.eth.get_transaction(run.outcome["transactionHash"])
+        assert mined["nonce"] == run.nonce  # the same transaction, at a new price
+        assert mined["maxFeePerGas"] > run.first_max_fee
+        assert w3.eth.get_transaction_count(owner.address) == run.nonce + 1  # mined once
+        assert registry.contract.functions.pendingOwner().call() == new_owner
 
 
 def test_a_transaction_unmined_at_its_timeout_is_sent_again_before_the_next_one() -> None:
@@ -92,29 +98,11 @@ def test_a_transaction_unmined_at_its_timeout_is_sent_again_before_the_next_one(
         owner = Account.from_key(chain.dev_keys[0])
         registry, _ = RegistryClient.deploy(w3, owner)
         registry.tx.receipt_timeout, registry.tx.reprice_after = 2.0, 1_000.0
-        nonce = w3.eth.get_transaction_count(owner.address)
         first, second = Account.create().address, Account.create().address
-        _rpc(w3, "evm_setAutomine", False)
-        failed: list[Exception] = []
-
-        def send_first() -> None:
-            try:
-                registry.tx.send(registry.contract.functions.transferOwnership(first), owner)
-            except Exception as exc:  # reported to the test below
-                failed.append(exc)
-
-        sender = threading.Thread(target=send_first)
-        sender.start()
-        deadline = time.monotonic() + 10
-        while not _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]:
-            assert time.monotonic() < deadline, "the transaction never reached the pool"
-            time.sleep(0.05)
-        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
-        _rpc(w3, "evm_mine")
-        _rpc(w3, "evm_setIntervalMining", 1)
-        sender.join(10)
-        assert [type(e).__name__ for e in failed] == ["TimeExhausted"]
+        fn = registry.contract.functions.transferOwnership(first)
+        run = _stalled(w3, owner.address, lambda: registry.tx.send(fn, owner), 10)
+        assert type(run.outcome).__name__ == "TimeExhausted"
+        nonce = run.nonce
         assert w3.eth.get_transaction_count(owner.address) == nonce  # still unmined
         registry.tx.receipt_timeout = 10.0  # the base fee is still ~50x: ~30 blocks from minable
         receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
@@ -149,29 +137,9 @@ def test_a_re_price_the_sender_cannot_pay_is_named_in_the_timeout() -> None:
         )
         assert w3.eth.get_balance(poor.address) == keep
         registry.tx.receipt_timeout, registry.tx.reprice_after = 3.0, 1.0
-        _rpc(w3, "evm_setAutomine", False)
-        failed: list[Exception] = []
-
-        def send() -> None:
-            try:
-                fn = registry.contract.functions.transferOwnership(owner.address)
-                registry.tx.send(fn, poor)
-            except Exception as exc:  # reported to the test below
-                failed.append(exc)
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        deadline = time.monotonic() + 10
-        while not _rpc(w3, "eth_getBlockByNumber", "pending", True)["transactions"]:
-            assert time.monotonic() < deadline, "the transaction never reached the pool"
-            time.sleep(0.05)
-        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(100 * base))
-        _rpc(w3, "evm_mine")
-        _rpc(w3, "evm_setIntervalMining", 1)
-        sender.join(15)
-        assert not sender.is_alive()
-        assert [type(e).__name__ for e in failed] == ["TimeExhausted"]
-        message = str(failed[0])
+        fn = registry.contract.functions.transferOwnership(owner.address)
+        run = _stalled(w3, poor.address, lambda: registry.tx.send(fn, poor), 15)
+        assert type(run.outcome).__name__ == "TimeExhausted"
+        message = str(run.outcome)
         assert f"not re-priced: {poor.address} cannot pay max fee" in message, message
         assert "funds" in message.lower(), message
