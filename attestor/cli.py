@@ -61,6 +61,7 @@ from attestor.schedule import Schedule
 from attestor.settings import PeerSettings, Settings, load_settings
 from attestor.status import StatusServer
 from attestor.tpm import TpmIdentity, load_tpm_identity
+from redundancy.chain import gwei
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signer
 from redundancy.errors import ConfigError, KeystoreError, RedundancyError
@@ -130,6 +131,7 @@ def _run(settings: Settings) -> int:
         from_block,
         settings.chain.timeout,
         settings.chain.receipt_timeout,
+        gwei(settings.chain.max_fee_gwei),
     )
     outbox = Outbox(
         settings.data_dir / "outbox.sqlite",

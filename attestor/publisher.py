@@ -28,7 +28,12 @@ from attestor.outbox import EXPIRED, REJECTED, Entry, Outbox
 from attestor.registry_link import RegistryLink
 from attestor.settings import PublisherSettings
 from redundancy.domains import Kind
-from redundancy.errors import ChainError, ContractRevertError, InsufficientFundsError
+from redundancy.errors import (
+    ChainError,
+    ContractRevertError,
+    FeeCapError,
+    InsufficientFundsError,
+)
 from redundancy.jsonlog import log_event
 from redundancy.proofs import SignedProof
 from redundancy.registry import SubmitResult
@@ -94,6 +99,9 @@ class Publisher:
             return self.backoff.next()
         except InsufficientFundsError as exc:
             self._failed(exc, "publish.unfunded", logging.ERROR)
+            return self.backoff.next()
+        except FeeCapError as exc:  # the chain asks more than the settings let it pay
+            self._failed(exc, "publish.fee_capped", logging.WARNING)
             return self.backoff.next()
         except TRANSIENT as exc:
             self._unreachable(exc)

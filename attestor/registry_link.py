@@ -41,6 +41,7 @@ class Target:
     from_block: int
     timeout: float
     receipt_timeout: float
+    max_fee_per_gas: int | None = None
 
 
 def lifetimes(settings: Settings) -> dict[Kind, tuple[str, int]]:
@@ -133,6 +134,7 @@ class RegistryLink:
             w3 = connect(self.target.rpc_url, timeout=self.target.timeout)
             client = RegistryClient(w3, self.target.registry, self.account)
             client.tx.receipt_timeout = self.target.receipt_timeout
+            client.tx.max_fee_per_gas = self.target.max_fee_per_gas
             self._client = client
         if not self._verified:
             self.verify(self._client)

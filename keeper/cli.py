@@ -26,7 +26,7 @@ from eth_account.signers.local import LocalAccount
 from keeper.errors import NotASelectorError, UnfundedKeeperError
 from keeper.settings import PASSWORD_ENV, Settings
 from keeper.watcher import GasBound, Keeper
-from redundancy.chain import connect
+from redundancy.chain import connect, gwei
 from redundancy.errors import (
     ChainError,
     ConfigError,
@@ -75,6 +75,7 @@ def build_keeper(settings: Settings, account: LocalAccount) -> Keeper:
     w3 = connect(settings.rpc_url, settings.rpc_timeout)
     selector = SelectorClient(w3, settings.selector, account)
     selector.tx.receipt_timeout = settings.receipt_timeout
+    selector.tx.max_fee_per_gas = gwei(settings.max_fee_gwei)
     if not w3.eth.get_code(selector.address):
         raise NotASelectorError(selector.address, "no contract code")
     try:

@@ -35,6 +35,7 @@ from redundancy.errors import (
     ChainError,
     ChainUnreachableError,
     ContractRevertError,
+    FeeCapError,
     InsufficientFundsError,
 )
 
@@ -142,6 +143,11 @@ class Transactor:
     A transaction still not mined at the receipt timeout stays in the pool, and every later
     transaction of its key would queue behind it at whatever price: it is remembered, and the
     next ``send`` from that key first sends it again, re-priced, then its own.
+
+    ``max_fee_per_gas`` (wei, None for none) caps every price sent, first or re-priced: a
+    transaction is not sent while the chain's base fee (or gas price) is above it (FeeCapError,
+    nothing sent), and a re-price stops at it, so a fee spike delays work instead of draining
+    the key.
     """
 
     def __init__(
@@ -150,11 +156,13 @@ class Transactor:
         decoder: ErrorDecoder,
         receipt_timeout: float = 120.0,
         reprice_after: float = 30.0,
+        max_fee_per_gas: int | None = None,
     ) -> None:
         self.w3 = w3
         self.decoder = decoder
         self.receipt_timeout = receipt_timeout
         self.reprice_after = reprice_after
+        self.max_fee_per_gas = max_fee_per_gas
         self._chain_id = w3.eth.chain_id
         self._unmined: dict[str, dict[int, dict[str, Any]]] = {}
         """Per sender: the transactions that timed out unmined, by nonce, at their last price."""
@@ -198,7 +206,7 @@ class Transactor:
                 limit = int(self.w3.eth.get_block("latest")["gasLimit"])
                 gas = min(estimate + estimate // GAS_HEADROOM_DIVISOR + GAS_HEADROOM_FLAT, limit)
             params["gas"] = gas
-            tx = fn.build_transaction(params)  # type: ignore[arg-type]
+            tx = self._capped(dict(fn.build_transaction(params)))  # type: ignore[arg-type]
         except ContractLogicError as exc:  # includes ContractCustomError
             data = _revert_data(exc)
             if len(data) >= 10:
@@ -207,7 +215,7 @@ class Transactor:
         except Web3RPCError as exc:
             self._raise_funds(exc, sender.address)
             raise ChainError(one_line(exc)) from None
-        signed = sender.sign_transaction(tx)  # type: ignore[arg-type]
+        signed = sender.sign_transaction(tx)
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
         except Web3RPCError as exc:
@@ -227,6 +235,8 @@ class Transactor:
         reprice_at = start + self.reprice_after
         unpaid = ""
         """Why the last re-price was not sent, when the sender could not pay it."""
+        capped = ""
+        """That re-pricing stopped at the fee cap."""
         while True:
             for h in hashes:
                 try:
@@ -238,11 +248,24 @@ class Transactor:
                 self._unmined.setdefault(sender.address, {})[int(tx["nonce"])] = tx
                 raise TimeExhausted(
                     f"transaction {hashes[-1].hex()} (nonce {tx['nonce']}) not mined within "
-                    f"{self.receipt_timeout:g} s at any of {len(hashes)} prices{unpaid}"
+                    f"{self.receipt_timeout:g} s at any of {len(hashes)} prices{unpaid}{capped}"
                 )
             if now >= reprice_at:
                 reprice_at = now + self.reprice_after
                 again = self._repriced(tx)
+                if again is None:
+                    if not capped:
+                        capped = (
+                            "; not re-priced: the price it needs is above the fee cap of "
+                            f"{self.max_fee_per_gas} wei"
+                        )
+                        log.warning(
+                            "transaction nonce %d not mined after %.0f s and not re-priced: the "
+                            "price it needs is above the fee cap; it waits at %s", tx["nonce"],
+                            now - start, _price(tx),
+                        )  # fmt: skip
+                    time.sleep(0.1)
+                    continue
                 try:
                     signed = sender.sign_transaction(again)
                     hashes.append(bytes(self.w3.eth.send_raw_transaction(signed.raw_transaction)))
@@ -279,6 +302,9 @@ class Transactor:
                 del held[nonce]
                 continue
             tx = self._repriced(held[nonce])
+            if tx is None:
+                log.info("timed-out transaction nonce %d: its re-price is above the fee cap", nonce)
+                continue
             try:
                 self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
             except Web3RPCError as exc:  # mined meanwhile, or the pool dropped a nonce below it
@@ -290,15 +316,51 @@ class Transactor:
                 "the next", nonce, _price(tx),
             )  # fmt: skip
 
-    def _repriced(self, tx: dict[str, Any]) -> dict[str, Any]:
+    def _capped(self, tx: dict[str, Any]) -> dict[str, Any]:
+        """``tx`` with its price held at the fee cap; FeeCapError if the chain's latest base fee
+        (or, before EIP-1559, its gas price) is above the cap: it could not be mined."""
+        cap = self.max_fee_per_gas
+        if cap is None:
+            return tx
+        if "maxFeePerGas" in tx:
+            base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+            if base > cap:
+                raise FeeCapError(base, cap)
+            tx["maxFeePerGas"] = min(int(tx["maxFeePerGas"]), cap)
+            tx["maxPriorityFeePerGas"] = min(int(tx["maxPriorityFeePerGas"]), tx["maxFeePerGas"])
+        else:
+            price = int(tx["gasPrice"])
+            block = self.w3.eth.get_block("latest")
+            floor = int(block["baseFeePerGas"]) if "baseFeePerGas" in block else price
+            if floor > cap:
+                raise FeeCapError(floor, cap)
+            tx["gasPrice"] = min(price, cap)
+        return tx
+
+    def _repriced(self, tx: dict[str, Any]) -> dict[str, Any] | None:
+        """``tx`` at a price the pool takes as its replacement (every price 1/8 higher, and at
+        least twice the latest base fee plus the tip, or the fee cap if that is less), or None
+        when the fee cap leaves no room for one at or above the base fee."""
         out = dict(tx)
+        cap = self.max_fee_per_gas
         if "maxFeePerGas" in tx:
             base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
             tip = int(tx["maxPriorityFeePerGas"]) * 9 // 8 + 1
-            fee = max(int(tx["maxFeePerGas"]) * 9 // 8 + 1, 2 * base + tip)
+            least = int(tx["maxFeePerGas"]) * 9 // 8 + 1
+            fee = max(least, 2 * base + tip)
+            if cap is not None:
+                fee = min(fee, cap)
+                if fee < least or tip > fee or fee < base:  # below the base fee: never mined
+                    return None
             out.update(maxFeePerGas=fee, maxPriorityFeePerGas=tip)
         else:
-            out["gasPrice"] = max(int(tx["gasPrice"]) * 9 // 8 + 1, int(self.w3.eth.gas_price))
+            least = int(tx["gasPrice"]) * 9 // 8 + 1
+            price = max(least, int(self.w3.eth.gas_price))
+            if cap is not None:
+                price = min(price, cap)
+                if price < least:
+                    return None
+            out["gasPrice"] = price
         return out
 
     def _mined_revert(self, tx: Any, receipt: TxReceipt) -> ContractRevertError:
@@ -343,6 +405,11 @@ def _price(tx: dict[str, Any]) -> str:
     if "maxFeePerGas" in tx:
         return f"max fee {tx['maxFeePerGas']} wei, tip {tx['maxPriorityFeePerGas']} wei"
     return f"gas price {tx['gasPrice']} wei"
+
+
+def gwei(amount: float | None) -> int | None:
+    """A fee cap given in gwei (settings), in wei; None stays None (no cap)."""
+    return None if amount is None else round(amount * 10**9)
 
 
 GAS_HEADROOM_DIVISOR = 4

@@ -72,6 +72,18 @@ class InsufficientFundsError(ChainError):
         self.balance = balance
 
 
+class FeeCapError(ChainError):
+    """Raised when a transaction is not sent because the chain's price is above the sender's fee
+    cap (``max_fee_per_gas``): the caller retries later, when the price has fallen."""
+
+    def __init__(self, price: int, cap: int) -> None:
+        super().__init__(
+            f"the chain asks {price} wei per gas, above the fee cap of {cap} wei: not sent"
+        )
+        self.price = price
+        self.cap = cap
+
+
 class ContractRevertError(ChainError):
     """Raised when a contract call reverts; carries the decoded custom error."""
 

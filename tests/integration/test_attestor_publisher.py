@@ -89,7 +89,12 @@ def _observation(kind: Kind) -> Observation:
 
 
 def wire(
-    deployed: Deployed, tmp_path: Path, *, registered: bool = True, rpc_url: str | None = None
+    deployed: Deployed,
+    tmp_path: Path,
+    *,
+    registered: bool = True,
+    rpc_url: str | None = None,
+    max_fee_per_gas: int | None = None,
 ) -> Wired:
     site = make_site(tmp_path, "fra1", deployed, heartbeat=2)
     if registered:
@@ -100,7 +105,15 @@ def wire(
     identity = load_device_identity(keys / DEVICE_KEY, keys / DEVICE_CERT, keys / CA_CERT, PASSWORD)
     chain_id, registry, from_block = settings.registry_target()
     separator = registry_domain_separator(chain_id, registry)
-    target = Target(rpc_url or deployed.chain.rpc_url, chain_id, registry, from_block, 2.0, 30.0)
+    target = Target(
+        rpc_url or deployed.chain.rpc_url,
+        chain_id,
+        registry,
+        from_block,
+        2.0,
+        30.0,
+        max_fee_per_gas,
+    )
     outbox = Outbox(
         tmp_path / "outbox.sqlite", attestor=account.address, domain_separator=separator
     )
@@ -232,6 +245,28 @@ def test_an_unreachable_chain_backs_off_and_keeps_the_proofs(
     assert delays[-1] > delays[0]  # exponential, within jitter
     assert [e.state for e in w.outbox.entries()] == [PENDING, PENDING]
     assert w.metrics.value("attestor_chain_reachable") == 0
+
+
+def test_a_chain_asking_more_than_the_fee_cap_delays_the_proofs_and_loses_none(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """With a fee cap of 1 wei (below any base fee) nothing is sent: the proofs stay pending, the
+    step backs off, and the error is the fee cap (the chain is not reported unreachable). Under a
+    cap the chain's price fits, the same proofs go out."""
+    w = wire(deployed, tmp_path, max_fee_per_gas=1)
+    w.issue(Kind.POWER, Kind.HEALTH)
+    delays = [w.publisher.step() for _ in range(2)]
+    assert all(d is not None and d > 0 for d in delays)
+    assert [e.state for e in w.outbox.entries()] == [PENDING, PENDING]
+    assert w.metrics.value("attestor_publish_errors_total", error="FeeCapError") == 2
+    assert w.metrics.value("attestor_chain_reachable") != 0
+    assert deployed.registry.last_sequence(w.account.address) == 0
+    price = int(deployed.registry.w3.eth.get_block("latest")["baseFeePerGas"])
+    w.link.target = replace(w.link.target, max_fee_per_gas=3 * price + 10**9)
+    w.link._client = None  # the next step connects again under the new target
+    assert w.publisher.step() == 0.0
+    assert [e.state for e in w.outbox.entries()] == [PUBLISHED, PUBLISHED]
+    assert deployed.registry.last_sequence(w.account.address) == 2
 
 
 def test_start_up_checks_refuse_a_chain_that_disagrees(deployed: Deployed, tmp_path: Path) -> None:

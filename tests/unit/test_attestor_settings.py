@@ -149,7 +149,7 @@ def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) 
         .replace("feeds = 2", "feeds = 0")
         .replace("latitude_e6 = 32776664", "latitude_e6 = 95000000")
         .replace('asns = ["AS7018"]', 'asns = ["7018"]')
-        .replace('rpc_url = "http://127.0.0.1:8545"', 'rpc_url = "ws://x"')
+        .replace('rpc_url = "http://127.0.0.1:8545"', 'rpc_url = "ws://x"\nmax_fee_gwei = -1')
         + '[[hardware.nodes]]\naddress = "0x12"\n[http]\nlisten = "localhost"\nport = 1\n'
     )
     path = _write(tmp_path, text)
@@ -158,6 +158,7 @@ def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) 
     assert caught.value.problems == [
         "facility: String should match pattern '^[a-z0-9][a-z0-9._-]*$' (got 'FRA 1')",
         "chain.rpc_url: String should match pattern '^https?://' (got 'ws://x')",
+        "chain.max_fee_gwei: Input should be greater than 0 (got -1)",
         "power.feeds: Input should be greater than or equal to 1 (got 0)",
         "geography.latitude_e6: Input should be less than or equal to 90000000 (got 95000000)",
         "network.asns[0]: '7018' is not an AS number like 'AS3320'",

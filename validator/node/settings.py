@@ -34,6 +34,9 @@ class ChainSettings(BaseModel):
     submit_grace: float = Field(default=5.0, gt=0)
     """Seconds each node after the first in a batch's submission rotation waits (times its
     place) before it commits the batch itself: one submission per batch when all are healthy."""
+    max_fee_gwei: float | None = Field(default=None, gt=0)
+    """The most the submitter pays per gas, in gwei (none if unset): while the chain asks more,
+    batches wait (signed, in etcd), and a stuck commit is re-priced up to this and no further."""
     node_keystore: Path | None = None
     """Encrypted keystore of the node key, which signs batches."""
     node_password_file: Path | None = None

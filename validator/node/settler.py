@@ -37,7 +37,7 @@ from eth_utils import keccak
 from web3.exceptions import Web3Exception
 
 from redundancy.batches import Batch
-from redundancy.chain import connect, one_line
+from redundancy.chain import connect, gwei, one_line
 from redundancy.eip712 import Signature, Signer, recover_address
 from redundancy.errors import ChainError, ContractRevertError
 from redundancy.keystore import load_account
@@ -391,11 +391,13 @@ def build_settler(
 ) -> Settler:
     keys = keys or load_keys(chain)
     w3 = connect(chain.rpc_url)
+    ledger = SettlementClient(w3, chain.settlement, keys.submitter)
+    ledger.tx.max_fee_per_gas = gwei(chain.max_fee_gwei)
     return Settler(
         settings.node_id,
         etcd,
         Signer(bytes(keys.node.key)),
-        SettlementClient(w3, chain.settlement, keys.submitter),
+        ledger,
         SelectorClient(w3, chain.selector),
         RegistryClient(w3, chain.registry),
         grace=chain.submit_grace,
