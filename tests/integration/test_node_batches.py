@@ -583,6 +583,76 @@ def test_recovery_stops_at_the_first_root_the_committee_refutes(
     assert [(b.index, b.root) for b in found] == [(50, entries[50][2]), (100, entries[100][2])]
 
 
+def test_a_commit_is_forgotten_only_when_deep_enough_and_a_reorganised_one_commits_again(
+    w3: Web3,
+    registry: RegistryClient,
+    owner: LocalAccount,
+    anvil_chain: LocalChain,
+    etcd: EtcdCluster,
+    tmp_path: Path,
+) -> None:
+    """Three nodes hold a quorum only together and count a commit settled 3 blocks deep. Their
+    batch commits; while no block follows, none of them deletes its signature or lets its held
+    snapshot move past the batch. The chain is then reverted to before the commit (what a
+    reorganisation does to it): the nodes see it gone, sign and commit the batch again, and once
+    3 blocks follow they forget it. Before, a node forgot a batch the moment the head showed its
+    commit, so the batch a reorganisation took off the chain could never be committed again."""
+    nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
+    quorum = [nodes[i] for i in (0, 1, 3)]
+    for s in quorum:
+        s.confirmations = 3
+    b = boundary()
+
+    def rpc(method: str, *params: Any) -> Any:
+        reply = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        assert "error" not in reply, reply
+        return reply["result"]
+
+    async def until(what: Any, message: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not await what():
+            assert time.monotonic() < deadline, message
+            await asyncio.sleep(0.1)
+
+    async def committed() -> bool:
+        return (await asyncio.to_thread(quorum[0].ledger.last_committed))[0] == b.last
+
+    async def scenario() -> None:
+        runs: list[Node] = []
+        for s in quorum:
+            node = Node(node_settings(s, quorum, etcd, tmp_path), EtcdClient(etcd.endpoints))
+            node.restored.set()
+            node.boundaries.put_nowait(b)
+            runs.append(node)
+        before = rpc("evm_snapshot")
+        tasks = [asyncio.create_task(s.run(n)) for s, n in zip(quorum, runs, strict=True)]
+        await until(committed, "the batch never committed")
+        await asyncio.sleep(3.0)  # no block follows the commit: not deep enough
+        assert [n.settled_through for n in runs] == [0, 0, 0]
+        assert len((await _sig_keys(etcd))[0]) == 3
+        assert rpc("evm_revert", before) is True  # the commit is off the chain
+        assert not await committed()
+        await until(committed, "the batch a reorganisation undid never committed again")
+        assert [n.settled_through for n in runs] == [0, 0, 0]
+        for _ in range(3):
+            rpc("evm_mine")
+
+        async def forgotten() -> bool:
+            return [n.settled_through for n in runs] == [b.index] * 3
+
+        await until(forgotten, "the deep commit was never counted settled")
+        await until(lambda: _no_sigs(etcd), "the signatures were never deleted")
+        for t in tasks:
+            t.cancel()
+
+    asyncio.run(scenario())
+    assert quorum[0].ledger.last_committed() == (b.last, b.root, 1)
+
+
+async def _no_sigs(etcd: EtcdCluster) -> bool:
+    return not (await _sig_keys(etcd))[0]
+
+
 def test_the_settler_waits_while_its_node_catches_up_and_then_signs_the_batch(
     w3: Web3,
     registry: RegistryClient,

@@ -98,6 +98,7 @@ def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.Mo
         ({"log_level": "loud"}, "log_level: Input should be 'debug', 'info'"),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
         ({"chain": {**CHAIN, "max_fee_gwei": 0}}, "chain.max_fee_gwei: Input should be greater"),
+        ({"chain": {**CHAIN, "confirmations": -1}}, "chain.confirmations: Input should be greater"),
         (
             {"chain": {k: v for k, v in CHAIN.items() if k != "dev_submitter_key"}},
             "chain: the submitter key needs submitter_keystore and submitter_password_file",

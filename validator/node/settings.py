@@ -34,6 +34,11 @@ class ChainSettings(BaseModel):
     submit_grace: float = Field(default=5.0, gt=0)
     """Seconds each node after the first in a batch's submission rotation waits (times its
     place) before it commits the batch itself: one submission per batch when all are healthy."""
+    confirmations: int = Field(default=0, ge=0)
+    """Blocks a batch's commit must be under before the node counts it settled: only then does
+    it delete its signature and let its held snapshot (and the log) move past the batch, so a
+    reorganisation that undoes a commit finds it signed again at once. 0 on a dev chain; on a
+    chain that can reorganise, at least its usual reorganisation depth."""
     max_fee_gwei: float | None = Field(default=None, gt=0)
     """The most the submitter pays per gas, in gwei (none if unset): while the chain asks more,
     batches wait (signed, in etcd), and a stuck commit is re-priced up to this and no further."""

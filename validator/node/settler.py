@@ -17,7 +17,9 @@ in time is not skipped (the ledger takes contiguous ranges only): the node tries
 
 The ledger decides what is settled: a commit that failed (no funds, no receipt in time, a revert)
 is tried again a rotation later (each rank keeps its slot: one node at a time) until the
-ledger's ``lastCommitted`` covers the batch. Boundaries
+ledger's ``lastCommitted`` covers the batch. A batch is forgotten (the node's signature
+deleted, its held snapshot free to move past it) only once its commit is ``confirmations``
+blocks deep; one a reorganisation took off the chain is signed and committed again. Boundaries
 reached before a restart are read back from the roots this node published (``recover``), so a
 restart loses none. Malformed entries beside the signatures are skipped.
 """
@@ -34,7 +36,7 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
-from web3.exceptions import Web3Exception
+from web3.exceptions import BadFunctionCallOutput, Web3Exception
 
 from redundancy.batches import Batch
 from redundancy.chain import connect, gwei, one_line
@@ -103,10 +105,13 @@ class Settler:
         *,
         grace: float = 5.0,
         epoch_check: float = 1.0,
+        confirmations: int = 0,
     ) -> None:
         self.node_id = node_id
         self.grace = grace
         self.epoch_check = epoch_check
+        self.confirmations = confirmations
+        """Blocks a commit must be under before its batch counts as settled (``_settled``)."""
         self.etcd = etcd
         self.signer = signer
         self.ledger = ledger
@@ -219,8 +224,24 @@ class Settler:
         return False
 
     async def _committed(self, batch: Batch) -> bool:
+        """Whether the ledger has the batch at the chain's head (stop waiting, send nothing)."""
         last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
         return last >= batch.last_sequence
+
+    def _settled(self) -> int:
+        """The ledger's last committed sequence ``confirmations`` blocks below the head: what
+        the node may forget (its signature, the snapshot it holds, the log below). A commit only
+        at the head could still be undone by a reorganisation, and then be needed again."""
+        if self.confirmations == 0:
+            return self.ledger.last_committed()[0]
+        w3 = self.ledger.w3
+        block = max(0, int(w3.eth.block_number) - self.confirmations)
+        try:
+            return self.ledger.last_committed(block)[0]
+        except BadFunctionCallOutput:
+            if w3.eth.get_code(self.ledger.address, block):
+                raise
+            return 0  # the ledger was deployed after that block: it had committed nothing
 
     async def _commit(self, batch: Batch, sigs: dict[str, Signature], rank: int) -> None:
         """Send the batch; whatever goes wrong is logged, and the ledger says if it landed."""
@@ -255,14 +276,57 @@ class Settler:
             node.settled_through = 0
         await node.restored.wait()
         backlog = collections.deque(await self.recover(node))
+        unconfirmed: collections.deque[Boundary] = collections.deque()
+        """Committed at the head, not yet ``confirmations`` blocks deep: signatures kept."""
         while True:
-            b = backlog.popleft() if backlog else await node.boundaries.get()
+            if unconfirmed:
+                await self._confirm(node, unconfirmed, backlog)
+            if backlog:
+                b = backlog.popleft()
+            elif unconfirmed:  # look at the chain again within a second, boundary or not
+                try:
+                    b = await asyncio.wait_for(node.boundaries.get(), 1.0)
+                except TimeoutError:
+                    continue
+            else:
+                b = await node.boundaries.get()
             why = await self._settle_while_serving(node, b)
             if why is None:
-                node.settled_through = b.index  # its root may go (with compaction)
-                await self._forget_signature(b)
+                unconfirmed.append(b)
             else:
                 log.warning("batch at chunk %d not signed: %s", b.index, why)
+
+    async def _confirm(
+        self,
+        node: Node,
+        unconfirmed: collections.deque[Boundary],
+        backlog: collections.deque[Boundary],
+    ) -> None:
+        """Forget the committed batches whose commits are ``confirmations`` blocks deep (the
+        node's signature goes, and its held snapshot may move past them); put back, to be
+        signed and committed again, those a reorganisation took off the chain."""
+        try:
+            settled = await asyncio.to_thread(self._settled)
+            head = settled
+            if self.confirmations:
+                head = (await asyncio.to_thread(self.ledger.last_committed))[0]
+        except (ChainError, OSError, Web3Exception) as exc:
+            log.warning("commits not confirmed yet: %s", one_line(exc))
+            return
+        while unconfirmed and unconfirmed[0].last <= settled:
+            b = unconfirmed.popleft()
+            node.settled_through = b.index  # its root may go (with compaction)
+            await self._forget_signature(b)
+        undone = [b for b in unconfirmed if b.last > head]  # a suffix: the ledger is contiguous
+        if undone:
+            log.warning(
+                "batches at chunks %d-%d are no longer committed at the chain's head (a "
+                "reorganisation): settling them again",
+                undone[0].index, undone[-1].index,
+            )  # fmt: skip
+            for b in undone:
+                unconfirmed.remove(b)
+            backlog.extendleft(reversed(undone))
 
     async def _settle_while_serving(self, node: Node, b: Boundary) -> str | None:
         """Settle ``b`` (None), waiting while the node catches up or re-syncs; never skipped
@@ -299,7 +363,7 @@ class Settler:
         every = node.settings.batch_every
         while True:
             try:
-                last, _, _ = await asyncio.to_thread(self.ledger.last_committed)
+                last = await asyncio.to_thread(self._settled)
                 found: list[Boundary] = []
                 index = node.restored_at - node.restored_at % every
                 while index > 0:
@@ -354,7 +418,8 @@ class Settler:
         return found
 
     async def _settle_once(self, b: Boundary) -> bool:
-        """One attempt at ``b``: True once it is settled (by anyone) or was tried to the end."""
+        """One attempt at ``b``: True once the ledger has it at the chain's head (committed by
+        anyone) or it was tried to the end."""
         try:
             if (await asyncio.to_thread(self.ledger.last_committed))[0] >= b.last:
                 return True  # e.g. replayed from a held snapshot: no committee to read
@@ -401,6 +466,7 @@ def build_settler(
         SelectorClient(w3, chain.selector),
         RegistryClient(w3, chain.registry),
         grace=chain.submit_grace,
+        confirmations=chain.confirmations,
     )
 
 
