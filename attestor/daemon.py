@@ -32,7 +32,7 @@ from attestor.schedule import Job, Schedule
 from attestor.settings import Settings
 from attestor.status import StatusServer
 from redundancy.domains import Kind
-from redundancy.errors import ChainUnreachableError
+from redundancy.errors import ChainUnreachableError, FeeCapError
 from redundancy.jsonlog import log_event
 
 log = logging.getLogger("attestor.daemon")
@@ -101,14 +101,16 @@ class Daemon:
 
     def connect(self, wait: float) -> bool:
         """Reach the chain and run the start-up checks, retrying for up to ``wait`` seconds.
-        False if the chain stayed unreachable (the daemon then starts offline and checks at
-        first contact); RegistrationError if the chain disagrees with the settings."""
+        False if the chain stayed unreachable, or asked more than the fee cap (the daemon then
+        starts offline and checks at first contact); RegistrationError if the chain disagrees
+        with the settings."""
         deadline = time.monotonic() + wait
         while True:
             try:
                 self.link.client()
                 return True
-            except (ChainUnreachableError, OSError) as exc:
+            except (ChainUnreachableError, FeeCapError, OSError) as exc:
+                # FeeCapError: the start-up work (certificates) would cost more than the cap
                 if time.monotonic() >= deadline or self._stop.is_set():
                     log_event(log, "chain.offline_start", logging.WARNING, error=str(exc)[:300])
                     return False

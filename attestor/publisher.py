@@ -100,7 +100,8 @@ class Publisher:
         except InsufficientFundsError as exc:
             self._failed(exc, "publish.unfunded", logging.ERROR)
             return self.backoff.next()
-        except FeeCapError as exc:  # the chain asks more than the settings let it pay
+        except FeeCapError as exc:  # the chain answered, asking more than the settings let it pay
+            self._set_reachable(True)
             self._failed(exc, "publish.fee_capped", logging.WARNING)
             return self.backoff.next()
         except TRANSIENT as exc:
@@ -124,6 +125,7 @@ class Publisher:
         if not ready:
             return 0.0
         batch = ready[: self.settings.batch_size]
+        client.tx.check_fee_cap()  # FeeCapError before the batch counts as an attempt
         self.outbox.mark_sent([e.sequence for e in batch], int(client.w3.eth.block_number))
         self._maybe_in_flight = True
         log_event(

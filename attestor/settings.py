@@ -103,7 +103,7 @@ class ChainSettings(Section):
     """Seconds one JSON-RPC request may take."""
     receipt_timeout: Annotated[float, Field(gt=0)] = 120.0
     """Seconds to wait for a submitted transaction's receipt."""
-    max_fee_gwei: Annotated[float, Field(gt=0)] | None = None
+    max_fee_gwei: Annotated[float, Field(ge=1e-9, allow_inf_nan=False)] | None = None
     """The most the attestor pays per gas, in gwei (none if unset): while the chain asks more,
     proofs wait in the outbox, and a stuck transaction is re-priced up to this and no further."""
     startup_wait: Annotated[float, Field(ge=0)] = 10.0

@@ -48,7 +48,7 @@ class Settings(DeployableSettings):
     """Seconds between attempts while the RPC endpoint does not answer."""
     receipt_timeout: float = Field(default=60.0, gt=0)
     """Seconds to wait for a selection's receipt."""
-    max_fee_gwei: float | None = Field(default=None, gt=0)
+    max_fee_gwei: float | None = Field(default=None, ge=1e-9, allow_inf_nan=False)
     """The most the keeper pays per gas, in gwei (none if unset): while the chain asks more, a
     due selection waits, and a stuck one is re-priced up to this and no further."""
     log_level: Literal["debug", "info", "warning", "error"] = "info"

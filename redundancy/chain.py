@@ -283,7 +283,7 @@ class Transactor:
                     else:
                         log.info("re-priced transaction nonce %d not sent: %s", tx["nonce"], exc)
                 else:
-                    tx, unpaid = again, ""
+                    tx, unpaid, capped = again, "", ""
                     log.info(
                         "transaction nonce %d not mined after %.0f s: sent again at a higher "
                         "price (%s)", tx["nonce"], now - start, _price(tx),
@@ -302,9 +302,13 @@ class Transactor:
                 del held[nonce]
                 continue
             tx = self._repriced(held[nonce])
-            if tx is None:
-                log.info("timed-out transaction nonce %d: its re-price is above the fee cap", nonce)
-                continue
+            if tx is None:  # the cap leaves no price a replacement could have
+                raise FeeCapError(
+                    _price_value(held[nonce]),
+                    int(self.max_fee_per_gas or 0),
+                    f"transaction nonce {nonce} is still unmined and its re-price would be above "
+                    f"the fee cap of {self.max_fee_per_gas} wei: nothing is sent behind it",
+                )
             try:
                 self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
             except Web3RPCError as exc:  # mined meanwhile, or the pool dropped a nonce below it
@@ -315,6 +319,19 @@ class Transactor:
                 "transaction nonce %d, unmined at its receipt timeout, sent again (%s) before "
                 "the next", nonce, _price(tx),
             )  # fmt: skip
+
+    def check_fee_cap(self) -> None:
+        """FeeCapError if the chain's latest base fee (or, before EIP-1559, its gas price) is
+        above the fee cap: nothing sent now could be mined."""
+        cap = self.max_fee_per_gas
+        if cap is None:
+            return
+        block = self.w3.eth.get_block("latest")
+        floor = (
+            int(block["baseFeePerGas"]) if "baseFeePerGas" in block else int(self.w3.eth.gas_price)
+        )
+        if floor > cap:
+            raise FeeCapError(floor, cap)
 
     def _capped(self, tx: dict[str, Any]) -> dict[str, Any]:
         """``tx`` with its price held at the fee cap; FeeCapError if the chain's latest base fee
@@ -358,7 +375,8 @@ class Transactor:
             price = max(least, int(self.w3.eth.gas_price))
             if cap is not None:
                 price = min(price, cap)
-                if price < least:
+                block = self.w3.eth.get_block("latest")
+                if price < least or price < int(block.get("baseFeePerGas", 0)):
                     return None
             out["gasPrice"] = price
         return out
@@ -401,6 +419,10 @@ def _wants_funds(exc: Exception) -> bool:
     return "funds" in str(exc).lower()
 
 
+def _price_value(tx: dict[str, Any]) -> int:
+    return int(tx["maxFeePerGas"] if "maxFeePerGas" in tx else tx["gasPrice"])
+
+
 def _price(tx: dict[str, Any]) -> str:
     if "maxFeePerGas" in tx:
         return f"max fee {tx['maxFeePerGas']} wei, tip {tx['maxPriorityFeePerGas']} wei"
@@ -408,8 +430,8 @@ def _price(tx: dict[str, Any]) -> str:
 
 
 def gwei(amount: float | None) -> int | None:
-    """A fee cap given in gwei (settings), in wei; None stays None (no cap)."""
-    return None if amount is None else round(amount * 10**9)
+    """A fee cap given in gwei (settings: finite, at least 1 wei), in wei; None stays None."""
+    return None if amount is None else max(1, round(amount * 10**9))
 
 
 GAS_HEADROOM_DIVISOR = 4

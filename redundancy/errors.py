@@ -76,9 +76,10 @@ class FeeCapError(ChainError):
     """Raised when a transaction is not sent because the chain's price is above the sender's fee
     cap (``max_fee_per_gas``): the caller retries later, when the price has fallen."""
 
-    def __init__(self, price: int, cap: int) -> None:
+    def __init__(self, price: int, cap: int, message: str | None = None) -> None:
         super().__init__(
-            f"the chain asks {price} wei per gas, above the fee cap of {cap} wei: not sent"
+            message
+            or f"the chain asks {price} wei per gas, above the fee cap of {cap} wei: not sent"
         )
         self.price = price
         self.cap = cap

@@ -4,15 +4,18 @@ re-issue instead of sending expired proofs, final rejections, backoff, start-up 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from attestor.daemon import Daemon
 from attestor.errors import RegistrationError
 from attestor.issuer import Issuer
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, load_device_identity
@@ -250,23 +253,36 @@ def test_an_unreachable_chain_backs_off_and_keeps_the_proofs(
 def test_a_chain_asking_more_than_the_fee_cap_delays_the_proofs_and_loses_none(
     deployed: Deployed, tmp_path: Path
 ) -> None:
-    """With a fee cap of 1 wei (below any base fee) nothing is sent: the proofs stay pending, the
-    step backs off, and the error is the fee cap (the chain is not reported unreachable). Under a
-    cap the chain's price fits, the same proofs go out."""
-    w = wire(deployed, tmp_path, max_fee_per_gas=1)
+    """With a fee cap of 1 wei (below any base fee) no batch is sent: the proofs stay pending
+    and count no attempt, the step backs off, and the error is the fee cap (the chain answered:
+    it is not reported unreachable). Under a cap the chain's price fits, the same proofs go
+    out."""
+    w = wire(deployed, tmp_path)
+    client = w.link.client()  # start-up work (certificates) first, under no cap
+    client.tx.max_fee_per_gas = 1
     w.issue(Kind.POWER, Kind.HEALTH)
     delays = [w.publisher.step() for _ in range(2)]
     assert all(d is not None and d > 0 for d in delays)
-    assert [e.state for e in w.outbox.entries()] == [PENDING, PENDING]
+    assert [(e.state, e.attempts) for e in w.outbox.entries()] == [(PENDING, 0), (PENDING, 0)]
     assert w.metrics.value("attestor_publish_errors_total", error="FeeCapError") == 2
-    assert w.metrics.value("attestor_chain_reachable") != 0
+    assert w.metrics.value("attestor_publish_batches_total") == 0
+    assert w.metrics.value("attestor_chain_reachable") == 1
     assert deployed.registry.last_sequence(w.account.address) == 0
     price = int(deployed.registry.w3.eth.get_block("latest")["baseFeePerGas"])
-    w.link.target = replace(w.link.target, max_fee_per_gas=3 * price + 10**9)
-    w.link._client = None  # the next step connects again under the new target
+    client.tx.max_fee_per_gas = 3 * price + 10**9
     assert w.publisher.step() == 0.0
     assert [e.state for e in w.outbox.entries()] == [PUBLISHED, PUBLISHED]
     assert deployed.registry.last_sequence(w.account.address) == 2
+
+
+def test_an_attestor_started_while_the_chain_asks_more_than_the_fee_cap_starts_offline(
+    deployed: Deployed, tmp_path: Path
+) -> None:
+    """Its start-up work (publishing its certificates) would cost more than the cap: it starts
+    offline, as with an unreachable chain, instead of exiting."""
+    w = wire(deployed, tmp_path, max_fee_per_gas=1)
+    stopping = threading.Event()
+    assert Daemon.connect(SimpleNamespace(link=w.link, _stop=stopping), 0.0) is False  # type: ignore[arg-type]
 
 
 def test_start_up_checks_refuse_a_chain_that_disagrees(deployed: Deployed, tmp_path: Path) -> None:

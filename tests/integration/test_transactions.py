@@ -182,7 +182,7 @@ def test_a_transaction_the_fee_cap_keeps_from_a_re_price_is_sent_again_once_the_
     could be mined, so none is sent, and the timeout says why. Once the base fee falls under the
     cap, the key's next send first sends the waiting transaction again (anvil dropped it from its
     pool; geth's would still hold it), then its own: both are mined, in order, at no more than
-    the cap."""
+    the cap. A send before the fee falls is refused: nothing queues behind the waiting one."""
     with start_chain("anvil") as chain:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
@@ -201,6 +201,10 @@ def test_a_transaction_the_fee_cap_keeps_from_a_re_price_is_sent_again_once_the_
             f"{cap} wei"
         ), run.outcome
         assert w3.eth.get_transaction_count(owner.address) == run.nonce
+        with pytest.raises(FeeCapError) as refused:  # nothing is sent behind it meanwhile
+            registry.tx.send(registry.contract.functions.transferOwnership(owner.address), owner)
+        assert f"transaction nonce {run.nonce} is still unmined" in str(refused.value)
+        assert w3.eth.get_transaction_count(owner.address, "pending") == run.nonce
         _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base))
         _rpc(w3, "evm_mine")
         second = Account.create().address

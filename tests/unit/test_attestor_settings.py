@@ -158,7 +158,7 @@ def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) 
     assert caught.value.problems == [
         "facility: String should match pattern '^[a-z0-9][a-z0-9._-]*$' (got 'FRA 1')",
         "chain.rpc_url: String should match pattern '^https?://' (got 'ws://x')",
-        "chain.max_fee_gwei: Input should be greater than 0 (got -1)",
+        "chain.max_fee_gwei: Input should be greater than or equal to 0.000000001 (got -1)",
         "power.feeds: Input should be greater than or equal to 1 (got 0)",
         "geography.latitude_e6: Input should be less than or equal to 90000000 (got 95000000)",
         "network.asns[0]: '7018' is not an AS number like 'AS3320'",

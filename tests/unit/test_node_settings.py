@@ -172,3 +172,12 @@ def test_a_bad_venue_directory_exits_2_naming_the_entry(
         f"validator: error: venue_directory: {directory}: site 0: "
         "etcd_peer_url missing or not a string\n"
     )
+
+
+def test_a_fee_cap_must_be_a_finite_number(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``inf`` would pass "greater than 0" and then fail converting to wei, inside the settler."""
+    monkeypatch.setenv("VALIDATOR_CHAIN__MAX_FEE_GWEI", "inf")
+    config = site_config(tmp_path, chain=dict(CHAIN))
+    with pytest.raises(ConfigError) as caught:
+        read_settings(["run", "--config", str(config)])
+    assert "chain.max_fee_gwei: Input should be a finite number" in str(caught.value)

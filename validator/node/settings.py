@@ -39,7 +39,7 @@ class ChainSettings(BaseModel):
     it delete its signature and let its held snapshot (and the log) move past the batch, so a
     reorganisation that undoes a commit finds it signed again at once. 0 on a dev chain; on a
     chain that can reorganise, at least its usual reorganisation depth."""
-    max_fee_gwei: float | None = Field(default=None, gt=0)
+    max_fee_gwei: float | None = Field(default=None, ge=1e-9, allow_inf_nan=False)
     """The most the submitter pays per gas, in gwei (none if unset): while the chain asks more,
     batches wait (signed, in etcd), and a stuck commit is re-priced up to this and no further."""
     node_keystore: Path | None = None
