@@ -593,15 +593,17 @@ def test_a_commit_is_forgotten_only_when_deep_enough_and_a_reorganised_one_commi
 ) -> None:
     """Three nodes hold a quorum only together and count a commit settled 3 blocks deep. Their
     batch commits; while no block follows, none of them deletes its signature or lets its held
-    snapshot move past the batch. The chain is then reverted to before the commit (what a
-    reorganisation does to it): the nodes see it gone, sign and commit the batch again, and once
-    3 blocks follow they forget it. Before, a node forgot a batch the moment the head showed its
+    snapshot move past the batch. The next batch then reaches them as the chain is reverted to
+    before the first commit (what a reorganisation does to it): the next batch cannot commit
+    before it, so the nodes give way, commit the first again, then the next, and once 3 blocks
+    follow they forget both. Before, a node forgot a batch the moment the head showed its
     commit, so the batch a reorganisation took off the chain could never be committed again."""
     nodes = settlers(w3, registry, owner, anvil_chain, etcd, grace=1.0)
     quorum = [nodes[i] for i in (0, 1, 3)]
     for s in quorum:
         s.confirmations = 3
     b = boundary()
+    after = Boundary(10, b.last + 1, b.last + 50, bytes.fromhex("11" * 32), bytes(32))
 
     def rpc(method: str, *params: Any) -> Any:
         reply = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
@@ -614,8 +616,8 @@ def test_a_commit_is_forgotten_only_when_deep_enough_and_a_reorganised_one_commi
             assert time.monotonic() < deadline, message
             await asyncio.sleep(0.1)
 
-    async def committed() -> bool:
-        return (await asyncio.to_thread(quorum[0].ledger.last_committed))[0] == b.last
+    async def committed(last: int = b.last) -> bool:
+        return (await asyncio.to_thread(quorum[0].ledger.last_committed))[0] == last
 
     async def scenario() -> None:
         runs: list[Node] = []
@@ -630,15 +632,17 @@ def test_a_commit_is_forgotten_only_when_deep_enough_and_a_reorganised_one_commi
         await asyncio.sleep(3.0)  # no block follows the commit: not deep enough
         assert [n.settled_through for n in runs] == [0, 0, 0]
         assert len((await _sig_keys(etcd))[0]) == 3
+        for n in runs:
+            n.boundaries.put_nowait(after)
         assert rpc("evm_revert", before) is True  # the commit is off the chain
-        assert not await committed()
-        await until(committed, "the batch a reorganisation undid never committed again")
+        assert (await asyncio.to_thread(quorum[0].ledger.last_committed))[0] == 0
+        await until(lambda: committed(after.last), "the undone batch and the next never committed")
         assert [n.settled_through for n in runs] == [0, 0, 0]
         for _ in range(3):
             rpc("evm_mine")
 
         async def forgotten() -> bool:
-            return [n.settled_through for n in runs] == [b.index] * 3
+            return [n.settled_through for n in runs] == [after.index] * 3
 
         await until(forgotten, "the deep commit was never counted settled")
         await until(lambda: _no_sigs(etcd), "the signatures were never deleted")
@@ -646,7 +650,7 @@ def test_a_commit_is_forgotten_only_when_deep_enough_and_a_reorganised_one_commi
             t.cancel()
 
     asyncio.run(scenario())
-    assert quorum[0].ledger.last_committed() == (b.last, b.root, 1)
+    assert quorum[0].ledger.last_committed() == (after.last, after.root, 2)
 
 
 async def _no_sigs(etcd: EtcdCluster) -> bool:

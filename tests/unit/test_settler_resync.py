@@ -55,6 +55,8 @@ def test_agreed_boundaries_wait_out_a_re_sync_and_are_settled(tmp_path: Path) ->
             await release_catch_up.wait()
             return True
 
+        settler.confirmations = 0
+        settler._settled = lambda: 10**9  # type: ignore[method-assign]  # fake chain: all deep
         settler.recover = recover  # type: ignore[method-assign]
         settler._settle_once = settle_once  # type: ignore[method-assign]
         settler._forget_signature = forget  # type: ignore[method-assign]

@@ -93,6 +93,14 @@ class CommitteeView:
         return order.index(node.lower()) if node.lower() in order else len(order)
 
 
+class _CommitsUndone(Exception):
+    """Batches committed before the one being settled are no longer on the chain's head."""
+
+    def __init__(self, batches: list[Boundary]) -> None:
+        super().__init__(f"{len(batches)} commits undone")
+        self.batches = batches
+
+
 class Settler:
     def __init__(
         self,
@@ -112,6 +120,8 @@ class Settler:
         self.epoch_check = epoch_check
         self.confirmations = confirmations
         """Blocks a commit must be under before its batch counts as settled (``_settled``)."""
+        self._unconfirmed: collections.deque[Boundary] = collections.deque()
+        """Committed at the head, not yet ``confirmations`` blocks deep: signatures kept."""
         self.etcd = etcd
         self.signer = signer
         self.ledger = ledger
@@ -184,6 +194,12 @@ class Settler:
         while loop.time() < deadline:
             if loop.time() >= epoch_check_at:
                 epoch_check_at = loop.time() + self.epoch_check
+                if await self._earlier_undone():  # b can only commit after it: give way
+                    log.info(
+                        "batch %d-%d: an earlier batch's commit is off the chain; it goes first",
+                        b.first, b.last,
+                    )  # fmt: skip
+                    return False
                 # committed meanwhile by the others, who then delete their signatures: this
                 # node would never see the quorum and wait out its whole timeout
                 if quorum_at is None and await self._committed(batch):
@@ -220,7 +236,13 @@ class Settler:
                 await asyncio.sleep(0.25)
                 continue
             await asyncio.sleep(0.1)
-        log.warning("batch %d-%d: no quorum of signatures within %ss", b.first, b.last, timeout)
+        if quorum_at is None:
+            log.warning("batch %d-%d: no quorum of signatures within %ss", b.first, b.last, timeout)
+        else:
+            log.warning(
+                "batch %d-%d: signed by a quorum but not committed within %ss (see the commit "
+                "attempts above); trying again", b.first, b.last, timeout,
+            )  # fmt: skip
         return False
 
     async def _committed(self, batch: Batch) -> bool:
@@ -276,35 +298,43 @@ class Settler:
             node.settled_through = 0
         await node.restored.wait()
         backlog = collections.deque(await self.recover(node))
-        unconfirmed: collections.deque[Boundary] = collections.deque()
-        """Committed at the head, not yet ``confirmations`` blocks deep: signatures kept."""
+        self._unconfirmed = collections.deque()
         while True:
-            if unconfirmed:
-                await self._confirm(node, unconfirmed, backlog)
+            if self._unconfirmed:
+                backlog.extendleft(reversed(await self._confirm(node)))
             if backlog:
                 b = backlog.popleft()
-            elif unconfirmed:  # look at the chain again within a second, boundary or not
+            elif self._unconfirmed:  # look at the chain again within a second, boundary or not
                 try:
                     b = await asyncio.wait_for(node.boundaries.get(), 1.0)
                 except TimeoutError:
                     continue
             else:
                 b = await node.boundaries.get()
-            why = await self._settle_while_serving(node, b)
+            try:
+                why = await self._settle_while_serving(node, b)
+            except _CommitsUndone as undone:  # b cannot commit before them: they go first
+                backlog.extendleft(reversed([*undone.batches, b]))
+                continue
             if why is None:
-                unconfirmed.append(b)
+                self._unconfirmed.append(b)
             else:
                 log.warning("batch at chunk %d not signed: %s", b.index, why)
 
-    async def _confirm(
-        self,
-        node: Node,
-        unconfirmed: collections.deque[Boundary],
-        backlog: collections.deque[Boundary],
-    ) -> None:
+    async def _earlier_undone(self) -> bool:
+        """Whether the chain's head no longer has the newest batch this node counts committed
+        (a reorganisation took its commit off)."""
+        if not self._unconfirmed:
+            return False
+        head = (await asyncio.to_thread(self.ledger.last_committed))[0]
+        return head < self._unconfirmed[-1].last
+
+    async def _confirm(self, node: Node) -> list[Boundary]:
         """Forget the committed batches whose commits are ``confirmations`` blocks deep (the
-        node's signature goes, and its held snapshot may move past them); put back, to be
-        signed and committed again, those a reorganisation took off the chain."""
+        node's signature goes, and its held snapshot may move past them); return, oldest first
+        and no longer counted committed, those a reorganisation took off the chain: they are to
+        be signed and committed again."""
+        unconfirmed = self._unconfirmed
         try:
             settled = await asyncio.to_thread(self._settled)
             head = settled
@@ -312,7 +342,10 @@ class Settler:
                 head = (await asyncio.to_thread(self.ledger.last_committed))[0]
         except (ChainError, OSError, Web3Exception) as exc:
             log.warning("commits not confirmed yet: %s", one_line(exc))
-            return
+            return []
+        except Exception:  # a bug must not end settlement for good: say so loudly, go on
+            log.exception("commits not confirmed: unexpected error")
+            return []
         while unconfirmed and unconfirmed[0].last <= settled:
             b = unconfirmed.popleft()
             node.settled_through = b.index  # its root may go (with compaction)
@@ -326,12 +359,14 @@ class Settler:
             )  # fmt: skip
             for b in undone:
                 unconfirmed.remove(b)
-            backlog.extendleft(reversed(undone))
+        return undone
 
     async def _settle_while_serving(self, node: Node, b: Boundary) -> str | None:
         """Settle ``b`` (None), waiting while the node catches up or re-syncs; never skipped
         (the ledger takes contiguous ranges only) unless the node stopped for good or ``b``
-        was reached on a state it set aside (why not)."""
+        was reached on a state it set aside (why not). Between attempts, the batches committed
+        before it are confirmed or, if a reorganisation took them off the chain, handed back
+        (_CommitsUndone): ``b`` can only commit after them."""
         while True:
             if node.diverged is not None and node.divergence is None:
                 return node.diverged  # stopped for good: its root is not the venue's
@@ -342,6 +377,8 @@ class Settler:
                 return "reached on a state since set aside (re-synced)"
             if await self._settle_once(b):
                 return None
+            if self._unconfirmed and (undone := await self._confirm(node)):
+                raise _CommitsUndone(undone)
             await asyncio.sleep(1.0)
 
     async def _forget_signature(self, b: Boundary) -> None:
