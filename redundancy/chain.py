@@ -303,12 +303,16 @@ class Transactor:
                 continue
             tx = self._repriced(held[nonce])
             if tx is None:  # the cap leaves no price a replacement could have
-                raise FeeCapError(
-                    _price_value(held[nonce]),
-                    int(self.max_fee_per_gas or 0),
-                    f"transaction nonce {nonce} is still unmined and its re-price would be above "
-                    f"the fee cap of {self.max_fee_per_gas} wei: nothing is sent behind it",
-                )
+                if not self._minable(held[nonce]):
+                    raise FeeCapError(
+                        _price_value(held[nonce]),
+                        int(self.max_fee_per_gas or 0),
+                        f"transaction nonce {nonce} is still unmined, below the base fee, and "
+                        f"its re-price would be above the fee cap of {self.max_fee_per_gas} "
+                        "wei: nothing is sent behind it",
+                    )
+                tx = held[nonce]  # minable at its own price: sent again as it is (a pool that
+                # dropped it takes it back; one that still has it says so), the next behind it
             try:
                 self.w3.eth.send_raw_transaction(sender.sign_transaction(tx).raw_transaction)
             except Web3RPCError as exc:  # mined meanwhile, or the pool dropped a nonce below it
@@ -319,6 +323,11 @@ class Transactor:
                 "transaction nonce %d, unmined at its receipt timeout, sent again (%s) before "
                 "the next", nonce, _price(tx),
             )  # fmt: skip
+
+    def _minable(self, tx: dict[str, Any]) -> bool:
+        """Whether ``tx``'s own price covers the chain's latest base fee."""
+        block = self.w3.eth.get_block("latest")
+        return _price_value(tx) >= int(block.get("baseFeePerGas", 0))
 
     def check_fee_cap(self) -> None:
         """FeeCapError if the chain's latest base fee (or, before EIP-1559, its gas price) is

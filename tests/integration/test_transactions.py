@@ -218,6 +218,35 @@ def test_a_transaction_the_fee_cap_keeps_from_a_re_price_is_sent_again_once_the_
         assert registry.contract.functions.pendingOwner().call() == second
 
 
+def test_a_transaction_sent_at_the_fee_cap_and_dropped_is_sent_again_once_the_fee_falls() -> None:
+    """The first price is the cap itself (the cap is under twice the base fee plus the tip), so
+    no re-price can ever be a replacement. Stalled by a hundredfold base fee, the transaction
+    times out and anvil drops it; once the base fee is back under the cap, the next send sends
+    it again at its own price, then its own: both are mined. Before, the next send refused
+    for good (no re-price fits under the cap), and the key could never send again."""
+    with start_chain("anvil") as chain:
+        w3 = connect(chain.rpc_url)
+        owner = Account.from_key(chain.dev_keys[0])
+        registry, _ = RegistryClient.deploy(w3, owner)
+        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        cap = base + int(w3.eth.max_priority_fee) // 2
+        registry.tx.max_fee_per_gas = cap
+        registry.tx.receipt_timeout, registry.tx.reprice_after = 3.0, 1.0
+        fn = registry.contract.functions.transferOwnership(owner.address)
+        run = _stalled(w3, owner.address, lambda: registry.tx.send(fn, owner), 15)
+        assert run.first_max_fee == cap
+        assert type(run.outcome).__name__ == "TimeExhausted"
+        assert w3.eth.get_transaction_count(owner.address) == run.nonce
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base))
+        _rpc(w3, "evm_mine")
+        second = Account.create().address
+        receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
+        assert receipt["status"] == 1
+        assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == run.nonce + 1
+        assert w3.eth.get_transaction_count(owner.address) == run.nonce + 2
+        assert registry.contract.functions.pendingOwner().call() == second
+
+
 def test_nothing_is_sent_while_the_base_fee_is_above_the_fee_cap() -> None:
     """The base fee is raised to 10 gwei and the cap is 5: the send is refused before signing,
     with both prices named, and the key's nonce is unchanged; under a cap above the base fee the

@@ -336,10 +336,14 @@ class Settler:
         be signed and committed again."""
         unconfirmed = self._unconfirmed
         try:
-            settled = await asyncio.to_thread(self._settled)
-            head = settled
+            head = (await asyncio.to_thread(self.ledger.last_committed))[0]
+            settled = head
             if self.confirmations:
-                head = (await asyncio.to_thread(self.ledger.last_committed))[0]
+                try:
+                    settled = await asyncio.to_thread(self._settled)
+                except (ChainError, OSError, Web3Exception) as exc:  # e.g. a state pruned
+                    log.warning("commits not confirmed yet: %s", one_line(exc))
+                    settled = -1  # forget nothing now; undone ones are still handed back
         except (ChainError, OSError, Web3Exception) as exc:
             log.warning("commits not confirmed yet: %s", one_line(exc))
             return []
