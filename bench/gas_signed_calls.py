@@ -8,7 +8,12 @@ without one (Brussels, for the reserved first disc). Gas is deterministic up to 
 zero bytes of the calldata (timestamps vary), so each row also gives the execution gas: the total
 less the intrinsic 21,000 and the calldata's 4/16 gas per zero/non-zero byte.
 
-    python bench/gas_signed_calls.py [--json]
+    python bench/gas_signed_calls.py [--json] [--breakdown]
+
+``--breakdown`` (anvil started with ``--steps-tracing``) also splits each reportLatency row's
+execution gas by where it goes: storage writes, cold and warm storage reads, calls (the
+registry's geoPair, the ecrecover precompile), logs, and the rest (arithmetic, hashing, ABI):
+profile before tuning.
 """
 
 from __future__ import annotations
@@ -57,9 +62,48 @@ def row(w3: Web3, label: str, receipt: TxReceipt) -> dict[str, object]:
     return {"case": label, "gas": gas, "calldata": calldata, "execution": gas - 21_000 - calldata}
 
 
-def run() -> list[dict[str, object]]:
+#: --breakdown's columns, in order
+PARTS = ("sstore", "sload", "calls", "logs", "other")
+
+
+def breakdown(w3: Web3, receipt: TxReceipt) -> dict[str, int]:
+    """The transaction's execution gas by part, from anvil's step trace: SSTORE and SLOAD at the
+    selector's depth (cold surcharges included), every call it makes (whole, callee included:
+    the registry's geoPair, the ecrecover precompile), LOGn, and the rest (arithmetic: the
+    distance bounds' Taylor series; hashing; ABI). The parts add up to the gas the geography
+    extension's code used; the execution gas also holds the selector's dispatch to it (about
+    3,400)."""
+    reply = w3.provider.make_request(
+        "debug_traceTransaction",  # type: ignore[arg-type]
+        [receipt["transactionHash"].to_0x_hex(), {"disableStorage": True, "disableMemory": True}],
+    )
+    steps = reply["result"]["structLogs"]
+    if not steps:
+        raise SystemExit("no step trace: anvil must run with --steps-tracing")
+    parts = dict.fromkeys(PARTS, 0)
+    body = min(step["depth"] for step in steps if step["op"] == "DELEGATECALL") + 1
+    for i, step in enumerate(steps):
+        if step["depth"] != body:
+            continue
+        op, cost = step["op"], int(step["gasCost"])
+        if op in ("CALL", "STATICCALL", "DELEGATECALL"):
+            after = next((s for s in steps[i + 1 :] if s["depth"] == body), None)
+            cost = int(step["gas"]) - int(after["gas"]) if after else cost
+            parts["calls"] += cost
+        elif op == "SSTORE":
+            parts["sstore"] += cost
+        elif op == "SLOAD":
+            parts["sload"] += cost
+        elif op.startswith("LOG"):
+            parts["logs"] += cost
+        else:
+            parts["other"] += cost
+    return parts
+
+
+def run(trace: bool = False) -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
-    with start_chain("anvil") as chain:
+    with start_chain("anvil", extra_args=("--steps-tracing",) if trace else ()) as chain:
         w3 = connect(chain.rpc_url)
         owner = Account.from_key(chain.dev_keys[0])
         relayer = Account.from_key(chain.dev_keys[5])
@@ -87,7 +131,10 @@ def run() -> list[dict[str, object]]:
 
         def latency(label: str, a: FacilitySpec, b: FacilitySpec, rtt: int) -> None:
             m, sig = world.latency(a, b, rtt)
-            rows.append(row(w3, label, selector.report_latency(ds, m, sig, sender=relayer)))
+            receipt = selector.report_latency(ds, m, sig, sender=relayer)
+            rows.append(row(w3, label, receipt))
+            if trace:
+                rows[-1].update(breakdown(w3, receipt))
 
         # site pairs: the first report of a direction stores from zero; later ones refresh
         latency("reportLatency, first of a pair (stores)", fra, ams, 5_000)
@@ -117,14 +164,24 @@ def run() -> list[dict[str, object]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="split reportLatency's execution gas by part"
+    )
     args = parser.parse_args(argv)
-    rows = run()
+    rows = run(trace=args.breakdown)
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
-    print(f"{'case':54} {'gas':>9} {'calldata':>9} {'execution':>9}")
+    extra = [p for p in PARTS if args.breakdown]
+    print(
+        f"{'case':54} {'gas':>9} {'calldata':>9} {'execution':>9}"
+        + "".join(f" {p:>8}" for p in extra)
+    )
     for r in rows:
-        print(f"{r['case']:54} {r['gas']:>9,} {r['calldata']:>9,} {r['execution']:>9,}")
+        print(
+            f"{r['case']:54} {r['gas']:>9,} {r['calldata']:>9,} {r['execution']:>9,}"
+            + "".join(f" {int(str(r[p])):>8,}" if p in r else f" {'':>8}" for p in extra)
+        )
     reports = [r for r in rows if str(r["case"]).startswith("reportLatency")]
     over = [r for r in reports if int(str(r["gas"])) > LATENCY_GOAL]
     flagging = [r for r in over if str(r["case"]).split(", ", 1)[1].startswith(FLAGGING)]
