@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.types import TxReceipt
 
 from devnet.attestors import fund
 from devnet.localchain import LocalChain, start_chain
@@ -156,6 +158,22 @@ def test_a_re_price_the_sender_cannot_pay_is_named_in_the_timeout() -> None:
         assert "funds" in message.lower(), message
 
 
+def _next_once_the_fee_falls(
+    w3: Web3, registry: RegistryClient, owner: LocalAccount, run: Stalled, base: int
+) -> TxReceipt:
+    """Bring the base fee back to ``base``, then send the key's next transaction: the one
+    ``run`` left unmined is mined first (nonce n), then the new one (n + 1); its receipt."""
+    _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base))
+    _rpc(w3, "evm_mine")
+    second = Account.create().address
+    receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
+    assert receipt["status"] == 1
+    assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == run.nonce + 1
+    assert w3.eth.get_transaction_count(owner.address) == run.nonce + 2
+    assert registry.contract.functions.pendingOwner().call() == second
+    return receipt
+
+
 def test_a_re_price_stops_at_the_fee_cap() -> None:
     """A hundredfold base fee stalls a transaction; the fee cap is 150 times the old base fee,
     above the new one. Re-priced, it would ask twice the new base fee plus the tip (over 200
@@ -205,17 +223,10 @@ def test_a_transaction_the_fee_cap_keeps_from_a_re_price_is_sent_again_once_the_
             registry.tx.send(registry.contract.functions.transferOwnership(owner.address), owner)
         assert f"transaction nonce {run.nonce} is still unmined" in str(refused.value)
         assert w3.eth.get_transaction_count(owner.address, "pending") == run.nonce
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base))
-        _rpc(w3, "evm_mine")
-        second = Account.create().address
-        receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
-        assert receipt["status"] == 1
-        assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == run.nonce + 1
-        assert w3.eth.get_transaction_count(owner.address) == run.nonce + 2
+        receipt = _next_once_the_fee_falls(w3, registry, owner, run, base)
         block = w3.eth.get_block(receipt["blockNumber"], full_transactions=True)
         fees = [int(t["maxFeePerGas"]) for t in block["transactions"] if t["from"] == owner.address]
         assert fees and all(fee <= cap for fee in fees)
-        assert registry.contract.functions.pendingOwner().call() == second
 
 
 def test_a_transaction_sent_at_the_fee_cap_and_dropped_is_sent_again_once_the_fee_falls() -> None:
@@ -237,14 +248,7 @@ def test_a_transaction_sent_at_the_fee_cap_and_dropped_is_sent_again_once_the_fe
         assert run.first_max_fee == cap
         assert type(run.outcome).__name__ == "TimeExhausted"
         assert w3.eth.get_transaction_count(owner.address) == run.nonce
-        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(base))
-        _rpc(w3, "evm_mine")
-        second = Account.create().address
-        receipt = registry.tx.send(registry.contract.functions.transferOwnership(second), owner)
-        assert receipt["status"] == 1
-        assert w3.eth.get_transaction(receipt["transactionHash"])["nonce"] == run.nonce + 1
-        assert w3.eth.get_transaction_count(owner.address) == run.nonce + 2
-        assert registry.contract.functions.pendingOwner().call() == second
+        _next_once_the_fee_falls(w3, registry, owner, run, base)
 
 
 def test_nothing_is_sent_while_the_base_fee_is_above_the_fee_cap() -> None:
