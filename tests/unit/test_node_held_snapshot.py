@@ -162,3 +162,18 @@ def test_the_snapshot_endpoint_gives_the_held_snapshot_and_never_another(tmp_pat
     reply = client.get("/snapshot")
     assert reply.status_code == 503
     assert reply.json() == {"error": "the snapshot held at chunk 60 is not here yet"}
+
+
+def test_a_damaged_held_snapshot_is_not_served(tmp_path: Path) -> None:
+    """A held file whose body no longer matches its header's sha256 (a flipped bit on disk)
+    answers 503 naming the damage: a peer would refuse it after downloading it."""
+    n = node(tmp_path, FakeEtcd())
+    snapshots(n, 20, 40)
+    path = n.store.path_at(20)
+    assert path is not None
+    raw = path.read_bytes()
+    path.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
+    n.published = 20
+    reply = TestClient(create_app(n)).get("/snapshot")
+    assert reply.status_code == 503
+    assert reply.json()["error"].startswith("the snapshot held at chunk 20 is damaged: body sha256")

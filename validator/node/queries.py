@@ -7,6 +7,8 @@ with 503 and the reason.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from typing import Any
 
 from fastapi import FastAPI
@@ -15,6 +17,19 @@ from fastapi.responses import JSONResponse, Response
 from validator.node.errors import EtcdError
 from validator.node.follower import Node
 from validator.node.sitewatch import LeadershipMover, SiteWatch
+from validator.node.snapshot_files import body_problem
+
+log = logging.getLogger("validator.node.queries")
+
+
+def _damage(raw: bytes) -> str | None:
+    """Why a snapshot file's body does not match its header's sha256 (None if it does)."""
+    header, _, body = raw.partition(b"\n")
+    try:
+        meta = json.loads(header)
+    except ValueError:
+        return "unreadable header"
+    return body_problem(meta, body)
 
 
 def create_app(
@@ -98,6 +113,13 @@ def create_app(
                 raw = await asyncio.to_thread(path.read_bytes)
             except FileNotFoundError:
                 continue
+            problem = await asyncio.to_thread(_damage, raw)
+            if problem is not None:  # a peer would refuse it anyway: say so at once
+                log.error("held snapshot %s not served: %s", path, problem)
+                return JSONResponse(
+                    {"error": f"the snapshot held at chunk {node.published} is damaged: {problem}"},
+                    status_code=503,
+                )
             return Response(raw, media_type="application/octet-stream")
         return JSONResponse({"error": "snapshots kept changing; ask again"}, status_code=503)
 

@@ -1,13 +1,16 @@
 """Node snapshots on disk: the engine's canonical snapshot plus the log position it covers.
 
 File ``snap-<chunk ordinal>.bin``: a JSON header line
-``{"chain":h,"ordinal":k,"revision":r,"seq":s}`` (the hash-chain head after chunk ``k``, in hex;
-chunks applied, etcd revision of the last of them, messages applied) then the bytes of
-``Engine.snapshot()``. Written to a temporary file, fsynced, renamed, and the directory fsynced
-(so the rename itself survives a power cut before the position is published): a crash leaves
-either the old or the new snapshot, never half of one; a temporary file it left is removed when
-the store opens. The newest two are kept, and a newest one that does not load (a bad header, a
-sequence the engine does not confirm, a body the engine refuses) gives way to the one before.
+``{"chain":h,"ordinal":k,"revision":r,"seq":s,"sha256":d}`` (the hash-chain head after chunk
+``k``, in hex; chunks applied, etcd revision of the last of them, messages applied; the body's
+sha256, which is the state root, in hex) then the bytes of ``Engine.snapshot()``. A body that
+does not match its header's sha256 (a flipped bit on disk) is refused at load and never served
+(files written before the checksum, without it, are taken as they are). Written to a temporary
+file, fsynced, renamed, and the directory fsynced (so the rename itself survives a power cut
+before the position is published): a crash leaves either the old or the new snapshot, never
+half of one; a temporary file it left is removed when the store opens. The newest two are kept,
+and a newest one that does not load (a bad header, a damaged body, a sequence the engine does
+not confirm, a body the engine refuses) gives way to the one before.
 
 One more may be kept: the snapshot *held* for the committee, whose position the node publishes
 (the log is compacted only below every node's published position, and a peer catching up is
@@ -18,6 +21,7 @@ batch the ledger still lacks (``Node._snapshot``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -30,6 +34,18 @@ from validator.engine.errors import SnapshotError
 from validator.engine.hashchain import GENESIS
 
 log = logging.getLogger("validator.node.snapshot_files")
+
+
+def body_problem(meta: object, body: bytes) -> str | None:
+    """Why a snapshot's body does not match the sha256 its header gives (None if it does, or
+    if the header gives none: written before the checksum)."""
+    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    if digest is None:
+        return None
+    actual = hashlib.sha256(body).hexdigest()
+    if actual != digest:
+        return f"body sha256 {actual[:16]}... is not its header's {str(digest)[:16]}... (damaged)"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +113,7 @@ class SnapshotStore:
             "ordinal": at.ordinal,
             "revision": at.revision,
             "seq": seq,
+            "sha256": hashlib.sha256(state).hexdigest(),
         }
         with tmp.open("wb") as f:
             f.write(json.dumps(header).encode() + b"\n" + state)
@@ -187,6 +204,9 @@ class SnapshotStore:
             seq = int(meta["seq"])
         except (ValueError, KeyError, TypeError) as exc:
             raise SnapshotError(f"bad header {header[:80]!r}") from exc
+        problem = body_problem(meta, body)
+        if problem is not None:
+            raise SnapshotError(problem)
         engine = Engine.restore(body)
         if engine.seq != seq:
             raise SnapshotError(f"header says seq {seq}, the state holds {engine.seq}")
