@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import threading
@@ -131,7 +132,8 @@ def _set_config(sites: Sites, name: str, **values: Any) -> None:
 def test_a_node_whose_state_diverges_stops_serving_says_why_and_re_syncs_when_allowed(
     sites: Sites,
 ) -> None:
-    """A node restarted from a snapshot whose state differs (bit rot, a bug) must not serve:
+    """A node restarted from a snapshot whose state differs (a bug wrote it; damage on disk is
+    refused at load, see ``tests/unit/test_snapshot_files.py``) must not serve:
     at the next batch boundary its root disagrees with the committee's and it says so. With no
     re-sync allowed (``divergence_resyncs = 0``) it stays so. Restarted with re-syncs allowed,
     it diverges again (its snapshots are still of the wrong state), sets them aside, takes a
@@ -145,7 +147,9 @@ def test_a_node_whose_state_diverges_stops_serving_says_why_and_re_syncs_when_al
     state = snapshot_format.load(body)
     account = max(state.accounts, key=lambda a: a.cash)
     account.cash += 1  # one unit of cash out of thin air: a valid, different state
-    snapshot.write_bytes(header + b"\n" + snapshot_format.dump(state))
+    changed = snapshot_format.dump(state)
+    meta = {**json.loads(header), "sha256": hashlib.sha256(changed).hexdigest()}
+    snapshot.write_bytes(json.dumps(meta).encode() + b"\n" + changed)  # consistent: no damage
     _set_config(sites, "ams1", divergence_resyncs=0)
     sites.start_node(sites.site("ams1"))
     sites.wait_up()

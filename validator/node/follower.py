@@ -11,7 +11,7 @@ gateway still retrying a write can find it) and etcd's history is compacted ther
 once most of the committee has published a root for that boundary, a node whose root differs
 stops serving reads and says so, once. A node whose position etcd has compacted away (a new or
 replaced machine) takes a peer's snapshot the committee vouches for (``validator.node.catchup``).
-So does a node whose root differed (bit rot in a snapshot, a bug): it sets its own snapshots
+So does a node whose root differed (a bug, damage in memory): it sets its own snapshots
 aside for a person to examine, takes the committee's state and serves again, at most
 ``divergence_resyncs`` times; after that it stays stopped (a fault that keeps coming back is not
 one a re-sync cures).

@@ -24,12 +24,12 @@ log = logging.getLogger("validator.node.queries")
 
 def _damage(raw: bytes) -> str | None:
     """Why a snapshot file's body does not match its header's sha256 (None if it does)."""
-    header, _, body = raw.partition(b"\n")
+    end = raw.find(b"\n")
     try:
-        meta = json.loads(header)
+        meta = json.loads(raw[: max(end, 0)])
     except ValueError:
         return "unreadable header"
-    return body_problem(meta, body)
+    return body_problem(meta, memoryview(raw)[end + 1 :])  # no copy of a large body
 
 
 def create_app(

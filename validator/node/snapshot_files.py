@@ -36,7 +36,7 @@ from validator.engine.hashchain import GENESIS
 log = logging.getLogger("validator.node.snapshot_files")
 
 
-def body_problem(meta: object, body: bytes) -> str | None:
+def body_problem(meta: object, body: bytes | memoryview) -> str | None:
     """Why a snapshot's body does not match the sha256 its header gives (None if it does, or
     if the header gives none: written before the checksum)."""
     digest = meta.get("sha256") if isinstance(meta, dict) else None
