@@ -96,7 +96,9 @@ VALIDATOR_ACCOUNTS = {"fra1": 4, "ams1": 5, "dal1": 6, "lon1": 12, "sin1": 13}
 ANVIL_ACCOUNTS = 20
 #: What the demo starts each chain with: enough public development accounts for every role.
 CHAIN_ARGS: dict[ChainKind, tuple[str, ...]] = {
-    "anvil": ("--accounts", str(ANVIL_ACCOUNTS)),
+    # mixed mining: a block every second, and each transaction mined as it arrives, so the
+    # demo's sequential set-up transactions do not wait a block each (on ganache they do)
+    "anvil": ("--accounts", str(ANVIL_ACCOUNTS), "--mixed-mining"),
     "ganache": ("--wallet.totalAccounts", str(ANVIL_ACCOUNTS), "--wallet.defaultBalance", "10000"),
 }
 VALIDATOR_STAKE = 25 * 10**18
@@ -558,7 +560,10 @@ def run(
                     chain_kind, port=port, block_time=1, extra_args=CHAIN_ARGS[chain_kind]
                 )
                 started.callback(chain.stop)
-                step.done(f"{chain.kind} {chain.rpc_url} (chain id {chain.chain_id}, 1 s blocks)")
+                blocks = "1 s blocks" + (
+                    ", each transaction at once" if chain.kind == "anvil" else ""
+                )
+                step.done(f"{chain.kind} {chain.rpc_url} (chain id {chain.chain_id}, {blocks})")
         with view.step("contracts") as step:
             devnet = deploy_contracts(chain, state_dir)
             fund_demo_accounts(devnet)
