@@ -20,6 +20,7 @@ from devnet.http import http_json
 from devnet.nodes import Sites, make_sites, write_config
 from validator.engine import snapshot as snapshot_format
 from validator.engine.codec import decode_object, encode_message
+from validator.node.snapshot_files import sealed
 
 
 def send(sites: Sites, msgs: list[dict[str, object]], batch: int = 50, site: int = 0) -> None:
@@ -148,7 +149,7 @@ def test_a_node_whose_state_diverges_stops_serving_says_why_and_re_syncs_when_al
     account = max(state.accounts, key=lambda a: a.cash)
     account.cash += 1  # one unit of cash out of thin air: a valid, different state
     changed = snapshot_format.dump(state)
-    meta = {**json.loads(header), "sha256": hashlib.sha256(changed).hexdigest()}
+    meta = sealed({**json.loads(header), "sha256": hashlib.sha256(changed).hexdigest()})
     snapshot.write_bytes(json.dumps(meta).encode() + b"\n" + changed)  # consistent: no damage
     _set_config(sites, "ams1", divergence_resyncs=0)
     sites.start_node(sites.site("ams1"))

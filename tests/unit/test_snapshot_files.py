@@ -11,7 +11,7 @@ import pytest
 from devnet.loggen import generate
 from validator.engine import Engine
 from validator.engine.errors import SnapshotError
-from validator.node.snapshot_files import Position, SnapshotStore
+from validator.node.snapshot_files import Position, SnapshotStore, sealed
 
 
 def engine_after(count: int) -> Engine:
@@ -40,12 +40,15 @@ def test_the_newest_snapshot_is_loaded(tmp_path: Path) -> None:
     assert engine.state_hash() == engines[1].state_hash()
 
 
-@pytest.mark.parametrize("damage", ["header", "body", "seq", "flipped digit"])
+@pytest.mark.parametrize(
+    "damage", ["header", "body", "seq", "flipped digit", "revision digit", "chain digit"]
+)
 def test_a_newest_snapshot_that_does_not_load_gives_way_to_the_one_before(
     tmp_path: Path, damage: str
 ) -> None:
     """Before, one unreadable newest file stopped the node at start-up; a digit changed in the
-    body (the header intact) restored a state that was not the one saved."""
+    body (the header intact) restored a state that was not the one saved; one changed in the
+    header's revision or chain head (still valid JSON) resumed the log at another place."""
     store, paths, engines = saved(tmp_path)
     header, _, body = paths[1].read_bytes().partition(b"\n")
     if damage == "header":
@@ -55,9 +58,16 @@ def test_a_newest_snapshot_that_does_not_load_gives_way_to_the_one_before(
     elif damage == "flipped digit":  # a bit flipped on disk: a balance, and it still restores
         at = body.index(b'["acct00000",') + len(b'["acct00000",')
         body = body[:at] + bytes([body[at] ^ 2]) + body[at + 1 :]
-    else:  # a header whose sequence the state does not confirm
+    elif damage in ("revision digit", "chain digit"):  # a bit flipped in the header
         meta = json.loads(header)
-        header = json.dumps({**meta, "seq": meta["seq"] + 1}).encode()
+        if damage == "revision digit":
+            meta["revision"] ^= 4
+        else:
+            meta["chain"] = ("1" if meta["chain"][0] != "1" else "2") + meta["chain"][1:]
+        header = json.dumps(meta).encode()
+    else:  # a sound header whose sequence the state does not confirm (a bug wrote it)
+        meta = json.loads(header)
+        header = json.dumps(sealed({**meta, "seq": meta["seq"] + 1})).encode()
     paths[1].write_bytes(header + b"\n" + body)
     found = store.load_latest()
     assert found is not None

@@ -1,11 +1,13 @@
 """Node snapshots on disk: the engine's canonical snapshot plus the log position it covers.
 
 File ``snap-<chunk ordinal>.bin``: a JSON header line
-``{"chain":h,"ordinal":k,"revision":r,"seq":s,"sha256":d}`` (the hash-chain head after chunk
-``k``, in hex; chunks applied, etcd revision of the last of them, messages applied; the body's
-sha256, which is the state root, in hex) then the bytes of ``Engine.snapshot()``. A body that
-does not match its header's sha256 (a flipped bit on disk) is refused at load and never served
-(files written before the checksum, without it, are taken as they are). Written to a temporary
+``{"chain":h,"ordinal":k,"revision":r,"seq":s,"sha256":d,"check":c}`` (the hash-chain head
+after chunk ``k``, in hex; chunks applied, etcd revision of the last of them, messages applied;
+the body's sha256, which is the state root, in hex; and a checksum of the header's other fields)
+then the bytes of ``Engine.snapshot()``. A body that does not match its header's sha256, or a
+header that does not match its check (a flipped bit on disk: a wrong revision would resume the
+log at the wrong place), is refused at load and never served (files written before the
+checksums, without them, are taken as they are). Written to a temporary
 file, fsynced, renamed, and the directory fsynced (so the rename itself survives a power cut
 before the position is published): a crash leaves either the old or the new snapshot, never
 half of one; a temporary file it left is removed when the store opens. The newest two are kept,
@@ -36,10 +38,29 @@ from validator.engine.hashchain import GENESIS
 log = logging.getLogger("validator.node.snapshot_files")
 
 
+def header_check(meta: dict[str, object]) -> str:
+    """The checksum of a snapshot header's fields other than ``check``: sha256 of their
+    canonical JSON (keys sorted, no spaces), in hex, first 32 digits."""
+    fields = {k: v for k, v in meta.items() if k != "check"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(canonical).hexdigest()[:32]
+
+
+def sealed(meta: dict[str, object]) -> dict[str, object]:
+    """``meta`` with its ``check`` (what a header is written with)."""
+    return {**meta, "check": header_check(meta)}
+
+
 def body_problem(meta: object, body: bytes | memoryview) -> str | None:
-    """Why a snapshot's body does not match the sha256 its header gives (None if it does, or
-    if the header gives none: written before the checksum)."""
-    digest = meta.get("sha256") if isinstance(meta, dict) else None
+    """Why a snapshot is damaged: its header does not match its check, or its body the sha256
+    the header gives (None if neither, or if the header has no checksums: written before
+    them)."""
+    if not isinstance(meta, dict):
+        return "the header is not a JSON object"
+    check = meta.get("check")
+    if check is not None and check != header_check(meta):
+        return f"header fields do not match its check {str(check)[:16]}... (damaged)"
+    digest = meta.get("sha256")
     if digest is None:
         return None
     actual = hashlib.sha256(body).hexdigest()
@@ -108,13 +129,15 @@ class SnapshotStore:
     def _write(self, at: Position, seq: int, state: bytes) -> Path:
         path = self._file(at.ordinal)
         tmp = path.with_suffix(".tmp")
-        header = {
-            "chain": at.chain.hex(),
-            "ordinal": at.ordinal,
-            "revision": at.revision,
-            "seq": seq,
-            "sha256": hashlib.sha256(state).hexdigest(),
-        }
+        header = sealed(
+            {
+                "chain": at.chain.hex(),
+                "ordinal": at.ordinal,
+                "revision": at.revision,
+                "seq": seq,
+                "sha256": hashlib.sha256(state).hexdigest(),
+            }
+        )
         with tmp.open("wb") as f:
             f.write(json.dumps(header).encode() + b"\n" + state)
             f.flush()
