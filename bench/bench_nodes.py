@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 import uvloop
+from host_wake import spinners
 
 from devnet.ackprobe import probe_sites
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
@@ -341,9 +342,10 @@ def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric
                     for k, s in enumerate(names)
                 }
                 singles = singles[len(names) * per_site :]
-                probed = probe_sites(
-                    fabric, sites, bodies, rate / len(names), args.seconds / 2, Path(tmp)
-                )
+                with spinners(args.keep_awake):
+                    probed = probe_sites(
+                        fabric, sites, bodies, rate / len(names), args.seconds / 2, Path(tmp)
+                    )
                 out["latency"][f"{rate:g}/s"] = {
                     s: {
                         "ack_p50_ms": statistics.median(p["latencies_ms"]),  # type: ignore[arg-type]
@@ -405,7 +407,12 @@ def geo_main(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> int:
                 f"| {rate} | {site} | {leaders} | {p50:.1f} | {p99:.1f} | {floor:.1f} | "
                 f"{measured:.1f} | {p50 - measured:+.1f} | {p50 - floor:+.1f} |"
             )
-    print(f"(medians of {args.runs} runs; 2-core machine shared by all processes)")
+    awake = (
+        "; CPUs kept from idling by one SCHED_IDLE spinner each during the latency phases"
+        if args.keep_awake
+        else ""
+    )
+    print(f"(medians of {args.runs} runs; 2-core machine shared by all processes{awake})")
     if args.json:
         result = {"geo": True, "runs": runs, "args": vars(args) | {"json": None}}
         args.json.write_text(json.dumps(result, indent=2))
@@ -444,6 +451,12 @@ def main() -> int:
     p.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
     p.add_argument(
         "--inflight", type=int, help="with --geo: chunk writes in flight per gateway (from RTTs)"
+    )
+    p.add_argument(
+        "--keep-awake",
+        action="store_true",
+        help="with --geo: one SCHED_IDLE spinner per CPU during the latency phases, so that idle "
+        "CPUs do not halt (what booting with idle=poll does; see bench/host_wake.py)",
     )
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path, help="write the ack-latency distribution here (PNG)")
