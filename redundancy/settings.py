@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import tomllib
+import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar, Union, cast, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
     BaseSettings,
     CliSettingsSource,
@@ -45,7 +46,46 @@ class DeployableSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # the command line (passed in as init data) over the environment over the file
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (init_settings, env_settings, _TomlFile(settings_cls))
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML file, with every relative path in it taken relative to the file's directory
+    (not the working directory a service manager happens to start the process in)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        self._model = settings_cls
+        super().__init__(settings_cls)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        data = super()._read_file(file_path)
+        base = Path(file_path).resolve().parent
+        return _paths_resolved(data, self._model, base)
+
+
+def _kinds(annotation: Any) -> list[Any]:
+    """The types a field's annotation allows (``Path | None`` -> ``[Path, NoneType]``)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return list(get_args(annotation))
+    return [annotation]
+
+
+def _paths_resolved(data: dict[str, Any], model: type[BaseModel], base: Path) -> dict[str, Any]:
+    """``data`` (a TOML table for ``model``) with each relative path of a ``Path`` field, nested
+    tables included, joined to ``base``; anything else as it was (validation judges it)."""
+    out = dict(data)
+    for name, field in model.model_fields.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        kinds = _kinds(field.annotation)
+        if Path in kinds and isinstance(value, str) and value and not Path(value).is_absolute():
+            out[name] = str(base / value)
+            continue
+        tables = [k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)]
+        if tables and isinstance(value, dict):
+            out[name] = _paths_resolved(value, tables[0], base)
+    return out
 
 
 def add_settings_arguments(

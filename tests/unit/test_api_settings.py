@@ -22,7 +22,8 @@ def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.Mo
     settings = read_settings(["--config", str(config), "--block-poll-ms", "100"])
     assert (settings.port, settings.rpc_url) == (9001, "http://127.0.0.1:9545")
     assert (settings.block_poll_ms, settings.cors_origins) == (100, ["https://f"])
-    assert settings.deployment == Path("d.json") and isinstance(settings, Settings)
+    assert settings.deployment == tmp_path / "d.json"  # relative to the file, not the cwd
+    assert isinstance(settings, Settings)
 
 
 def test_the_flags_users_give() -> None:

@@ -55,6 +55,38 @@ def test_each_source_overrides_the_one_before(
     assert from_cli.name == "from-file" and isinstance(from_cli, Example)
 
 
+class Files(BaseModel):
+    keystore: Path | None = None
+    label: str = ""
+
+
+class WithPaths(DeployableSettings):
+    model_config = SettingsConfigDict(env_prefix="WITHPATHS_")
+
+    data_dir: Path
+    files: Files = Files()
+
+
+def test_relative_paths_in_a_file_are_relative_to_the_file_and_elsewhere_to_the_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, a relative path in the node's, API's or keeper's file was taken from the working
+    directory the process started in (a service manager's, say), not from the file's."""
+    (tmp_path / "etc").mkdir()
+    config = tmp_path / "etc" / "venue.toml"
+    config.write_text('data_dir = "data"\n[files]\nkeystore = "keys/node.json"\nlabel = "x/y"\n')
+    monkeypatch.chdir(tmp_path)
+    loaded = load_settings(WithPaths, Path("etc/venue.toml"))
+    assert loaded.data_dir == tmp_path / "etc" / "data"
+    assert loaded.files.keystore == tmp_path / "etc" / "keys" / "node.json"
+    assert loaded.files.label == "x/y"  # not a path: as written
+    config.write_text('data_dir = "/srv/data"\n')
+    assert load_settings(WithPaths, config).data_dir == Path("/srv/data")
+    # a relative path from the environment or the command line is the caller's: the cwd's
+    monkeypatch.setenv("WITHPATHS_DATA_DIR", "here")
+    assert load_settings(WithPaths, config).data_dir == Path("here")
+
+
 def test_every_bad_field_is_reported_at_once(tmp_path: Path) -> None:
     config = tmp_path / "bad.toml"
     config.write_text("port = 70000\nsurprise = 1\n[chain]\ntimeout = -1\n")
