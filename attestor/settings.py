@@ -107,7 +107,8 @@ class ChainSettings(Section):
     """The most the attestor pays per gas, in gwei (none if unset): while the chain asks more,
     proofs wait in the outbox, and a stuck transaction is re-priced up to this and no further."""
     startup_wait: Annotated[float, Field(ge=0)] = 10.0
-    """Seconds to wait at start for the RPC to answer before giving up."""
+    """Seconds to wait at start for the RPC to answer; past that the daemon starts offline and
+    runs the start-up checks at first contact."""
 
     @model_validator(mode="after")
     def _one_source(self) -> ChainSettings:
@@ -131,8 +132,8 @@ class KeySettings(Section):
     ca_cert: Path = Path("ca-cert.pem")
     """The site CA certificate (PEM) whose fingerprint the registry pins."""
     password_file: Path | None = None
-    """A file whose first line is the keystores' passphrase (else ``keystore_password`` or a
-    prompt)."""
+    """A file whose first line is the keystores' passphrase (else ``keystore_password``, from
+    the environment; with neither the daemon exits 3)."""
 
 
 class IdentitySettings(Section):
@@ -217,7 +218,8 @@ class GeographySettings(Refresh):
     lifetime: Seconds = 7 * DAY
     """Seconds a geography proof lives."""
     peer_retry_interval: Seconds = 300
-    """Seconds between round-trip measurements with each peer."""
+    """Seconds before measuring again with a peer that did not answer (an answering peer is
+    measured every ``interval``)."""
 
 
 class NetworkSettings(Refresh):
