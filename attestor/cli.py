@@ -41,6 +41,7 @@ from attestor.keys import (
 )
 from attestor.latency import (
     AnchorCache,
+    KnownAttestors,
     LatencyBook,
     LatencyResponder,
     Measurement,
@@ -237,6 +238,8 @@ def build_daemon(
         allowed_sources(lat.allow, list(lat.peers)),
         signer=signer,
         book=book,
+        peers=[peer.facility for peer in lat.peers],
+        check=KnownAttestors(separator, link.attestor_of),
     )
     status_server = StatusServer(
         s.http.listen, metrics.registry, lambda: [x.to_json() for x in book.snapshot()]

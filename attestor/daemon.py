@@ -74,6 +74,7 @@ class Daemon:
         self.link = link
         self.publisher = publisher
         self.responder = responder
+        self._responder_started = False
         self.status = status
         self.metrics = metrics
         self.clock = clock
@@ -123,6 +124,7 @@ class Daemon:
         if self.anchor is not None:
             self.anchor.start()
         self.responder.start()
+        self._responder_started = True
         self.status.start(self.health)
 
     def start(self) -> None:
@@ -288,13 +290,20 @@ class Daemon:
     # ------------------------------------------------------------------ health
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        """(alive, details) for /healthz: alive while the main loop keeps ticking."""
+        """(alive, details) for /healthz: alive while the main loop keeps ticking, the outbox
+        takes writes and the latency responder (once started) runs."""
         stalled_after = 2 * self.settings.health.heartbeat_interval + 30
         age = time.monotonic() - self._last_tick
         looping = age < stalled_after and not self._stopping()
-        alive = looping and self.outbox_error is None
+        answering = self.responder.alive or not self._responder_started
+        alive = looping and self.outbox_error is None and answering
         reachable = self.metrics.value("attestor_chain_reachable")
-        status = "stalled" if not looping else ("ok" if alive else "outbox_unwritable")
+        if not looping:
+            status = "stalled"
+        elif self.outbox_error is not None:
+            status = "outbox_unwritable"
+        else:
+            status = "ok" if answering else "latency_responder_stopped"
         return alive, {
             "status": status,
             "outboxError": self.outbox_error,

@@ -3,14 +3,16 @@ sites.
 
 One exchange is three datagrams (and a fourth after a burst of them)::
 
-    challenger -> responder  {"v": 2, "type": "rtt.challenge", "from": "fra1", "nonce": nA}
-    responder -> challenger  {"v": 2, "type": "rtt.response", "nonce": nA, "responderNonce": nB,
+    challenger -> responder  {"v": 3, "type": "rtt.challenge", "from": "fra1", "nonce": nA,
+                              "pad": "000..."}        # padded to CHALLENGE_BYTES
+    responder -> challenger  {"v": 3, "type": "rtt.response", "nonce": nA, "responderNonce": nB,
                               "facility": "ams1", "deviceCert": "<sha256>",
                               "emulatedDelayMicros": 3600,            # only when emulating
                               "signature": ..., "certificate": ...}
-    challenger -> responder  {"v": 2, "type": "rtt.confirm", "from": "fra1", "nonce": nA,
+    challenger -> responder  {"v": 3, "type": "rtt.confirm", "from": "fra1", "nonce": nA,
                               "responderNonce": nB, "emulatedDelayMicros": 3600}
-    challenger -> responder  {"v": 2, "type": "rtt.kept", ...}      # the exchange it kept
+    challenger -> responder  {"v": 3, "type": "rtt.kept", "from": "fra1", "nonce": nA,
+                              "responderNonce": nB, "signature": ...}  # the exchange it kept
 
 The challenger times challenge -> response, the responder times response -> confirm: neither can
 answer before it has seen the other's fresh nonce, so each round trip bounds the distance, and
@@ -23,13 +25,28 @@ The selector takes the larger of the two ends' fresh reports as the pair's bound
 end can neither shrink it nor make itself look closer.
 
 The challenger samples a few exchanges and keeps the fastest, then tells the responder which one
-it kept (``rtt.kept``) so that both ends sign the same exchange; without that message the
-responder keeps its fastest of the burst. For local runs, where every peer is on loopback, each
-end may hold its datagram for twice a configured one-way delay per peer, and says so.
+it kept (``rtt.kept``), signed with its attestor key (an EIP-712 ``LatencyConfirm``: challenger,
+responder, exchange id). The responder signs its own measurement of that exchange, and only
+that one, once the signature recovers to the attestor the registry holds for the facility the
+challenger named: a site (or anyone the allow-list lets through) cannot have a responder measure
+and sign a round trip under another facility's name, which two lying sites, one near each end of
+an honest pair, could otherwise use to get both ends to sign a short round trip and the pair
+flagged. For local runs, where every peer is on loopback, each end may hold its datagram for
+twice a configured one-way delay per peer, and says so.
 
 Every datagram from a peer is hostile input: parsed with ``parse_document`` (bounded size and
-depth), every field type-checked, confirmations accepted only from the address the response went
-to and for a pending exchange, the pending table bounded.
+depth), every field type-checked; a challenge answered only if it is at least as long as the
+answer (no amplification towards a spoofed source) and names one of the responder's configured
+peers; confirmations accepted only from the address the response went to and for a pending
+exchange, the pending table bounded, state kept only per configured peer, and a datagram that
+makes the handling fail logged and dropped (the responder thread never dies of one). The
+attestor-key checks and signing run on a worker thread, so a slow registry read never delays
+the timing of another exchange.
+
+What it does not stop: an attacker on the path next to the *challenger* can answer in the
+responder's place (the device certificate in a response is not yet checked against the CA the
+registry pins), so the challenger's own figure can be made short; the responder's, and so the
+pair's larger figure, cannot. One next to both ends can do both.
 """
 
 from __future__ import annotations
@@ -37,16 +54,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import socket
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from attestor.errors import LatencyError
@@ -54,11 +72,11 @@ from attestor.keys import DeviceIdentity
 from attestor.settings import PeerSettings
 from redundancy.devicecert import sha256_hex
 from redundancy.domains import facility_id
-from redundancy.eip712 import Signature
+from redundancy.eip712 import Signature, TypedStruct, recover_address
 from redundancy.errors import EvidenceError
 from redundancy.evidence import canonical_json, parse_document
 from redundancy.jsonlog import log_event
-from redundancy.proofs import LatencyMeasurement, exchange_id
+from redundancy.proofs import LatencyConfirm, LatencyMeasurement, exchange_id
 
 log = logging.getLogger("attestor.latency")
 
@@ -70,9 +88,18 @@ MAX_PENDING = 256
 PENDING_SECONDS = 10.0
 #: confirmed exchanges a responder remembers per challenger, to sign the one the challenger kept
 KEPT_CANDIDATES = 16
-#: how long a responder's fastest exchange with a challenger stands before a slower one replaces it
+#: how long after its confirmation a responder still signs an exchange the challenger kept
 BURST_SECONDS = 30.0
-PROTOCOL = 2
+#: a challenge shorter than this is not answered: an answer (about 1 KB) is never much larger
+#: than the datagram that asked for it, so a spoofed source gains no amplification
+CHALLENGE_BYTES = 1200
+#: "kept" messages waiting for the worker that checks and signs them
+MAX_KEPT_QUEUE = 64
+#: how many times a challenger sends its ``rtt.kept`` (UDP may lose one)
+KEPT_SENDS = 2
+#: how long a cached anchor may stand in for one the chain no longer gives
+ANCHOR_MAX_AGE = 60.0
+PROTOCOL = 3
 
 Anchor = tuple[int, bytes]
 
@@ -210,13 +237,14 @@ class SignedLatency:
 
 class MeasurementSigner:
     """Signs this site's measurements: its facility, a recent block from ``anchor`` (None while
-    the chain is unknown: then nothing is signed), and the attestor key (``sign``)."""
+    the chain is unknown: then nothing is signed), and the attestor key (``sign``, which also
+    signs the ``LatencyConfirm`` telling a responder which exchange this site kept)."""
 
     def __init__(
         self,
         facility: str,
         anchor: Callable[[], Anchor | None],
-        sign: Callable[[LatencyMeasurement], Signature],
+        sign: Callable[[TypedStruct], Signature],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.facility_id = facility_id(facility)
@@ -242,6 +270,33 @@ class MeasurementSigner:
         )
         return SignedLatency(m, self.sign(m))
 
+    def confirm(self, peer: str, nonce: str, responder_nonce: str) -> Signature:
+        """This site's attestor-key signature that it ran exchange (nonce, responder nonce)
+        with ``peer`` (what ``rtt.kept`` carries)."""
+        exchange = exchange_id(bytes.fromhex(nonce), bytes.fromhex(responder_nonce))
+        return self.sign(LatencyConfirm(self.facility_id, facility_id(peer), exchange))
+
+
+class KnownAttestors:
+    """Checks a challenger's ``LatencyConfirm`` signature: it must recover to the attestor
+    ``lookup`` gives for the challenger's facility id (the registry's, in the daemon; None if
+    unknown or unreachable: then nothing is accepted)."""
+
+    def __init__(self, domain_separator: bytes, lookup: Callable[[bytes], str | None]) -> None:
+        self.domain = domain_separator
+        self.lookup = lookup
+
+    def __call__(
+        self, challenger: str, responder: str, exchange: bytes, signature: Signature
+    ) -> bool:
+        fid = facility_id(challenger)
+        expected = self.lookup(fid)
+        if not expected:
+            return False
+        digest = LatencyConfirm(fid, facility_id(responder), exchange).digest(self.domain)
+        signer = recover_address(digest, signature)
+        return signer is not None and signer == bytes.fromhex(expected.removeprefix("0x"))
+
 
 class LatencyBook:
     """The newest signed measurement this site holds per peer (as challenger or responder),
@@ -266,17 +321,40 @@ class LatencyBook:
 
 class AnchorCache:
     """The block measurements bind, refreshed in the background from ``fetch`` (which may block
-    on the chain): reading it never waits for the network. None until the first fetch."""
+    on the chain): reading it never waits for the network. None until the first fetch, and
+    again once the last one that answered is older than ``max_age`` seconds (the chain gone:
+    a measurement bound to an old block would only be refused on-chain)."""
 
-    def __init__(self, fetch: Callable[[], Anchor | None], every: float = 4.0) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[], Anchor | None],
+        every: float = 4.0,
+        max_age: float = ANCHOR_MAX_AGE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.fetch = fetch
         self.every = every
+        self.max_age = max_age
+        self.clock = clock
         self._value: Anchor | None = None
+        self._fetched_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="latency-anchor", daemon=True)
 
     def __call__(self) -> Anchor | None:
+        if self._value is not None and self.clock() - self._fetched_at > self.max_age:
+            return None
         return self._value
+
+    def refresh(self) -> None:
+        """Fetch once now (the background thread does this every ``every`` seconds)."""
+        try:
+            value = self.fetch()
+        except Exception as exc:  # the chain may be down; keep the last anchor a while
+            log_event(log, "latency.anchor_failed", logging.DEBUG, error=str(exc)[:200])
+            return
+        if value is not None:
+            self._value, self._fetched_at = value, self.clock()
 
     def start(self) -> AnchorCache:
         self._thread.start()
@@ -289,10 +367,7 @@ class AnchorCache:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                self._value = self.fetch() or self._value
-            except Exception as exc:  # the chain may be down; keep the last anchor meanwhile
-                log_event(log, "latency.anchor_failed", logging.DEBUG, error=str(exc)[:200])
+            self.refresh()
             self._stop.wait(self.every)
 
 
@@ -351,12 +426,18 @@ class _Confirmed:
     responder_nonce: str
     rtt_micros: int
     at: float
-    signed: SignedLatency | None
+    signed: SignedLatency | None = None
+
+
+ConfirmCheck = Callable[[str, str, bytes, Signature], bool]
+"""(challenger, responder, exchange id, signature) -> whether the challenger's attestor signed
+that it kept the exchange (``KnownAttestors``)."""
 
 
 class LatencyResponder:
-    """Answers challenges on a UDP socket in a background thread, and times and signs each
-    exchange from its own end when the challenger confirms it."""
+    """Answers challenges on a UDP socket in a background thread, times each exchange from its
+    own end when the challenger confirms it, and signs the one the challenger kept once its
+    attestor signature checks out (``check``; without one, nothing is signed)."""
 
     def __init__(
         self,
@@ -368,12 +449,16 @@ class LatencyResponder:
         signer: MeasurementSigner | None = None,
         book: LatencyBook | None = None,
         nonce_source: Callable[[int], bytes] = os.urandom,
+        peers: Collection[str] | None = None,
+        check: ConfirmCheck | None = None,
     ) -> None:
         self.facility = facility
         self.allowed = allowed_sources  # None: answer anyone
+        self.peers = None if peers is None else frozenset(peers)  # None: any facility name
         self.identity = identity
         self.emulated = dict(emulated_delay_us or {})
         self.signer = signer
+        self.check = check
         self.book = book if book is not None else LatencyBook()
         self.nonce_source = nonce_source
         self._cert_hex = identity.cert_der.hex()
@@ -384,21 +469,34 @@ class LatencyResponder:
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
         self._confirmed: dict[str, list[_Confirmed]] = {}
-        self._best: dict[str, _Confirmed] = {}
+        self._kept: queue.Queue[tuple[str, str, str, Signature] | None] = queue.Queue(
+            MAX_KEPT_QUEUE
+        )
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="latency-responder", daemon=True)
+        self._worker = threading.Thread(target=self._sign_kept, name="latency-kept", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
         host, port = self._sock.getsockname()[:2]
         return str(host), int(port)
 
+    @property
+    def alive(self) -> bool:
+        """Both threads running (for the daemon's health)."""
+        return self._thread.is_alive() and self._worker.is_alive()
+
     def start(self) -> LatencyResponder:
         self._thread.start()
+        self._worker.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
+        if self._worker.is_alive():
+            with contextlib.suppress(queue.Full):
+                self._kept.put_nowait(None)
+            self._worker.join(timeout=5)
         if not self._thread.is_alive():
             self._sock.close()
             return
@@ -408,14 +506,29 @@ class LatencyResponder:
         self._thread.join(timeout=5)
         self._sock.close()
 
+    def _challenger(self, value: object) -> str | None:
+        """A challenger's facility name if this responder measures with it, else None."""
+        if not isinstance(value, str) or not 0 < len(value) <= 64:
+            return None
+        if self.peers is not None:
+            return value if value in self.peers else None
+        try:
+            facility_id(value)
+        except ValueError:
+            return None
+        return value
+
     def answer(self, datagram: bytes) -> tuple[bytes, float, str, str, str] | None:
         """The signed answer to a challenge, how long to hold it, and the challenger, its nonce
-        and ours (None: not a well-formed challenge)."""
+        and ours (None: not a well-formed challenge, one too short to answer, or from a
+        facility this responder does not measure with)."""
+        if len(datagram) < CHALLENGE_BYTES:
+            return None
         msg = _message(datagram)
         if msg is None or msg.get("type") != "rtt.challenge":
             return None
-        nonce, challenger = _nonce(msg.get("nonce")), msg.get("from")
-        if nonce is None or not isinstance(challenger, str) or not 0 < len(challenger) <= 64:
+        nonce, challenger = _nonce(msg.get("nonce")), self._challenger(msg.get("from"))
+        if nonce is None or challenger is None:
             return None
         mine = self.nonce_source(32).hex()
         delay = self.emulated.get(challenger) or None
@@ -426,8 +539,9 @@ class LatencyResponder:
         return canonical_json(reply), 2 * (delay or 0) / 1e6, challenger, nonce, mine
 
     def confirm(self, datagram: bytes, source: Any, received_ns: int) -> _Confirmed | None:
-        """Time and sign the exchange a confirmation closes (None: not one we are waiting for,
-        or from another address than the one we answered)."""
+        """Time the exchange a confirmation closes (None: not one we are waiting for, or from
+        another address than the one we answered). A ``rtt.kept`` goes to the worker that
+        checks and signs it."""
         msg = _message(datagram)
         if msg is None or msg.get("type") not in ("rtt.confirm", "rtt.kept"):
             return None
@@ -435,7 +549,7 @@ class LatencyResponder:
         if nonce is None or mine is None:
             return None
         if msg["type"] == "rtt.kept":
-            self._keep(msg.get("from"), nonce, mine)
+            self._queue_kept(msg, nonce, mine)
             return None
         with self._lock:
             pending = self._pending.get(nonce)
@@ -443,30 +557,59 @@ class LatencyResponder:
                 return None
             del self._pending[nonce]
         rtt = max(1, (received_ns - pending.sent_ns) // 1000)
-        signed = self.signer(pending.challenger, rtt, nonce, mine) if self.signer else None
-        done = _Confirmed(nonce, mine, rtt, time.monotonic(), signed)
+        done = _Confirmed(nonce, mine, rtt, time.monotonic())
         with self._lock:
             recent = self._confirmed.setdefault(pending.challenger, [])
             recent.append(done)
             del recent[:-KEPT_CANDIDATES]
-            best = self._best.get(pending.challenger)
-            if best is None or rtt < best.rtt_micros or done.at - best.at > BURST_SECONDS:
-                self._best[pending.challenger] = done
-                if signed is not None:
-                    self.book.put(signed)
         return done
 
-    def _keep(self, challenger: object, nonce: str, mine: str) -> None:
-        """The challenger kept this exchange: sign it as ours too, so both ends report one."""
-        if not isinstance(challenger, str):
+    def _queue_kept(self, msg: dict[str, Any], nonce: str, mine: str) -> None:
+        challenger = self._challenger(msg.get("from"))
+        raw = msg.get("signature")
+        if challenger is None or not isinstance(raw, str) or len(raw) != 130:
             return
+        try:
+            signature = Signature.from_bytes(bytes.fromhex(raw))
+        except ValueError:
+            return
+        with contextlib.suppress(queue.Full):  # a flood of them: drop, never block the timing
+            self._kept.put_nowait((challenger, nonce, mine, signature))
+
+    def _sign_kept(self) -> None:
+        while (item := self._kept.get()) is not None:
+            try:
+                self.keep(*item)
+            except Exception as exc:  # a hostile peer or a chain error: drop this one only
+                log_event(log, "latency.kept_failed", logging.WARNING, error=str(exc)[:200])
+
+    def keep(self, challenger: str, nonce: str, mine: str, signature: Signature) -> bool:
+        """The challenger says it kept this exchange: if it is one this end timed within
+        ``BURST_SECONDS`` and the challenger's attestor signed that, sign our measurement of it
+        (once) and hold it for relaying. True if held."""
         with self._lock:
-            for done in self._confirmed.get(challenger, []):
-                if (done.nonce, done.responder_nonce) == (nonce, mine):
-                    self._best[challenger] = done
-                    if done.signed is not None:
-                        self.book.put(done.signed)
-                    return
+            found = next(
+                (
+                    d
+                    for d in self._confirmed.get(challenger, [])
+                    if (d.nonce, d.responder_nonce) == (nonce, mine)
+                ),
+                None,
+            )
+        if found is None or time.monotonic() - found.at > BURST_SECONDS:
+            return False
+        if self.check is None or self.signer is None:
+            return False
+        exchange = exchange_id(bytes.fromhex(nonce), bytes.fromhex(mine))
+        if not self.check(challenger, self.facility, exchange, signature):
+            log_event(log, "latency.kept_refused", logging.WARNING, challenger=challenger)
+            return False
+        if found.signed is None:
+            found.signed = self.signer(challenger, found.rtt_micros, nonce, mine)
+        if found.signed is None:
+            return False
+        self.book.put(found.signed)
+        return True
 
     def _remember(self, challenger: str, nonce: str, mine: str, address: Any) -> None:
         with self._lock:
@@ -485,22 +628,26 @@ class LatencyResponder:
             except OSError:
                 return
             received = time.perf_counter_ns()
-            if self.allowed is not None and peer[0] not in self.allowed:
-                continue
-            if self.confirm(datagram, peer, received) is not None:
-                continue
-            answered = self.answer(datagram)
-            if answered is None:
-                continue
-            reply, hold, challenger, nonce, mine = answered
-            if hold <= 0:
-                self._send(reply, peer, challenger, nonce, mine)
-            elif self._slots.acquire(blocking=False):
-                timer = threading.Timer(
-                    hold, self._send_held, (reply, peer, challenger, nonce, mine)
-                )
-                timer.daemon = True
-                timer.start()
+            try:
+                self._handle(datagram, peer, received)
+            except Exception as exc:  # one hostile datagram must not end the responder
+                log_event(log, "latency.datagram_failed", logging.WARNING, error=str(exc)[:200])
+
+    def _handle(self, datagram: bytes, peer: Any, received: int) -> None:
+        if self.allowed is not None and peer[0] not in self.allowed:
+            return
+        if self.confirm(datagram, peer, received) is not None:
+            return
+        answered = self.answer(datagram)
+        if answered is None:
+            return
+        reply, hold, challenger, nonce, mine = answered
+        if hold <= 0:
+            self._send(reply, peer, challenger, nonce, mine)
+        elif self._slots.acquire(blocking=False):
+            timer = threading.Timer(hold, self._send_held, (reply, peer, challenger, nonce, mine))
+            timer.daemon = True
+            timer.start()
 
     def _send_held(self, reply: bytes, peer: Any, challenger: str, nonce: str, mine: str) -> None:
         try:
@@ -538,7 +685,10 @@ def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, 
         raise LatencyError(f"{peer}: malformed response ({exc})") from None
     if sha256_hex(der) != reply.get("deviceCert"):
         raise LatencyError(f"{peer}: deviceCert does not match the certificate sent")
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (UnsupportedAlgorithm, ValueError) as exc:  # a key type no one can verify
+        raise LatencyError(f"{peer}: unusable device key ({exc})") from None
     if not isinstance(key, Ed25519PublicKey):
         raise LatencyError(f"{peer}: device key is not Ed25519")
     try:
@@ -569,7 +719,7 @@ def measure_peer(
         sock.connect((host, port))
         for _ in range(samples):
             nonce = nonce_source(32).hex()
-            challenge = canonical_json(
+            challenge = _padded(
                 {"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": challenger}
             )
             started = time.perf_counter_ns()
@@ -594,12 +744,29 @@ def measure_peer(
                 best = (rtt, nonce, mine, signature, emulated)
         assert best is not None
         rtt, nonce, mine, signature, emulated = best
-        kept = {"v": PROTOCOL, "type": "rtt.kept", "from": challenger, "nonce": nonce}
-        sock.send(canonical_json({**kept, "responderNonce": mine}))
+        if signer is not None:  # tell the responder, under our attestor key, which one we kept
+            kept = canonical_json(
+                {
+                    "v": PROTOCOL,
+                    "type": "rtt.kept",
+                    "from": challenger,
+                    "nonce": nonce,
+                    "responderNonce": mine,
+                    "signature": signer.confirm(peer.facility, nonce, mine).to_bytes().hex(),
+                }
+            )
+            for _ in range(KEPT_SENDS):  # a datagram may be lost; the responder keeps one
+                sock.send(kept)
     signed = signer(peer.facility, max(1, rtt), nonce, mine) if signer else None
     return Measurement(
         peer.facility, nonce, mine, rtt, samples, signature, cert_sha, emulated, signed
     )
+
+
+def _padded(doc: dict[str, Any]) -> bytes:
+    """``doc`` with a ``pad`` of zeros making it ``CHALLENGE_BYTES`` long."""
+    bare = len(canonical_json({**doc, "pad": ""}))
+    return canonical_json({**doc, "pad": "0" * max(0, CHALLENGE_BYTES - bare)})
 
 
 def _await_reply(sock: socket.socket, nonce: str, deadline_ns: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
@@ -29,6 +30,9 @@ log = logging.getLogger("attestor.chain")
 
 #: Seconds the heartbeat waits for the chain head before reporting it unknown.
 HEAD_TIMEOUT = 2.0
+#: how long a peer's attestor address read from the registry is trusted (a key rotation
+#: reaches responders within this)
+ATTESTOR_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ class RegistryLink:
         self.facility_id = facility_id
         self.domain_separator = domain_separator
         self._client: RegistryClient | None = None
+        self._attestors: dict[bytes, tuple[str | None, float]] = {}
         self._verified = False
         self._certificates_published = False
         self._head_w3: Web3 | None = None
@@ -127,6 +132,25 @@ class RegistryLink:
             return int(block["number"]), bytes(block["hash"])
         except Exception:  # any transport or node error: no anchor, no signed measurement
             return None
+
+    def attestor_of(self, facility_id: bytes) -> str | None:
+        """The attestor address the registry holds for a facility (a peer's, to check the
+        signature on its ``rtt.kept``), cached for ``ATTESTOR_CACHE_SECONDS``; None if the
+        facility is not registered or the chain does not answer within ``HEAD_TIMEOUT``."""
+        now = time.monotonic()
+        cached = self._attestors.get(facility_id)
+        if cached is not None and now - cached[1] < ATTESTOR_CACHE_SECONDS:
+            return cached[0]
+        if self._head_w3 is None:
+            self._head_w3 = web3_for(self.target.rpc_url, timeout=HEAD_TIMEOUT)
+        try:
+            reader = RegistryClient(self._head_w3, self.target.registry)
+            address = reader.facility(facility_id).attestor
+        except Exception:  # any transport or node error: unknown for now
+            return None
+        found = None if int(address, 16) == 0 else address
+        self._attestors[facility_id] = (found, now)
+        return found
 
     def client(self) -> RegistryClient:
         """A checked client; raises ChainUnreachableError (retry later) or RegistrationError."""

@@ -1,6 +1,7 @@
 """Two-sided signed exchanges on loopback: the responder signs both nonces, the challenger
 verifies it and measures challenge -> response, the responder measures response -> confirm, and
-each end signs an EIP-712 LatencyMeasurement of what it measured, for the same exchange."""
+each end signs an EIP-712 LatencyMeasurement of what it measured, for the same exchange (the
+responder only once the challenger's attestor key said it kept that exchange)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,17 @@ from attestor.errors import LatencyError
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, init_site
 from attestor.keys import load_device_identity as load_identity
 from attestor.latency import (
+    BURST_SECONDS,
+    CHALLENGE_BYTES,
     MAX_PENDING,
+    PROTOCOL,
     AnchorCache,
+    KnownAttestors,
     LatencyBook,
     LatencyResponder,
     MeasurementSigner,
     SignedLatency,
+    _padded,
     allowed_sources,
     measure_peer,
     response_payload,
@@ -31,6 +37,7 @@ from attestor.latency import (
 )
 from attestor.settings import PeerSettings
 from devnet.ports import free_udp_port
+from redundancy.devicecert import sha256_hex
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signer, recover_signer
 from redundancy.evidence import canonical_json
@@ -41,6 +48,9 @@ DS = bytes(range(32))
 ANCHOR = (812, bytes.fromhex("77" * 32))
 FRA_KEY = Signer(b"\x01" * 32)
 AMS_KEY = Signer(b"\x02" * 32)
+DAL_KEY = Signer(b"\x03" * 32)
+#: the registry, as the responder reads it: each facility's attestor
+ATTESTORS = {facility_id(n): k.address for n, k in (("fra1", FRA_KEY), ("dal1", DAL_KEY))}
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +78,7 @@ def responder(identity: DeviceIdentity, book: LatencyBook) -> Iterator[LatencyRe
         {"fra1": 3000},
         signer=signer_for("ams1", AMS_KEY),
         book=book,
+        check=KnownAttestors(DS, ATTESTORS.get),
     ).start()
     yield r
     r.stop()
@@ -159,7 +170,21 @@ def test_nonces_are_fresh(responder: LatencyResponder) -> None:
 
 
 def _challenge(nonce: str, sender: str = "x") -> bytes:
-    return canonical_json({"v": 2, "type": "rtt.challenge", "nonce": nonce, "from": sender})
+    return _padded({"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": sender})
+
+
+def _kept(nonce: str, mine: str, sender: str, key: Signer, peer: str = "ams1") -> bytes:
+    signature = signer_for(sender, key).confirm(peer, nonce, mine)
+    return canonical_json(
+        {
+            "v": PROTOCOL,
+            "type": "rtt.kept",
+            "from": sender,
+            "nonce": nonce,
+            "responderNonce": mine,
+            "signature": signature.to_bytes().hex(),
+        }
+    )
 
 
 def test_a_wrong_or_forged_answer_is_refused(responder: LatencyResponder) -> None:
@@ -186,17 +211,26 @@ def test_a_wrong_or_forged_answer_is_refused(responder: LatencyResponder) -> Non
         verify_response({**reply, "emulatedDelayMicros": True}, nonce, "ams1")
 
 
+def _hostile(**fields: object) -> bytes:
+    """A challenge of full length with these fields changed."""
+    base = {"v": PROTOCOL, "type": "rtt.challenge", "nonce": "ab" * 32, "from": "x"}
+    return _padded({**base, **fields})
+
+
 HOSTILE = [
     b"",
     b"null",
     b"[1]",
     b"\xff\xfe",
     b"[" * 5_000 + b"]" * 5_000,  # deeper than a datagram may nest
-    b'{"v": 2, "type": "rtt.challenge", "nonce": "' + b"a" * 3_000 + b'", "from": "x"}',
-    b'{"v": 2, "nonce": "ab", "from": "x", "type": "rtt.challenge"}',
-    b'{"v": 1, "nonce": "' + b"ab" * 32 + b'", "from": "x", "type": "rtt.challenge"}',
-    b'{"v": 2, "nonce": "' + b"ab" * 32 + b'", "from": 7, "type": "rtt.challenge"}',
-    b'{"v": 2, "nonce": "' + b"zz" * 32 + b'", "from": "x", "type": "rtt.challenge"}',
+    _hostile(nonce="a" * 1_000),
+    _hostile(nonce="ab"),
+    _hostile(v=2),
+    _hostile(**{"from": 7}),
+    _hostile(**{"from": " "}),  # not a facility name (it crashed the responder's signing)
+    _hostile(**{"from": "x" * 65}),
+    _hostile(nonce="zz" * 32),
+    canonical_json({"v": PROTOCOL, "type": "rtt.challenge", "nonce": "ab" * 32, "from": "x"}),
 ]
 
 
@@ -220,7 +254,7 @@ def test_a_confirmation_counts_only_from_the_address_answered_and_for_the_exchan
         s.sendto(_challenge("ab" * 32, "fra1"), responder.address)
         reply = json.loads(s.recv(2048))
         mine = reply["responderNonce"]
-        confirm = {"v": 2, "type": "rtt.confirm", "from": "fra1", "nonce": "ab" * 32}
+        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": "ab" * 32}
         # from another address, with another responder nonce: ignored
         assert (
             responder.confirm(
@@ -235,6 +269,9 @@ def test_a_confirmation_counts_only_from_the_address_answered_and_for_the_exchan
             is None
         )
         s.sendto(canonical_json({**confirm, "responderNonce": mine}), responder.address)
+        time.sleep(0.2)
+        assert book.get("fra1") is None  # timed, but signed only once fra1 says it kept it
+        s.sendto(_kept("ab" * 32, mine, "fra1", FRA_KEY), responder.address)
         _wait(lambda: book.get("fra1") is not None)
         signed = book.get("fra1")
         assert signed is not None
@@ -328,3 +365,120 @@ def test_responder_answers_only_allowed_hosts(identity: DeviceIdentity) -> None:
             measure_peer(_peer(closed), "fra1", samples=1, timeout=0.3)
     finally:
         closed.stop()
+
+
+def test_a_site_cannot_have_a_responder_sign_a_round_trip_under_another_facilitys_name(
+    responder: LatencyResponder, book: LatencyBook
+) -> None:
+    """dal1 challenges as "fra1" and confirms: before, the responder signed "ams1 measured this
+    round trip with fra1" at once (dal1 near ams1, and a second liar near fra1 doing the same
+    there, got both ends of the honest pair to sign a short round trip and the pair flagged).
+    Now the exchange is signed only once fra1's own attestor key says it kept it."""
+    m = measure_peer(
+        _peer(responder), "fra1", samples=2, timeout=1.0, signer=signer_for("fra1", DAL_KEY)
+    )
+    assert m.signed is not None  # dal1 signed its own claim (with dal1's key: the chain refuses)
+    time.sleep(0.3)
+    assert book.get("fra1") is None
+    honest = measure_peer(
+        _peer(responder), "dal1", samples=2, timeout=1.0, signer=signer_for("dal1", DAL_KEY)
+    )
+    _wait(lambda: book.get("dal1") is not None)
+    held = book.get("dal1")
+    assert held is not None and held.measurement.exchange_id == honest.exchange_id
+
+
+def test_a_kept_exchange_is_signed_only_when_fresh_and_addressed_to_this_responder(
+    responder: LatencyResponder, book: LatencyBook
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(2)
+        s.sendto(_challenge("ef" * 32, "fra1"), responder.address)
+        mine = json.loads(s.recv(2048))["responderNonce"]
+        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": "ef" * 32}
+        s.sendto(canonical_json({**confirm, "responderNonce": mine}), responder.address)
+        _wait(lambda: bool(responder._confirmed.get("fra1")))
+    to_lon1 = signer_for("fra1", FRA_KEY).confirm("lon1", "ef" * 32, mine)  # another responder's
+    assert not responder.keep("fra1", "ef" * 32, mine, to_lon1)
+    right = signer_for("fra1", FRA_KEY).confirm("ams1", "ef" * 32, mine)
+    assert not responder.keep("fra1", "ab" * 32, mine, right)  # not an exchange it timed
+    done = responder._confirmed["fra1"][-1]
+    done.at -= BURST_SECONDS + 1
+    assert not responder.keep("fra1", "ef" * 32, mine, right)  # too old
+    assert book.get("fra1") is None
+    done.at += BURST_SECONDS + 1
+    assert responder.keep("fra1", "ef" * 32, mine, right)
+    held = book.get("fra1")
+    assert held is not None and held.measurement.rtt_micros == done.rtt_micros
+
+
+def test_a_challenge_is_answered_only_at_full_length_and_from_a_configured_peer(
+    identity: DeviceIdentity,
+) -> None:
+    r = LatencyResponder("127.0.0.1:0", "ams1", identity, peers=["fra1"])
+    try:
+        nonce = "ab" * 32
+        for name in ("dal1", "FRA1", "fra1 ", " "):
+            assert r.answer(_challenge(nonce, name)) is None, name
+        short = canonical_json(
+            {"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": "fra1"}
+        )
+        assert r.answer(short) is None  # no amplification towards a spoofed source
+        challenge = _challenge(nonce, "fra1")
+        assert len(challenge) == CHALLENGE_BYTES
+        answered = r.answer(challenge)
+        assert answered is not None and len(answered[0]) <= len(challenge)
+    finally:
+        r.stop()
+
+
+def test_the_responder_survives_a_datagram_its_handling_fails_on(
+    responder: LatencyResponder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = responder.confirm
+    calls = []
+
+    def failing(datagram: bytes, source: object, received_ns: int) -> object:
+        calls.append(datagram)
+        if len(calls) == 1:
+            raise RuntimeError("a bug a hostile datagram found")
+        return real(datagram, source, received_ns)
+
+    monkeypatch.setattr(responder, "confirm", failing)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.sendto(b"{}", responder.address)
+    _wait(lambda: len(calls) == 1)
+    assert responder.alive
+    assert measure_peer(_peer(responder), "dal1", samples=1).samples == 1
+
+
+def test_a_response_whose_certificate_has_an_unknown_key_type_is_refused(
+    responder: LatencyResponder,
+) -> None:
+    """Before, ``public_key()`` raised UnsupportedAlgorithm outside the checks, which the
+    geography probe did not catch: one peer's answer stopped the whole daemon."""
+    nonce = "aa" * 32
+    answered = responder.answer(_challenge(nonce))
+    assert answered is not None
+    reply = json.loads(answered[0])
+    der = bytearray(bytes.fromhex(reply["certificate"]))
+    ed25519 = bytes.fromhex("06032b6570")  # the OID 1.3.101.112, as issuer and subject key
+    at = der.find(ed25519, der.find(ed25519) + 1)
+    der[at : at + 5] = bytes.fromhex("06032b6575")  # 1.3.101.117: no such key type
+    forged = {**reply, "certificate": bytes(der).hex(), "deviceCert": sha256_hex(bytes(der))}
+    with pytest.raises(LatencyError, match="unusable device key"):
+        verify_response(forged, nonce, "ams1")
+
+
+def test_an_anchor_the_chain_no_longer_gives_expires() -> None:
+    now = [100.0]
+    answers = iter([ANCHOR, None, None])
+    cache = AnchorCache(lambda: next(answers), max_age=60.0, clock=lambda: now[0])
+    cache.refresh()
+    assert cache() == ANCHOR
+    now[0] += 30
+    cache.refresh()  # nothing new: the last one stands a while
+    assert cache() == ANCHOR
+    now[0] += 31
+    cache.refresh()
+    assert cache() is None  # measurements bound to it would only be refused on-chain
