@@ -141,3 +141,15 @@ def test_first_round_signs_every_kind_and_a_restart_waits_its_intervals(site: Pa
         assert wait == pytest.approx(issued_at + 10 - t)
     with _daemon(site, grid="ercot") as daemon:  # an edited fact is re-signed at once
         assert [j.name for j in daemon.schedule.due(daemon.clock())] == ["power"]
+
+
+def test_health_fails_once_the_latency_responder_has_stopped(site: Path) -> None:
+    """Before, a responder thread killed by one datagram left /healthz "ok" while no peer could
+    measure this site any more."""
+    with _daemon(site) as daemon:
+        daemon.serve()
+        alive, body = daemon.health()
+        assert alive and body["status"] == "ok"
+        daemon.responder.stop()  # as if its thread had died
+        alive, body = daemon.health()
+        assert not alive and body["status"] == "latency_responder_stopped"
