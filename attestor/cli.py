@@ -26,6 +26,7 @@ from attestor.daemon import Daemon
 from attestor.errors import (
     AttestorError,
     DeviceIdentityError,
+    LatencyError,
     ProbeError,
     RegistrationError,
 )
@@ -193,8 +194,17 @@ def build_daemon(
 
     def measure(peer: PeerSettings) -> Measurement:
         delay = lat.emulated_delay_us.get(peer.facility, 0)
+        pinned = link.ca_fingerprint_of(facility_id(peer.facility))
+        if pinned is None:  # answers could not be told from an impostor's
+            raise LatencyError(f"{peer.facility}: its pinned CA is unknown (chain unreachable?)")
         m = measure_peer(
-            peer, s.facility, lat.samples, lat.timeout, emulated_delay_us=delay, signer=signer
+            peer,
+            s.facility,
+            lat.samples,
+            lat.timeout,
+            emulated_delay_us=delay,
+            signer=signer,
+            pinned_ca=pinned,
         )
         metrics.peer_rtt.labels(peer=peer.facility).set(m.rtt_micros)
         if m.signed is not None:

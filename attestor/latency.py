@@ -8,7 +8,8 @@ One exchange is three datagrams (and a fourth after a burst of them)::
     responder -> challenger  {"v": 3, "type": "rtt.response", "nonce": nA, "responderNonce": nB,
                               "facility": "ams1", "deviceCert": "<sha256>",
                               "emulatedDelayMicros": 3600,            # only when emulating
-                              "signature": ..., "certificate": ...}
+                              "signature": ..., "certificate": ...,
+                              "caCertificate": ...}   # both DER, base64
     challenger -> responder  {"v": 3, "type": "rtt.confirm", "from": "fra1", "nonce": nA,
                               "responderNonce": nB, "emulatedDelayMicros": 3600}
     challenger -> responder  {"v": 3, "type": "rtt.kept", "from": "fra1", "nonce": nA,
@@ -43,15 +44,19 @@ makes the handling fail logged and dropped (the responder thread never dies of o
 attestor-key checks and signing run on a worker thread, so a slow registry read never delays
 the timing of another exchange.
 
-What it does not stop: an attacker on the path next to the *challenger* can answer in the
-responder's place (the device certificate in a response is not yet checked against the CA the
-registry pins), so the challenger's own figure can be made short; the responder's, and so the
-pair's larger figure, cannot. One next to both ends can do both.
+The challenger, given the CA fingerprint the registry pins for the peer (the daemon always
+gives it), counts an answer only under a device certificate that CA issued: no one but the peer
+can answer in its place, so the challenger's figure is never shorter than the true round trip.
+An attacker on the path next to the responder can confirm early and shorten the responder's
+figure; the pair's bound is the larger of the two, so it holds.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
+import hashlib
 import logging
 import os
 import queue
@@ -70,7 +75,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from attestor.errors import LatencyError
 from attestor.keys import DeviceIdentity
 from attestor.settings import PeerSettings
-from redundancy.devicecert import sha256_hex
+from redundancy.devicecert import issued_by, sha256_hex
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signature, TypedStruct, recover_address
 from redundancy.errors import EvidenceError
@@ -90,9 +95,9 @@ PENDING_SECONDS = 10.0
 KEPT_CANDIDATES = 16
 #: how long after its confirmation a responder still signs an exchange the challenger kept
 BURST_SECONDS = 30.0
-#: a challenge shorter than this is not answered: an answer (about 1 KB) is never much larger
+#: a challenge shorter than this is not answered: an answer (about 1.2 KB) is never larger
 #: than the datagram that asked for it, so a spoofed source gains no amplification
-CHALLENGE_BYTES = 1200
+CHALLENGE_BYTES = 1280
 #: "kept" messages waiting for the worker that checks and signs them
 MAX_KEPT_QUEUE = 64
 #: how many times a challenger sends its ``rtt.kept`` (UDP may lose one)
@@ -461,7 +466,8 @@ class LatencyResponder:
         self.check = check
         self.book = book if book is not None else LatencyBook()
         self.nonce_source = nonce_source
-        self._cert_hex = identity.cert_der.hex()
+        self._cert_b64 = base64.b64encode(identity.cert_der).decode()
+        self._ca_b64 = base64.b64encode(identity.ca_der).decode()
         self._cert_sha = identity.cert_sha256
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._sock.bind(split_endpoint(listen))
@@ -535,7 +541,8 @@ class LatencyResponder:
         payload = response_payload(nonce, mine, self.facility, self._cert_sha, delay)
         reply = parse_document(payload)
         reply["signature"] = self.identity.key.sign(payload).hex()
-        reply["certificate"] = self._cert_hex
+        reply["certificate"] = self._cert_b64
+        reply["caCertificate"] = self._ca_b64
         return canonical_json(reply), 2 * (delay or 0) / 1e6, challenger, nonce, mine
 
     def confirm(self, datagram: bytes, source: Any, received_ns: int) -> _Confirmed | None:
@@ -666,9 +673,13 @@ class LatencyResponder:
 # ------------------------------------------------------------------------- challenger
 
 
-def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, str, int | None]:
-    """Check a response; returns (signature hex, responder nonce, emulated delay). Raises
-    LatencyError."""
+def verify_response(
+    reply: dict[str, Any], nonce: str, peer: str, pinned_ca: bytes | None = None
+) -> tuple[str, str, int | None]:
+    """Check a response; returns (signature hex, responder nonce, emulated delay). With
+    ``pinned_ca`` (the sha256 fingerprint the registry pins for the peer's site CA), the
+    response's device certificate must also be issued by the CA certificate it carries, and that
+    CA be the pinned one: then only the peer itself can have answered. Raises LatencyError."""
     if reply.get("type") != "rtt.response" or reply.get("nonce") != nonce:
         raise LatencyError(f"{peer}: response is not for this challenge")
     if reply.get("facility") != peer:
@@ -677,11 +688,11 @@ def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, 
     if mine is None or mine != reply.get("responderNonce"):
         raise LatencyError(f"{peer}: responderNonce is not 32 bytes of lower-case hex")
     try:
-        der = bytes.fromhex(reply["certificate"])
+        der = base64.b64decode(reply["certificate"], validate=True)
         cert = x509.load_der_x509_certificate(der)
         signature = bytes.fromhex(reply["signature"])
         emulated = _delay(reply.get("emulatedDelayMicros"))
-    except (KeyError, ValueError, TypeError) as exc:
+    except (KeyError, ValueError, TypeError, binascii.Error) as exc:
         raise LatencyError(f"{peer}: malformed response ({exc})") from None
     if sha256_hex(der) != reply.get("deviceCert"):
         raise LatencyError(f"{peer}: deviceCert does not match the certificate sent")
@@ -695,7 +706,27 @@ def verify_response(reply: dict[str, Any], nonce: str, peer: str) -> tuple[str, 
         key.verify(signature, response_payload(nonce, mine, peer, reply["deviceCert"], emulated))
     except InvalidSignature:
         raise LatencyError(f"{peer}: signature does not verify") from None
+    if pinned_ca is not None:
+        _check_issuer(reply, cert, peer, pinned_ca)
     return signature.hex(), mine, emulated
+
+
+def _check_issuer(reply: dict[str, Any], cert: x509.Certificate, peer: str, pinned: bytes) -> None:
+    """The response's device certificate is issued by its CA certificate, and that CA is the one
+    the registry pins for ``peer``; LatencyError if not."""
+    try:
+        ca_der = base64.b64decode(reply["caCertificate"], validate=True)
+        ca = x509.load_der_x509_certificate(ca_der)
+    except (KeyError, ValueError, TypeError, binascii.Error) as exc:
+        raise LatencyError(f"{peer}: malformed CA certificate ({exc})") from None
+    if hashlib.sha256(ca_der).digest() != pinned:
+        raise LatencyError(f"{peer}: answered under a CA the registry does not pin for it")
+    try:
+        issued = issued_by(cert, ca).ok
+    except Exception:  # an unusable CA key type, say
+        issued = False
+    if not issued:
+        raise LatencyError(f"{peer}: device certificate not issued by its pinned CA")
 
 
 def measure_peer(
@@ -706,6 +737,7 @@ def measure_peer(
     nonce_source: Callable[[int], bytes] = os.urandom,
     emulated_delay_us: int = 0,
     signer: MeasurementSigner | None = None,
+    pinned_ca: bytes | None = None,
 ) -> Measurement:
     """Run ``samples`` exchanges with a peer and keep the fastest (telling the peer which, so it
     signs the same one); sign it if ``signer`` is given. ``emulated_delay_us``: the one-way delay
@@ -726,8 +758,11 @@ def measure_peer(
             sock.send(challenge)
             reply = _await_reply(sock, nonce, started + int(timeout * 1e9))
             rtt = (time.perf_counter_ns() - started) // 1000
-            signature, mine, emulated = verify_response(reply, nonce, peer.facility)
-            cert_sha = str(reply["deviceCert"])
+            # confirm first, check after: the responder's clock runs until the confirmation
+            # arrives, and a check in between would only lengthen its round trip
+            mine = _nonce(reply.get("responderNonce"))
+            if mine is None:
+                raise LatencyError(f"{peer.facility}: responderNonce is not 32 bytes of hex")
             if emulated_delay_us:
                 time.sleep(2 * emulated_delay_us / 1e6)
             confirm: dict[str, Any] = {
@@ -740,6 +775,8 @@ def measure_peer(
             if emulated_delay_us:
                 confirm["emulatedDelayMicros"] = emulated_delay_us
             sock.send(canonical_json(confirm))
+            signature, mine, emulated = verify_response(reply, nonce, peer.facility, pinned_ca)
+            cert_sha = str(reply["deviceCert"])
             if best is None or rtt < best[0]:
                 best = (rtt, nonce, mine, signature, emulated)
         assert best is not None

@@ -30,9 +30,8 @@ log = logging.getLogger("attestor.chain")
 
 #: Seconds the heartbeat waits for the chain head before reporting it unknown.
 HEAD_TIMEOUT = 2.0
-#: how long a peer's attestor address read from the registry is trusted (a key rotation
-#: reaches responders within this)
-ATTESTOR_CACHE_SECONDS = 60.0
+#: how long a peer's attestor and CA fingerprint read from the registry are trusted
+PEER_CACHE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +100,7 @@ class RegistryLink:
         self.facility_id = facility_id
         self.domain_separator = domain_separator
         self._client: RegistryClient | None = None
-        self._attestors: dict[bytes, tuple[str | None, float]] = {}
+        self._peers: dict[bytes, tuple[tuple[str, bytes] | None, float]] = {}
         self._verified = False
         self._certificates_published = False
         self._head_w3: Web3 | None = None
@@ -135,21 +134,32 @@ class RegistryLink:
 
     def attestor_of(self, facility_id: bytes) -> str | None:
         """The attestor address the registry holds for a facility (a peer's, to check the
-        signature on its ``rtt.kept``), cached for ``ATTESTOR_CACHE_SECONDS``; None if the
-        facility is not registered or the chain does not answer within ``HEAD_TIMEOUT``."""
+        signature on its ``rtt.kept``); None if not registered or the chain does not answer."""
+        found = self._peer(facility_id)
+        return None if found is None else found[0]
+
+    def ca_fingerprint_of(self, facility_id: bytes) -> bytes | None:
+        """The CA fingerprint the registry pins for a facility (a peer's, whose answers to
+        this site's challenges must come under that CA); None as for ``attestor_of``."""
+        found = self._peer(facility_id)
+        return None if found is None else found[1]
+
+    def _peer(self, facility_id: bytes) -> tuple[str, bytes] | None:
+        """(attestor, CA fingerprint) of a registered facility, read with ``HEAD_TIMEOUT``
+        and cached for ``PEER_CACHE_SECONDS`` (a key or CA rotation reaches peers within
+        that); None if it is not registered or the chain does not answer."""
         now = time.monotonic()
-        cached = self._attestors.get(facility_id)
-        if cached is not None and now - cached[1] < ATTESTOR_CACHE_SECONDS:
+        cached = self._peers.get(facility_id)
+        if cached is not None and now - cached[1] < PEER_CACHE_SECONDS:
             return cached[0]
         if self._head_w3 is None:
             self._head_w3 = web3_for(self.target.rpc_url, timeout=HEAD_TIMEOUT)
         try:
-            reader = RegistryClient(self._head_w3, self.target.registry)
-            address = reader.facility(facility_id).attestor
+            info = RegistryClient(self._head_w3, self.target.registry).facility(facility_id)
         except Exception:  # any transport or node error: unknown for now
             return None
-        found = None if int(address, 16) == 0 else address
-        self._attestors[facility_id] = (found, now)
+        found = (info.attestor, info.ca_fingerprint) if info.registered else None
+        self._peers[facility_id] = (found, now)
         return found
 
     def client(self) -> RegistryClient:

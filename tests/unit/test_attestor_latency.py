@@ -5,6 +5,7 @@ responder only once the challenger's attestor key said it kept that exchange).""
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -461,11 +462,15 @@ def test_a_response_whose_certificate_has_an_unknown_key_type_is_refused(
     answered = responder.answer(_challenge(nonce))
     assert answered is not None
     reply = json.loads(answered[0])
-    der = bytearray(bytes.fromhex(reply["certificate"]))
+    der = bytearray(base64.b64decode(reply["certificate"]))
     ed25519 = bytes.fromhex("06032b6570")  # the OID 1.3.101.112, as issuer and subject key
     at = der.find(ed25519, der.find(ed25519) + 1)
     der[at : at + 5] = bytes.fromhex("06032b6575")  # 1.3.101.117: no such key type
-    forged = {**reply, "certificate": bytes(der).hex(), "deviceCert": sha256_hex(bytes(der))}
+    forged = {
+        **reply,
+        "certificate": base64.b64encode(bytes(der)).decode(),
+        "deviceCert": sha256_hex(bytes(der)),
+    }
     with pytest.raises(LatencyError, match="unusable device key"):
         verify_response(forged, nonce, "ams1")
 
@@ -482,3 +487,30 @@ def test_an_anchor_the_chain_no_longer_gives_expires() -> None:
     now[0] += 31
     cache.refresh()
     assert cache() is None  # measurements bound to it would only be refused on-chain
+
+
+def test_an_answer_counts_only_from_a_device_of_the_ca_the_registry_pins_for_the_peer(
+    responder: LatencyResponder, identity: DeviceIdentity, tmp_path: Path
+) -> None:
+    """An impostor next to the challenger answering in ams1's name, with its own device key and
+    CA: before, the challenger checked the signature against whatever certificate came with it,
+    so its own round trip to "ams1" could be made as short as the impostor was near."""
+    init_site("ams1", tmp_path, SECRET, kdf_iterations=16)  # another CA, same claimed name
+    other = load_identity(tmp_path / DEVICE_KEY, tmp_path / DEVICE_CERT, tmp_path / CA_CERT, SECRET)
+    impostor = LatencyResponder("127.0.0.1:0", "ams1", other).start()
+    try:
+        pinned = identity.ca_fingerprint
+        assert measure_peer(_peer(responder), "dal1", samples=1, pinned_ca=pinned).samples == 1
+        with pytest.raises(LatencyError, match="CA the registry does not pin"):
+            measure_peer(_peer(impostor), "dal1", samples=1, pinned_ca=pinned)
+        nonce = "aa" * 32
+        answered = impostor.answer(_challenge(nonce))
+        assert answered is not None
+        reply = json.loads(answered[0])
+        real_ca = base64.b64encode(identity.ca_der).decode()
+        with pytest.raises(LatencyError, match="not issued by its pinned CA"):
+            verify_response({**reply, "caCertificate": real_ca}, nonce, "ams1", pinned)
+        with pytest.raises(LatencyError, match="malformed CA certificate"):
+            verify_response({**reply, "caCertificate": "!"}, nonce, "ams1", pinned)
+    finally:
+        impostor.stop()
