@@ -7,10 +7,8 @@ others may read. Keys are never printed or logged (``repr`` shows only public fa
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
-import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -65,13 +63,6 @@ def passphrase(password_file: Path | None, from_env: str | None) -> str:
     may read it), else the environment value ``ATTESTOR_KEYSTORE_PASSWORD`` (as loaded into the
     settings)."""
     if password_file is not None:
-        with contextlib.suppress(FileNotFoundError):  # read_passphrase says it is missing
-            mode = stat.S_IMODE(password_file.stat().st_mode)
-            if mode & 0o077:
-                raise KeystoreError(
-                    f"passphrase file {password_file} has mode {mode:04o}; it must not be "
-                    f"readable by others (chmod 600 {password_file})"
-                )
         return read_passphrase(password_file, PASSWORD_ENV)
     if from_env is None:
         raise KeystoreError(f"no passphrase: set keys.password_file or {PASSWORD_ENV}")

@@ -18,19 +18,32 @@ from redundancy.errors import KeystoreError
 
 
 def read_passphrase(password_file: Path | None, env_var: str) -> str:
-    """The passphrase from ``password_file`` (first line), else from the environment variable."""
+    """The passphrase from ``password_file`` (``passphrase_file``), else from the environment
+    variable."""
     if password_file is not None:
-        try:
-            text = password_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise KeystoreError(
-                f"cannot read passphrase file {password_file}: {exc.strerror}"
-            ) from None
-        return text.splitlines()[0] if text else ""
+        return passphrase_file(password_file)
     value = os.environ.get(env_var)
     if value is None:
         raise KeystoreError(f"no passphrase: give --password-file or set {env_var}")
     return value
+
+
+def passphrase_file(path: Path) -> str:
+    """The first line of a passphrase file; KeystoreError if it cannot be read or if group or
+    others may read or write it (a passphrase anyone on the machine can read protects nothing)."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KeystoreError(f"cannot read passphrase file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise KeystoreError(f"passphrase file {path} is not UTF-8 text") from None
+    if mode & 0o077:
+        raise KeystoreError(
+            f"passphrase file {path} has mode {mode:04o}; it must not be readable by others "
+            f"(chmod 600 {path})"
+        )
+    return text.splitlines()[0] if text else ""
 
 
 def check_private_mode(path: Path) -> None:

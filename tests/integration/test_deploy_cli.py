@@ -47,6 +47,7 @@ def test_deploy_with_keystore(anvil_chain: LocalChain, tmp_path: Path) -> None:
     key = anvil_chain.dev_keys[7]
     write_keystore(tmp_path / "k.json", key, "correct horse", iterations=2)
     (tmp_path / "pw").write_text("correct horse\n")
+    (tmp_path / "pw").chmod(0o600)
     proc = run_keystore(anvil_chain.rpc_url, tmp_path, "--out", str(tmp_path / "d.json"))
     assert proc.returncode == 0, proc.stderr
     assert Deployment.read(tmp_path / "d.json").deployer == Account.from_key(key).address
@@ -75,6 +76,7 @@ def test_unfunded_key_is_one_line_error(anvil_chain: LocalChain, tmp_path: Path)
     empty = Account.create()
     write_keystore(tmp_path / "k.json", empty.key, "pw", iterations=2)
     (tmp_path / "pw").write_text("pw")
+    (tmp_path / "pw").chmod(0o600)
     proc = run_keystore(anvil_chain.rpc_url, tmp_path, "--out", str(tmp_path / "d.json"))
     assert proc.returncode == 3
     assert proc.stderr.count("\n") == 1 and "0 wei" in proc.stderr
@@ -85,6 +87,7 @@ def test_wrong_passphrase_and_open_keystore_are_refused(
 ) -> None:
     write_keystore(tmp_path / "k.json", anvil_chain.dev_keys[8], "right", iterations=2)
     (tmp_path / "pw").write_text("wrong")
+    (tmp_path / "pw").chmod(0o600)
     proc = run_keystore(anvil_chain.rpc_url, tmp_path)
     assert (proc.returncode, proc.stderr.strip()) == (
         4,
@@ -92,6 +95,7 @@ def test_wrong_passphrase_and_open_keystore_are_refused(
     )
     (tmp_path / "k.json").chmod(0o644)
     (tmp_path / "pw").write_text("right")
+    (tmp_path / "pw").chmod(0o600)
     proc = run_keystore(anvil_chain.rpc_url, tmp_path)
     assert proc.returncode == 4 and "mode 0644" in proc.stderr
 

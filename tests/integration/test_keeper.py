@@ -92,6 +92,7 @@ def keeper_config(
     folder.mkdir()
     write_keystore(folder / "key.json", key, PASSPHRASE, iterations=2)
     (folder / "password").write_text(PASSPHRASE + "\n")
+    (folder / "password").chmod(0o600)
     lines = [
         f'rpc_url = "{rpc_url}"',
         f'selector = "{selector}"',
@@ -285,6 +286,7 @@ def test_bad_starts_are_one_clear_line_and_a_nonzero_exit(automine: Setup, tmp_p
     }
     wrong = keeper_config(tmp_path, "w", rpc, selector, _funded_key(s, 7))
     (wrong.parent / "password").write_text("not the passphrase\n")
+    (wrong.parent / "password").chmod(0o600)
     cases["wrong-passphrase"] = (wrong, 3, "wrong passphrase for keystore")
     readable = keeper_config(tmp_path, "r", rpc, selector, _funded_key(s, 7))
     (readable.parent / "key.json").chmod(0o644)

@@ -9,7 +9,7 @@ import pytest
 from eth_account import Account
 
 from redundancy.errors import KeystoreError
-from redundancy.keystore import load_account, read_passphrase, write_keystore
+from redundancy.keystore import load_account, passphrase_file, read_passphrase, write_keystore
 
 KEY = "0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
 
@@ -46,9 +46,26 @@ def test_wrong_passphrase_and_missing_file(tmp_path: Path) -> None:
 
 def test_passphrase_from_file_or_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pw").write_text("line one\nline two\n")
+    (tmp_path / "pw").chmod(0o600)
     assert read_passphrase(tmp_path / "pw", "X_PASS") == "line one"
     monkeypatch.setenv("X_PASS", "from env")
     assert read_passphrase(None, "X_PASS") == "from env"
     monkeypatch.delenv("X_PASS")
     with pytest.raises(KeystoreError, match="set X_PASS"):
         read_passphrase(None, "X_PASS")
+
+
+def test_a_passphrase_file_others_may_read_is_refused(tmp_path: Path) -> None:
+    """Before, only the attestor checked: the keeper, redundancy-deploy and a validator node
+    took a world-readable passphrase file (the node also crashed on a missing one)."""
+    path = tmp_path / "pw"
+    path.write_text("secret\n")
+    path.chmod(0o644)
+    with pytest.raises(KeystoreError, match="mode 0644; it must not be readable by others"):
+        read_passphrase(path, "X_PASS")
+    with pytest.raises(KeystoreError, match="mode 0644"):
+        passphrase_file(path)
+    path.chmod(0o600)
+    assert passphrase_file(path) == "secret"
+    with pytest.raises(KeystoreError, match="cannot read passphrase file"):
+        passphrase_file(tmp_path / "missing")

@@ -42,7 +42,7 @@ from redundancy.batches import Batch
 from redundancy.chain import connect, gwei, one_line
 from redundancy.eip712 import Signature, Signer, recover_address
 from redundancy.errors import ChainError, ContractRevertError
-from redundancy.keystore import load_account
+from redundancy.keystore import load_account, passphrase_file
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
 from redundancy.selector import SelectorClient
@@ -57,7 +57,7 @@ log = logging.getLogger("validator.node.settler")
 
 def _key(keystore: Path | None, password: Path | None, dev_key: str | None) -> LocalAccount:
     if keystore is not None and password is not None:
-        return load_account(keystore, password.read_text().strip())
+        return load_account(keystore, passphrase_file(password))
     if dev_key is not None:
         account: LocalAccount = Account.from_key(dev_key)
         return account
