@@ -11,6 +11,7 @@ import pytest
 
 from devnet.nodes import write_config
 from redundancy.errors import ConfigError
+from redundancy.keystore import write_keystore
 from validator.node.cli import main, read_settings
 
 DEV_KEY = "0x" + "11" * 32
@@ -181,3 +182,29 @@ def test_a_fee_cap_must_be_a_finite_number(tmp_path: Path, monkeypatch: pytest.M
     with pytest.raises(ConfigError) as caught:
         read_settings(["run", "--config", str(config)])
     assert "chain.max_fee_gwei: Input should be a finite number" in str(caught.value)
+
+
+@pytest.mark.parametrize("problem", ["readable by others", "missing", "wrong passphrase"])
+def test_a_bad_node_key_exits_3_in_one_line_before_the_node_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str
+) -> None:
+    """Before, the keys were read inside the running node: a traceback, and exit 1."""
+    keystore, password = tmp_path / "node.json", tmp_path / "node.pass"
+    write_keystore(keystore, bytes.fromhex(DEV_KEY[2:]), "right", iterations=2)
+    password.write_text("wrong\n" if problem == "wrong passphrase" else "right\n")
+    password.chmod(0o644 if problem == "readable by others" else 0o600)
+    if problem == "missing":
+        password.unlink()
+    chain = {
+        **{k: v for k, v in CHAIN.items() if k != "dev_node_key"},
+        "node_keystore": str(keystore),
+        "node_password_file": str(password),
+    }
+    assert main(["run", "--config", str(site_config(tmp_path, chain=chain))]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("validator: error: chain: "), err
+    assert {
+        "readable by others": "mode 0644",
+        "missing": "cannot read passphrase file",
+        "wrong passphrase": "wrong passphrase",
+    }[problem] in err

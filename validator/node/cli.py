@@ -17,17 +17,22 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 import uvloop
 
-from redundancy.errors import ConfigError
+from redundancy.errors import ConfigError, KeystoreError
 from redundancy.jsonlog import configure, log_event
 from redundancy.settings import add_settings_arguments, load_settings
 from validator.node.etcd import EtcdClient
 from validator.node.settings import ChainSettings, Settings
 
+if TYPE_CHECKING:
+    from validator.node.settler import SettlerKeys
+
 EXIT_CONFIG = 2
+EXIT_KEYS = 3
 
 
 async def _serve(app: object, settings: Settings, port: int, *tasks: asyncio.Task[None]) -> None:
@@ -49,7 +54,7 @@ async def _serve(app: object, settings: Settings, port: int, *tasks: asyncio.Tas
             t.cancel()
 
 
-async def run_node(settings: Settings) -> None:
+async def run_node(settings: Settings, keys: SettlerKeys | None = None) -> None:
     from validator.node.follower import Node
     from validator.node.queries import create_app
     from validator.node.settler import start_settler
@@ -59,7 +64,7 @@ async def run_node(settings: Settings) -> None:
     )
     node = Node(settings, etcd)
     follower = node.start()
-    settler = start_settler(settings, node)
+    settler = start_settler(settings, node, keys)
     tasks = [follower, *([settler] if settler else [])]
     watch = mover = None
     if settings.site is not None:
@@ -169,7 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"validator: error: venue_directory: {exc}", file=sys.stderr)
             return EXIT_CONFIG
     configure(settings.log_level, settings.log_format)
-    runner = run_node if role == "run" else run_gateway
-    with contextlib.suppress(KeyboardInterrupt):
-        uvloop.run(runner(settings))  # libuv's loop: about half the CPU per socket event
+    keys = None
+    if role == "run" and settings.chain is not None:  # a bad key stops the node before it starts
+        from validator.node.settler import load_keys
+
+        try:
+            keys = load_keys(settings.chain)
+        except KeystoreError as exc:
+            print(f"validator: error: chain: {exc}", file=sys.stderr)
+            return EXIT_KEYS
+    with contextlib.suppress(KeyboardInterrupt):  # libuv's loop: about half the CPU per event
+        uvloop.run(run_node(settings, keys) if role == "run" else run_gateway(settings))
     return 0

@@ -526,10 +526,12 @@ async def _connect_and_run(
     await settler.run(node)
 
 
-def start_settler(settings: Settings, node: Node) -> asyncio.Task[None] | None:
+def start_settler(
+    settings: Settings, node: Node, keys: SettlerKeys | None = None
+) -> asyncio.Task[None] | None:
     if settings.chain is None:
         return None
-    keys = load_keys(settings.chain)
+    keys = keys or load_keys(settings.chain)
     task = asyncio.create_task(_connect_and_run(settings, settings.chain, node, keys))
     task.add_done_callback(_ended)
     return task
