@@ -13,7 +13,8 @@ One exchange is three datagrams (and a fourth after a burst of them)::
     challenger -> responder  {"v": 3, "type": "rtt.confirm", "from": "fra1", "nonce": nA,
                               "responderNonce": nB, "emulatedDelayMicros": 3600}
     challenger -> responder  {"v": 3, "type": "rtt.kept", "from": "fra1", "nonce": nA,
-                              "responderNonce": nB, "signature": ...}  # the exchange it kept
+                              "responderNonce": nB,
+                              "measurement": {...}}   # its own signed report of the one kept
 
 The challenger times challenge -> response, the responder times response -> confirm: neither can
 answer before it has seen the other's fresh nonce, so each round trip bounds the distance, and
@@ -25,30 +26,31 @@ nonces) and a recent block (``anchor``), which limits how long the measurement c
 The selector takes the larger of the two ends' fresh reports as the pair's bound, so one lying
 end can neither shrink it nor make itself look closer.
 
-The challenger samples a few exchanges and keeps the fastest, then tells the responder which one
-it kept (``rtt.kept``), signed with its attestor key (an EIP-712 ``LatencyConfirm``: challenger,
-responder, exchange id). The responder signs its own measurement of that exchange, and only
-that one, once the signature recovers to the attestor the registry holds for the facility the
-challenger named: a site (or anyone the allow-list lets through) cannot have a responder measure
-and sign a round trip under another facility's name, which two lying sites, one near each end of
-an honest pair, could otherwise use to get both ends to sign a short round trip and the pair
-flagged. For local runs, where every peer is on loopback, each end may hold its datagram for
-twice a configured one-way delay per peer, and says so.
+The challenger samples a few exchanges and keeps the fastest, signs its measurement of it and
+sends that to the responder (``rtt.kept``). The responder signs its own measurement of that
+exchange, and only that one, once the challenger's signature recovers to the attestor the
+registry holds for the facility the challenger named, and it signs the **larger** of its own
+round trip and the challenger's: a site (or anyone the allow-list lets through) cannot have a
+responder measure and sign a round trip under another facility's name, and an attacker on the
+path next to the responder, who can confirm early and so shorten the responder's own clock,
+cannot shorten what it signs below the challenger's figure. For local runs, where every peer
+is on loopback, each end may hold its datagram for twice a configured one-way delay per peer,
+and says so.
 
 Every datagram from a peer is hostile input: parsed with ``parse_document`` (bounded size and
 depth), every field type-checked; a challenge answered only if it is at least as long as the
 answer (no amplification towards a spoofed source) and names one of the responder's configured
 peers; confirmations accepted only from the address the response went to and for a pending
-exchange, the pending table bounded, state kept only per configured peer, and a datagram that
-makes the handling fail logged and dropped (the responder thread never dies of one). The
-attestor-key checks and signing run on a worker thread, so a slow registry read never delays
-the timing of another exchange.
+exchange, the pending table bounded, confirmed exchanges kept per (peer, address) for at most
+``MAX_SENDERS`` senders, a ``rtt.kept`` taken once and only for an exchange timed here, and a
+datagram that makes the handling fail logged and dropped (the responder thread never dies of
+one). The attestor-key checks and signing run on a worker thread, so a slow registry read never
+delays the timing of another exchange.
 
 The challenger, given the CA fingerprint the registry pins for the peer (the daemon always
 gives it), counts an answer only under a device certificate that CA issued: no one but the peer
-can answer in its place, so the challenger's figure is never shorter than the true round trip.
-An attacker on the path next to the responder can confirm early and shorten the responder's
-figure; the pair's bound is the larger of the two, so it holds.
+can answer in its place, so the challenger's figure is never shorter than the true round trip,
+and neither, by the rule above, is the responder's.
 """
 
 from __future__ import annotations
@@ -77,11 +79,11 @@ from attestor.keys import DeviceIdentity
 from attestor.settings import PeerSettings
 from redundancy.devicecert import issued_by, sha256_hex
 from redundancy.domains import facility_id
-from redundancy.eip712 import Signature, TypedStruct, recover_address
+from redundancy.eip712 import Signature, recover_address
 from redundancy.errors import EvidenceError
 from redundancy.evidence import canonical_json, parse_document
 from redundancy.jsonlog import log_event
-from redundancy.proofs import LatencyConfirm, LatencyMeasurement, exchange_id
+from redundancy.proofs import LatencyMeasurement, exchange_id
 
 log = logging.getLogger("attestor.latency")
 
@@ -95,9 +97,10 @@ PENDING_SECONDS = 10.0
 KEPT_CANDIDATES = 16
 #: how long after its confirmation a responder still signs an exchange the challenger kept
 BURST_SECONDS = 30.0
-#: a challenge shorter than this is not answered: an answer (about 1.2 KB) is never larger
-#: than the datagram that asked for it, so a spoofed source gains no amplification
-CHALLENGE_BYTES = 1280
+#: what a challenger pads its challenge to (the most a datagram carries unfragmented over a
+#: 1,500-byte MTU); an answer longer than the challenge it answers is never sent, so a spoofed
+#: source gains no amplification
+CHALLENGE_BYTES = 1472
 #: "kept" messages waiting for the worker that checks and signs them
 MAX_KEPT_QUEUE = 64
 #: how many times a challenger sends its ``rtt.kept`` (UDP may lose one)
@@ -242,14 +245,13 @@ class SignedLatency:
 
 class MeasurementSigner:
     """Signs this site's measurements: its facility, a recent block from ``anchor`` (None while
-    the chain is unknown: then nothing is signed), and the attestor key (``sign``, which also
-    signs the ``LatencyConfirm`` telling a responder which exchange this site kept)."""
+    the chain is unknown: then nothing is signed), and the attestor key (``sign``)."""
 
     def __init__(
         self,
         facility: str,
         anchor: Callable[[], Anchor | None],
-        sign: Callable[[TypedStruct], Signature],
+        sign: Callable[[LatencyMeasurement], Signature],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.facility_id = facility_id(facility)
@@ -275,32 +277,22 @@ class MeasurementSigner:
         )
         return SignedLatency(m, self.sign(m))
 
-    def confirm(self, peer: str, nonce: str, responder_nonce: str) -> Signature:
-        """This site's attestor-key signature that it ran exchange (nonce, responder nonce)
-        with ``peer`` (what ``rtt.kept`` carries)."""
-        exchange = exchange_id(bytes.fromhex(nonce), bytes.fromhex(responder_nonce))
-        return self.sign(LatencyConfirm(self.facility_id, facility_id(peer), exchange))
-
 
 class KnownAttestors:
-    """Checks a challenger's ``LatencyConfirm`` signature: it must recover to the attestor
-    ``lookup`` gives for the challenger's facility id (the registry's, in the daemon; None if
+    """Checks a challenger's signed measurement: its signature must recover to the attestor
+    ``lookup`` gives for the measuring facility's id (the registry's, in the daemon; None if
     unknown or unreachable: then nothing is accepted)."""
 
     def __init__(self, domain_separator: bytes, lookup: Callable[[bytes], str | None]) -> None:
         self.domain = domain_separator
         self.lookup = lookup
 
-    def __call__(
-        self, challenger: str, responder: str, exchange: bytes, signature: Signature
-    ) -> bool:
-        fid = facility_id(challenger)
-        expected = self.lookup(fid)
+    def __call__(self, signed: SignedLatency) -> bool:
+        expected = self.lookup(signed.measurement.facility_id)
         if not expected:
             return False
-        digest = LatencyConfirm(fid, facility_id(responder), exchange).digest(self.domain)
-        signer = recover_address(digest, signature)
-        return signer is not None and signer == bytes.fromhex(expected.removeprefix("0x"))
+        found = recover_address(signed.measurement.digest(self.domain), signed.signature)
+        return found is not None and found == bytes.fromhex(expected.removeprefix("0x"))
 
 
 class LatencyBook:
@@ -434,15 +426,22 @@ class _Confirmed:
     signed: SignedLatency | None = None
 
 
-ConfirmCheck = Callable[[str, str, bytes, Signature], bool]
-"""(challenger, responder, exchange id, signature) -> whether the challenger's attestor signed
-that it kept the exchange (``KnownAttestors``)."""
+ConfirmCheck = Callable[[SignedLatency], bool]
+"""Whether a challenger's signed measurement is signed by its facility's attestor
+(``KnownAttestors``)."""
+
+#: (challenger name, its address): exchanges are kept per sender, so one peer's quick exchanges
+#: in another's name cannot push that one's out before its ``rtt.kept`` arrives
+_Sender = tuple[str, Any]
+#: senders whose confirmed exchanges a responder remembers (the least recent is forgotten)
+MAX_SENDERS = 64
 
 
 class LatencyResponder:
     """Answers challenges on a UDP socket in a background thread, times each exchange from its
-    own end when the challenger confirms it, and signs the one the challenger kept once its
-    attestor signature checks out (``check``; without one, nothing is signed)."""
+    own end when the challenger confirms it, and signs the one the challenger kept once the
+    challenger's own signed measurement of it checks out (``check``; without one, nothing is
+    signed): the larger of the two round trips."""
 
     def __init__(
         self,
@@ -474,8 +473,8 @@ class LatencyResponder:
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._confirmed: dict[str, list[_Confirmed]] = {}
-        self._kept: queue.Queue[tuple[str, str, str, Signature] | None] = queue.Queue(
+        self._confirmed: OrderedDict[_Sender, list[_Confirmed]] = OrderedDict()
+        self._kept: queue.Queue[tuple[_Sender, _Confirmed, SignedLatency] | None] = queue.Queue(
             MAX_KEPT_QUEUE
         )
         self._stop = threading.Event()
@@ -528,8 +527,6 @@ class LatencyResponder:
         """The signed answer to a challenge, how long to hold it, and the challenger, its nonce
         and ours (None: not a well-formed challenge, one too short to answer, or from a
         facility this responder does not measure with)."""
-        if len(datagram) < CHALLENGE_BYTES:
-            return None
         msg = _message(datagram)
         if msg is None or msg.get("type") != "rtt.challenge":
             return None
@@ -543,12 +540,15 @@ class LatencyResponder:
         reply["signature"] = self.identity.key.sign(payload).hex()
         reply["certificate"] = self._cert_b64
         reply["caCertificate"] = self._ca_b64
-        return canonical_json(reply), 2 * (delay or 0) / 1e6, challenger, nonce, mine
+        answer = canonical_json(reply)
+        if len(answer) > len(datagram):  # no amplification towards a spoofed source
+            return None
+        return answer, 2 * (delay or 0) / 1e6, challenger, nonce, mine
 
     def confirm(self, datagram: bytes, source: Any, received_ns: int) -> _Confirmed | None:
         """Time the exchange a confirmation closes (None: not one we are waiting for, or from
-        another address than the one we answered). A ``rtt.kept`` goes to the worker that
-        checks and signs it."""
+        another address than the one we answered). A ``rtt.kept`` for an exchange timed here
+        goes to the worker that checks and signs it."""
         msg = _message(datagram)
         if msg is None or msg.get("type") not in ("rtt.confirm", "rtt.kept"):
             return None
@@ -556,7 +556,7 @@ class LatencyResponder:
         if nonce is None or mine is None:
             return None
         if msg["type"] == "rtt.kept":
-            self._queue_kept(msg, nonce, mine)
+            self._queue_kept(msg, nonce, mine, source)
             return None
         with self._lock:
             pending = self._pending.get(nonce)
@@ -565,23 +565,48 @@ class LatencyResponder:
             del self._pending[nonce]
         rtt = max(1, (received_ns - pending.sent_ns) // 1000)
         done = _Confirmed(nonce, mine, rtt, time.monotonic())
+        sender = (pending.challenger, source)
         with self._lock:
-            recent = self._confirmed.setdefault(pending.challenger, [])
+            recent = self._confirmed.pop(sender, [])
             recent.append(done)
             del recent[:-KEPT_CANDIDATES]
+            self._confirmed[sender] = recent  # the most recent sender last
+            while len(self._confirmed) > MAX_SENDERS:
+                self._confirmed.popitem(last=False)
         return done
 
-    def _queue_kept(self, msg: dict[str, Any], nonce: str, mine: str) -> None:
+    def _queue_kept(self, msg: dict[str, Any], nonce: str, mine: str, source: Any) -> None:
+        """Queue a kept exchange for the worker if it is one this end timed, from the address
+        that confirmed it, not signed yet, and the message carries the challenger's own
+        measurement of exactly that exchange (signature checked by the worker)."""
         challenger = self._challenger(msg.get("from"))
-        raw = msg.get("signature")
-        if challenger is None or not isinstance(raw, str) or len(raw) != 130:
+        if challenger is None:
+            return
+        with self._lock:
+            found = next(
+                (
+                    d
+                    for d in self._confirmed.get((challenger, source), [])
+                    if (d.nonce, d.responder_nonce) == (nonce, mine)
+                ),
+                None,
+            )
+        if found is None or found.signed is not None:  # unknown, or already signed: a replay
             return
         try:
-            signature = Signature.from_bytes(bytes.fromhex(raw))
-        except ValueError:
+            theirs = SignedLatency.from_json(msg.get("measurement"))
+        except LatencyError:
+            return
+        m = theirs.measurement
+        expected = (
+            facility_id(challenger),
+            facility_id(self.facility),
+            exchange_id(bytes.fromhex(nonce), bytes.fromhex(mine)),
+        )
+        if (m.facility_id, m.peer_facility_id, m.exchange_id) != expected:
             return
         with contextlib.suppress(queue.Full):  # a flood of them: drop, never block the timing
-            self._kept.put_nowait((challenger, nonce, mine, signature))
+            self._kept.put_nowait(((challenger, source), found, theirs))
 
     def _sign_kept(self) -> None:
         while (item := self._kept.get()) is not None:
@@ -590,32 +615,23 @@ class LatencyResponder:
             except Exception as exc:  # a hostile peer or a chain error: drop this one only
                 log_event(log, "latency.kept_failed", logging.WARNING, error=str(exc)[:200])
 
-    def keep(self, challenger: str, nonce: str, mine: str, signature: Signature) -> bool:
-        """The challenger says it kept this exchange: if it is one this end timed within
-        ``BURST_SECONDS`` and the challenger's attestor signed that, sign our measurement of it
-        (once) and hold it for relaying. True if held."""
-        with self._lock:
-            found = next(
-                (
-                    d
-                    for d in self._confirmed.get(challenger, [])
-                    if (d.nonce, d.responder_nonce) == (nonce, mine)
-                ),
-                None,
-            )
-        if found is None or time.monotonic() - found.at > BURST_SECONDS:
+    def keep(self, sender: _Sender, done: _Confirmed, theirs: SignedLatency) -> bool:
+        """The challenger kept exchange ``done`` and sent its own signed measurement of it: if
+        this end timed it within ``BURST_SECONDS`` and the challenger's attestor signed that,
+        sign ours (once) with the larger of the two round trips and hold it for relaying. True
+        if held."""
+        if done.signed is not None or time.monotonic() - done.at > BURST_SECONDS:
             return False
         if self.check is None or self.signer is None:
             return False
-        exchange = exchange_id(bytes.fromhex(nonce), bytes.fromhex(mine))
-        if not self.check(challenger, self.facility, exchange, signature):
-            log_event(log, "latency.kept_refused", logging.WARNING, challenger=challenger)
+        if not self.check(theirs):
+            log_event(log, "latency.kept_refused", logging.WARNING, challenger=sender[0])
             return False
-        if found.signed is None:
-            found.signed = self.signer(challenger, found.rtt_micros, nonce, mine)
-        if found.signed is None:
+        rtt = max(done.rtt_micros, theirs.measurement.rtt_micros)
+        done.signed = self.signer(sender[0], rtt, done.nonce, done.responder_nonce)
+        if done.signed is None:
             return False
-        self.book.put(found.signed)
+        self.book.put(done.signed)
         return True
 
     def _remember(self, challenger: str, nonce: str, mine: str, address: Any) -> None:
@@ -781,7 +797,8 @@ def measure_peer(
                 best = (rtt, nonce, mine, signature, emulated)
         assert best is not None
         rtt, nonce, mine, signature, emulated = best
-        if signer is not None:  # tell the responder, under our attestor key, which one we kept
+        signed = signer(peer.facility, max(1, rtt), nonce, mine) if signer else None
+        if signed is not None:  # tell the responder which one we kept, and what we measured
             kept = canonical_json(
                 {
                     "v": PROTOCOL,
@@ -789,12 +806,11 @@ def measure_peer(
                     "from": challenger,
                     "nonce": nonce,
                     "responderNonce": mine,
-                    "signature": signer.confirm(peer.facility, nonce, mine).to_bytes().hex(),
+                    "measurement": signed.to_json(),
                 }
             )
             for _ in range(KEPT_SENDS):  # a datagram may be lost; the responder keeps one
                 sock.send(kept)
-    signed = signer(peer.facility, max(1, rtt), nonce, mine) if signer else None
     return Measurement(
         peer.facility, nonce, mine, rtt, samples, signature, cert_sha, emulated, signed
     )

@@ -52,15 +52,6 @@ LATENCY_MEASUREMENT = struct_type(
     ],
 )
 
-LATENCY_CONFIRM = struct_type(
-    "LatencyConfirm",
-    [
-        ("facilityId", "bytes32"),
-        ("peerFacilityId", "bytes32"),
-        ("exchangeId", "bytes32"),
-    ],
-)
-
 VALIDATOR_BINDING = struct_type(
     "ValidatorBinding",
     [
@@ -186,21 +177,6 @@ class LatencyMeasurement(TypedStruct):
         return cls(
             bytes(f), bytes(p), int(rtt), int(at), int(block), bytes(anchor), bytes(exchange)
         )
-
-
-@dataclass(frozen=True, slots=True)
-class LatencyConfirm(TypedStruct):
-    """What a challenger's attestor key signs, off-chain, to tell the responder which exchange
-    of a burst it kept: that ``facility_id`` ran exchange ``exchange_id`` with
-    ``peer_facility_id``. The responder signs its own measurement of that exchange only if this
-    recovers to the challenger facility's registered attestor, so nobody can have it measured
-    and signed under another facility's name. No contract takes it."""
-
-    STRUCT = LATENCY_CONFIRM
-
-    facility_id: bytes
-    peer_facility_id: bytes
-    exchange_id: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -160,6 +160,7 @@ def test_both_ends_measure_and_sign_the_same_exchange(
     assert (t.facility_id, t.peer_facility_id) == (facility_id("ams1"), facility_id("fra1"))
     assert t.exchange_id == mine.exchange_id  # the exchange the challenger kept
     assert t.rtt_micros >= 2 * 2_000  # the challenger held its confirmation
+    assert t.rtt_micros >= mine.rtt_micros  # the larger of the two ends' round trips
     assert recover_signer(t.digest(DS), theirs.signature) == AMS_KEY.address
 
 
@@ -174,8 +175,12 @@ def _challenge(nonce: str, sender: str = "x") -> bytes:
     return _padded({"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": sender})
 
 
-def _kept(nonce: str, mine: str, sender: str, key: Signer, peer: str = "ams1") -> bytes:
-    signature = signer_for(sender, key).confirm(peer, nonce, mine)
+def _kept(
+    nonce: str, mine: str, sender: str, key: Signer, peer: str = "ams1", rtt: int = 500
+) -> bytes:
+    """The challenger's ``rtt.kept``: its own measurement of the exchange, signed by ``key``."""
+    theirs = signer_for(sender, key)(peer, rtt, nonce, mine)
+    assert theirs is not None
     return canonical_json(
         {
             "v": PROTOCOL,
@@ -183,7 +188,7 @@ def _kept(nonce: str, mine: str, sender: str, key: Signer, peer: str = "ams1") -
             "from": sender,
             "nonce": nonce,
             "responderNonce": mine,
-            "signature": signature.to_bytes().hex(),
+            "measurement": theirs.to_json(),
         }
     )
 
@@ -389,28 +394,37 @@ def test_a_site_cannot_have_a_responder_sign_a_round_trip_under_another_facility
     assert held is not None and held.measurement.exchange_id == honest.exchange_id
 
 
-def test_a_kept_exchange_is_signed_only_when_fresh_and_addressed_to_this_responder(
+def test_a_kept_exchange_is_signed_once_when_fresh_for_this_pair_with_the_larger_round_trip(
     responder: LatencyResponder, book: LatencyBook
 ) -> None:
+    """The responder signs the larger of its round trip and the challenger's signed one: an
+    attacker next to the responder who confirms early shortens only the responder's clock."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(2)
         s.sendto(_challenge("ef" * 32, "fra1"), responder.address)
         mine = json.loads(s.recv(2048))["responderNonce"]
         confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": "ef" * 32}
         s.sendto(canonical_json({**confirm, "responderNonce": mine}), responder.address)
-        _wait(lambda: bool(responder._confirmed.get("fra1")))
-    to_lon1 = signer_for("fra1", FRA_KEY).confirm("lon1", "ef" * 32, mine)  # another responder's
-    assert not responder.keep("fra1", "ef" * 32, mine, to_lon1)
-    right = signer_for("fra1", FRA_KEY).confirm("ams1", "ef" * 32, mine)
-    assert not responder.keep("fra1", "ab" * 32, mine, right)  # not an exchange it timed
-    done = responder._confirmed["fra1"][-1]
+        sender = ("fra1", ("127.0.0.1", s.getsockname()[1]))
+        _wait(lambda: bool(responder._confirmed.get(sender)))
+        done = responder._confirmed[sender][-1]
+        # its measurement of another pair, or of an exchange not timed here: never queued
+        s.sendto(_kept("ef" * 32, mine, "fra1", FRA_KEY, peer="lon1"), responder.address)
+        s.sendto(_kept("ab" * 32, mine, "fra1", FRA_KEY), responder.address)
+        time.sleep(0.2)
+        assert book.get("fra1") is None
+    theirs = signer_for("fra1", FRA_KEY)("ams1", 900_000, "ef" * 32, mine)
+    assert theirs is not None and done.rtt_micros < 900_000
     done.at -= BURST_SECONDS + 1
-    assert not responder.keep("fra1", "ef" * 32, mine, right)  # too old
-    assert book.get("fra1") is None
+    assert not responder.keep(sender, done, theirs)  # too old
     done.at += BURST_SECONDS + 1
-    assert responder.keep("fra1", "ef" * 32, mine, right)
+    forged = signer_for("fra1", DAL_KEY)("ams1", 900_000, "ef" * 32, mine)
+    assert forged is not None and not responder.keep(sender, done, forged)  # not fra1's key
+    assert book.get("fra1") is None
+    assert responder.keep(sender, done, theirs)
     held = book.get("fra1")
-    assert held is not None and held.measurement.rtt_micros == done.rtt_micros
+    assert held is not None and held.measurement.rtt_micros == 900_000
+    assert not responder.keep(sender, done, theirs)  # a replayed kept changes nothing
 
 
 def test_a_challenge_is_answered_only_at_full_length_and_from_a_configured_peer(

@@ -41,7 +41,6 @@ from redundancy.proofs import (
     REGISTRY_DOMAIN_NAME,
     REGISTRY_DOMAIN_VERSION,
     Attestation,
-    LatencyConfirm,
     LatencyMeasurement,
     ValidatorBinding,
     registry_domain_separator,
@@ -162,9 +161,7 @@ def test_address_bool_and_wide_integers_equal_eth_account(
     assert ours == eth_account_digest(("Mixed", "2", chain_id, contract), MIXED, values)
 
 
-@pytest.mark.parametrize(
-    "record", [Attestation, LatencyMeasurement, LatencyConfirm, ValidatorBinding, Batch]
-)
+@pytest.mark.parametrize("record", [Attestation, LatencyMeasurement, ValidatorBinding, Batch])
 def test_record_attributes_are_the_struct_fields_in_order(record: type[TypedStruct]) -> None:
     names = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
     assert names == [attribute_name(n) for n, _ in record.STRUCT.fields]
