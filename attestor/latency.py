@@ -58,6 +58,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime as dt
 import hashlib
 import logging
 import os
@@ -743,6 +744,9 @@ def _check_issuer(reply: dict[str, Any], cert: x509.Certificate, peer: str, pinn
         issued = False
     if not issued:
         raise LatencyError(f"{peer}: device certificate not issued by its pinned CA")
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:  # a retired device
+        raise LatencyError(f"{peer}: device certificate not valid now")
 
 
 def measure_peer(

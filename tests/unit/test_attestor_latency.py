@@ -6,6 +6,8 @@ responder only once the challenger's attestor key said it kept that exchange).""
 from __future__ import annotations
 
 import base64
+import datetime as dt
+import hashlib
 import json
 import socket
 import threading
@@ -14,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attestor.errors import LatencyError
 from attestor.keys import CA_CERT, DEVICE_CERT, DEVICE_KEY, DeviceIdentity, init_site
@@ -38,7 +40,7 @@ from attestor.latency import (
 )
 from attestor.settings import PeerSettings
 from devnet.ports import free_udp_port
-from redundancy.devicecert import sha256_hex
+from redundancy.devicecert import issue_device_cert, make_ca, sha256_hex, to_der
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signer, recover_signer
 from redundancy.evidence import canonical_json
@@ -528,3 +530,26 @@ def test_an_answer_counts_only_from_a_device_of_the_ca_the_registry_pins_for_the
             verify_response({**reply, "caCertificate": "!"}, nonce, "ams1", pinned)
     finally:
         impostor.stop()
+
+
+def test_an_answer_under_an_expired_device_certificate_of_the_pinned_ca_is_refused(
+    tmp_path: Path,
+) -> None:
+    """A retired device of the peer (its certificate expired) no longer answers for it."""
+    ca_key, device_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    ca = make_ca("ams1", ca_key)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
+    expired = issue_device_cert(ca, ca_key, device_key.public_key(), "ams1", days=1, now=past)
+    der, ca_der = to_der(expired), to_der(ca)
+    nonce, mine = "aa" * 32, "bb" * 32
+    payload = response_payload(nonce, mine, "ams1", sha256_hex(der), None)
+    reply = {
+        **json.loads(payload),
+        "signature": device_key.sign(payload).hex(),
+        "certificate": base64.b64encode(der).decode(),
+        "caCertificate": base64.b64encode(ca_der).decode(),
+    }
+    pinned = hashlib.sha256(ca_der).digest()
+    with pytest.raises(LatencyError, match="not valid now"):
+        verify_response(reply, nonce, "ams1", pinned)
+    verify_response(reply, nonce, "ams1")  # without the pin: only the signature is checked
