@@ -19,7 +19,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from eth_account.signers.local import LocalAccount
 
 from attestor.errors import DeviceIdentityError
-from redundancy.devicecert import fingerprint, issue_device_cert, make_ca, sha256_hex, to_der
+from redundancy.devicecert import (
+    device_name,
+    fingerprint,
+    issue_device_cert,
+    make_ca,
+    sha256_hex,
+    to_der,
+)
 from redundancy.errors import KeystoreError
 from redundancy.keystore import check_private_mode, load_account, read_passphrase, write_keystore
 
@@ -220,7 +227,7 @@ def init_site(
     else:
         raise DeviceIdentityError("give both --ca-cert and --ca-key, or neither")
     device_cert = issue_device_cert(
-        ca_cert, ca_key, device.public_key(), f"{facility} attestor", days=device_days
+        ca_cert, ca_key, device.public_key(), device_name(facility), days=device_days
     )
     write_certificate(directory / DEVICE_CERT, device_cert)
     return SiteKeys(

@@ -74,11 +74,12 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.x509.oid import NameOID
 
 from attestor.errors import LatencyError
 from attestor.keys import DeviceIdentity
 from attestor.settings import PeerSettings
-from redundancy.devicecert import issued_by, sha256_hex
+from redundancy.devicecert import device_name, issued_by, sha256_hex
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signature, recover_address
 from redundancy.errors import EvidenceError
@@ -153,13 +154,12 @@ def response_payload(
     return canonical_json(doc)
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
 def _nonce(value: object) -> str | None:
-    """A 32-byte nonce in lower-case hex, else None."""
-    if not isinstance(value, str) or len(value) != 64:
-        return None
-    try:
-        bytes.fromhex(value)
-    except ValueError:
+    """A 32-byte nonce in hex (64 hex digits, nothing else), lower-cased; else None."""
+    if not isinstance(value, str) or len(value) != 64 or not _HEX.issuperset(value):
         return None
     return value.lower()
 
@@ -744,6 +744,16 @@ def _check_issuer(reply: dict[str, Any], cert: x509.Certificate, peer: str, pinn
         issued = False
     if not issued:
         raise LatencyError(f"{peer}: device certificate not issued by its pinned CA")
+    # one operator CA may issue for several facilities: the certificate must be this one's
+    names = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    if names != [device_name(peer)]:
+        raise LatencyError(f"{peer}: device certificate is for {names}, not {peer}")
+    try:
+        is_ca = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        is_ca = False
+    if is_ca:
+        raise LatencyError(f"{peer}: answered with a CA certificate, not a device's")
     now = dt.datetime.now(dt.UTC)
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:  # a retired device
         raise LatencyError(f"{peer}: device certificate not valid now")

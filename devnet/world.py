@@ -20,6 +20,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from redundancy.devicecert import (
+    device_name,
     fingerprint,
     issue_device_cert,
     make_ca,
@@ -114,7 +115,7 @@ class World:
         start = dt.datetime.fromtimestamp(self.now(), dt.UTC)
         ca = make_ca(spec.name, spec.ca_key(), now=start)
         device = issue_device_cert(
-            ca, spec.ca_key(), spec.device_key().public_key(), f"{spec.name} attestor", now=start
+            ca, spec.ca_key(), spec.device_key().public_key(), device_name(spec.name), now=start
         )
         self.registry.register_facility(
             spec.facility_id, spec.signer().address, fingerprint(ca), sender=owner

@@ -75,6 +75,12 @@ def make_ca(
     )
 
 
+def device_name(facility: str) -> str:
+    """The common name of a facility's device certificate: what a peer checks an RTT answer's
+    certificate names (an operator CA may issue for several facilities)."""
+    return f"{facility} attestor"
+
+
 def issue_device_cert(
     ca_cert: x509.Certificate,
     ca_key: Ed25519PrivateKey,

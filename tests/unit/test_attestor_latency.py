@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from attestor.errors import LatencyError
@@ -40,7 +41,7 @@ from attestor.latency import (
 )
 from attestor.settings import PeerSettings
 from devnet.ports import free_udp_port
-from redundancy.devicecert import issue_device_cert, make_ca, sha256_hex, to_der
+from redundancy.devicecert import device_name, issue_device_cert, make_ca, sha256_hex, to_der
 from redundancy.domains import facility_id
 from redundancy.eip712 import Signer, recover_signer
 from redundancy.evidence import canonical_json
@@ -238,6 +239,7 @@ HOSTILE = [
     _hostile(**{"from": " "}),  # not a facility name (it crashed the responder's signing)
     _hostile(**{"from": "x" * 65}),
     _hostile(nonce="zz" * 32),
+    _hostile(nonce="ab" * 31 + "  "),  # 64 characters, 31 bytes: bytes.fromhex skips spaces
     canonical_json({"v": PROTOCOL, "type": "rtt.challenge", "nonce": "ab" * 32, "from": "x"}),
 ]
 
@@ -539,7 +541,9 @@ def test_an_answer_under_an_expired_device_certificate_of_the_pinned_ca_is_refus
     ca_key, device_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     ca = make_ca("ams1", ca_key)
     past = dt.datetime.now(dt.UTC) - dt.timedelta(days=30)
-    expired = issue_device_cert(ca, ca_key, device_key.public_key(), "ams1", days=1, now=past)
+    expired = issue_device_cert(
+        ca, ca_key, device_key.public_key(), device_name("ams1"), days=1, now=past
+    )
     der, ca_der = to_der(expired), to_der(ca)
     nonce, mine = "aa" * 32, "bb" * 32
     payload = response_payload(nonce, mine, "ams1", sha256_hex(der), None)
@@ -553,3 +557,32 @@ def test_an_answer_under_an_expired_device_certificate_of_the_pinned_ca_is_refus
     with pytest.raises(LatencyError, match="not valid now"):
         verify_response(reply, nonce, "ams1", pinned)
     verify_response(reply, nonce, "ams1")  # without the pin: only the signature is checked
+
+
+def test_under_an_operator_ca_shared_by_facilities_only_the_peers_own_device_answers() -> None:
+    """One operator CA may issue device certificates for several facilities: before, the device
+    of any of them (or the CA certificate itself) could answer for the others, so an impostor
+    holding a sibling's key near the challenger made its report short."""
+    ca_key = Ed25519PrivateKey.generate()
+    ca = make_ca("operator", ca_key)
+    pinned = hashlib.sha256(to_der(ca)).digest()
+    nonce, mine = "aa" * 32, "bb" * 32
+
+    def answer(cert: x509.Certificate, key: Ed25519PrivateKey) -> dict[str, object]:
+        der = to_der(cert)
+        payload = response_payload(nonce, mine, "ams1", sha256_hex(der), None)
+        return {
+            **json.loads(payload),
+            "signature": key.sign(payload).hex(),
+            "certificate": base64.b64encode(der).decode(),
+            "caCertificate": base64.b64encode(to_der(ca)).decode(),
+        }
+
+    own_key, sibling_key = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    own = issue_device_cert(ca, ca_key, own_key.public_key(), device_name("ams1"))
+    sibling = issue_device_cert(ca, ca_key, sibling_key.public_key(), device_name("lon1"))
+    verify_response(answer(own, own_key), nonce, "ams1", pinned)
+    with pytest.raises(LatencyError, match="is for \\['lon1 attestor'\\], not ams1"):
+        verify_response(answer(sibling, sibling_key), nonce, "ams1", pinned)
+    with pytest.raises(LatencyError, match="not ams1"):
+        verify_response(answer(ca, ca_key), nonce, "ams1", pinned)  # the CA itself
