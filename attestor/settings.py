@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -310,7 +311,7 @@ class Settings(DeployableSettings):
     """Where the outbox and state live."""
     keystore_password: CliSuppress[SecretStr | None] = None
     """The keystores' passphrase, from the environment only (``ATTESTOR_KEYSTORE_PASSWORD``);
-    never a flag."""
+    never a flag, and refused in the settings file."""
     chain: ChainSettings
     """Where the registry is."""
     keys: KeySettings = KeySettings()
@@ -404,6 +405,14 @@ def load_settings(
     of ``cli`` as parsed into ``args``); relative paths are resolved against the file's
     directory and the deployment file is read. Raises ConfigError with one line per bad field."""
     settings = load_deployable(Settings, path, cli=cli, args=args)
+    if path is not None and "keystore_password" in tomllib.loads(path.read_text("utf-8")):
+        raise ConfigError(
+            settings_source(path),
+            [
+                "keystore_password: not in a settings file (such files are often readable by "
+                "others); use keys.password_file or ATTESTOR_KEYSTORE_PASSWORD"
+            ],
+        )
     resolved = _resolved(settings, path.parent.resolve() if path is not None else Path.cwd())
     if resolved.chain.deployment is not None:
         try:

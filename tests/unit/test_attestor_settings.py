@@ -143,6 +143,16 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
     assert "from-env" not in repr(settings)
 
 
+def test_a_passphrase_in_the_settings_file_is_refused(tmp_path: Path) -> None:
+    """Before, ``keystore_password = "..."`` in the file was taken, though the docs said "from
+    the environment only": a settings file is often readable by others."""
+    with pytest.raises(ConfigError) as caught:
+        load_settings(_write(tmp_path, 'keystore_password = "hunter2"\n' + MINIMAL))
+    message = str(caught.value)
+    assert "keystore_password: not in a settings file" in message
+    assert "hunter2" not in message
+
+
 def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) -> None:
     text = (
         MINIMAL.replace('facility = "fra1"', 'facility = "FRA 1"')
