@@ -17,7 +17,7 @@ import argparse
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from eth_utils import is_address, to_checksum_address
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, model_validator
@@ -304,6 +304,8 @@ class Settings(DeployableSettings):
     """Everything one site's attestor needs; required facts have no default."""
 
     model_config = SettingsConfigDict(env_prefix="ATTESTOR_", use_attribute_docstrings=True)
+    # key and identity file names are relative to keys.dir, not the file: ``_resolved`` does it
+    paths_relative_to_file: ClassVar[bool] = False
 
     facility: Name
     """This site's facility name (its id is ``keccak256("facility:<name>")``)."""
@@ -404,15 +406,20 @@ def load_settings(
     """Load and validate a site's settings (the file ``path``, the environment, the command line
     of ``cli`` as parsed into ``args``); relative paths are resolved against the file's
     directory and the deployment file is read. Raises ConfigError with one line per bad field."""
+    if path is not None and path.is_file():  # before validation, which would echo the value
+        try:
+            in_file = "keystore_password" in tomllib.loads(path.read_text("utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+            in_file = False  # the loader says what is wrong with the file
+        if in_file:
+            raise ConfigError(
+                settings_source(path),
+                [
+                    "keystore_password: not in a settings file (such files are often readable "
+                    "by others); use keys.password_file or ATTESTOR_KEYSTORE_PASSWORD"
+                ],
+            )
     settings = load_deployable(Settings, path, cli=cli, args=args)
-    if path is not None and "keystore_password" in tomllib.loads(path.read_text("utf-8")):
-        raise ConfigError(
-            settings_source(path),
-            [
-                "keystore_password: not in a settings file (such files are often readable by "
-                "others); use keys.password_file or ATTESTOR_KEYSTORE_PASSWORD"
-            ],
-        )
     resolved = _resolved(settings, path.parent.resolve() if path is not None else Path.cwd())
     if resolved.chain.deployment is not None:
         try:

@@ -28,8 +28,9 @@ def read_passphrase(password_file: Path | None, env_var: str) -> str:
     return value
 
 
-def passphrase_file(path: Path) -> str:
-    """The first line of a passphrase file; KeystoreError if it cannot be read or if group or
+def passphrase_file(path: Path, *, whole: bool = False) -> str:
+    """The first line of a passphrase file (``whole``: the whole text, stripped, as the
+    validator node has always read it); KeystoreError if it cannot be read or if group or
     others may read or write it (a passphrase anyone on the machine can read protects nothing)."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
@@ -43,6 +44,8 @@ def passphrase_file(path: Path) -> str:
             f"passphrase file {path} has mode {mode:04o}; it must not be readable by others "
             f"(chmod 600 {path})"
         )
+    if whole:
+        return text.strip()
     return text.splitlines()[0] if text else ""
 
 

@@ -15,7 +15,7 @@ import tomllib
 import types
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeVar, Union, cast, get_args, get_origin
+from typing import Any, ClassVar, TypeVar, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import (
@@ -35,6 +35,9 @@ class DeployableSettings(BaseSettings):
     """Base of every deployable's settings (subclasses set ``env_prefix``)."""
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, env_nested_delimiter="__")
+    paths_relative_to_file: ClassVar[bool] = True
+    """Whether the loader joins each relative ``Path`` in the TOML file to the file's directory
+    (False: the deployable resolves its paths itself, e.g. some relative to another field)."""
 
     @classmethod
     def settings_customise_sources(
@@ -46,7 +49,8 @@ class DeployableSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # the command line (passed in as init data) over the environment over the file
-        return (init_settings, env_settings, _TomlFile(settings_cls))
+        toml = _TomlFile if cls.paths_relative_to_file else TomlConfigSettingsSource
+        return (init_settings, env_settings, toml(settings_cls))
 
 
 class _TomlFile(TomlConfigSettingsSource):
@@ -59,7 +63,7 @@ class _TomlFile(TomlConfigSettingsSource):
 
     def _read_file(self, file_path: Any) -> dict[str, Any]:
         data = super()._read_file(file_path)
-        base = Path(file_path).resolve().parent
+        base = Path(file_path).parent.resolve()  # the link's directory, if the file is a link
         return _paths_resolved(data, self._model, base)
 
 

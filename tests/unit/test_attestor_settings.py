@@ -146,11 +146,20 @@ def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.Monk
 def test_a_passphrase_in_the_settings_file_is_refused(tmp_path: Path) -> None:
     """Before, ``keystore_password = "..."`` in the file was taken, though the docs said "from
     the environment only": a settings file is often readable by others."""
-    with pytest.raises(ConfigError) as caught:
-        load_settings(_write(tmp_path, 'keystore_password = "hunter2"\n' + MINIMAL))
-    message = str(caught.value)
-    assert "keystore_password: not in a settings file" in message
-    assert "hunter2" not in message
+    for value in ('"hunter2"', "918273645"):  # a number failed validation first, echoing it
+        with pytest.raises(ConfigError) as caught:
+            load_settings(_write(tmp_path, f"keystore_password = {value}\n" + MINIMAL))
+        message = str(caught.value)
+        assert "keystore_password: not in a settings file" in message
+        assert value.strip('"') not in message
+
+
+def test_key_file_names_in_the_file_are_relative_to_the_key_directory(tmp_path: Path) -> None:
+    """The shared loader joins relative paths to the file's directory; the attestor's key file
+    names are relative to ``keys.dir`` instead (its own resolution), however they are given."""
+    text = MINIMAL + '[keys]\ndir = "secrets"\nkeystore = "my-key.json"\n'
+    settings = load_settings(_write(tmp_path, text))  # (a [keys] table at the end: TOML)
+    assert settings.path(settings.keys.keystore) == tmp_path / "secrets" / "my-key.json"
 
 
 def test_every_bad_field_is_reported_once_naming_file_and_field(tmp_path: Path) -> None:

@@ -184,7 +184,9 @@ def test_a_fee_cap_must_be_a_finite_number(tmp_path: Path, monkeypatch: pytest.M
     assert "chain.max_fee_gwei: Input should be a finite number" in str(caught.value)
 
 
-@pytest.mark.parametrize("problem", ["readable by others", "missing", "wrong passphrase"])
+@pytest.mark.parametrize(
+    "problem", ["readable by others", "missing", "wrong passphrase", "malformed dev key"]
+)
 def test_a_bad_node_key_exits_3_in_one_line_before_the_node_starts(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], problem: str
 ) -> None:
@@ -200,6 +202,8 @@ def test_a_bad_node_key_exits_3_in_one_line_before_the_node_starts(
         "node_keystore": str(keystore),
         "node_password_file": str(password),
     }
+    if problem == "malformed dev key":
+        chain = {**CHAIN, "dev_node_key": "0x1234"}
     assert main(["run", "--config", str(site_config(tmp_path, chain=chain))]) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("validator: error: chain: "), err
@@ -207,4 +211,6 @@ def test_a_bad_node_key_exits_3_in_one_line_before_the_node_starts(
         "readable by others": "mode 0644",
         "missing": "cannot read passphrase file",
         "wrong passphrase": "wrong passphrase",
+        "malformed dev key": "not a valid secp256k1 private key",
     }[problem] in err
+    assert "0x1234" not in err

@@ -82,6 +82,14 @@ def test_relative_paths_in_a_file_are_relative_to_the_file_and_elsewhere_to_the_
     assert loaded.files.label == "x/y"  # not a path: as written
     config.write_text('data_dir = "/srv/data"\n')
     assert load_settings(WithPaths, config).data_dir == Path("/srv/data")
+    # through a link to the file: relative to the link's directory, not the target's
+    (tmp_path / "real").mkdir()
+    target = tmp_path / "real" / "venue.toml"
+    target.write_text('data_dir = "data"\n')
+    (tmp_path / "etc" / "linked.toml").symlink_to(target)
+    assert load_settings(WithPaths, tmp_path / "etc" / "linked.toml").data_dir == (
+        tmp_path / "etc" / "data"
+    )
     # a relative path from the environment or the command line is the caller's: the cwd's
     monkeypatch.setenv("WITHPATHS_DATA_DIR", "here")
     assert load_settings(WithPaths, config).data_dir == Path("here")

@@ -41,7 +41,7 @@ from web3.exceptions import BadFunctionCallOutput, Web3Exception
 from redundancy.batches import Batch
 from redundancy.chain import connect, gwei, one_line
 from redundancy.eip712 import Signature, Signer, recover_address
-from redundancy.errors import ChainError, ContractRevertError
+from redundancy.errors import ChainError, ContractRevertError, KeystoreError
 from redundancy.keystore import load_account, passphrase_file
 from redundancy.ledger import SettlementClient
 from redundancy.registry import RegistryClient
@@ -57,9 +57,12 @@ log = logging.getLogger("validator.node.settler")
 
 def _key(keystore: Path | None, password: Path | None, dev_key: str | None) -> LocalAccount:
     if keystore is not None and password is not None:
-        return load_account(keystore, passphrase_file(password))
+        return load_account(keystore, passphrase_file(password, whole=True))
     if dev_key is not None:
-        account: LocalAccount = Account.from_key(dev_key)
+        try:
+            account: LocalAccount = Account.from_key(dev_key)
+        except (ValueError, TypeError):  # never echo a key, even a malformed one
+            raise KeystoreError("a dev key is not a valid secp256k1 private key") from None
         return account
     raise ValueError("a keystore and password file (or a dev key) is required")
 

@@ -148,10 +148,14 @@ class SnapshotStore:
 
     @staticmethod
     def _position(path: Path) -> Position | None:
-        """The position in a snapshot file's header line (None if it cannot be read)."""
+        """The position in a snapshot file's header line (None if it cannot be read, or does
+        not match its check: a damaged position must not be published as the held one)."""
         try:
             with path.open("rb") as f:
                 meta = json.loads(f.readline())
+            check = meta.get("check")
+            if check is not None and check != header_check(meta):
+                return None
             return Position(
                 int(meta["ordinal"]), int(meta["revision"]), bytes.fromhex(meta["chain"])
             )
