@@ -107,6 +107,9 @@ CHALLENGE_BYTES = 1472
 MAX_KEPT_QUEUE = 64
 #: how many times a challenger sends its ``rtt.kept`` (UDP may lose one)
 KEPT_SENDS = 2
+#: refused ``rtt.kept`` messages after which an exchange takes no more (the registry read that
+#: checks one may fail once)
+MAX_KEPT_REFUSALS = 2
 #: how long a cached anchor may stand in for one the chain no longer gives
 ANCHOR_MAX_AGE = 60.0
 PROTOCOL = 3
@@ -425,6 +428,9 @@ class _Confirmed:
     rtt_micros: int
     at: float
     signed: SignedLatency | None = None
+    refusals: int = 0
+    """``rtt.kept`` messages for this exchange whose measurement did not check out: after
+    ``MAX_KEPT_REFUSALS`` no more are queued (a peer cannot keep the worker busy with its own)."""
 
 
 ConfirmCheck = Callable[[SignedLatency], bool]
@@ -594,6 +600,8 @@ class LatencyResponder:
             )
         if found is None or found.signed is not None:  # unknown, or already signed: a replay
             return
+        if found.refusals >= MAX_KEPT_REFUSALS:
+            return
         try:
             theirs = SignedLatency.from_json(msg.get("measurement"))
         except LatencyError:
@@ -626,6 +634,7 @@ class LatencyResponder:
         if self.check is None or self.signer is None:
             return False
         if not self.check(theirs):
+            done.refusals += 1
             log_event(log, "latency.kept_refused", logging.WARNING, challenger=sender[0])
             return False
         rtt = max(done.rtt_micros, theirs.measurement.rtt_micros)
@@ -781,32 +790,9 @@ def measure_peer(
         sock.connect((host, port))
         for _ in range(samples):
             nonce = nonce_source(32).hex()
-            challenge = _padded(
-                {"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": challenger}
+            rtt, mine, signature, emulated, cert_sha = _sample(
+                sock, peer.facility, challenger, nonce, timeout, emulated_delay_us, pinned_ca
             )
-            started = time.perf_counter_ns()
-            sock.send(challenge)
-            reply = _await_reply(sock, nonce, started + int(timeout * 1e9))
-            rtt = (time.perf_counter_ns() - started) // 1000
-            # confirm first, check after: the responder's clock runs until the confirmation
-            # arrives, and a check in between would only lengthen its round trip
-            mine = _nonce(reply.get("responderNonce"))
-            if mine is None:
-                raise LatencyError(f"{peer.facility}: responderNonce is not 32 bytes of hex")
-            if emulated_delay_us:
-                time.sleep(2 * emulated_delay_us / 1e6)
-            confirm: dict[str, Any] = {
-                "v": PROTOCOL,
-                "type": "rtt.confirm",
-                "from": challenger,
-                "nonce": nonce,
-                "responderNonce": mine,
-            }
-            if emulated_delay_us:
-                confirm["emulatedDelayMicros"] = emulated_delay_us
-            sock.send(canonical_json(confirm))
-            signature, mine, emulated = verify_response(reply, nonce, peer.facility, pinned_ca)
-            cert_sha = str(reply["deviceCert"])
             if best is None or rtt < best[0]:
                 best = (rtt, nonce, mine, signature, emulated)
         assert best is not None
@@ -828,6 +814,59 @@ def measure_peer(
     return Measurement(
         peer.facility, nonce, mine, rtt, samples, signature, cert_sha, emulated, signed
     )
+
+
+def _sample(
+    sock: socket.socket,
+    peer: str,
+    challenger: str,
+    nonce: str,
+    timeout: float,
+    emulated_delay_us: int,
+    pinned_ca: bytes | None,
+) -> tuple[int, str, str, int | None, str]:
+    """One exchange: (RTT in µs, responder nonce, its signature, its emulated delay, its device
+    certificate's sha256). An answer that fails the checks is skipped (the peer's own may
+    follow); with only such answers until the timeout, the last one's LatencyError."""
+    challenge = _padded(
+        {"v": PROTOCOL, "type": "rtt.challenge", "nonce": nonce, "from": challenger}
+    )
+    started = time.perf_counter_ns()
+    sock.send(challenge)
+    deadline = started + int(timeout * 1e9)
+    refused: LatencyError | None = None
+    while True:
+        try:
+            reply = _await_reply(sock, nonce, deadline)
+        except TimeoutError:
+            if refused is not None:  # only wrong answers came: say why
+                raise refused from None
+            raise
+        rtt = (time.perf_counter_ns() - started) // 1000
+        # confirm first, check after: the responder's clock runs until the confirmation
+        # arrives, and a check in between would only lengthen its round trip
+        mine = _nonce(reply.get("responderNonce"))
+        if mine is None:
+            refused = LatencyError(f"{peer}: responderNonce is not 32 bytes of hex")
+            continue
+        if emulated_delay_us:
+            time.sleep(2 * emulated_delay_us / 1e6)
+        confirm: dict[str, Any] = {
+            "v": PROTOCOL,
+            "type": "rtt.confirm",
+            "from": challenger,
+            "nonce": nonce,
+            "responderNonce": mine,
+        }
+        if emulated_delay_us:
+            confirm["emulatedDelayMicros"] = emulated_delay_us
+        sock.send(canonical_json(confirm))
+        try:
+            signature, mine, emulated = verify_response(reply, nonce, peer, pinned_ca)
+        except LatencyError as exc:
+            refused = exc
+            continue
+        return rtt, mine, signature, emulated, str(reply["deviceCert"])
 
 
 def _padded(doc: dict[str, Any]) -> bytes:

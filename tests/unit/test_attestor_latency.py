@@ -6,6 +6,7 @@ responder only once the challenger's attestor key said it kept that exchange).""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -586,3 +587,83 @@ def test_under_an_operator_ca_shared_by_facilities_only_the_peers_own_device_ans
         verify_response(answer(sibling, sibling_key), nonce, "ams1", pinned)
     with pytest.raises(LatencyError, match="not ams1"):
         verify_response(answer(ca, ca_key), nonce, "ams1", pinned)  # the CA itself
+
+
+def test_an_impostors_answer_is_skipped_and_the_peers_own_that_follows_is_measured(
+    responder: LatencyResponder, identity: DeviceIdentity, tmp_path: Path
+) -> None:
+    """Before, one answer that failed the checks (an impostor racing the peer) ended the whole
+    burst with an error; now it is skipped and the peer's own answer, arriving after it, counts."""
+    init_site("ams1", tmp_path, SECRET, kdf_iterations=16)  # the impostor: another CA
+    other = load_identity(tmp_path / DEVICE_KEY, tmp_path / DEVICE_CERT, tmp_path / CA_CERT, SECRET)
+    impostor = LatencyResponder("127.0.0.1:0", "ams1", other)
+    relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    relay.bind(("127.0.0.1", 0))
+    upstream = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    upstream.connect(responder.address)
+    stop = threading.Event()
+
+    def run() -> None:  # answers first as the impostor, then passes the peer's answer on
+        relay.settimeout(0.05)
+        upstream.settimeout(0.05)
+        client = None
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                data, client = relay.recvfrom(2048)
+                forged = impostor.answer(data)
+                if forged is not None:
+                    relay.sendto(forged[0], client)
+                upstream.send(data)
+            with contextlib.suppress(TimeoutError):
+                answer = upstream.recv(2048)
+                if client is not None:
+                    relay.sendto(answer, client)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        host, port = relay.getsockname()
+        m = measure_peer(
+            PeerSettings(facility="ams1", address=f"{host}:{port}"),
+            "dal1",
+            samples=2,
+            timeout=2.0,
+            pinned_ca=identity.ca_fingerprint,
+        )
+        assert m.device_cert == identity.cert_sha256 and m.samples == 2
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        relay.close()
+        upstream.close()
+        impostor.stop()
+
+
+def test_an_exchange_takes_no_more_kept_messages_after_two_refused(
+    identity: DeviceIdentity,
+) -> None:
+    r = LatencyResponder(
+        "127.0.0.1:0",
+        "ams1",
+        identity,
+        signer=signer_for("ams1", AMS_KEY),
+        check=KnownAttestors(DS, ATTESTORS.get),
+    )  # not started: the calls below are the receive thread's
+    try:
+        source = ("127.0.0.1", 40_000)
+        nonce, mine = "ab" * 32, "cd" * 32
+        r._remember("fra1", nonce, mine, source)
+        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": nonce}
+        done = r.confirm(canonical_json({**confirm, "responderNonce": mine}), source, 10**12)
+        assert done is not None
+        forged = signer_for("fra1", DAL_KEY)("ams1", 500, nonce, mine)
+        assert forged is not None
+        for _ in range(2):
+            r.confirm(_kept(nonce, mine, "fra1", DAL_KEY), source, 0)
+            assert r._kept.qsize() == 1
+            item = r._kept.get_nowait()
+            assert item is not None and not r.keep(*item)
+        r.confirm(_kept(nonce, mine, "fra1", FRA_KEY), source, 0)
+        assert r._kept.qsize() == 0 and done.refusals == 2
+    finally:
+        r.stop()
