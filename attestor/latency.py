@@ -42,7 +42,9 @@ depth), every field type-checked; a challenge answered only if it is at least as
 answer (no amplification towards a spoofed source) and names one of the responder's configured
 peers; confirmations accepted only from the address the response went to and for a pending
 exchange, the pending table bounded, confirmed exchanges kept per (peer, address) for at most
-``MAX_SENDERS`` senders, a ``rtt.kept`` taken once and only for an exchange timed here, and a
+``MAX_SENDERS`` senders (a full table gives up an entry of the source host that holds the most,
+so a peer flooding from one host, on any number of ports, only ever pushes out its own), a
+``rtt.kept`` taken once and only for an exchange timed here, and a
 datagram that makes the handling fail logged and dropped (the responder thread never dies of
 one). The attestor-key checks and signing run on a worker thread, so a slow registry read never
 delays the timing of another exchange.
@@ -66,7 +68,7 @@ import queue
 import socket
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -440,8 +442,29 @@ ConfirmCheck = Callable[[SignedLatency], bool]
 #: (challenger name, its address): exchanges are kept per sender, so one peer's quick exchanges
 #: in another's name cannot push that one's out before its ``rtt.kept`` arrives
 _Sender = tuple[str, Any]
-#: senders whose confirmed exchanges a responder remembers (the least recent is forgotten)
+#: senders whose confirmed exchanges a responder remembers (when full, the least recent of the
+#: source host holding the most is forgotten)
 MAX_SENDERS = 64
+
+
+def _host(address: Any) -> Any:
+    """The source host of a datagram's address (its IP without the port)."""
+    return address[0] if isinstance(address, tuple) and address else address
+
+
+def _evict_from_heaviest(
+    table: OrderedDict[Any, Any], hosts: Counter[Any], host_of: Callable[[Any, Any], Any]
+) -> None:
+    """Forget the oldest entry of the source host holding the most entries of ``table``
+    (``hosts`` counts them): a host that floods a shared table only ever pushes out its own."""
+    heaviest = max(hosts, key=hosts.__getitem__)
+    for key, value in table.items():
+        if host_of(key, value) == heaviest:
+            del table[key]
+            break
+    hosts[heaviest] -= 1
+    if not hosts[heaviest]:
+        del hosts[heaviest]
 
 
 class LatencyResponder:
@@ -480,7 +503,9 @@ class LatencyResponder:
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._lock = threading.Lock()
         self._pending: OrderedDict[str, _Pending] = OrderedDict()
+        self._pending_hosts: Counter[Any] = Counter()
         self._confirmed: OrderedDict[_Sender, list[_Confirmed]] = OrderedDict()
+        self._confirmed_hosts: Counter[Any] = Counter()
         self._kept: queue.Queue[tuple[_Sender, _Confirmed, SignedLatency] | None] = queue.Queue(
             MAX_KEPT_QUEUE
         )
@@ -569,17 +594,22 @@ class LatencyResponder:
             pending = self._pending.get(nonce)
             if pending is None or pending.responder_nonce != mine or pending.address != source:
                 return None
-            del self._pending[nonce]
+            self._forget_pending(nonce)
         rtt = max(1, (received_ns - pending.sent_ns) // 1000)
         done = _Confirmed(nonce, mine, rtt, time.monotonic())
         sender = (pending.challenger, source)
         with self._lock:
-            recent = self._confirmed.pop(sender, [])
+            recent = self._confirmed.pop(sender, None)
+            if recent is None:
+                recent = []
+                if len(self._confirmed) >= MAX_SENDERS:
+                    _evict_from_heaviest(
+                        self._confirmed, self._confirmed_hosts, lambda key, _: _host(key[1])
+                    )
+                self._confirmed_hosts[_host(source)] += 1
             recent.append(done)
             del recent[:-KEPT_CANDIDATES]
             self._confirmed[sender] = recent  # the most recent sender last
-            while len(self._confirmed) > MAX_SENDERS:
-                self._confirmed.popitem(last=False)
         return done
 
     def _queue_kept(self, msg: dict[str, Any], nonce: str, mine: str, source: Any) -> None:
@@ -645,14 +675,29 @@ class LatencyResponder:
         return True
 
     def _remember(self, challenger: str, nonce: str, mine: str, address: Any) -> None:
+        """Wait for the confirmation of an answer sent: exchanges older than
+        ``PENDING_SECONDS`` are forgotten, and with ``MAX_PENDING`` waiting, the oldest of the
+        source host that has the most waiting."""
         with self._lock:
             cutoff = time.perf_counter_ns() - int(PENDING_SECONDS * 1e9)
-            while self._pending and (
-                len(self._pending) >= MAX_PENDING
-                or next(iter(self._pending.values())).sent_ns < cutoff
-            ):
-                self._pending.popitem(last=False)
+            while self._pending and next(iter(self._pending.values())).sent_ns < cutoff:
+                self._forget_pending(next(iter(self._pending)))
+            self._forget_pending(nonce)  # a nonce used again replaces its exchange
+            if len(self._pending) >= MAX_PENDING:
+                _evict_from_heaviest(
+                    self._pending, self._pending_hosts, lambda _, value: _host(value.address)
+                )
             self._pending[nonce] = _Pending(challenger, mine, time.perf_counter_ns(), address)
+            self._pending_hosts[_host(address)] += 1
+
+    def _forget_pending(self, nonce: str) -> None:
+        """Drop a pending exchange if there is one (the caller holds the lock)."""
+        pending = self._pending.pop(nonce, None)
+        if pending is not None:
+            host = _host(pending.address)
+            self._pending_hosts[host] -= 1
+            if not self._pending_hosts[host]:
+                del self._pending_hosts[host]
 
     def _serve(self) -> None:
         while not self._stop.is_set():

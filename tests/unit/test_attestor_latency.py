@@ -27,6 +27,7 @@ from attestor.latency import (
     BURST_SECONDS,
     CHALLENGE_BYTES,
     MAX_PENDING,
+    MAX_SENDERS,
     PROTOCOL,
     AnchorCache,
     KnownAttestors,
@@ -305,6 +306,56 @@ def test_pending_exchanges_are_bounded(identity: DeviceIdentity) -> None:
             r._remember("x", f"{i:064x}", "ab" * 32, ("127.0.0.1", 1))
         assert len(r._pending) == MAX_PENDING
         assert f"{0:064x}" not in r._pending and f"{MAX_PENDING + 49:064x}" in r._pending
+    finally:
+        r.stop()
+
+
+def test_a_host_flooding_the_pending_table_only_pushes_out_its_own(
+    identity: DeviceIdentity,
+) -> None:
+    """Before, the table forgot its oldest entry whoever sent it: one peer answering challenges
+    fast enough pushed out every other peer's exchange before its confirmation arrived."""
+    r = LatencyResponder("127.0.0.1:0", "ams1", identity)
+    try:
+        r._remember("fra1", "aa" * 32, "ab" * 32, ("198.18.0.1", 4000))
+        for i in range(3 * MAX_PENDING):
+            r._remember("dal1", f"{i:064x}", "ab" * 32, ("198.18.0.9", 5000 + i))
+        assert len(r._pending) == MAX_PENDING
+        assert "aa" * 32 in r._pending  # the other host's exchange is still waiting
+        assert f"{3 * MAX_PENDING - 1:064x}" in r._pending and f"{0:064x}" not in r._pending
+        assert r._pending_hosts == {"198.18.0.1": 1, "198.18.0.9": MAX_PENDING - 1}
+        # its confirmation still times it
+        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": "aa" * 32}
+        source = ("198.18.0.1", 4000)
+        done = r.confirm(canonical_json({**confirm, "responderNonce": "ab" * 32}), source, 0)
+        assert done is not None and r._pending_hosts["198.18.0.1"] == 0
+    finally:
+        r.stop()
+
+
+def test_a_host_confirming_from_many_ports_only_pushes_out_its_own_senders(
+    identity: DeviceIdentity,
+) -> None:
+    """Before, confirmed exchanges were kept for the 64 most recent (name, address) senders:
+    a peer confirming from 64 ports pushed out another peer's exchange before its rtt.kept."""
+    r = LatencyResponder("127.0.0.1:0", "ams1", identity)
+
+    def confirmed(name: str, nonce: str, source: tuple[str, int]) -> None:
+        r._remember(name, nonce, "ab" * 32, source)
+        msg = {"v": PROTOCOL, "type": "rtt.confirm", "from": name, "nonce": nonce}
+        assert (
+            r.confirm(canonical_json({**msg, "responderNonce": "ab" * 32}), source, 1) is not None
+        )
+
+    try:
+        honest = ("fra1", ("198.18.0.1", 4000))
+        confirmed("fra1", "aa" * 32, honest[1])
+        for i in range(2 * MAX_SENDERS):
+            confirmed("dal1", f"{i:064x}", ("198.18.0.9", 5000 + i))
+        assert len(r._confirmed) == MAX_SENDERS
+        assert honest in r._confirmed and r._confirmed[honest][-1].nonce == "aa" * 32
+        assert ("dal1", ("198.18.0.9", 5000 + 2 * MAX_SENDERS - 1)) in r._confirmed
+        assert r._confirmed_hosts == {"198.18.0.1": 1, "198.18.0.9": MAX_SENDERS - 1}
     finally:
         r.stop()
 
