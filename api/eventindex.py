@@ -172,18 +172,27 @@ class EventIndex:
     def _add(self, log: _Log, events: Iterable[Event]) -> None:
         decoded: dict[str, dict[tuple[bytes, int], tuple[int, SignedProof]]] = {}
         flagged: dict[str, list[bytes]] = {}  # tx -> facilities flagged in it
+        rejected: dict[str, set[int]] = {}  # tx -> positions of the proofs the chain refused
         events = list(events)
         for e in events:
             if e.name == "GeographyFlagged":
                 flagged.setdefault(e.tx_hash, []).append(bytes(e.args["facilityId"]))
+            elif e.name == "AttestationRejected":
+                rejected.setdefault(e.tx_hash, set()).add(int(e.args["index"]))
         for e in events:
             a = e.args
             if e.name == "AttestationAccepted":
                 if e.tx_hash not in decoded:
-                    decoded[e.tx_hash] = self._decode(e.tx_hash)
+                    decoded[e.tx_hash] = self._decode(e.tx_hash, rejected.get(e.tx_hash, set()))
                 record = ProofRecord.from_event(a, e.block, e.log_index, e.tx_hash)
                 key = (record.facility_id, record.sequence)
                 index, proof = decoded[e.tx_hash].get(key, (None, None))
+                if proof is not None and (
+                    proof.attestation.kind != record.kind
+                    or proof.attestation.subject != record.subject
+                    or proof.attestation.expires_at != record.valid_until
+                ):
+                    index, proof = None, None  # not the proof the event accepted
                 if proof is not None:
                     log.names.learn(proof)
                     condition = None
@@ -220,14 +229,19 @@ class EventIndex:
             elif e.name in ("LandmarkSet", "LandmarkRemoved"):
                 log.landmark_events.append(e)
 
-    def _decode(self, tx_hash: str) -> dict[tuple[bytes, int], tuple[int, SignedProof]]:
-        """(facility, sequence) -> (position in the submission, proof), from the calldata."""
+    def _decode(
+        self, tx_hash: str, rejected: set[int]
+    ) -> dict[tuple[bytes, int], tuple[int, SignedProof]]:
+        """(facility, sequence) -> (position in the submission, proof), from the calldata,
+        leaving out the positions the chain rejected: a forged copy of an accepted proof (same
+        facility and sequence, other content, anyone's signature) may ride in the same
+        submission, and must never be shown as the one accepted."""
         try:
             submission = self.registry.read_submission(tx_hash)
         except VerificationError:  # e.g. submitted through another contract: no direct calldata
             return {}
         out = {}
         for i, p in enumerate(submission.proofs):
-            if isinstance(p, SignedProof):
+            if isinstance(p, SignedProof) and i not in rejected:
                 out[(p.attestation.facility_id, p.attestation.sequence)] = (i, p)
         return out

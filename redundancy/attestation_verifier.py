@@ -113,7 +113,9 @@ class Verifier:
         block = int(receipt["blockNumber"])
         timestamp = int(self.w3.eth.get_block(block)["timestamp"])
         policy = self.registry.freshness_policy(block)
-        accepted = set(self.registry.outcome(receipt).accepted)
+        outcome = self.registry.outcome(receipt)
+        accepted = set(outcome.accepted)
+        rejected = {index for index, _ in outcome.rejected}
         expected_domain = self.registry.domain_separator()
         last: dict[str, int] = {}
         facilities: dict[bytes, FacilityInfo] = {}  # a batch holds many proofs of one facility
@@ -140,7 +142,8 @@ class Verifier:
                 block_timestamp=timestamp,
                 policy=policy,
                 previous_sequence=last.get(attestor, 0) if attestor else 0,
-                accepted=(a.facility_id, a.sequence) in accepted,
+                # by position too: a refused copy may share the accepted one's sequence
+                accepted=(a.facility_id, a.sequence) in accepted and index not in rejected,
                 ca_fingerprint=info.ca_fingerprint,
                 certificates=self.certificates,
                 manufacturer_cas=ManufacturerPins(

@@ -9,12 +9,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from fastapi.testclient import TestClient
 from web3 import Web3
 
 from api import eventindex
 from api.app import create_app
-from redundancy.domains import Kind
+from redundancy.domains import Dimension, Kind, domain_id
+from redundancy.eip712 import Signer
+from redundancy.evidence import canonical_json
+from redundancy.proofs import make_proof
 from tests.integration.api.conftest import DAL1, FRA1, NRT1, ApiWorld, api_settings, wait_synced
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -179,6 +183,48 @@ def test_a_forged_proof_in_a_batch_is_rejected_and_fails_verification(
     # the new accepted proof is listed, the rejected one is not
     listed = client.get(f"/attestations?from_block={result.receipt['blockNumber']}").json()["items"]
     assert [(i["tx"], i["index"]) for i in listed] == [(tx, 0)]
+
+
+def test_a_forged_twin_riding_after_an_accepted_proof_is_never_shown_as_it(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    """Found by review: the index matched an accepted event to the calldata by (facility,
+    sequence), the last entry winning, so anyone relaying a copied valid proof P could append a
+    forged P' (same facility and sequence, another grid, a stranger's signature): the chain
+    accepted P and rejected P', and the API showed P' as the accepted proof."""
+    world = api_world.world
+    [good] = world.facility_proofs(FRA1, [Kind.POWER])
+    a = good.attestation
+    forged = make_proof(
+        Signer(bytes(Account.create().key)),
+        world.registry.domain_separator(),
+        facility_id=a.facility_id,
+        kind=Kind.POWER,
+        evidence=canonical_json({"grid": "attacker-grid"}),
+        issued_at=a.issued_at,
+        expires_at=a.expires_at,
+        sequence=a.sequence,
+        domain_id=domain_id(Dimension.POWER, "attacker-grid"),
+        secondary_domain_id=bytes(32),
+        latitude_e6=0,
+        longitude_e6=0,
+    )
+    result = world.registry.submit_attestations([good, forged], sender=api_world.relayer)
+    assert len(result.accepted) == 1 and [i for i, _ in result.rejected] == [1]
+    tx = result.receipt["transactionHash"].to_0x_hex()
+    wait_synced(client, w3)
+    listed = client.get(f"/attestations?from_block={result.receipt['blockNumber']}").json()["items"]
+    assert [(i["tx"], i["index"]) for i in listed] == [(tx, 0)]
+    names = {d["name"] for d in listed[0]["domains"]}
+    assert FRA1.grid in names and "attacker-grid" not in names
+    facility = client.get("/facilities/fra1").json()["facility"]
+    power = next(p for p in facility["proofs"] if p["kind"] == "power")
+    assert (power["latest"]["tx"], power["latest"]["index"]) == (tx, 0)
+    assert client.get(f"/attestations/{tx}/1").json()["status"] == "rejected"
+    # the verifier does not take the forgery for the accepted proof either
+    checks = client.get(f"/attestations/{tx}/1/verify").json()["checks"]
+    assert not next(c for c in checks if c["id"] == "attestation.accepted")["ok"]
+    assert all(c["ok"] for c in client.get(f"/attestations/{tx}/0/verify").json()["checks"])
 
 
 def test_unknown_or_non_proof_transactions_are_404(client: TestClient, api_world: ApiWorld) -> None:
