@@ -1,5 +1,6 @@
-"""A peer's snapshot is fetched whole, however it arrives, a too large one is refused, and one
-under another log revision than the committee's is refused."""
+"""A peer's snapshot is fetched whole, however it arrives, a too large one is refused, one
+under another log revision than the committee's is refused, and a peer whose bytes break the
+parser is refused while the next peer is still asked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import pytest
@@ -115,3 +117,62 @@ def test_a_vouched_snapshot_with_another_log_revision_is_refused(tmp_path: Path)
         revision, why = asyncio.run(scenario())
     assert revision == 1234
     assert why == "chunk 200: log revision 1240 is not the committee's 1234"
+
+
+def test_a_header_nested_past_the_parser_is_refused() -> None:
+    with pytest.raises(SnapshotRefused, match="RecursionError"):
+        catchup.parse(b"[" * 100_000 + b"\nbody")
+
+
+def test_a_peer_whose_bytes_break_the_parser_is_refused_and_the_next_one_asked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found by review: a first peer answering with a header of 100,000 nested brackets raised
+    RecursionError out of ``transfer``, which ended the node's follower for good (the next,
+    honest peer was never asked)."""
+    asked: list[str] = []
+
+    async def scenario() -> list[str]:
+        async def evil(_: web.Request) -> web.Response:
+            asked.append("evil")
+            return web.Response(body=b"[" * 100_000 + b"\nx")
+
+        async def broken(_: web.Request) -> web.Response:
+            asked.append("broken")
+            return web.Response(body=b"not a snapshot")
+
+        async def honest(_: web.Request) -> web.Response:
+            asked.append("honest")
+            return web.Response(status=503)
+
+        app = web.Application()
+        app.router.add_get("/evil/snapshot", evil)
+        app.router.add_get("/broken/snapshot", broken)
+        app.router.add_get("/honest/snapshot", honest)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+
+        async def boom(raw: bytes, *args: object) -> object:
+            if raw.startswith(b"not"):
+                raise LookupError("a failure nobody planned for")
+            return await real_verify(raw, *args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(catchup, "verify", boom)
+        try:
+            peers = [f"{base}/evil", f"{base}/broken", f"{base}/honest"]
+            got, refused = await catchup.transfer(peers, cast(EtcdClient, None), ["a"], 0)
+        finally:
+            await runner.cleanup()
+        assert got is None
+        return refused
+
+    real_verify = catchup.verify
+    refused = asyncio.run(scenario())
+    assert asked == ["evil", "broken", "honest"]
+    assert "RecursionError" in refused[0]
+    assert "unusable (LookupError" in refused[1]
+    assert refused[2].endswith("HTTP 503")

@@ -121,8 +121,9 @@ def test_junk_and_a_former_members_root_are_no_votes_and_the_check_goes_on(
         await put(roots_prefix(50) + b"fra1", root(own, own.root))
         await put(roots_prefix(50) + b"sin1", b"\xff not json")
         await put(roots_prefix(50) + b"dal1", root(own, b"\x33" * 32))
-        for member in ("ams1", "fra1", "sin1"):  # the next boundary: all agree but this node
+        for member in ("ams1", "fra1"):  # the next boundary: a majority against this node
             await put(roots_prefix(100) + member.encode(), root(later, b"\x44" * 32))
+        await put(roots_prefix(100) + b"sin1", b"[" * 100_000)  # nested past the parser
         n.unchecked[:] = [own, later]
         checker = asyncio.create_task(n._check_roots_forever())
         deadline = time.monotonic() + 10

@@ -370,6 +370,7 @@ def test_malformed_signature_entries_are_skipped_and_the_batch_commits(
         junk = {
             b"zz-empty": b"{}",
             b"zz-not-json": b"\xff",
+            b"zz-nested": b"[" * 100_000,  # used to kill the node (SIGSEGV, see test_codec)
             b"zz-split": json.dumps(
                 {"v": split.v, "r": split.r.hex(), "s": split.s.hex()}
             ).encode(),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from tests.unit.validator_support import CALL, buy, deposit
 from validator.engine.codec import (
     _BY_TAG,
     _PLAIN,
+    MAX_NESTING,
     decode_lines,
     decode_message,
     decode_object,
@@ -19,6 +22,7 @@ from validator.engine.codec import (
     encode_reference,
     encode_result,
     loads_strict,
+    nesting,
 )
 from validator.engine.errors import MessageError
 from validator.engine.messages import (
@@ -432,3 +436,40 @@ PAYOUT = Payout(SeriesId("S"), AccountId("alice"), 2, 100)
 )  # fmt: skip
 def test_a_result_with_any_one_list_is_written_in_full(result: Result, line: bytes) -> None:
     assert encode_result(result) == line
+
+
+def test_a_line_nested_past_the_limit_is_refused_before_the_parser_recurses() -> None:
+    assert nesting(b'{"a":"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}') == 1  # text, not nesting
+    assert nesting(b"[" * 100_000) == MAX_NESTING + 1
+    for line in (b"[" * 100_000, b'{"a":' * (MAX_NESTING + 1) + b"1" + b"}" * (MAX_NESTING + 1)):
+        with pytest.raises(MessageError, match=f"nested deeper than {MAX_NESTING} levels"):
+            decode_message(line)
+    assert decode_lines([b"[" * 100_000]) is None  # the chunk goes to the line-by-line path
+    with pytest.raises(MessageError, match="nested too deeply"):  # a gateway's request body
+        loads_strict(b"[" * 100_000)
+
+
+@pytest.mark.parametrize(
+    "first", ["import web3; import redundancy", "import redundancy; import web3"]
+)
+def test_a_deeply_nested_line_is_an_error_in_a_node_process_not_a_crash(first: str) -> None:
+    """Found by review: py_ecc (imported by web3) raises the recursion limit to 100,000, and
+    then 100 KB of "[" in a log line, a root record, a signature entry or a peer's snapshot
+    header killed the node with SIGSEGV (the C parser overflowed its stack), every node alike
+    and again at each restart. ``redundancy`` puts the limit back whichever comes first."""
+    script = (
+        f"{first}; import sys; import validator.node.cli, validator.node.settler\n"
+        "from validator.engine.codec import decode_message, loads_strict\n"
+        "from validator.engine.errors import MessageError\n"
+        "assert sys.getrecursionlimit() < 100_000, sys.getrecursionlimit()\n"
+        "import json\n"
+        "try:\n"
+        "    json.loads(b'[' * 100_000)\n"
+        "except RecursionError:\n"
+        "    print('refused')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-500:])
+    assert done.stdout.strip() == "refused"

@@ -231,14 +231,51 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     return obj
 
 
+MAX_NESTING = 16
+"""How deeply a log line may nest arrays and objects (a message nests one level)."""
+
+
+def nesting(text: str | bytes, limit: int = MAX_NESTING) -> int:
+    """How deeply ``text``'s arrays and objects nest, counting no further than ``limit + 1``:
+    one pass without recursion, so that the answer never depends on the stack (brackets inside
+    strings are skipped)."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return raw.count(b"[") + raw.count(b"{")
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in raw:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:  # quote
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    break
+        elif byte in (0x5D, 0x7D):  # ] }
+            depth -= 1
+    return deepest
+
+
 def loads_strict(text: str | bytes) -> object:
-    """JSON with every object's keys unique; ``MessageError`` if it is not."""
+    """JSON with every object's keys unique; ``MessageError`` if it is not (also if it nests
+    deeper than the interpreter's recursion limit allows)."""
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except MessageError:
         raise
     except (ValueError, UnicodeDecodeError) as exc:
         raise MessageError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise MessageError("nested too deeply") from None
 
 
 _PLAIN = bytes(b for b in range(0x21, 0x7F) if b != ord("\\"))
@@ -264,6 +301,10 @@ def decode_message(line: str | bytes) -> Message:
                 and (cls is not ListSeries or b'"cap":' in line)
             ):
                 return msg
+    if (
+        nesting(line) > MAX_NESTING
+    ):  # before the parser, which would recurse: the same on every node
+        raise MessageError(f"nested deeper than {MAX_NESTING} levels")
     return decode_object(loads_strict(line))
 
 

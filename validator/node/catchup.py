@@ -63,8 +63,8 @@ def parse(raw: bytes) -> tuple[Position, int, bytes]:
         meta = json.loads(header)
         at = Position(int(meta["ordinal"]), int(meta["revision"]), bytes.fromhex(meta["chain"]))
         seq = int(meta["seq"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise SnapshotRefused(f"bad header {header[:80]!r}: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:  # nesting: RecursionError
+        raise SnapshotRefused(f"bad header {header[:80]!r}: {type(exc).__name__}") from None
     return at, seq, body
 
 
@@ -80,7 +80,7 @@ async def vouched(etcd: EtcdClient, committee: list[str], ordinal: int) -> dict[
             d = json.loads(kv.value)
             revision = int(d["revision"]) if "revision" in d else None  # None: an older node's
             key = (str(d["root"]), str(d["chain"]), int(d["last"]), revision)
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             continue
         votes[key] = votes.get(key, 0) + 1
     majority = len(committee) // 2 + 1
@@ -152,6 +152,8 @@ async def transfer(
                 refused.append(f"{peer}: {exc}")
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 refused.append(f"{peer}: unreachable ({type(exc).__name__}: {exc})"[:300])
+            except Exception as exc:  # anything else a peer's bytes raise: refuse that peer only
+                refused.append(f"{peer}: unusable ({type(exc).__name__}: {exc})"[:300])
             else:
                 if got.at.revision > after_revision:
                     return got, refused

@@ -76,7 +76,7 @@ def tally(kvs: list[KeyValue], index: int, committee: set[str]) -> dict[str, int
             continue
         try:
             root = str(json.loads(kv.value)["root"])
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             log.warning("root entry %r unreadable: not a vote", kv.key)
             continue
         votes[root] = votes.get(root, 0) + 1

@@ -168,7 +168,8 @@ class Settler:
             try:
                 d = json.loads(kv.value)
                 sig = Signature(int(d["v"]), bytes.fromhex(d["r"]), bytes.fromhex(d["s"]))
-            except (ValueError, KeyError, TypeError) as exc:  # anyone with etcd access wrote it
+            # anyone with etcd access wrote it (RecursionError: nested past the parser's limit)
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 log.warning("signature entry %r skipped: malformed (%s)", kv.key, one_line(exc))
                 continue
             signer = recover_address(digest, sig)
@@ -432,7 +433,7 @@ class Settler:
                 log.warning("unsettled batches not read yet: %s", one_line(exc))
                 await asyncio.sleep(1.0)
                 continue
-            except (ValueError, KeyError, TypeError) as exc:  # our own entry, so a bug or tampering
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:  # bug or tampering
                 log.error("own root entry at chunk %d unreadable (%s); not resumed", index, exc)
             found.reverse()
             if found:
