@@ -10,11 +10,10 @@ import threading
 import time
 
 from eth_utils import to_checksum_address
-from web3 import Web3
 
 from api.metrics import ApiMetrics
 from api.reader import ChainReader, Head
-from redundancy.chain import one_line
+from redundancy.chain import one_line, web3_for
 from redundancy.deployment import Deployment
 from redundancy.errors import ChainUnreachableError
 
@@ -36,13 +35,7 @@ class ChainWatcher:
         self.deployment = deployment
         self.metrics = metrics
         self.interval = interval
-        self.w3 = Web3(
-            Web3.HTTPProvider(
-                rpc_url,
-                request_kwargs={"timeout": rpc_timeout},
-                exception_retry_configuration=None,
-            )
-        )
+        self.w3 = web3_for(rpc_url, rpc_timeout)
         self._head: Head | None = None
         self._last_head: Head | None = None
         self._error: str | None = "the chain has not been polled yet"

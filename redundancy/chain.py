@@ -28,7 +28,8 @@ from web3.exceptions import (
     Web3RPCError,
 )
 from web3.logs import DISCARD
-from web3.types import BlockIdentifier, EventData, TxReceipt
+from web3.providers.rpc import HTTPProvider
+from web3.types import BlockIdentifier, EventData, RPCResponse, TxReceipt
 
 from redundancy.artifacts import load_artifact
 from redundancy.errors import (
@@ -43,10 +44,28 @@ T = TypeVar("T")
 log = logging.getLogger("redundancy.chain")
 
 
+class CheckedHTTPProvider(HTTPProvider):
+    """web3's HTTP provider, but a reply that is not a JSON-RPC object (an HTML error page from
+    a proxy, a cut or non-UTF-8 body, JSON nested past the parser) raises
+    ``ChainUnreachableError`` like a refused connection: web3 let ``JSONDecodeError`` (a
+    ``ValueError``) through, which ended the keeper's loop and made the API answer 500."""
+
+    def decode_rpc_response(self, raw_response: bytes) -> RPCResponse:  # type: ignore[override]
+        try:
+            response = HTTPProvider.decode_rpc_response(raw_response)
+        except (ValueError, RecursionError) as exc:
+            reason = f"the reply is not JSON ({type(exc).__name__})"
+            raise ChainUnreachableError(str(self.endpoint_uri), reason) from None
+        if not isinstance(response, dict | list):
+            reason = f"the reply is not a JSON-RPC object ({type(response).__name__})"
+            raise ChainUnreachableError(str(self.endpoint_uri), reason)
+        return response
+
+
 def web3_for(rpc_url: str, timeout: float = 10.0) -> Web3:
     """A Web3 on ``rpc_url`` (nothing is sent yet; requests fail after ``timeout`` seconds)."""
     return Web3(
-        Web3.HTTPProvider(
+        CheckedHTTPProvider(
             rpc_url, request_kwargs={"timeout": timeout}, exception_retry_configuration=None
         )
     )
