@@ -90,9 +90,13 @@ class BlockCache:
                     self._evict()
 
     def _evict(self) -> None:
+        """Drop the least recently used finished entries until both budgets hold. In-flight
+        computations (others may await them; a few, one per worker thread) are passed over,
+        not a stop: one slow computation used to keep every entry behind it, past both
+        budgets, until it finished."""
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
-            oldest = next(iter(self._entries))
-            if not self._entries[oldest].done():
-                break  # never drop an in-flight computation others may await
+            oldest = next((key for key, f in self._entries.items() if f.done()), None)
+            if oldest is None:
+                break  # only computations in flight are left
             del self._entries[oldest]
             self.bytes -= self._sizes.pop(oldest, 0)

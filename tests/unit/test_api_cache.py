@@ -92,3 +92,31 @@ def test_cached_bytes_stay_within_the_budget_and_an_oversized_body_is_not_kept()
     assert (kept, used) == (10, 10_000)  # the newest ten pages, exactly the budget
     assert not any_hit  # the oldest page was evicted; the huge body was never kept
     assert served == 40_000  # but it was answered both times
+
+
+def test_one_slow_computation_does_not_hold_the_budgets_open() -> None:
+    """Found by review: eviction stopped at the least recently used entry while it was still
+    being computed, so behind one slow request (a full-history log query) every finished entry
+    was kept: 2,000 fast 100 KB keys grew a 1 MB cache to 200 MB until the slow one ended."""
+    release = threading.Event()
+
+    def slow() -> Cached:
+        release.wait(10)
+        return Cached(b"slow")
+
+    async def scenario() -> tuple[int, int, Cached]:
+        cache = BlockCache(max_entries=100, max_bytes=1_000_000)
+        pending = asyncio.create_task(cache.get("0xaa", "slow", slow))
+        await asyncio.sleep(0.05)
+        most = 0
+        for i in range(2_000):
+            await cache.get("0xaa", i, lambda: Cached(b"x" * 100_000))
+            most = max(most, cache.bytes)
+        entries = len(cache)
+        release.set()
+        entry, _ = await pending
+        return most, entries, entry
+
+    most, entries, entry = asyncio.run(scenario())
+    assert most <= 1_000_000 and entries <= 100
+    assert entry.body == b"slow"  # the one in flight was never dropped
