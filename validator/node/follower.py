@@ -133,6 +133,8 @@ class Node:
         self.settled_through: int | None = None if settings.chain is None else 0
         """The settler's: the highest boundary (chunk ordinal) the ledger has committed, up to
         which this node's roots may go; None when no settler runs (nothing waits for them)."""
+        self.snapshot_failures = 0
+        """Snapshots that could not be written (a full or failing disk) since the start."""
         self.published: int | None = None
         """Chunk ordinal of the snapshot position this node last published (``SNAP``): the
         snapshot it holds for the committee and gives a peer catching up; None before it knows."""
@@ -339,8 +341,18 @@ class Node:
                 log.error(lagging)
             self.lagging = lagging
             return False
+        try:
+            await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
+        except OSError as exc:  # a full or failing disk: nothing taken yet, try again later
+            lagging = (
+                f"node {self.settings.node_id} cannot write the snapshot it caught up from "
+                f"({got.peer}, chunk {got.at.ordinal}): {exc}; trying again"
+            )
+            if lagging != self.lagging:
+                log.error(lagging)
+            self.lagging = lagging
+            return False
         self.lagging = None
-        await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
         # may be below the position published before (a re-sync, an older snapshot restored):
         # still at or above the committee's compaction floor, which the peer's position is
         self.published = got.at.ordinal
@@ -388,7 +400,8 @@ class Node:
         )
         self.boundary_seq = b.last
         self.unchecked.append(b)
-        self.boundaries.put_nowait(b)
+        if self.settled_through is not None:  # None: no settler runs to take them off
+            self.boundaries.put_nowait(b)
         value = json.dumps(
             {
                 "root": b.root.hex(),
@@ -417,17 +430,25 @@ class Node:
         at = Position(self.applied, self.revision, self.chain.head)
         state = self.engine.snapshot()  # here, not in the thread: the engine moves on meanwhile
         settled = self.settled_through
-        held = await asyncio.to_thread(
-            functools.partial(
-                self.store.save_holding,
-                at,
-                self.engine.seq,
-                state,
-                hold=at.ordinal if settled is None else settled,
-                at_least=self.published or 0,
-                span=0 if settled is None else self.settings.settle_hold_chunks,
+        try:
+            held = await asyncio.to_thread(
+                functools.partial(
+                    self.store.save_holding,
+                    at,
+                    self.engine.seq,
+                    state,
+                    hold=at.ordinal if settled is None else settled,
+                    at_least=self.published or 0,
+                    span=0 if settled is None else self.settings.settle_hold_chunks,
+                )
             )
-        )
+        except OSError as exc:
+            # A full or failing disk: the chunk is applied, the snapshot is only a shortcut;
+            # the next one is tried ``snapshot_every`` chunks on (ending the follower here
+            # stopped the node and froze the committee's log compaction at its position).
+            self.snapshot_failures += 1
+            log.error("snapshot at chunk %d not written (%s); going on", at.ordinal, exc)
+            held = None
         if held is not None:  # None: older than the position published, which stands
             # set first: a put whose answer is lost may still have landed, and the next held
             # position must not go below it

@@ -53,6 +53,7 @@ def create_app(
             "error": node.why_not_serving,
             "condition": None if watch is None else watch.public(),
             "leadership_moves": None if mover is None else mover.moves,
+            "snapshot_failures": node.snapshot_failures,
         }
         return JSONResponse(body, status_code=200 if node.serving else 503)
 
