@@ -11,7 +11,9 @@ the engine rejects it (``duplicate_order_id``), so an order never trades twice.
 When etcd does not commit in time the answer is never a guess: 503 ``"outcome": "refused"`` when
 the write is guaranteed never to commit (no member received it, or its key was fenced), 504
 ``"outcome": "unknown"`` when it may still commit (no quorum could be reached even to fence it).
-Either way retrying with the same client order id is safe.
+Either way retrying an order with the same client order id is safe. A deposit or withdrawal
+carries no id: after a 504 (``"retry_safe": false``) its second copy would apply again, so the
+client reads the account before it sends it again.
 
 While its site is **degraded** (``validator.node.sitewatch``: UPS on battery, clock
 unsynchronised, disk nearly full) the gateway takes no new orders (``order``, ``replace``): 503
@@ -42,7 +44,25 @@ UNKNOWN = (
     "outcome unknown: etcd did not confirm the write ({reason}) and it may still commit. "
     "Retry with the same client order id: a second copy is rejected as duplicate_order_id."
 )
+UNKNOWN_TRANSFER = (
+    "outcome unknown: etcd did not confirm the write ({reason}) and it may still commit. "
+    "A deposit or withdrawal carries no id, so a second copy would apply again: read the "
+    "account from a node (GET /accounts/{{id}}) before sending it again; orders may be retried "
+    "with the same client order id."
+)
+#: messages that carry no id a second copy could be refused by
+NOT_IDEMPOTENT = frozenset({"deposit", "withdraw"})
 MAX_BATCH = 5_000
+
+
+def unknown_answer(items: Any, reason: object) -> dict[str, Any]:
+    """The 504 body for a write that may still commit: whether a retry is safe depends on what
+    the request held (a retried order is refused as a duplicate; a deposit is applied again)."""
+    kinds = {item.get("type") for item in items if isinstance(item, dict)}
+    if kinds & NOT_IDEMPOTENT:
+        return {"error": UNKNOWN_TRANSFER.format(reason=reason), "outcome": "unknown",
+                "retry_safe": False}  # fmt: skip
+    return {"error": UNKNOWN.format(reason=reason), "outcome": "unknown", "retry_safe": True}
 
 
 def _dedup_key(msg: Message) -> tuple[str, int] | None:
@@ -173,6 +193,7 @@ class GatewayApp:
                 return b"".join(parts)
 
     async def _orders(self, receive: Any, batch: bool) -> tuple[int, Any]:
+        items: Any = []
         try:
             body = loads_strict(await self._read(receive))
             items = body if batch else [body]
@@ -186,7 +207,7 @@ class GatewayApp:
         except SiteDegradedError as exc:
             return 503, {"error": str(exc), "outcome": "refused", "degraded": exc.reasons}
         except WriteOutcomeUnknownError as exc:
-            return 504, {"error": UNKNOWN.format(reason=exc), "outcome": "unknown"}
+            return 504, unknown_answer(items, exc)
         except EtcdError as exc:
             return 503, {"error": UNAVAILABLE.format(reason=exc), "outcome": "refused"}
         return 200, ({"acks": acks} if batch else acks[0])
