@@ -100,11 +100,17 @@ class Keeper:
     # ------------------------------------------------------------------ one step
 
     def step(self) -> None:
-        """Look at the head once: if it is a new block, decide and act."""
+        """Look at the head once: if it is a new block, decide and act. A block is done only
+        once that step returns: if it raises (the chain unreachable mid-way, a fee spike), the
+        same block is stepped again at the next try, not only once another block comes (on a
+        chain that makes blocks only for transactions, that may be never)."""
         head = int(self.w3.eth.block_number)
         if head == self._seen_block:
             return
+        self._step_at(head)
         self._seen_block = head
+
+    def _step_at(self, head: int) -> None:
         seen = self.observe(head)
         decision = decide(seen)
         self._report(seen, decision)

@@ -386,3 +386,38 @@ def test_an_rpc_outage_only_delays_the_keeper(
     assert len(k.named("chain.unreachable")) == 1  # one line for the whole outage
     assert len(k.named("chain.reachable")) == 1
     assert [e["epoch"] for e in k.named("keeper.selected")] == [2]
+
+
+def test_a_step_that_fails_mid_way_is_tried_again_on_the_same_block(
+    automine: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: the keeper marked a block seen before deciding on it, so a step that
+    failed after reading the head (the chain unreachable for a moment, a fee spike) was not
+    tried again until another block came: on a chain that makes blocks only for transactions,
+    a due selection could wait for ever."""
+    from keeper.watcher import GasBound, Keeper
+    from redundancy.errors import ChainUnreachableError
+
+    s = automine
+    s.selector.select_committee(sender=s.owner)
+    account = Account.from_key(s.chain.dev_keys[7])
+    keeper = Keeper(
+        s.w3, SelectorClient(s.w3, s.selector.address, account), account, GasBound(30_000_000)
+    )
+    _lapse(s, "par1")  # a selection is due at this head
+    head = s.w3.eth.block_number
+    observe = keeper.observe
+    calls: list[int] = []
+
+    def flaky(at: int) -> object:
+        calls.append(at)
+        if len(calls) == 1:
+            raise ChainUnreachableError("http://127.0.0.1:1", "Connection reset")
+        return observe(at)
+
+    monkeypatch.setattr(keeper, "observe", flaky)
+    with pytest.raises(ChainUnreachableError):
+        keeper.step()
+    keeper.step()  # no new block came
+    assert calls == [head, head]
+    assert s.selector.current_committee().epoch == 2  # and it acted on it
