@@ -38,19 +38,61 @@ class ValidatorRecord:
     node: NodeInfo
 
 
+class _Flight:
+    """One value being computed: its waiters block on ``done``."""
+
+    __slots__ = ("done",)
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+
+
+_MISSING: Any = object()
+
+
 class BlockView:
     def __init__(self, reader: ChainReader, head: Head) -> None:
         self.reader = reader
         self.head = head
         self.block = head.number
         self._memo: dict[str, Any] = {}
-        self._lock = threading.RLock()
+        self._flights: dict[str, _Flight] = {}
+        self._lock = threading.Lock()
 
     def once(self, key: str, fn: Callable[[], T]) -> T:
-        with self._lock:
-            if key not in self._memo:
-                self._memo[key] = fn()
-            return cast(T, self._memo[key])
+        """``fn()``, computed once per key at this block: a caller asking while another thread
+        computes the same key waits for it (and computes it itself if that one failed); other
+        keys are computed meanwhile. The lock guards only the bookkeeping, never a chain call:
+        held across them, every miss at a block waited for every other (a stream of requests
+        for unknown transactions, one RPC each, held up every endpoint). Keys depend on one
+        another without cycles, so two computations never wait for each other."""
+        while True:
+            value = self._memo.get(key, _MISSING)
+            if value is not _MISSING:
+                return cast(T, value)
+            with self._lock:
+                value = self._memo.get(key, _MISSING)
+                if value is not _MISSING:
+                    return cast(T, value)
+                flight = self._flights.get(key)
+                mine = flight is None
+                if flight is None:
+                    flight = self._flights[key] = _Flight()
+            if not mine:
+                flight.done.wait()
+                continue  # computed (read it from the memo), or failed (try it ourselves)
+            try:
+                computed = fn()
+            except BaseException:
+                with self._lock:
+                    del self._flights[key]
+                flight.done.set()
+                raise
+            with self._lock:
+                self._memo[key] = computed  # before the waiters wake: they read it here
+                del self._flights[key]
+            flight.done.set()
+            return computed
 
     # ------------------------------------------------------------- events
 
