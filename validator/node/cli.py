@@ -130,6 +130,7 @@ async def run_gateway(settings: Settings) -> None:
         deadline=settings.write_deadline,
         attempt_timeout=settings.write_attempt_timeout,
         settle_timeout=settings.write_settle_timeout,
+        max_queued=settings.max_queued_messages,
     )
     tasks = [asyncio.create_task(sequencer.run())]
     if settings.learn_members_every > 0:

@@ -222,6 +222,8 @@ class GatewayApp:
             "writes_refused": g.sequencer.refused,
             "writes_found_after_deadline": g.sequencer.found_after_deadline,
             "writes_unknown": g.sequencer.unknown,
+            "messages_queued": g.sequencer.queued,
+            "refused_queue_full": g.sequencer.refused_queue_full,
             "etcd": g.sequencer.etcd.endpoint,
             "etcd_failovers": g.sequencer.etcd.failovers,
             "accepting_new_orders": not g.degraded(),

@@ -70,8 +70,14 @@ class Sequencer:
         deadline: float = 3.0,
         attempt_timeout: float = 0.2,
         settle_timeout: float = 1.0,
+        max_queued: int = 100_000,
     ) -> None:
         self.etcd = etcd
+        self.max_queued = max_queued
+        self.queued = 0
+        """Messages waiting for a chunk write to take them (not yet in flight)."""
+        self.refused_queue_full = 0
+        """Requests refused at once because ``max_queued`` messages already waited."""
         self.gateway = gateway
         self.prefix = gateway_prefix(gateway)
         self.floor_key = floor_key(gateway)
@@ -102,8 +108,18 @@ class Sequencer:
 
     async def submit(self, lines: list[bytes]) -> tuple[int, int]:
         """Append ``lines`` to the log; (revision, index of the first line), once committed."""
+        if self._queue and self.queued + len(lines) > self.max_queued:
+            # etcd is not taking writes as fast as they come (an outage, a slow disk): refuse at
+            # once rather than hold every client's messages in memory; nothing was sent, so it
+            # never commits
+            self.refused_queue_full += 1
+            raise WriteRefusedError(
+                f"{self.queued} messages already wait for etcd at this gateway "
+                f"(max_queued_messages {self.max_queued})"
+            )
         request = _Request(lines)
         self._queue.append(request)
+        self.queued += len(lines)
         self._wake.set()
         return await request.done
 
@@ -134,6 +150,7 @@ class Sequencer:
             size += len(queue[taken].lines)
             taken += 1
         group, self._queue = queue[:taken], queue[taken:]
+        self.queued -= size
         return group
 
     async def _write(self, group: list[_Request]) -> None:

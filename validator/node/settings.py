@@ -129,6 +129,11 @@ class Settings(DeployableSettings):
     """The most messages a gateway puts in one chunk (one etcd write)."""
     max_inflight_writes: int = Field(default=2, ge=1)
     """Chunks a gateway has in flight to etcd at once."""
+    max_queued_messages: int = Field(default=100_000, ge=1)
+    """The most messages a gateway holds waiting for etcd beyond those in flight; a request past
+    it is refused at once (503, never committed), so an etcd outage under a steady flow cannot
+    grow the gateway's memory without bound (a request larger than it is still taken when
+    nothing waits)."""
     write_deadline: float = Field(default=3.0, gt=0)
     """How long a gateway retries a chunk write etcd has not confirmed before it settles the
     write's fate (fences its key) and answers 503 (never committed) or 504 (outcome unknown)."""
