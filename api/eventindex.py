@@ -1,6 +1,7 @@
-"""An incremental index of the registry's and selector's events, read once and extended block by
-block: accepted proofs (with their position in the submission, from calldata), RTT measurements
-(one per end of each exchange), landmark discs, geography flags, landmarks, and the domain names
+"""An incremental index of the registry's, selector's and settlement ledger's events, read once and
+extended block by block (in ranges of at most ``LOG_RANGE`` blocks): accepted proofs (with their
+position in the submission, from calldata), RTT measurements (one per end of each exchange),
+landmark discs, geography flags, landmarks, committed settlement batches, and the domain names
 the evidence documents disclose.
 
 A reorg or an ``evm_revert`` (the tip the index stopped at is no longer on the chain) starts the
@@ -19,9 +20,11 @@ from web3 import Web3
 from api.condition import HealthCondition, health_condition
 from api.names import NameBook
 from redundancy.attestation_verifier import Verifier
+from redundancy.batches import Batch
 from redundancy.domains import Kind
 from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
+from redundancy.ledger import CommittedBatch, SettlementClient
 from redundancy.proofs import Attestation, SignedProof
 from redundancy.registry import AcceptedProof, RegistryClient
 from redundancy.selector import SelectorClient
@@ -68,6 +71,19 @@ class DiscRecord:
     valid_until: int
 
 
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A settlement batch the ledger accepted (BatchCommitted), and where it was emitted."""
+
+    log_index: int
+    committed: CommittedBatch
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(block, log index): the event's place in chain order."""
+        return (self.committed.block, self.log_index)
+
+
 @dataclass
 class _Log:
     """Everything indexed so far; replaced (not cleared) on a reset, so views stay valid."""
@@ -75,6 +91,7 @@ class _Log:
     proofs: list[ProofRecord] = field(default_factory=list)
     latencies: list[LatencyRecord] = field(default_factory=list)
     discs: list[DiscRecord] = field(default_factory=list)
+    batches: list[BatchRecord] = field(default_factory=list)
     landmark_events: list[Event] = field(default_factory=list)
     names: NameBook = field(default_factory=NameBook)
     tips: dict[int, str] = field(default_factory=dict)
@@ -91,15 +108,22 @@ class IndexView:
     discs: list[DiscRecord]
     landmarks: dict[bytes, tuple[int, int]]
     names: NameBook
+    batches: list[BatchRecord] = field(default_factory=list)
 
 
 class EventIndex:
     def __init__(
-        self, w3: Web3, registry: RegistryClient, selector: SelectorClient, verifier: Verifier
+        self,
+        w3: Web3,
+        registry: RegistryClient,
+        selector: SelectorClient,
+        verifier: Verifier,
+        settlement: SettlementClient | None = None,
     ) -> None:
         self.w3 = w3
         self.registry = registry
         self.selector = selector
+        self.settlement = settlement
         self.verifier = verifier
         self.start_block = verifier.deployment.deploy_block
         self._log = _Log()
@@ -112,6 +136,7 @@ class EventIndex:
         end = bisect.bisect_right(log.proofs, (number, 1 << 62), key=lambda p: p.position)
         lat_end = bisect.bisect_right(log.latencies, number, key=lambda r: r.block)
         disc_end = bisect.bisect_right(log.discs, number, key=lambda r: r.block)
+        batch_end = bisect.bisect_right(log.batches, number, key=lambda r: r.committed.block)
         landmarks: dict[bytes, tuple[int, int]] = {}
         for e in log.landmark_events:
             if e.block > number:
@@ -128,6 +153,7 @@ class EventIndex:
             log.discs[:disc_end],
             landmarks,
             log.names,
+            log.batches[:batch_end],
         )
 
     # ----------------------------------------------------------------- sync
@@ -162,6 +188,8 @@ class EventIndex:
 
     def _extend(self, log: _Log, number: int) -> None:
         clients = [self.registry, self.selector]
+        if self.settlement is not None:
+            clients.append(self.settlement)
         start = max(log.tip + 1, self.start_block)
         events = []
         for first in range(start, number + 1, LOG_RANGE):
@@ -228,6 +256,22 @@ class EventIndex:
                 )
             elif e.name in ("LandmarkSet", "LandmarkRemoved"):
                 log.landmark_events.append(e)
+            elif e.name == "BatchCommitted":
+                batch = Batch(
+                    int(a["epoch"]),
+                    int(a["firstSequence"]),
+                    int(a["lastSequence"]),
+                    bytes(a["stateRoot"]),
+                )
+                committed = CommittedBatch(
+                    batch,
+                    [str(x) for x in a["signers"]],
+                    int(a["signedStake"]),
+                    int(a["totalStake"]),
+                    e.tx_hash,
+                    e.block,
+                )
+                log.batches.append(BatchRecord(e.log_index, committed))
 
     def _decode(
         self, tx_hash: str, rejected: set[int]

@@ -40,7 +40,7 @@ class ChainReader:
         self.selector = SelectorClient(w3, deployment.selector)
         self.settlement = SettlementClient(w3, deployment.settlement)
         self.verifier = Verifier(w3, deployment)
-        self.events = EventIndex(w3, self.registry, self.selector, self.verifier)
+        self.events = EventIndex(w3, self.registry, self.selector, self.verifier, self.settlement)
         self._pool = ThreadPoolExecutor(parallel_calls, thread_name_prefix="api-rpc")
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

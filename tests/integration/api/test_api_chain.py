@@ -19,8 +19,11 @@ from web3 import Web3
 from api.app import create_app
 from devnet.localchain import LocalChain, start_chain
 from devnet.ports import free_port
+from redundancy.batches import Batch
 from redundancy.chain import connect
 from redundancy.deployment import Deployment, deploy
+from redundancy.eip712 import Signer
+from redundancy.ledger import SettlementClient
 from tests.integration.api.conftest import BATCH_ROOT, ApiWorld, api_settings, wait_synced
 
 ENDPOINTS = ["/facilities", "/validators", "/committee", "/scores", "/latency", "/batches"]
@@ -197,6 +200,43 @@ def test_batches_lists_what_the_settlement_ledger_accepted(
     assert batch["state_root"] == "0x" + BATCH_ROOT.hex()
     assert batch["stake_signed_wei"] == batch["committee_stake_wei"] and batch["signers"]
     assert body["block"]["number"] == client.get("/health").json()["block"]["number"]
+
+
+def test_batches_come_a_page_at_a_time_oldest_first(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    """Found by review: /batches read every batch ever committed in one full-range log query at
+    each block and returned them all. Now from the event index, in pages."""
+    ledger = SettlementClient(w3, api_world.deployment.settlement, api_world.relayer)
+    members = set(api_world.selector.current_committee().members)
+    nodes = [
+        Signer(bytes(v.node().key))
+        for v in api_world.world.validators.values()
+        if v.account().address in members
+    ]
+    for first in (101, 201):
+        batch = Batch(1, first, first + 99, bytes([first % 256]) * 32)
+        ledger.commit_batch(
+            batch, [n.sign(ledger.domain_separator, batch) for n in nodes], sender=api_world.relayer
+        )
+    wait_synced(client, w3)
+    seen, cursor = [], None
+    for _ in range(4):
+        params: dict[str, object] = {"limit": 1}
+        if cursor is not None:
+            params["cursor"] = cursor
+        body = client.get("/batches", params=params).json()
+        assert len(body["batches"]) == 1
+        seen += [(b["first_sequence"], b["last_sequence"]) for b in body["batches"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [(1, 100), (101, 200), (201, 300)]
+    whole = client.get("/batches").json()
+    assert [b["first_sequence"] for b in whole["batches"]] == [1, 101, 201]
+    assert whole["next_cursor"] is None
+    assert client.get("/batches", params={"limit": 0}).status_code == 422
+    assert client.get("/batches", params={"cursor": "x"}).status_code == 422
 
 
 def test_metrics_count_requests_by_route_template(client: TestClient) -> None:
