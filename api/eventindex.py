@@ -21,6 +21,7 @@ from api.condition import HealthCondition, health_condition
 from api.names import NameBook
 from redundancy.attestation_verifier import Verifier
 from redundancy.batches import Batch
+from redundancy.chain import LOG_RANGE
 from redundancy.domains import Kind
 from redundancy.errors import VerificationError
 from redundancy.events import Event, contract_events
@@ -31,8 +32,6 @@ from redundancy.selector import SelectorClient
 
 #: How many recent tips (block number -> hash) are kept to tell an old head from a reorg.
 TIPS_KEPT = 256
-#: Blocks per eth_getLogs call: public RPC endpoints refuse wide ranges.
-LOG_RANGE = 5_000
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,6 +81,9 @@ def connect(rpc_url: str, timeout: float = 10.0) -> Web3:
     return w3
 
 
+LOG_RANGE = 5_000
+"""Blocks per ``eth_getLogs`` call: public RPC endpoints refuse wide ranges."""
+
 _ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"')]+)")
 
 
@@ -534,11 +537,21 @@ class ContractClient:
         **filters: Any,
     ) -> list[EventData]:
         """This contract's ``name`` events in a block range, in chain order; ``filters`` match
-        indexed arguments by name (None matches any value)."""
+        indexed arguments by name (None matches any value). Read in ranges of at most
+        ``LOG_RANGE`` blocks: RPC endpoints refuse wider ones, and a deployment's whole history
+        soon is."""
         given = {k: v for k, v in filters.items() if v is not None}
-        logs = self.contract.events[name]().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=given
+        last = (
+            to_block
+            if isinstance(to_block, int)
+            else int(self.w3.eth.get_block(to_block)["number"])
         )
+        event = self.contract.events[name]()
+        logs: list[EventData] = []
+        for first in range(from_block, last + 1, LOG_RANGE):
+            logs += event.get_logs(
+                from_block=first, to_block=min(first + LOG_RANGE - 1, last), argument_filters=given
+            )
         return sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
 
     def events_in(self, receipt: TxReceipt, name: str) -> list[dict[str, Any]]:

@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.contract.contract import ContractEvent
 
 from devnet.world import FacilitySpec, ValidatorSpec, World, build
+from redundancy import chain
 from redundancy.batches import Batch, sorted_for_submission
 from redundancy.domains import Kind
 from redundancy.eip712 import Signature, Signer
@@ -303,6 +305,21 @@ def test_ranges_chain_across_epochs_each_signed_by_its_own_committee(
     batches = setup.ledger.committed_batches()
     ranges = [(b.batch.epoch, b.batch.first_sequence, b.batch.last_sequence) for b in batches]
     assert ranges == [(1, 1, 10), (1, 11, 20), (2, 21, 30)]
+    # read in ranges of at most LOG_RANGE blocks (RPC endpoints refuse wide ones), same answer
+    asked: list[tuple[int, int]] = []
+    get_logs = ContractEvent.__dict__["get_logs"]  # a combomethod: bind it to the instance
+
+    def spy(self: ContractEvent, *, from_block: int, to_block: int, **kw: Any) -> Any:
+        asked.append((from_block, to_block))
+        return get_logs.__get__(self, type(self))(from_block=from_block, to_block=to_block, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chain, "LOG_RANGE", 2)
+        patch.setattr(ContractEvent, "get_logs", spy)
+        assert setup.ledger.committed_batches() == batches
+    head = w3.eth.block_number
+    assert asked[0][0] == 0 and asked[-1][1] == head and len(asked) == head // 2 + 1
+    assert all(b - a == 1 for a, b in asked[:-1])
     # only the current and the previous committee are kept: two selections on, epoch 2 is gone
     for _ in range(2):
         advance_time(w3, 61)
