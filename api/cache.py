@@ -91,8 +91,8 @@ class BlockCache:
 
     def _evict(self) -> None:
         """Drop the least recently used finished entries until both budgets hold. In-flight
-        computations (others may await them; a few, one per worker thread) are passed over,
-        not a stop: one slow computation used to keep every entry behind it, past both
+        computations (others may await them; one per key requests are waiting on) are passed
+        over, not a stop: one slow computation used to keep every entry behind it, past both
         budgets, until it finished."""
         while len(self._entries) > self.max_entries or self.bytes > self.max_bytes:
             oldest = next((key for key, f in self._entries.items() if f.done()), None)

@@ -227,8 +227,10 @@ class Keeper:
             except (ChainUnreachableError, OSError) as exc:
                 self._outage(exc)
                 continue
-            except (ChainError, Web3Exception) as exc:
-                log_event(log, "keeper.chain_error", logging.WARNING, error=str(exc))
+            # ValueError, TypeError: web3's formatters on a reply that is JSON but not what the
+            # call returns ({"result": "zz"}): a bad endpoint, not a reason to stop the loop
+            except (ChainError, Web3Exception, ValueError, TypeError) as exc:
+                log_event(log, "keeper.chain_error", logging.WARNING, error=str(exc)[:300])
                 self.sleep(self.retry_interval)
                 continue
             if self._unreachable:

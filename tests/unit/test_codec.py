@@ -445,6 +445,14 @@ def test_a_line_nested_past_the_limit_is_refused_before_the_parser_recurses() ->
         with pytest.raises(MessageError, match=f"nested deeper than {MAX_NESTING} levels"):
             decode_message(line)
     assert decode_lines([b"[" * 100_000]) is None  # the chunk goes to the line-by-line path
+    # plain text with the tag last: msgspec skips the deep value looking for the tag, and
+    # raised RecursionError (found by review: every node's follower died on such a chunk)
+    deep = b'{"account":' + b"[" * 5_000 + b"]" * 5_000 + b',"amount":1,"type":"deposit"}'
+    assert not deep.translate(None, _PLAIN)
+    with pytest.raises(MessageError, match=f"nested deeper than {MAX_NESTING} levels"):
+        decode_message(deep)
+    assert decode_lines([deep]) is None
+    assert decode_lines([deep, encode_message(EXAMPLES[0])]) is None
     with pytest.raises(MessageError, match="nested too deeply"):  # a gateway's request body
         loads_strict(b"[" * 100_000)
 

@@ -154,3 +154,21 @@ def test_the_held_snapshot_never_goes_back_and_gives_way_to_the_newest_past_the_
     assert _ordinals(store) == [100, 120]
     assert store.path_at(100) is not None and store.path_at(60) is None
     assert store.latest_ordinal() == 120
+
+
+def test_a_write_that_fails_leaves_no_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by review: a failed fsync (EIO) or a full disk left ``snap-N.tmp`` behind, and the
+    node now goes on after such a failure, so each one left another file on a filling disk."""
+    store, _, _ = saved(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def failing(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr("validator.node.snapshot_files.os.fsync", failing)
+    for k in (150, 200):
+        with pytest.raises(OSError, match="Input/output error"):
+            store.save(Position(k, 10 * k, bytes([k]) * 32), 1, Engine().snapshot())
+    assert sorted(p.name for p in tmp_path.iterdir()) == before

@@ -291,7 +291,7 @@ def decode_message(line: str | bytes) -> Message:
     if type(line) is bytes and not line.translate(None, _PLAIN):
         try:
             msg: Message = _FAST_LINE.decode(line)
-        except msgspec.MsgspecError:
+        except (msgspec.MsgspecError, RecursionError):  # RecursionError: skipping a deep value
             pass
         else:
             cls = msg.__class__
@@ -301,9 +301,9 @@ def decode_message(line: str | bytes) -> Message:
                 and (cls is not ListSeries or b'"cap":' in line)
             ):
                 return msg
-    if (
-        nesting(line) > MAX_NESTING
-    ):  # before the parser, which would recurse: the same on every node
+    # Before the parser, which recurses (so would msgspec's above, where it failed for it): a
+    # line nested this deep is refused the same way on every node, whatever its stack.
+    if nesting(line) > MAX_NESTING:
         raise MessageError(f"nested deeper than {MAX_NESTING} levels")
     return decode_object(loads_strict(line))
 
@@ -320,7 +320,7 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
         return None
     try:
         msgs: list[Message] = _FAST_LINES.decode(b"[" + joined + b"]")
-    except msgspec.MsgspecError:
+    except (msgspec.MsgspecError, RecursionError):  # the lines one by one say which and why
         return None
     if len(msgs) != len(lines):  # a line held several objects, or none
         return None

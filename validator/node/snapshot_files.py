@@ -138,11 +138,15 @@ class SnapshotStore:
                 "sha256": hashlib.sha256(state).hexdigest(),
             }
         )
-        with tmp.open("wb") as f:
-            f.write(json.dumps(header).encode() + b"\n" + state)
-            f.flush()
-            os.fsync(f.fileno())
-        tmp.rename(path)
+        try:
+            with tmp.open("wb") as f:
+                f.write(json.dumps(header).encode() + b"\n" + state)
+                f.flush()
+                os.fsync(f.fileno())
+            tmp.rename(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # a failed write (disk full, EIO) leaves nothing behind
+            raise
         self._sync_directory()
         return path
 

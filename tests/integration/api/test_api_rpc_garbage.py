@@ -29,6 +29,8 @@ GARBAGE = {
     "nested": b"[" * 100_000,
     "a number": b"7",
 }
+WRONG_RESULT = b'{"jsonrpc":"2.0","id":0,"result":"zz"}'
+"""JSON-RPC, but not what the call returns: web3's formatter raises a plain ValueError."""
 
 
 class Proxy:
@@ -102,6 +104,8 @@ def test_the_keeper_loop_goes_on_through_garbage_replies(
     keeper.retry_interval = 0.02
     proxy.methods = {"*"}
     failed: list[BaseException] = []
+    flip = threading.Timer(0.5, lambda: setattr(proxy, "reply", WRONG_RESULT))
+    flip.start()  # halfway through the outage: JSON, but a wrong result
 
     def loop() -> None:
         try:
@@ -120,4 +124,5 @@ def test_the_keeper_loop_goes_on_through_garbage_replies(
         thread.join(timeout=10)
     assert not thread.is_alive() and failed == []
     assert "chain.unreachable" in during and "keeper.decision" not in during
+    assert "keeper.chain_error" in during  # the wrong result: logged, and the loop went on
     assert "keeper.decision" in caplog.text  # it read the chain again once the replies were JSON
