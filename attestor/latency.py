@@ -40,14 +40,16 @@ and says so.
 Every datagram from a peer is hostile input: parsed with ``parse_document`` (bounded size and
 depth), every field type-checked; a challenge answered only if it is at least as long as the
 answer (no amplification towards a spoofed source) and names one of the responder's configured
-peers; confirmations accepted only from the address the response went to and for a pending
-exchange, the pending table bounded, confirmed exchanges kept per (peer, address) for at most
-``MAX_SENDERS`` senders (a full table gives up an entry of the source host that holds the most,
-so a peer flooding from one host, on any number of ports, only ever pushes out its own), a
-``rtt.kept`` taken once and only for an exchange timed here, and a
-datagram that makes the handling fail logged and dropped (the responder thread never dies of
-one). The attestor-key checks and signing run on a worker thread, so a slow registry read never
-delays the timing of another exchange.
+peers; confirmations accepted only from the address the response went to, for that exchange
+and within ``PENDING_SECONDS`` (the responder keeps nothing per challenge: its nonce carries the
+send time and a keyed MAC over the exchange, the challenger's name and address, which the
+confirmation returns, so no flood, spoofed or not, can push out another peer's exchange),
+confirmed exchanges kept per (peer, address) for at most ``MAX_SENDERS`` senders (a full table
+gives up an entry of the source host that holds the most: a confirmation needs the responder's
+nonce, which only the real address receives), a ``rtt.kept`` taken once and only for an
+exchange timed here, and a datagram that makes the handling fail logged and dropped (the
+responder thread never dies of one). The attestor-key checks and signing run on a worker
+thread, so a slow registry read never delays the timing of another exchange.
 
 The challenger, given the CA fingerprint the registry pins for the peer (the daemon always
 gives it), counts an answer only under a device certificate that CA issued: no one but the peer
@@ -62,6 +64,7 @@ import binascii
 import contextlib
 import datetime as dt
 import hashlib
+import hmac
 import logging
 import os
 import queue
@@ -94,8 +97,7 @@ log = logging.getLogger("attestor.latency")
 MAX_DATAGRAM = 2048
 MAX_DEPTH = 3
 MAX_IN_FLIGHT = 64
-#: exchanges a responder remembers while it waits for their confirmations
-MAX_PENDING = 256
+#: how long after its answer left a responder still takes the confirmation of an exchange
 PENDING_SECONDS = 10.0
 #: confirmed exchanges a responder remembers per challenger, to sign the one the challenger kept
 KEPT_CANDIDATES = 16
@@ -414,16 +416,6 @@ class Measurement:
 
 
 @dataclass
-class _Pending:
-    """A response sent, waiting for its confirmation."""
-
-    challenger: str
-    responder_nonce: str
-    sent_ns: int
-    address: Any
-
-
-@dataclass
 class _Confirmed:
     nonce: str
     responder_nonce: str
@@ -482,7 +474,6 @@ class LatencyResponder:
         allowed_sources: set[str] | None = None,
         signer: MeasurementSigner | None = None,
         book: LatencyBook | None = None,
-        nonce_source: Callable[[int], bytes] = os.urandom,
         peers: Collection[str] | None = None,
         check: ConfirmCheck | None = None,
     ) -> None:
@@ -494,7 +485,8 @@ class LatencyResponder:
         self.signer = signer
         self.check = check
         self.book = book if book is not None else LatencyBook()
-        self.nonce_source = nonce_source
+        self._secret = os.urandom(32)
+        """Keys the MAC in this responder's nonces (``_cookie``); never leaves the process."""
         self._cert_b64 = base64.b64encode(identity.cert_der).decode()
         self._ca_b64 = base64.b64encode(identity.ca_der).decode()
         self._cert_sha = identity.cert_sha256
@@ -502,8 +494,6 @@ class LatencyResponder:
         self._sock.bind(split_endpoint(listen))
         self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
         self._lock = threading.Lock()
-        self._pending: OrderedDict[str, _Pending] = OrderedDict()
-        self._pending_hosts: Counter[Any] = Counter()
         self._confirmed: OrderedDict[_Sender, list[_Confirmed]] = OrderedDict()
         self._confirmed_hosts: Counter[Any] = Counter()
         self._kept: queue.Queue[tuple[_Sender, _Confirmed, SignedLatency] | None] = queue.Queue(
@@ -555,18 +545,47 @@ class LatencyResponder:
             return None
         return value
 
-    def answer(self, datagram: bytes) -> tuple[bytes, float, str, str, str] | None:
-        """The signed answer to a challenge, how long to hold it, and the challenger, its nonce
-        and ours (None: not a well-formed challenge, one too short to answer, or from a
-        facility this responder does not measure with)."""
+    def _cookie(self, nonce: str, challenger: str, address: Any, send_ns: int) -> str:
+        """This responder's nonce for an exchange: when its answer leaves (8 bytes of
+        ``perf_counter_ns``) and a MAC, under a key only this process holds, over that time, the
+        challenger's nonce, its facility name and its address. A confirmation returns it, so the
+        responder keeps no state per challenge and still knows when its answer left, to whom,
+        for which exchange; and the nonce is as unpredictable as a random one."""
+        stamp = send_ns.to_bytes(8, "big")
+        where = repr(tuple(address[:2]) if isinstance(address, tuple) else address).encode()
+        mac = hmac.new(self._secret, stamp + bytes.fromhex(nonce), hashlib.sha256)
+        mac.update(len(challenger).to_bytes(1, "big") + challenger.encode() + where)
+        return (stamp + mac.digest()[:24]).hex()
+
+    def _opened(
+        self, mine: str, nonce: str, challenger: str, address: Any, now_ns: int
+    ) -> int | None:
+        """When the answer carrying ``mine`` left, if this responder minted ``mine`` for that
+        exchange, challenger and address at most ``PENDING_SECONDS`` ago (None otherwise)."""
+        send_ns = int.from_bytes(bytes.fromhex(mine[:16]), "big")
+        if not hmac.compare_digest(self._cookie(nonce, challenger, address, send_ns), mine):
+            return None
+        if not send_ns <= now_ns <= send_ns + int(PENDING_SECONDS * 1e9):
+            return None
+        return send_ns
+
+    def answer(
+        self, datagram: bytes, source: Any = None
+    ) -> tuple[bytes, float, str, str, str] | None:
+        """The signed answer to a challenge from ``source``, how long to hold it, and the
+        challenger, its nonce and ours (None: not a well-formed challenge, one too short to
+        answer, or from a facility this responder does not measure with)."""
         msg = _message(datagram)
         if msg is None or msg.get("type") != "rtt.challenge":
             return None
         nonce, challenger = _nonce(msg.get("nonce")), self._challenger(msg.get("from"))
         if nonce is None or challenger is None:
             return None
-        mine = self.nonce_source(32).hex()
         delay = self.emulated.get(challenger) or None
+        hold = 2 * (delay or 0) / 1e6
+        # the clock starts when the answer is to leave, after the hold if any; signing comes
+        # after this, so the responder's figure is longer than the wire's by it, never shorter
+        mine = self._cookie(nonce, challenger, source, time.perf_counter_ns() + int(hold * 1e9))
         payload = response_payload(nonce, mine, self.facility, self._cert_sha, delay)
         reply = parse_document(payload)
         reply["signature"] = self.identity.key.sign(payload).hex()
@@ -575,7 +594,7 @@ class LatencyResponder:
         answer = canonical_json(reply)
         if len(answer) > len(datagram):  # no amplification towards a spoofed source
             return None
-        return answer, 2 * (delay or 0) / 1e6, challenger, nonce, mine
+        return answer, hold, challenger, nonce, mine
 
     def confirm(self, datagram: bytes, source: Any, received_ns: int) -> _Confirmed | None:
         """Time the exchange a confirmation closes (None: not one we are waiting for, or from
@@ -590,15 +609,18 @@ class LatencyResponder:
         if msg["type"] == "rtt.kept":
             self._queue_kept(msg, nonce, mine, source)
             return None
-        with self._lock:
-            pending = self._pending.get(nonce)
-            if pending is None or pending.responder_nonce != mine or pending.address != source:
-                return None
-            self._forget_pending(nonce)
-        rtt = max(1, (received_ns - pending.sent_ns) // 1000)
+        challenger = self._challenger(msg.get("from"))
+        if challenger is None:
+            return None
+        sent_ns = self._opened(mine, nonce, challenger, source, received_ns)
+        if sent_ns is None:  # not our answer to this exchange and address, or too old
+            return None
+        rtt = max(1, (received_ns - sent_ns) // 1000)
         done = _Confirmed(nonce, mine, rtt, time.monotonic())
-        sender = (pending.challenger, source)
+        sender = (challenger, source)
         with self._lock:
+            if any(d.responder_nonce == mine for d in self._confirmed.get(sender, ())):
+                return None  # confirmed already: a replay times nothing
             recent = self._confirmed.pop(sender, None)
             if recent is None:
                 recent = []
@@ -674,31 +696,6 @@ class LatencyResponder:
         self.book.put(done.signed)
         return True
 
-    def _remember(self, challenger: str, nonce: str, mine: str, address: Any) -> None:
-        """Wait for the confirmation of an answer sent: exchanges older than
-        ``PENDING_SECONDS`` are forgotten, and with ``MAX_PENDING`` waiting, the oldest of the
-        source host that has the most waiting."""
-        with self._lock:
-            cutoff = time.perf_counter_ns() - int(PENDING_SECONDS * 1e9)
-            while self._pending and next(iter(self._pending.values())).sent_ns < cutoff:
-                self._forget_pending(next(iter(self._pending)))
-            self._forget_pending(nonce)  # a nonce used again replaces its exchange
-            if len(self._pending) >= MAX_PENDING:
-                _evict_from_heaviest(
-                    self._pending, self._pending_hosts, lambda _, value: _host(value.address)
-                )
-            self._pending[nonce] = _Pending(challenger, mine, time.perf_counter_ns(), address)
-            self._pending_hosts[_host(address)] += 1
-
-    def _forget_pending(self, nonce: str) -> None:
-        """Drop a pending exchange if there is one (the caller holds the lock)."""
-        pending = self._pending.pop(nonce, None)
-        if pending is not None:
-            host = _host(pending.address)
-            self._pending_hosts[host] -= 1
-            if not self._pending_hosts[host]:
-                del self._pending_hosts[host]
-
     def _serve(self) -> None:
         while not self._stop.is_set():
             try:
@@ -716,7 +713,7 @@ class LatencyResponder:
             return
         if self.confirm(datagram, peer, received) is not None:
             return
-        answered = self.answer(datagram)
+        answered = self.answer(datagram, peer)
         if answered is None:
             return
         reply, hold, challenger, nonce, mine = answered
@@ -734,7 +731,6 @@ class LatencyResponder:
             self._slots.release()
 
     def _send(self, reply: bytes, peer: Any, challenger: str, nonce: str, mine: str) -> None:
-        self._remember(challenger, nonce, mine, peer)  # the clock starts as the answer leaves
         try:
             self._sock.sendto(reply, peer)
         except OSError as exc:

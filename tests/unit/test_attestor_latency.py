@@ -26,8 +26,8 @@ from attestor.keys import load_device_identity as load_identity
 from attestor.latency import (
     BURST_SECONDS,
     CHALLENGE_BYTES,
-    MAX_PENDING,
     MAX_SENDERS,
+    PENDING_SECONDS,
     PROTOCOL,
     AnchorCache,
     KnownAttestors,
@@ -35,6 +35,7 @@ from attestor.latency import (
     LatencyResponder,
     MeasurementSigner,
     SignedLatency,
+    _Confirmed,
     _padded,
     allowed_sources,
     measure_peer,
@@ -299,36 +300,59 @@ def test_a_confirmation_counts_only_from_the_address_answered_and_for_the_exchan
         )
 
 
-def test_pending_exchanges_are_bounded(identity: DeviceIdentity) -> None:
+def _confirm(
+    r: LatencyResponder, name: str, nonce: str, mine: str, source: object, at: int
+) -> object:
+    msg = {"v": PROTOCOL, "type": "rtt.confirm", "from": name, "nonce": nonce}
+    return r.confirm(canonical_json({**msg, "responderNonce": mine}), source, at)
+
+
+def test_a_confirmation_counts_only_for_the_exchange_name_and_address_its_nonce_was_minted_for(
+    identity: DeviceIdentity,
+) -> None:
+    """The responder keeps nothing per challenge: its nonce carries when the answer left and a
+    MAC over the exchange, the challenger's name and address (found by review: a table of
+    pending exchanges, however it chose what to forget, could be flooded from a spoofed
+    address until an honest peer's exchange was pushed out before its confirmation came)."""
     r = LatencyResponder("127.0.0.1:0", "ams1", identity)
     try:
-        for i in range(MAX_PENDING + 50):
-            r._remember("x", f"{i:064x}", "ab" * 32, ("127.0.0.1", 1))
-        assert len(r._pending) == MAX_PENDING
-        assert f"{0:064x}" not in r._pending and f"{MAX_PENDING + 49:064x}" in r._pending
+        source, nonce, sent = ("198.18.0.1", 4000), "aa" * 32, 10**12
+        mine = r._cookie(nonce, "fra1", source, sent)
+        assert len(bytes.fromhex(mine)) == 32
+        for name, n, where in (
+            ("dal1", nonce, source),  # another name
+            ("fra1", "bb" * 32, source),  # another exchange
+            ("fra1", nonce, ("198.18.0.1", 4001)),  # another port
+            ("fra1", nonce, ("198.18.0.2", 4000)),  # another host
+        ):
+            assert _confirm(r, name, n, mine, where, sent + 5_000_000) is None
+        forged = mine[:16] + ("0" if mine[16] != "0" else "1") + mine[17:]  # one MAC bit off
+        assert _confirm(r, "fra1", nonce, forged, source, sent + 5_000_000) is None
+        later = r._cookie(nonce, "fra1", source, sent - 1)  # another send time: another MAC
+        assert later != mine
+        assert _confirm(r, "fra1", nonce, mine, source, sent - 1) is None  # before it left
+        too_late = sent + int(PENDING_SECONDS * 1e9) + 1
+        assert _confirm(r, "fra1", nonce, mine, source, too_late) is None
+        done = _confirm(r, "fra1", nonce, mine, source, sent + 5_000_000)
+        assert isinstance(done, _Confirmed) and done.rtt_micros == 5_000
+        assert _confirm(r, "fra1", nonce, mine, source, sent + 9_000_000) is None  # a replay
+        other = LatencyResponder("127.0.0.1:0", "ams1", identity)  # another key: another MAC
+        try:
+            assert other._cookie(nonce, "fra1", source, sent) != mine
+        finally:
+            other.stop()
     finally:
         r.stop()
 
 
-def test_a_host_flooding_the_pending_table_only_pushes_out_its_own(
-    identity: DeviceIdentity,
-) -> None:
-    """Before, the table forgot its oldest entry whoever sent it: one peer answering challenges
-    fast enough pushed out every other peer's exchange before its confirmation arrived."""
+def test_a_flood_of_challenges_leaves_nothing_behind(identity: DeviceIdentity) -> None:
     r = LatencyResponder("127.0.0.1:0", "ams1", identity)
     try:
-        r._remember("fra1", "aa" * 32, "ab" * 32, ("198.18.0.1", 4000))
-        for i in range(3 * MAX_PENDING):
-            r._remember("dal1", f"{i:064x}", "ab" * 32, ("198.18.0.9", 5000 + i))
-        assert len(r._pending) == MAX_PENDING
-        assert "aa" * 32 in r._pending  # the other host's exchange is still waiting
-        assert f"{3 * MAX_PENDING - 1:064x}" in r._pending and f"{0:064x}" not in r._pending
-        assert r._pending_hosts == {"198.18.0.1": 1, "198.18.0.9": MAX_PENDING - 1}
-        # its confirmation still times it
-        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": "aa" * 32}
-        source = ("198.18.0.1", 4000)
-        done = r.confirm(canonical_json({**confirm, "responderNonce": "ab" * 32}), source, 0)
-        assert done is not None and r._pending_hosts["198.18.0.1"] == 0
+        for i in range(2_000):
+            answered = r.answer(_challenge(f"{i:064x}", "fra1"), ("198.18.0.1", 4000 + i))
+            assert answered is not None
+        assert not r._confirmed and not r._confirmed_hosts
+        assert not [k for k, v in vars(r).items() if isinstance(v, dict | list) and len(v) > 8]
     finally:
         r.stop()
 
@@ -341,11 +365,8 @@ def test_a_host_confirming_from_many_ports_only_pushes_out_its_own_senders(
     r = LatencyResponder("127.0.0.1:0", "ams1", identity)
 
     def confirmed(name: str, nonce: str, source: tuple[str, int]) -> None:
-        r._remember(name, nonce, "ab" * 32, source)
-        msg = {"v": PROTOCOL, "type": "rtt.confirm", "from": name, "nonce": nonce}
-        assert (
-            r.confirm(canonical_json({**msg, "responderNonce": "ab" * 32}), source, 1) is not None
-        )
+        mine = r._cookie(nonce, name, source, 10**12)
+        assert _confirm(r, name, nonce, mine, source, 10**12 + 1) is not None
 
     try:
         honest = ("fra1", ("198.18.0.1", 4000))
@@ -702,11 +723,10 @@ def test_an_exchange_takes_no_more_kept_messages_after_two_refused(
     )  # not started: the calls below are the receive thread's
     try:
         source = ("127.0.0.1", 40_000)
-        nonce, mine = "ab" * 32, "cd" * 32
-        r._remember("fra1", nonce, mine, source)
-        confirm = {"v": PROTOCOL, "type": "rtt.confirm", "from": "fra1", "nonce": nonce}
-        done = r.confirm(canonical_json({**confirm, "responderNonce": mine}), source, 10**12)
-        assert done is not None
+        nonce = "ab" * 32
+        mine = r._cookie(nonce, "fra1", source, 10**12 - 10**6)
+        done = _confirm(r, "fra1", nonce, mine, source, 10**12)
+        assert isinstance(done, _Confirmed)
         forged = signer_for("fra1", DAL_KEY)("ams1", 500, nonce, mine)
         assert forged is not None
         for _ in range(2):
