@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import cast
 
@@ -23,6 +23,7 @@ from validator.node.catchup import SnapshotRefused, fetch, verify
 from validator.node.etcd import EtcdClient
 from validator.node.inputlog import roots_prefix
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 BODY = bytes(range(256)) * (5 * 4096)  # 5 MiB
 
 
@@ -39,8 +40,15 @@ async def _serve(chunked: bool) -> AsyncIterator[str]:
         await reply.write_eof()
         return reply
 
+    async for url in _server({"/snapshot": snapshot}):
+        yield url
+
+
+async def _server(routes: dict[str, Handler]) -> AsyncIterator[str]:
+    """An HTTP server on loopback serving ``routes`` (GET), while the caller iterates."""
     app = web.Application()
-    app.router.add_get("/snapshot", snapshot)
+    for path, handler in routes.items():
+        app.router.add_get(path, handler)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -145,16 +153,7 @@ def test_a_peer_whose_bytes_break_the_parser_is_refused_and_the_next_one_asked(
             asked.append("honest")
             return web.Response(status=503)
 
-        app = web.Application()
-        app.router.add_get("/evil/snapshot", evil)
-        app.router.add_get("/broken/snapshot", broken)
-        app.router.add_get("/honest/snapshot", honest)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        base = f"http://127.0.0.1:{port}"
+        routes = {"/evil/snapshot": evil, "/broken/snapshot": broken, "/honest/snapshot": honest}
 
         async def boom(raw: bytes, *args: object) -> object:
             if raw.startswith(b"not"):
@@ -162,13 +161,12 @@ def test_a_peer_whose_bytes_break_the_parser_is_refused_and_the_next_one_asked(
             return await real_verify(raw, *args)  # type: ignore[arg-type]
 
         monkeypatch.setattr(catchup, "verify", boom)
-        try:
+        async for base in _server(routes):
             peers = [f"{base}/evil", f"{base}/broken", f"{base}/honest"]
             got, refused = await catchup.transfer(peers, cast(EtcdClient, None), ["a"], 0)
-        finally:
-            await runner.cleanup()
-        assert got is None
-        return refused
+            assert got is None
+            return refused
+        raise AssertionError("no server")
 
     real_verify = catchup.verify
     refused = asyncio.run(scenario())

@@ -43,6 +43,7 @@ from typing import Any
 
 import msgspec
 
+from redundancy.evidence import nesting_depth
 from validator.engine.errors import MessageError
 from validator.engine.messages import (
     MAX_STRING,
@@ -240,29 +241,7 @@ def nesting(text: str | bytes, limit: int = MAX_NESTING) -> int:
     one pass without recursion, so that the answer never depends on the stack (brackets inside
     strings are skipped)."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if raw.count(b"[") + raw.count(b"{") <= limit:
-        return raw.count(b"[") + raw.count(b"{")
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:  # backslash
-                escaped = True
-            elif byte == 0x22:  # quote
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest > limit:
-                    break
-        elif byte in (0x5D, 0x7D):  # ] }
-            depth -= 1
-    return deepest
+    return nesting_depth(raw, limit)
 
 
 def loads_strict(text: str | bytes) -> object:

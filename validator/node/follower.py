@@ -324,6 +324,14 @@ class Node:
 
         return ended
 
+    def _lagging(self, what: str) -> bool:
+        """Not serving yet, and why (logged when it changes); False, to be tried again."""
+        lagging = f"node {self.settings.node_id} {what}; trying again"
+        if lagging != self.lagging:
+            log.error(lagging)
+        self.lagging = lagging
+        return False
+
     async def catch_up(self, why: str) -> bool:
         """The log from our position is compacted away: take a peer's snapshot the committee
         vouches for (``validator.node.catchup``) and go on from there; False (not serving
@@ -333,25 +341,17 @@ class Node:
         )
         if got is None:
             reasons = "; ".join(refused) or "no peers configured (the peers setting)"
-            lagging = (
-                f"node {self.settings.node_id} cannot catch up from revision {self.revision} "
-                f"({why}) and no peer's snapshot was accepted: {reasons}; trying again"
+            return self._lagging(
+                f"cannot catch up from revision {self.revision} ({why}) and no peer's snapshot "
+                f"was accepted: {reasons}"
             )
-            if lagging != self.lagging:
-                log.error(lagging)
-            self.lagging = lagging
-            return False
         try:
             await asyncio.to_thread(self.store.save, got.at, got.seq, got.body)
         except OSError as exc:  # a full or failing disk: nothing taken yet, try again later
-            lagging = (
-                f"node {self.settings.node_id} cannot write the snapshot it caught up from "
-                f"({got.peer}, chunk {got.at.ordinal}): {exc}; trying again"
+            return self._lagging(
+                f"cannot write the snapshot it caught up from ({got.peer}, chunk "
+                f"{got.at.ordinal}): {exc}"
             )
-            if lagging != self.lagging:
-                log.error(lagging)
-            self.lagging = lagging
-            return False
         self.lagging = None
         # may be below the position published before (a re-sync, an older snapshot restored):
         # still at or above the committee's compaction floor, which the peer's position is
