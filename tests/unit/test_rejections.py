@@ -18,6 +18,7 @@ from tests.unit.validator_support import (
     state_without_seq,
 )
 from validator.engine import Engine
+from validator.engine.accounts import MAX_ID_RANGES
 from validator.engine.messages import (
     Cancel,
     CancelReplace,
@@ -241,3 +242,26 @@ def test_every_reject_reason_has_a_test() -> None:
         reason.name for reason in RejectReason if f"RejectReason.{reason.name}" not in source
     ]
     assert missing == []
+
+
+def test_an_id_that_would_start_one_range_too_many_is_rejected(engine: Engine) -> None:
+    """Found by review: every id that starts a range of its own is an insert into a list, so an
+    account numbering cheap orders backwards (IOCs that trade nothing) made each order cost
+    time linear in how many it had sent, on every node. Past MAX_ID_RANGES ranges, an id that
+    would start one more is refused; ids next to used ones still go."""
+    engine.apply(deposit("m", 10**6))
+
+    def ioc(order_id: int) -> Message:
+        return buy("m", order_id, 5, 1, kind=OrderKind.IOC)  # no asks: it trades nothing
+
+    for k in range(1, MAX_ID_RANGES + 1):  # 2, 4, ..., 2 * MAX: MAX separate ranges
+        accepted(engine.apply(ioc(2 * k)))
+    top = 2 * MAX_ID_RANGES
+    rejected(engine, ioc(top + 10), RejectReason.TOO_MANY_ORDER_ID_GAPS)
+    rejected(engine, ioc(-7), RejectReason.TOO_MANY_ORDER_ID_GAPS)
+    accepted(engine.apply(buy("m", top + 1, 5, 1)))  # next to the last used one: it rests
+    rejected(engine, replace("m", top + 1, top + 10, 5, 1), RejectReason.TOO_MANY_ORDER_ID_GAPS)
+    accepted(engine.apply(ioc(3)))  # joins 2 and 4: one range fewer
+    accepted(engine.apply(replace("m", top + 1, top + 10, 5, 1)))  # so one more may start
+    rejected(engine, ioc(top + 20), RejectReason.TOO_MANY_ORDER_ID_GAPS)
+    rejected(engine, ioc(4), RejectReason.DUPLICATE_ORDER_ID)  # a used id is still that first

@@ -37,6 +37,12 @@ COLLATERAL: Final = 3
 Holding = list[int]
 """A holding record: ``[position, open_sell, buy_reserve, collateral]``."""
 
+MAX_ID_RANGES: Final = 4_096
+"""Separate ranges an account's used client order ids may form: an id that would start one more
+is refused (``too_many_order_id_gaps``). Recording an id that starts a range inserts into a
+list, so without a bound one account numbering its orders backwards (each a cheap IOC that does
+not trade) made every node's cost per order grow with the number of its orders."""
+
 
 class Account:
     """One account; ``index`` is its slot in the engine's account table."""
@@ -91,6 +97,15 @@ class Account:
         """True if the account has had an order with this client id accepted."""
         i = bisect_right(self.id_starts, order_id) - 1
         return i >= 0 and order_id <= self.id_ends[i]
+
+    def opens_id_range(self, order_id: int) -> bool:
+        """True if recording this unused id would start a range of its own (it is adjacent to
+        no used id)."""
+        starts, ends = self.id_starts, self.id_ends
+        i = bisect_right(starts, order_id)
+        joins_left = i > 0 and ends[i - 1] == order_id - 1
+        joins_right = i < len(starts) and starts[i] == order_id + 1
+        return not (joins_left or joins_right)
 
     def use_id(self, order_id: int) -> None:
         """Record an accepted client order id (which must be unused)."""

@@ -1,8 +1,9 @@
 """Order entry: new orders, cancels and cancel-replaces, with their checks.
 
 Checks run in a fixed order and the first failure is the rejection reason:
-series known, series trading, tick, lot, account known, client order id unused,
-post-only would not cross, collateral. A rejected order changes nothing.
+series known, series trading, tick, lot, account known, client order id unused, client order
+id within the account's id-range budget, post-only would not cross, collateral. A rejected order
+changes nothing.
 
 Collateral is checked once, up front, for the whole order at its limit price
 as if it all rested: the buyer must have ``price * qty * multiplier`` free, an
@@ -23,7 +24,14 @@ from typing import Final
 
 from msgspec.structs import astuple
 
-from validator.engine.accounts import BUY_RESERVE, COLLATERAL, OPEN_SELL, POS, Holding
+from validator.engine.accounts import (
+    BUY_RESERVE,
+    COLLATERAL,
+    MAX_ID_RANGES,
+    OPEN_SELL,
+    POS,
+    Holding,
+)
 from validator.engine.book import COMPACT_SLACK, B, K, Level, P, Q, S
 from validator.engine.matching import execute, remove
 from validator.engine.messages import Cancel, CancelReplace, NewOrder
@@ -38,6 +46,7 @@ _BAD_TICK: Final = REJECTED[RejectReason.BAD_TICK]
 _BAD_LOT: Final = REJECTED[RejectReason.BAD_LOT]
 _UNKNOWN_ACCOUNT: Final = REJECTED[RejectReason.UNKNOWN_ACCOUNT]
 _DUPLICATE_ORDER_ID: Final = REJECTED[RejectReason.DUPLICATE_ORDER_ID]
+_TOO_MANY_ORDER_ID_GAPS: Final = REJECTED[RejectReason.TOO_MANY_ORDER_ID_GAPS]
 _POST_ONLY_WOULD_CROSS: Final = REJECTED[RejectReason.POST_ONLY_WOULD_CROSS]
 _INSUFFICIENT_COLLATERAL: Final = REJECTED[RejectReason.INSUFFICIENT_COLLATERAL]
 _UNKNOWN_ORDER: Final = REJECTED[RejectReason.UNKNOWN_ORDER]
@@ -92,6 +101,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
     id_ends = account.id_ends
     if id_ends and order_id <= id_ends[-1] and account.id_used(order_id):
         return _DUPLICATE_ORDER_ID
+    if len(id_ends) >= MAX_ID_RANGES and account.opens_id_range(order_id):
+        return _TOO_MANY_ORDER_ID_GAPS
     # Per side: does it cross, and what must be free (``need``) for it all to rest.
     book = series.book
     index = series.index
@@ -225,6 +236,8 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     id_ends = account.id_ends
     if new_id <= id_ends[-1] and account.id_used(new_id):  # an order rests: it used an id
         return _DUPLICATE_ORDER_ID
+    if len(id_ends) >= MAX_ID_RANGES and account.opens_id_range(new_id):
+        return _TOO_MANY_ORDER_ID_GAPS
     is_buy = old[B]
     book = series.book
     if old[K]:

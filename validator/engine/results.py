@@ -29,6 +29,9 @@ class RejectReason(Enum):
     """A post-only order (or its replacement) would trade on arrival."""
     DUPLICATE_ORDER_ID = "duplicate_order_id"
     """The account has already used this client order id."""
+    TOO_MANY_ORDER_ID_GAPS = "too_many_order_id_gaps"
+    """The account's used client order ids already form ``MAX_ID_RANGES`` (4,096) separate
+    ranges and this id would start another: number orders consecutively."""
     UNKNOWN_ORDER = "unknown_order"
     """The account has no resting order with this id (never placed, filled or cancelled)."""
     UNKNOWN_ACCOUNT = "unknown_account"
