@@ -18,7 +18,7 @@ indices or dictionary history.
 
 from __future__ import annotations
 
-from validator.engine.accounts import COLLATERAL, POS, release
+from validator.engine.accounts import COLLATERAL, POS, Account, Holding, release
 from validator.engine.book import A, Book, O, Q
 from validator.engine.instruments import ExpiryGroup, ExpiryState, Series, listing_problem
 from validator.engine.messages import Expire, ListSeries, SettlementPrice
@@ -105,13 +105,18 @@ def _settle(state: State, group: ExpiryGroup) -> tuple[Payout, ...]:
     """Cash-settle every position of an expired group at its settlement price."""
     assert group.price is not None
     payouts = []
-    accounts = sorted(state.accounts, key=lambda account: account.id)
+    # The holders of each series, found by one pass over the accounts that looks only at the
+    # holdings each has (before: every account for every series, a second per input at a
+    # million accounts and a hundred series); paid in series id, then account id order.
+    held: dict[int, list[tuple[Account, Holding]]] = {series.index: [] for series in group.series}
+    for account in state.accounts:
+        holdings = account.holdings
+        if holdings:
+            for index in [index for index in holdings if index in held]:
+                held[index].append((account, holdings.pop(index)))
     for series in sorted(group.series, key=_series_id):
         per_contract = series.payout_per_contract(group.price)
-        for account in accounts:
-            holding = account.holdings.pop(series.index, None)
-            if holding is None:
-                continue
+        for account, holding in sorted(held[series.index], key=_account_id):
             # Orders were cancelled at expiry, so only the position remains.
             account.required -= holding[COLLATERAL]
             if holding[POS]:
@@ -120,3 +125,7 @@ def _settle(state: State, group: ExpiryGroup) -> tuple[Payout, ...]:
                 payouts.append(Payout(series.id, account.id, holding[POS], amount))
     group.state = ExpiryState.SETTLED
     return tuple(payouts)
+
+
+def _account_id(held: tuple[Account, Holding]) -> str:
+    return held[0].id
