@@ -259,6 +259,9 @@ interface IRedundancyRegistry {
     /// @notice The stake (the deposit, or the total after an increase) is above MAX_STAKE, the
     ///         most committee selection can weigh.
     error RegistryStakeTooLarge(uint256 stake, uint256 maxStake);
+    /// @notice The facility already runs the most validators one facility may (selection reads
+    ///         every listed validator, so the list is bounded by the facilities the owner lists).
+    error RegistryFacilityFull(bytes32 facilityId, uint256 maxValidators);
     /// @notice No stake was sent.
     error RegistryZeroStake();
     /// @notice Returning stake to the validator failed.

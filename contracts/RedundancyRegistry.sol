@@ -61,6 +61,12 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     /// @notice The largest stake a validator may hold (2^96 - 1 wei, 79 billion ether): selection
     ///         packs stakes into 96 bits, so a larger one is refused where it is deposited.
     uint256 public constant MAX_STAKE = type(uint96).max;
+    /// @notice The most validators one facility may run. Committee selection reads every listed
+    ///         validator, and a facility's attestor can attest any number of node keys: without a
+    ///         bound, one attestor registering throwaway validators (1 wei each) put selection past
+    ///         the block gas limit for good. With it, one facility adds at most this many (about
+    ///         0.4M gas of selection), and the list is bounded by the facilities the owner lists.
+    uint256 public constant MAX_VALIDATORS_PER_FACILITY = 16;
 
     uint256 private constant _KIND_COUNT = 6;
     uint256 private constant _INDICES_RESERVED = 1; // see registerFacility
@@ -72,6 +78,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         int32 latitudeE6;
         int32 longitudeE6;
         bool located; // a geography proof has been accepted (same slot as the coordinates)
+        uint16 validators; // registered validators running here (same slot)
         uint256 validUntil; // 6 x uint40, bit offset 40 * kind
         bytes32 caFingerprint;
         bytes32[6] domains; // by dimension; index 0 unused (the facility id is its own domain)
@@ -561,6 +568,9 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         if (msg.value > MAX_STAKE) revert RegistryStakeTooLarge(msg.value, MAX_STAKE);
         if (deadline <= block.timestamp) revert RegistryBindingExpired(deadline, block.timestamp);
         if (_validators[msg.sender].node != address(0)) revert RegistryValidatorExists(msg.sender);
+        if (f.validators >= MAX_VALIDATORS_PER_FACILITY) {
+            revert RegistryFacilityFull(facilityId, MAX_VALIDATORS_PER_FACILITY);
+        }
         address holder = _nodeValidator[node];
         if (holder != address(0)) revert RegistryNodeInUse(node, holder);
         Node storage n = _nodes[node];
@@ -572,6 +582,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         address signer = _recoverSigner(digest, r, yParityAndS);
         if (signer != node) revert RegistryBindingNotSignedByNode(node, signer);
         n.bindingNonce = nonce + 1;
+        ++f.validators;
         _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: uint96(msg.value)});
         _nodeValidator[node] = msg.sender;
         _validatorList.push(msg.sender);
@@ -615,6 +626,7 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         address node = v.node;
         if (node == address(0)) revert RegistryUnknownValidator(msg.sender);
         uint256 stake = v.stake;
+        --_facilities[v.facilityId].validators;
         delete _nodeValidator[node];
         delete _validators[msg.sender];
         uint256 index = _validatorIndex[msg.sender] - 1;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
@@ -227,3 +228,39 @@ def test_stake_increase_and_deregistration_return_funds(
     with pytest.raises(ContractRevertError) as gone:
         registry.deregister_validator(sender=validator)
     assert gone.value.error_name == "RegistryUnknownValidator"
+
+
+def test_a_facility_runs_at_most_max_validators(
+    w3: Web3,
+    registry: RegistryClient,
+    proofs: ProofFactory,
+    site: Site,
+    relayer: LocalAccount,
+) -> None:
+    """Found by review: selection reads every listed validator and a facility's attestor can
+    attest any number of node keys, so one attestor registering throwaway validators at 1 wei
+    each put selection past the block gas limit for good (1,300 of them past 30M gas)."""
+    most = int(registry.contract.functions.MAX_VALIDATORS_PER_FACILITY().call())
+    assert most == 16
+
+    def funded() -> LocalAccount:
+        account: LocalAccount = Account.create()
+        w3.provider.make_request("anvil_setBalance", [account.address, hex(10**18)])  # type: ignore[arg-type]
+        return account
+
+    validators = []
+    for _ in range(most):
+        node, validator = funded(), funded()
+        _attest_node(registry, proofs, site, node.address, relayer)
+        registry.register_validator(site.facility_id, node, 1, sender=validator)
+        validators.append(validator)
+    node, late = funded(), funded()
+    _attest_node(registry, proofs, site, node.address, relayer)
+    with pytest.raises(ContractRevertError) as full:
+        registry.register_validator(site.facility_id, node, 1, sender=late)
+    assert (full.value.error_name, full.value.args_by_name) == (
+        "RegistryFacilityFull",
+        {"facilityId": site.facility_id, "maxValidators": most},
+    )
+    registry.deregister_validator(sender=validators[0])  # a place comes free
+    registry.register_validator(site.facility_id, node, 1, sender=late)
