@@ -58,6 +58,7 @@ EXAMPLES: list[Message] = [
     CALL,
     deposit("alice", 10),
     Withdraw(AccountId("alice"), 5),
+    Withdraw(AccountId("alice"), 5, OrderId(12)),
     buy("alice", 7, 120, 3, OrderKind.POST_ONLY),
     Cancel(AccountId("alice"), OrderId(7)),
     CancelReplace(AccountId("alice"), OrderId(7), OrderId(8), Price(125), Quantity(2)),
@@ -83,7 +84,8 @@ def test_encoding_is_canonical_json(msg: Message) -> None:
 def test_key_order_and_whitespace_do_not_matter_on_input() -> None:
     line = '{ "type": "deposit",  "amount": 10, "account": "alice" }'
     assert (
-        encode_message(decode_message(line)) == b'{"account":"alice","amount":10,"type":"deposit"}'
+        encode_message(decode_message(line))
+        == b'{"account":"alice","amount":10,"request_id":0,"type":"deposit"}'
     )
 
 
@@ -332,7 +334,7 @@ def test_chunk_decoder_takes_only_chunks_whose_every_line_the_reference_accepts_
 def test_a_canonical_line_with_an_escape_goes_to_the_reference_and_decodes_alike() -> None:
     """Found by Hypothesis (then the property above wrongly required the fast path for it)."""
     line = encode_message(Deposit(account=AccountId('"'), amount=10))
-    assert line == b'{"account":"\\"","amount":10,"type":"deposit"}'
+    assert line == b'{"account":"\\"","amount":10,"request_id":0,"type":"deposit"}'
     assert decode_lines([line]) is None
     assert decode_message(line) == Deposit(account=AccountId('"'), amount=10)
 
@@ -349,6 +351,15 @@ def test_chunk_decoder_sees_a_key_missing_from_one_line_and_doubled_in_another()
     assert decode_message(no_kind) == decode_message(no_kind.decode())
     with pytest.raises(MessageError, match="duplicate key"):
         decode_message(two_kinds)
+
+
+def test_chunk_decoder_sees_a_request_id_missing_from_one_transfer_and_doubled_in_another() -> None:
+    no_id = b'{"account":"a","amount":5,"type":"withdraw"}'
+    two_ids = b'{"account":"a","amount":5,"request_id":3,"request_id":4,"type":"deposit"}'
+    assert decode_lines([no_id, two_ids]) is None
+    assert decode_message(no_id) == Withdraw(AccountId("a"), 5)  # omitted: 0, no id
+    with pytest.raises(MessageError, match="duplicate key"):
+        decode_message(two_ids)
 
 
 def test_canonical_lines_take_the_fast_path() -> None:

@@ -20,11 +20,19 @@ from tests.unit.validator_support import (
     deposit,
     funded_engine,
     sell,
+    state_without_seq,
 )
 from validator.engine import Engine
 from validator.engine.book import COMPACT_SLACK
 from validator.engine.instruments import Series
-from validator.engine.messages import Cancel, CancelReplace, ListSeries, Message, Withdraw
+from validator.engine.messages import (
+    Cancel,
+    CancelReplace,
+    Deposit,
+    ListSeries,
+    Message,
+    Withdraw,
+)
 from validator.engine.primitives import (
     AccountId,
     Cash,
@@ -435,6 +443,57 @@ def test_deposits_add_up_in_one_account_and_one_unit_moves_either_way() -> None:
     assert engine.counts()["accounts"] == accounts
     run(engine, Withdraw(AccountId("alice"), Cash(1)))
     assert engine.account("alice").cash == FUNDS + 5
+
+
+def _transfer(cls: type[Deposit] | type[Withdraw], account: str, amount: int, rid: int) -> Message:
+    return cls(AccountId(account), Cash(amount), OrderId(rid))
+
+
+def test_a_transfer_with_a_request_id_applies_once_and_its_copy_changes_nothing() -> None:
+    """Found by review: a withdrawal retried after an unknown outcome (a 504) applied twice.
+    With a request_id the second copy is rejected and changes nothing, the first deposit too
+    (it opens the account and records the id); without one every copy applies."""
+    engine = funded_engine()
+    for msg in (
+        _transfer(Deposit, "dave", 700, 1),  # opens the account
+        _transfer(Deposit, "alice", 50, 9),
+        _transfer(Withdraw, "alice", 30, 10),
+    ):
+        run(engine, msg)
+        before = state_without_seq(engine)
+        assert engine.apply(msg).reason is RejectReason.DUPLICATE_REQUEST_ID
+        assert state_without_seq(engine) == before
+    assert engine.account("dave").cash == 700
+    assert engine.account("alice").cash == FUNDS + 20
+    run(engine, deposit("alice", 5), deposit("alice", 5))  # request_id 0: no id, both apply
+    assert engine.account("alice").cash == FUNDS + 30
+
+
+def test_transfers_and_orders_share_the_accounts_client_ids() -> None:
+    engine = funded_engine()
+    run(engine, buy("alice", 4, 100, 5))
+    assert engine.apply(_transfer(Withdraw, "alice", 1, 4)).reason is (
+        RejectReason.DUPLICATE_REQUEST_ID
+    )
+    run(engine, _transfer(Deposit, "alice", 1, 5))
+    assert engine.apply(buy("alice", 5, 100, 5)).reason is RejectReason.DUPLICATE_ORDER_ID
+    # the ids stay used across a snapshot
+    restored = Engine.restore(engine.snapshot())
+    assert restored.apply(_transfer(Deposit, "alice", 1, 5)).reason is (
+        RejectReason.DUPLICATE_REQUEST_ID
+    )
+
+
+def test_a_refused_transfer_leaves_its_request_id_unused() -> None:
+    """Only an applied transfer uses its id: a withdrawal refused for funds may be sent again
+    with the same id once the funds are there, and then applies once."""
+    engine = funded_engine()
+    too_much = _transfer(Withdraw, "alice", FUNDS + 1, 77)
+    assert engine.apply(too_much).reason is RejectReason.INSUFFICIENT_FUNDS
+    assert engine.apply(_transfer(Deposit, "alice", 0, 78)).reason is RejectReason.BAD_AMOUNT
+    run(engine, deposit("alice", 1), too_much, _transfer(Deposit, "alice", 3, 78))
+    assert engine.account("alice").cash == 3
+    assert engine.apply(too_much).reason is RejectReason.DUPLICATE_REQUEST_ID
 
 
 def test_a_listing_with_strike_one_is_valid_and_a_lot_of_zero_is_not() -> None:

@@ -73,9 +73,10 @@ cancels = st.builds(Cancel, accounts, order_ids)
 replaces = st.builds(
     CancelReplace, accounts, order_ids, st.integers(13, 30).map(OrderId), prices, quantities
 )
+request_ids = st.one_of(st.just(OrderId(0)), order_ids)  # 0: none; else shared with orders
 cash_moves = st.one_of(
-    st.builds(Deposit, accounts, st.integers(-10, 5000).map(Cash)),
-    st.builds(Withdraw, accounts, st.integers(-10, 5000).map(Cash)),
+    st.builds(Deposit, accounts, st.integers(-10, 5000).map(Cash), request_ids),
+    st.builds(Withdraw, accounts, st.integers(-10, 5000).map(Cash), request_ids),
 )
 expiry_inputs = st.one_of(
     st.sampled_from(EXPIRIES).flatmap(

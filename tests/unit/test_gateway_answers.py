@@ -1,13 +1,16 @@
 """What a gateway tells a client whose write may still commit (504): an order's retry with the
-same client order id is refused as a duplicate, but a deposit or withdrawal carries no id and a
-second copy applies again. Found by review: the 504 told every client retrying was safe, and a
-withdrawal retried after one was applied twice."""
+same client order id is refused as a duplicate, and so is a transfer's with the same request_id,
+but a deposit or withdrawal without one (request_id 0 or absent) applies again. Found by review:
+the 504 told every client retrying was safe, and a withdrawal retried after one was applied
+twice."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from validator.node.gateway import unknown_answer
+from validator.node.gateway import Gateway, unknown_answer
 
 ORDER = {"type": "order", "account": "a", "order_id": 7}
 CANCEL = {"type": "cancel", "account": "a", "order_id": 7}
@@ -21,6 +24,9 @@ CANCEL = {"type": "cancel", "account": "a", "order_id": 7}
         ([{"type": "withdraw", "account": "a", "amount": 40}], False),
         ([ORDER, {"type": "deposit", "account": "a", "amount": 100}], False),
         (["not an object"], True),
+        ([{"type": "withdraw", "account": "a", "amount": 40, "request_id": 9}], True),
+        ([{"type": "deposit", "account": "a", "amount": 1, "request_id": 0}], False),
+        ([ORDER, {"type": "deposit", "account": "a", "amount": 1, "request_id": 3}], True),
     ],
 )
 def test_a_504_says_whether_a_retry_is_safe(items: list[object], safe: bool) -> None:
@@ -31,3 +37,39 @@ def test_a_504_says_whether_a_retry_is_safe(items: list[object], safe: bool) -> 
         assert "Retry with the same client order id" in answer["error"]
     else:
         assert "read the account from a node (GET /accounts/{id})" in answer["error"]
+
+
+class RecordingLog:
+    """Stands in for the sequencer (etcd is not what this checks): records what would be logged
+    and gives each call the next revision."""
+
+    def __init__(self) -> None:
+        self.logged: list[bytes] = []
+
+    async def submit(self, lines: list[bytes]) -> tuple[int, int]:
+        self.logged += lines
+        return len(self.logged), 0
+
+
+def test_a_gateway_answers_a_retried_transfer_with_a_request_id_from_memory() -> None:
+    """Like an order's retry: the same transfer with the same request_id is not logged again and
+    gets its first position; one without a request_id is logged each time (every copy applies);
+    another transfer reusing the id with other content is logged for the engine to refuse."""
+    log = RecordingLog()
+    gateway = Gateway(log, "s1")  # type: ignore[arg-type]
+    withdraw = {"type": "withdraw", "account": "a", "amount": 40, "request_id": 9}
+    plain = {"type": "deposit", "account": "a", "amount": 1}
+
+    async def run() -> None:
+        first = await gateway.accept([withdraw])
+        again = await gateway.accept([dict(withdraw)])
+        assert first[0]["duplicate"] is False
+        assert again[0] == {"rev": first[0]["rev"], "pos": first[0]["pos"], "duplicate": True}
+        assert len(log.logged) == 1
+        await gateway.accept([plain])
+        await gateway.accept([plain])
+        assert len(log.logged) == 3
+        await gateway.accept([{**withdraw, "amount": 41}])
+        assert len(log.logged) == 4
+
+    asyncio.run(run())

@@ -22,6 +22,7 @@ from validator.engine.accounts import MAX_ID_RANGES
 from validator.engine.messages import (
     Cancel,
     CancelReplace,
+    Deposit,
     Expire,
     ListSeries,
     Message,
@@ -265,3 +266,28 @@ def test_an_id_that_would_start_one_range_too_many_is_rejected(engine: Engine) -
     accepted(engine.apply(replace("m", top + 1, top + 10, 5, 1)))  # so one more may start
     rejected(engine, ioc(top + 20), RejectReason.TOO_MANY_ORDER_ID_GAPS)
     rejected(engine, ioc(4), RejectReason.DUPLICATE_ORDER_ID)  # a used id is still that first
+
+
+def test_a_transfer_reusing_a_client_id_is_rejected_and_so_is_one_past_the_gap_limit(
+    engine: Engine,
+) -> None:
+    """A deposit's or withdrawal's request_id is one of the account's client ids, like an order
+    id: a used one is refused (``duplicate_request_id``), and past MAX_ID_RANGES separate ranges
+    an id that would start another is refused too (``too_many_order_id_gaps``)."""
+    engine.apply(deposit("t", 10**6))
+    accepted(engine.apply(Deposit(AccountId("t"), Cash(1), OrderId(5))))
+    rejected(
+        engine, Deposit(AccountId("t"), Cash(1), OrderId(5)), RejectReason.DUPLICATE_REQUEST_ID
+    )
+    rejected(
+        engine, Withdraw(AccountId("t"), Cash(1), OrderId(5)), RejectReason.DUPLICATE_REQUEST_ID
+    )
+    for k in range(2, MAX_ID_RANGES + 1):  # 5 is one range; 10, 20, ... make MAX of them
+        accepted(engine.apply(Withdraw(AccountId("t"), Cash(1), OrderId(10 * k))))
+    rejected(
+        engine, Deposit(AccountId("t"), Cash(1), OrderId(-3)), RejectReason.TOO_MANY_ORDER_ID_GAPS
+    )
+    rejected(
+        engine, Withdraw(AccountId("t"), Cash(1), OrderId(7)), RejectReason.TOO_MANY_ORDER_ID_GAPS
+    )
+    accepted(engine.apply(Withdraw(AccountId("t"), Cash(1), OrderId(6))))  # next to 5: it goes

@@ -26,9 +26,10 @@ Two decoders accept exactly the same lines and build the same messages:
   control character, and a key is a string immediately followed by ``:`` while a string value
   never is; so ``":`` occurs exactly once per key, and each line's count of it must equal its
   class's number of fields plus one (``type``), with the optional keys (``kind`` of an order,
-  ``cap`` of a listing) present on every line of those classes: then every key appears exactly
-  once. Anything else - a malformed line, escapes, non-ASCII text, whitespace, an omitted
-  optional field - goes to the reference, which accepts it or names the problem.
+  ``cap`` of a listing, ``request_id`` of a transfer) present on every line of those classes:
+  then every key appears exactly once. Anything else - a malformed line, escapes, non-ASCII
+  text, whitespace, an omitted optional field - goes to the reference, which accepts it or names
+  the problem.
   ``tests/unit/test_codec.py`` checks the two against each other on generated lines.
 """
 
@@ -261,6 +262,22 @@ _PLAIN = bytes(b for b in range(0x21, 0x7F) if b != ord("\\"))
 """Bytes of plain text: printable ASCII but space and backslash (see the module doc)."""
 _KEYS: dict[type[Any], int] = {cls: len(cls.__struct_fields__) + 1 for cls in MESSAGES}
 """Keys of a line of each class with every field present: its fields and ``type``."""
+_OPTIONAL: dict[type[Any], tuple[bytes, ...]] = {
+    cls: tuple(
+        f'"{f.name}":'.encode()
+        for f in msgspec.structs.fields(cls)
+        if f.default is not msgspec.NODEFAULT
+    )
+    for cls in MESSAGES
+}
+"""The keys of each class's optional fields, as they open on a line (``"kind":``)."""
+_OPTIONAL_KEYS: dict[bytes, tuple[type[Any], ...]] = {
+    key: tuple(cls for cls in MESSAGES if key in _OPTIONAL[cls])
+    for key in sorted({key for keys in _OPTIONAL.values() for key in keys})
+}
+"""Each optional key and the classes that have it."""
+if any(len(keys) > 1 for keys in _OPTIONAL.values()):  # pragma: no cover - a future message
+    raise AssertionError("decode_message checks at most one optional key per class")
 _FAST_LINE = msgspec.json.Decoder(Message)
 _FAST_LINES = msgspec.json.Decoder(list[Message])
 
@@ -274,11 +291,8 @@ def decode_message(line: str | bytes) -> Message:
             pass
         else:
             cls = msg.__class__
-            if (
-                line.count(b'":') == _KEYS[cls]
-                and (cls is not NewOrder or b'"kind":' in line)
-                and (cls is not ListSeries or b'"cap":' in line)
-            ):
+            optional = _OPTIONAL[cls]  # at most one key (checked at import)
+            if line.count(b'":') == _KEYS[cls] and (not optional or optional[0] in line):
                 return msg
     # Before the parser, which recurses (so would msgspec's above, where it failed for it): a
     # line nested this deep is refused the same way on every node, whatever its stack.
@@ -308,10 +322,9 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
         return None
     # Each line has exactly its class's number of keys, each required key at least once: so an
     # optional key appears at most once per line, and exactly once when the totals match.
-    if joined.count(b'"kind":') != classes.count(NewOrder):
-        return None
-    if joined.count(b'"cap":') != classes.count(ListSeries):
-        return None
+    for key, owners in _OPTIONAL_KEYS.items():
+        if joined.count(key) != sum(map(classes.count, owners)):
+            return None
     return msgs
 
 

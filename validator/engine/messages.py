@@ -60,18 +60,22 @@ class ListSeries(_Message, tag="list_series", frozen=True):
 
 
 class Deposit(_Message, tag="deposit", frozen=True):
-    """Credit cash to an account, opening it if new."""
+    """Credit cash to an account, opening it if new. A non-zero ``request_id`` makes it
+    idempotent: it is one of the account's client ids (shared with its order ids), used once,
+    so a second copy is rejected (``duplicate_request_id``); 0 means none (every copy applies)."""
 
     account: Annotated[AccountId, _TEXT]
     amount: Annotated[Cash, _INT64]
+    request_id: Annotated[OrderId, _INT64] = OrderId(0)
 
 
 class Withdraw(_Message, tag="withdraw", frozen=True):
     """Debit cash from an account; only cash not locked as collateral or reserved
-    for open orders can leave."""
+    for open orders can leave. ``request_id`` as for a deposit."""
 
     account: Annotated[AccountId, _TEXT]
     amount: Annotated[Cash, _INT64]
+    request_id: Annotated[OrderId, _INT64] = OrderId(0)
 
 
 class NewOrder(_Message, tag="order", frozen=True):

@@ -11,9 +11,11 @@ the engine rejects it (``duplicate_order_id``), so an order never trades twice.
 When etcd does not commit in time the answer is never a guess: 503 ``"outcome": "refused"`` when
 the write is guaranteed never to commit (no member received it, or its key was fenced), 504
 ``"outcome": "unknown"`` when it may still commit (no quorum could be reached even to fence it).
-Either way retrying an order with the same client order id is safe. A deposit or withdrawal
-carries no id: after a 504 (``"retry_safe": false``) its second copy would apply again, so the
-client reads the account before it sends it again.
+Either way retrying an order with the same client order id is safe, and so is retrying a deposit
+or withdrawal with the same ``request_id`` (one of the account's client ids, shared with its
+order ids: a second copy is rejected as ``duplicate_request_id``). A transfer sent without one
+(``request_id`` 0) has nothing a second copy could be refused by: after a 504 (``"retry_safe":
+false``) the client reads the account before it sends it again.
 
 While its site is **degraded** (``validator.node.sitewatch``: UPS on battery, clock
 unsynchronised, disk nearly full) the gateway takes no new orders (``order``, ``replace``): 503
@@ -32,7 +34,7 @@ from typing import Any
 
 from validator.engine.codec import decode_object, encode_message, loads_strict
 from validator.engine.errors import MessageError
-from validator.engine.messages import CancelReplace, Message, NewOrder
+from validator.engine.messages import CancelReplace, Deposit, Message, NewOrder, Withdraw
 from validator.node.errors import EtcdError, SiteDegradedError, WriteOutcomeUnknownError
 from validator.node.sequencer import Sequencer
 
@@ -42,24 +44,29 @@ UNAVAILABLE = (
 )
 UNKNOWN = (
     "outcome unknown: etcd did not confirm the write ({reason}) and it may still commit. "
-    "Retry with the same client order id: a second copy is rejected as duplicate_order_id."
+    "Retry with the same client order id (or a transfer's request_id): a second copy is "
+    "rejected as duplicate_order_id (duplicate_request_id)."
 )
 UNKNOWN_TRANSFER = (
     "outcome unknown: etcd did not confirm the write ({reason}) and it may still commit. "
-    "A deposit or withdrawal carries no id, so a second copy would apply again: read the "
-    "account from a node (GET /accounts/{{id}}) before sending it again; orders may be retried "
-    "with the same client order id."
+    "A deposit or withdrawal without a request_id carries nothing a second copy could be "
+    "refused by, so it would apply again: read the account from a node (GET /accounts/{{id}}) "
+    "before sending it again; orders may be retried with the same client order id, transfers "
+    "with the same request_id."
 )
-#: messages that carry no id a second copy could be refused by
-NOT_IDEMPOTENT = frozenset({"deposit", "withdraw"})
+#: messages whose second copy is refused only if they carry a non-zero ``request_id``
+TRANSFERS = frozenset({"deposit", "withdraw"})
 MAX_BATCH = 5_000
 
 
 def unknown_answer(items: Any, reason: object) -> dict[str, Any]:
     """The 504 body for a write that may still commit: whether a retry is safe depends on what
-    the request held (a retried order is refused as a duplicate; a deposit is applied again)."""
-    kinds = {item.get("type") for item in items if isinstance(item, dict)}
-    if kinds & NOT_IDEMPOTENT:
+    the request held (a retried order, or a transfer with a request_id, is refused as a
+    duplicate; a transfer without one is applied again)."""
+    if any(
+        isinstance(item, dict) and item.get("type") in TRANSFERS and not item.get("request_id")
+        for item in items
+    ):
         return {"error": UNKNOWN_TRANSFER.format(reason=reason), "outcome": "unknown",
                 "retry_safe": False}  # fmt: skip
     return {"error": UNKNOWN.format(reason=reason), "outcome": "unknown", "retry_safe": True}
@@ -70,6 +77,8 @@ def _dedup_key(msg: Message) -> tuple[str, int] | None:
         return (msg.account, msg.order_id)
     if isinstance(msg, CancelReplace):
         return (msg.account, msg.new_order_id)
+    if isinstance(msg, Deposit | Withdraw) and msg.request_id:
+        return (msg.account, msg.request_id)
     return None
 
 
