@@ -136,6 +136,18 @@ class BlockView:
 
     # ----------------------------------------------------------- selector
 
+    def genesis_bonds(self) -> int:
+        return self.once("genesis", lambda: self.reader.selector.genesis_bonds(self.block))
+
+    def benched_until(self) -> dict[str, int]:
+        """Validator (lower case) -> until when it is benched, for every registered validator."""
+        return self.once("benched", self._benched_until)
+
+    def _benched_until(self) -> dict[str, int]:
+        addresses = list(self.validators())
+        until = self.reader.selector.benched_until(addresses, self.block) if addresses else []
+        return {a.lower(): t for a, t in zip(addresses, until, strict=True)}
+
     def geography_policy(self) -> GeographyPolicy:
         return self.once("geo", lambda: self.reader.selector.geography_policy(self.block))
 

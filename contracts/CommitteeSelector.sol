@@ -23,11 +23,6 @@ import {SelectorGeography} from "./SelectorGeography.sol";
 contract CommitteeSelector is SelectorBase {
     /// @notice The geography extension this selector delegates to.
     address public immutable geography;
-    /// @notice Committee slots reserved in advance (per buffer) at most: a larger committee
-    ///         creates its further slots when first selected.
-    uint256 public constant MAX_RESERVED_MEMBERS = 256;
-    /// @dev The placeholder of a reserved committee slot (any non-zero word).
-    uint256 private constant RESERVED_SLOT = 1;
     /// @notice The stateless contract with the pure views of this selector's arithmetic (scores,
     ///         selection and class of given inputs), for verifiers.
     SelectionReference public immutable selectionReference;
@@ -51,6 +46,7 @@ contract CommitteeSelector is SelectorBase {
         selectionReference = reference_;
         _setDiversityPolicy(policy);
         _setGeographyPolicy(geoPolicy);
+        _bonds.reserved = true; // selection overwrites a non-zero word (see _committees)
     }
 
     /// @notice Every function this contract does not implement runs in the geography extension,
@@ -66,42 +62,6 @@ contract CommitteeSelector is SelectorBase {
             returndatacopy(0, 0, returndatasize())
             if iszero(ok) { revert(0, returndatasize()) }
             return(0, returndatasize())
-        }
-    }
-
-    // ---------------------------------------------------------------- policy
-
-    /// @notice The diversity policy in force.
-    function diversityPolicy() external view returns (RedundancyMath.DiversityPolicy memory) {
-        return _policy;
-    }
-
-    /// @notice Replaces the diversity policy (applies from the next selection).
-    /// @param policy committee size > 0; shares in basis points <= 10,000
-    function setDiversityPolicy(RedundancyMath.DiversityPolicy calldata policy) external onlyOwner {
-        _setDiversityPolicy(policy);
-    }
-
-    function _setDiversityPolicy(RedundancyMath.DiversityPolicy memory policy) private {
-        if (policy.committeeSize == 0) revert SelectorInvalidPolicy("committeeSize");
-        for (uint256 d = 0; d < RedundancyMath.DIMENSIONS; ++d) {
-            if (policy.rules[d].maxShareBps > 10_000) revert SelectorInvalidPolicy("maxShareBps");
-        }
-        _policy = policy;
-        emit DiversityPolicyUpdated(policy);
-        uint256 reserve = policy.committeeSize < MAX_RESERVED_MEMBERS ? policy.committeeSize : MAX_RESERVED_MEMBERS;
-        _reserveCommitteeSlots(_committees[0], reserve);
-        _reserveCommitteeSlots(_committees[1], reserve);
-    }
-
-    /// @dev Grows a committee buffer to `count` slots holding a placeholder (never read: the
-    ///      committee's length is kept apart), so that selection, which a keeper pays for and which
-    ///      may be an emergency, overwrites slots instead of creating them. The owner pays the
-    ///      creation once, when the committee size is set (the way Uniswap v3 pre-fills oracle
-    ///      observation slots).
-    function _reserveCommitteeSlots(uint256[] storage buffer, uint256 count) private {
-        for (uint256 i = buffer.length; i < count; ++i) {
-            buffer.push(RESERVED_SLOT);
         }
     }
 
@@ -128,11 +88,18 @@ contract CommitteeSelector is SelectorBase {
             byIndex ? registry.validatorRecordsIndexed(addrs) : registry.validatorRecords(addrs);
         (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records, byIndex);
         out = new RedundancyMath.Member[](records.length);
+        uint256[] memory bench = _bench;
+        // The bonding rule, read once: before the first committee every bond counts; after it,
+        // one at or below the first selection's count (founding), or bonded by `matured`.
+        uint256 founding = _epoch == 0 ? type(uint64).max : _bonds.genesis;
+        uint256 wait = _geo.minEpochSeconds;
+        uint256 matured = block.timestamp > wait ? block.timestamp - wait : 0;
         uint256 count;
         for (uint256 i = 0; i < records.length; ++i) {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
             FacilityEntry memory f = entries[facilityOf[i]];
-            if (!_eligible(rec, f)) continue;
+            if (!_attested(rec, f) || (rec.bondSeq > founding && rec.bondedAt > matured)) continue;
+            if (bench.length != 0 && _benchedUntil(bench, rec.validator) > block.timestamp) continue;
             out[count] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
             ++count;
         }
@@ -143,9 +110,15 @@ contract CommitteeSelector is SelectorBase {
         }
     }
 
-    /// @dev Eligible: registered with stake, node attested at its facility and not expired, and
-    ///      the facility fresh and not geography-flagged.
-    function _eligible(IRedundancyRegistry.ValidatorRecord memory rec, FacilityEntry memory f)
+    /// @dev Attested: registered with stake, node attested at its facility and not expired, and
+    ///      the facility fresh and not geography-flagged. A candidate must also be bonded long
+    ///      enough and not be benched (see {_candidates}): before the first committee every
+    ///      bond counts; after it, a validator bonded by the first selection, or for
+    ///      minEpochSeconds; and one whose ineligibility allowed an emergency selection sits out
+    ///      minEpochSeconds. So a member that makes itself ineligible to force a selection is
+    ///      out of the selections it forces, however it did, and cannot come back at once under
+    ///      a fresh address either (SECURITY.md, finding 18).
+    function _attested(IRedundancyRegistry.ValidatorRecord memory rec, FacilityEntry memory f)
         private
         view
         returns (bool)
@@ -153,6 +126,7 @@ contract CommitteeSelector is SelectorBase {
         return rec.stake != 0 && rec.nodeFacilityId == rec.facilityId && rec.nodeValidUntil > block.timestamp
             && f.eligible;
     }
+
 
     /// @dev The distinct facilities of the records (found through a hash table on the id's low
     ///      bits), fetched from the registry in one call, and which of them each record is at.
@@ -323,6 +297,10 @@ contract CommitteeSelector is SelectorBase {
         uint256 n = committee.length;
         _epoch = epoch;
         _epochStartedAt = uint40(block.timestamp);
+        uint64 bonds = registry.bondCount();
+        BondCounts memory counts = _bonds;
+        _bonds = BondCounts(bonds, counts.current, epoch == 1 ? bonds : counts.genesis, true);
+        if (ineligible != address(0)) _benchMember(ineligible);
         if (epoch & 1 == 0) _committeeLengthEven = uint32(n);
         else _committeeLengthOdd = uint32(n);
         address[] memory members = new address[](n);
@@ -339,20 +317,39 @@ contract CommitteeSelector is SelectorBase {
         }
         _committeeStake = total;
         RedundancyMath.Scores memory s = RedundancyMath.scores(committee);
-        emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest);
+        emit CommitteeSelected(epoch, members, stakes, total, s.score, s.weakest, uint40(block.timestamp));
         if (ineligible != address(0)) emit EmergencySelection(epoch, ineligible, started);
+    }
+
+    /// @dev Puts the member that allowed an emergency selection on the bench for minEpochSeconds,
+    ///      dropping the entries that have expired.
+    function _benchMember(address member) private {
+        uint256[] storage bench = _bench;
+        uint256 kept;
+        for (uint256 i = 0; i < bench.length; ++i) {
+            uint256 entry = bench[i];
+            if (entry >> 160 > block.timestamp) {
+                bench[kept] = entry;
+                ++kept;
+            }
+        }
+        while (bench.length > kept) bench.pop();
+        bench.push(uint256(uint160(member)) | ((block.timestamp + _geo.minEpochSeconds) << 160));
     }
 
     /// @notice The first member of the current committee that is no longer eligible (zero if
     ///         every member still is, or there is no committee): what lets a selection cut the
-    ///         epoch short.
+    ///         epoch short, and benches that member for minEpochSeconds. A member is no longer
+    ///         eligible when it is no longer attested, or when it has bonded again since its
+    ///         committee was selected (it left: it signs with nothing).
     function firstIneligibleMember() public view returns (address) {
         (,, address[] memory members,) = currentCommittee();
         // eligibility reads no domain: the cheaper indexed records will do
         IRedundancyRegistry.ValidatorRecord[] memory records = registry.validatorRecordsIndexed(members);
         (FacilityEntry[] memory entries, uint256[] memory facilityOf) = _facilities(records, true);
+        uint64 bonds = _bonds.current;
         for (uint256 i = 0; i < members.length; ++i) {
-            if (!_eligible(records[i], entries[facilityOf[i]])) return members[i];
+            if (!_attested(records[i], entries[facilityOf[i]]) || records[i].bondSeq > bonds) return members[i];
         }
         return address(0);
     }
@@ -367,31 +364,6 @@ contract CommitteeSelector is SelectorBase {
         return (_epoch, _epochStartedAt, members, stakes);
     }
 
-    /// @notice The committee of `epoch` as it was selected, if `epoch` is the current or the
-    ///         previous one (empty otherwise: epoch 0, not yet selected, or older than the
-    ///         previous), and the current epoch: what the ledger checks a batch by.
-    /// @param epoch the epoch
-    function committeeAt(uint64 epoch)
-        external
-        view
-        returns (uint64 current, address[] memory members, uint256[] memory stakes)
-    {
-        (members, stakes) = _committeeOf(epoch);
-        return (_epoch, members, stakes);
-    }
-
-    function _committeeOf(uint64 epoch) private view returns (address[] memory members, uint256[] memory stakes) {
-        if (epoch == 0 || epoch > _epoch || epoch + 1 < _epoch) return (members, stakes);
-        uint256[] storage stored = _committees[epoch & 1];
-        uint256 n = epoch & 1 == 0 ? _committeeLengthEven : _committeeLengthOdd;
-        members = new address[](n);
-        stakes = new uint256[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            uint256 packed = stored[i];
-            members[i] = address(uint160(packed));
-            stakes[i] = packed >> 160;
-        }
-    }
 
     /// @notice Total stake of the current committee, as selected.
     function committeeStake() external view returns (uint256) {

@@ -95,11 +95,16 @@ interface IRedundancyRegistry {
         bytes32 tpmAkCertificate;
     }
 
-    /// @notice A validator as stored.
+    /// @notice A validator as stored; bondedAt: when it registered (its stake has been bonded
+    ///         without a break since then: there is no partial withdrawal); bondSeq: which
+    ///         registration it was (1, 2, ... across the registry: {bondCount} orders bonds exactly,
+    ///         also within one block or one second).
     struct ValidatorView {
         bytes32 facilityId;
         address node;
         uint256 stake;
+        uint40 bondedAt;
+        uint64 bondSeq;
     }
 
     /// @notice Everything selection needs about one validator and its node, in one record.
@@ -111,6 +116,8 @@ interface IRedundancyRegistry {
         bytes32 nodeFacilityId;
         bytes32 hardwareDomainId;
         uint40 nodeValidUntil;
+        uint40 bondedAt;
+        uint64 bondSeq;
     }
 
     /// @notice What committee selection needs of a facility.
@@ -181,8 +188,16 @@ interface IRedundancyRegistry {
     event FacilityLocationUpdated(bytes32 indexed facilityId, int32 latitudeE6, int32 longitudeE6);
     /// @notice Emitted when an accepted hardware proof changes a node's facility or hardware domain.
     event NodeHardwareUpdated(address indexed node, bytes32 indexed facilityId, bytes32 hardwareDomainId);
-    /// @notice Emitted when a validator registers and bonds stake.
-    event ValidatorRegistered(address indexed validator, bytes32 indexed facilityId, address indexed node, uint256 stake);
+    /// @notice Emitted when a validator registers and bonds stake; bondedAt is the block's time,
+    ///         bondSeq the registration's number (see {ValidatorView}).
+    event ValidatorRegistered(
+        address indexed validator,
+        bytes32 indexed facilityId,
+        address indexed node,
+        uint256 stake,
+        uint40 bondedAt,
+        uint64 bondSeq
+    );
     /// @notice Emitted when a validator adds stake.
     event ValidatorStakeIncreased(address indexed validator, uint256 added, uint256 total);
     /// @notice Emitted when a validator leaves and its stake is returned.
@@ -302,6 +317,9 @@ interface IRedundancyRegistry {
 
     /// @notice Every registered validator address.
     function validatorAddresses() external view returns (address[] memory);
+
+    /// @notice How many validator registrations there have been (the last one's bondSeq).
+    function bondCount() external view returns (uint64);
 
     /// @notice Validator and node records for the given addresses.
     function validatorRecords(address[] calldata validators) external view returns (ValidatorRecord[] memory);

@@ -92,6 +92,8 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         uint40 validUntil;
         uint64 bindingNonce; // validators registered on the node so far: a binding's nonce
         uint32 hardwareIndex; // hardwareDomainId interned (see _intern): in validUntil's slot
+        uint40 bondedAt; // when the node's current validator registered (same slot)
+        uint64 bondSeq; // which registration that was (same slot; see bondCount)
     }
 
     struct Validator {
@@ -111,6 +113,8 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     mapping(address validator => Validator) private _validators;
     address[] private _validatorList;
     mapping(address validator => uint256 indexPlusOne) private _validatorIndex;
+    /// @dev Validator registrations so far: each one's bondSeq.
+    uint64 private _bondCount;
     /// @dev Domain id -> its interned index (1, 2, ... in order of first use; 0 is the zero id,
     ///      "no domain"): one index per distinct id, never reused, so indices are equal exactly
     ///      when ids are. Selection compares domains only for equality, so it reads a facility's
@@ -581,13 +585,16 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
         bytes32 digest = _bindingDigest(ValidatorBinding(msg.sender, node, facilityId, nonce, deadline));
         address signer = _recoverSigner(digest, r, yParityAndS);
         if (signer != node) revert RegistryBindingNotSignedByNode(node, signer);
+        uint64 bondSeq = ++_bondCount;
         n.bindingNonce = nonce + 1;
+        n.bondedAt = uint40(block.timestamp);
+        n.bondSeq = bondSeq;
         ++f.validators;
         _validators[msg.sender] = Validator({facilityId: facilityId, node: node, stake: uint96(msg.value)});
         _nodeValidator[node] = msg.sender;
         _validatorList.push(msg.sender);
         _validatorIndex[msg.sender] = _validatorList.length;
-        emit ValidatorRegistered(msg.sender, facilityId, node, msg.value);
+        emit ValidatorRegistered(msg.sender, facilityId, node, msg.value, uint40(block.timestamp), bondSeq);
     }
 
     /// @notice The EIP-712 digest a node's key signs to let `binding.validator` register on it.
@@ -774,7 +781,14 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
     /// @param validator_ the validator address
     function validatorInfo(address validator_) external view returns (ValidatorView memory) {
         Validator storage v = _validators[validator_];
-        return ValidatorView({facilityId: v.facilityId, node: v.node, stake: v.stake});
+        Node storage n = _nodes[v.node];
+        return ValidatorView({
+            facilityId: v.facilityId,
+            node: v.node,
+            stake: v.stake,
+            bondedAt: n.bondedAt,
+            bondSeq: n.bondSeq
+        });
     }
 
     /// @notice Validator and node records for the given addresses (zero records for unknown ones).
@@ -791,7 +805,9 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
                 node: v.node,
                 nodeFacilityId: n.facilityId,
                 hardwareDomainId: n.hardwareDomainId,
-                nodeValidUntil: n.validUntil
+                nodeValidUntil: n.validUntil,
+                bondedAt: n.bondedAt,
+                bondSeq: n.bondSeq
             });
         }
     }
@@ -815,9 +831,16 @@ contract RedundancyRegistry is IRedundancyRegistry, EIP712Verifier, Ownable2Step
                 node: v.node,
                 nodeFacilityId: n.facilityId,
                 hardwareDomainId: bytes32(uint256(n.hardwareIndex)),
-                nodeValidUntil: n.validUntil
+                nodeValidUntil: n.validUntil,
+                bondedAt: n.bondedAt,
+                bondSeq: n.bondSeq
             });
         }
+    }
+
+    /// @notice How many validator registrations there have been (the last one's bondSeq).
+    function bondCount() external view returns (uint64) {
+        return _bondCount;
     }
 
     /// @notice Every registered validator address.

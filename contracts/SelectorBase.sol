@@ -85,6 +85,11 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         uint40 raisedAt;
     }
 
+    /// @notice Committee slots reserved in advance (per buffer) at most: a larger committee
+    ///         creates its further slots when first selected.
+    uint256 public constant MAX_RESERVED_MEMBERS = 256;
+    /// @dev The placeholder of a reserved committee slot (any non-zero word).
+    uint256 private constant RESERVED_SLOT = 1;
     /// @notice The RedundancyRegistry whose attested data selection reads.
     IRedundancyRegistry public immutable registry;
     bytes32 internal immutable _registryDomain;
@@ -112,6 +117,19 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     uint32 internal _committeeLengthEven;
     uint32 internal _committeeLengthOdd;
     uint256 internal _committeeStake;
+    /// @dev The registry's bondCount when the current, the previous and the first committee
+    ///      were selected (one word, written by every selection): a validator whose bondSeq is
+    ///      above an epoch's count bonded after its committee was selected (the ledger weighs it
+    ///      nothing for that epoch); one at or below the first count is a founding candidate,
+    ///      any later one waits minEpochSeconds (CommitteeSelector's bonding rule).
+    struct BondCounts {
+        uint64 current;
+        uint64 previous;
+        uint64 genesis;
+        bool reserved; // set at deployment, so that no selection writes the word from zero
+    }
+
+    BondCounts internal _bonds;
     /// @dev The committees of the current and the previous epoch as selected (address | stake
     ///      << 160), at key `epoch & 1`: the ledger checks the previous epoch's tail against its own
     ///      committee. Slots are never cleared: a selection overwrites a non-zero slot (5,000 gas
@@ -128,10 +146,22 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     ///      reserved in advance holds DISC_RESERVED (every entry expired: no disc).
     mapping(bytes32 facilityId => uint256[2]) internal _discs;
     mapping(bytes32 facilityId => GeoFlag) internal _flags;
+    /// @dev The bench: validators whose ineligibility allowed an emergency selection, each
+    ///      (address | until << 160), no candidate until `until` (minEpochSeconds after that
+    ///      selection): forcing a selection costs its trigger a minimum epoch out, however it made
+    ///      itself ineligible. Selection reads the whole list once (usually empty: one word);
+    ///      expired entries are dropped at the next emergency.
+    uint256[] internal _bench;
 
     /// @notice Emitted when a committee is selected for a new epoch.
     event CommitteeSelected(
-        uint64 indexed epoch, address[] members, uint256[] stakes, uint256 totalStake, uint32 score, uint8 weakest
+        uint64 indexed epoch,
+        address[] members,
+        uint256[] stakes,
+        uint256 totalStake,
+        uint32 score,
+        uint8 weakest,
+        uint40 startedAt
     );
     /// @notice Emitted, after CommitteeSelected, when a selection cut the previous epoch short
     ///         because `ineligibleMember` of its committee was no longer eligible (the emergency
@@ -236,6 +266,29 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         return block.chainid == _chainId ? _registryDomain : registry.domainSeparator();
     }
 
+    function _setDiversityPolicy(RedundancyMath.DiversityPolicy memory policy) internal {
+        if (policy.committeeSize == 0) revert SelectorInvalidPolicy("committeeSize");
+        for (uint256 d = 0; d < RedundancyMath.DIMENSIONS; ++d) {
+            if (policy.rules[d].maxShareBps > 10_000) revert SelectorInvalidPolicy("maxShareBps");
+        }
+        _policy = policy;
+        emit DiversityPolicyUpdated(policy);
+        uint256 reserve = policy.committeeSize < MAX_RESERVED_MEMBERS ? policy.committeeSize : MAX_RESERVED_MEMBERS;
+        _reserveCommitteeSlots(_committees[0], reserve);
+        _reserveCommitteeSlots(_committees[1], reserve);
+    }
+
+    /// @dev Grows a committee buffer to `count` slots holding a placeholder (never read: the
+    ///      committee's length is kept apart), so that selection, which a keeper pays for and which
+    ///      may be an emergency, overwrites slots instead of creating them. The owner pays the
+    ///      creation once, when the committee size is set (the way Uniswap v3 pre-fills oracle
+    ///      observation slots).
+    function _reserveCommitteeSlots(uint256[] storage buffer, uint256 count) private {
+        for (uint256 i = buffer.length; i < count; ++i) {
+            buffer.push(RESERVED_SLOT);
+        }
+    }
+
     function _setGeographyPolicy(GeographyPolicy memory policy) internal {
         if (policy.maxMeasurementAge == 0) revert SelectorInvalidPolicy("maxMeasurementAge");
         if (policy.maxAnchorAgeBlocks == 0 || policy.maxAnchorAgeBlocks > 256) {
@@ -258,6 +311,28 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         return GeographyPolicy(
             g.toleranceM, g.maxMeasurementAge, g.minEpochSeconds, g.maxAnchorAgeBlocks, g.minRttMicros, g.maxRttMicros
         );
+    }
+
+    /// @dev The committee of `epoch` as selected (empty unless it is the current or the previous).
+    function _committeeOf(uint64 epoch) internal view returns (address[] memory members, uint256[] memory stakes) {
+        if (epoch == 0 || epoch > _epoch || epoch + 1 < _epoch) return (members, stakes);
+        uint256[] storage stored = _committees[epoch & 1];
+        uint256 n = epoch & 1 == 0 ? _committeeLengthEven : _committeeLengthOdd;
+        members = new address[](n);
+        stakes = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 packed = stored[i];
+            members[i] = address(uint160(packed));
+            stakes[i] = packed >> 160;
+        }
+    }
+
+    /// @dev Until when `validator` is benched in `bench` (0 if it is not on it).
+    function _benchedUntil(uint256[] memory bench, address validator) internal pure returns (uint256) {
+        for (uint256 i = 0; i < bench.length; ++i) {
+            if (address(uint160(bench[i])) == validator) return bench[i] >> 160;
+        }
+        return 0;
     }
 
     function _pairKey(bytes32 lo, bytes32 hi) internal pure returns (bytes32 key) {

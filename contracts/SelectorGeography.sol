@@ -38,6 +38,17 @@ contract SelectorGeography is SelectorBase {
 
     // ---------------------------------------------------------------- policy
 
+    /// @notice The diversity policy in force.
+    function diversityPolicy() external view returns (RedundancyMath.DiversityPolicy memory) {
+        return _policy;
+    }
+
+    /// @notice Replaces the diversity policy (applies from the next selection).
+    /// @param policy committee size > 0; shares in basis points <= 10,000
+    function setDiversityPolicy(RedundancyMath.DiversityPolicy calldata policy) external onlyOwner delegated {
+        _setDiversityPolicy(policy);
+    }
+
     /// @notice Replaces the geography policy.
     /// @param policy see {GeographyPolicy}
     function setGeographyPolicy(GeographyPolicy calldata policy) external onlyOwner delegated {
@@ -47,6 +58,41 @@ contract SelectorGeography is SelectorBase {
     /// @notice The geography policy in force.
     function geographyPolicy() external view returns (GeographyPolicy memory) {
         return _geographyPolicy();
+    }
+
+    /// @notice The committee of `epoch` as it was selected and the registry's bondCount then,
+    ///         if `epoch` is the current or the previous one (empty and 0 otherwise: epoch 0, not
+    ///         yet selected, or older than the previous), and the current epoch: what the ledger
+    ///         checks a batch by (a signer whose bondSeq is above `bonds` bonded after the
+    ///         selection and weighs nothing).
+    /// @param epoch the epoch
+    function committeeAt(uint64 epoch)
+        external
+        view
+        returns (uint64 current, uint64 bonds, address[] memory members, uint256[] memory stakes)
+    {
+        (members, stakes) = _committeeOf(epoch);
+        current = _epoch;
+        if (members.length != 0) bonds = epoch == current ? _bonds.current : _bonds.previous;
+    }
+
+    /// @notice The registry's bondCount when the first committee was selected (0 before): a
+    ///         validator with a bondSeq at or below it is a candidate from the start; one bonded
+    ///         later becomes one minEpochSeconds after it bonded (the bonding rule).
+    function genesisBonds() external view returns (uint64) {
+        return _bonds.genesis;
+    }
+
+    /// @notice Until when each validator is benched (0: never, or not now if in the past): a
+    ///         validator whose ineligibility allowed an emergency selection is no candidate for
+    ///         minEpochSeconds after it.
+    /// @param validators the validator addresses
+    function benchedUntil(address[] calldata validators) external view returns (uint256[] memory until) {
+        uint256[] memory bench = _bench;
+        until = new uint256[](validators.length);
+        for (uint256 i = 0; i < validators.length; ++i) {
+            until[i] = _benchedUntil(bench, validators[i]);
+        }
     }
 
     /// @notice Fixes a landmark facility's true position (known to the owner, not claimed).

@@ -12,12 +12,13 @@ interface ICommitteeSource {
         view
         returns (uint64 epoch, uint40 startedAt, address[] memory members, uint256[] memory stakes);
 
-    /// @notice The committee of `epoch` as selected (empty unless `epoch` is the current or the
-    ///         previous one), and the current epoch.
+    /// @notice The committee of `epoch` as selected and the registry's bondCount at its selection
+    ///         (empty and 0 unless `epoch` is the current or the previous one), and the current
+    ///         epoch.
     function committeeAt(uint64 epoch)
         external
         view
-        returns (uint64 current, address[] memory members, uint256[] memory stakes);
+        returns (uint64 current, uint64 bonds, address[] memory members, uint256[] memory stakes);
 
     /// @notice The registry the committee was selected from.
     function registry() external view returns (IRedundancyRegistry);
@@ -29,10 +30,11 @@ interface ICommitteeSource {
 ///         accepted only with EIP-712 signatures of more than 2/3 of the stake of its own
 ///         epoch's committee (the committee the CommitteeSelector stored for that epoch), signed
 ///         by each member's node key as bound in the registry. Anyone holding a quorum may submit.
-///         A signer counts the smaller of its stake at selection and the stake it still has
-///         bonded in the registry now (zero once it has withdrawn), against the committee's total
-///         stake at selection: a member that withdraws mid-epoch, or withdraws and re-registers
-///         with less, cannot keep its selected signing weight (unbonding rule, SECURITY.md).
+///         A signer counts the smaller of its stake at selection and the stake it has kept
+///         bonded in the registry since its committee was selected (zero once it has withdrawn,
+///         even if it bonded again since: its bondSeq is then above the selection's), against the committee's total stake at selection: a member that
+///         withdraws mid-epoch cannot keep its selected signing weight, nor win it back by
+///         bonding again for the commit (unbonding rule, SECURITY.md findings 7 and 20).
 /// @dev Batches chain across epochs: the first sequence must follow the last committed one (no
 ///      gap, no overlap), and epochs never go back: a batch of an epoch older than the last
 ///      committed batch's is stale (once the new committee has committed, the old one cannot),
@@ -105,8 +107,8 @@ contract SettlementLedger is EIP712Verifier {
     error SettlementDuplicateSigner(address signer);
     /// @notice Signers are not sorted ascending.
     error SettlementSignersUnsorted(address previous, address signer);
-    /// @notice The signers' weight (each min(selected, bonded now)) is no more than 2/3 of the
-    ///         committee's stake at selection.
+    /// @notice The signers' weight (each min(selected, bonded since the selection)) is no more
+    ///         than 2/3 of the committee's stake at selection.
     error SettlementInsufficientStake(uint256 signedStake, uint256 totalStake);
 
     /// @param committee_ the CommitteeSelector whose current committee signs batches
@@ -115,12 +117,14 @@ contract SettlementLedger is EIP712Verifier {
     }
 
     /// @notice Commits a batch signed by more than 2/3 of its epoch's committee's stake, each
-    ///         signer weighed min(stake at selection, stake bonded now).
+    ///         signer weighed min(stake at selection, stake bonded without a break since the
+    ///         committee was selected).
     /// @param batch the batch
     /// @param signatures node signatures, sorted by recovered signer address ascending
     function commitBatch(Batch calldata batch, NodeSignature[] calldata signatures) external {
         uint64 epoch = batch.epoch;
-        (uint64 current, address[] memory members, uint256[] memory stakes) = committee.committeeAt(epoch);
+        (uint64 current, uint64 bonds, address[] memory members, uint256[] memory stakes) =
+            committee.committeeAt(epoch);
         if (current == 0) revert SettlementNoCommittee();
         if (epoch == 0 || epoch > current) revert SettlementUnknownEpoch(epoch, current);
         if (epoch < _lastEpoch) revert SettlementStaleCommittee(epoch, _lastEpoch);
@@ -148,7 +152,8 @@ contract SettlementLedger is EIP712Verifier {
             uint256 j = 0;
             while (j < records.length && records[j].node != signer) ++j;
             if (j == records.length) revert SettlementNotMember(signer);
-            uint256 bonded = records[j].stake;
+            // bonded again since its committee was selected: it left, and signs with nothing
+            uint256 bonded = records[j].bondSeq > bonds ? 0 : records[j].stake;
             signed += bonded < stakes[j] ? bonded : stakes[j];
             signers[i] = members[j];
         }

@@ -48,6 +48,8 @@ class ValidatorState:
     facility_id: bytes
     node: str
     stake: int
+    bonded_at: int = 0
+    bond_seq: int = 0
 
 
 @dataclass
@@ -68,6 +70,11 @@ class RebuiltState:
     #: facility -> (against, rtt) of its flag record
     flags: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     committee: Committee = field(default_factory=lambda: Committee(0, 0, [], []))
+    #: the registry's bond count so far, and when the first committee was selected (0 before)
+    bonds: int = 0
+    genesis_bonds: int = 0
+    #: validator -> until when it is benched (it allowed an emergency selection)
+    benched: dict[str, int] = field(default_factory=dict)
 
     # ------------------------------------------------------------ derived
 
@@ -145,6 +152,16 @@ class RebuiltState:
         domains.append(self.nodes.get(v.node, NodeState()).hardware_domain_id)
         return Member(address, stake, tuple(domains))
 
+    def bonded_long_enough(self, v: ValidatorState, now: int) -> bool:
+        """The bonding rule: anyone before the first committee; after it, a validator bonded by
+        the first selection, or for ``min_epoch_seconds``."""
+        wait = self.geography.min_epoch_seconds if self.geography else 0
+        return (
+            self.committee.epoch == 0
+            or v.bond_seq <= self.genesis_bonds
+            or v.bonded_at + wait <= now
+        )
+
     def candidates(self, now: int) -> list[Member]:
         out = []
         for address, v in self.validators.items():
@@ -152,6 +169,8 @@ class RebuiltState:
             if v.stake == 0 or node.facility_id != v.facility_id or node.valid_until <= now:
                 continue
             if self.stale(v.facility_id, now) or self.flagged(v.facility_id):
+                continue
+            if not self.bonded_long_enough(v, now) or self.benched.get(address, 0) > now:
                 continue
             out.append(self.member(address, v.stake))
         return out
@@ -237,8 +256,9 @@ def _node_hardware_updated(s: RebuiltState, a: dict[str, Any]) -> None:
 
 
 def _validator_registered(s: RebuiltState, a: dict[str, Any]) -> None:
+    s.bonds = int(a["bondSeq"])
     s.validators[str(a["validator"])] = ValidatorState(
-        bytes(a["facilityId"]), str(a["node"]), int(a["stake"])
+        bytes(a["facilityId"]), str(a["node"]), int(a["stake"]), int(a["bondedAt"]), s.bonds
     )
 
 
@@ -313,9 +333,18 @@ def _geography_flag_cleared(s: RebuiltState, a: dict[str, Any]) -> None:
 
 
 def _committee_selected(s: RebuiltState, a: dict[str, Any]) -> None:
+    started = int(a["startedAt"])
     s.committee = Committee(
-        int(a["epoch"]), 0, [str(m) for m in a["members"]], [int(x) for x in a["stakes"]]
+        int(a["epoch"]), started, [str(m) for m in a["members"]], [int(x) for x in a["stakes"]]
     )
+    if s.committee.epoch == 1:
+        s.genesis_bonds = s.bonds
+
+
+def _emergency_selection(s: RebuiltState, a: dict[str, Any]) -> None:
+    """After its CommitteeSelected: the member that allowed it is benched for a minimum epoch."""
+    wait = s.geography.min_epoch_seconds if s.geography else 0
+    s.benched[str(a["ineligibleMember"])] = s.committee.started_at + wait
 
 
 HANDLERS: dict[str, Handler] = {
@@ -342,6 +371,7 @@ HANDLERS: dict[str, Handler] = {
     "GeographyFlagged": _geography_flagged,
     "GeographyFlagCleared": _geography_flag_cleared,
     "CommitteeSelected": _committee_selected,
+    "EmergencySelection": _emergency_selection,
 }
 
 

@@ -125,6 +125,10 @@ class ValidatorInfo:
     facility_id: bytes
     node: str
     stake: int
+    #: when it registered: its stake has been bonded without a break since (0 if unknown)
+    bonded_at: int = 0
+    #: which registration that was (1, 2, ... across the registry; 0 if unknown)
+    bond_seq: int = 0
 
 
 @dataclass(frozen=True)
@@ -299,10 +303,22 @@ class RegistryClient(ContractClient):
 
     def validator_info(self, validator: str, block: BlockIdentifier = "latest") -> ValidatorInfo:
         fn = self.contract.functions.validatorInfo(to_checksum_address(validator))
-        facility_id, node, stake = self.tx.call(lambda: fn.call(block_identifier=block))
-        return ValidatorInfo(
-            to_checksum_address(validator), bytes(facility_id), str(node), int(stake)
+        facility_id, node, stake, bonded_at, bond_seq = self.tx.call(
+            lambda: fn.call(block_identifier=block)
         )
+        return ValidatorInfo(
+            to_checksum_address(validator),
+            bytes(facility_id),
+            str(node),
+            int(stake),
+            int(bonded_at),
+            int(bond_seq),
+        )
+
+    def bond_count(self, block: BlockIdentifier = "latest") -> int:
+        """How many validator registrations there have been (the last one's ``bond_seq``)."""
+        fn = self.contract.functions.bondCount()
+        return int(self.tx.call(lambda: fn.call(block_identifier=block)))
 
     def validator_addresses(self, block: BlockIdentifier = "latest") -> list[str]:
         fn = self.contract.functions.validatorAddresses()

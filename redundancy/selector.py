@@ -117,6 +117,8 @@ class Committee:
     started_at: int
     members: list[str]
     stakes: list[int]
+    #: the registry's bond count at its selection (``committee_at`` only; 0 where not read)
+    bonds: int = 0
 
 
 def member_abi(m: Member) -> tuple[str, int, list[bytes]]:
@@ -262,10 +264,25 @@ class SelectorClient(ContractClient):
         )
 
     def committee_at(self, epoch: int, block: BlockIdentifier = "latest") -> Committee:
-        """Epoch ``epoch``'s committee as selected, if it is the current or the previous epoch (no
-        members otherwise: only those two are kept); ``started_at`` is not kept and reads 0."""
-        _, members, stakes = self._view(self.contract.functions.committeeAt(epoch), block)
-        return Committee(epoch, 0, [str(m) for m in members], [int(s) for s in stakes])
+        """Epoch ``epoch``'s committee as selected and the registry's bond count at its selection,
+        if it is the current or the previous epoch (no members and 0 otherwise: only those two
+        are kept); ``started_at`` is not read and is 0."""
+        _, bonds, members, stakes = self._view(self.contract.functions.committeeAt(epoch), block)
+        return Committee(epoch, 0, [str(m) for m in members], [int(s) for s in stakes], int(bonds))
+
+    def genesis_bonds(self, block: BlockIdentifier = "latest") -> int:
+        """The registry's bond count when the first committee was selected (0 before): a
+        validator with a ``bond_seq`` at or below it is a candidate from the start, a later one
+        once bonded for ``min_epoch_seconds``."""
+        return int(self._view(self.contract.functions.genesisBonds(), block))
+
+    def benched_until(
+        self, validators: Sequence[str], block: BlockIdentifier = "latest"
+    ) -> list[int]:
+        """Until when each validator is benched: no candidate before that time, because its
+        ineligibility allowed an emergency selection (0: never benched)."""
+        fn = self.contract.functions.benchedUntil([to_checksum_address(v) for v in validators])
+        return [int(t) for t in self._view(fn, block)]
 
     def committee_members(self, block: BlockIdentifier = "latest") -> list[Member]:
         return [

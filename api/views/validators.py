@@ -14,12 +14,29 @@ from api.views.common import ZERO32, block_public, domain_public, hx
 from redundancy.domains import Dimension
 
 
-def _reasons(rec: ValidatorRecord, snap: BlockView) -> list[str]:
+def eligible_from(address: str, rec: ValidatorRecord, snap: BlockView) -> int:
+    """When the selector's bonding rule lets the validator in: at once if it bonded by the first
+    committee's selection (or none has been), else once bonded for the minimum epoch; and not
+    before its bench ends, if it forced an emergency selection."""
+    info, genesis = rec.info, snap.genesis_bonds()
+    start = info.bonded_at
+    if genesis and info.bond_seq > genesis:
+        start += snap.geography_policy().min_epoch_seconds
+    return max(start, snap.benched_until().get(address.lower(), 0))
+
+
+def _reasons(address: str, rec: ValidatorRecord, snap: BlockView) -> list[str]:
     """Why a validator is not eligible, from the same facts the selector reads."""
     info, node, now = rec.info, rec.node, snap.head.timestamp
     out = []
     if info.stake == 0:
         out.append("no stake")
+    else:
+        benched = snap.benched_until().get(address.lower(), 0)
+        if benched > now:
+            out.append(f"benched until {benched}: it allowed an emergency selection")
+        elif (start := eligible_from(address, rec, snap)) > now:
+            out.append(f"bonded too recently: eligible from {start} (bonded at {info.bonded_at})")
     facility = snap.facilities().get(info.facility_id)
     if facility is None:
         out.append("facility not registered")
@@ -41,12 +58,15 @@ def validator_public(address: str, rec: ValidatorRecord, snap: BlockView) -> Val
     committee = {a.lower() for a in snap.committee().members}
     node = rec.node
     is_eligible = address.lower() in eligible
-    reasons = [] if is_eligible else (_reasons(rec, snap) or ["not eligible"])
+    reasons = [] if is_eligible else (_reasons(address, rec, snap) or ["not eligible"])
     return ValidatorPublic(
         address=address,
         facility_id=hx(rec.info.facility_id),
         facility_name=names.facility(rec.info.facility_id),
         stake_wei=str(rec.info.stake),
+        bonded_at=rec.info.bonded_at,
+        bond_seq=rec.info.bond_seq,
+        eligible_from=eligible_from(address, rec, snap),
         eligible=is_eligible,
         ineligible_reasons=reasons,
         in_committee=address.lower() in committee,

@@ -79,7 +79,7 @@ def test_stale_facility_and_expired_node_are_not_eligible(
 
 
 def test_select_committee_stores_and_emits_it(
-    world: World, selector: SelectorClient, outsider: LocalAccount
+    world: World, selector: SelectorClient, outsider: LocalAccount, w3: Web3
 ) -> None:
     candidates = selector.eligible_candidates()
     expected = select_committee(candidates, DiversityPolicy(3))
@@ -93,6 +93,7 @@ def test_select_committee_stores_and_emits_it(
             "totalStake": 90 * ETH,
             "score": scores.score,
             "weakest": int(scores.weakest),
+            "startedAt": w3.eth.get_block(receipt["blockNumber"])["timestamp"],
         }
     ]
     committee = selector.current_committee()

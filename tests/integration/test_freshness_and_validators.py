@@ -70,16 +70,26 @@ def test_validator_registers_on_attested_node(
 ) -> None:
     _attest_node(registry, proofs, site, node_key.address, relayer)
     receipt = registry.register_validator(site.facility_id, node_key, STAKE, sender=validator)
+    mined_at = registry.w3.eth.get_block(receipt["blockNumber"])["timestamp"]
     assert registry.events_in(receipt, "ValidatorRegistered") == [
         {
             "validator": validator.address,
             "facilityId": site.facility_id,
             "node": node_key.address,
             "stake": STAKE,
+            "bondedAt": mined_at,
+            "bondSeq": 1,
         }
     ]
     info = registry.validator_info(validator.address)
-    assert (info.facility_id, info.node, info.stake) == (site.facility_id, node_key.address, STAKE)
+    assert (info.facility_id, info.node, info.stake, info.bonded_at, info.bond_seq) == (
+        site.facility_id,
+        node_key.address,
+        STAKE,
+        mined_at,
+        1,
+    )
+    assert registry.bond_count() == 1
     assert registry.validator_addresses() == [validator.address]
 
 

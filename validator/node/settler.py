@@ -135,13 +135,16 @@ class Settler:
         self.submissions: list[tuple[Batch, bool]] = []
 
     def committee(self) -> CommitteeView:
-        """The ledger's count: each member weighs min(stake at selection, stake bonded now)
-        against the committee's total at selection."""
+        """The ledger's count: each member weighs min(stake at selection, stake bonded without a
+        break since the selection: none if it bonded again since) against the committee's total
+        at selection."""
         c = self.selector.current_committee()
+        bonds = self.selector.committee_at(c.epoch).bonds  # kept while c is current or previous
         nodes: dict[str, int] = {}
         for m, selected in zip(c.members, c.stakes, strict=True):
             info = self.registry.validator_info(m)
-            nodes[info.node.lower()] = min(selected, info.stake)
+            bonded = 0 if info.bond_seq > bonds else info.stake
+            nodes[info.node.lower()] = min(selected, bonded)
         return CommitteeView(c.epoch, nodes, sum(c.stakes))
 
     async def sign(self, b: Boundary, epoch: int) -> Batch:

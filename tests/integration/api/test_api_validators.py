@@ -5,9 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi.testclient import TestClient
+from web3 import Web3
 
+from devnet.world import ValidatorSpec
 from redundancy.domains import hardware_domain
-from tests.integration.api.conftest import ETH, STALE_VALIDATOR, VALIDATORS
+from tests.integration.api.conftest import (
+    DAL1,
+    ETH,
+    STALE_VALIDATOR,
+    VALIDATORS,
+    ApiWorld,
+    wait_synced,
+)
+from tests.integration.conftest import advance_time
 
 
 def by_address(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -101,3 +111,36 @@ def test_stake_by_domain_adds_up_in_every_dimension(client: TestClient) -> None:
     )
     assert [r["dimension"] for r in body["policy"]["rules"]][:2] == ["facility", "metro"]
     assert body["policy"]["committee_size"] == 10
+
+
+def test_a_validator_bonded_after_the_first_committee_waits_a_minimum_epoch_and_says_so(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    """The bonding rule, as /validators shows it: a founding validator is eligible from its
+    bonding time; one registered after the first selection from bonding + the minimum epoch,
+    ineligible until then with the reason, and eligible once that time has come."""
+    world, registry = api_world.world, api_world.world.registry
+    advance_time(w3, 1)  # a later second than the first selection's
+    late = ValidatorSpec("v-late", "dal1", 3 * ETH, ("dell", "poweredge r760", "1.6"))
+    world.submit([world.hardware_proof(late)], api_world.relayer)
+    acct = late.account()
+    w3.provider.make_request("anvil_setBalance", [acct.address, hex(10 * ETH)])  # type: ignore[arg-type]
+    receipt = registry.register_validator(DAL1.facility_id, late.node(), late.stake, sender=acct)
+    bonded = w3.eth.get_block(receipt["blockNumber"])["timestamp"]
+    wait = api_world.selector.geography_policy().min_epoch_seconds
+    wait_synced(client, w3)
+    validators = by_address(client.get("/validators").json())
+    founder = validators[VALIDATORS[0].account().address]
+    assert founder["eligible_from"] == founder["bonded_at"] > 0
+    v = validators[acct.address]
+    assert (v["bonded_at"], v["eligible_from"], v["eligible"]) == (bonded, bonded + wait, False)
+    assert v["ineligible_reasons"] == [
+        f"bonded too recently: eligible from {bonded + wait} (bonded at {bonded})"
+    ]
+    assert acct.address not in {m.address for m in api_world.selector.eligible_candidates()}
+    advance_time(w3, wait)
+    world.refresh(api_world.relayer)
+    wait_synced(client, w3)
+    v = client.get(f"/validators/{acct.address}").json()["validator"]
+    assert (v["eligible"], v["ineligible_reasons"]) == (True, [])
+    assert acct.address in {m.address for m in api_world.selector.eligible_candidates()}
