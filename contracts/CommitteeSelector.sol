@@ -74,7 +74,7 @@ contract CommitteeSelector is SelectorBase {
 
     /// @notice Every validator eligible now, with its stake and domain per dimension.
     function eligibleCandidates() public view returns (RedundancyMath.Member[] memory) {
-        return _candidates(false);
+        return _candidates(false, true);
     }
 
     /// @dev The eligible validators; with `byIndex`, each domain but the facility's own is the
@@ -82,7 +82,7 @@ contract CommitteeSelector is SelectorBase {
     ///      0 for none), read from fewer storage words. Selection compares domains only for
     ///      equality (caps, distinct counts, shares, tolerance), so it selects the same committee
     ///      from either; the transaction reads indices, the views return ids.
-    function _candidates(bool byIndex) private view returns (RedundancyMath.Member[] memory out) {
+    function _candidates(bool byIndex, bool benchOut) private view returns (RedundancyMath.Member[] memory out) {
         address[] memory addrs = registry.validatorAddresses();
         IRedundancyRegistry.ValidatorRecord[] memory records =
             byIndex ? registry.validatorRecordsIndexed(addrs) : registry.validatorRecords(addrs);
@@ -99,7 +99,7 @@ contract CommitteeSelector is SelectorBase {
             IRedundancyRegistry.ValidatorRecord memory rec = records[i];
             FacilityEntry memory f = entries[facilityOf[i]];
             if (!_attested(rec, f) || (rec.bondSeq > founding && rec.bondedAt > matured)) continue;
-            if (bench.length != 0 && _benchedUntil(bench, rec.validator) > block.timestamp) continue;
+            if (benchOut && bench.length != 0 && _benchedUntil(bench, rec.validator) > block.timestamp) continue;
             out[count] = _member(rec.validator, rec.stake, f, rec.hardwareDomainId);
             ++count;
         }
@@ -288,10 +288,7 @@ contract CommitteeSelector is SelectorBase {
                 revert SelectorEpochTooYoung(_epoch, started, _geo.minEpochSeconds);
             }
         }
-        RedundancyMath.DiversityPolicy memory policy = _policy;
-        RedundancyMath.Member[] memory candidates = _candidates(true);
-        (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension) =
-            RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
+        (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension) = _select(true);
         if (failure != RedundancyMath.FAIL_NONE) revert SelectorPolicyUnmet(failure, dimension);
         epoch = _epoch + 1;
         uint256 n = committee.length;
@@ -300,7 +297,7 @@ contract CommitteeSelector is SelectorBase {
         uint64 bonds = registry.bondCount();
         BondCounts memory counts = _bonds;
         _bonds = BondCounts(bonds, counts.current, epoch == 1 ? bonds : counts.genesis, true);
-        if (ineligible != address(0)) _benchMember(ineligible);
+        if (ineligible != address(0) || _bench.length != 0) _updateBench(ineligible);
         if (epoch & 1 == 0) _committeeLengthEven = uint32(n);
         else _committeeLengthOdd = uint32(n);
         address[] memory members = new address[](n);
@@ -321,9 +318,32 @@ contract CommitteeSelector is SelectorBase {
         if (ineligible != address(0)) emit EmergencySelection(epoch, ineligible, started);
     }
 
-    /// @dev Puts the member that allowed an emergency selection on the bench for minEpochSeconds,
-    ///      dropping the entries that have expired.
-    function _benchMember(address member) private {
+    /// @dev Selection from the candidates off the bench; if the policy cannot be met without the
+    ///      benched ones, from every candidate: the bench exists to stop a churn, and must not
+    ///      keep a committee from healing (a site that failed briefly is benched, and may be the
+    ///      one a second failure needs).
+    function _select(bool byIndex)
+        private
+        view
+        returns (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension)
+    {
+        RedundancyMath.DiversityPolicy memory policy = _policy;
+        bool benchOut = true;
+        while (true) {
+            RedundancyMath.Member[] memory candidates = _candidates(byIndex, benchOut);
+            (committee, failure, dimension) =
+                RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
+            // met, or already every candidate, or nobody benched: this is the selection
+            if (failure == RedundancyMath.FAIL_NONE || !benchOut || _bench.length == 0) {
+                return (committee, failure, dimension);
+            }
+            benchOut = false;
+        }
+    }
+
+    /// @dev Drops the bench entries that have expired, and puts `member` (if any: the member
+    ///      that allowed this emergency selection) on it for minEpochSeconds.
+    function _updateBench(address member) private {
         uint256[] storage bench = _bench;
         uint256 kept;
         for (uint256 i = 0; i < bench.length; ++i) {
@@ -334,7 +354,9 @@ contract CommitteeSelector is SelectorBase {
             }
         }
         while (bench.length > kept) bench.pop();
-        bench.push(uint256(uint160(member)) | ((block.timestamp + _geo.minEpochSeconds) << 160));
+        if (member != address(0)) {
+            bench.push(uint256(uint160(member)) | ((block.timestamp + _geo.minEpochSeconds) << 160));
+        }
     }
 
     /// @notice The first member of the current committee that is no longer eligible (zero if
@@ -401,8 +423,6 @@ contract CommitteeSelector is SelectorBase {
         view
         returns (RedundancyMath.Member[] memory committee, uint8 failure, uint8 dimension)
     {
-        RedundancyMath.DiversityPolicy memory policy = _policy;
-        RedundancyMath.Member[] memory candidates = eligibleCandidates();
-        return RedundancyMath.select(candidates, policy, _storedGeo(candidates, policy), _storedRow);
+        return _select(false);
     }
 }

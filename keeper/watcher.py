@@ -85,6 +85,7 @@ class Keeper:
         score = s.current_scores(block).score if committee.epoch else -1
         policy = s.geography_policy(block)
         timestamp = int(self.w3.eth.get_block(block)["timestamp"])
+        emergency_open = committee.epoch == 0 or s.first_ineligible_member(block) is not None
         return Observation(
             block,
             timestamp,
@@ -95,6 +96,7 @@ class Keeper:
             preview,
             score,
             policy.min_epoch_seconds,
+            emergency_open,
         )
 
     # ------------------------------------------------------------------ one step

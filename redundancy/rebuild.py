@@ -18,7 +18,7 @@ from redundancy.events import Event
 from redundancy.geodesy import Disc, flag_holds, pair_bound, rtt_distance_bound_m
 from redundancy.registry import FreshnessPolicy
 from redundancy.scores import Member
-from redundancy.selection import DiversityPolicy, GeoFacts, pair_key
+from redundancy.selection import DiversityPolicy, GeoFacts, Selection, pair_key, select_committee
 from redundancy.selector import Committee, GeographyPolicy
 
 FACILITY_KINDS = (Kind.POWER, Kind.GEOGRAPHY, Kind.NETWORK, Kind.PROVIDER, Kind.HEALTH)
@@ -162,7 +162,9 @@ class RebuiltState:
             or v.bonded_at + wait <= now
         )
 
-    def candidates(self, now: int) -> list[Member]:
+    def candidates(self, now: int, bench_out: bool = True) -> list[Member]:
+        """The eligible validators; with ``bench_out`` False, the benched ones too (selection
+        falls back to them when the policy cannot be met without them)."""
         out = []
         for address, v in self.validators.items():
             node = self.nodes.get(v.node, NodeState())
@@ -170,10 +172,20 @@ class RebuiltState:
                 continue
             if self.stale(v.facility_id, now) or self.flagged(v.facility_id):
                 continue
-            if not self.bonded_long_enough(v, now) or self.benched.get(address, 0) > now:
+            if not self.bonded_long_enough(v, now):
+                continue
+            if bench_out and self.benched.get(address, 0) > now:
                 continue
             out.append(self.member(address, v.stake))
         return out
+
+    def select(self, now: int, policy: DiversityPolicy, geo: GeoFacts) -> Selection:
+        """The contract's selection: from the candidates off the bench, or, if the policy
+        cannot be met without the benched ones (and there are any), from every candidate."""
+        chosen = select_committee(self.candidates(now), policy, geo)
+        if not chosen.ok and any(until > now for until in self.benched.values()):
+            chosen = select_committee(self.candidates(now, bench_out=False), policy, geo)
+        return chosen
 
     def committee_members(self) -> list[Member]:
         return [

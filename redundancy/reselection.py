@@ -51,6 +51,11 @@ class Observation:
     current_score: int
     """The current committee's redundancy score (selected stakes, current domains)."""
     min_epoch_seconds: int
+    emergency_open: bool = True
+    """Whether the selector names a member no longer eligible (``firstIneligibleMember``): a
+    member can be out of the eligible set while the selector still counts it (the bonding rule
+    applies to candidates; a member is tested for its attestation and bond only), and then no
+    emergency selection is allowed."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,7 @@ def ineligible_members(members: Sequence[str], eligible: frozenset[str]) -> tupl
 
 def decide(o: Observation) -> Decision:
     """The decision for one observation."""
-    gone = ineligible_members(o.members, o.eligible)
+    gone = ineligible_members(o.members, o.eligible) if o.emergency_open else ()
     ok = o.preview.ok and bool(o.preview.members)
     score = compute_scores(o.preview.members).score if ok else -1
     if o.epoch == 0:

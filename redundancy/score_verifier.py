@@ -15,7 +15,7 @@ from redundancy.geodesy import distance_lower_bound_m, rtt_distance_bound_m
 from redundancy.rebuild import RebuiltState, rebuild
 from redundancy.registry import RegistryClient
 from redundancy.scores import Member, Scores, compute_scores
-from redundancy.selection import DiversityPolicy, GeoFacts, classify, select_committee
+from redundancy.selection import DiversityPolicy, GeoFacts, classify
 from redundancy.selector import SelectorClient
 
 
@@ -56,7 +56,7 @@ def compare(
     geo = state.geo_facts(now)
     out = _facility_comparisons(registry, state, block, now)
     out += _geography_comparisons(selector, state, block, now)
-    out += _selection_comparisons(selector, state, candidates, policy, geo, block)
+    out += _selection_comparisons(selector, state, candidates, policy, geo, block, now)
     members = state.committee_members()
     scores = compute_scores(members)
     klass = classify(members, candidates, policy, geo)
@@ -172,10 +172,11 @@ def _selection_comparisons(
     policy: DiversityPolicy,
     geo: GeoFacts,
     block: int,
+    now: int,
 ) -> list[Comparison]:
     """The eligible set, the selection preview and the stored committee."""
     onchain_candidates = selector.eligible_candidates(block)
-    ours = select_committee(candidates, policy, geo)
+    ours = state.select(now, policy, geo)
     theirs = selector.preview_selection(block)
     committee = selector.current_committee(block)
     rebuilt = state.committee

@@ -34,7 +34,10 @@ def _reasons(address: str, rec: ValidatorRecord, snap: BlockView) -> list[str]:
     else:
         benched = snap.benched_until().get(address.lower(), 0)
         if benched > now:
-            out.append(f"benched until {benched}: it allowed an emergency selection")
+            out.append(
+                f"benched until {benched}: it allowed an emergency selection (selected before"
+                " then only if the policy cannot be met without it)"
+            )
         elif (start := eligible_from(address, rec, snap)) > now:
             out.append(f"bonded too recently: eligible from {start} (bonded at {info.bonded_at})")
     facility = snap.facilities().get(info.facility_id)

@@ -12,15 +12,17 @@ from web3 import Web3
 from devnet.world import FUNDING, FacilitySpec, ValidatorSpec, World, build
 from redundancy import score_verifier
 from redundancy.batches import Batch
-from redundancy.domains import Kind, hardware_domain
+from redundancy.domains import Dimension, Kind, hardware_domain
 from redundancy.eip712 import Signer
 from redundancy.errors import ContractRevertError
 from redundancy.ledger import SettlementClient
 from redundancy.proofs import SignedProof, make_proof, subject_for_node
 from redundancy.registry import RegistryClient
-from redundancy.selection import DiversityPolicy
+from redundancy.selection import DimensionRule, DiversityPolicy
 from redundancy.selector import GeographyPolicy, SelectorClient
 from tests.integration.conftest import advance_time
+from tests.integration.test_committee import SITES as COMMITTEE_SITES
+from tests.integration.test_committee import VALIDATORS as COMMITTEE_VALIDATORS
 
 ETH = 10**18
 MIN_EPOCH = 3_600
@@ -222,3 +224,53 @@ def test_bonds_are_ordered_within_one_second(
         assert w3.eth.get_block("latest")["timestamp"] == at
     finally:
         w3.provider.make_request("anvil_removeBlockTimestampInterval", [])  # type: ignore[arg-type]
+
+
+def test_the_bench_gives_way_when_the_policy_needs_a_benched_site(
+    w3: Web3, registry: RegistryClient, owner: LocalAccount, outsider: LocalAccount
+) -> None:
+    """Found by review of the bench: a site whose heartbeat lapsed briefly was benched by the
+    emergency selection that followed, and when a second site died within the minimum epoch the
+    policy (three countries) could not be met without it: the dead member stayed in and its
+    stake held back the quorum. Selection now falls back to the benched candidates when the
+    policy cannot be met without them."""
+    world = build(w3, registry, owner, COMMITTEE_SITES, COMMITTEE_VALIDATORS)
+    three_countries = DiversityPolicy(
+        3,
+        rules=tuple(
+            DimensionRule(min_distinct=3) if d == Dimension.COUNTRY else DimensionRule()
+            for d in Dimension
+        ),
+    )
+    selector, _ = SelectorClient.deploy(
+        w3, owner, registry.address, three_countries, GeographyPolicy(min_epoch_seconds=MIN_EPOCH)
+    )
+    selector.select_committee(sender=owner)
+    par, lon, nyc, sgp = (v.account().address for v in COMMITTEE_VALIDATORS)
+    assert selector.current_committee().members == [par, lon, nyc]
+
+    def beats_but(dead: str) -> None:
+        world.submit(
+            [
+                p
+                for s in COMMITTEE_SITES
+                if s.name != dead
+                for p in world.facility_proofs(s, [Kind.HEALTH])
+            ],
+            owner,
+        )
+
+    advance_time(w3, 121)  # par1 misses its heartbeats: an emergency selection takes sgp1 in
+    beats_but("par1")
+    selector.select_committee(sender=outsider)
+    assert selector.current_committee().members == [lon, nyc, sgp]
+    world.submit(world.facility_proofs(COMMITTEE_SITES[0], [Kind.HEALTH]), owner)  # par1 is back
+    assert par not in {m.address for m in selector.eligible_candidates()}  # benched
+    advance_time(w3, 600)  # lon1 dies within the minimum epoch
+    beats_but("lon1")
+    assert selector.first_ineligible_member() == lon
+    assert [m.address for m in selector.preview_selection().members] == [par, nyc, sgp]
+    selector.select_committee(sender=outsider)
+    assert selector.current_committee().members == [par, nyc, sgp]
+    report = score_verifier.compare(registry, selector, 0, w3.eth.block_number)
+    assert report.ok, [c for c in report.comparisons if not c.ok]

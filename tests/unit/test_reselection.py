@@ -26,6 +26,7 @@ def observe(
     epoch: int = 1,
     failure: Failure = Failure.NONE,
     timestamp: int = 1_000,
+    emergency_open: bool = True,
 ) -> Observation:
     return Observation(
         block=10,
@@ -37,6 +38,7 @@ def observe(
         preview=Selection(preview, failure, Dimension.FACILITY),
         current_score=compute_scores(members).score if members else -1,
         min_epoch_seconds=3_600,
+        emergency_open=emergency_open,
     )
 
 
@@ -51,6 +53,16 @@ def test_ineligible_member_is_due_at_once_and_named() -> None:
         A.address.upper().replace("0X", "0x"),
     )
     assert d.due(901)  # long before the epoch is an hour old
+
+
+def test_a_member_out_of_the_eligible_set_is_no_emergency_unless_the_selector_names_one() -> None:
+    """Found by review: after the owner raises the minimum epoch, members bonded after the first
+    committee drop out of the candidates (the bonding rule) while the selector, which tests a
+    member for its attestation and bond only, allows no emergency: every keeper reported one
+    each block and had its selection refused at estimation. The keeper follows the selector."""
+    d = decide(observe((A, B, C), (B, C, D), (B, C, D), emergency_open=False))
+    assert (d.reason, d.ineligible) == (Reason.NONE, ())  # as good as the current one
+    assert not d.due(901)
 
 
 def test_better_committee_waits_for_the_epoch_age() -> None:

@@ -138,11 +138,12 @@ class Settler:
         """The ledger's count: each member weighs min(stake at selection, stake bonded without a
         break since the selection: none if it bonded again since) against the committee's total
         at selection."""
-        c = self.selector.current_committee()
-        bonds = self.selector.committee_at(c.epoch).bonds  # kept while c is current or previous
+        block = self.selector.w3.eth.block_number  # every read at one block
+        c = self.selector.current_committee(block)
+        bonds = self.selector.committee_at(c.epoch, block).bonds
         nodes: dict[str, int] = {}
         for m, selected in zip(c.members, c.stakes, strict=True):
-            info = self.registry.validator_info(m)
+            info = self.registry.validator_info(m, block)
             bonded = 0 if info.bond_seq > bonds else info.stake
             nodes[info.node.lower()] = min(selected, bonded)
         return CommitteeView(c.epoch, nodes, sum(c.stakes))
