@@ -173,4 +173,7 @@ class BlockView:
 
     def verifier(self) -> Verifier:
         """A verifier per block: its certificate cache may remember a certificate as missing."""
-        return self.once("verifier", lambda: Verifier(self.reader.w3, self.reader.deployment))
+        return self.once(
+            "verifier",
+            lambda: Verifier(self.reader.w3, self.reader.deployment, at_block=self.block),
+        )

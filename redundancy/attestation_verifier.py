@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from web3 import Web3
+from web3.types import BlockIdentifier
 
 from redundancy.chain import connect
 from redundancy.checks import CheckResult
@@ -81,10 +82,17 @@ class Verifier:
     """Fetches what each proof's checks need from the chain, with caches per run."""
 
     def __init__(
-        self, w3: Web3, deployment: Deployment, manufacturer_cas: frozenset[bytes] = frozenset()
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        manufacturer_cas: frozenset[bytes] = frozenset(),
+        at_block: int | None = None,
     ) -> None:
         self.w3 = w3
         self.deployment = deployment
+        self.at_block = at_block
+        """Certificates are looked up as published up to this block (None: the latest): an
+        answer labelled with a block must not count a certificate published after it."""
         self.manufacturer_cas = manufacturer_cas | {
             bytes.fromhex(p) for p in deployment.tpm_manufacturer_cas
         }
@@ -93,7 +101,10 @@ class Verifier:
         self.certificates = CertificateStore(self._fetch_certificate)
 
     def _fetch_certificate(self, sha256_hash: bytes) -> bytes | None:
-        found = self.registry.find_certificate(sha256_hash, from_block=self.deployment.deploy_block)
+        to_block: BlockIdentifier = "latest" if self.at_block is None else self.at_block
+        found = self.registry.find_certificate(
+            sha256_hash, from_block=self.deployment.deploy_block, to_block=to_block
+        )
         return found[1] if found else None
 
     def _block(self, number: int) -> tuple[bytes, int] | None:
