@@ -1,6 +1,8 @@
 """Canonical line format of the input log and of results: one JSON object per line.
 
-Canonical means: keys sorted, no whitespace, ASCII only, every field present.
+Canonical means: keys sorted, no whitespace, ASCII only, every field present but a transfer's
+``request_id`` when it is 0 (left out, so that a transfer without an id is the line it was before
+the field existed).
 ``decode_message`` accepts any JSON object with the right fields and types (a
 field with a default may be omitted); ``encode_message`` always writes the
 canonical form, so ``encode(decode(line))`` is the line's canonical twin.
@@ -27,7 +29,8 @@ Two decoders accept exactly the same lines and build the same messages:
   never is; so ``":`` occurs exactly once per key, and each line's count of it must equal its
   class's number of fields plus one (``type``), with the optional keys (``kind`` of an order,
   ``cap`` of a listing, ``request_id`` of a transfer) present on every line of those classes:
-  then every key appears exactly once. Anything else - a malformed line, escapes, non-ASCII
+  then every key appears exactly once (a transfer's line holds ``request_id`` or has one key
+  fewer: it is checked line by line). Anything else - a malformed line, escapes, non-ASCII
   text, whitespace, an omitted optional field - goes to the reference, which accepts it or names
   the problem.
   ``tests/unit/test_codec.py`` checks the two against each other on generated lines.
@@ -91,7 +94,7 @@ def _kind(annotation: Any) -> int | type[Enum]:
 class _Field:
     """How to read and write one field of one message class."""
 
-    __slots__ = ("kind", "members", "name", "names", "optional")
+    __slots__ = ("default", "kind", "members", "name", "names", "omit", "optional")
 
     def __init__(self, field: msgspec.structs.FieldInfo) -> None:
         self.name = field.name
@@ -102,6 +105,9 @@ class _Field:
             self.members = {member.value: member for member in spec}
         self.names = ", ".join(sorted(self.members))
         self.optional = field.default is not msgspec.NODEFAULT
+        self.default: object = field.default
+        self.omit = False
+        """Left out of the canonical line at its default (set by the class's codec)."""
 
     def parse(self, value: object) -> object:
         """The field's value from JSON, or ``MessageError`` naming the field."""
@@ -135,6 +141,8 @@ class _Codec:
         self.cls = cls
         self.tag = tag
         self.fields = tuple(_Field(field) for field in msgspec.structs.fields(cls))
+        for field in self.fields:
+            field.omit = field.optional and bool(cls.__struct_config__.omit_defaults)
         self.required = {field.name for field in self.fields if not field.optional} | {"type"}
         self.allowed = {field.name for field in self.fields} | {"type"}
         # Canonical output: keys sorted, "type" among them.
@@ -206,6 +214,8 @@ class _Codec:
                 parts.append(key + '"' + self.tag + '"')
                 continue
             value = getattr(msg, field.name)
+            if field.omit and value == field.default:
+                continue
             if field.kind == _STR:
                 parts.append(key + _quote(value))
             elif field.kind == _INT:
@@ -271,9 +281,17 @@ _OPTIONAL: dict[type[Any], tuple[bytes, ...]] = {
     for cls in MESSAGES
 }
 """The keys of each class's optional fields, as they open on a line (``"kind":``)."""
+_OMITTED: dict[type[Any], bytes] = {
+    cls: _OPTIONAL[cls][0] for cls in MESSAGES if cls.__struct_config__.omit_defaults
+}
+"""Classes whose optional key is left out at its default, and that key."""
+if any(len(_OPTIONAL[cls]) != 1 for cls in _OMITTED):  # pragma: no cover - a future message
+    raise AssertionError("an omit-defaults message has exactly one optional field")
 _OPTIONAL_KEYS: dict[bytes, tuple[type[Any], ...]] = {
     key: tuple(cls for cls in MESSAGES if key in _OPTIONAL[cls])
-    for key in sorted({key for keys in _OPTIONAL.values() for key in keys})
+    for key in sorted(
+        {key for cls, keys in _OPTIONAL.items() if cls not in _OMITTED for key in keys}
+    )
 }
 """Each optional key and the classes that have it."""
 if any(len(keys) > 1 for keys in _OPTIONAL.values()):  # pragma: no cover - a future message
@@ -292,7 +310,9 @@ def decode_message(line: str | bytes) -> Message:
         else:
             cls = msg.__class__
             optional = _OPTIONAL[cls]  # at most one key (checked at import)
-            if line.count(b'":') == _KEYS[cls] and (not optional or optional[0] in line):
+            present = not optional or optional[0] in line
+            keys = _KEYS[cls] if present else _KEYS[cls] - 1
+            if line.count(b'":') == keys and (present or cls in _OMITTED):
                 return msg
     # Before the parser, which recurses (so would msgspec's above, where it failed for it): a
     # line nested this deep is refused the same way on every node, whatever its stack.
@@ -318,7 +338,13 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
     if len(msgs) != len(lines):  # a line held several objects, or none
         return None
     classes = list(map(type, msgs))
-    if list(map(bytes.count, lines, repeat(b'":'))) != list(map(_KEYS.__getitem__, classes)):
+    expected = list(map(_KEYS.__getitem__, classes))
+    if not _OMITTED.keys().isdisjoint(set(classes)):  # a transfer without an id: one key fewer
+        expected = [
+            keys - 1 if cls in _OMITTED and _OMITTED[cls] not in line else keys
+            for cls, keys, line in zip(classes, expected, lines, strict=True)
+        ]
+    if list(map(bytes.count, lines, repeat(b'":'))) != expected:
         return None
     # Each line has exactly its class's number of keys, each required key at least once: so an
     # optional key appears at most once per line, and exactly once when the totals match.

@@ -59,17 +59,19 @@ class ListSeries(_Message, tag="list_series", frozen=True):
     cap: Annotated[Price, _INT64] = Price(0)
 
 
-class Deposit(_Message, tag="deposit", frozen=True):
+class Deposit(_Message, tag="deposit", frozen=True, omit_defaults=True):
     """Credit cash to an account, opening it if new. A non-zero ``request_id`` makes it
     idempotent: it is one of the account's client ids (shared with its order ids), used once,
-    so a second copy is rejected (``duplicate_request_id``); 0 means none (every copy applies)."""
+    so a second copy is rejected (``duplicate_request_id``); 0 means none (every copy applies)
+    and is left out of the line (``omit_defaults``: a transfer without an id is the same bytes
+    as before the field existed, so nodes that predate it read it alike)."""
 
     account: Annotated[AccountId, _TEXT]
     amount: Annotated[Cash, _INT64]
     request_id: Annotated[OrderId, _INT64] = OrderId(0)
 
 
-class Withdraw(_Message, tag="withdraw", frozen=True):
+class Withdraw(_Message, tag="withdraw", frozen=True, omit_defaults=True):
     """Debit cash from an account; only cash not locked as collateral or reserved
     for open orders can leave. ``request_id`` as for a deposit."""
 
