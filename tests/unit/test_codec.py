@@ -516,3 +516,31 @@ def test_a_deeply_nested_line_is_an_error_in_a_node_process_not_a_crash(first: s
     )
     assert done.returncode == 0, (done.returncode, done.stderr[-500:])
     assert done.stdout.strip() == "refused"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # a request_id key on the line before its object (it used to set both lines' counts)
+        [
+            b'{"account":"a","amount":1,"type":"deposit"},{"request_id":5',
+            b'"account":"b","amount":1,"type":"deposit"}',
+        ],
+        [
+            b'{"account":"b","amount":3,"type":"withdraw"',
+            b'"request_id":5},{"account":"b","amount":3,"type":"withdraw"}',
+        ],
+        # a comma inside a string value used as the line break
+        [
+            b'{"amount":1,"type":"deposit","account":"x',
+            b'y"},{"account":"b","amount":2,"type":"deposit"}',
+        ],
+    ],
+)
+def test_the_chunk_decoder_refuses_lines_that_are_not_each_one_message(lines: list[bytes]) -> None:
+    """Found by review: the chunk decoder parsed the lines joined by commas, so lines that are
+    not whole objects (each refused by the reference) could join into valid elements."""
+    for line in lines:
+        with pytest.raises(MessageError):
+            decode_message(line)
+    assert decode_lines(lines) is None

@@ -285,6 +285,11 @@ _OMITTED: dict[type[Any], bytes] = {
     cls: _OPTIONAL[cls][0] for cls in MESSAGES if cls.__struct_config__.omit_defaults
 }
 """Classes whose optional key is left out at its default, and that key."""
+_OMITTED_FIELD: dict[type[Any], str] = {
+    cls: next(f.name for f in msgspec.structs.fields(cls) if f.default is not msgspec.NODEFAULT)
+    for cls in _OMITTED
+}
+"""The field each of those classes leaves out at its default."""
 if any(len(_OPTIONAL[cls]) != 1 for cls in _OMITTED):  # pragma: no cover - a future message
     raise AssertionError("an omit-defaults message has exactly one optional field")
 _OPTIONAL_KEYS: dict[bytes, tuple[type[Any], ...]] = {
@@ -326,13 +331,18 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
     (then decode them one by one with ``decode_message``, which accepts or explains each).
 
     One msgspec call per chunk: the lines as one JSON array. See the module doc for why the
-    key counts below, on plain text, rule out duplicate keys.
+    key counts below, on plain text, rule out duplicate keys. The lines are joined with a
+    newline before each comma: plain text holds none, and no JSON string can span one, so a
+    string cannot run from one line into the next (found by review: a comma inside a string
+    value used as the line break made two lines the reference refuses into valid elements).
+    With strings kept to their lines, each line's key count equal to its message's means each
+    line holds exactly its message: one holding less or more of the objects has fewer or more.
     """
     joined = b",".join(lines)
     if joined.translate(None, _PLAIN):
         return None
     try:
-        msgs: list[Message] = _FAST_LINES.decode(b"[" + joined + b"]")
+        msgs: list[Message] = _FAST_LINES.decode(b"[" + b"\n,".join(lines) + b"]")
     except (msgspec.MsgspecError, RecursionError):  # the lines one by one say which and why
         return None
     if len(msgs) != len(lines):  # a line held several objects, or none
@@ -340,9 +350,11 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
     classes = list(map(type, msgs))
     expected = list(map(_KEYS.__getitem__, classes))
     if not _OMITTED.keys().isdisjoint(set(classes)):  # a transfer without an id: one key fewer
+        # from the message, not from its line: a key on the line before its object must not
+        # change what the lines are expected to hold (found by review)
         expected = [
-            keys - 1 if cls in _OMITTED and _OMITTED[cls] not in line else keys
-            for cls, keys, line in zip(classes, expected, lines, strict=True)
+            keys - 1 if cls in _OMITTED and not getattr(msg, _OMITTED_FIELD[cls]) else keys
+            for cls, keys, msg in zip(classes, expected, msgs, strict=True)
         ]
     if list(map(bytes.count, lines, repeat(b'":'))) != expected:
         return None

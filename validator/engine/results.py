@@ -51,7 +51,7 @@ class RejectReason(Enum):
     """A settlement price arrived for an expiry that is already settled."""
     DUPLICATE_REQUEST_ID = "duplicate_request_id"
     """A deposit's or withdrawal's ``request_id`` is one the account has already used (for a
-    transfer or an order: they share the account's client ids): the transfer was applied once."""
+    transfer or an order: they share the account's client ids); nothing is applied."""
 
 
 class Fill(NamedTuple):
