@@ -290,6 +290,9 @@ _OMITTED_FIELD: dict[type[Any], str] = {
     for cls in _OMITTED
 }
 """The field each of those classes leaves out at its default."""
+_BASE_KEYS: dict[type[Any], int] = {cls: _KEYS[cls] - (cls in _OMITTED) for cls in MESSAGES}
+"""Keys of a line of each class as most are written: without a left-out field."""
+_OMITTED_KEYS = tuple(sorted(set(_OMITTED.values())))
 if any(len(_OPTIONAL[cls]) != 1 for cls in _OMITTED):  # pragma: no cover - a future message
     raise AssertionError("an omit-defaults message has exactly one optional field")
 _OPTIONAL_KEYS: dict[bytes, tuple[type[Any], ...]] = {
@@ -348,16 +351,19 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
     if len(msgs) != len(lines):  # a line held several objects, or none
         return None
     classes = list(map(type, msgs))
-    expected = list(map(_KEYS.__getitem__, classes))
-    if not _OMITTED.keys().isdisjoint(set(classes)):  # a transfer without an id: one key fewer
-        # from the message, not from its line: a key on the line before its object must not
-        # change what the lines are expected to hold (found by review)
+    counts = list(map(bytes.count, lines, repeat(b'":')))
+    # The common chunk: no transfer holds an id (no such key anywhere), every line its class's
+    # keys but that one. Otherwise each line's count is taken from its message, not from its
+    # line: a key on the line before its object must not move what a line is expected to hold.
+    if counts != list(map(_BASE_KEYS.__getitem__, classes)) or any(
+        key in joined for key in _OMITTED_KEYS
+    ):
         expected = [
-            keys - 1 if cls in _OMITTED and not getattr(msg, _OMITTED_FIELD[cls]) else keys
-            for cls, keys, msg in zip(classes, expected, msgs, strict=True)
+            _KEYS[cls] - (cls in _OMITTED and not getattr(msg, _OMITTED_FIELD[cls]))
+            for cls, msg in zip(classes, msgs, strict=True)
         ]
-    if list(map(bytes.count, lines, repeat(b'":'))) != expected:
-        return None
+        if counts != expected:
+            return None
     # Each line has exactly its class's number of keys, each required key at least once: so an
     # optional key appears at most once per line, and exactly once when the totals match.
     for key, owners in _OPTIONAL_KEYS.items():
