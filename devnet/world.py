@@ -106,8 +106,9 @@ class World:
     #: health bodies by facility name, in place of the minimal default (evidence version 2)
     health_bodies: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def enrol(self, spec: FacilitySpec, owner: LocalAccount) -> None:
-        """Register the facility with its CA pinned, and publish its CA and device certificates.
+    def enrol(self, spec: FacilitySpec, owner: LocalAccount, publish_device: bool = True) -> None:
+        """Register the facility with its CA pinned, and publish its CA and device certificates
+        (the device's only with ``publish_device``: a test may publish it later).
 
         The certificates are valid from the chain's clock (which the world's evidence is stamped
         with), not the wall clock: a test chain's clock may run ahead of or behind this machine's.
@@ -121,7 +122,8 @@ class World:
             spec.facility_id, spec.signer().address, fingerprint(ca), sender=owner
         )
         self.registry.publish_certificate(spec.facility_id, to_der(ca), sender=owner)
-        self.registry.publish_certificate(spec.facility_id, to_der(device), sender=owner)
+        if publish_device:
+            self.registry.publish_certificate(spec.facility_id, to_der(device), sender=owner)
         self.facilities[spec.name] = spec
         self.device_certs[spec.name] = device
 

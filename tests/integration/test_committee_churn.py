@@ -40,6 +40,19 @@ HONEST, MINORITY = VALIDATORS[:3], VALIDATORS[3:]
 ROOT = bytes.fromhex("ab" * 32)
 
 
+def _world(w3: Web3, registry: RegistryClient, owner: LocalAccount) -> tuple[World, SelectorClient]:
+    """The five sites and validators, and a selector of five with a one-hour minimum epoch."""
+    world = build(w3, registry, owner, SITES, VALIDATORS)
+    selector, _ = SelectorClient.deploy(
+        w3,
+        owner,
+        registry.address,
+        DiversityPolicy(5),
+        GeographyPolicy(min_epoch_seconds=MIN_EPOCH),
+    )
+    return world, selector
+
+
 def _add(world: World, owner: LocalAccount, spec: ValidatorSpec) -> None:
     """Attest a fresh node at the spec's facility and register a fresh validator on it."""
     world.submit([world.hardware_proof(spec)], owner)
@@ -55,14 +68,7 @@ def _add(world: World, owner: LocalAccount, spec: ValidatorSpec) -> None:
 def test_a_minority_that_leaves_cannot_come_back_in_the_selections_it_forces(
     w3: Web3, registry: RegistryClient, owner: LocalAccount, relayer: LocalAccount
 ) -> None:
-    world = build(w3, registry, owner, SITES, VALIDATORS)
-    selector, _ = SelectorClient.deploy(
-        w3,
-        owner,
-        registry.address,
-        DiversityPolicy(5),
-        GeographyPolicy(min_epoch_seconds=MIN_EPOCH),
-    )
+    world, selector = _world(w3, registry, owner)
     ledger, _ = SettlementClient.deploy(w3, owner, selector.address)
     selector.select_committee(sender=owner)
     assert len(selector.current_committee().members) == 5
@@ -150,14 +156,7 @@ def test_a_member_that_lapses_to_force_a_selection_is_benched_for_a_minimum_epoc
     follows, the node is attested again, and the member (bonded before the first committee)
     was a candidate again at once: two members alternating voided every batch. Now the member
     whose ineligibility allowed the selection is benched for a minimum epoch."""
-    world = build(w3, registry, owner, SITES, VALIDATORS)
-    selector, _ = SelectorClient.deploy(
-        w3,
-        owner,
-        registry.address,
-        DiversityPolicy(5),
-        GeographyPolicy(min_epoch_seconds=MIN_EPOCH),
-    )
+    world, selector = _world(w3, registry, owner)
     selector.select_committee(sender=owner)
     for v in MINORITY:
         address = v.account().address
@@ -191,14 +190,7 @@ def test_bonds_are_ordered_within_one_second(
     counted as founding, and a member re-bonding in its epoch's first second neither left nor
     lost its weight (chains with several blocks a second). The registry numbers bonds, and
     selection and the ledger compare those numbers."""
-    world = build(w3, registry, owner, SITES, VALIDATORS)
-    selector, _ = SelectorClient.deploy(
-        w3,
-        owner,
-        registry.address,
-        DiversityPolicy(5),
-        GeographyPolicy(min_epoch_seconds=MIN_EPOCH),
-    )
+    world, selector = _world(w3, registry, owner)
     at = int(w3.eth.get_block("latest")["timestamp"]) + 10
     w3.provider.make_request("anvil_setBlockTimestampInterval", [0])  # type: ignore[arg-type]
     w3.provider.make_request("evm_setNextBlockTimestamp", [at])  # type: ignore[arg-type]

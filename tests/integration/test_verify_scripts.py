@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from devnet.world import FacilitySpec, ValidatorSpec, World, build
 from redundancy import score_verifier
 from redundancy.attestation_verifier import Verifier
 from redundancy.deployment import Deployment, deploy
-from redundancy.devicecert import device_name, fingerprint, issue_device_cert, make_ca, to_der
+from redundancy.devicecert import to_der
 from redundancy.domains import Kind
 from redundancy.registry import FacilityInfo, RegistryClient
 from redundancy.selection import DiversityPolicy
@@ -271,22 +270,15 @@ def test_a_verification_at_a_block_counts_only_certificates_published_by_then(
     verifier at a block sees the certificates published by then."""
     w, w3 = setup.world, setup.world.registry.w3
     spec = FacilitySpec("bts1", "seps", "bratislava", "sk", 48_148_598, 17_107_748, "as2607", "dc")
-    start = dt.datetime.fromtimestamp(w.now(), dt.UTC)
-    ca = make_ca(spec.name, spec.ca_key(), now=start)
-    device = issue_device_cert(
-        ca, spec.ca_key(), spec.device_key().public_key(), device_name(spec.name), now=start
-    )
-    w.registry.register_facility(
-        spec.facility_id, spec.signer().address, fingerprint(ca), sender=owner
-    )
-    w.registry.publish_certificate(spec.facility_id, to_der(ca), sender=owner)
-    w.facilities[spec.name], w.device_certs[spec.name] = spec, device  # device not published yet
+    w.enrol(spec, owner, publish_device=False)
     receipt = w.registry.submit_attestations(
         w.facility_proofs(spec, [Kind.POWER]), sender=relayer
     ).receipt
     tx = receipt["transactionHash"].to_0x_hex()
     before = int(receipt["blockNumber"])
-    w.registry.publish_certificate(spec.facility_id, to_der(device), sender=owner)
+    w.registry.publish_certificate(
+        spec.facility_id, to_der(w.device_certs[spec.name]), sender=owner
+    )
 
     def checks(at_block: int | None) -> dict[str, bool]:
         (report,) = Verifier(w3, setup.deployment, at_block=at_block).verify_tx(tx)
