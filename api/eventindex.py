@@ -1,7 +1,7 @@
 """An incremental index of the registry's, selector's and settlement ledger's events, read once and
 extended block by block (in ranges of at most ``LOG_RANGE`` blocks): accepted proofs (with their
 position in the submission, from calldata), RTT measurements (one per end of each exchange),
-landmark discs, geography flags, landmarks, committed settlement batches, and the domain names
+geography flags, landmarks, committed settlement batches, and the domain names
 the evidence documents disclose.
 
 A reorg or an ``evm_revert`` (the tip the index stopped at is no longer on the chain) starts the
@@ -45,8 +45,7 @@ class ProofRecord(AcceptedProof):
 
 @dataclass(frozen=True, slots=True)
 class LatencyRecord:
-    """One end's accepted RTT measurement (LatencyReported), and the facilities the same call
-    flagged."""
+    """One end's accepted RTT measurement (LatencyReported)."""
 
     block: int
     log_index: int
@@ -56,12 +55,12 @@ class LatencyRecord:
     rtt_micros: int
     measured_at: int
     exchange_id: bytes
-    flagged: tuple[bytes, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class DiscRecord:
-    """A disc a two-sided measurement with a landmark proved (LandmarkDisc)."""
+    """A disc a two-sided measurement with a landmark proves: the pair's bound (derived from
+    both ends' LatencyReported, as the selector derives it from the pair's word)."""
 
     block: int
     facility_id: bytes
@@ -89,9 +88,10 @@ class _Log:
 
     proofs: list[ProofRecord] = field(default_factory=list)
     latencies: list[LatencyRecord] = field(default_factory=list)
-    discs: list[DiscRecord] = field(default_factory=list)
     batches: list[BatchRecord] = field(default_factory=list)
     landmark_events: list[Event] = field(default_factory=list)
+    #: GeographyFlagged and GeographyFlagCleared, in chain order
+    flag_events: list[Event] = field(default_factory=list)
     names: NameBook = field(default_factory=NameBook)
     tips: dict[int, str] = field(default_factory=dict)
     tip: int = -1
@@ -104,10 +104,11 @@ class IndexView:
     number: int
     proofs: list[ProofRecord]
     latencies: list[LatencyRecord]
-    discs: list[DiscRecord]
     landmarks: dict[bytes, tuple[int, int]]
     names: NameBook
     batches: list[BatchRecord] = field(default_factory=list)
+    #: facility -> what its standing flag record names (against), as of the block
+    flags: dict[bytes, bytes] = field(default_factory=dict)
 
 
 class EventIndex:
@@ -134,7 +135,6 @@ class EventIndex:
             log = self._sync(number, block_hash)
         end = bisect.bisect_right(log.proofs, (number, 1 << 62), key=lambda p: p.position)
         lat_end = bisect.bisect_right(log.latencies, number, key=lambda r: r.block)
-        disc_end = bisect.bisect_right(log.discs, number, key=lambda r: r.block)
         batch_end = bisect.bisect_right(log.batches, number, key=lambda r: r.committed.block)
         landmarks: dict[bytes, tuple[int, int]] = {}
         for e in log.landmark_events:
@@ -145,14 +145,22 @@ class EventIndex:
                 landmarks[fid] = (int(e.args["latitudeE6"]), int(e.args["longitudeE6"]))
             else:
                 landmarks.pop(fid, None)
+        flags: dict[bytes, bytes] = {}
+        for e in log.flag_events:
+            if e.block > number:
+                break
+            if e.name == "GeographyFlagged":
+                flags[bytes(e.args["facilityId"])] = bytes(e.args["against"])
+            else:
+                flags.pop(bytes(e.args["facilityId"]), None)
         return IndexView(
             number,
             log.proofs[:end],
             log.latencies[:lat_end],
-            log.discs[:disc_end],
             landmarks,
             log.names,
             log.batches[:batch_end],
+            flags,
         )
 
     # ----------------------------------------------------------------- sync
@@ -198,13 +206,10 @@ class EventIndex:
 
     def _add(self, log: _Log, events: Iterable[Event]) -> None:
         decoded: dict[str, dict[tuple[bytes, int], tuple[int, SignedProof]]] = {}
-        flagged: dict[str, list[bytes]] = {}  # tx -> facilities flagged in it
         rejected: dict[str, set[int]] = {}  # tx -> positions of the proofs the chain refused
         events = list(events)
         for e in events:
-            if e.name == "GeographyFlagged":
-                flagged.setdefault(e.tx_hash, []).append(bytes(e.args["facilityId"]))
-            elif e.name == "AttestationRejected":
+            if e.name == "AttestationRejected":
                 rejected.setdefault(e.tx_hash, set()).add(int(e.args["index"]))
         for e in events:
             a = e.args
@@ -240,21 +245,12 @@ class EventIndex:
                         int(a["rttMicros"]),
                         int(a["measuredAt"]),
                         bytes(a["exchangeId"]),
-                        tuple(flagged.get(e.tx_hash, ())),
-                    )
-                )
-            elif e.name == "LandmarkDisc":
-                log.discs.append(
-                    DiscRecord(
-                        e.block,
-                        bytes(a["facilityId"]),
-                        bytes(a["landmarkId"]),
-                        int(a["rttMicros"]),
-                        int(a["validUntil"]),
                     )
                 )
             elif e.name in ("LandmarkSet", "LandmarkRemoved"):
                 log.landmark_events.append(e)
+            elif e.name in ("GeographyFlagged", "GeographyFlagCleared"):
+                log.flag_events.append(e)
             elif e.name == "BatchCommitted":
                 batch = Batch(
                     int(a["epoch"]),

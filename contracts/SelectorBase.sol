@@ -21,9 +21,6 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
 
     /// @notice At most this many landmarks (each facility keeps one disc slot per landmark).
     uint256 public constant MAX_LANDMARKS = 8;
-    /// @notice What a reserved, still unused disc word holds: entry 0 is (rtt 1, valid until 0),
-    ///         expired like every other entry, so it reads as no disc (see reserveDiscs).
-    uint256 public constant DISC_RESERVED = 1;
     /// @notice How far in the future a measurement's `measuredAt` may be (seconds of clock skew).
     uint256 public constant MAX_FUTURE_SKEW = 60;
 
@@ -31,8 +28,9 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     uint8 public constant OUTCOME_RECORDED = 0;
     /// @notice reportLatency outcome: the pair is measured both ways and consistent.
     uint8 public constant OUTCOME_CONSISTENT = 1;
-    /// @notice reportLatency outcome: the pair's bound contradicts a claim; a facility was flagged.
-    uint8 public constant OUTCOME_FLAGGED = 2;
+    /// @notice reportLatency outcome: the pair's bound contradicts a claim; nothing is flagged yet:
+    ///         anyone may now call flagContradiction with the pair (GeographyContradicted says so).
+    uint8 public constant OUTCOME_CONTRADICTED = 2;
 
     /// @notice One end's RTT measurement, signed (EIP-712, registry domain) by that facility's
     ///         attestor: the RTT it measured to the peer in exchange `exchangeId` (keccak256 of the
@@ -141,10 +139,6 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     mapping(bytes32 pairKey => uint256) internal _pairs;
     mapping(bytes32 facilityId => Landmark) internal _landmarks;
     bytes32[] internal _landmarkIds; // index - 1 -> facility
-    /// @dev Per facility, one 64-bit entry per landmark index (rtt 32 bits, validUntil 32 bits),
-    ///      four to a word. A landmark's own entry is (0, max): a disc of radius 0. A word
-    ///      reserved in advance holds DISC_RESERVED (every entry expired: no disc).
-    mapping(bytes32 facilityId => uint256[2]) internal _discs;
     mapping(bytes32 facilityId => GeoFlag) internal _flags;
     /// @dev The bench: validators whose ineligibility allowed an emergency selection, each
     ///      (address | until << 160), no candidate until `until` (minEpochSeconds after that
@@ -179,10 +173,15 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     event LatencyReported(
         bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint40 measuredAt, bytes32 exchangeId
     );
-    /// @notice Emitted when a facility's empty disc words are filled in advance.
-    event DiscsReserved(bytes32 indexed facilityId, uint256 words);
-    /// @notice Emitted when a fresh two-sided measurement with a landmark proves a disc.
+    /// @notice Emitted when a fresh two-sided measurement with a landmark proves a disc (the pair's
+    ///         bound; it counts while the pair is fresh: through validUntil).
     event LandmarkDisc(bytes32 indexed facilityId, bytes32 indexed landmarkId, uint32 rttMicros, uint40 validUntil);
+    /// @notice Emitted by reportLatency when the pair's fresh two-sided bound contradicts the
+    ///         claimed coordinates (facilityId: the site whose claim a landmark's disc excludes, or
+    ///         the lower id of two sites): flagContradiction(facilityId, peerFacilityId) weighs it.
+    event GeographyContradicted(
+        bytes32 indexed facilityId, bytes32 indexed peerFacilityId, uint32 rttMicros, uint256 distanceLowerBoundM
+    );
     /// @notice Emitted when a two-sided measurement contradicts a facility's claimed coordinates.
     event GeographyFlagged(
         bytes32 indexed facilityId, bytes32 indexed against, uint32 rttMicros, uint256 distanceLowerBoundM
@@ -242,6 +241,14 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     error SelectorFlagByLandmark(bytes32 facilityId, bytes32 landmarkId);
     /// @notice No fresh landmark disc of the facility holds its claim and proves the peer's claim false.
     error SelectorNotExonerated(bytes32 facilityId, bytes32 against);
+    /// @notice The pair has no fresh report in one direction or both: nothing to weigh.
+    error SelectorPairNotMeasured(bytes32 a, bytes32 b);
+    /// @notice The pair's fresh two-sided bound is consistent with the claims (or both ends are
+    ///         landmarks): it contradicts nothing.
+    error SelectorNoContradiction(bytes32 a, bytes32 b, uint32 rttMicros, uint256 distanceLowerBoundM);
+    /// @notice The contradiction is already recorded: every facility it would flag is flagged by
+    ///         it, or by earlier evidence that still holds.
+    error SelectorAlreadyFlagged(bytes32 a, bytes32 b);
     /// @notice The geography extension was called directly: it only runs on the selector's storage.
     error SelectorNotDelegated();
     /// @notice The geography extension given to the selector reads another registry.
@@ -373,7 +380,9 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         return lower > RedundancyMath.rttDistanceBoundM(flag.rttMicros) + _geo.toleranceM;
     }
 
-    /// @dev Fills geo's discs from storage: each facility's fresh entries around set landmarks.
+    /// @dev Fills geo's discs from storage. A facility's disc around a set landmark is the pair's
+    ///      fresh two-sided bound (its pair word: nothing else is stored for a disc); a landmark
+    ///      has its own disc of radius 0 and no other.
     function _loadDiscs(RedundancyMath.Geo memory geo) internal view {
         uint256 count = _landmarkIds.length;
         geo.landmarkLat = new int32[](count);
@@ -385,16 +394,22 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
             (geo.landmarkLat[i], geo.landmarkLon[i], set[i]) = (lm.latitudeE6, lm.longitudeE6, lm.set);
         }
         uint256[] memory scratch = new uint256[](count);
+        uint256 maxAge = _geo.maxMeasurementAge;
         for (uint256 f = 0; f < geo.ids.length; ++f) {
-            uint256[2] storage words = _discs[geo.ids[f]];
+            bytes32 id = geo.ids[f];
             uint256 found;
-            uint256 word;
-            for (uint256 i = 0; i < count; ++i) {
-                if (i & 3 == 0) word = words[i >> 2];
-                uint256 entry = word >> (64 * (i & 3));
-                if (uint32(entry >> 32) <= block.timestamp || !set[i]) continue;
-                scratch[found] = (i << 128) | RedundancyMath.rttDistanceBoundM(uint32(entry));
-                ++found;
+            uint256 own = _landmarks[id].index;
+            if (own != 0 && set[own - 1]) {
+                scratch[0] = (own - 1) << 128; // a landmark: its own disc of radius 0, no other
+                found = 1;
+            } else {
+                for (uint256 i = 0; i < count; ++i) {
+                    if (!set[i]) continue;
+                    uint256 rtt = _pairRtt(id, _landmarkIds[i], maxAge);
+                    if (rtt == RedundancyMath.UNMEASURED) continue;
+                    scratch[found] = (i << 128) | RedundancyMath.rttDistanceBoundM(rtt);
+                    ++found;
+                }
             }
             uint256[] memory discs = new uint256[](found);
             for (uint256 k = 0; k < found; ++k) {

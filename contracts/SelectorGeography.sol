@@ -112,8 +112,7 @@ contract SelectorGeography is SelectorBase {
             _landmarkIds.push(facilityId);
             index = uint8(_landmarkIds.length);
         }
-        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index);
-        _setDisc(facilityId, index, 0, type(uint32).max); // a landmark lies in its own disc of radius 0
+        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index); // its own disc: radius 0
         emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6);
     }
 
@@ -123,7 +122,6 @@ contract SelectorGeography is SelectorBase {
         Landmark storage lm = _landmarks[facilityId];
         if (!lm.set) revert SelectorNotLandmark(facilityId);
         lm.set = false;
-        _setDisc(facilityId, lm.index, 0, 0);
         emit LandmarkRemoved(facilityId);
     }
 
@@ -138,37 +136,18 @@ contract SelectorGeography is SelectorBase {
         return _landmarkIds;
     }
 
-    /// @notice Pre-fills a facility's empty disc words (one per four landmarks now set) with a
-    ///         placeholder that reads as no disc, so that the report storing its first disc
-    ///         overwrites a non-zero word (5,000 gas) instead of creating one (22,100): the cost
-    ///         moves here, once per facility. Anyone may call (the caller pays); words already
-    ///         in use are left as they are.
-    /// @param facilityId a registered facility
-    /// @return filled how many words were filled
-    function reserveDiscs(bytes32 facilityId) external delegated returns (uint256 filled) {
-        if (registry.geoFacility(facilityId).attestor == address(0)) revert SelectorUnknownFacility(facilityId);
-        uint256[2] storage words = _discs[facilityId];
-        uint256 needed = (_landmarkIds.length + 3) >> 2;
-        if (needed == 0) needed = 1;
-        for (uint256 w = 0; w < needed; ++w) {
-            if (words[w] == 0) {
-                words[w] = DISC_RESERVED;
-                ++filled;
-            }
-        }
-        if (filled != 0) emit DiscsReserved(facilityId, filled);
-    }
-
     /// @notice Records one end's signed RTT measurement. Once both directions of the pair have a
     ///         fresh report, checks the pair's bound (the larger RTT) against the claimed
-    ///         coordinates, or with a landmark records the disc it proves; flags a contradicted
-    ///         claim, and clears a flag that a fresh consistent measurement of the pair answers.
-    ///         Anyone may relay.
+    ///         coordinates, or with a landmark records the disc it proves; clears a flag that a
+    ///         fresh consistent measurement of the pair answers. A contradiction is announced
+    ///         (GeographyContradicted) and left for {flagContradiction} to weigh and record, so that
+    ///         relaying a measurement costs the same bounded gas whatever the peer claims: whoever
+    ///         wants a liar flagged pays for the flags. Anyone may relay.
     /// @param domainSeparator the registry's EIP-712 domain separator the measurement was signed under
     /// @param m the measurement
     /// @param r signature r
     /// @param yParityAndS EIP-2098 compact s with the recovery bit on top
-    /// @return outcome OUTCOME_RECORDED, OUTCOME_CONSISTENT or OUTCOME_FLAGGED
+    /// @return outcome OUTCOME_RECORDED, OUTCOME_CONSISTENT or OUTCOME_CONTRADICTED
     function reportLatency(bytes32 domainSeparator, LatencyMeasurement calldata m, bytes32 r, bytes32 yParityAndS)
         external
         delegated
@@ -196,14 +175,54 @@ contract SelectorGeography is SelectorBase {
         emit LatencyReported(m.facilityId, m.peerFacilityId, m.rttMicros, m.measuredAt, m.exchangeId);
         if (otherAt == 0 || uint256(otherAt) + geo.maxMeasurementAge < block.timestamp) return OUTCOME_RECORDED;
         uint32 bound = otherRtt > m.rttMicros ? otherRtt : m.rttMicros;
-        uint40 since = otherAt < m.measuredAt ? otherAt : m.measuredAt;
         if (la.set && lb.set) return OUTCOME_CONSISTENT; // two landmarks: both positions are facts
+        uint40 since = otherAt < m.measuredAt ? otherAt : m.measuredAt;
         if (la.set || lb.set) {
             return la.set
                 ? _landmarkPair(m.peerFacilityId, b, m.facilityId, la, bound, since, geo)
                 : _landmarkPair(m.facilityId, a, m.peerFacilityId, lb, bound, since, geo);
         }
-        return _sitePair(m.facilityId, a, m.peerFacilityId, b, bound, geo);
+        uint256 lower = RedundancyMath.distanceLowerBoundM(a.latitudeE6, a.longitudeE6, b.latitudeE6, b.longitudeE6);
+        if (lower <= RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
+            _clearAnswered(m.facilityId, m.peerFacilityId, geo);
+            _clearAnswered(m.peerFacilityId, m.facilityId, geo);
+            return OUTCOME_CONSISTENT;
+        }
+        if (m.facilityId < m.peerFacilityId) emit GeographyContradicted(m.facilityId, m.peerFacilityId, bound, lower);
+        else emit GeographyContradicted(m.peerFacilityId, m.facilityId, bound, lower);
+        return OUTCOME_CONTRADICTED;
+    }
+
+    /// @notice Records what a pair's fresh two-sided bound contradicts: a site whose claim lies
+    ///         outside a landmark's disc is flagged; of two sites further apart than the bound
+    ///         allows, only the one whose claim its own fresh landmark disc already proves false
+    ///         is flagged when exactly one is so proven, otherwise each one that its own landmark
+    ///         disc does not exonerate. A facility already flagged by other evidence that still
+    ///         holds keeps that flag. Anyone may call (reportLatency announces each contradiction).
+    /// @param a one facility of the pair
+    /// @param b the other
+    /// @return flagged how many facilities were flagged (1 or 2)
+    function flagContradiction(bytes32 a, bytes32 b) external delegated returns (uint256 flagged) {
+        if (a == b) revert SelectorSameFacility(a);
+        GeographyState memory geo = _geo;
+        uint256 rtt = _pairRtt(a, b, geo.maxMeasurementAge);
+        if (rtt == RedundancyMath.UNMEASURED) revert SelectorPairNotMeasured(a, b);
+        uint32 bound = uint32(rtt);
+        (IRedundancyRegistry.GeoFacility memory fa, IRedundancyRegistry.GeoFacility memory fb) = registry.geoPair(a, b);
+        Landmark memory la = _landmarks[a];
+        Landmark memory lb = _landmarks[b];
+        if (la.set) (fa.latitudeE6, fa.longitudeE6) = (la.latitudeE6, la.longitudeE6);
+        else if (!fa.located) revert SelectorNoCoordinates(a);
+        if (lb.set) (fb.latitudeE6, fb.longitudeE6) = (lb.latitudeE6, lb.longitudeE6);
+        else if (!fb.located) revert SelectorNoCoordinates(b);
+        uint256 lower = RedundancyMath.distanceLowerBoundM(fa.latitudeE6, fa.longitudeE6, fb.latitudeE6, fb.longitudeE6);
+        if ((la.set && lb.set) || lower <= RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
+            revert SelectorNoContradiction(a, b, bound, lower);
+        }
+        if (la.set) flagged = _flag(b, a, bound, lower);
+        else if (lb.set) flagged = _flag(a, b, bound, lower);
+        else flagged = _sitePair(a, fa, b, fb, bound, lower, geo);
+        if (flagged == 0) revert SelectorAlreadyFlagged(a, b);
     }
 
     /// @dev The checks of a measurement that need no storage: RTT range, time, anchor.
@@ -239,8 +258,9 @@ contract SelectorGeography is SelectorBase {
         return (uint32(other), uint40(other >> 32));
     }
 
-    /// @dev A site measured both ways with a landmark: store the disc, then flag the site's claim
-    ///      if it lies outside it, or clear a flag the landmark raised if it now lies inside.
+    /// @dev A site measured both ways with a landmark: the pair's word is the disc (nothing more
+    ///      to store); announce it, then announce the contradiction if the site's claim lies
+    ///      outside it, or clear a flag the landmark raised if it now lies inside.
     function _landmarkPair(
         bytes32 site,
         IRedundancyRegistry.GeoFacility memory s,
@@ -250,68 +270,63 @@ contract SelectorGeography is SelectorBase {
         uint40 since,
         GeographyState memory geo
     ) private returns (uint8) {
-        uint40 until = uint40(uint256(since) + geo.maxMeasurementAge);
-        _setDisc(site, lm.index, bound, uint32(until));
-        emit LandmarkDisc(site, landmarkId, bound, until);
+        emit LandmarkDisc(site, landmarkId, bound, uint40(uint256(since) + geo.maxMeasurementAge));
         uint256 lower = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
         if (lower > RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
-            _flag(site, landmarkId, bound, lower);
-            return OUTCOME_FLAGGED;
+            emit GeographyContradicted(site, landmarkId, bound, lower);
+            return OUTCOME_CONTRADICTED;
         }
-        _clearAnswered(site, landmarkId);
+        _clearAnswered(site, landmarkId, geo);
         return OUTCOME_CONSISTENT;
     }
 
-    /// @dev Two sites measured both ways: if their claims are further apart than the bound
-    ///      allows, flag only the one whose claim its own fresh landmark disc already proves false
-    ///      when exactly one is so proven; otherwise flag each one that its own landmark disc does
-    ///      not exonerate.
+    /// @dev Two sites whose claims are further apart than the bound allows: flag only the one
+    ///      whose claim its own fresh landmark disc already proves false when exactly one is so
+    ///      proven; otherwise flag each one that its own landmark disc does not exonerate.
     function _sitePair(
         bytes32 idA,
         IRedundancyRegistry.GeoFacility memory a,
         bytes32 idB,
         IRedundancyRegistry.GeoFacility memory b,
         uint32 bound,
+        uint256 lower,
         GeographyState memory geo
-    ) private returns (uint8) {
-        uint256 lower = RedundancyMath.distanceLowerBoundM(a.latitudeE6, a.longitudeE6, b.latitudeE6, b.longitudeE6);
-        if (lower <= RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
-            _clearAnswered(idA, idB);
-            _clearAnswered(idB, idA);
-            return OUTCOME_CONSISTENT;
-        }
+    ) private returns (uint256 flagged) {
         (bytes32 refutedA, bytes32 exoneratedA) = _ownDiscs(idA, a, b, bound, geo);
         (bytes32 refutedB, bytes32 exoneratedB) = _ownDiscs(idB, b, a, bound, geo);
         if ((refutedA == bytes32(0)) != (refutedB == bytes32(0))) {
             // one claim is already proven false by its own disc: the contradiction is its doing
-            if (refutedA != bytes32(0)) _flag(idA, idB, bound, lower);
-            else _flag(idB, idA, bound, lower);
-            return OUTCOME_FLAGGED;
+            return refutedA != bytes32(0) ? _flag(idA, idB, bound, lower) : _flag(idB, idA, bound, lower);
         }
-        if (exoneratedA == bytes32(0)) _flag(idA, idB, bound, lower);
-        if (exoneratedB == bytes32(0)) _flag(idB, idA, bound, lower);
-        return OUTCOME_FLAGGED;
+        if (exoneratedA == bytes32(0)) flagged = _flag(idA, idB, bound, lower);
+        if (exoneratedB == bytes32(0)) flagged += _flag(idB, idA, bound, lower);
     }
 
-    /// @dev Flags a facility, unless it is already flagged by other evidence that still holds
-    ///      (the first contradiction stands until it is answered).
-    function _flag(bytes32 facilityId, bytes32 against, uint32 bound, uint256 lower) private {
+    /// @dev Flags a facility (1) unless it is already flagged by this evidence with this bound,
+    ///      or by other evidence that still holds (the first contradiction stands until it is
+    ///      answered) (0).
+    function _flag(bytes32 facilityId, bytes32 against, uint32 bound, uint256 lower) private returns (uint256) {
         GeoFlag storage f = _flags[facilityId];
         if (f.against == bytes32(0)) {
             ++_geo.flagCount;
-        } else if (f.against != against) {
+        } else if (f.against == against) {
+            if (f.rttMicros == bound) return 0;
+        } else {
             IRedundancyRegistry.GeoFacility memory s = registry.geoFacility(facilityId);
-            if (_holds(facilityId, f, s.latitudeE6, s.longitudeE6)) return;
+            if (_holds(facilityId, f, s.latitudeE6, s.longitudeE6)) return 0;
         }
         f.against = against;
         f.rttMicros = bound;
         f.raisedAt = uint40(block.timestamp);
         emit GeographyFlagged(facilityId, against, bound, lower);
+        return 1;
     }
 
     /// @dev A consistent fresh measurement of the pair answers a flag the same counterpart raised.
-    function _clearAnswered(bytes32 facilityId, bytes32 counterpart) private {
-        if (_geo.flagCount == 0 || _flags[facilityId].against != counterpart) return;
+    ///      `geo` is the state read at the call's start: reportLatency raises no flag, so its count
+    ///      of flags can only have dropped since (a stale non-zero count costs one read, no more).
+    function _clearAnswered(bytes32 facilityId, bytes32 counterpart, GeographyState memory geo) private {
+        if (geo.flagCount == 0 || _flags[facilityId].against != counterpart) return;
         _deleteFlag(facilityId, counterpart, counterpart);
     }
 
@@ -334,15 +349,15 @@ contract SelectorGeography is SelectorBase {
         GeographyState memory geo
     ) private view returns (bytes32 refuting, bytes32 exonerating) {
         uint256 count = _landmarkIds.length;
-        uint256[2] storage words = _discs[id];
         uint256 reach = RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM;
         for (uint256 i = 0; i < count; ++i) {
-            uint256 entry = words[i >> 2] >> (64 * (i & 3));
-            if (uint32(entry >> 32) <= block.timestamp) continue; // empty or expired
             bytes32 lid = _landmarkIds[i];
+            if (lid == id) continue;
             Landmark memory lm = _landmarks[lid];
-            if (!lm.set || lid == id) continue;
-            uint256 radius = RedundancyMath.rttDistanceBoundM(uint32(entry));
+            if (!lm.set) continue;
+            uint256 rtt = _pairRtt(id, lid, geo.maxMeasurementAge);
+            if (rtt == RedundancyMath.UNMEASURED) continue; // no fresh disc
+            uint256 radius = RedundancyMath.rttDistanceBoundM(rtt);
             uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
             if (own > radius + geo.toleranceM) {
                 if (refuting == bytes32(0)) refuting = lid;
@@ -373,19 +388,11 @@ contract SelectorGeography is SelectorBase {
         _deleteFlag(facilityId, f.against, lid);
     }
 
-    function _setDisc(bytes32 facilityId, uint256 index, uint32 rtt, uint32 until) private {
-        uint256 i = index - 1;
-        uint256 shift = 64 * (i & 3);
-        uint256[2] storage words = _discs[facilityId];
-        uint256 word = words[i >> 2] & ~(uint256(type(uint64).max) << shift);
-        words[i >> 2] = word | ((uint256(rtt) | (uint256(until) << 32)) << shift);
-    }
-
     /// @notice Both directions of a pair as stored: each end's latest RTT and when it measured it.
     /// @param a one facility
     /// @param b the other
     function latencyLink(bytes32 a, bytes32 b)
-        external
+        public
         view
         returns (uint32 rttAB, uint40 measuredAtAB, uint32 rttBA, uint40 measuredAtBA)
     {
@@ -404,19 +411,30 @@ contract SelectorGeography is SelectorBase {
         return (true, uint32(rtt));
     }
 
-    /// @notice A facility's fresh landmark discs (a landmark has its own, of radius 0).
+    /// @notice A facility's fresh landmark discs: the fresh two-sided bound of its pair with each
+    ///         set landmark, counted through validUntil (a landmark has its own, of radius 0, and
+    ///         no other).
     /// @param facilityId the facility
     function discsOf(bytes32 facilityId) public view returns (Disc[] memory out) {
         uint256 count = _landmarkIds.length;
         out = new Disc[](count);
         uint256 found;
-        uint256[2] storage words = _discs[facilityId];
+        uint256 maxAge = _geo.maxMeasurementAge;
+        Landmark memory self = _landmarks[facilityId];
         for (uint256 i = 0; i < count; ++i) {
-            uint256 entry = words[i >> 2] >> (64 * (i & 3));
-            uint40 until = uint40(uint32(entry >> 32));
-            if (until <= block.timestamp || !_landmarks[_landmarkIds[i]].set) continue;
-            uint32 rtt = uint32(entry);
-            out[found] = Disc(_landmarkIds[i], rtt, until, RedundancyMath.rttDistanceBoundM(rtt));
+            bytes32 lid = _landmarkIds[i];
+            if (!_landmarks[lid].set) continue;
+            if (self.set) {
+                if (lid != facilityId) continue;
+                out[0] = Disc(lid, 0, type(uint32).max, 0);
+                found = 1;
+                break;
+            }
+            (uint32 ab, uint40 atAB, uint32 ba, uint40 atBA) = latencyLink(facilityId, lid);
+            uint256 oldest = atAB < atBA ? atAB : atBA;
+            if (oldest == 0 || oldest + maxAge < block.timestamp) continue;
+            uint32 rtt = ab > ba ? ab : ba;
+            out[found] = Disc(lid, rtt, uint40(oldest + maxAge), RedundancyMath.rttDistanceBoundM(rtt));
             ++found;
         }
         // Assembly: shrinks the array's length to the entries filled (only ever lowers it).

@@ -223,13 +223,15 @@ def relay_signed_latencies(
     selector: SelectorClient, domain_separator: bytes, latency_urls: list[str], sender: LocalAccount
 ) -> Relayed:
     """Relay every signed measurement the attestors hold to the selector, as anyone may: each
-    end's own, signed by its own attestor key. One the selector already holds (the same or a
-    newer report of that direction) is counted, not an error; any other refusal is named."""
+    end's own, signed by its own attestor key. A report that completes a contradicted pair is
+    followed at once by the flag it proves (flagContradiction). One the selector already holds
+    (the same or a newer report of that direction) is counted, not an error; any other refusal
+    is named."""
     accepted, held, refused = 0, 0, []
     for url in latency_urls:
         for signed in fetch_signed_latencies(url):
             try:
-                selector.report_latency(
+                selector.report_latency_and_flag(
                     domain_separator, signed.measurement, signed.signature, sender=sender
                 )
                 accepted += 1
@@ -445,8 +447,6 @@ def set_up_committee(
         if LANDMARK_SITE in names:
             lm = example_site(LANDMARK_SITE).facility
             devnet.selector.set_landmark(lm.facility_id, lm.latitude_e6, lm.longitude_e6)
-            for site in world:  # so that relaying each site's first disc stays under 80k gas
-                devnet.selector.reserve_discs(site.facility.facility_id)
         complete = wait_round_trips(sites, LATENCY_TIMEOUT)
         relayed = relay_rtts(devnet, sites)
         flagged = {s.name: why for s in world if (why := flag_explanation(devnet, s))}

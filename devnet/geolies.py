@@ -144,8 +144,10 @@ class Stage:
     def ds(self) -> bytes:
         return self.world.registry.domain_separator()
 
-    def report(self, m: LatencyMeasurement, sig: Signature) -> Any:
-        return self.selector.report_latency(self.ds, m, sig, sender=self.relayer)
+    def report(self, m: LatencyMeasurement, sig: Signature) -> list[Any]:
+        """Relay a measurement and flag at once any contradiction it completes (as the devnet's
+        relayer does): the receipts, the report's first."""
+        return self.selector.report_latency_and_flag(self.ds, m, sig, sender=self.relayer)
 
     def refusal(self, m: LatencyMeasurement, sig: Signature) -> ContractRevertError:
         """The error the contract refuses the report with (Disagreement if it accepts it)."""
@@ -155,9 +157,11 @@ class Stage:
             return exc
         raise Disagreement(f"accepted what must be refused: {m}")
 
-    def flagged_in(self, receipt: Any) -> list[bytes]:
+    def flagged_in(self, receipts: list[Any]) -> list[bytes]:
         return [
-            bytes(e["facilityId"]) for e in self.selector.events_in(receipt, "GeographyFlagged")
+            bytes(e["facilityId"])
+            for receipt in receipts
+            for e in self.selector.events_in(receipt, "GeographyFlagged")
         ]
 
 
@@ -215,12 +219,12 @@ class PairLies:
         return self.st.world.latency(a, b, rtt, exchange)
 
     def accept(self, m: LatencyMeasurement, sig: Signature, who: str) -> Any:
-        receipt = self.st.report(m, sig)
-        flagged = self.st.flagged_in(receipt)
+        receipts = self.st.report(m, sig)
+        flagged = self.st.flagged_in(receipts)
         self.figures.flag_events += len(flagged)
         expect(not flagged, f"{who}: flagged {[f.hex()[:8] for f in flagged]}")
         self.history[(m.facility_id.hex(), m.peer_facility_id.hex())].append((m, sig))
-        return receipt
+        return receipts[0]
 
     def link(self, a: FacilitySpec, b: FacilitySpec) -> Any:
         return self.st.selector.latency_link(a.facility_id, b.facility_id)

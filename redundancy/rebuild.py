@@ -65,8 +65,6 @@ class RebuiltState:
     landmarks: dict[bytes, tuple[int, int]] = field(default_factory=dict)
     #: (measuring facility, peer) -> (rtt, measuredAt) of the latest report
     links: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)
-    #: facility -> landmark -> (rtt, validUntil) of its disc
-    discs: dict[bytes, dict[bytes, tuple[int, int]]] = field(default_factory=dict)
     #: facility -> (against, rtt) of its flag record
     flags: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
     committee: Committee = field(default_factory=lambda: Committee(0, 0, [], []))
@@ -107,22 +105,10 @@ class RebuiltState:
         return flag_holds((f.latitude_e6, f.longitude_e6), position, rtt, tolerance)
 
     def geo_facts(self, now: int) -> GeoFacts:
-        """Fresh discs per facility and two-sided RTTs per pair, as selection reads them."""
+        """Fresh discs per facility and two-sided RTTs per pair, as selection reads them: a
+        facility's disc around a set landmark is their pair's fresh two-sided bound; a landmark
+        has its own disc of radius 0 and no other."""
         max_age = self.geography.max_measurement_age if self.geography else 0
-        discs: dict[bytes, tuple[Disc, ...]] = {}
-        for fid in self.facilities:
-            found = []
-            for lid in self.landmark_order:
-                if lid not in self.landmarks:
-                    continue
-                if lid == fid:
-                    found.append(Disc(lid, self.landmarks[lid], 0))
-                    continue
-                rtt, until = self.discs.get(fid, {}).get(lid, (0, 0))
-                if until > now:
-                    found.append(Disc(lid, self.landmarks[lid], rtt_distance_bound_m(rtt)))
-            if found:
-                discs[fid] = tuple(found)
         rtts: dict[tuple[bytes, bytes], int] = {}
         for (a, b), (rtt, at) in self.links.items():
             back = self.links.get((b, a))
@@ -131,6 +117,18 @@ class RebuiltState:
             oldest = min(at, back[1])
             if oldest and oldest + max_age >= now:
                 rtts[pair_key(a, b)] = pair_bound(rtt, back[0])
+        discs: dict[bytes, tuple[Disc, ...]] = {}
+        for fid in self.facilities:
+            if fid in self.landmarks:
+                discs[fid] = (Disc(fid, self.landmarks[fid], 0),)
+                continue
+            found = [
+                Disc(lid, self.landmarks[lid], rtt_distance_bound_m(rtts[pair_key(fid, lid)]))
+                for lid in self.landmark_order
+                if lid in self.landmarks and pair_key(fid, lid) in rtts
+            ]
+            if found:
+                discs[fid] = tuple(found)
         return GeoFacts(discs, rtts)
 
     def member(self, address: str, stake: int) -> Member:
@@ -328,11 +326,6 @@ def _latency_reported(s: RebuiltState, a: dict[str, Any]) -> None:
     s.links[link] = (int(a["rttMicros"]), int(a["measuredAt"]))
 
 
-def _landmark_disc(s: RebuiltState, a: dict[str, Any]) -> None:
-    discs = s.discs.setdefault(bytes(a["facilityId"]), {})
-    discs[bytes(a["landmarkId"])] = (int(a["rttMicros"]), int(a["validUntil"]))
-
-
 def _geography_flagged(s: RebuiltState, a: dict[str, Any]) -> None:
     s.flags[bytes(a["facilityId"])] = (bytes(a["against"]), int(a["rttMicros"]))
 
@@ -379,7 +372,6 @@ HANDLERS: dict[str, Handler] = {
     "LandmarkSet": _landmark_set,
     "LandmarkRemoved": _landmark_removed,
     "LatencyReported": _latency_reported,
-    "LandmarkDisc": _landmark_disc,
     "GeographyFlagged": _geography_flagged,
     "GeographyFlagCleared": _geography_flag_cleared,
     "CommitteeSelected": _committee_selected,

@@ -19,6 +19,7 @@ from redundancy.artifacts import load_artifact
 from redundancy.chain import ContractClient, deploy_contract
 from redundancy.domains import Dimension
 from redundancy.eip712 import Signature
+from redundancy.errors import ContractRevertError
 from redundancy.geodesy import Disc
 from redundancy.proofs import LatencyMeasurement
 from redundancy.scores import ConfigurationClass, DimensionScore, Member, Scores
@@ -35,8 +36,9 @@ CONTRACT_NAME = "CommitteeSelector"
 GEOGRAPHY_CONTRACT = "SelectorGeography"
 REFERENCE_CONTRACT = "SelectionReference"
 
-#: reportLatency outcomes (the contract's OUTCOME_*).
-OUTCOME_RECORDED, OUTCOME_CONSISTENT, OUTCOME_FLAGGED = 0, 1, 2
+#: reportLatency outcomes (the contract's OUTCOME_*). CONTRADICTED: the pair's bound contradicts a
+#: claim and nothing is flagged yet; ``flag_contradiction`` records it.
+OUTCOME_RECORDED, OUTCOME_CONSISTENT, OUTCOME_CONTRADICTED = 0, 1, 2
 
 
 @dataclass(frozen=True)
@@ -410,10 +412,39 @@ class SelectorClient(ContractClient):
         )
         return self.tx.send(fn, self._sender(sender))
 
-    def reserve_discs(self, facility_id: bytes, sender: LocalAccount | None = None) -> TxReceipt:
-        """Fill the facility's empty disc words in advance, so that the report storing its first
-        landmark disc does not pay for creating storage (anyone may pay for this)."""
-        return self.tx.send(self.contract.functions.reserveDiscs(facility_id), self._sender(sender))
+    def contradictions_in(self, receipt: TxReceipt) -> list[tuple[bytes, bytes]]:
+        """The pairs a reportLatency receipt announced as contradicted (GeographyContradicted)."""
+        return [
+            (bytes(e["facilityId"]), bytes(e["peerFacilityId"]))
+            for e in self.events_in(receipt, "GeographyContradicted")
+        ]
+
+    def flag_contradiction(
+        self, a: bytes, b: bytes, sender: LocalAccount | None = None
+    ) -> TxReceipt:
+        """Record what the pair's fresh two-sided bound contradicts (anyone may; the caller pays
+        for the flags). Reverts SelectorNoContradiction, SelectorPairNotMeasured or
+        SelectorAlreadyFlagged when there is nothing to record."""
+        return self.tx.send(self.contract.functions.flagContradiction(a, b), self._sender(sender))
+
+    def report_latency_and_flag(
+        self,
+        domain_separator: bytes,
+        m: LatencyMeasurement,
+        sig: Signature,
+        sender: LocalAccount | None = None,
+    ) -> list[TxReceipt]:
+        """Relay one measurement and, if it completes a contradicted pair, flag it at once (a
+        relayer that wants no window in which a proven liar is unflagged): the receipts, the
+        report's first. A contradiction whose flags already stand adds no receipt."""
+        receipts = [self.report_latency(domain_separator, m, sig, sender)]
+        for a, b in self.contradictions_in(receipts[0]):
+            try:
+                receipts.append(self.flag_contradiction(a, b, sender))
+            except ContractRevertError as exc:
+                if exc.error_name != "SelectorAlreadyFlagged":
+                    raise
+        return receipts
 
     def clear_geography_flag(
         self, facility_id: bytes, sender: LocalAccount | None = None

@@ -43,7 +43,8 @@ class LatencyLinkPublic(BaseModel):
         description="distance_lower_bound_m <= rtt_distance_bound_m + tolerance (null: unknown)"
     )
     flagged_on_chain: bool = Field(
-        description="the newest report of either end flagged one of them on-chain"
+        description="one end's standing flag record names the other: this pair's contradiction "
+        "was recorded on-chain (flagContradiction)"
     )
     reports: list[LatencyReportPublic] = Field(
         description="each end's newest accepted report (a replayed or older one is refused)"

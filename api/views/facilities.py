@@ -45,9 +45,25 @@ def latest_latencies(index: IndexView) -> dict[tuple[bytes, bytes], LatencyRecor
     return {(r.facility_id, r.peer_facility_id): r for r in index.latencies}
 
 
-def latest_discs(index: IndexView) -> dict[tuple[bytes, bytes], DiscRecord]:
-    """The latest disc of each (facility, landmark)."""
-    return {(r.facility_id, r.landmark_id): r for r in index.discs}
+def latest_discs(index: IndexView, max_age: int) -> dict[tuple[bytes, bytes], DiscRecord]:
+    """Each (facility, landmark)'s disc as the selector derives it: the pair's two-sided bound
+    from both ends' latest reports, counted through validUntil (the older report's time plus the
+    freshness window). A landmark has no disc but its own position."""
+    latest = latest_latencies(index)
+    out = {}
+    for lid in index.landmarks:
+        for (fid, peer), r in latest.items():
+            back = latest.get((lid, fid))
+            if peer != lid or back is None or fid in index.landmarks:
+                continue
+            out[(fid, lid)] = DiscRecord(
+                max(r.block, back.block),
+                fid,
+                lid,
+                max(r.rtt_micros, back.rtt_micros),
+                min(r.measured_at, back.measured_at) + max_age,
+            )
+    return out
 
 
 def _lifetime(p: ProofRecord | None) -> int | None:
@@ -71,7 +87,7 @@ def _discs(
             valid_until=r.valid_until,
         )
         for (f, lid), r in discs.items()
-        if f == fid and lid in index.landmarks and r.valid_until > snap.head.timestamp
+        if f == fid and lid in index.landmarks and r.valid_until >= snap.head.timestamp
     ]
     return sorted(out, key=lambda d: (d.radius_m, d.landmark_facility_id))
 
@@ -188,7 +204,8 @@ def _latest(
     snap: BlockView,
 ) -> tuple[dict[tuple[bytes, Kind], ProofRecord], dict[tuple[bytes, bytes], DiscRecord]]:
     index = snap.index()
-    return snap.once("latest", lambda: (latest_proofs(index), latest_discs(index)))
+    max_age = snap.geography_policy().max_measurement_age
+    return snap.once("latest", lambda: (latest_proofs(index), latest_discs(index, max_age)))
 
 
 def list_facilities(snap: BlockView) -> FacilitiesPublic:

@@ -37,7 +37,7 @@ def _report(snap: BlockView, r: LatencyRecord, max_age: int) -> LatencyReportPub
 
 def latency_links(snap: BlockView) -> LatencyLinksPublic:
     policy = snap.geography_policy()
-    names = snap.index().names
+    names, flags = snap.index().names, snap.index().flags
     pairs: dict[tuple[bytes, bytes], list[LatencyRecord]] = {}
     for (fid, peer), r in latest_latencies(snap.index()).items():
         pairs.setdefault((min(fid, peer), max(fid, peer)), []).append(r)
@@ -66,7 +66,7 @@ def latency_links(snap: BlockView) -> LatencyLinksPublic:
                 consistent=None
                 if lower is None or bound is None
                 else lower <= bound + policy.tolerance_m,
-                flagged_on_chain=any({a, b} & set(r.flagged) for r in reports),
+                flagged_on_chain=flags.get(a) == b or flags.get(b) == a,
                 reports=shown,
                 tx=newest.tx,
                 block_number=newest.block,

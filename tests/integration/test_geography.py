@@ -26,11 +26,12 @@ from redundancy.selection import DimensionRule, DiversityPolicy, Failure, select
 from redundancy.selector import (
     GEOGRAPHY_CONTRACT,
     OUTCOME_CONSISTENT,
-    OUTCOME_FLAGGED,
+    OUTCOME_CONTRADICTED,
     OUTCOME_RECORDED,
     GeographyPolicy,
     SelectorClient,
 )
+from tests.integration.conftest import advance_time, now
 
 FRA = FacilitySpec("fra9", "amprion", "frankfurt", "de", 50_110_922, 8_682_127, "as3320", "equinix")
 AMS = FacilitySpec("ams9", "tennet", "amsterdam", "nl", 52_367_573, 4_904_139, "as1136", "dr")
@@ -81,11 +82,25 @@ def exchange(
     sender: LocalAccount,
     rtt_back_us: int | None = None,
 ) -> list[Any]:
-    """Both ends of one exchange report what they measured; the receipts."""
-    return [
+    """Both ends of one exchange report what they measured, then the relayer flags what the
+    reports announced as contradicted (as the devnet's relayer does): the two reports' receipts,
+    then any flagContradiction's."""
+    reports = [
         report(world, selector, m, sig, sender)
         for m, sig in world.round_trip(a, b, rtt_us, rtt_back_us)
     ]
+    flags = []
+    for x, y in [pair for r in reports for pair in selector.contradictions_in(r)]:
+        try:
+            flags.append(selector.flag_contradiction(x, y, sender=sender))
+        except ContractRevertError as exc:
+            assert exc.error_name == "SelectorAlreadyFlagged", exc
+    return reports + flags
+
+
+def flag_events(selector: SelectorClient, receipts: list[Any]) -> list[dict[str, Any]]:
+    """Every GeographyFlagged event in the receipts, in order."""
+    return [e for r in receipts for e in selector.events_in(r, "GeographyFlagged")]
 
 
 def outcome(selector: SelectorClient, receipt: Any) -> int:
@@ -174,8 +189,8 @@ def test_contradiction_both_ends_measured_flags_both_and_makes_them_ineligible(
     lower = distance_lower_bound_m(
         (FRA.latitude_e6, FRA.longitude_e6), (AMS.latitude_e6, AMS.longitude_e6)
     )
-    assert outcome(selector, receipts[1]) == OUTCOME_FLAGGED
-    assert selector.events_in(receipts[1], "GeographyFlagged") == [
+    assert outcome(selector, receipts[1]) == OUTCOME_CONTRADICTED
+    assert flag_events(selector, receipts) == [
         {
             "facilityId": AMS.facility_id,
             "against": FRA.facility_id,
@@ -192,6 +207,61 @@ def test_contradiction_both_ends_measured_flags_both_and_makes_them_ineligible(
     assert selector.is_geography_flagged(FRA.facility_id)
     assert selector.is_geography_flagged(AMS.facility_id)
     assert selector.eligible_candidates() == []
+
+
+def test_a_report_announces_a_contradiction_and_flag_contradiction_records_it_once(
+    world: World, selector: SelectorClient, relayer: LocalAccount, outsider: LocalAccount
+) -> None:
+    """The report that completes a contradicted pair flags nothing (its relayer pays the same
+    bounded gas whatever the peer claims); it says so, and anyone may then record the flags,
+    once. Nothing else can be flagged through it: a consistent pair, a pair measured one way."""
+    lower = distance_lower_bound_m(
+        (FRA.latitude_e6, FRA.longitude_e6), (AMS.latitude_e6, AMS.longitude_e6)
+    )
+    err = _refused_call(
+        lambda: selector.flag_contradiction(FRA.facility_id, AMS.facility_id, sender=outsider)
+    )
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorPairNotMeasured",
+        {"a": FRA.facility_id, "b": AMS.facility_id},
+    )
+    (m1, s1), (m2, s2) = world.round_trip(FRA, AMS, 2_000, 1_900)
+    report(world, selector, m1, s1, relayer)
+    second = report(world, selector, m2, s2, relayer)
+    assert outcome(selector, second) == OUTCOME_CONTRADICTED
+    lo, hi = sorted([FRA.facility_id, AMS.facility_id])
+    assert selector.events_in(second, "GeographyContradicted") == [
+        {"facilityId": lo, "peerFacilityId": hi, "rttMicros": 2_000, "distanceLowerBoundM": lower}
+    ]
+    assert selector.events_in(second, "GeographyFlagged") == []
+    assert not selector.is_geography_flagged(FRA.facility_id)
+    assert len(selector.eligible_candidates()) == 2
+    receipt = selector.flag_contradiction(hi, lo, sender=outsider)  # either order, anyone
+    assert sorted(e["facilityId"] for e in selector.events_in(receipt, "GeographyFlagged")) == [
+        lo,
+        hi,
+    ]
+    assert selector.eligible_candidates() == []
+    err = _refused_call(lambda: selector.flag_contradiction(lo, hi, sender=outsider))
+    assert (err.error_name, err.args_by_name) == ("SelectorAlreadyFlagged", {"a": lo, "b": hi})
+    err = _refused_call(lambda: selector.flag_contradiction(lo, lo, sender=outsider))
+    assert (err.error_name, err.args_by_name) == ("SelectorSameFacility", {"facilityId": lo})
+    exchange(world, selector, FRA, AMS, 5_000, relayer)  # consistent: clears both flags
+    assert selector.eligible_candidates() != []
+    err = _refused_call(
+        lambda: selector.flag_contradiction(FRA.facility_id, AMS.facility_id, sender=outsider)
+    )
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorNoContradiction",
+        {
+            "a": FRA.facility_id,
+            "b": AMS.facility_id,
+            "rttMicros": 5_000,
+            "distanceLowerBoundM": lower,
+        },
+    )
+    assert not selector.is_geography_flagged(FRA.facility_id)
+    assert not selector.is_geography_flagged(AMS.facility_id)
 
 
 # ------------------------------------------------------------------------ replay, freshness
@@ -369,7 +439,7 @@ def test_a_landmark_pair_proves_a_disc_and_a_claim_outside_it_is_flagged(
     assert [(d["facilityId"], d["landmarkId"], d["rttMicros"]) for d in discs] == [
         (FAKE.facility_id, DAL.facility_id, 1_000)
     ]
-    assert selector.events_in(receipts[1], "GeographyFlagged") == [
+    assert flag_events(selector, receipts) == [
         {
             "facilityId": FAKE.facility_id,
             "against": DAL.facility_id,
@@ -438,52 +508,47 @@ def test_at_most_eight_landmarks(
     assert selector.events_in(receipt, "LandmarkSet")[0]["index"] == 1
 
 
-def test_reserved_disc_words_read_as_no_disc_and_spare_the_first_disc_the_storage_creation(
-    world: World,
-    selector: SelectorClient,
-    registry: RegistryClient,
-    relayer: LocalAccount,
-    owner: LocalAccount,
+def test_a_disc_is_the_pairs_fresh_bound_and_costs_no_storage_of_its_own(
+    w3: Web3, world: World, selector: SelectorClient, relayer: LocalAccount, owner: LocalAccount
 ) -> None:
+    """The report that proves a site's first disc around a landmark writes only the pair's word,
+    as a consistent site pair does (no per-facility copy: no storage created); the disc counts
+    while both directions are fresh and is gone when one is not. A landmark has its own disc of
+    radius 0 and no other, even measured with another landmark. A landmark set later makes a
+    fresh pair already measured with it a disc."""
     add(world, owner, DAL)
     selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
-    reserve = selector.contract.functions.reserveDiscs
-    assert reserve(FRA.facility_id).call({"from": relayer.address}) == 1  # one landmark: one word
-    receipt = selector.reserve_discs(FRA.facility_id, sender=relayer)
-    assert selector.events_in(receipt, "DiscsReserved") == [
-        {"facilityId": FRA.facility_id, "words": 1}
-    ]
-    assert reserve(FRA.facility_id).call({"from": relayer.address}) == 0  # nothing left to fill
     assert selector.discs_of(FRA.facility_id) == []
     assert selector.proven_separation_m(FRA.facility_id, DAL.facility_id) == 0
-    # Frankfurt and Amsterdam each prove a disc around Dallas: only Frankfurt's words were reserved
-    gas = {}
-    for spec in (FRA, AMS):
-        receipts = exchange(world, selector, spec, DAL, 100_000, relayer)
-        assert [outcome(selector, r) for r in receipts] == [OUTCOME_RECORDED, OUTCOME_CONSISTENT]
-        [disc] = selector.discs_of(spec.facility_id)
-        assert (disc.landmark_id, disc.rtt_micros, disc.radius_m) == (
-            DAL.facility_id,
-            100_000,
-            10_000_000,
-        )
-        gas[spec.name] = receipts[1]["gasUsed"]
-    assert gas["ams9"] - gas["fra9"] >= 15_000, gas  # an overwrite (5,000), not a creation (22,100)
-    # five landmarks take two words; an unknown facility is refused
-    for i in range(4):
-        spec = FacilitySpec(f"lmr{i}", "", "", "", 0, 0, "", "")
-        registry.register_facility(spec.facility_id, spec.signer().address, sender=owner)
-        selector.set_landmark(spec.facility_id, i * 1_000_000, 0, owner)
-    assert reserve(AMS.facility_id).call({"from": relayer.address}) == 1  # its first word is in use
-    fresh = FacilitySpec("fresh9", "", "", "", 0, 0, "", "")
-    registry.register_facility(fresh.facility_id, fresh.signer().address, sender=owner)
-    assert reserve(fresh.facility_id).call({"from": relayer.address}) == 2
-    stranger = FacilitySpec("nowhere", "", "", "", 0, 0, "", "")
-    err = _refused_call(lambda: selector.reserve_discs(stranger.facility_id, sender=relayer))
-    assert (err.error_name, err.args_by_name) == (
-        "SelectorUnknownFacility",
-        {"facilityId": stranger.facility_id},
+    sites = exchange(world, selector, FRA, AMS, 5_000, relayer)
+    receipts = exchange(world, selector, FRA, DAL, 100_000, relayer)
+    assert [outcome(selector, r) for r in receipts] == [OUTCOME_RECORDED, OUTCOME_CONSISTENT]
+    # the same storage writes as the consistent site pair: its LandmarkDisc event is the difference
+    assert abs(receipts[1]["gasUsed"] - sites[1]["gasUsed"]) < 2_500, (receipts, sites)
+    [event] = selector.events_in(receipts[1], "LandmarkDisc")
+    link = selector.latency_link(FRA.facility_id, DAL.facility_id)
+    until = min(link.measured_at_ab, link.measured_at_ba) + POLICY.max_measurement_age
+    assert (event["rttMicros"], event["validUntil"]) == (100_000, until)
+    [disc] = selector.discs_of(FRA.facility_id)
+    assert (disc.landmark_id, disc.rtt_micros, disc.valid_until, disc.radius_m) == (
+        DAL.facility_id,
+        100_000,
+        until,
+        10_000_000,
     )
+    selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)
+    exchange(world, selector, AMS, DAL, 100_000, relayer)
+    assert [(d.landmark_id, d.radius_m) for d in selector.discs_of(AMS.facility_id)] == [
+        (AMS.facility_id, 0)
+    ]
+    # Frankfurt's fresh pair with Amsterdam is a disc from the moment Amsterdam is a landmark
+    assert [(d.landmark_id, d.rtt_micros) for d in selector.discs_of(FRA.facility_id)] == [
+        (DAL.facility_id, 100_000),
+        (AMS.facility_id, 5_000),
+    ]
+    advance_time(w3, until - now(w3) + 1)
+    assert selector.discs_of(FRA.facility_id) == []
+    assert selector.pair_rtt(FRA.facility_id, DAL.facility_id) is None
 
 
 # ------------------------------------------------------------------------ flag lifecycle
@@ -520,10 +585,18 @@ def test_an_honest_site_flagged_by_a_liar_recovers_with_its_landmark_disc(
     )
     moved(world, LIAR, owner, (SYD[0] + 1, SYD[1]))
     assert selector.is_geography_flagged(LIAR.facility_id)
-    # with its disc fresh, a new exchange with the liar no longer flags Frankfurt at all
+    # with its disc fresh, a new exchange with the liar no longer flags Frankfurt at all; the
+    # liar's flag stands as it was (same evidence, same bound: nothing new to record)
     receipts = exchange(world, selector, LIAR, FRA, 1_000, relayer)
-    flagged = selector.events_in(receipts[1], "GeographyFlagged")
-    assert [e["facilityId"] for e in flagged] == [LIAR.facility_id]
+    assert selector.contradictions_in(receipts[1]) != []
+    assert flag_events(selector, receipts) == []
+    assert not selector.is_geography_flagged(FRA.facility_id)
+    flag = selector.geography_flag(LIAR.facility_id)
+    assert flag is not None and (flag.against, flag.holds) == (FRA.facility_id, True)
+    # a tighter bound from the same pair is new evidence: the liar's flag takes it
+    receipts = exchange(world, selector, LIAR, FRA, 900, relayer)
+    flagged = flag_events(selector, receipts)
+    assert [(e["facilityId"], e["rttMicros"]) for e in flagged] == [(LIAR.facility_id, 900)]
     assert not selector.is_geography_flagged(FRA.facility_id)
     err = _refused_call(lambda: selector.clear_geography_flag(AMS.facility_id, sender=relayer))
     assert (err.error_name, err.args_by_name) == (
@@ -541,14 +614,19 @@ def test_a_peer_whose_own_disc_refutes_its_claim_is_the_only_one_flagged(
     add(world, owner, LIAR)
     selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)
     receipts = exchange(world, selector, LIAR, AMS, 5_000, relayer)  # within 500 km of Amsterdam
-    assert [e["facilityId"] for e in selector.events_in(receipts[1], "GeographyFlagged")] == [
-        LIAR.facility_id
-    ]
+    assert [e["facilityId"] for e in flag_events(selector, receipts)] == [LIAR.facility_id]
     assert selector.discs_of(FRA.facility_id) == []
     receipts = exchange(world, selector, FRA, LIAR, 1_000, relayer)
-    assert outcome(selector, receipts[1]) == OUTCOME_FLAGGED
+    assert outcome(selector, receipts[1]) == OUTCOME_CONTRADICTED
     # the liar's landmark flag stands (the first contradiction holds until answered): no event
-    assert selector.events_in(receipts[1], "GeographyFlagged") == []
+    assert flag_events(selector, receipts) == []
+    err = _refused_call(
+        lambda: selector.flag_contradiction(FRA.facility_id, LIAR.facility_id, sender=relayer)
+    )
+    assert (err.error_name, err.args_by_name) == (
+        "SelectorAlreadyFlagged",
+        {"a": FRA.facility_id, "b": LIAR.facility_id},
+    )
     assert not selector.is_geography_flagged(FRA.facility_id)
     assert selector.geography_flag(FRA.facility_id) is None
     flag = selector.geography_flag(LIAR.facility_id)
@@ -739,6 +817,8 @@ def test_the_geography_extension_runs_only_through_the_selector(
     direct = SelectorClient(w3, selector.geography_extension(), relayer)
     m, sig = world.latency(FRA, AMS, 5_000)
     err = _refused_call(lambda: direct.report_latency(DS(world), m, sig))
+    assert (err.error_name, err.args_by_name) == ("SelectorNotDelegated", {})
+    err = _refused_call(lambda: direct.flag_contradiction(FRA.facility_id, AMS.facility_id))
     assert (err.error_name, err.args_by_name) == ("SelectorNotDelegated", {})
     other, _ = RegistryClient.deploy(w3, owner)
     extension = deploy_contract(w3, owner, GEOGRAPHY_CONTRACT, other.address)

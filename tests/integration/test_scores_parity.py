@@ -339,7 +339,7 @@ def test_pair_flag_rule_matches_python(
             for side, lm, rtt, later in landmark_rtts:
                 if later == after:
                     for m, sig in world.round_trip((a, b)[side], FLAG_LANDMARKS[lm], rtt):
-                        sel.report_latency(ds, m, sig, sender=relayer)
+                        sel.report_latency_and_flag(ds, m, sig, sender=relayer)
 
         landmarks(after=False)
         positions = {lm.facility_id: (lm.latitude_e6, lm.longitude_e6) for lm in FLAG_LANDMARKS}
@@ -370,8 +370,10 @@ def test_pair_flag_rule_matches_python(
         event(f"flags {expected}, refuted {refuted}")  # --hypothesis-show-statistics
         flagged = set()
         for m, sig in world.round_trip(a, b, pair_rtt):
-            receipt = sel.report_latency(ds, m, sig, sender=relayer)
-            flagged |= {bytes(e["facilityId"]) for e in sel.events_in(receipt, "GeographyFlagged")}
+            for receipt in sel.report_latency_and_flag(ds, m, sig, sender=relayer):
+                flagged |= {
+                    bytes(e["facilityId"]) for e in sel.events_in(receipt, "GeographyFlagged")
+                }
         assert flagged == {
             s.facility_id
             for s, flag, keep in zip((a, b), expected, kept, strict=True)

@@ -222,7 +222,7 @@ def test_verify_scores_explains_a_flag_and_checks_landmark_discs(
     selector.set_landmark(zrh.facility_id, zrh.latitude_e6, zrh.longitude_e6, sender=owner)
     ds = world.registry.domain_separator()
     for m, sig in world.round_trip(vie, zrh, 500):
-        selector.report_latency(ds, m, sig, sender=relayer)
+        selector.report_latency_and_flag(ds, m, sig, sender=relayer)
     assert selector.is_geography_flagged(vie.facility_id)
     proc = verify("verify_scores.py", setup)
     assert proc.returncode == 0, proc.stdout + proc.stderr

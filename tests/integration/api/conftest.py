@@ -102,10 +102,12 @@ def api_world(
     ds = registry.domain_separator()
 
     def exchange(a: FacilitySpec, b: FacilitySpec, rtt: int) -> list[TxReceipt]:
-        """Both ends of one exchange report what they measured."""
+        """Both ends of one exchange report what they measured (a contradiction flagged at once,
+        its receipt after the report's)."""
         return [
-            selector.report_latency(ds, m, sig, sender=relayer)
+            receipt
             for m, sig in world.round_trip(a, b, rtt)
+            for receipt in selector.report_latency_and_flag(ds, m, sig, sender=relayer)
         ]
 
     consistent = exchange(FRA1, AMS1, 4_500) + exchange(DAL1, FRA1, 100_000)
