@@ -109,6 +109,8 @@ class IndexView:
     batches: list[BatchRecord] = field(default_factory=list)
     #: facility -> what its standing flag record names (against), as of the block
     flags: dict[bytes, bytes] = field(default_factory=dict)
+    #: landmark -> when its position was last fixed
+    landmark_set_at: dict[bytes, int] = field(default_factory=dict)
 
 
 class EventIndex:
@@ -137,12 +139,14 @@ class EventIndex:
         lat_end = bisect.bisect_right(log.latencies, number, key=lambda r: r.block)
         batch_end = bisect.bisect_right(log.batches, number, key=lambda r: r.committed.block)
         landmarks: dict[bytes, tuple[int, int]] = {}
+        landmark_set_at: dict[bytes, int] = {}
         for e in log.landmark_events:
             if e.block > number:
                 break
             fid = bytes(e.args["facilityId"])
             if e.name == "LandmarkSet":
                 landmarks[fid] = (int(e.args["latitudeE6"]), int(e.args["longitudeE6"]))
+                landmark_set_at[fid] = int(e.args["setAt"])
             else:
                 landmarks.pop(fid, None)
         flags: dict[bytes, bytes] = {}
@@ -161,6 +165,7 @@ class EventIndex:
             log.names,
             log.batches[:batch_end],
             flags,
+            landmark_set_at,
         )
 
     # ----------------------------------------------------------------- sync

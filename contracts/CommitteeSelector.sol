@@ -248,7 +248,7 @@ contract CommitteeSelector is SelectorBase {
         bytes32 lead = geo.ids[leader];
         uint256 maxAge = _geo.maxMeasurementAge;
         for (uint256 j = 0; j < n; ++j) {
-            row[j] = j == leader ? 0 : _pairRtt(lead, geo.ids[j], maxAge);
+            row[j] = j == leader ? 0 : _pairRtt(lead, geo.ids[j], maxAge, 0);
         }
         row[n] = RedundancyMath.UNMEASURED;
     }

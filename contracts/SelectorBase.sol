@@ -59,12 +59,15 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         uint32 maxRttMicros;
     }
 
-    /// @notice A landmark: a facility whose true position the owner fixed (index: 1-based slot).
+    /// @notice A landmark: a facility whose true position the owner fixed (index: 1-based slot;
+    ///         setAt: when the position was last fixed: a pair with it proves a disc only with both
+    ///         reports measured since, when the landmark truly stood there).
     struct Landmark {
         int32 latitudeE6;
         int32 longitudeE6;
         bool set;
         uint8 index;
+        uint40 setAt;
     }
 
     /// @notice A fresh landmark disc: the facility lies within radiusM of the landmark.
@@ -166,7 +169,7 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     /// @notice Emitted when the owner changes the geography policy.
     event GeographyPolicyUpdated(GeographyPolicy policy);
     /// @notice Emitted when the owner fixes (or moves) a landmark facility's true position.
-    event LandmarkSet(bytes32 indexed facilityId, uint8 index, int32 latitudeE6, int32 longitudeE6);
+    event LandmarkSet(bytes32 indexed facilityId, uint8 index, int32 latitudeE6, int32 longitudeE6, uint40 setAt);
     /// @notice Emitted when the owner removes a landmark.
     event LandmarkRemoved(bytes32 indexed facilityId);
     /// @notice Emitted for every accepted RTT measurement (one direction of a pair).
@@ -352,12 +355,14 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
         }
     }
 
-    function _pairRtt(bytes32 a, bytes32 b, uint256 maxAge) internal view returns (uint256) {
+    /// @dev The pair's two-sided bound (the larger RTT) if both directions are fresh and were
+    ///      measured at or after `notBefore`, else UNMEASURED.
+    function _pairRtt(bytes32 a, bytes32 b, uint256 maxAge, uint256 notBefore) internal view returns (uint256) {
         uint256 word = a < b ? _pairs[_pairKey(a, b)] : _pairs[_pairKey(b, a)];
         uint256 oldest = uint40(word >> 32);
         uint256 other = uint40(word >> 104);
         if (other < oldest) oldest = other;
-        if (oldest == 0 || oldest + maxAge < block.timestamp) return RedundancyMath.UNMEASURED;
+        if (oldest == 0 || oldest < notBefore || oldest + maxAge < block.timestamp) return RedundancyMath.UNMEASURED;
         uint256 x = uint32(word);
         uint256 y = uint32(word >> 72);
         return x > y ? x : y;
@@ -381,17 +386,20 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     }
 
     /// @dev Fills geo's discs from storage. A facility's disc around a set landmark is the pair's
-    ///      fresh two-sided bound (its pair word: nothing else is stored for a disc); a landmark
-    ///      has its own disc of radius 0 and no other.
+    ///      fresh two-sided bound (its pair word: nothing else is stored for a disc), both reports
+    ///      measured since the landmark's position was fixed; a landmark has its own disc of
+    ///      radius 0 and no other.
     function _loadDiscs(RedundancyMath.Geo memory geo) internal view {
         uint256 count = _landmarkIds.length;
         geo.landmarkLat = new int32[](count);
         geo.landmarkLon = new int32[](count);
         geo.landmarkDistance = new uint256[](count * count);
         bool[] memory set = new bool[](count);
+        uint256[] memory setAt = new uint256[](count);
         for (uint256 i = 0; i < count; ++i) {
             Landmark memory lm = _landmarks[_landmarkIds[i]];
-            (geo.landmarkLat[i], geo.landmarkLon[i], set[i]) = (lm.latitudeE6, lm.longitudeE6, lm.set);
+            (geo.landmarkLat[i], geo.landmarkLon[i], set[i], setAt[i]) =
+                (lm.latitudeE6, lm.longitudeE6, lm.set, lm.setAt);
         }
         uint256[] memory scratch = new uint256[](count);
         uint256 maxAge = _geo.maxMeasurementAge;
@@ -405,7 +413,7 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
             } else {
                 for (uint256 i = 0; i < count; ++i) {
                     if (!set[i]) continue;
-                    uint256 rtt = _pairRtt(id, _landmarkIds[i], maxAge);
+                    uint256 rtt = _pairRtt(id, _landmarkIds[i], maxAge, setAt[i]);
                     if (rtt == RedundancyMath.UNMEASURED) continue;
                     scratch[found] = (i << 128) | RedundancyMath.rttDistanceBoundM(rtt);
                     ++found;

@@ -95,7 +95,9 @@ contract SelectorGeography is SelectorBase {
         }
     }
 
-    /// @notice Fixes a landmark facility's true position (known to the owner, not claimed).
+    /// @notice Fixes a landmark facility's true position (known to the owner, not claimed). A pair
+    ///         with it proves a disc (and can flag) only with both ends' reports measured from
+    ///         now on: a measurement taken before says nothing about where it stands now.
     /// @param facilityId a registered facility
     /// @param latitudeE6 latitude in micro-degrees
     /// @param longitudeE6 longitude in micro-degrees
@@ -112,8 +114,9 @@ contract SelectorGeography is SelectorBase {
             _landmarkIds.push(facilityId);
             index = uint8(_landmarkIds.length);
         }
-        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index); // its own disc: radius 0
-        emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6);
+        // its own disc: radius 0; a pair with it proves a disc from reports measured from now on
+        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index, uint40(block.timestamp));
+        emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6, uint40(block.timestamp));
     }
 
     /// @notice Removes a landmark (its index stays reserved for it; discs around it stop counting).
@@ -205,12 +208,14 @@ contract SelectorGeography is SelectorBase {
     function flagContradiction(bytes32 a, bytes32 b) external delegated returns (uint256 flagged) {
         if (a == b) revert SelectorSameFacility(a);
         GeographyState memory geo = _geo;
-        uint256 rtt = _pairRtt(a, b, geo.maxMeasurementAge);
+        Landmark memory la = _landmarks[a];
+        Landmark memory lb = _landmarks[b];
+        uint256 notBefore = la.set ? la.setAt : 0;
+        if (lb.set && lb.setAt > notBefore) notBefore = lb.setAt;
+        uint256 rtt = _pairRtt(a, b, geo.maxMeasurementAge, notBefore);
         if (rtt == RedundancyMath.UNMEASURED) revert SelectorPairNotMeasured(a, b);
         uint32 bound = uint32(rtt);
         (IRedundancyRegistry.GeoFacility memory fa, IRedundancyRegistry.GeoFacility memory fb) = registry.geoPair(a, b);
-        Landmark memory la = _landmarks[a];
-        Landmark memory lb = _landmarks[b];
         if (la.set) (fa.latitudeE6, fa.longitudeE6) = (la.latitudeE6, la.longitudeE6);
         else if (!fa.located) revert SelectorNoCoordinates(a);
         if (lb.set) (fb.latitudeE6, fb.longitudeE6) = (lb.latitudeE6, lb.longitudeE6);
@@ -258,8 +263,9 @@ contract SelectorGeography is SelectorBase {
         return (uint32(other), uint40(other >> 32));
     }
 
-    /// @dev A site measured both ways with a landmark: the pair's word is the disc (nothing more
-    ///      to store); announce it, then announce the contradiction if the site's claim lies
+    /// @dev A site measured both ways with a landmark, both reports since its position was fixed
+    ///      (else the pair proves nothing yet: recorded): the pair's word is the disc (nothing
+    ///      more to store); announce it, then announce the contradiction if the site's claim lies
     ///      outside it, or clear a flag the landmark raised if it now lies inside.
     function _landmarkPair(
         bytes32 site,
@@ -270,6 +276,7 @@ contract SelectorGeography is SelectorBase {
         uint40 since,
         GeographyState memory geo
     ) private returns (uint8) {
+        if (since < lm.setAt) return OUTCOME_RECORDED; // measured before the landmark stood there
         emit LandmarkDisc(site, landmarkId, bound, uint40(uint256(since) + geo.maxMeasurementAge));
         uint256 lower = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
         if (lower > RedundancyMath.rttDistanceBoundM(bound) + geo.toleranceM) {
@@ -355,7 +362,7 @@ contract SelectorGeography is SelectorBase {
             if (lid == id) continue;
             Landmark memory lm = _landmarks[lid];
             if (!lm.set) continue;
-            uint256 rtt = _pairRtt(id, lid, geo.maxMeasurementAge);
+            uint256 rtt = _pairRtt(id, lid, geo.maxMeasurementAge, lm.setAt);
             if (rtt == RedundancyMath.UNMEASURED) continue; // no fresh disc
             uint256 radius = RedundancyMath.rttDistanceBoundM(rtt);
             uint256 own = RedundancyMath.distanceLowerBoundM(s.latitudeE6, s.longitudeE6, lm.latitudeE6, lm.longitudeE6);
@@ -406,7 +413,7 @@ contract SelectorGeography is SelectorBase {
     /// @return measured whether both directions have a fresh report
     /// @return rttMicros the larger of the two (0 if not measured)
     function pairRtt(bytes32 a, bytes32 b) public view returns (bool measured, uint32 rttMicros) {
-        uint256 rtt = _pairRtt(a, b, _geo.maxMeasurementAge);
+        uint256 rtt = _pairRtt(a, b, _geo.maxMeasurementAge, 0);
         if (rtt == RedundancyMath.UNMEASURED) return (false, 0);
         return (true, uint32(rtt));
     }
@@ -423,7 +430,8 @@ contract SelectorGeography is SelectorBase {
         Landmark memory self = _landmarks[facilityId];
         for (uint256 i = 0; i < count; ++i) {
             bytes32 lid = _landmarkIds[i];
-            if (!_landmarks[lid].set) continue;
+            Landmark memory lm = _landmarks[lid];
+            if (!lm.set) continue;
             if (self.set) {
                 if (lid != facilityId) continue;
                 out[0] = Disc(lid, 0, type(uint32).max, 0);
@@ -432,7 +440,7 @@ contract SelectorGeography is SelectorBase {
             }
             (uint32 ab, uint40 atAB, uint32 ba, uint40 atBA) = latencyLink(facilityId, lid);
             uint256 oldest = atAB < atBA ? atAB : atBA;
-            if (oldest == 0 || oldest + maxAge < block.timestamp) continue;
+            if (oldest == 0 || oldest < lm.setAt || oldest + maxAge < block.timestamp) continue;
             uint32 rtt = ab > ba ? ab : ba;
             out[found] = Disc(lid, rtt, uint40(oldest + maxAge), RedundancyMath.rttDistanceBoundM(rtt));
             ++found;

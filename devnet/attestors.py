@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -158,10 +158,12 @@ def start_sites(
     state_dir: Path,
     extra_env: dict[str, str] | None = None,
     tpm_sites: Sequence[str] = (),
+    registered: Callable[[], object] | None = None,
 ) -> list[SiteProcess]:
     """Set up, register, fund and start one attestor per site (fresh keys every run);
     ``extra_env`` adds ``ATTESTOR_*`` settings to every site's (a shorter heartbeat, say); the
-    ``tpm_sites`` run on a software TPM each."""
+    ``tpm_sites`` run on a software TPM each; ``registered`` is called once every facility is
+    registered, before any attestor starts (to fix a landmark before the first round trips)."""
     sites_dir = state_dir / "sites"
     shutil.rmtree(sites_dir, ignore_errors=True)
     shutil.rmtree(state_dir / "tpm-manufacturer", ignore_errors=True)
@@ -179,6 +181,8 @@ def start_sites(
         address, ca_fingerprint, _ = keys[name]
         registry.register_facility(facility_id(name), address, ca_fingerprint)
     fund(registry.w3, owner, [keys[name][0] for name in names])
+    if registered is not None:
+        registered()
     ports = {name: (free_port(), free_udp_port()) for name in names}
     started: list[SiteProcess] = []
     try:

@@ -29,6 +29,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,13 @@ def wait_round_trips(sites: list[SiteProcess], timeout: float) -> bool:
     return False
 
 
+def set_landmark(devnet: Devnet, names: Sequence[str]) -> None:
+    """Fix the landmark site's true position, if it runs in this world."""
+    if LANDMARK_SITE in names:
+        lm = example_site(LANDMARK_SITE).facility
+        devnet.selector.set_landmark(lm.facility_id, lm.latitude_e6, lm.longitude_e6)
+
+
 def relay_rtts(devnet: Devnet, sites: list[SiteProcess]) -> Relayed:
     """Put the RTTs the attestors measured on-chain: each site serves, at ``/latency``, the
     EIP-712 measurements both ends of its exchanges signed with their own attestor keys; the
@@ -444,9 +452,6 @@ def set_up_committee(
         stake_validators(devnet, world)
         step.done(f"{len(world)} validators staked, {VALIDATOR_STAKE // 10**18} ETH each")
     with view.step("geography") as step:
-        if LANDMARK_SITE in names:
-            lm = example_site(LANDMARK_SITE).facility
-            devnet.selector.set_landmark(lm.facility_id, lm.latitude_e6, lm.longitude_e6)
         complete = wait_round_trips(sites, LATENCY_TIMEOUT)
         relayed = relay_rtts(devnet, sites)
         flagged = {s.name: why for s in world if (why := flag_explanation(devnet, s))}
@@ -591,6 +596,9 @@ def run(
                 devnet.deployment_file,
                 state_dir,
                 tpm_sites=tpm_sites,
+                # the landmark is fixed before the first round trips: a pair with it proves a
+                # disc only from reports measured since
+                registered=lambda: set_landmark(devnet, site_names),
             )
             started.callback(stop_attestors, sites, view)
             on_tpm = f"; {', '.join(tpm_sites)} on a software TPM" if tpm_sites else ""

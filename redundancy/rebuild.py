@@ -63,6 +63,8 @@ class RebuiltState:
     #: every facility that has been a landmark, in index order, and the ones set now
     landmark_order: list[bytes] = field(default_factory=list)
     landmarks: dict[bytes, tuple[int, int]] = field(default_factory=dict)
+    #: landmark -> when its position was last fixed (a disc needs both reports since)
+    landmark_set_at: dict[bytes, int] = field(default_factory=dict)
     #: (measuring facility, peer) -> (rtt, measuredAt) of the latest report
     links: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)
     #: facility -> (against, rtt) of its flag record
@@ -106,10 +108,12 @@ class RebuiltState:
 
     def geo_facts(self, now: int) -> GeoFacts:
         """Fresh discs per facility and two-sided RTTs per pair, as selection reads them: a
-        facility's disc around a set landmark is their pair's fresh two-sided bound; a landmark
-        has its own disc of radius 0 and no other."""
+        facility's disc around a set landmark is their pair's fresh two-sided bound, both reports
+        measured since the landmark's position was fixed; a landmark has its own disc of radius
+        0 and no other."""
         max_age = self.geography.max_measurement_age if self.geography else 0
         rtts: dict[tuple[bytes, bytes], int] = {}
+        since: dict[tuple[bytes, bytes], int] = {}  # the pair's older report's measuredAt
         for (a, b), (rtt, at) in self.links.items():
             back = self.links.get((b, a))
             if back is None or a > b:
@@ -117,15 +121,18 @@ class RebuiltState:
             oldest = min(at, back[1])
             if oldest and oldest + max_age >= now:
                 rtts[pair_key(a, b)] = pair_bound(rtt, back[0])
+                since[pair_key(a, b)] = oldest
         discs: dict[bytes, tuple[Disc, ...]] = {}
         for fid in self.facilities:
             if fid in self.landmarks:
                 discs[fid] = (Disc(fid, self.landmarks[fid], 0),)
                 continue
             found = [
-                Disc(lid, self.landmarks[lid], rtt_distance_bound_m(rtts[pair_key(fid, lid)]))
+                Disc(lid, self.landmarks[lid], rtt_distance_bound_m(rtts[key]))
                 for lid in self.landmark_order
-                if lid in self.landmarks and pair_key(fid, lid) in rtts
+                if lid in self.landmarks
+                and (key := pair_key(fid, lid)) in rtts
+                and since[key] >= self.landmark_set_at[lid]
             ]
             if found:
                 discs[fid] = tuple(found)
@@ -315,6 +322,7 @@ def _landmark_set(s: RebuiltState, a: dict[str, Any]) -> None:
     if fid not in s.landmark_order:
         s.landmark_order.append(fid)
     s.landmarks[fid] = (int(a["latitudeE6"]), int(a["longitudeE6"]))
+    s.landmark_set_at[fid] = int(a["setAt"])
 
 
 def _landmark_removed(s: RebuiltState, a: dict[str, Any]) -> None:

@@ -67,11 +67,13 @@ class GeographyPolicy:
 
 @dataclass(frozen=True)
 class Landmark:
-    """A landmark's owner-fixed position and its index (1-based slot)."""
+    """A landmark's owner-fixed position, its index (1-based slot) and when the position was
+    fixed (a pair with it proves a disc only from reports measured since)."""
 
     latitude_e6: int
     longitude_e6: int
     index: int
+    set_at: int
 
     @property
     def position(self) -> tuple[int, int]:
@@ -327,8 +329,10 @@ class SelectorClient(ContractClient):
         return GeoFlag(bytes(against), int(rtt), int(raised), bool(holds))
 
     def landmark(self, facility_id: bytes, block: BlockIdentifier = "latest") -> Landmark | None:
-        lat, lon, is_set, index = self._view(self.contract.functions.landmark(facility_id), block)
-        return Landmark(int(lat), int(lon), int(index)) if is_set else None
+        lat, lon, is_set, index, set_at = self._view(
+            self.contract.functions.landmark(facility_id), block
+        )
+        return Landmark(int(lat), int(lon), int(index), int(set_at)) if is_set else None
 
     def landmark_ids(self, block: BlockIdentifier = "latest") -> list[bytes]:
         return [bytes(x) for x in self._view(self.contract.functions.landmarkIds(), block)]

@@ -47,14 +47,17 @@ def latest_latencies(index: IndexView) -> dict[tuple[bytes, bytes], LatencyRecor
 
 def latest_discs(index: IndexView, max_age: int) -> dict[tuple[bytes, bytes], DiscRecord]:
     """Each (facility, landmark)'s disc as the selector derives it: the pair's two-sided bound
-    from both ends' latest reports, counted through validUntil (the older report's time plus the
-    freshness window). A landmark has no disc but its own position."""
+    from both ends' latest reports, both measured since the landmark's position was fixed,
+    counted through validUntil (the older report's time plus the freshness window). A landmark
+    has no disc but its own position."""
     latest = latest_latencies(index)
     out = {}
     for lid in index.landmarks:
         for (fid, peer), r in latest.items():
             back = latest.get((lid, fid))
             if peer != lid or back is None or fid in index.landmarks:
+                continue
+            if min(r.measured_at, back.measured_at) < index.landmark_set_at[lid]:
                 continue
             out[(fid, lid)] = DiscRecord(
                 max(r.block, back.block),

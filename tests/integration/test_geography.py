@@ -432,6 +432,7 @@ def test_a_landmark_pair_proves_a_disc_and_a_claim_outside_it_is_flagged(
             "index": 1,
             "latitudeE6": DAL.latitude_e6,
             "longitudeE6": DAL.longitude_e6,
+            "setAt": selector.w3.eth.get_block(receipt["blockNumber"])["timestamp"],
         }
     ]
     receipts = exchange(world, selector, FAKE, DAL, 1_000, relayer, rtt_back_us=900)
@@ -514,8 +515,8 @@ def test_a_disc_is_the_pairs_fresh_bound_and_costs_no_storage_of_its_own(
     """The report that proves a site's first disc around a landmark writes only the pair's word,
     as a consistent site pair does (no per-facility copy: no storage created); the disc counts
     while both directions are fresh and is gone when one is not. A landmark has its own disc of
-    radius 0 and no other, even measured with another landmark. A landmark set later makes a
-    fresh pair already measured with it a disc."""
+    radius 0 and no other, even measured with another landmark. A pair measured before its far
+    end became a landmark proves no disc: the landmark may not have stood there then."""
     add(world, owner, DAL)
     selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
     assert selector.discs_of(FRA.facility_id) == []
@@ -536,18 +537,27 @@ def test_a_disc_is_the_pairs_fresh_bound_and_costs_no_storage_of_its_own(
         until,
         10_000_000,
     )
+    advance_time(w3, 1)  # times are whole seconds: a report of the same second counts as since
     selector.set_landmark(AMS.facility_id, AMS.latitude_e6, AMS.longitude_e6, owner)
     exchange(world, selector, AMS, DAL, 100_000, relayer)
     assert [(d.landmark_id, d.radius_m) for d in selector.discs_of(AMS.facility_id)] == [
         (AMS.facility_id, 0)
     ]
-    # Frankfurt's fresh pair with Amsterdam is a disc from the moment Amsterdam is a landmark
+    # Frankfurt's fresh pair with Amsterdam was measured before Amsterdam's position was fixed:
+    # it proves no disc (nor a flag) until both ends measure again
+    assert [d.landmark_id for d in selector.discs_of(FRA.facility_id)] == [DAL.facility_id]
+    err = _refused_call(
+        lambda: selector.flag_contradiction(FRA.facility_id, AMS.facility_id, sender=relayer)
+    )
+    assert err.error_name == "SelectorPairNotMeasured", err
+    later = exchange(world, selector, FRA, AMS, 5_000, relayer)
+    assert [outcome(selector, r) for r in later] == [OUTCOME_RECORDED, OUTCOME_CONSISTENT]
     assert [(d.landmark_id, d.rtt_micros) for d in selector.discs_of(FRA.facility_id)] == [
         (DAL.facility_id, 100_000),
         (AMS.facility_id, 5_000),
     ]
-    advance_time(w3, until - now(w3) + 1)
-    assert selector.discs_of(FRA.facility_id) == []
+    advance_time(w3, until - now(w3) + 1)  # the Dallas pair goes stale, the later one does not
+    assert [d.landmark_id for d in selector.discs_of(FRA.facility_id)] == [AMS.facility_id]
     assert selector.pair_rtt(FRA.facility_id, DAL.facility_id) is None
 
 
