@@ -52,7 +52,8 @@ BENCHES = (
     ),
     Bench(
         "gas_signed_calls",
-        "Gas of SettlementLedger.commitBatch and CommitteeSelector.reportLatency in each path.",
+        "Gas of SettlementLedger.commitBatch, CommitteeSelector.reportLatency in each path and "
+        "the flagContradiction that follows each contradiction.",
         "reportLatency <= 80,000 gas (commitBatch: no fixed goal, tracked so a change shows); "
         "deterministic up to calldata zero bytes.",
         ("bench/gas_signed_calls.py",),

@@ -30,7 +30,8 @@ class LatencyLinkPublic(BaseModel):
     peer_facility_id: str
     peer_name: str | None
     rtt_micros: int | None = Field(
-        description="the pair's two-sided RTT: the larger fresh report (null: one end only)"
+        description="the pair's two-sided RTT: the larger fresh report (null: one end only, or "
+        "with a landmark, a report measured before its position was fixed)"
     )
     measured_at: int | None = Field(description="the older of the two fresh reports' times")
     rtt_distance_bound_m: int | None = Field(

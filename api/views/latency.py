@@ -37,7 +37,7 @@ def _report(snap: BlockView, r: LatencyRecord, max_age: int) -> LatencyReportPub
 
 def latency_links(snap: BlockView) -> LatencyLinksPublic:
     policy = snap.geography_policy()
-    names, flags = snap.index().names, snap.index().flags
+    names, flags, set_at = snap.index().names, snap.index().flags, snap.index().landmark_set_at
     pairs: dict[tuple[bytes, bytes], list[LatencyRecord]] = {}
     for (fid, peer), r in latest_latencies(snap.index()).items():
         pairs.setdefault((min(fid, peer), max(fid, peer)), []).append(r)
@@ -46,7 +46,14 @@ def latency_links(snap: BlockView) -> LatencyLinksPublic:
         reports.sort(key=lambda r: (r.block, r.log_index))
         shown = [_report(snap, r, policy.max_measurement_age) for r in reports]
         rtt = measured = bound = None
-        if len(reports) == 2 and all(r.fresh for r in shown):
+        # a pair with a landmark proves something only from reports measured since its position
+        # was fixed (the selector's rule): older ones are shown, not weighed
+        since = max((set_at.get(f, 0) for f in (a, b) if f in snap.index().landmarks), default=0)
+        if (
+            len(reports) == 2
+            and all(r.fresh for r in shown)
+            and min(r.measured_at for r in reports) >= since
+        ):
             rtt = pair_bound(reports[0].rtt_micros, reports[1].rtt_micros)
             measured = min(r.measured_at for r in reports)
             bound = rtt_distance_bound_m(rtt)

@@ -10,6 +10,7 @@ from web3 import Web3
 
 from redundancy.errors import ContractRevertError
 from tests.integration.api.conftest import AMS1, DAL1, FRA1, NRT1, ApiWorld, wait_synced
+from tests.integration.conftest import advance_time
 
 
 def pair(body: dict[str, Any], a: bytes, b: bytes) -> dict[str, Any]:
@@ -65,3 +66,24 @@ def test_an_older_report_cannot_replace_the_newest(
     [fra] = [r for r in link["reports"] if r["facility_name"] == "fra1"]
     assert (fra["rtt_micros"], fra["measured_at"]) == (4_600, newer[0].measured_at)
     assert link["rtt_micros"] == 4_600
+
+
+def test_a_pair_measured_before_its_landmark_was_fixed_is_shown_not_weighed(
+    client: TestClient, api_world: ApiWorld, w3: Web3
+) -> None:
+    """As the selector: a round trip with a landmark measured before its position was fixed
+    proves nothing (no RTT, no verdict) until both ends measure again."""
+    world, selector, relayer = api_world.world, api_world.selector, api_world.relayer
+    ds = world.registry.domain_separator()
+    for m, sig in world.round_trip(NRT1, DAL1, 120_000):
+        selector.report_latency(ds, m, sig, sender=relayer)
+    advance_time(w3, 1)
+    selector.set_landmark(DAL1.facility_id, DAL1.latitude_e6, DAL1.longitude_e6)
+    wait_synced(client, w3)
+    link = pair(client.get("/latency").json(), NRT1.facility_id, DAL1.facility_id)
+    assert (link["rtt_micros"], link["consistent"], len(link["reports"])) == (None, None, 2)
+    for m, sig in world.round_trip(NRT1, DAL1, 120_000):
+        selector.report_latency(ds, m, sig, sender=relayer)
+    wait_synced(client, w3)
+    link = pair(client.get("/latency").json(), NRT1.facility_id, DAL1.facility_id)
+    assert (link["rtt_micros"], link["consistent"]) == (120_000, True)
