@@ -151,7 +151,7 @@ def run(trace: bool = False) -> list[dict[str, object]]:
         latency("refresh, one end lowers (bound holds)", ams, fra, 100)
         latency("refresh, both low (flags both)", fra, ams, 100)
         latency("refresh, consistent again (clears both flags)", ams, fra, 5_000)
-        # a landmark pair stores a disc
+        # a landmark pair proves a disc (its own word: nothing more is stored)
         selector.set_landmark(lon.facility_id, lon.latitude_e6, lon.longitude_e6, sender=owner)
         latency("landmark: first of a pair", par, lon, 3_500)
         latency("landmark: first disc", lon, par, 3_600)
