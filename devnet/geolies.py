@@ -193,6 +193,8 @@ class PairFigures:
     #: liars (whose claims are true; they lie about RTTs and signatures) flagged
     liars_flagged: int = 0
     flag_events: int = 0
+    #: flagContradiction called by a stranger on the pair after each accepted report: refused
+    flag_calls_refused: Counter[str] = field(default_factory=Counter)
     disagreements: list[str] = field(default_factory=list)
 
 
@@ -223,6 +225,19 @@ class PairLies:
         flagged = self.st.flagged_in(receipts)
         self.figures.flag_events += len(flagged)
         expect(not flagged, f"{who}: flagged {[f.hex()[:8] for f in flagged]}")
+        # anyone may ask the selector to flag the pair: with an honest end it must refuse
+        try:
+            self.st.selector.flag_contradiction(
+                m.facility_id, m.peer_facility_id, sender=self.st.relayer
+            )
+        except ContractRevertError as exc:
+            self.figures.flag_calls_refused[exc.error_name] += 1
+            expect(
+                exc.error_name in ("SelectorNoContradiction", "SelectorPairNotMeasured"),
+                f"{who}: flagContradiction refused with {exc.error_name}",
+            )
+        else:
+            expect(False, f"{who}: flagContradiction flagged the pair")
         self.history[(m.facility_id.hex(), m.peer_facility_id.hex())].append((m, sig))
         return receipts[0]
 
@@ -676,6 +691,13 @@ def render(pairs: PairFigures | None, worlds: WorldFigures | None) -> str:
             f"{pairs.one_sided_would_flag}"
         )
         lines.append(f"  GeographyFlagged events: {pairs.flag_events}")
+        refused = ", ".join(f"{n} {e}" for e, n in sorted(pairs.flag_calls_refused.items()))
+        lines.append(
+            "  flagContradiction by a stranger after each accepted report: "
+            f"{sum(pairs.flag_calls_refused.values())} refused ({refused or 'none'}), 0 accepted"
+            if not any("flagContradiction flagged" in d for d in pairs.disagreements)
+            else "  flagContradiction by a stranger flagged a pair (see disagreements)"
+        )
         lines.append(f"  honest facilities flagged: {pairs.honest_flagged} (goal 0)")
         lines.append(f"  lying facilities flagged: {pairs.liars_flagged}")
         lines.append(f"  disagreements with the expected outcome: {len(pairs.disagreements)}")
