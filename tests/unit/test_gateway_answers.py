@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from validator.engine.errors import MessageError
 from validator.node.gateway import Gateway, unknown_answer
 
 ORDER = {"type": "order", "account": "a", "order_id": 7}
@@ -73,3 +74,28 @@ def test_a_gateway_answers_a_retried_transfer_with_a_request_id_from_memory() ->
         assert len(log.logged) == 4
 
     asyncio.run(run())
+
+
+def test_during_a_rolling_upgrade_a_gateway_refuses_a_transfers_request_id_and_logs_nothing() -> (
+    None
+):
+    """With transfer_request_ids off (nodes not yet upgraded would not read the field), a
+    deposit or withdrawal carrying a request_id is refused naming the field, and nothing of the
+    request is logged; the same transfer without one, and orders, are logged as always."""
+    log = RecordingLog()
+    gateway = Gateway(log, "s1", transfer_request_ids=False)  # type: ignore[arg-type]
+    withdraw = {"type": "withdraw", "account": "a", "amount": 40, "request_id": 9}
+    order = {**ORDER, "series": "S", "side": "buy", "price": 100, "qty": 1}
+
+    async def run() -> None:
+        with pytest.raises(MessageError, match=r"^message 1: request_id: not accepted"):
+            await gateway.accept([order, withdraw])
+        assert log.logged == []
+        plain = {k: v for k, v in withdraw.items() if k != "request_id"}
+        acks = await gateway.accept([order, plain, {**plain, "request_id": 0}])
+        assert [a["duplicate"] for a in acks] == [False, False, False]
+        assert len(log.logged) == 3
+
+    asyncio.run(run())
+    on = Gateway(RecordingLog(), "s1")  # type: ignore[arg-type]
+    assert asyncio.run(on.accept([withdraw]))[0]["duplicate"] is False

@@ -137,7 +137,9 @@ async def run_gateway(settings: Settings) -> None:
         tasks.append(
             asyncio.create_task(_learn_members(sequencer.etcd, settings.learn_members_every))
         )
-    gateway = Gateway(sequencer, settings.node_id)
+    gateway = Gateway(
+        sequencer, settings.node_id, transfer_request_ids=settings.transfer_request_ids
+    )
     app = GatewayApp(gateway)
     if settings.site is not None:
         from validator.node.sitewatch import SiteWatch

@@ -93,9 +93,13 @@ class Gateway:
         site: str,
         remember: int = 1_000_000,
         degraded: Callable[[], list[str]] = _no_reasons,
+        transfer_request_ids: bool = True,
     ) -> None:
         self.sequencer = sequencer
         self.site = site
+        self.transfer_request_ids = transfer_request_ids
+        """False during a rolling upgrade: a transfer carrying a request_id is refused (a node not
+        yet upgraded would not read the line)."""
         self.degraded = degraded
         """Why this site is degraded now (empty: it is not); new orders are refused meanwhile."""
         self.refused_degraded = 0
@@ -118,6 +122,15 @@ class Gateway:
                 msg = decode_object(item)
             except MessageError as exc:
                 raise MessageError(f"message {i}: {exc}") from None
+            if (
+                not self.transfer_request_ids
+                and isinstance(msg, Deposit | Withdraw)
+                and msg.request_id
+            ):
+                raise MessageError(
+                    f"message {i}: request_id: not accepted by this gateway yet (a rolling "
+                    "upgrade is under way: send the transfer without one)"
+                )
             line = encode_message(msg)
             key = _dedup_key(msg)
             seen = acked.get(key) if key is not None else None

@@ -134,6 +134,12 @@ class Settings(DeployableSettings):
     it is refused at once (503, never committed), so an etcd outage under a steady flow cannot
     grow the gateway's memory without bound (a request larger than it is still taken when
     nothing waits)."""
+    transfer_request_ids: bool = True
+    """Whether the gateway logs a deposit or withdrawal that carries a ``request_id``. During a
+    rolling upgrade from a version whose nodes do not read the field (a line holding one would
+    be malformed to them, and they would diverge), set it false on every gateway until every
+    node runs the new version: such a transfer is then refused (400 naming ``request_id``,
+    nothing logged) and a client sends it without one."""
     write_deadline: float = Field(default=3.0, gt=0)
     """How long a gateway retries a chunk write etcd has not confirmed before it settles the
     write's fate (fences its key) and answers 503 (never committed) or 504 (outcome unknown)."""
