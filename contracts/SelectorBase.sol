@@ -187,7 +187,11 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
     );
     /// @notice Emitted when a two-sided measurement contradicts a facility's claimed coordinates.
     event GeographyFlagged(
-        bytes32 indexed facilityId, bytes32 indexed against, uint32 rttMicros, uint256 distanceLowerBoundM
+        bytes32 indexed facilityId,
+        bytes32 indexed against,
+        uint32 rttMicros,
+        uint256 distanceLowerBoundM,
+        uint40 raisedAt
     );
     /// @notice Emitted when a flag is cleared: by a fresh consistent measurement of the same pair
     ///         (`by` is the peer), or by the facility's landmark disc (`by` is the landmark).
@@ -370,13 +374,17 @@ abstract contract SelectorBase is SignatureRecovery, Ownable2Step {
 
     /// @dev Whether a flag still holds for the claim (lat, lon): the facility is no landmark, and
     ///      the claim is further from `against`'s position (a landmark's, else its current claim)
-    ///      than the flag's RTT allows plus tolerance.
+    ///      than the flag's RTT allows plus tolerance. A flag a landmark raised before its position
+    ///      was last fixed was measured where it no longer stands: it holds until answered (a
+    ///      fresh consistent measurement of the pair clears it).
     function _holds(bytes32 id, GeoFlag memory flag, int32 lat, int32 lon) internal view returns (bool) {
         if (_landmarks[id].set) return false;
         Landmark memory lm = _landmarks[flag.against];
         int32 plat = lm.latitudeE6;
         int32 plon = lm.longitudeE6;
-        if (!lm.set) {
+        if (lm.set) {
+            if (flag.raisedAt < lm.setAt) return true;
+        } else {
             IRedundancyRegistry.GeoFacility memory p = registry.geoFacility(flag.against);
             if (!p.located) return false;
             (plat, plon) = (p.latitudeE6, p.longitudeE6);

@@ -325,7 +325,7 @@ contract SelectorGeography is SelectorBase {
         f.against = against;
         f.rttMicros = bound;
         f.raisedAt = uint40(block.timestamp);
-        emit GeographyFlagged(facilityId, against, bound, lower);
+        emit GeographyFlagged(facilityId, against, bound, lower, uint40(block.timestamp));
         return 1;
     }
 

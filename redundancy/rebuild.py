@@ -67,8 +67,8 @@ class RebuiltState:
     landmark_set_at: dict[bytes, int] = field(default_factory=dict)
     #: (measuring facility, peer) -> (rtt, measuredAt) of the latest report
     links: dict[tuple[bytes, bytes], tuple[int, int]] = field(default_factory=dict)
-    #: facility -> (against, rtt) of its flag record
-    flags: dict[bytes, tuple[bytes, int]] = field(default_factory=dict)
+    #: facility -> (against, rtt, raisedAt) of its flag record
+    flags: dict[bytes, tuple[bytes, int, int]] = field(default_factory=dict)
     committee: Committee = field(default_factory=lambda: Committee(0, 0, [], []))
     #: the registry's bond count so far, and when the first committee was selected (0 before)
     bonds: int = 0
@@ -94,11 +94,14 @@ class RebuiltState:
         return (f.latitude_e6, f.longitude_e6)
 
     def flagged(self, fid: bytes) -> bool:
-        """The contract's ``_holds``: the flag record's evidence still contradicts the claim."""
+        """The contract's ``_holds``: the flag record's evidence still contradicts the claim (a
+        landmark's flag raised before its position was last fixed holds until answered)."""
         record = self.flags.get(fid)
         if record is None or fid in self.landmarks:
             return False
-        against, rtt = record
+        against, rtt, raised_at = record
+        if against in self.landmarks and raised_at < self.landmark_set_at[against]:
+            return True
         position = self.position(against)
         if position is None:
             return False
@@ -335,7 +338,7 @@ def _latency_reported(s: RebuiltState, a: dict[str, Any]) -> None:
 
 
 def _geography_flagged(s: RebuiltState, a: dict[str, Any]) -> None:
-    s.flags[bytes(a["facilityId"])] = (bytes(a["against"]), int(a["rttMicros"]))
+    s.flags[bytes(a["facilityId"])] = (bytes(a["against"]), int(a["rttMicros"]), int(a["raisedAt"]))
 
 
 def _geography_flag_cleared(s: RebuiltState, a: dict[str, Any]) -> None:

@@ -111,10 +111,15 @@ def _km(metres: int) -> str:
 
 def explain_flag(state: RebuiltState, fid: bytes) -> str:
     """Why a facility's flag record holds or not, in physical terms, from the rebuilt state."""
-    against, rtt = state.flags[fid]
+    against, rtt, raised_at = state.flags[fid]
     f = state.facilities[fid]
     claim = (f.latitude_e6, f.longitude_e6)
     where = f"claims ({claim[0] / 1e6:.4f}, {claim[1] / 1e6:.4f})"
+    if against in state.landmarks and raised_at < state.landmark_set_at[against]:
+        return (
+            f"{where}; landmark {_short(against)} raised the flag before its position was last "
+            "fixed, so it holds until a fresh measurement with the landmark answers it"
+        )
     position = state.position(against)
     if position is None:
         return f"{where}; {_short(against)} has no position now, so the flag no longer holds"

@@ -98,6 +98,11 @@ def exchange(
     return reports + flags
 
 
+def stamp(selector: SelectorClient, receipt: Any) -> int:
+    """The timestamp of the block a receipt's transaction is in."""
+    return int(selector.w3.eth.get_block(receipt["blockNumber"])["timestamp"])
+
+
 def flag_events(selector: SelectorClient, receipts: list[Any]) -> list[dict[str, Any]]:
     """Every GeographyFlagged event in the receipts, in order."""
     return [e for r in receipts for e in selector.events_in(r, "GeographyFlagged")]
@@ -196,12 +201,14 @@ def test_contradiction_both_ends_measured_flags_both_and_makes_them_ineligible(
             "against": FRA.facility_id,
             "rttMicros": 2_000,
             "distanceLowerBoundM": lower,
+            "raisedAt": stamp(selector, receipts[-1]),
         },
         {
             "facilityId": FRA.facility_id,
             "against": AMS.facility_id,
             "rttMicros": 2_000,
             "distanceLowerBoundM": lower,
+            "raisedAt": stamp(selector, receipts[-1]),
         },
     ]
     assert selector.is_geography_flagged(FRA.facility_id)
@@ -448,6 +455,7 @@ def test_a_landmark_pair_proves_a_disc_and_a_claim_outside_it_is_flagged(
             "distanceLowerBoundM": distance_lower_bound_m(
                 (FAKE.latitude_e6, FAKE.longitude_e6), (DAL.latitude_e6, DAL.longitude_e6)
             ),
+            "raisedAt": stamp(selector, receipts[-1]),
         }
     ]
     assert selector.is_geography_flagged(FAKE.facility_id)
@@ -562,6 +570,34 @@ def test_a_disc_is_the_pairs_fresh_bound_and_costs_no_storage_of_its_own(
 
 
 # ------------------------------------------------------------------------ flag lifecycle
+
+
+def test_a_landmarks_flag_from_before_its_position_was_fixed_holds_until_answered(
+    w3: Web3, world: World, selector: SelectorClient, relayer: LocalAccount, owner: LocalAccount
+) -> None:
+    """Review: a flag a landmark raised was weighed against the landmark's position *now*. The
+    owner fixing the landmark somewhere else (here next to the liar's claim) quietly ended the
+    flag on a round trip measured where the landmark no longer stands. Now such a flag holds
+    until a fresh measurement with the landmark answers it; the events-only rebuild agrees."""
+    add(world, owner, DAL, FAKE)
+    selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
+    exchange(world, selector, FAKE, DAL, 1_000, relayer)  # within 100 km of Dallas
+    assert selector.is_geography_flagged(FAKE.facility_id)
+
+    def rebuilt_flagged() -> bool:
+        head = int(w3.eth.block_number)
+        state = rebuild(contract_events([world.registry, selector], 0, head))
+        return state.flagged(FAKE.facility_id)
+
+    assert rebuilt_flagged()
+    advance_time(w3, 1)
+    # the owner fixes the landmark in Frankfurt, 1 km from the liar's claim
+    selector.set_landmark(DAL.facility_id, FRA.latitude_e6, FRA.longitude_e6, owner)
+    assert selector.is_geography_flagged(FAKE.facility_id)
+    assert rebuilt_flagged()
+    exchange(world, selector, FAKE, DAL, 1_000, relayer)  # consistent with where it stands now
+    assert not selector.is_geography_flagged(FAKE.facility_id)
+    assert not rebuilt_flagged()
 
 
 def test_an_honest_site_flagged_by_a_liar_recovers_with_its_landmark_disc(
