@@ -97,7 +97,8 @@ contract SelectorGeography is SelectorBase {
 
     /// @notice Fixes a landmark facility's true position (known to the owner, not claimed). A pair
     ///         with it proves a disc (and can flag) only with both ends' reports measured from
-    ///         now on: a measurement taken before says nothing about where it stands now.
+    ///         now on: a measurement taken before says nothing about where it stands now. Fixing
+    ///         the same position again changes nothing of that.
     /// @param facilityId a registered facility
     /// @param latitudeE6 latitude in micro-degrees
     /// @param longitudeE6 longitude in micro-degrees
@@ -114,9 +115,14 @@ contract SelectorGeography is SelectorBase {
             _landmarkIds.push(facilityId);
             index = uint8(_landmarkIds.length);
         }
-        // its own disc: radius 0; a pair with it proves a disc from reports measured from now on
-        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index, uint40(block.timestamp));
-        emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6, uint40(block.timestamp));
+        // its own disc: radius 0; a pair with it proves a disc from reports measured since setAt,
+        // which a new position resets (the same position again keeps it: nothing moved)
+        uint40 setAt = lm.setAt;
+        if (index != lm.index || lm.latitudeE6 != latitudeE6 || lm.longitudeE6 != longitudeE6) {
+            setAt = uint40(block.timestamp);
+        }
+        _landmarks[facilityId] = Landmark(latitudeE6, longitudeE6, true, index, setAt);
+        emit LandmarkSet(facilityId, index, latitudeE6, longitudeE6, setAt);
     }
 
     /// @notice Removes a landmark (its index stays reserved for it; discs around it stop counting).

@@ -889,3 +889,24 @@ def _refused_call(call: Any) -> ContractRevertError:
     with pytest.raises(ContractRevertError) as caught:
         call()
     return caught.value
+
+
+def test_fixing_a_landmark_at_the_same_position_again_changes_nothing(
+    w3: Web3, world: World, selector: SelectorClient, relayer: LocalAccount, owner: LocalAccount
+) -> None:
+    """Review: every setLandmark reset setAt, so fixing the same position again voided the
+    landmark's discs and brought back, holding, every old flag it had raised whose facility had
+    since corrected its claim. The same position keeps setAt; a new one resets it."""
+    add(world, owner, DAL, FAKE)
+    first = selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
+    exchange(world, selector, FAKE, DAL, 1_000, relayer)
+    [disc] = selector.discs_of(FAKE.facility_id)
+    advance_time(w3, 1)
+    again = selector.set_landmark(DAL.facility_id, DAL.latitude_e6, DAL.longitude_e6, owner)
+    set_at = [selector.events_in(r, "LandmarkSet")[0]["setAt"] for r in (first, again)]
+    assert set_at[0] == set_at[1] == stamp(selector, first)
+    assert selector.discs_of(FAKE.facility_id) == [disc]
+    advance_time(w3, 1)
+    moved_to = selector.set_landmark(DAL.facility_id, DAL.latitude_e6 + 1, DAL.longitude_e6, owner)
+    assert selector.events_in(moved_to, "LandmarkSet")[0]["setAt"] == stamp(selector, moved_to)
+    assert selector.discs_of(FAKE.facility_id) == []

@@ -129,7 +129,8 @@ class Gateway:
             ):
                 raise MessageError(
                     f"message {i}: request_id: not accepted by this gateway yet (a rolling "
-                    "upgrade is under way: send the transfer without one)"
+                    "upgrade is under way); if an earlier copy's outcome is unknown, read the "
+                    "account from a node (GET /accounts/{id}) before sending it without one"
                 )
             line = encode_message(msg)
             key = _dedup_key(msg)
