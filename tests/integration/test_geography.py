@@ -558,6 +558,7 @@ def test_a_disc_is_the_pairs_fresh_bound_and_costs_no_storage_of_its_own(
         lambda: selector.flag_contradiction(FRA.facility_id, AMS.facility_id, sender=relayer)
     )
     assert err.error_name == "SelectorPairNotMeasured", err
+    advance_time(w3, 10)  # so that the Dallas pair goes stale well before this one
     later = exchange(world, selector, FRA, AMS, 5_000, relayer)
     assert [outcome(selector, r) for r in later] == [OUTCOME_RECORDED, OUTCOME_CONSISTENT]
     assert [(d.landmark_id, d.rtt_micros) for d in selector.discs_of(FRA.facility_id)] == [
