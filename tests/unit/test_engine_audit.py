@@ -12,9 +12,8 @@ from collections.abc import Callable
 import pytest
 
 from tests.unit.validator_support import ETH_PUT, PENNY, accepted, buy, deposit, funded_engine, sell
-from validator.engine.accounts import COLLATERAL, POS
 from validator.engine.audit import audit
-from validator.engine.book import B, Level, P, Q, S
+from validator.engine.book import Level, Order
 from validator.engine.instruments import ExpiryState
 from validator.engine.messages import Withdraw
 from validator.engine.primitives import (
@@ -71,32 +70,32 @@ def test_several_orders_of_one_account_in_a_series_and_a_price_of_one_are_sound(
         accepted(engine.apply(msg))
     state: State = engine._state
     alice = state.accounts_by_id[AccountId("alice")]
-    assert alice.holdings[0] == [0, 3, 50 + 90, 3000]
+    assert alice.holdings[0].fields() == [0, 3, 50 + 90, 3000]
     assert audit(state) == []
 
 
 def _flip_side(state: State) -> None:
-    state.accounts_by_id[AccountId("alice")].orders[1][B] = 0
+    state.accounts_by_id[AccountId("alice")].orders[1].is_buy = 0
 
 
 def _wrong_series(state: State) -> None:
-    state.accounts_by_id[AccountId("bob")].orders[2][S] = 0
+    state.accounts_by_id[AccountId("bob")].orders[2].series = 0
 
 
 def _off_tick(state: State) -> None:
-    state.accounts_by_id[AccountId("alice")].orders[1][P] = 52
+    state.accounts_by_id[AccountId("alice")].orders[1].price = 52
 
 
 def _zero_price(state: State) -> None:
-    state.accounts_by_id[AccountId("alice")].orders[1][P] = 0
+    state.accounts_by_id[AccountId("alice")].orders[1].price = 0
 
 
 def _off_lot(state: State) -> None:
-    state.accounts_by_id[AccountId("bob")].orders[2][Q] = 3
+    state.accounts_by_id[AccountId("bob")].orders[2].qty = 3
 
 
 def _negative_qty(state: State) -> None:
-    state.accounts_by_id[AccountId("bob")].orders[2][Q] = -5
+    state.accounts_by_id[AccountId("bob")].orders[2].qty = -5
 
 
 def _stopped_trading(state: State) -> None:
@@ -105,12 +104,13 @@ def _stopped_trading(state: State) -> None:
 
 def _unknown_order_indexed_first(state: State) -> None:
     alice = state.accounts_by_id[AccountId("alice")]
-    alice.orders = {7: [1, 50, alice.index, 7, 0, 1, 0], **alice.orders}
+    alice.orders = {7: Order(1, 50, alice.index, 7, 0, 1, 0), **alice.orders}
 
 
 def _copy_indexed(state: State) -> None:
     alice = state.accounts_by_id[AccountId("alice")]
-    alice.orders[1] = list(alice.orders[1])
+    o = alice.orders[1]
+    alice.orders[1] = Order(o.qty, o.price, o.account, o.order_id, o.series, o.is_buy, o.post_only)
 
 
 def _unused_id(state: State) -> None:
@@ -120,7 +120,7 @@ def _unused_id(state: State) -> None:
 
 
 def _wrong_collateral(state: State) -> None:
-    state.accounts_by_id[AccountId("bob")].holdings[0][COLLATERAL] = 1999
+    state.accounts_by_id[AccountId("bob")].holdings[0].collateral = 1999
 
 
 def _settled(state: State) -> None:
@@ -156,13 +156,13 @@ def _not_indexed(state: State) -> None:
 
 
 def _positions_off(state: State) -> None:
-    state.accounts_by_id[AccountId("carol")].holdings[0][POS] = -2
+    state.accounts_by_id[AccountId("carol")].holdings[0].pos = -2
 
 
 def _crossed(state: State) -> None:
     book = state.series_by_id[PUT_ID].book
     level = book.asks.pop(60)
-    level.orders[0][P] = 50
+    level.orders[0].price = 50
     book.asks[50] = level
     book.ask_keys[:] = [-50]
 
@@ -173,12 +173,12 @@ def _duplicate_key(state: State) -> None:
 
 def _level_without_key(state: State) -> None:
     book = state.series_by_id[PUT_ID].book
-    book.asks[70] = Level([1, 70, 1, 9, 0, 0, 0])
+    book.asks[70] = Level(Order(1, 70, 1, 9, 0, 0, 0))
 
 
 def _live_behind_front(state: State) -> None:
     level = state.series_by_id[ETH_ID].book.bids[10]
-    level.orders.insert(0, [5, 10, 2, 9, 2, 1, 0])
+    level.orders.insert(0, Order(5, 10, 2, 9, 2, 1, 0))
     level.head = 1
 
 
@@ -188,7 +188,7 @@ def _live_count_off(state: State) -> None:
 
 def _empty_level(state: State) -> None:
     book = state.series_by_id[PUT_ID].book
-    level = Level([0, 70, 1, 9, 0, 0, 0])
+    level = Level(Order(0, 70, 1, 9, 0, 0, 0))
     level.live = 0
     book.asks[70] = level
     book.ask_keys[:] = [-70, -60]

@@ -76,7 +76,7 @@ def holding(engine: Engine, name: str, series: ListSeries = PUT) -> list[int] | 
     state = engine._state
     index = state.series_by_id[series.series].index
     found = state.accounts_by_id[AccountId(name)].holdings.get(index)
-    return None if found is None else list(found)
+    return None if found is None else found.fields()
 
 
 def funded(name: str, cash: int) -> Engine:
@@ -144,7 +144,7 @@ def test_cancels_compact_a_level_once_it_holds_more_than_twice_its_live_plus_the
         run(engine, cancel("bob", i))
         assert len(level.orders) == depth, i  # 2 * live + slack >= depth: kept
     run(engine, cancel("bob", depth - 3))  # live 2: depth > 2 * 2 + slack
-    assert [order[3] for order in level.orders] == [depth - 2, depth - 1]
+    assert [order.order_id for order in level.orders] == [depth - 2, depth - 1]
 
 
 # cancel-replace: the checks
@@ -323,7 +323,7 @@ def test_fills_compact_an_ask_level_once_it_holds_more_than_twice_its_live_plus_
     run(engine, buy("alice", 1, 50, depth - 3))  # live 3: 2 * 3 + slack = depth: kept
     assert (len(level.orders), level.head) == (depth, depth - 3)
     run(engine, buy("alice", 2, 50, 1))  # live 2: compacted
-    assert ([order[3] for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
+    assert ([order.order_id for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
 
 
 def test_fills_compact_a_bid_level_once_it_holds_more_than_twice_its_live_plus_the_slack() -> None:
@@ -334,7 +334,7 @@ def test_fills_compact_a_bid_level_once_it_holds_more_than_twice_its_live_plus_t
     run(engine, sell("alice", 1, 50, depth - 3))
     assert (len(level.orders), level.head) == (depth, depth - 3)
     run(engine, sell("alice", 2, 50, 1))
-    assert ([order[3] for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
+    assert ([order.order_id for order in level.orders], level.head) == ([depth - 2, depth - 1], 0)
 
 
 def test_a_sell_hitting_bids_moves_premium_from_each_buyer_and_adds_to_their_longs() -> None:
@@ -390,7 +390,7 @@ def test_replacing_orders_out_of_a_level_compacts_it_past_twice_its_live_plus_th
         run(engine, replace("bob", i, 100 + i, 55, 1))
         assert len(level.orders) == depth, i
     run(engine, replace("bob", depth - 3, 100 + depth - 3, 55, 1))
-    assert [order[3] for order in level.orders] == [depth - 2, depth - 1]
+    assert [order.order_id for order in level.orders] == [depth - 2, depth - 1]
 
 
 def test_an_order_replaced_out_of_the_middle_of_a_level_leaves_it_readable() -> None:

@@ -18,24 +18,34 @@ and the sum of all cash changes only on deposits and withdrawals.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Final
+from typing import Final, final
 
-from validator.engine.book import B, Order, P, Q
+from validator.engine.book import Order
 from validator.engine.instruments import Series
 from validator.engine.primitives import AccountId, OrderId
 
-# Fields of a holding record: one account's stake in one series.
-POS: Final = 0
-"""Signed position in contracts (negative: short)."""
-OPEN_SELL: Final = 1
-"""Contracts offered by the account's resting sells."""
-BUY_RESERVE: Final = 2
-"""Premium reserved by the account's resting buys."""
-COLLATERAL: Final = 3
-"""``max_payout * max(0, OPEN_SELL - POS)``, cached."""
 
-Holding = list[int]
-"""A holding record: ``[position, open_sell, buy_reserve, collateral]``."""
+@final
+class Holding:
+    """One account's stake in one series: a record the order paths update in place (compiled,
+    its fields are machine words: an update allocates nothing)."""
+
+    __slots__ = ("buy_reserve", "collateral", "open_sell", "pos")
+
+    def __init__(self) -> None:
+        self.pos = 0
+        """Signed position in contracts (negative: short)."""
+        self.open_sell = 0
+        """Contracts offered by the account's resting sells."""
+        self.buy_reserve = 0
+        """Premium reserved by the account's resting buys."""
+        self.collateral = 0
+        """``max_payout * max(0, open_sell - pos)``, cached."""
+
+    def fields(self) -> list[int]:
+        """``[pos, open_sell, buy_reserve, collateral]``, for messages and tests."""
+        return [self.pos, self.open_sell, self.buy_reserve, self.collateral]
+
 
 MAX_ID_RANGES: Final = 4_096
 """Separate ranges an account's used client order ids may form: an id that would start one more
@@ -85,13 +95,13 @@ class Account:
         """The account's holding record in a series, created empty if absent."""
         holding = self.holdings.get(series_index)
         if holding is None:
-            holding = self.holdings[series_index] = [0, 0, 0, 0]
+            holding = self.holdings[series_index] = Holding()
         return holding
 
     def position(self, series_index: int) -> int:
         """Signed position in a series."""
         holding = self.holdings.get(series_index)
-        return holding[POS] if holding else 0
+        return holding.pos if holding else 0
 
     def id_used(self, order_id: int) -> bool:
         """True if the account has had an order with this client id accepted."""
@@ -135,19 +145,19 @@ class Account:
 
 def refresh_collateral(account: Account, holding: Holding, max_payout: int) -> None:
     """Recompute a holding's collateral after its position or open sells changed."""
-    short = holding[OPEN_SELL] - holding[POS]
+    short = holding.open_sell - holding.pos
     collateral = max_payout * short if short > 0 else 0
-    account.required += collateral - holding[COLLATERAL]
-    holding[COLLATERAL] = collateral
+    account.required += collateral - holding.collateral
+    holding.collateral = collateral
 
 
 def release(account: Account, series: Series, order: Order) -> None:
     """Release what a resting order's remaining quantity reserved (it is being cancelled)."""
     holding = account.holdings[series.index]
-    if order[B]:
-        premium = order[P] * order[Q] * series.multiplier
-        holding[BUY_RESERVE] -= premium
+    if order.is_buy:
+        premium = order.price * order.qty * series.multiplier
+        holding.buy_reserve -= premium
         account.required -= premium
     else:
-        holding[OPEN_SELL] -= order[Q]
+        holding.open_sell -= order.qty
         refresh_collateral(account, holding, series.max_payout)

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from validator.engine.accounts import POS
-from validator.engine.book import A, B, Book, O, P, Q, S
+from validator.engine.book import Book, Order
 from validator.engine.instruments import ExpiryState
 from validator.engine.state import State
 
@@ -18,20 +17,20 @@ from validator.engine.state import State
 def audit(state: State) -> list[str]:
     """Every inconsistency in ``state``; empty when the state is sound."""
     problems: list[str] = []
-    resting: dict[tuple[int, int], list[int]] = {}
+    resting: dict[tuple[int, int], Order] = {}
     for series in state.series:
         book = series.book
         problems.extend(f"series {series.id}: {p}" for p in _book_problems(book))
         for is_buy in (1, 0):
             for order in book.orders(is_buy):
-                where = f"series {series.id}: order {order[A]}/{order[O]}"
-                resting[(order[A], order[O])] = order
-                if order[S] != series.index or order[B] != is_buy:
+                where = f"series {series.id}: order {order.account}/{order.order_id}"
+                resting[(order.account, order.order_id)] = order
+                if order.series != series.index or order.is_buy != is_buy:
                     problems.append(f"{where} is filed on the wrong book or side")
-                if order[P] <= 0 or order[P] % series.tick:
-                    problems.append(f"{where} price {order[P]} is off the tick")
-                if order[Q] <= 0 or order[Q] % series.lot:
-                    problems.append(f"{where} quantity {order[Q]} is off the lot")
+                if order.price <= 0 or order.price % series.tick:
+                    problems.append(f"{where} price {order.price} is off the tick")
+                if order.qty <= 0 or order.qty % series.lot:
+                    problems.append(f"{where} quantity {order.qty} is off the lot")
                 if not series.trading:
                     problems.append(f"{where} rests in a series that stopped trading")
     positions: dict[int, int] = defaultdict(int)
@@ -45,20 +44,20 @@ def audit(state: State) -> list[str]:
                 continue
             if not account.id_used(order_id):
                 problems.append(f"{where}: resting order {order_id} has an unused id")
-            series = state.series[order[S]]
-            if order[B]:
-                buy_reserve[order[S]] += order[P] * order[Q] * series.multiplier
+            series = state.series[order.series]
+            if order.is_buy:
+                buy_reserve[order.series] += order.price * order.qty * series.multiplier
             else:
-                open_sell[order[S]] += order[Q]
+                open_sell[order.series] += order.qty
         required = 0
         for index, holding in account.holdings.items():
             series = state.series[index]
-            positions[index] += holding[POS]
-            short = open_sell[index] - holding[POS]
+            positions[index] += holding.pos
+            short = open_sell[index] - holding.pos
             collateral = series.max_payout * short if short > 0 else 0
-            if holding[1:] != [open_sell[index], buy_reserve[index], collateral]:
+            if holding.fields()[1:] != [open_sell[index], buy_reserve[index], collateral]:
                 problems.append(
-                    f"{where}: series {series.id} holding {holding} expected "
+                    f"{where}: series {series.id} holding {holding.fields()} expected "
                     f"open_sell={open_sell[index]} buy_reserve={buy_reserve[index]} "
                     f"collateral={collateral}"
                 )
@@ -94,10 +93,10 @@ def _book_problems(book: Book) -> list[str]:
             problems.append(f"{name} price index does not match its levels")
         for price, level in levels.items():
             records = level.records()
-            live = sum(1 for order in records if order[Q])
-            if any(order[P] != price for order in records):
+            live = sum(1 for order in records if order.qty)
+            if any(order.price != price for order in records):
                 problems.append(f"{name} level {price} holds an order at another price")
-            if any(order[Q] for order in level.orders[: level.head]):
+            if any(order.qty for order in level.orders[: level.head]):
                 problems.append(f"{name} level {price} has a live order behind its front")
             if live != level.live or not live:
                 problems.append(f"{name} level {price} counts {level.live} live, holds {live}")

@@ -2,8 +2,7 @@
 
 Layout, chosen for speed both in CPython and compiled by mypyc (see ``bench/bench_engine.py``):
 
-- A resting order is a small ``list[int]`` record (fields ``Q``..``K`` below), not
-  an object: one allocation, index access, no ``__init__`` call.
+- A resting order is an ``Order`` record with integer fields only.
 - Each side is a ``dict`` price -> ``Level`` plus a sorted list of *keys* whose
   **last** element is the best price: bids are keyed by ``price``, asks by
   ``-price``. Taking or dropping the best level is ``list.pop()``; a new level
@@ -29,26 +28,47 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterator
-from typing import Final
+from typing import Final, final
 
-# Fields of a resting-order record.
-Q: Final = 0
-"""Remaining quantity; 0 once filled or cancelled (the record is then dead)."""
-P: Final = 1
-"""Limit price."""
-A: Final = 2
-"""Account index in the engine's account table."""
-O: Final = 3  # noqa: E741 - short on purpose, like the others
-"""Client order id."""
-S: Final = 4
-"""Series index."""
-B: Final = 5
-"""1 for a buy, 0 for a sell."""
-K: Final = 6
-"""1 for a post-only order, 0 for GTC."""
 
-Order = list[int]
-"""A resting-order record: ``[qty, price, account, order_id, series, is_buy, post_only]``."""
+@final
+class Order:
+    """A resting order: what is left of it, where it rests, and whose it is.
+
+    A plain record (the matching loops in ``matching.py`` and the inlined paths in ``orders.py``
+    read and write its fields directly). Compiled, its integer fields are machine words inside
+    the object, so reading one costs a load, not a call, and creating one allocates one object
+    (a ``list[int]`` record cost eight: the list and a boxed int per large field, each read a
+    reference-count update on an object elsewhere in memory).
+    """
+
+    __slots__ = ("account", "is_buy", "order_id", "post_only", "price", "qty", "series")
+
+    def __init__(
+        self,
+        qty: int,
+        price: int,
+        account: int,
+        order_id: int,
+        series: int,
+        is_buy: int,
+        post_only: int,
+    ) -> None:
+        self.qty = qty
+        """Remaining quantity; 0 once filled or cancelled (the record is then dead)."""
+        self.price = price
+        """Limit price."""
+        self.account = account
+        """Account index in the engine's account table."""
+        self.order_id = order_id
+        """Client order id."""
+        self.series = series
+        """Series index."""
+        self.is_buy = is_buy
+        """1 for a buy, 0 for a sell."""
+        self.post_only = post_only
+        """1 for a post-only order, 0 for GTC."""
+
 
 COMPACT_SLACK: Final = 4
 """A level is compacted when it holds more than ``2 * live + COMPACT_SLACK`` records."""
@@ -68,7 +88,7 @@ class Level:
 
     def compact(self) -> None:
         """Drop dead records, keeping the live ones in time order."""
-        self.orders = [order for order in self.orders if order[Q]]
+        self.orders = [order for order in self.orders if order.qty]
         self.head = 0
 
     def records(self) -> list[Order]:
@@ -99,8 +119,8 @@ class Book:
 
     def rest(self, order: Order) -> None:
         """Append ``order`` at the back of its price level."""
-        price = order[P]
-        if order[B]:
+        price = order.price
+        if order.is_buy:
             levels, keys, key = self.bids, self.bid_keys, price
         else:
             levels, keys, key = self.asks, self.ask_keys, -price
@@ -117,9 +137,9 @@ class Book:
 
     def remove(self, order: Order) -> None:
         """Take a live ``order`` out of the book (lazily; see the module doc)."""
-        order[Q] = 0
-        price = order[P]
-        levels = self.bids if order[B] else self.asks
+        order.qty = 0
+        price = order.price
+        levels = self.bids if order.is_buy else self.asks
         level = levels[price]
         live = level.live - 1
         if live:
@@ -127,7 +147,7 @@ class Book:
             if len(level.orders) > 2 * live + COMPACT_SLACK:
                 level.compact()
         else:
-            self.drop_level(order[B], price)
+            self.drop_level(order.is_buy, price)
 
     def drop_level(self, is_buy: int, price: int) -> None:
         """Remove the level at ``price`` (with any dead records in it)."""
@@ -146,7 +166,7 @@ class Book:
         levels, keys = (self.bids, self.bid_keys) if is_buy else (self.asks, self.ask_keys)
         for key in reversed(keys):
             for order in levels[key if is_buy else -key].records():
-                if order[Q]:
+                if order.qty:
                     yield order
 
     def depth(self, is_buy: int) -> list[tuple[int, int]]:
@@ -155,7 +175,7 @@ class Book:
         out = []
         for key in reversed(keys):
             price = key if is_buy else -key
-            out.append((price, sum(order[Q] for order in levels[price].records())))
+            out.append((price, sum(order.qty for order in levels[price].records())))
         return out
 
     def is_crossed(self) -> bool:

@@ -18,8 +18,8 @@ indices or dictionary history.
 
 from __future__ import annotations
 
-from validator.engine.accounts import COLLATERAL, POS, Account, Holding, release
-from validator.engine.book import A, Book, O, Q
+from validator.engine.accounts import Account, Holding, release
+from validator.engine.book import Book
 from validator.engine.instruments import ExpiryGroup, ExpiryState, Series, listing_problem
 from validator.engine.messages import Expire, ListSeries, SettlementPrice
 from validator.engine.results import (
@@ -93,10 +93,10 @@ def _cancel_all(state: State, series: Series) -> list[CancelledOrder]:
     cancelled = []
     for is_buy in (1, 0):
         for order in book.orders(is_buy):
-            account = state.accounts[order[A]]
-            cancelled.append(CancelledOrder(account.id, order[O], order[Q]))
+            account = state.accounts[order.account]
+            cancelled.append(CancelledOrder(account.id, order.order_id, order.qty))
             release(account, series, order)
-            del account.orders[order[O]]
+            del account.orders[order.order_id]
     series.book = Book()
     return cancelled
 
@@ -118,11 +118,11 @@ def _settle(state: State, group: ExpiryGroup) -> tuple[Payout, ...]:
         per_contract = series.payout_per_contract(group.price)
         for account, holding in sorted(held[series.index], key=_account_id):
             # Orders were cancelled at expiry, so only the position remains.
-            account.required -= holding[COLLATERAL]
-            if holding[POS]:
-                amount = holding[POS] * per_contract
+            account.required -= holding.collateral
+            if holding.pos:
+                amount = holding.pos * per_contract
                 account.cash += amount
-                payouts.append(Payout(series.id, account.id, holding[POS], amount))
+                payouts.append(Payout(series.id, account.id, holding.pos, amount))
     group.state = ExpiryState.SETTLED
     return tuple(payouts)
 

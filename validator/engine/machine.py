@@ -148,9 +148,9 @@ class Engine:
             required=account.required,
             available=account.available,
             positions={
-                series[index].id: holding[0]
+                series[index].id: holding.pos
                 for index, holding in sorted(account.holdings.items())
-                if holding[0]
+                if holding.pos
             },
             orders=account.order_ids(),
         )

@@ -21,16 +21,12 @@ from __future__ import annotations
 from typing import Final
 
 from validator.engine.accounts import (
-    BUY_RESERVE,
-    COLLATERAL,
-    OPEN_SELL,
-    POS,
     Account,
     Holding,
     refresh_collateral,
     release,
 )
-from validator.engine.book import COMPACT_SLACK, A, B, Book, O, Order, P, Q
+from validator.engine.book import COMPACT_SLACK, Book, Order
 from validator.engine.instruments import Series
 from validator.engine.primitives import OrderKind
 from validator.engine.results import ACCEPTED, CancelledOrder, Fill, Result
@@ -39,6 +35,7 @@ from validator.engine.state import State
 _IOC: Final = OrderKind.IOC
 _POST_ONLY: Final = OrderKind.POST_ONLY
 _new_tuple: Final = tuple.__new__
+
 _ACCEPTED: Final = ACCEPTED
 _Fill: Final = Fill
 _Result: Final = Result
@@ -76,7 +73,7 @@ def execute(
             account,
             holding,
             series,
-            [qty, price, account.index, order_id, series.index, is_buy, post_only],
+            Order(qty, price, account.index, order_id, series.index, is_buy, post_only),
         )
     if fills or cancelled:
         return _new_tuple(_Result, (None, tuple(fills), tuple(cancelled), ()))
@@ -85,22 +82,22 @@ def execute(
 
 def rest(book: Book, account: Account, holding: Holding, series: Series, order: Order) -> None:
     """Reserve for an order, put it at the back of its level and index it by client id."""
-    if order[B]:
-        premium = order[P] * order[Q] * series.multiplier
-        holding[BUY_RESERVE] += premium
+    if order.is_buy:
+        premium = order.price * order.qty * series.multiplier
+        holding.buy_reserve += premium
         account.required += premium
     else:
-        holding[OPEN_SELL] += order[Q]
+        holding.open_sell += order.qty
         refresh_collateral(account, holding, series.max_payout)
     book.rest(order)
-    account.orders[order[O]] = order
+    account.orders[order.order_id] = order
 
 
 def remove(book: Book, account: Account, series: Series, order: Order) -> None:
     """Cancel a resting order: release its reservation, drop it from the account's index
     and (lazily) from the book."""
     release(account, series, order)
-    del account.orders[order[O]]
+    del account.orders[order.order_id]
     book.remove(order)
 
 
@@ -124,11 +121,11 @@ def _lift_asks(
         orders, head = level.orders, level.head
         while qty and head < len(orders):
             maker = orders[head]
-            available = maker[Q]
+            available = maker.qty
             if not available:
                 head += 1
                 continue
-            seller = accounts[maker[A]]
+            seller = accounts[maker.account]
             if seller is taker:
                 _cancel_own(taker, series, maker, cancelled)
                 head += 1
@@ -138,19 +135,19 @@ def _lift_asks(
             premium = price * fill * multiplier
             taker.cash -= premium
             seller.cash += premium
-            holding[POS] += fill
+            holding.pos += fill
             maker_holding = seller.holdings[index]
-            maker_holding[POS] -= fill  # the sell's collateral now backs the short:
-            maker_holding[OPEN_SELL] -= fill  # COLLATERAL is unchanged
-            fills.append(_new_tuple(_Fill, (seller.id, maker[O], price, fill)))
+            maker_holding.pos -= fill  # the sell's collateral now backs the short:
+            maker_holding.open_sell -= fill  # COLLATERAL is unchanged
+            fills.append(_new_tuple(_Fill, (seller.id, maker.order_id, price, fill)))
             qty -= fill
             if fill == available:
-                maker[Q] = 0
+                maker.qty = 0
                 head += 1
                 level.live -= 1
-                del seller.orders[maker[O]]
+                del seller.orders[maker.order_id]
             else:
-                maker[Q] = available - fill
+                maker.qty = available - fill
         if level.live:
             level.head = head
             if len(orders) > 2 * level.live + COMPACT_SLACK:
@@ -158,7 +155,7 @@ def _lift_asks(
         else:
             del levels[price]
             keys.pop()
-    if holding[COLLATERAL]:  # a bigger position can only shrink the short
+    if holding.collateral:  # a bigger position can only shrink the short
         refresh_collateral(taker, holding, series.max_payout)
     return qty
 
@@ -183,11 +180,11 @@ def _hit_bids(
         orders, head = level.orders, level.head
         while qty and head < len(orders):
             maker = orders[head]
-            available = maker[Q]
+            available = maker.qty
             if not available:
                 head += 1
                 continue
-            buyer = accounts[maker[A]]
+            buyer = accounts[maker.account]
             if buyer is taker:
                 _cancel_own(taker, series, maker, cancelled)
                 head += 1
@@ -197,22 +194,22 @@ def _hit_bids(
             premium = price * fill * multiplier
             taker.cash += premium
             buyer.cash -= premium
-            holding[POS] -= fill
+            holding.pos -= fill
             maker_holding = buyer.holdings[index]
-            maker_holding[POS] += fill
-            maker_holding[BUY_RESERVE] -= premium  # reserved at this very price
+            maker_holding.pos += fill
+            maker_holding.buy_reserve -= premium  # reserved at this very price
             buyer.required -= premium
-            if maker_holding[COLLATERAL]:
+            if maker_holding.collateral:
                 refresh_collateral(buyer, maker_holding, max_payout)
-            fills.append(_new_tuple(_Fill, (buyer.id, maker[O], price, fill)))
+            fills.append(_new_tuple(_Fill, (buyer.id, maker.order_id, price, fill)))
             qty -= fill
             if fill == available:
-                maker[Q] = 0
+                maker.qty = 0
                 head += 1
                 level.live -= 1
-                del buyer.orders[maker[O]]
+                del buyer.orders[maker.order_id]
             else:
-                maker[Q] = available - fill
+                maker.qty = available - fill
         if level.live:
             level.head = head
             if len(orders) > 2 * level.live + COMPACT_SLACK:
@@ -227,7 +224,7 @@ def _hit_bids(
 def _cancel_own(account: Account, series: Series, maker: Order, out: list[CancelledOrder]) -> None:
     """Self-trade prevention: cancel the taker's own resting order at the front of its level
     (the caller moves past it and counts it out of the level)."""
-    out.append(CancelledOrder(account.id, maker[O], maker[Q]))
+    out.append(CancelledOrder(account.id, maker.order_id, maker.qty))
     release(account, series, maker)
-    del account.orders[maker[O]]
-    maker[Q] = 0
+    del account.orders[maker.order_id]
+    maker.qty = 0

@@ -25,14 +25,10 @@ from typing import Final
 from msgspec.structs import astuple
 
 from validator.engine.accounts import (
-    BUY_RESERVE,
-    COLLATERAL,
     MAX_ID_RANGES,
-    OPEN_SELL,
-    POS,
     Holding,
 )
-from validator.engine.book import COMPACT_SLACK, B, K, Level, P, Q, S
+from validator.engine.book import COMPACT_SLACK, Level, Order
 from validator.engine.matching import execute, remove
 from validator.engine.messages import Cancel, CancelReplace, NewOrder
 from validator.engine.primitives import AccountId, OrderKind, SeriesId, Side
@@ -53,12 +49,13 @@ _UNKNOWN_ORDER: Final = REJECTED[RejectReason.UNKNOWN_ORDER]
 _ACCEPTED: Final = ACCEPTED
 
 _BUY: Final = Side.BUY
-_NOTHING: Final[Holding] = [0, 0, 0, 0]
+_NOTHING: Final = Holding()
 """Read-only stand-in for a holding not created yet (a rejected order must not create one)."""
 _GTC: Final = OrderKind.GTC
 _IOC: Final = OrderKind.IOC
 _POST_ONLY: Final = OrderKind.POST_ONLY
 _insort: Final = insort
+
 _astuple: Final = astuple
 
 
@@ -118,9 +115,9 @@ def new_order(state: State, msg: NewOrder) -> Result:
         keys = book.bid_keys
         crosses = keys[-1] >= price if keys else False
         held = _NOTHING if holding is None else holding
-        short = held[OPEN_SELL] + qty - held[POS]
+        short = held.open_sell + qty - held.pos
         collateral = series.max_payout * short if short > 0 else 0  # of the larger short
-        need = collateral - held[COLLATERAL]
+        need = collateral - held.collateral
     # The last two checks.
     if crosses and kind is _POST_ONLY:
         return _POST_ONLY_WOULD_CROSS
@@ -132,20 +129,20 @@ def new_order(state: State, msg: NewOrder) -> Result:
     else:
         account.use_id(order_id)
     if holding is None:
-        holding = holdings[index] = [0, 0, 0, 0]
+        holding = holdings[index] = Holding()
     if crosses or kind is _IOC:
         return execute(state, series, book, account, holding, order_id, side, price, qty, kind)
     # Reserve (``matching.rest``, inlined) ...
     key: int
     if side:
-        holding[BUY_RESERVE] += need
+        holding.buy_reserve += need
         levels, keys, key = book.bids, book.bid_keys, price
     else:
-        holding[OPEN_SELL] += qty
-        holding[COLLATERAL] = collateral
+        holding.open_sell += qty
+        holding.collateral = collateral
         levels, keys, key = book.asks, book.ask_keys, -price
     account.required += need
-    order = [qty, price, account.index, order_id, index, side, 1 if kind is _POST_ONLY else 0]
+    order = Order(qty, price, account.index, order_id, index, side, 1 if kind is _POST_ONLY else 0)
     # ... and rest at the back of its level (``Book.rest``, inlined).
     level = levels.get(price)
     if level is None:
@@ -175,35 +172,35 @@ def cancel(state: State, msg: Cancel) -> Result:
     if order is None:
         return _UNKNOWN_ORDER
     del orders[order_id]
-    index = order[S]
+    index = order.series
     series = state.series[index]
     holding = account.holdings[index]
-    qty = order[Q]
-    price = order[P]
+    qty = order.qty
+    price = order.price
     book = series.book
-    if order[B]:
+    if order.is_buy:
         premium = price * qty * series.multiplier
-        holding[BUY_RESERVE] -= premium
+        holding.buy_reserve -= premium
         account.required -= premium
         level = book.bids[price]
     else:
-        open_sell = holding[OPEN_SELL] - qty
-        holding[OPEN_SELL] = open_sell
-        short = open_sell - holding[POS]
+        open_sell = holding.open_sell - qty
+        holding.open_sell = open_sell
+        short = open_sell - holding.pos
         collateral = series.max_payout * short if short > 0 else 0
-        account.required += collateral - holding[COLLATERAL]
-        holding[COLLATERAL] = collateral
+        account.required += collateral - holding.collateral
+        holding.collateral = collateral
         level = book.asks[price]
-    if not (holding[POS] or holding[OPEN_SELL] or holding[BUY_RESERVE]):
+    if not (holding.pos or holding.open_sell or holding.buy_reserve):
         del account.holdings[index]  # keep only holdings that hold something
-    order[Q] = 0
+    order.qty = 0
     live = level.live - 1
     if live:
         level.live = live
         if len(level.orders) > 2 * live + COMPACT_SLACK:
             level.compact()
     else:
-        book.drop_level(order[B], price)
+        book.drop_level(order.is_buy, price)
     return _ACCEPTED
 
 
@@ -228,7 +225,7 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     old = account.orders.get(order_id)
     if old is None:
         return _UNKNOWN_ORDER
-    series = state.series[old[S]]
+    series = state.series[old.series]
     if price <= 0 or price % series.tick:
         return _BAD_TICK
     if qty <= 0 or qty % series.lot:
@@ -238,9 +235,9 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
         return _DUPLICATE_ORDER_ID
     if len(id_ends) >= MAX_ID_RANGES and account.opens_id_range(new_id):
         return _TOO_MANY_ORDER_ID_GAPS
-    is_buy = old[B]
+    is_buy = old.is_buy
     book = series.book
-    if old[K]:
+    if old.post_only:
         if is_buy:
             keys = book.ask_keys
             crosses = -keys[-1] <= price if keys else False
@@ -251,10 +248,10 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
             return _POST_ONLY_WOULD_CROSS
     holding = account.holdings[series.index]
     if is_buy:
-        need = (price * qty - old[P] * old[Q]) * series.multiplier
+        need = (price * qty - old.price * old.qty) * series.multiplier
     else:
-        short = holding[OPEN_SELL] - old[Q] + qty - holding[POS]
-        need = (series.max_payout * short if short > 0 else 0) - holding[COLLATERAL]
+        short = holding.open_sell - old.qty + qty - holding.pos
+        need = (series.max_payout * short if short > 0 else 0) - holding.collateral
     if need > account.cash - account.required:
         return _INSUFFICIENT_COLLATERAL
     remove(book, account, series, old)
@@ -262,5 +259,5 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
         id_ends[-1] = new_id
     else:
         account.use_id(new_id)
-    kind = _POST_ONLY if old[K] else _GTC
+    kind = _POST_ONLY if old.post_only else _GTC
     return execute(state, series, book, account, holding, new_id, is_buy, price, qty, kind)

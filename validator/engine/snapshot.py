@@ -19,9 +19,9 @@ from collections.abc import Iterator
 from itertools import pairwise
 from typing import Any
 
-from validator.engine.accounts import POS, refresh_collateral
+from validator.engine.accounts import refresh_collateral
 from validator.engine.audit import audit
-from validator.engine.book import A, K, O, Order, P, Q
+from validator.engine.book import Order
 from validator.engine.errors import SnapshotError
 from validator.engine.instruments import ExpiryState
 from validator.engine.lifecycle import list_series
@@ -68,9 +68,9 @@ def dump(state: State) -> bytes:
                 account.id,
                 account.cash,
                 {
-                    state.series[index].id: holding[POS]
+                    state.series[index].id: holding.pos
                     for index, holding in account.holdings.items()
-                    if holding[POS]
+                    if holding.pos
                 },
                 account.used_id_ranges(),
             ]
@@ -83,7 +83,8 @@ def dump(state: State) -> bytes:
 
 def _orders(state: State, orders: Iterator[Order]) -> list[list[object]]:
     return [
-        [state.accounts[order[A]].id, order[O], order[P], order[Q], order[K]] for order in orders
+        [state.accounts[order.account].id, order.order_id, order.price, order.qty, order.post_only]
+        for order in orders
     ]
 
 
@@ -142,22 +143,14 @@ def _rebuild(obj: dict[str, Any]) -> State:
         account.id_starts = [first for first, _ in ranges]
         account.id_ends = [last for _, last in ranges]
         for sid, position in positions.items():
-            account.holding(state.series_by_id[sid].index)[POS] = position
+            account.holding(state.series_by_id[sid].index).pos = position
     for sid, bids, asks in obj["books"]:
         series = state.series_by_id[sid]
         book = series.book
         for is_buy, orders in ((1, bids), (0, asks)):
             for account_id, order_id, price, qty, post_only in orders:
                 account = state.accounts_by_id[account_id]
-                order: Order = [
-                    qty,
-                    price,
-                    account.index,
-                    order_id,
-                    series.index,
-                    is_buy,
-                    post_only,
-                ]
+                order = Order(qty, price, account.index, order_id, series.index, is_buy, post_only)
                 if order_id in account.orders:
                     raise SnapshotError(f"order {account_id}/{order_id} rests twice")
                 rest(book, account, account.holding(series.index), series, order)
