@@ -39,6 +39,7 @@ COMPILED = (
     "machine",
     "matching",
     "orders",
+    "records",
     "snapshot",
     "state",
 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from tests.unit.validator_support import CALL, accepted, buy, funded_engine, sell
 from validator.engine import Engine
-from validator.engine.book import COMPACT_SLACK, Book, Order
+from validator.engine.book import COMPACT_SLACK, Book
 from validator.engine.messages import Cancel, CancelReplace
 from validator.engine.primitives import AccountId, OrderId, OrderKind, Price, Quantity
+from validator.engine.records import Holding, Order
 from validator.engine.results import CancelledOrder, Fill, RejectReason
 
 P = "BTC-100-1000-P"
@@ -239,7 +240,7 @@ def test_cancelling_most_of_a_deep_level_compacts_it_and_keeps_time_order(
 
 def test_level_keeps_dead_records_below_the_compaction_threshold() -> None:
     book = Book()
-    orders = [Order(1, 50, 0, i, 0, 0, 0) for i in range(COMPACT_SLACK + 4)]
+    orders = [Order(1, 50, 0, i, 0, 0, 0, Holding()) for i in range(COMPACT_SLACK + 4)]
     for record in orders:
         book.rest(record)
     book.remove(orders[1])
@@ -254,10 +255,10 @@ def test_best_bid_and_best_ask_are_the_inside_prices() -> None:
     book = Book()
     assert book.best_bid() is None and book.best_ask() is None
     for price, order_id in ((40, 1), (45, 2), (42, 3)):
-        book.rest(Order(1, price, 0, order_id, 0, 1, 0))  # buys
+        book.rest(Order(1, price, 0, order_id, 0, 1, 0, Holding()))  # buys
     assert book.best_bid() == 45 and book.best_ask() is None
     for price, order_id in ((55, 4), (50, 5), (60, 6)):
-        book.rest(Order(1, price, 0, order_id, 0, 0, 0))  # sells
+        book.rest(Order(1, price, 0, order_id, 0, 0, 0, Holding()))  # sells
     assert (book.best_bid(), book.best_ask()) == (45, 50)
 
 
@@ -271,11 +272,11 @@ def test_apply_many_is_apply_in_order(engine: Engine) -> None:
 def test_is_crossed_compares_the_best_bid_with_the_best_ask() -> None:
     book = Book()
     assert not book.is_crossed()
-    book.rest(Order(1, 50, 0, 1, 0, 1, 0))  # buy 50
+    book.rest(Order(1, 50, 0, 1, 0, 1, 0, Holding()))  # buy 50
     assert not book.is_crossed()  # no asks
     for price, order_id in ((40, 2), (45, 3)):
-        book.rest(Order(1, price, 0, order_id, 0, 1, 0))  # buys below the best
-    book.rest(Order(1, 51, 0, 4, 0, 0, 0))  # sell 51: not crossed
+        book.rest(Order(1, price, 0, order_id, 0, 1, 0, Holding()))  # buys below the best
+    book.rest(Order(1, 51, 0, 4, 0, 0, 0, Holding()))  # sell 51: not crossed
     assert not book.is_crossed()
-    book.rest(Order(1, 50, 0, 5, 0, 0, 0))  # sell 50 = best bid: crossed (never rested)
+    book.rest(Order(1, 50, 0, 5, 0, 0, 0, Holding()))  # sell 50 = best bid: crossed (never rested)
     assert book.is_crossed()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.unit.validator_support import ETH_PUT, PENNY, accepted, buy, deposit, funded_engine, sell
 from validator.engine.audit import audit
-from validator.engine.book import Level, Order
+from validator.engine.book import Level
 from validator.engine.instruments import ExpiryState
 from validator.engine.messages import Withdraw
 from validator.engine.primitives import (
@@ -23,6 +23,7 @@ from validator.engine.primitives import (
     SeriesId,
     Underlying,
 )
+from validator.engine.records import Holding, Order
 from validator.engine.state import State
 
 PUT_ID = SeriesId("BTC-100-1000-P")
@@ -104,13 +105,20 @@ def _stopped_trading(state: State) -> None:
 
 def _unknown_order_indexed_first(state: State) -> None:
     alice = state.accounts_by_id[AccountId("alice")]
-    alice.orders = {7: Order(1, 50, alice.index, 7, 0, 1, 0), **alice.orders}
+    alice.orders = {7: Order(1, 50, alice.index, 7, 0, 1, 0, alice.holdings[0]), **alice.orders}
 
 
 def _copy_indexed(state: State) -> None:
     alice = state.accounts_by_id[AccountId("alice")]
     o = alice.orders[1]
-    alice.orders[1] = Order(o.qty, o.price, o.account, o.order_id, o.series, o.is_buy, o.post_only)
+    alice.orders[1] = Order(
+        o.qty, o.price, o.account, o.order_id, o.series, o.is_buy, o.post_only, o.holding
+    )
+
+
+def _order_off_its_holding(state: State) -> None:
+    alice = state.accounts_by_id[AccountId("alice")]
+    alice.orders[1].holding = Holding()
 
 
 def _unused_id(state: State) -> None:
@@ -173,12 +181,12 @@ def _duplicate_key(state: State) -> None:
 
 def _level_without_key(state: State) -> None:
     book = state.series_by_id[PUT_ID].book
-    book.asks[70] = Level(Order(1, 70, 1, 9, 0, 0, 0))
+    book.asks[70] = Level(Order(1, 70, 1, 9, 0, 0, 0, Holding()))
 
 
 def _live_behind_front(state: State) -> None:
     level = state.series_by_id[ETH_ID].book.bids[10]
-    level.orders.insert(0, Order(5, 10, 2, 9, 2, 1, 0))
+    level.orders.insert(0, Order(5, 10, 2, 9, 2, 1, 0, Holding()))
     level.head = 1
 
 
@@ -188,7 +196,7 @@ def _live_count_off(state: State) -> None:
 
 def _empty_level(state: State) -> None:
     book = state.series_by_id[PUT_ID].book
-    level = Level(Order(0, 70, 1, 9, 0, 0, 0))
+    level = Level(Order(0, 70, 1, 9, 0, 0, 0, Holding()))
     level.live = 0
     book.asks[70] = level
     book.ask_keys[:] = [-70, -60]
@@ -211,6 +219,7 @@ CASES: dict[str, tuple[Callable[[State], None], list[str]]] = {
         _wrong_series,
         [
             "series ETH-200-300-P: order 1/2 is filed on the wrong book or side",
+            "account bob: resting order 2 is not tied to its holding",
             f"{BOB_PUT} open_sell=2 buy_reserve=50 collateral=2000",
             f"{BOB_ETH} open_sell=0 buy_reserve=0 collateral=0",
             "account bob: required 2500 != recomputed 2050",
@@ -269,6 +278,10 @@ CASES: dict[str, tuple[Callable[[State], None], list[str]]] = {
             "account alice: required 100 != recomputed 0",
         ],
     ),
+    "a resting order tied to a holding that is not its account's": (
+        _order_off_its_holding,
+        ["account alice: resting order 1 is not tied to its holding"],
+    ),
     "a resting order whose id is not recorded as used": (
         _unused_id,
         ["account alice: resting order 1 has an unused id"],
@@ -291,6 +304,7 @@ CASES: dict[str, tuple[Callable[[State], None], list[str]]] = {
     "a resting buy in a series with no holding": (
         _buy_without_holding,
         [
+            "account bob: resting order 2 is not tied to its holding",
             "account bob: orders in a series it has no holding in",
             "account bob: required 2500 != recomputed 2000",
         ],
@@ -298,6 +312,7 @@ CASES: dict[str, tuple[Callable[[State], None], list[str]]] = {
     "a resting sell in a series with no holding": (
         _sell_without_holding,
         [
+            "account bob: resting order 1 is not tied to its holding",
             "account bob: orders in a series it has no holding in",
             "account bob: required 2500 != recomputed 500",
         ],

@@ -18,34 +18,11 @@ and the sum of all cash changes only on deposits and withdrawals.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Final, final
+from typing import Final
 
-from validator.engine.book import Order
 from validator.engine.instruments import Series
 from validator.engine.primitives import AccountId, OrderId
-
-
-@final
-class Holding:
-    """One account's stake in one series: a record the order paths update in place (compiled,
-    its fields are machine words: an update allocates nothing)."""
-
-    __slots__ = ("buy_reserve", "collateral", "open_sell", "pos")
-
-    def __init__(self) -> None:
-        self.pos = 0
-        """Signed position in contracts (negative: short)."""
-        self.open_sell = 0
-        """Contracts offered by the account's resting sells."""
-        self.buy_reserve = 0
-        """Premium reserved by the account's resting buys."""
-        self.collateral = 0
-        """``max_payout * max(0, open_sell - pos)``, cached."""
-
-    def fields(self) -> list[int]:
-        """``[pos, open_sell, buy_reserve, collateral]``, for messages and tests."""
-        return [self.pos, self.open_sell, self.buy_reserve, self.collateral]
-
+from validator.engine.records import Holding, Order
 
 MAX_ID_RANGES: Final = 4_096
 """Separate ranges an account's used client order ids may form: an id that would start one more
@@ -153,7 +130,7 @@ def refresh_collateral(account: Account, holding: Holding, max_payout: int) -> N
 
 def release(account: Account, series: Series, order: Order) -> None:
     """Release what a resting order's remaining quantity reserved (it is being cancelled)."""
-    holding = account.holdings[series.index]
+    holding = order.holding
     if order.is_buy:
         premium = order.price * order.qty * series.multiplier
         holding.buy_reserve -= premium

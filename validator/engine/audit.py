@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from validator.engine.book import Book, Order
+from validator.engine.book import Book
 from validator.engine.instruments import ExpiryState
+from validator.engine.records import Order
 from validator.engine.state import State
 
 
@@ -44,6 +45,8 @@ def audit(state: State) -> list[str]:
                 continue
             if not account.id_used(order_id):
                 problems.append(f"{where}: resting order {order_id} has an unused id")
+            if order.holding is not account.holdings.get(order.series):
+                problems.append(f"{where}: resting order {order_id} is not tied to its holding")
             series = state.series[order.series]
             if order.is_buy:
                 buy_reserve[order.series] += order.price * order.qty * series.multiplier

@@ -28,47 +28,9 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from collections.abc import Iterator
-from typing import Final, final
+from typing import Final
 
-
-@final
-class Order:
-    """A resting order: what is left of it, where it rests, and whose it is.
-
-    A plain record (the matching loops in ``matching.py`` and the inlined paths in ``orders.py``
-    read and write its fields directly). Compiled, its integer fields are machine words inside
-    the object, so reading one costs a load, not a call, and creating one allocates one object
-    (a ``list[int]`` record cost eight: the list and a boxed int per large field, each read a
-    reference-count update on an object elsewhere in memory).
-    """
-
-    __slots__ = ("account", "is_buy", "order_id", "post_only", "price", "qty", "series")
-
-    def __init__(
-        self,
-        qty: int,
-        price: int,
-        account: int,
-        order_id: int,
-        series: int,
-        is_buy: int,
-        post_only: int,
-    ) -> None:
-        self.qty = qty
-        """Remaining quantity; 0 once filled or cancelled (the record is then dead)."""
-        self.price = price
-        """Limit price."""
-        self.account = account
-        """Account index in the engine's account table."""
-        self.order_id = order_id
-        """Client order id."""
-        self.series = series
-        """Series index."""
-        self.is_buy = is_buy
-        """1 for a buy, 0 for a sell."""
-        self.post_only = post_only
-        """1 for a post-only order, 0 for GTC."""
-
+from validator.engine.records import Order
 
 COMPACT_SLACK: Final = 4
 """A level is compacted when it holds more than ``2 * live + COMPACT_SLACK`` records."""

@@ -18,10 +18,11 @@ indices or dictionary history.
 
 from __future__ import annotations
 
-from validator.engine.accounts import Account, Holding, release
+from validator.engine.accounts import Account, release
 from validator.engine.book import Book
 from validator.engine.instruments import ExpiryGroup, ExpiryState, Series, listing_problem
 from validator.engine.messages import Expire, ListSeries, SettlementPrice
+from validator.engine.records import Holding
 from validator.engine.results import (
     ACCEPTED,
     REJECTED,

@@ -20,15 +20,11 @@ from __future__ import annotations
 
 from typing import Final
 
-from validator.engine.accounts import (
-    Account,
-    Holding,
-    refresh_collateral,
-    release,
-)
-from validator.engine.book import COMPACT_SLACK, Book, Order
+from validator.engine.accounts import Account, refresh_collateral, release
+from validator.engine.book import COMPACT_SLACK, Book
 from validator.engine.instruments import Series
 from validator.engine.primitives import OrderKind
+from validator.engine.records import Holding, Order
 from validator.engine.results import ACCEPTED, CancelledOrder, Fill, Result
 from validator.engine.state import State
 
@@ -68,20 +64,17 @@ def execute(
             qty = _hit_bids(state, series, book, account, holding, price, qty, fills, cancelled)
     if qty and kind is not _IOC:
         post_only = 1 if kind is _POST_ONLY else 0
-        rest(
-            book,
-            account,
-            holding,
-            series,
-            Order(qty, price, account.index, order_id, series.index, is_buy, post_only),
-        )
+        order = Order(qty, price, account.index, order_id, series.index, is_buy, post_only, holding)
+        rest(book, account, series, order)
     if fills or cancelled:
         return _new_tuple(_Result, (None, tuple(fills), tuple(cancelled), ()))
     return _ACCEPTED
 
 
-def rest(book: Book, account: Account, holding: Holding, series: Series, order: Order) -> None:
-    """Reserve for an order, put it at the back of its level and index it by client id."""
+def rest(book: Book, account: Account, series: Series, order: Order) -> None:
+    """Reserve for an order (in its holding), put it at the back of its level and index it by
+    client id."""
+    holding = order.holding
     if order.is_buy:
         premium = order.price * order.qty * series.multiplier
         holding.buy_reserve += premium
@@ -114,7 +107,7 @@ def _lift_asks(
 ) -> int:
     """Buy up to ``qty`` from asks priced at most ``limit``; return the quantity left."""
     levels, keys, accounts = book.asks, book.ask_keys, state.accounts
-    multiplier, index = series.multiplier, series.index
+    multiplier = series.multiplier
     while qty and keys and -keys[-1] <= limit:
         price = -keys[-1]
         level = levels[price]
@@ -136,7 +129,7 @@ def _lift_asks(
             taker.cash -= premium
             seller.cash += premium
             holding.pos += fill
-            maker_holding = seller.holdings[index]
+            maker_holding = maker.holding
             maker_holding.pos -= fill  # the sell's collateral now backs the short:
             maker_holding.open_sell -= fill  # COLLATERAL is unchanged
             fills.append(_new_tuple(_Fill, (seller.id, maker.order_id, price, fill)))
@@ -173,7 +166,7 @@ def _hit_bids(
 ) -> int:
     """Sell up to ``qty`` to bids priced at least ``limit``; return the quantity left."""
     levels, keys, accounts = book.bids, book.bid_keys, state.accounts
-    multiplier, index, max_payout = series.multiplier, series.index, series.max_payout
+    multiplier, max_payout = series.multiplier, series.max_payout
     while qty and keys and keys[-1] >= limit:
         price = keys[-1]
         level = levels[price]
@@ -195,7 +188,7 @@ def _hit_bids(
             taker.cash += premium
             buyer.cash -= premium
             holding.pos -= fill
-            maker_holding = buyer.holdings[index]
+            maker_holding = maker.holding
             maker_holding.pos += fill
             maker_holding.buy_reserve -= premium  # reserved at this very price
             buyer.required -= premium

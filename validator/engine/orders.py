@@ -24,14 +24,12 @@ from typing import Final
 
 from msgspec.structs import astuple
 
-from validator.engine.accounts import (
-    MAX_ID_RANGES,
-    Holding,
-)
-from validator.engine.book import COMPACT_SLACK, Level, Order
+from validator.engine.accounts import MAX_ID_RANGES
+from validator.engine.book import COMPACT_SLACK, Level
 from validator.engine.matching import execute, remove
 from validator.engine.messages import Cancel, CancelReplace, NewOrder
 from validator.engine.primitives import AccountId, OrderKind, SeriesId, Side
+from validator.engine.records import Holding, Order
 from validator.engine.results import ACCEPTED, REJECTED, RejectReason, Result
 from validator.engine.state import State
 
@@ -142,7 +140,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
         holding.collateral = collateral
         levels, keys, key = book.asks, book.ask_keys, -price
     account.required += need
-    order = Order(qty, price, account.index, order_id, index, side, 1 if kind is _POST_ONLY else 0)
+    post_only = 1 if kind is _POST_ONLY else 0
+    order = Order(qty, price, account.index, order_id, index, side, post_only, holding)
     # ... and rest at the back of its level (``Book.rest``, inlined).
     level = levels.get(price)
     if level is None:
@@ -172,9 +171,8 @@ def cancel(state: State, msg: Cancel) -> Result:
     if order is None:
         return _UNKNOWN_ORDER
     del orders[order_id]
-    index = order.series
-    series = state.series[index]
-    holding = account.holdings[index]
+    series = state.series[order.series]
+    holding = order.holding
     qty = order.qty
     price = order.price
     book = series.book
@@ -191,8 +189,6 @@ def cancel(state: State, msg: Cancel) -> Result:
         account.required += collateral - holding.collateral
         holding.collateral = collateral
         level = book.asks[price]
-    if not (holding.pos or holding.open_sell or holding.buy_reserve):
-        del account.holdings[index]  # keep only holdings that hold something
     order.qty = 0
     live = level.live - 1
     if live:
@@ -246,7 +242,7 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
             crosses = keys[-1] >= price if keys else False
         if crosses:
             return _POST_ONLY_WOULD_CROSS
-    holding = account.holdings[series.index]
+    holding = old.holding
     if is_buy:
         need = (price * qty - old.price * old.qty) * series.multiplier
     else:

@@ -21,13 +21,13 @@ from typing import Any
 
 from validator.engine.accounts import refresh_collateral
 from validator.engine.audit import audit
-from validator.engine.book import Order
 from validator.engine.errors import SnapshotError
 from validator.engine.instruments import ExpiryState
 from validator.engine.lifecycle import list_series
 from validator.engine.matching import rest
 from validator.engine.messages import ListSeries
 from validator.engine.primitives import AccountId, Expiry, OptionType, Price, SeriesId, Underlying
+from validator.engine.records import Order
 from validator.engine.state import State
 
 FORMAT = "dc-redundancy/validator-snapshot/1"
@@ -150,10 +150,13 @@ def _rebuild(obj: dict[str, Any]) -> State:
         for is_buy, orders in ((1, bids), (0, asks)):
             for account_id, order_id, price, qty, post_only in orders:
                 account = state.accounts_by_id[account_id]
-                order = Order(qty, price, account.index, order_id, series.index, is_buy, post_only)
+                holding = account.holding(series.index)
+                order = Order(
+                    qty, price, account.index, order_id, series.index, is_buy, post_only, holding
+                )
                 if order_id in account.orders:
                     raise SnapshotError(f"order {account_id}/{order_id} rests twice")
-                rest(book, account, account.holding(series.index), series, order)
+                rest(book, account, series, order)
     for account in state.accounts:
         for index, holding in account.holdings.items():
             refresh_collateral(account, holding, state.series[index].max_payout)
