@@ -2,7 +2,7 @@
 
 Layout, chosen for speed both in CPython and compiled by mypyc (see ``bench/bench_engine.py``):
 
-- A resting order is an ``Order`` record with integer fields only.
+- A resting order is an ``Order`` record (``records.py``): integer fields and its holding.
 - Each side is a ``dict`` price -> ``Level`` plus a sorted list of *keys* whose
   **last** element is the best price: bids are keyed by ``price``, asks by
   ``-price``. Taking or dropping the best level is ``list.pop()``; a new level
