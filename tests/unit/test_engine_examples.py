@@ -96,7 +96,7 @@ def test_cancelling_a_buy_releases_its_premium_at_the_multiplier() -> None:
     assert holding(engine, "bob", ETH_PUT) == [0, 0, 600, 0]
     assert engine.account("bob").required == 600
     run(engine, cancel("bob", 2))
-    assert holding(engine, "bob", ETH_PUT) == [0, 0, 0, 0]  # kept, empty, until settlement
+    assert holding(engine, "bob", ETH_PUT) is None
     assert engine.account("bob").required == 0
 
 

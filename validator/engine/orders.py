@@ -53,7 +53,6 @@ _GTC: Final = OrderKind.GTC
 _IOC: Final = OrderKind.IOC
 _POST_ONLY: Final = OrderKind.POST_ONLY
 _insort: Final = insort
-
 _astuple: Final = astuple
 
 
@@ -189,6 +188,8 @@ def cancel(state: State, msg: Cancel) -> Result:
         account.required += collateral - holding.collateral
         holding.collateral = collateral
         level = book.asks[price]
+    if not (holding.pos or holding.open_sell or holding.buy_reserve):
+        del account.holdings[order.series]  # keep only holdings that hold something
     order.qty = 0
     live = level.live - 1
     if live:

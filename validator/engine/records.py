@@ -89,6 +89,7 @@ class Order:
         """1 for a post-only order, 0 for GTC."""
         self.holding = holding
         """The account's holding in the series, ``accounts[account].holdings[series]``, reached
-        by cancels and fills without a lookup. A holding is dropped only when its expiry settles,
-        after every order of the series was cancelled; so while the order rests it is its
-        account's holding (``audit`` checks it)."""
+        by cancels and fills without a lookup. A holding is dropped only when it holds nothing
+        (no position, no resting order: a cancel drops it) or its expiry settles (after every
+        order of the series was cancelled); so while the order rests it is its account's
+        holding (``audit`` checks it)."""
