@@ -191,18 +191,23 @@ class EtcdCluster:
         shutil.rmtree(member.data_dir, ignore_errors=True)
         self.start_member(member, state="existing", initial_cluster=",".join(pairs))
 
+    def request_leadership(self, name: str, leader: str) -> None:
+        """Ask ``leader`` once to hand leadership to ``name`` (etcd's leadership transfer); an
+        unreachable or refusing member is not an error: the caller checks who leads."""
+        target = self.member_id(name)
+        if target is not None:
+            with contextlib.suppress(OSError):
+                post_json(
+                    f"{self.member(leader).client_url}/v3/maintenance/transfer-leadership",
+                    {"targetID": target},
+                    timeout=5,
+                )
+
     def move_leader(self, name: str, timeout: float = 10.0) -> None:
         """Make ``name`` the leader (etcd's leadership transfer, asked of the current leader)."""
         deadline = time.monotonic() + timeout
         while (leader := self.leader(timeout)) != name:
-            target = self.member_id(name)
-            if target is not None:
-                with contextlib.suppress(OSError):
-                    post_json(
-                        f"{self.member(leader).client_url}/v3/maintenance/transfer-leadership",
-                        {"targetID": target},
-                        timeout=5,
-                    )
+            self.request_leadership(name, leader)
             if time.monotonic() > deadline:
                 raise TimeoutError(f"leadership did not move to {name}")
             time.sleep(0.1)
