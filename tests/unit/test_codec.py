@@ -544,3 +544,78 @@ def test_the_chunk_decoder_refuses_lines_that_are_not_each_one_message(lines: li
         with pytest.raises(MessageError):
             decode_message(line)
     assert decode_lines(lines) is None
+
+
+def test_a_transfer_line_without_its_id_and_with_two_keys_doubled_is_a_duplicate() -> None:
+    """Kills codec.x_decode_message__mutmut_20 (a line without its omitted key expected to hold
+    _KEYS + 1 keys instead of _KEYS - 1): msgspec takes doubled keys, so the fast path would
+    return a message for a line the reference refuses. (The existing example doubles one key,
+    which makes _KEYS keys; two doubled keys make _KEYS + 1.)"""
+    for line in (
+        b'{"account":"a","account":"a","amount":5,"amount":5,"type":"deposit"}',
+        b'{"account":"a","account":"a","amount":5,"amount":5,"type":"withdraw"}',
+    ):
+        with pytest.raises(MessageError) as caught:
+            decode_message(line)
+        assert str(caught.value) == "duplicate key in JSON object"
+
+
+def test_a_line_nested_exactly_to_the_limit_goes_to_the_parser() -> None:
+    """Kills codec.x_decode_message__mutmut_29 (nesting(line) >= MAX_NESTING): a line nested
+    exactly MAX_NESTING levels is not refused as too deep; the parser gives its own answer."""
+    inner = "[" * (MAX_NESTING - 1) + "]" * (MAX_NESTING - 1)
+    line = '{"type":"deposit","account":"a","amount":' + inner + "}"
+    assert nesting(line) == MAX_NESTING
+    for form in (line, line.encode()):
+        with pytest.raises(MessageError) as caught:
+            decode_message(form)
+        assert str(caught.value) == "field 'amount': must be an integer"
+
+
+def test_a_text_line_holding_a_lone_surrogate_is_refused_as_unprintable() -> None:
+    """Kills codec.x_nesting__mutmut_7 (encode without "surrogatepass": UnicodeEncodeError),
+    _10 and _11 (an unknown error handler: LookupError): a str line may hold a lone surrogate,
+    and the depth count must not raise on it before the decoder refuses it properly."""
+    line = '{"type":"deposit","account":"a\ud800","amount":5}'
+    assert nesting(line) == 1
+    with pytest.raises(MessageError) as caught:
+        decode_message(line)
+    assert str(caught.value) == "field 'account': must be printable (no control characters)"
+
+
+def test_a_body_nested_past_the_interpreters_limit_is_refused_with_its_exact_message() -> None:
+    """Kills codec.x_loads_strict__mutmut_7 ("XXnested too deeplyXX"): the existing test
+    matches the message as a regular expression, which the mutant's message also contains;
+    the gateway sends this text back to its client."""
+    with pytest.raises(MessageError) as caught:
+        loads_strict(b"[" * 100_000)
+    assert str(caught.value) == "nested too deeply"
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        CALL,
+        SettlementPrice(Underlying("BTC"), Expiry(100), Price(900)),
+        Expire(Underlying("BTC"), Expiry(100)),
+    ],
+    ids=lambda m: type(m).__name__,
+)
+def test_the_reference_encoder_writes_the_keys_sorted_after_type(msg: Message) -> None:
+    """Kills codec.xǁ_Codecǁencode__mutmut_9 (break instead of continue after the "type" key):
+    ListSeries, SettlementPrice and Expire have "underlying" after "type". The property test
+    comparing both encoders rebuilds each message from encode_reference's own line, so a line
+    missing a key made it return early instead of failing."""
+    line = encode_reference(msg)
+    assert line == encode_message(msg)
+    assert decode_message(line) == msg
+
+
+def test_a_result_msgspec_cannot_write_is_written_by_json() -> None:
+    """Kills codec.x_encode_result__mutmut_25 (b"XXXX" instead of b"" when msgspec raises): a
+    result built directly may hold a lone surrogate, which msgspec refuses to encode; the line
+    is then json's (escaped), as for every other result."""
+    result = Result(None, fills=(Fill(AccountId("a\ud800"), 1, 50, 2),))
+    assert encode_result(result) == (
+        b'{"cancelled":[],"fills":[["a\\ud800",1,50,2]],"payouts":[],"reason":null}'
+    )

@@ -14,6 +14,7 @@ from tests.unit.validator_support import (
     accepted,
     buy,
     deposit,
+    funded_engine,
     sell,
     state_without_seq,
 )
@@ -291,3 +292,23 @@ def test_a_transfer_reusing_a_client_id_is_rejected_and_so_is_one_past_the_gap_l
         engine, Withdraw(AccountId("t"), Cash(1), OrderId(7)), RejectReason.TOO_MANY_ORDER_ID_GAPS
     )
     accepted(engine.apply(Withdraw(AccountId("t"), Cash(1), OrderId(6))))  # next to 5: it goes
+
+
+def test_at_the_gap_limit_an_id_just_below_a_used_range_joins_it_and_two_below_does_not() -> None:
+    """Kills accounts.xǁAccountǁopens_id_range__mutmut_16 (joins_right = None), _20
+    (starts[i] == order_id - 1) and _21 (starts[i] == order_id + 2): the existing gap-limit
+    tests only ever join a range from its left (an id one past a range's end)."""
+    engine = funded_engine()
+
+    def ioc(order_id: int) -> Message:
+        return buy("alice", order_id, 5, 1, kind=OrderKind.IOC)  # no asks: trades nothing
+
+    for k in range(1, MAX_ID_RANGES + 1):  # 10, 20, ..., 10 * MAX: MAX separate ranges
+        accepted(engine.apply(ioc(10 * k)))
+    accepted(engine.apply(ioc(9)))  # the id right below 10 joins its range from the right
+    result = engine.apply(ioc(18))  # two below 20 (and not next to 10): one range too many
+    assert result.reason is RejectReason.TOO_MANY_ORDER_ID_GAPS
+    assert engine._state.accounts_by_id[AccountId("alice")].used_id_ranges()[:2] == [
+        [9, 10],
+        [20, 20],
+    ]
