@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from hashlib import sha256
 from pathlib import Path
 from typing import IO, Any
 
@@ -159,16 +160,27 @@ def serve(stdin: IO[bytes], stdout: IO[bytes]) -> int:
                 result = engine.apply(decode_message(line.encode()))
                 results.append(encode_result(result).decode())
                 if every and engine.seq % every == 0:
-                    hashes.append((engine.seq, engine.state_hash().hex()))
-        except ValueError as exc:  # a malformed line (MessageError)
+                    hashes.append((engine.seq, checked_hash(engine)))
+            if not hashes or hashes[-1][0] != engine.seq:
+                hashes.append((engine.seq, checked_hash(engine)))
+        except ValueError as exc:  # a malformed line (MessageError), or a kept snapshot's fault
             reply: dict[str, Any] = {"error": f"input {engine.seq + 1}: {exc}"}
         else:
-            if not hashes or hashes[-1][0] != engine.seq:
-                hashes.append((engine.seq, engine.state_hash().hex()))
             reply = {"implementation": IMPLEMENTATION, "results": results, "hashes": hashes}
         stdout.write(json.dumps(reply).encode() + b"\n")
         stdout.flush()
     return 0
+
+
+def checked_hash(engine: Any) -> str:
+    """The engine's state hash, after checking that the snapshot it hashes (kept up to date part
+    by part between hashes) is the one written from scratch; ``ValueError`` if not."""
+    from validator.engine import snapshot
+
+    digest: bytes = engine.state_hash()
+    if digest != sha256(snapshot.dump_from_scratch(engine._state)).digest():
+        raise ValueError("the snapshot kept up to date differs from the one written from scratch")
+    return digest.hex()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

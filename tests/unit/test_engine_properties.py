@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from msgspec.structs import replace as with_fields
 
 from tests.unit.validator_support import CALL, ETH_PUT, PUT, funded_engine, state_without_seq
-from validator.engine import Engine
+from validator.engine import Engine, snapshot
 from validator.engine.messages import (
     Cancel,
     CancelReplace,
@@ -196,3 +196,21 @@ def test_two_independent_runs_give_identical_hashes(log: list[Message]) -> None:
         two.apply(msg)
         hashes_two.append(two.state_hash())
     assert hashes_one == hashes_two
+
+
+@fast
+@given(logs, settlement_prices, st.data())
+def test_the_snapshot_kept_up_to_date_is_the_one_written_from_scratch(
+    log: list[Message], final_prices: list[Price], data: st.DataObject
+) -> None:
+    # Snapshots at drawn moments (after one input, after many), so that parts stay kept across
+    # every kind of change before they are compared; both expiries settle at the end.
+    engine, _ = start()
+    state = engine._state
+    for (underlying, expiry), price in zip(EXPIRIES, final_prices, strict=True):
+        log = [*log, SettlementPrice(underlying, expiry, price), Expire(underlying, expiry)]
+    for msg in log:
+        engine.apply(msg)
+        if data.draw(st.booleans(), label="snapshot now"):
+            assert snapshot.dump(state) == snapshot.dump_from_scratch(state)
+    assert snapshot.dump(state) == snapshot.dump_from_scratch(state)

@@ -36,6 +36,7 @@ class Account:
 
     __slots__ = (
         "cash",
+        "changed",
         "holdings",
         "id",
         "id_ends",
@@ -43,6 +44,7 @@ class Account:
         "index",
         "orders",
         "required",
+        "snap",
     )
 
     def __init__(self, index: int, account_id: AccountId) -> None:
@@ -62,6 +64,11 @@ class Account:
         # hot path does inline.
         self.id_starts: list[int] = []
         self.id_ends: list[int] = []
+        self.snap = b""
+        """The account's part of the snapshot as last written (``snapshot.dump``)..."""
+        self.changed = True
+        """... unless this is set: every change to the account's cash, positions or used ids
+        sets it."""
 
     @property
     def available(self) -> int:

@@ -36,6 +36,7 @@ def deposit(state: State, msg: Deposit) -> Result:
     if request_id:
         account.use_id(request_id)
     account.cash += msg.amount
+    account.changed = True
     return ACCEPTED
 
 
@@ -56,4 +57,5 @@ def withdraw(state: State, msg: Withdraw) -> Result:
     if request_id:
         account.use_id(request_id)
     account.cash -= msg.amount
+    account.changed = True
     return ACCEPTED

@@ -43,6 +43,7 @@ class Series:
     __slots__ = (
         "book",
         "cap",
+        "changed",
         "expiry",
         "id",
         "index",
@@ -50,6 +51,7 @@ class Series:
         "max_payout",
         "multiplier",
         "option_type",
+        "snap",
         "strike",
         "tick",
         "trading",
@@ -72,6 +74,10 @@ class Series:
         self.trading = True
         self.book = Book()
         """The series' order book."""
+        self.snap = b""
+        """The book's part of the snapshot as last written (``snapshot.dump``)..."""
+        self.changed = True
+        """... unless this is set: every change to the book sets it."""
 
     def payout_per_contract(self, settlement_price: int) -> int:
         """Intrinsic value of one long contract at ``settlement_price``, in cash units."""

@@ -98,8 +98,8 @@ def _cancel_all(state: State, series: Series) -> list[CancelledOrder]:
             cancelled.append(CancelledOrder(account.id, order.order_id, order.qty))
             release(account, series, order)
             del account.orders[order.order_id]
-    series.book = Book()
-    return cancelled
+    series.book = Book()  # its part of the snapshot is not marked stale: an expired series'
+    return cancelled  # book stays empty for good, and ``snapshot.dump`` skips empty books
 
 
 def _settle(state: State, group: ExpiryGroup) -> tuple[Payout, ...]:
@@ -115,6 +115,7 @@ def _settle(state: State, group: ExpiryGroup) -> tuple[Payout, ...]:
         if holdings:
             for index in [index for index in holdings if index in held]:
                 held[index].append((account, holdings.pop(index)))
+                account.changed = True  # its positions (and below, its cash) change
     for series in sorted(group.series, key=_series_id):
         per_contract = series.payout_per_contract(group.price)
         for account, holding in sorted(held[series.index], key=_account_id):

@@ -128,6 +128,7 @@ def _lift_asks(
             premium = price * fill * multiplier
             taker.cash -= premium
             seller.cash += premium
+            seller.changed = True  # the caller marked the taker and the book
             holding.pos += fill
             maker_holding = maker.holding
             maker_holding.pos -= fill  # the sell's collateral now backs the short:
@@ -187,6 +188,7 @@ def _hit_bids(
             premium = price * fill * multiplier
             taker.cash += premium
             buyer.cash -= premium
+            buyer.changed = True  # the caller marked the taker and the book
             holding.pos -= fill
             maker_holding = maker.holding
             maker_holding.pos += fill

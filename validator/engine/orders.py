@@ -121,6 +121,8 @@ def new_order(state: State, msg: NewOrder) -> Result:
     if need > account.cash - account.required:
         return _INSUFFICIENT_COLLATERAL
     # Accepted: use the id (``Account.use_id``, the common case inlined), then match or rest.
+    account.changed = True  # its used ids change, and the book may (see ``snapshot.dump``)
+    series.changed = True
     if id_ends and order_id == id_ends[-1] + 1:
         id_ends[-1] = order_id
     else:
@@ -171,6 +173,7 @@ def cancel(state: State, msg: Cancel) -> Result:
         return _UNKNOWN_ORDER
     del orders[order_id]
     series = state.series[order.series]
+    series.changed = True  # the book changes; what the snapshot writes of the account does not
     holding = order.holding
     qty = order.qty
     price = order.price
@@ -252,6 +255,8 @@ def cancel_replace(state: State, msg: CancelReplace) -> Result:
     if need > account.cash - account.required:
         return _INSUFFICIENT_COLLATERAL
     remove(book, account, series, old)
+    account.changed = True
+    series.changed = True
     if new_id == id_ends[-1] + 1:  # ``Account.use_id``, the common case inlined
         id_ends[-1] = new_id
     else:

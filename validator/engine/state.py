@@ -17,7 +17,17 @@ from validator.engine.primitives import AccountId, Expiry, SeriesId, Underlying
 class State:
     """Series (with their books), accounts, expiries, and the sequence number of the last input."""
 
-    __slots__ = ("accounts", "accounts_by_id", "expiries", "seq", "series", "series_by_id")
+    __slots__ = (
+        "accounts",
+        "accounts_by_id",
+        "expiries",
+        "seq",
+        "series",
+        "series_by_id",
+        "series_part",
+        "sorted_accounts",
+        "sorted_series",
+    )
 
     def __init__(self) -> None:
         self.seq = 0
@@ -26,6 +36,11 @@ class State:
         self.accounts: list[Account] = []
         self.accounts_by_id: dict[AccountId, Account] = {}
         self.expiries: dict[tuple[Underlying, Expiry], ExpiryGroup] = {}
+        # Kept by ``snapshot.dump`` between snapshots (accounts and series are only ever added):
+        # both tables sorted by id, and the listing of every series as last written.
+        self.sorted_accounts: list[Account] = []
+        self.sorted_series: list[Series] = []
+        self.series_part = b"[]"
 
     def open_account(self, account_id: AccountId) -> Account:
         """Add an empty account (the id must be new)."""
