@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from devnet.enginediff import Worker, compare, first_difference
+from devnet.enginediff import Worker, checked_hash, compare, first_difference
 from devnet.loggen import BENCHMARK, generate
 from tests.unit.test_engine_properties import LISTINGS, logs
-from tests.unit.validator_support import FUNDS, deposit
+from tests.unit.validator_support import FUNDS, accepted, deposit, funded_engine, sell
 from validator.engine.codec import encode_message
 from validator.engine.messages import Deposit, Message
 from validator.engine.primitives import AccountId, Cash
@@ -147,3 +147,14 @@ def test_a_build_older_than_its_sources_is_never_used(tmp_path: Path) -> None:
     assert stale_reason(stale) == "sources changed since the build: orders.py"
     (stale / "manifest.json").unlink()
     assert stale_reason(stale) == f"no compiled engine in {stale}"
+
+
+def test_the_engine_diff_catches_a_change_the_kept_snapshot_missed() -> None:
+    """``devnet.enginediff`` checks every state hash it compares against a snapshot written from
+    scratch: a change the engine did not mark (made here behind its back) is an error there."""
+    engine = funded_engine()
+    accepted(engine.apply(sell("bob", 1, 50, 3)))
+    assert checked_hash(engine) == engine.state_hash().hex()
+    engine._state.accounts_by_id[AccountId("bob")].cash += 1
+    with pytest.raises(ValueError, match="kept up to date differs from the one written from"):
+        checked_hash(engine)
