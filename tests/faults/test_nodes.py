@@ -148,7 +148,7 @@ def test_a_node_whose_state_diverges_stops_serving_says_why_and_re_syncs_when_al
     state = snapshot_format.load(body)
     account = max(state.accounts, key=lambda a: a.cash)
     account.cash += 1  # one unit of cash out of thin air: a valid, different state
-    changed = snapshot_format.dump(state)
+    changed = snapshot_format.dump_from_scratch(state)  # ``dump`` keeps what the engine changed
     meta = sealed({**json.loads(header), "sha256": hashlib.sha256(changed).hexdigest()})
     snapshot.write_bytes(json.dumps(meta).encode() + b"\n" + changed)  # consistent: no damage
     _set_config(sites, "ams1", divergence_resyncs=0)

@@ -45,7 +45,9 @@ def dump(state: State) -> bytes:
     is kept as written (``Account.snap``, ``Series.snap``), and only the parts the engine marked
     ``changed`` since are written again: the document is their concatenation (JSON without
     whitespace is written part by part the same as whole). For the engine benchmark's 1.0 MB
-    state, a hash every 150 inputs costs about 2 ms instead of 19 (``bench/bench_engine.py``)."""
+    state, a hash every 150 inputs costs about 2 ms instead of 19 (``bench/bench_engine.py``).
+    A state changed other than by the engine's handlers (a test planting a fault) is written
+    with ``dump_from_scratch``: nothing marked its parts."""
     series = state.sorted_series
     if len(series) != len(state.series):
         series = state.sorted_series = sorted(state.series, key=_series_id)
