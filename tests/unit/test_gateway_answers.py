@@ -10,10 +10,14 @@ import asyncio
 
 import pytest
 
+from validator.engine.codec import decode_object
 from validator.engine.errors import MessageError
 from validator.node.gateway import Gateway, unknown_answer
 
-ORDER = {"type": "order", "account": "a", "order_id": 7}
+ORDER = {
+    "type": "order", "account": "a", "order_id": 7, "series": "S", "side": "buy", "price": 5,
+    "qty": 1,
+}  # fmt: skip
 CANCEL = {"type": "cancel", "account": "a", "order_id": 7}
 
 
@@ -24,14 +28,13 @@ CANCEL = {"type": "cancel", "account": "a", "order_id": 7}
         ([ORDER, CANCEL], True),
         ([{"type": "withdraw", "account": "a", "amount": 40}], False),
         ([ORDER, {"type": "deposit", "account": "a", "amount": 100}], False),
-        (["not an object"], True),
         ([{"type": "withdraw", "account": "a", "amount": 40, "request_id": 9}], True),
         ([{"type": "deposit", "account": "a", "amount": 1, "request_id": 0}], False),
         ([ORDER, {"type": "deposit", "account": "a", "amount": 1, "request_id": 3}], True),
     ],
 )
-def test_a_504_says_whether_a_retry_is_safe(items: list[object], safe: bool) -> None:
-    answer = unknown_answer(items, "no quorum")
+def test_a_504_says_whether_a_retry_is_safe(items: list[dict[str, object]], safe: bool) -> None:
+    answer = unknown_answer([decode_object(item) for item in items], "no quorum")
     assert answer["outcome"] == "unknown" and answer["retry_safe"] is safe
     assert "no quorum" in answer["error"]
     if safe:

@@ -24,15 +24,16 @@ Two decoders accept exactly the same lines and build the same messages:
   log): msgspec decodes straight into the message structs, checking types, bounds, enum values,
   unknown and missing fields in C. msgspec does not refuse duplicate keys and does not know
   "printable", so it is trusted only on *plain* text: every byte printable ASCII other than
-  space and backslash (``_PLAIN``). In plain text a string has no escapes, no quote and no
-  control character, and a key is a string immediately followed by ``:`` while a string value
-  never is; so ``":`` occurs exactly once per key, and each line's count of it must equal its
-  class's number of fields plus one (``type``), with the optional keys (``kind`` of an order,
-  ``cap`` of a listing, ``request_id`` of a transfer) present on every line of those classes:
-  then every key appears exactly once (a transfer's line holds ``request_id`` or has one key
-  fewer: it is checked line by line). Anything else - a malformed line, escapes, non-ASCII
-  text, whitespace, an omitted optional field - goes to the reference, which accepts it or names
-  the problem.
+  space and backslash (``_PLAIN``; ``decode_message`` also takes spaces, never right before a
+  colon, so that a gateway's body written by ``json.dumps`` takes it too). In plain text a
+  string has no escapes, no quote and no control character, and a key is a string immediately
+  followed by ``:`` while a string value never is; so ``":`` occurs exactly once per key, and
+  each line's count of it must equal its class's number of fields plus one (``type``), with the
+  optional keys (``kind`` of an order, ``cap`` of a listing, ``request_id`` of a transfer)
+  present on every line of those classes: then every key appears exactly once (a transfer's
+  line holds ``request_id`` or has one key fewer: it is checked line by line). Anything else -
+  a malformed line, escapes, non-ASCII text, other whitespace, a space before a colon, an
+  omitted optional field - goes to the reference, which accepts it or names the problem.
   ``tests/unit/test_codec.py`` checks the two against each other on generated lines.
 """
 
@@ -270,6 +271,9 @@ def loads_strict(text: str | bytes) -> object:
 
 _PLAIN = bytes(b for b in range(0x21, 0x7F) if b != ord("\\"))
 """Bytes of plain text: printable ASCII but space and backslash (see the module doc)."""
+_SPACED = _PLAIN + b" "
+"""Plain text as ``decode_message`` takes it: spaces too, but never right before a colon (a key
+followed by one would not be counted, and a doubled key could make up for it)."""
 _KEYS: dict[type[Any], int] = {cls: len(cls.__struct_fields__) + 1 for cls in MESSAGES}
 """Keys of a line of each class with every field present: its fields and ``type``."""
 _OPTIONAL: dict[type[Any], tuple[bytes, ...]] = {
@@ -310,7 +314,7 @@ _FAST_LINES = msgspec.json.Decoder(list[Message])
 
 def decode_message(line: str | bytes) -> Message:
     """Parse one log line into a message; raise ``MessageError`` if it is malformed."""
-    if type(line) is bytes and not line.translate(None, _PLAIN):
+    if type(line) is bytes and not line.translate(None, _SPACED) and b" :" not in line:
         try:
             msg: Message = _FAST_LINE.decode(line)
         except (msgspec.MsgspecError, RecursionError):  # RecursionError: skipping a deep value
@@ -329,7 +333,7 @@ def decode_message(line: str | bytes) -> Message:
     return decode_object(loads_strict(line))
 
 
-def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
+def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Message] | None:
     """Every line decoded at once by the fast path, or None if any line needs the reference
     (then decode them one by one with ``decode_message``, which accepts or explains each).
 
@@ -340,9 +344,12 @@ def decode_lines(lines: Sequence[bytes]) -> list[Message] | None:
     value used as the line break made two lines the reference refuses into valid elements).
     With strings kept to their lines, each line's key count equal to its message's means each
     line holds exactly its message: one holding less or more of the objects has fewer or more.
+
+    ``spaced``: the lines may also hold spaces, never right before a colon (as
+    ``decode_message`` takes them; a gateway's body elements as ``json.dumps`` writes them).
     """
     joined = b",".join(lines)
-    if joined.translate(None, _PLAIN):
+    if joined.translate(None, _SPACED if spaced else _PLAIN) or (spaced and b" :" in joined):
         return None
     try:
         msgs: list[Message] = _FAST_LINES.decode(b"[" + b"\n,".join(lines) + b"]")

@@ -32,7 +32,15 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from validator.engine.codec import decode_object, encode_message, loads_strict
+import msgspec
+
+from validator.engine.codec import (
+    decode_lines,
+    decode_message,
+    decode_object,
+    encode_message,
+    loads_strict,
+)
 from validator.engine.errors import MessageError
 from validator.engine.messages import CancelReplace, Deposit, Message, NewOrder, Withdraw
 from validator.node.errors import EtcdError, SiteDegradedError, WriteOutcomeUnknownError
@@ -54,19 +62,63 @@ UNKNOWN_TRANSFER = (
     "before sending it again; orders may be retried with the same client order id, transfers "
     "with the same request_id."
 )
-#: messages whose second copy is refused only if they carry a non-zero ``request_id``
-TRANSFERS = frozenset({"deposit", "withdraw"})
 MAX_BATCH = 5_000
+_ELEMENTS = msgspec.json.Decoder(list[msgspec.Raw])
 
 
-def unknown_answer(items: Any, reason: object) -> dict[str, Any]:
+def decode_body(body: bytes, batch: bool) -> list[Message]:
+    """The messages of a request body (one message, or a JSON list of them for ``batch``);
+    ``MessageError`` if it is not one, naming the message (``message i:``) where it can.
+
+    A list is split into its elements' bytes by msgspec, and the elements are decoded together
+    by ``decode_lines`` (one msgspec call, the checks over all of them at once) or, where it
+    declines, each on its own by ``decode_message``. Both fast paths take an element as written
+    (``json.dumps``'s spaces included) only where the reference would decode it to the same
+    message, and the reference decides everything else: a body is accepted exactly when ``json``
+    (duplicate keys refused) and the reference accept every element. A body msgspec cannot
+    split goes to ``json`` whole, which names the problem. (Before: ``json`` parsed every body,
+    a Python call per object to refuse duplicate keys, then the reference checked each field.)
+    """
+    if not batch:
+        try:
+            return [decode_message(body)]
+        except MessageError as exc:
+            raise MessageError(f"message 0: {exc}") from None
+    try:
+        elements: list[Any] = _ELEMENTS.decode(body)
+    except (msgspec.MsgspecError, RecursionError):
+        elements = loads_strict(body)  # raises, or holds what msgspec could not split (NaN...)
+        if not isinstance(elements, list) or not elements:
+            raise MessageError("expected a non-empty JSON list") from None
+        _check_size(elements)
+        return [_decode_item(i, item, decode_object) for i, item in enumerate(elements)]
+    if not elements:
+        raise MessageError("expected a non-empty JSON list")
+    _check_size(elements)
+    lines = [bytes(element) for element in elements]
+    msgs = decode_lines(lines, spaced=True)  # all at once, or None: then one by one
+    if msgs is not None:
+        return msgs
+    return [_decode_item(i, line, decode_message) for i, line in enumerate(lines)]
+
+
+def _check_size(elements: list[Any]) -> None:
+    if len(elements) > MAX_BATCH:
+        raise MessageError(f"at most {MAX_BATCH} messages per request, got {len(elements)}")
+
+
+def _decode_item(i: int, item: Any, decode: Callable[[Any], Message]) -> Message:
+    try:
+        return decode(item)
+    except MessageError as exc:
+        raise MessageError(f"message {i}: {exc}") from None
+
+
+def unknown_answer(msgs: list[Message], reason: object) -> dict[str, Any]:
     """The 504 body for a write that may still commit: whether a retry is safe depends on what
     the request held (a retried order, or a transfer with a request_id, is refused as a
     duplicate; a transfer without one is applied again)."""
-    if any(
-        isinstance(item, dict) and item.get("type") in TRANSFERS and not item.get("request_id")
-        for item in items
-    ):
+    if any(isinstance(msg, Deposit | Withdraw) and not msg.request_id for msg in msgs):
         return {"error": UNKNOWN_TRANSFER.format(reason=reason), "outcome": "unknown",
                 "retry_safe": False}  # fmt: skip
     return {"error": UNKNOWN.format(reason=reason), "outcome": "unknown", "retry_safe": True}
@@ -111,17 +163,20 @@ class Gateway:
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
+        """Log the messages given as parsed JSON (``accept_messages``); raises MessageError
+        naming the first that is not a message."""
+        return await self.accept_messages(
+            [_decode_item(i, item, decode_object) for i, item in enumerate(raw)]
+        )
+
+    async def accept_messages(self, msgs: list[Message]) -> list[dict[str, Any]]:
         """Log the messages (or recognise retries); raises MessageError, SiteDegradedError (new
         orders while the site is degraded; nothing logged), WriteRefusedError (never committed),
         WriteOutcomeUnknownError (may still commit), EtcdError."""
-        acks: list[dict[str, Any]] = [{}] * len(raw)
+        acks: list[dict[str, Any]] = [{}] * len(msgs)
         fresh: list[tuple[int, tuple[str, int] | None, bytes]] = []
         acked = self.acked
-        for i, item in enumerate(raw):
-            try:
-                msg = decode_object(item)
-            except MessageError as exc:
-                raise MessageError(f"message {i}: {exc}") from None
+        for i, msg in enumerate(msgs):
             if (
                 not self.transfer_request_ids
                 and isinstance(msg, Deposit | Withdraw)
@@ -216,21 +271,16 @@ class GatewayApp:
                 return b"".join(parts)
 
     async def _orders(self, receive: Any, batch: bool) -> tuple[int, Any]:
-        items: Any = []
+        msgs: list[Message] = []
         try:
-            body = loads_strict(await self._read(receive))
-            items = body if batch else [body]
-            if not isinstance(items, list) or not items:
-                raise MessageError("expected a non-empty JSON list" if batch else "empty")
-            if len(items) > MAX_BATCH:
-                raise MessageError(f"at most {MAX_BATCH} messages per request, got {len(items)}")
-            acks = await self.gateway.accept(items)
+            msgs = decode_body(await self._read(receive), batch)
+            acks = await self.gateway.accept_messages(msgs)
         except MessageError as exc:
             return 400, {"error": f"bad input: {exc}"}
         except SiteDegradedError as exc:
             return 503, {"error": str(exc), "outcome": "refused", "degraded": exc.reasons}
         except WriteOutcomeUnknownError as exc:
-            return 504, unknown_answer(items, exc)
+            return 504, unknown_answer(msgs, exc)
         except EtcdError as exc:
             return 503, {"error": UNAVAILABLE.format(reason=exc), "outcome": "refused"}
         return 200, ({"acks": acks} if batch else acks[0])
