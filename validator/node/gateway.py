@@ -87,11 +87,11 @@ def decode_body(body: bytes, batch: bool) -> list[Message]:
     try:
         elements: list[Any] = _ELEMENTS.decode(body)
     except (msgspec.MsgspecError, RecursionError):
-        elements = loads_strict(body)  # raises, or holds what msgspec could not split (NaN...)
-        if not isinstance(elements, list) or not elements:
+        parsed = loads_strict(body)  # raises, or holds what msgspec could not split (NaN...)
+        if not isinstance(parsed, list) or not parsed:
             raise MessageError("expected a non-empty JSON list") from None
-        _check_size(elements)
-        return [_decode_item(i, item, decode_object) for i, item in enumerate(elements)]
+        _check_size(parsed)
+        return [_decode_item(i, item, decode_object) for i, item in enumerate(parsed)]
     if not elements:
         raise MessageError("expected a non-empty JSON list")
     _check_size(elements)
