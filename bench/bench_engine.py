@@ -333,7 +333,7 @@ def kept_hash_ms(setup: list[Message], flow: list[Message]) -> float:
 
 
 def verdict(figure: float, goal: float) -> str:
-    return "met" if figure >= goal else f"NOT met ({figure / goal:.0%} of it)"
+    return "met" if figure >= goal else f"NOT met ({figure / goal:.1%} of it)"
 
 
 def summary(found: dict[str, dict[str, float]]) -> None:
