@@ -84,13 +84,15 @@ def cpu_by_role(by_role: dict[str, list[int]]) -> dict[str, float]:
     return {role: sum(cpu_seconds(p) for p in ps) for role, ps in by_role.items()}
 
 
+def chunks_written(sites: Sites) -> int:
+    return sum(http_json(s.gateway_url + "/health")[1]["chunks_written"] for s in sites.sites)
+
+
 def drain(sites: Sites, timeout: float = 120.0) -> float:
     """When every node has applied every chunk the gateways wrote (perf_counter time)."""
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:
-        written = sum(
-            http_json(s.gateway_url + "/health")[1]["chunks_written"] for s in sites.sites
-        )
+        written = chunks_written(sites)
         applied = [http_json(s.node_url + "/health")[1]["applied_chunk"] for s in sites.sites]
         if min(applied) >= written:
             return time.perf_counter()
@@ -247,6 +249,7 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
             )
             out["latency"] = {}
             for rate in args.rates:
+                cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
                 out["latency"][f"{rate:g}/s"] = uvloop.run(
                     open_loop(
                         urls,
@@ -257,6 +260,10 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
                         args.seconds / 2,
                     )
                 )
+                cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+                lat = out["latency"][f"{rate:g}/s"]
+                lat["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
+                lat["orders_per_chunk"] = lat["requests"] / max(1, c1 - c0)
                 singles = singles[int(rate * args.seconds) :]
             out["latency_batched"] = uvloop.run(
                 open_loop(
@@ -419,18 +426,11 @@ def geo_main(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> int:
     return 0
 
 
-def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for phase, first in runs[0].items():
-        out[phase] = {}
-        for key, value in first.items():
-            if isinstance(value, dict):
-                out[phase][key] = {
-                    k: round(statistics.median(r[phase][key][k] for r in runs), 2) for k in value
-                }
-            else:
-                out[phase][key] = round(statistics.median(r[phase][key] for r in runs), 2)
-    return out
+def median_of(runs: list[Any]) -> Any:
+    """Per-key medians of equally shaped (nested) run results."""
+    if isinstance(runs[0], dict):
+        return {key: median_of([r[key] for r in runs]) for key in runs[0]}
+    return round(statistics.median(runs), 2)
 
 
 def main() -> int:
@@ -489,6 +489,10 @@ def main() -> int:
         print(
             f"ack latency, single orders at {rate} (open loop): p50 {lat['ack_p50_ms']} ms "
             f"(goal <= 5), p99 {lat['ack_p99_ms']} ms (goal <= 20)"
+        )
+        print(
+            f"  CPU cores used: {lat['cpu_cores']}; "
+            f"{lat['orders_per_chunk']} orders per chunk written"
         )
     print(f"ack latency, batches of {args.batch} at {args.batched_rate:,.0f} orders/s (open loop)")
     print(

@@ -141,7 +141,8 @@ class Campaign:
             f"{self.election_ms} ms (from the largest measured RTT "
             f"{max(self.rtts.values(), default=0):.1f} ms), pre-vote on; gateway write attempt "
             f"{self.attempt_timeout * 1000:.0f} ms, {self.tuning['max_inflight_writes']} in "
-            f"flight, deadline {WRITE_DEADLINE:g} s, settle "
+            f"flight (another from {self.tuning['pipeline_min_messages']} waiting messages), "
+            f"deadline {WRITE_DEADLINE:g} s, settle "
             f"{SETTLE:g} s; clients time out after {CLIENT_TIMEOUT:g} s"
             + "".join(f"; {note}" for note in self.notes)
         )

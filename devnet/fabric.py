@@ -325,10 +325,15 @@ def gateway_tuning(rtts_ms: dict[tuple[str, str], float]) -> dict[str, Any]:
     - ``max_inflight_writes``: a chunk write is in flight for about a round trip, and a request
       that finds every slot busy waits for one (measured: with 2 slots a Dallas client of a
       Frankfurt leader waited +150 ms at p50 beyond its 129 ms floor; with 8, +17 ms on the
-      same loaded machine), so one slot per 10 ms of the largest round trip, at least 2.
+      same loaded machine), so one slot per 10 ms of the largest round trip, at least 2;
+    - ``pipeline_min_messages``: where a round trip costs more than a transaction's CPU (about
+      1 ms across three members here), waiting for a write in flight costs more than another
+      write, so every slot is used for even one message (1); closer than 2 ms, the node
+      settings' default (a second write only for a worthwhile chunk).
     """
     largest = max(rtts_ms.values(), default=0.0)
     return {
         "write_attempt_timeout": round(max(0.2, 0.1 + 2 * largest / 1000), 3),
         "max_inflight_writes": max(2, math.ceil(largest / 10)),
+        "pipeline_min_messages": 1 if largest >= 2 else 64,
     }

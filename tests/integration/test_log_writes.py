@@ -77,7 +77,7 @@ def test_writes_starting_while_the_first_reads_the_last_key_take_distinct_keys(
 
     async def run() -> tuple[list[tuple[int, int]], int, int]:
         client = EtcdClient(etcd.endpoints)
-        seq = Sequencer(client, "gw-first", max_inflight=8)
+        seq = Sequencer(client, "gw-first", max_inflight=8, pipeline_min=1)
         runner = asyncio.create_task(seq.run())
         try:
             pending = []
@@ -96,6 +96,51 @@ def test_writes_starting_while_the_first_reads_the_last_key_take_distinct_keys(
     assert len({revision for revision, _ in positions}) == 8
     keys = [c.key for c in read_log(etcd.endpoints[0]) if b"gw-first" in c.key]
     assert sorted(keys) == [chunk_key("gw-first", k) for k in range(1, 9)]  # each its own
+
+
+def test_with_a_write_in_flight_a_few_waiting_messages_wait_for_it_and_go_in_one_chunk(
+    etcd: EtcdCluster,
+) -> None:
+    """On one host a second transaction for a message or two only splits the same orders into
+    more, slower transactions: with a write in flight, fewer than ``pipeline_min`` waiting
+    messages wait for it to end, then go together; as many as ``pipeline_min`` start a write of
+    their own at once (pipelining, as across distance)."""
+
+    def line(n: int) -> bytes:
+        return b'{"account":"p%d","amount":1,"type":"deposit"}' % n
+
+    async def run() -> tuple[list[tuple[int, int]], list[int], int, int]:
+        client = EtcdClient(etcd.endpoints)
+        seq = Sequencer(client, "gw-pipe", max_inflight=8, pipeline_min=3)
+        runner = asyncio.create_task(seq.run())
+        in_flight = []
+        try:
+            first = asyncio.ensure_future(seq.submit([line(0)]))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            in_flight.append(seq.writes_in_flight)  # the first write, started at once
+            small = [asyncio.ensure_future(seq.submit([line(n)])) for n in (1, 2)]
+            for _ in range(3):
+                await asyncio.sleep(0)
+            in_flight.append(seq.writes_in_flight)  # two waiting, below 3: no second write
+            big = asyncio.ensure_future(seq.submit([line(3)]))
+            for _ in range(3):
+                await asyncio.sleep(0)
+            in_flight.append(seq.writes_in_flight)  # three waiting: a second write started
+            positions = await asyncio.gather(first, *small, big)
+        finally:
+            runner.cancel()
+            await client.aclose()
+        return positions, in_flight, seq.chunks_written, seq.writes_in_flight
+
+    positions, in_flight, written, after = asyncio.run(run())
+    assert in_flight == [1, 1, 2]
+    assert (written, after) == (2, 0)
+    (rev0, at0), (rev1, at1), (rev2, at2), (rev3, at3) = positions
+    assert at0 == 0 and rev1 == rev2 == rev3 != rev0  # the three waiting went together
+    assert (at1, at2, at3) == (0, 1, 2)
+    logged = by_position([c for c in read_log(etcd.endpoints[0]) if b"gw-pipe" in c.key])
+    assert [logged[p] for p in positions] == [line(n) for n in range(4)]
 
 
 def test_gateways_writing_at_once_get_distinct_positions_in_one_revision_order(

@@ -15,7 +15,7 @@ from devnet.distance import (
     great_circle_km,
 )
 from devnet.examples import example_site
-from devnet.fabric import etcd_timing
+from devnet.fabric import etcd_timing, gateway_tuning
 from redundancy.geodesy import distance_lower_bound_m
 
 SITES = ("fra1", "ams1", "lon1", "nyc1", "dal1", "sgp1")
@@ -85,3 +85,20 @@ def test_etcd_timing_follows_the_measured_round_trips() -> None:
     assert etcd_timing({}) == (30, 300)  # loopback: the drill's setting
     assert etcd_timing({("a", "b"): 5.4, ("b", "a"): 5.5}) == (30, 300)
     assert etcd_timing({("fra1", "dal1"): 124.4}) == (125, 1250)  # heartbeat ~RTT, 10x
+
+
+def test_gateway_tuning_pipelines_every_message_only_where_a_round_trip_outweighs_a_commit() -> (
+    None
+):
+    loopback = gateway_tuning({("a", "b"): 0.1})
+    assert loopback == {
+        "write_attempt_timeout": 0.2,
+        "max_inflight_writes": 2,
+        "pipeline_min_messages": 64,  # a commit costs CPU here: a second write for a few waits
+    }
+    europe = gateway_tuning({("fra1", "ams1"): 5.9, ("fra1", "lon1"): 10.6})
+    assert europe["pipeline_min_messages"] == 1  # waiting a round trip costs more
+    assert europe["max_inflight_writes"] == 2
+    far = gateway_tuning({("fra1", "dal1"): 124.4})
+    assert (far["max_inflight_writes"], far["pipeline_min_messages"]) == (13, 1)
+    assert far["write_attempt_timeout"] == 0.349

@@ -127,6 +127,7 @@ async def run_gateway(settings: Settings) -> None:
         settings.node_id,
         max_messages=settings.max_chunk_messages,
         max_inflight=settings.max_inflight_writes,
+        pipeline_min=settings.pipeline_min_messages,
         deadline=settings.write_deadline,
         attempt_timeout=settings.write_attempt_timeout,
         settle_timeout=settings.write_settle_timeout,
