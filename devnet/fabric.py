@@ -29,6 +29,7 @@ from typing import Any
 from devnet import netns
 from devnet.distance import DelayMatrix
 from devnet.errors import DevnetError
+from devnet.nodes import ONE_HOST_PIPELINE_MIN
 from devnet.placement import ATTESTOR_LATENCY_PORT, ECHO_PORT, TCP_SERVICE_PORTS, Placement
 
 
@@ -328,12 +329,12 @@ def gateway_tuning(rtts_ms: dict[tuple[str, str], float]) -> dict[str, Any]:
       same loaded machine), so one slot per 10 ms of the largest round trip, at least 2;
     - ``pipeline_min_messages``: where a round trip costs more than a transaction's CPU (about
       1 ms across three members here), waiting for a write in flight costs more than another
-      write, so every slot is used for even one message (1); closer than 2 ms, the node
-      settings' default (a second write only for a worthwhile chunk).
+      write, so every slot is used for even one message (1); closer than 2 ms, the one-host
+      setting (a second write only for a worthwhile chunk).
     """
     largest = max(rtts_ms.values(), default=0.0)
     return {
         "write_attempt_timeout": round(max(0.2, 0.1 + 2 * largest / 1000), 3),
         "max_inflight_writes": max(2, math.ceil(largest / 10)),
-        "pipeline_min_messages": 1 if largest >= 2 else 64,
+        "pipeline_min_messages": 1 if largest >= 2 else ONE_HOST_PIPELINE_MIN,
     }

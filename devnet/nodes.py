@@ -140,6 +140,12 @@ def write_config(path: Path, values: dict[str, Any]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+ONE_HOST_PIPELINE_MIN = 64
+"""``pipeline_min_messages`` for sites whose etcd members share a host or a LAN: a commit there
+costs CPU, not distance, and a second chunk write for a message or two only makes more, slower
+transactions (docs/validator-nodes.md, "A second write only for a worthwhile chunk")."""
+
+
 def make_sites(
     cluster: EtcdCluster,
     root: Path,
@@ -185,6 +191,7 @@ def make_sites(
             "host": site.place.host,
             "node_port": site.node_port,
             "gateway_port": site.gateway_port,
+            "pipeline_min_messages": ONE_HOST_PIPELINE_MIN,  # distance: gateway_tuning's 1
             **overrides,
         }
         if chain is not None:

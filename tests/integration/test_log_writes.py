@@ -98,49 +98,103 @@ def test_writes_starting_while_the_first_reads_the_last_key_take_distinct_keys(
     assert sorted(keys) == [chunk_key("gw-first", k) for k in range(1, 9)]  # each its own
 
 
+def _deposit(n: int) -> bytes:
+    return b'{"account":"p%d","amount":1,"type":"deposit"}' % n
+
+
+async def _turns(n: int = 3) -> None:
+    """Let the event loop run ``n`` rounds (far less than one etcd round trip)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
 def test_with_a_write_in_flight_a_few_waiting_messages_wait_for_it_and_go_in_one_chunk(
     etcd: EtcdCluster,
 ) -> None:
     """On one host a second transaction for a message or two only splits the same orders into
     more, slower transactions: with a write in flight, fewer than ``pipeline_min`` waiting
-    messages wait for it to end, then go together; as many as ``pipeline_min`` start a write of
-    their own at once (pipelining, as across distance)."""
-
-    def line(n: int) -> bytes:
-        return b'{"account":"p%d","amount":1,"type":"deposit"}' % n
+    messages wait until no write is in flight, then go together; as many as ``pipeline_min``
+    start a write of their own at once (pipelining, as across distance). A lone message behind a
+    write goes when that write ends."""
 
     async def run() -> tuple[list[tuple[int, int]], list[int], int, int]:
         client = EtcdClient(etcd.endpoints)
-        seq = Sequencer(client, "gw-pipe", max_inflight=8, pipeline_min=3)
+        # attempts of 10 s: no write here grows old enough to let a small remainder go early
+        seq = Sequencer(client, "gw-pipe", max_inflight=8, pipeline_min=3, attempt_timeout=10)
         runner = asyncio.create_task(seq.run())
         in_flight = []
         try:
-            first = asyncio.ensure_future(seq.submit([line(0)]))
-            for _ in range(3):
-                await asyncio.sleep(0)
+            first = asyncio.ensure_future(seq.submit([_deposit(0)]))
+            await _turns()
             in_flight.append(seq.writes_in_flight)  # the first write, started at once
-            small = [asyncio.ensure_future(seq.submit([line(n)])) for n in (1, 2)]
-            for _ in range(3):
-                await asyncio.sleep(0)
+            small = [asyncio.ensure_future(seq.submit([_deposit(n)])) for n in (1, 2)]
+            await _turns()
             in_flight.append(seq.writes_in_flight)  # two waiting, below 3: no second write
-            big = asyncio.ensure_future(seq.submit([line(3)]))
-            for _ in range(3):
-                await asyncio.sleep(0)
+            big = asyncio.ensure_future(seq.submit([_deposit(3)]))
+            await _turns()
             in_flight.append(seq.writes_in_flight)  # three waiting: a second write started
-            positions = await asyncio.gather(first, *small, big)
+            positions = list(await asyncio.gather(first, *small, big))
+            ahead = asyncio.ensure_future(seq.submit([_deposit(4)]))
+            await _turns()
+            lone = asyncio.ensure_future(seq.submit([_deposit(5)]))
+            await _turns()
+            in_flight.append(seq.writes_in_flight)  # the lone one waits for the one ahead
+            positions.append(await ahead)
+            positions.append(await asyncio.wait_for(lone, 5))  # woken by its end
         finally:
             runner.cancel()
             await client.aclose()
         return positions, in_flight, seq.chunks_written, seq.writes_in_flight
 
     positions, in_flight, written, after = asyncio.run(run())
-    assert in_flight == [1, 1, 2]
-    assert (written, after) == (2, 0)
-    (rev0, at0), (rev1, at1), (rev2, at2), (rev3, at3) = positions
+    assert in_flight == [1, 1, 2, 1]
+    assert (written, after) == (4, 0)
+    (rev0, at0), (rev1, at1), (rev2, at2), (rev3, at3), (rev4, _), (rev5, _) = positions
     assert at0 == 0 and rev1 == rev2 == rev3 != rev0  # the three waiting went together
     assert (at1, at2, at3) == (0, 1, 2)
+    assert rev5 > rev4 > rev3
     logged = by_position([c for c in read_log(etcd.endpoints[0]) if b"gw-pipe" in c.key])
-    assert [logged[p] for p in positions] == [line(n) for n in range(4)]
+    assert [logged[p] for p in positions] == [_deposit(n) for n in range(6)]
+
+
+def test_a_write_in_flight_longer_than_one_attempt_no_longer_holds_a_small_remainder_back(
+    etcd: EtcdCluster,
+) -> None:
+    """During an outage the write in flight may take until its deadline and beyond: the
+    messages behind it must not wait for that as well (their own write would then start only
+    after it, doubling the clients' wait for an answer). Once the newest write in flight is
+    older than one attempt, another starts whatever its size. The member is paused for it."""
+
+    async def run() -> tuple[list[int], list[tuple[int, int]]]:
+        client = EtcdClient(etcd.endpoints, timeout=0.5)
+        seq = Sequencer(
+            client, "gw-late", max_inflight=2, pipeline_min=64, attempt_timeout=0.1, deadline=20
+        )
+        runner = asyncio.create_task(seq.run())
+        in_flight = []
+        try:
+            etcd.pause("solo")
+            try:
+                first = asyncio.ensure_future(seq.submit([_deposit(10)]))
+                await _turns()
+                second = asyncio.ensure_future(seq.submit([_deposit(11)]))
+                await _turns()
+                in_flight.append(seq.writes_in_flight)  # held back: the first is young
+                await asyncio.sleep(0.4)
+                in_flight.append(seq.writes_in_flight)  # the first is old: the second went
+            finally:
+                etcd.resume("solo")
+            positions = await asyncio.wait_for(asyncio.gather(first, second), 15)
+        finally:
+            runner.cancel()
+            await client.aclose()
+        return in_flight, positions
+
+    in_flight, positions = asyncio.run(run())
+    assert in_flight == [1, 2]
+    assert positions[0][0] != positions[1][0]  # two chunks, each committed once
+    logged = by_position([c for c in read_log(etcd.endpoints[0]) if b"gw-late" in c.key])
+    assert [logged[p] for p in positions] == [_deposit(10), _deposit(11)]
 
 
 def test_gateways_writing_at_once_get_distinct_positions_in_one_revision_order(

@@ -296,6 +296,7 @@ class GatewayApp:
             "writes_found_after_deadline": g.sequencer.found_after_deadline,
             "writes_unknown": g.sequencer.unknown,
             "messages_queued": g.sequencer.queued,
+            "writes_in_flight": g.sequencer.writes_in_flight,
             "refused_queue_full": g.sequencer.refused_queue_full,
             "etcd": g.sequencer.etcd.endpoint,
             "etcd_failovers": g.sequencer.etcd.failovers,

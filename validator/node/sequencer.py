@@ -7,12 +7,13 @@ answers a write after a quorum has it in its fsynced WAL): an acknowledged input
 Up to ``max_inflight`` chunks are written at once; whatever arrives while they are in flight goes
 into the next chunk, so the chunk size grows with load and the number of etcd transactions does
 not. A request's messages are never split across chunks: all or none of them are acknowledged.
-With nothing in flight, whatever waits is written at once; with a write in flight, another starts
-only for at least ``pipeline_min`` waiting messages, and smaller remainders wait for a write to
-end. Across distance a commit waits for round trips, so pipelining even one message pays
-(``pipeline_min`` 1); on one host or a LAN a commit costs CPU (etcd's three members spend about
-1 ms per transaction), so a second transaction for one or two messages only splits the same
-orders into more, slower transactions.
+With nothing in flight, whatever waits is written at once. With a write in flight, another starts
+only for at least ``pipeline_min`` waiting messages, or once the newest write in flight is older
+than ``attempt_timeout`` (a slow commit, an outage: waiting for it is no longer cheap); until
+then fewer wait, and go when no write is in flight any more. Across distance a commit waits for
+round trips, so pipelining even one message pays (``pipeline_min`` 1, the default); on one host
+or a LAN a commit costs CPU (etcd's three members spend about 1 ms per transaction), so a second
+transaction for one or two messages only splits the same orders into more, slower transactions.
 
 A write no member confirms within ``attempt_timeout`` (a proposal forwarded to a leader that just
 died, a member that is paused or cut off) is sent again, to the same key, through the next member,
@@ -33,6 +34,7 @@ be), or it finds the chunk there (acknowledged after all), or no member can comm
 from __future__ import annotations
 
 import asyncio
+import functools
 from dataclasses import dataclass, field
 
 from validator.node.errors import (
@@ -73,7 +75,7 @@ class Sequencer:
         gateway: str,
         max_messages: int = 5_000,
         max_inflight: int = 2,
-        pipeline_min: int = 64,
+        pipeline_min: int = 1,
         deadline: float = 3.0,
         attempt_timeout: float = 0.2,
         settle_timeout: float = 1.0,
@@ -91,6 +93,8 @@ class Sequencer:
         self.max_messages = max_messages
         self.pipeline_min = pipeline_min
         self._inflight = 0
+        self._started = 0.0
+        """When the newest chunk write started (the loop's clock)."""
         self.deadline = deadline
         self.attempt_timeout = attempt_timeout
         self.settle_timeout = settle_timeout
@@ -138,26 +142,53 @@ class Sequencer:
         return await request.done
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         writes: set[asyncio.Task[None]] = set()
+        timer: asyncio.TimerHandle | None = None
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._queue:
                     if self._inflight and self.queued < self.pipeline_min:
-                        break  # let more gather: the end of a write wakes this loop again
+                        # let more gather while waiting is cheap: the end of every write wakes
+                        # this loop, and so does the newest write growing older than one
+                        # attempt (a slow commit, an outage), past which it no longer is
+                        late = self._started + self.attempt_timeout - loop.time()
+                        if late > 0:
+                            if timer is not None:
+                                timer.cancel()
+                            timer = loop.call_later(late, self._wake.set)
+                            break
                     await self._slots.acquire()
                     group = self._take()
                     if not group:
                         self._slots.release()
                         break
                     self._inflight += 1
-                    task = asyncio.create_task(self._write(group))
+                    self._started = loop.time()
+                    task = loop.create_task(self._write(group))
                     writes.add(task)
-                    task.add_done_callback(writes.discard)
+                    task.add_done_callback(functools.partial(self._ended, writes, group))
         finally:
+            if timer is not None:
+                timer.cancel()
             for task in writes:
                 task.cancel()
+
+    def _ended(
+        self, writes: set[asyncio.Task[None]], group: list[_Request], task: asyncio.Task[None]
+    ) -> None:
+        """A chunk write ended (even one cancelled before it ran): its slot is free again."""
+        writes.discard(task)
+        self._slots.release()
+        self._inflight -= 1
+        self._wake.set()
+        if task.cancelled():  # a write that ran answered its clients itself; this one never ran
+            stopped = WriteRefusedError("the gateway stopped before the chunk was sent")
+            for r in group:
+                if not r.done.done():
+                    r.done.set_exception(stopped)
 
     def _take(self) -> list[_Request]:
         taken, size = 0, 0
@@ -188,10 +219,6 @@ class Sequencer:
                 if not r.done.done():
                     r.done.set_exception(exc)
             return
-        finally:
-            self._slots.release()
-            self._inflight -= 1
-            self._wake.set()
         first = 0
         for r in group:
             if not r.done.done():

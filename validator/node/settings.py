@@ -129,12 +129,13 @@ class Settings(DeployableSettings):
     """The most messages a gateway puts in one chunk (one etcd write)."""
     max_inflight_writes: int = Field(default=2, ge=1)
     """Chunks a gateway has in flight to etcd at once."""
-    pipeline_min_messages: int = Field(default=64, ge=1)
+    pipeline_min_messages: int = Field(default=1, ge=1)
     """With a chunk write in flight, the fewest waiting messages for which a gateway starts
-    another (fewer wait for a write to end; with none in flight anything is written at once).
-    On one host or a LAN a commit costs CPU rather than distance, and a second transaction for a
-    message or two only splits the same orders into more, slower transactions; across distance a
-    commit waits for round trips, so set 1 there (the harness's geographic tuning does)."""
+    another; fewer wait until no write is in flight, or until the newest has been out for
+    ``write_attempt_timeout``. Across distance a commit waits for round trips and even one
+    message is worth another write (1). On one host or a LAN a commit costs CPU rather than
+    distance, and a second transaction for a message or two only splits the same orders into
+    more, slower transactions: 64 there (what the harness uses for sites on one host)."""
     max_queued_messages: int = Field(default=100_000, ge=1)
     """The most messages a gateway holds waiting for etcd beyond those in flight; a request past
     it is refused at once (503, never committed), so an etcd outage under a steady flow cannot
