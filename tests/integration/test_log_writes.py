@@ -117,7 +117,7 @@ def test_with_a_write_in_flight_a_few_waiting_messages_wait_for_it_and_go_in_one
     start a write of their own at once (pipelining, as across distance). A lone message behind a
     write goes when that write ends."""
 
-    async def run() -> tuple[list[tuple[int, int]], list[int], int, int]:
+    async def run() -> tuple[list[tuple[int, int]], list[tuple[int, int]], int, int]:
         client = EtcdClient(etcd.endpoints)
         # attempts of 10 s: no write here grows old enough to let a small remainder go early
         seq = Sequencer(client, "gw-pipe", max_inflight=8, pipeline_min=3, attempt_timeout=10)
@@ -126,19 +126,25 @@ def test_with_a_write_in_flight_a_few_waiting_messages_wait_for_it_and_go_in_one
         try:
             first = asyncio.ensure_future(seq.submit([_deposit(0)]))
             await _turns()
-            in_flight.append(seq.writes_in_flight)  # the first write, started at once
+            in_flight.append((seq.writes_in_flight, seq.queued))  # the first write, started at once
             small = [asyncio.ensure_future(seq.submit([_deposit(n)])) for n in (1, 2)]
             await _turns()
-            in_flight.append(seq.writes_in_flight)  # two waiting, below 3: no second write
+            in_flight.append(
+                (seq.writes_in_flight, seq.queued)
+            )  # two waiting, below 3: no second write
             big = asyncio.ensure_future(seq.submit([_deposit(3)]))
             await _turns()
-            in_flight.append(seq.writes_in_flight)  # three waiting: a second write started
+            in_flight.append(
+                (seq.writes_in_flight, seq.queued)
+            )  # three waiting: a second write started
             positions = list(await asyncio.gather(first, *small, big))
             ahead = asyncio.ensure_future(seq.submit([_deposit(4)]))
             await _turns()
             lone = asyncio.ensure_future(seq.submit([_deposit(5)]))
             await _turns()
-            in_flight.append(seq.writes_in_flight)  # the lone one waits for the one ahead
+            in_flight.append(
+                (seq.writes_in_flight, seq.queued)
+            )  # the lone one waits for the one ahead
             positions.append(await ahead)
             positions.append(await asyncio.wait_for(lone, 5))  # woken by its end
         finally:
@@ -147,7 +153,7 @@ def test_with_a_write_in_flight_a_few_waiting_messages_wait_for_it_and_go_in_one
         return positions, in_flight, seq.chunks_written, seq.writes_in_flight
 
     positions, in_flight, written, after = asyncio.run(run())
-    assert in_flight == [1, 1, 2, 1]
+    assert in_flight == [(1, 0), (1, 2), (2, 0), (1, 1)]  # (writes, messages waiting)
     assert (written, after) == (4, 0)
     (rev0, at0), (rev1, at1), (rev2, at2), (rev3, at3), (rev4, _), (rev5, _) = positions
     assert at0 == 0 and rev1 == rev2 == rev3 != rev0  # the three waiting went together
@@ -165,7 +171,7 @@ def test_a_write_in_flight_longer_than_one_attempt_no_longer_holds_a_small_remai
     after it, doubling the clients' wait for an answer). Once the newest write in flight is
     older than one attempt, another starts whatever its size. The member is paused for it."""
 
-    async def run() -> tuple[list[int], list[tuple[int, int]]]:
+    async def run() -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         client = EtcdClient(etcd.endpoints, timeout=0.5)
         seq = Sequencer(
             client, "gw-late", max_inflight=2, pipeline_min=64, attempt_timeout=0.1, deadline=20
@@ -179,9 +185,13 @@ def test_a_write_in_flight_longer_than_one_attempt_no_longer_holds_a_small_remai
                 await _turns()
                 second = asyncio.ensure_future(seq.submit([_deposit(11)]))
                 await _turns()
-                in_flight.append(seq.writes_in_flight)  # held back: the first is young
+                in_flight.append(
+                    (seq.writes_in_flight, seq.queued)
+                )  # held back: the first is young
                 await asyncio.sleep(0.4)
-                in_flight.append(seq.writes_in_flight)  # the first is old: the second went
+                in_flight.append(
+                    (seq.writes_in_flight, seq.queued)
+                )  # the first is old: the second went
             finally:
                 etcd.resume("solo")
             positions = await asyncio.wait_for(asyncio.gather(first, second), 15)
@@ -191,7 +201,7 @@ def test_a_write_in_flight_longer_than_one_attempt_no_longer_holds_a_small_remai
         return in_flight, positions
 
     in_flight, positions = asyncio.run(run())
-    assert in_flight == [1, 2]
+    assert in_flight == [(1, 1), (2, 0)]  # (writes, messages waiting)
     assert positions[0][0] != positions[1][0]  # two chunks, each committed once
     logged = by_position([c for c in read_log(etcd.endpoints[0]) if b"gw-late" in c.key])
     assert [logged[p] for p in positions] == [_deposit(10), _deposit(11)]

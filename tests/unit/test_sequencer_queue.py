@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from validator.node.errors import WriteRefusedError
+from validator.node.errors import WriteOutcomeUnknownError, WriteRefusedError
 from validator.node.etcd import EtcdClient
 from validator.node.sequencer import Sequencer
 
@@ -32,3 +32,31 @@ def test_a_full_queue_refuses_at_once_and_takes_again_once_it_drains() -> None:
             task.cancel()
 
     asyncio.run(scenario())
+
+
+def test_messages_still_waiting_when_the_gateway_stops_are_refused_never_left_hanging() -> None:
+    """A small remainder held back behind a write in flight (on one host it waits for that
+    write) was never sent: when the gateway stops it is told refused, the truth, and the write
+    in flight is told its outcome is unknown."""
+
+    async def scenario() -> tuple[BaseException | None, BaseException | None, int]:
+        # nothing answers: the write keeps retrying until its deadline
+        seq = Sequencer(EtcdClient(["http://127.0.0.1:9"]), "gw", pipeline_min=64, deadline=30)
+        runner = asyncio.create_task(seq.run())
+        first = asyncio.create_task(seq.submit([b"a"]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        held = asyncio.create_task(seq.submit([b"b"]))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        waiting = seq.queued
+        runner.cancel()
+        await asyncio.wait_for(asyncio.gather(runner, first, held, return_exceptions=True), 5)
+        await seq.etcd.aclose()
+        return first.exception(), held.exception(), waiting
+
+    first, held, waiting = asyncio.run(scenario())
+    assert waiting == 1
+    assert isinstance(held, WriteRefusedError)
+    assert "stopped before the chunk was sent" in str(held)
+    assert isinstance(first, WriteOutcomeUnknownError)

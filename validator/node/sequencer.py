@@ -92,9 +92,8 @@ class Sequencer:
         self.floor_key = floor_key(gateway)
         self.max_messages = max_messages
         self.pipeline_min = pipeline_min
-        self._inflight = 0
-        self._started = 0.0
-        """When the newest chunk write started (the loop's clock)."""
+        self._writes: dict[asyncio.Task[None], float] = {}
+        """Chunk writes in flight, and when each started (the loop's clock)."""
         self.deadline = deadline
         self.attempt_timeout = attempt_timeout
         self.settle_timeout = settle_timeout
@@ -122,7 +121,7 @@ class Sequencer:
     @property
     def writes_in_flight(self) -> int:
         """Chunk writes started and not yet ended."""
-        return self._inflight
+        return len(self._writes)
 
     async def submit(self, lines: list[bytes]) -> tuple[int, int]:
         """Append ``lines`` to the log; (revision, index of the first line), once committed."""
@@ -143,18 +142,18 @@ class Sequencer:
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        writes: set[asyncio.Task[None]] = set()
         timer: asyncio.TimerHandle | None = None
         try:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
                 while self._queue:
-                    if self._inflight and self.queued < self.pipeline_min:
+                    if self._writes and self.queued < self.pipeline_min:
                         # let more gather while waiting is cheap: the end of every write wakes
-                        # this loop, and so does the newest write growing older than one
-                        # attempt (a slow commit, an outage), past which it no longer is
-                        late = self._started + self.attempt_timeout - loop.time()
+                        # this loop, and so does the newest write in flight growing older than
+                        # one attempt (a slow commit, an outage), past which it no longer is
+                        newest = max(self._writes.values())
+                        late = newest + self.attempt_timeout - loop.time()
                         if late > 0:
                             if timer is not None:
                                 timer.cancel()
@@ -165,26 +164,29 @@ class Sequencer:
                     if not group:
                         self._slots.release()
                         break
-                    self._inflight += 1
-                    self._started = loop.time()
                     task = loop.create_task(self._write(group))
-                    writes.add(task)
-                    task.add_done_callback(functools.partial(self._ended, writes, group))
+                    self._writes[task] = loop.time()
+                    task.add_done_callback(functools.partial(self._ended, group))
         finally:
             if timer is not None:
                 timer.cancel()
-            for task in writes:
+            for task in self._writes:
                 task.cancel()
+            # never sent: they can never commit
+            stopped = WriteRefusedError("the gateway stopped before the chunk was sent")
+            for r in self._queue:
+                if not r.done.done():
+                    r.done.set_exception(stopped)
+            self._queue, self.queued = [], 0
 
-    def _ended(
-        self, writes: set[asyncio.Task[None]], group: list[_Request], task: asyncio.Task[None]
-    ) -> None:
+    def _ended(self, group: list[_Request], task: asyncio.Task[None]) -> None:
         """A chunk write ended (even one cancelled before it ran): its slot is free again."""
-        writes.discard(task)
+        del self._writes[task]
         self._slots.release()
-        self._inflight -= 1
         self._wake.set()
-        if task.cancelled():  # a write that ran answered its clients itself; this one never ran
+        if task.cancelled() and not all(r.done.done() for r in group):
+            # a write that ran answered its clients itself: this one never ran, sent nothing
+            self.refused += 1
             stopped = WriteRefusedError("the gateway stopped before the chunk was sent")
             for r in group:
                 if not r.done.done():
