@@ -19,6 +19,7 @@ from validator.engine.codec import (
     decode_message,
     decode_object,
     encode_message,
+    encode_messages,
     encode_reference,
     encode_result,
     loads_strict,
@@ -173,6 +174,21 @@ def test_the_fast_encoder_falls_back_wherever_it_would_differ(text: str) -> None
     DEL, lone surrogates. The line is still the reference's, whatever the text."""
     msg = Deposit(account=AccountId("a" + text), amount=Cash(10))
     assert encode_message(msg) == encode_reference(msg)
+
+
+@given(texts=st.lists(st.one_of(st.just("a"), _ANY_TEXT), min_size=1, max_size=5))
+@settings(max_examples=500, deadline=None)
+def test_encoding_many_messages_at_once_writes_each_ones_own_line(texts: list[str]) -> None:
+    """``encode_messages`` checks all the lines at once; one message whose fast line differs
+    from the reference's (non-ASCII, DEL, an escape) sends the whole list line by line, and
+    every line is still ``encode_message``'s."""
+    msgs: list[Message] = [Deposit(account=AccountId(t), amount=Cash(10)) for t in texts]
+    msgs += EXAMPLES
+    assert encode_messages(msgs) == [encode_message(msg) for msg in msgs]
+    assert encode_messages(tuple(msgs)) == [encode_message(msg) for msg in msgs]
+    assert encode_messages([]) == []
+    surrogate = [*msgs, Deposit(account=AccountId("\ud800"), amount=Cash(1))]  # msgspec raises
+    assert encode_messages(surrogate) == [encode_message(msg) for msg in surrogate]
 
 
 _INT64 = st.integers(-(1 << 63) + 1, (1 << 63) - 1)
@@ -390,6 +406,24 @@ def test_a_transfer_line_with_a_doubled_key_in_place_of_its_id_is_refused() -> N
 def test_canonical_lines_take_the_fast_path() -> None:
     lines = [encode_message(msg) for msg in EXAMPLES]
     assert decode_lines(lines) == EXAMPLES
+
+
+def test_plain_lines_that_are_not_canonical_still_take_the_fast_path_by_their_key_counts() -> None:
+    """The canonical check settles a gateway's chunk at once; a plain chunk that fails it (keys
+    in another order) is judged by the key counts as before: taken when every key is there
+    once, left to the reference for an order without its optional ``kind`` or a doubled key."""
+    canonical = encode_message(EXAMPLES[0])
+    reordered = b'{"type":"deposit","amount":5,"account":"a"}'
+    assert encode_message(decode_message(reordered)) != reordered
+    lines = [canonical, reordered]
+    assert decode_lines(lines) == [EXAMPLES[0], decode_message(reordered)]
+    assert decode_lines(tuple(lines)) == decode_lines(lines)  # any sequence, not only a list
+    no_kind = (
+        b'{"account":"a","order_id":1,"price":5,"qty":1,"series":"S","side":"buy","type":"order"}'
+    )
+    doubled = b'{"type":"deposit","amount":5,"amount":6,"account":"a"}'
+    assert decode_lines([canonical, no_kind]) is None
+    assert decode_lines([canonical, doubled]) is None
 
 
 _DEPOSIT = '{"type": "deposit", "account": "a", "amount": 1}'

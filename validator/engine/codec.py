@@ -27,14 +27,18 @@ Two decoders accept exactly the same lines and build the same messages:
   space and backslash (``_PLAIN``; ``decode_message`` also takes spaces, never right before a
   colon, so that a gateway's body written by ``json.dumps`` takes it too). In plain text a
   string has no escapes, no quote and no control character, and a key is a string immediately
-  followed by ``:`` while a string value never is; so ``":`` occurs exactly once per key, and
+  followed by ``:`` while a string value never is; so ``":`` occurs once per key (and once
+  more where a value starts with ``:``, which only sends the line to the reference), and
   each line's count of it must equal its class's number of fields plus one (``type``), with the
   optional keys (``kind`` of an order, ``cap`` of a listing, ``request_id`` of a transfer)
   present on every line of those classes: then every key appears exactly once (a transfer's
   line holds ``request_id`` or has one key fewer: it is checked line by line). Anything else -
   a malformed line, escapes, non-ASCII text, other whitespace, a space before a colon, an
   omitted optional field - goes to the reference, which accepts it or names the problem.
-  ``tests/unit/test_codec.py`` checks the two against each other on generated lines.
+  ``tests/unit/test_codec.py`` checks the two against each other on generated lines. A chunk of
+  the log is first tried by a shorter argument: each of its lines is the canonical line of the
+  message msgspec decoded for it (what a gateway writes), which holds every key once; the counts
+  judge only a chunk that is not.
 """
 
 from __future__ import annotations
@@ -337,31 +341,49 @@ def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Messag
     """Every line decoded at once by the fast path, or None if any line needs the reference
     (then decode them one by one with ``decode_message``, which accepts or explains each).
 
-    One msgspec call per chunk: the lines as one JSON array. See the module doc for why the
-    key counts below, on plain text, rule out duplicate keys. The lines are joined with a
+    One msgspec call per chunk: the lines as one JSON array. The lines are joined with a
     newline before each comma: plain text holds none, and no JSON string can span one, so a
     string cannot run from one line into the next (found by review: a comma inside a string
     value used as the line break made two lines the reference refuses into valid elements).
-    With strings kept to their lines, each line's key count equal to its message's means each
-    line holds exactly its message: one holding less or more of the objects has fewer or more.
+
+    Then, first, the canonical check: every line is the canonical line (``encode_message``) of
+    the message decoded for it. A log line is what a gateway wrote, so on a node this is the
+    common case, and it settles everything at once: a canonical line holds exactly one object
+    with each key once, and in plain text (printable ASCII but space and backslash: no escapes)
+    the reference decodes it to the same message (re-encoding the messages costs less than the
+    key counts below: 0.20 against 0.29 us a line in 200-line chunks). A
+    chunk that fails it is judged by those counts, as it always was; see the module doc for
+    why they rule out duplicate keys. With strings kept to their lines, each line's key count
+    equal to its message's means each line holds exactly its message: one holding less or more
+    of the objects has fewer or more.
 
     ``spaced``: the lines may also hold spaces, never right before a colon (as
-    ``decode_message`` takes them; a gateway's body elements as ``json.dumps`` writes them).
+    ``decode_message`` takes them; a gateway's body elements as ``json.dumps`` writes them,
+    with spaces, so the canonical check is not tried for them).
     """
-    joined = b",".join(lines)
-    if joined.translate(None, _SPACED if spaced else _PLAIN) or (spaced and b" :" in joined):
+    if type(lines) is not list:
+        lines = list(lines)
+    joined = b"[" + b"\n,".join(lines) + b"]"
+    # Plain text: what is left once the allowed bytes are deleted is the separators' newlines
+    # (the brackets and commas are plain), and a line's own byte that is not plain adds to it.
+    if joined.translate(None, _SPACED if spaced else _PLAIN) != b"\n" * (len(lines) - 1) or (
+        spaced and b" :" in joined
+    ):
         return None
     try:
-        msgs: list[Message] = _FAST_LINES.decode(b"[" + b"\n,".join(lines) + b"]")
+        msgs: list[Message] = _FAST_LINES.decode(joined)
     except (msgspec.MsgspecError, RecursionError):  # the lines one by one say which and why
         return None
     if len(msgs) != len(lines):  # a line held several objects, or none
         return None
+    if not spaced and list(map(_SORTED_ENCODE, msgs)) == lines:
+        return msgs  # each line canonical: ASCII without DEL here, so msgspec's is the canonical
     classes = list(map(type, msgs))
     counts = list(map(bytes.count, lines, repeat(b'":')))
     # The common chunk: no transfer holds an id (no such key anywhere), every line its class's
     # keys but that one. Otherwise each line's count is taken from its message, not from its
     # line: a key on the line before its object must not move what a line is expected to hold.
+    # (The separators and brackets added to ``joined`` make or break no key: no key holds them.)
     if counts != list(map(_BASE_KEYS.__getitem__, classes)) or any(
         key in joined for key in _OMITTED_KEYS
     ):
@@ -391,6 +413,7 @@ def decode_object(obj: object) -> Message:
 
 
 _SORTED = msgspec.json.Encoder(order="sorted")
+_SORTED_ENCODE = _SORTED.encode
 _ENCODE = msgspec.json.Encoder().encode
 
 
@@ -409,6 +432,19 @@ def encode_message(msg: Message) -> bytes:
     if line.isascii() and b"\x7f" not in line:
         return line
     return _CODECS[msg.__class__].encode(msg)
+
+
+def encode_messages(msgs: Sequence[Message]) -> list[bytes]:
+    """``[encode_message(msg) for msg in msgs]``, with one check over all the lines instead of
+    one per line (a gateway encodes every message of a request)."""
+    try:
+        lines = list(map(_SORTED_ENCODE, msgs))
+    except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError):
+        return [encode_message(msg) for msg in msgs]
+    text = b"".join(lines)
+    if text.isascii() and b"\x7f" not in text:
+        return lines
+    return [encode_message(msg) for msg in msgs]
 
 
 def encode_reference(msg: Message) -> bytes:
