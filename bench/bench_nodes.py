@@ -19,8 +19,9 @@ a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians rep
 
 Also prints the CPU time each kind of process used per second of run (etcd, nodes, gateways,
 this load generator): the machine has 2 cores for all ten processes; and, for the throughput
-and batched phases, the CPU each kind used per 1,000 acknowledged orders and the venue's acknowledged orders
-per CPU-second of its nine processes (CPU counted until the nodes had applied every order).
+and batched phases, the CPU each kind used per 1,000 acknowledged orders and the venue's
+acknowledged orders per CPU-second of its nine processes (CPU counted until the nodes had
+applied every order).
 Goals: >= 50,000 acked orders/s; >= 100,000 orders per CPU-second; ack p50 <= 5 ms, p99 <= 20 ms
 on loopback.
 
