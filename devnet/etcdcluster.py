@@ -148,12 +148,23 @@ class EtcdCluster:
         catch up from the leader."""
         member = self.member(name)
         helper = self._any_other(name)
-        listed = post_json(f"{helper.client_url}/v3/cluster/member/list", {}, timeout=5)
+        members = f"{helper.client_url}/v3/cluster/member"
+        listed = post_json(f"{members}/list", {}, timeout=5)
         old = next(m for m in listed["members"] if m.get("name") == name)
-        post_json(f"{helper.client_url}/v3/cluster/member/remove", {"ID": old["ID"]}, timeout=5)
+        deadline = time.monotonic() + timeout
+        while True:  # etcd refuses (503, "unhealthy cluster") to remove a member until every
+            try:  # peer has been connected for 5 s: after a start, or a partition's heal
+                post_json(f"{members}/remove", {"ID": old["ID"]}, timeout=5)
+                break
+            except OSError:
+                listed = post_json(f"{members}/list", {}, timeout=5)
+                if all(m.get("ID") != old["ID"] for m in listed["members"]):
+                    break  # an attempt that failed to answer went through
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         self.kill(name)
         shutil.rmtree(member.data_dir, ignore_errors=True)
-        deadline = time.monotonic() + timeout
         while True:  # the removal must be committed before the add (etcd: one change at a time)
             try:
                 post_json(
