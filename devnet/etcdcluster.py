@@ -165,6 +165,7 @@ class EtcdCluster:
                 time.sleep(0.2)
         self.kill(name)
         shutil.rmtree(member.data_dir, ignore_errors=True)
+        deadline = time.monotonic() + timeout  # the add's own: a slow removal must not eat it
         while True:  # the removal must be committed before the add (etcd: one change at a time)
             try:
                 post_json(

@@ -15,10 +15,11 @@ def test_a_member_replaced_right_after_the_cluster_started_is_removed_added_and_
     tmp_path: Path,
 ) -> None:
     with start_cluster(["fra1", "ams1", "dal1"], tmp_path / "etcd") as cluster:
-        before = cluster.member_id("ams1")
+        before = cluster.member_id("ams1", timeout=5)
+        assert before is not None
         started = time.monotonic()
         cluster.replace("ams1")  # at once: the peers have been connected for well under 5 s
-        assert time.monotonic() - started < 20
+        assert time.monotonic() - started < 40
         helper = cluster.member("fra1").client_url
         listed = post_json(f"{helper}/v3/cluster/member/list", {}, timeout=5)["members"]
         assert len(listed) == 3
