@@ -17,7 +17,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from pydantic_settings import CliSettingsSource
@@ -161,6 +161,17 @@ def _run(settings: Settings) -> int:
     return code
 
 
+_T = TypeVar("_T")
+
+
+def _bound(setting: str, address: object, make: Callable[[], _T]) -> _T:
+    """``make()``, whose socket binds ``address``; an OSError names the setting and address."""
+    try:
+        return make()
+    except OSError as exc:
+        raise OSError(exc.errno, f"{setting} {address}: {exc.strerror or exc}") from None
+
+
 def build_daemon(
     settings: Settings,
     account: LocalAccount,
@@ -240,19 +251,27 @@ def build_daemon(
         clock,
         in_flight_timeout=target.receipt_timeout,
     )
-    responder = LatencyResponder(
+    responder = _bound(
+        "latency.listen",
         lat.listen,
-        s.facility,
-        identity,
-        lat.emulated_delay_us,
-        allowed_sources(lat.allow, list(lat.peers)),
-        signer=signer,
-        book=book,
-        peers=[peer.facility for peer in lat.peers],
-        check=KnownAttestors(separator, link.attestor_of),
+        lambda: LatencyResponder(
+            lat.listen,
+            s.facility,
+            identity,
+            lat.emulated_delay_us,
+            allowed_sources(lat.allow, list(lat.peers)),
+            signer=signer,
+            book=book,
+            peers=[peer.facility for peer in lat.peers],
+            check=KnownAttestors(separator, link.attestor_of),
+        ),
     )
-    status_server = StatusServer(
-        s.http.listen, metrics.registry, lambda: [x.to_json() for x in book.snapshot()]
+    status_server = _bound(
+        "http.listen",
+        s.http.listen,
+        lambda: StatusServer(
+            s.http.listen, metrics.registry, lambda: [x.to_json() for x in book.snapshot()]
+        ),
     )
     metrics.read_outbox_depth(outbox.depth)
     metrics.device_cert_not_after.set(identity.cert.not_valid_after_utc.timestamp())

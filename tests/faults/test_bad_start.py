@@ -1,9 +1,10 @@
 """Bad starts: a wrong passphrase, a keystore others can read, a malformed or unparsable
-config, a facility the registry does not know. Each is one clear error, a non-zero exit, and
-nothing published."""
+config, a facility the registry does not know, a status port already taken. Each is one clear
+error, a non-zero exit, and nothing published."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,17 @@ def _as_is(site: Site) -> None:
     return None
 
 
+_HELD: list[socket.socket] = []
+"""Sockets holding ports the test's attestors are configured to listen on."""
+
+
+def _http_port_taken(site: Site) -> None:
+    held = socket.socket()
+    held.bind(("127.0.0.1", site.http_port))
+    held.listen()
+    _HELD.append(held)
+
+
 def _not_toml(site: Site) -> None:
     site.config.write_text(site.config.read_text() + '\nfacility = "fra1\n')
 
@@ -59,6 +71,12 @@ CASES: dict[str, tuple[Callable[[Site], None], bool, int, list[str]]] = {
     ),
     "not-toml": (_not_toml, True, 2, ["site.toml: not valid TOML"]),
     "unregistered": (_as_is, False, 4, ["is not registered"]),
+    "port-taken": (
+        _http_port_taken,
+        True,
+        1,
+        ["cannot listen: http.listen 127.0.0.1:", "Address already in use"],
+    ),
 }
 
 
@@ -80,6 +98,8 @@ def test_bad_starts_fail_clearly_and_publish_nothing(deployed: Deployed, tmp_pat
         )
     for name, (_, _, code, expected) in CASES.items():
         _, err = procs[name].communicate(timeout=60)
+        if name == "port-taken":
+            assert f"http.listen 127.0.0.1:{sites[name].http_port}:" in err, err
         assert procs[name].returncode == code, (name, err)
         lines = err.strip().splitlines()
         assert all(line.startswith("attestor: error: ") for line in lines), (name, err)
@@ -89,6 +109,8 @@ def test_bad_starts_fail_clearly_and_publish_nothing(deployed: Deployed, tmp_pat
             assert len(lines) == len(expected)  # one line per bad field, nothing else
         else:
             assert len(lines) == 1, (name, err)
+    for held in _HELD:
+        held.close()
     registry = deployed.registry
     for name, site in sites.items():
         assert registry.last_sequence(site.address) == 0, name
