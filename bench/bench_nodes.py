@@ -254,6 +254,7 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
     # The batched phase's own orders, after the singles (no phase sends another's orders again:
     # a gateway answers a resent order from memory, and the engine rejects a second copy).
     later = [json.dumps(msgs[i : i + batch]).encode() for i in range(FLOW_BASE, len(msgs), batch)]
+    load = os.getloadavg()[0]  # the machine's before this run's cluster starts
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_cluster(["fra1", "ams1", "dal1"], Path(tmp) / "etcd") as cluster,
@@ -262,12 +263,13 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
         try:
             urls = [s.gateway_url for s in sites.sites]
             roles = pids(sites)
-            out: dict[str, Any] = {}
-            cpu0, t0 = cpu_by_role(roles), time.perf_counter()
+            out: dict[str, Any] = {"load_before": load}
+            cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
             out["throughput"] = uvloop.run(
                 closed_loop(urls, batched, batch, args.clients, args.seconds)
             )
-            cpu1, t1 = cpu_by_role(roles), time.perf_counter()
+            cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+            out["throughput"]["orders_per_chunk"] = out["throughput"]["acked"] / max(1, c1 - c0)
             out["throughput"]["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
             drained = drain(sites)
             cpu2 = cpu_by_role(roles)
@@ -524,7 +526,8 @@ def main() -> int:
     )
     print(
         f"  nodes applied {m['throughput']['nodes_applied_per_s']:,.0f} orders/s each and were "
-        f"{m['throughput']['nodes_behind_s']} s behind when the load stopped"
+        f"{m['throughput']['nodes_behind_s']} s behind when the load stopped; "
+        f"{m['throughput']['orders_per_chunk']} orders per chunk written"
     )
     for rate, lat in m["latency"].items():
         print(
@@ -545,7 +548,11 @@ def main() -> int:
         f"  venue below saturation: {m['latency_batched']['orders_per_cpu_s']:,.0f} orders per "
         f"CPU-second; CPU ms per 1,000 orders: {per}"
     )
-    print(f"(medians of {args.runs} runs; 2-core machine shared by all processes; loopback)")
+    loads = ", ".join(f"{r['load_before']:.1f}" for r in runs)
+    print(
+        f"(medians of {args.runs} runs; 2-core machine shared by all processes; loopback; "
+        f"load average before each run: {loads})"
+    )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     if args.plot:
