@@ -63,6 +63,10 @@ from devnet.flow import order_flow
 from devnet.http import http_json
 from devnet.leanhttp import LeanClient
 from devnet.nodes import Sites, make_sites
+from validator.engine.codec import decode_object, encode_messages
+from validator.engine.hashchain import HashChain
+from validator.engine.machine import Engine
+from validator.node.inputlog import Chunk, encode_chunk
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -106,6 +110,21 @@ def venue_cpu(before: dict[str, float], after: dict[str, float], orders: float) 
     ms = {role: 1e6 * (after[role] - before[role]) / orders for role in before}
     venue = sum(ms[role] for role in VENUE_ROLES)
     return {"cpu_ms_per_1000": ms, "orders_per_cpu_s": 1e6 / venue}
+
+
+def pipeline_alone(msgs: list[dict[str, Any]], chunk: int) -> float:
+    """CPU microseconds per order of one node's per-chunk work (inflate, decode, apply, hash
+    chain: ``follower.Node._apply`` without the watch) on ``msgs`` cut into chunks of ``chunk``
+    canonical lines, in this process, alone on its core: what a node in the cluster would spend
+    per order if sharing the machine and reading etcd cost nothing."""
+    lines = encode_messages([decode_object(m) for m in msgs])
+    values = [encode_chunk(lines[i : i + chunk]) for i in range(0, len(lines), chunk)]
+    engine, chain = Engine(), HashChain()
+    start = time.process_time()
+    for value in values:
+        applied, decoded = Chunk.decode(b"k", 1, value).applied()
+        chain.extend(applied, engine.apply_many(decoded))
+    return 1e6 * (time.process_time() - start) / len(lines)
 
 
 def chunks_written(sites: Sites) -> int:
@@ -313,6 +332,11 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
             done.update(venue_cpu(cpu0, cpu_by_role(roles), orders))
         finally:
             sites.stop()
+    # the throughput phase's orders again, through a node's pipeline in this process alone
+    tput = out["throughput"]
+    tput["pipeline_alone_us"] = pipeline_alone(
+        msgs[: tput["acked"]], max(1, round(tput["orders_per_chunk"]))
+    )
     return out
 
 
@@ -528,6 +552,13 @@ def main() -> int:
         f"  nodes applied {m['throughput']['nodes_applied_per_s']:,.0f} orders/s each and were "
         f"{m['throughput']['nodes_behind_s']} s behind when the load stopped; "
         f"{m['throughput']['orders_per_chunk']} orders per chunk written"
+    )
+    alone = m["throughput"]["pipeline_alone_us"]
+    print(
+        f"  the same orders through one node's pipeline (inflate, decode, apply, hash chain) in "
+        f"this process, alone, in chunks of that size: {alone:.2f} us per order, so "
+        f"{3 * alone:.1f} ms per 1,000 for three nodes (in the cluster: "
+        f"{m['throughput']['cpu_ms_per_1000']['nodes']:.1f})"
     )
     for rate, lat in m["latency"].items():
         print(
