@@ -32,9 +32,9 @@ from one more run that times every ``apply`` call separately (the ~50 ns cost of
 clock twice is included in each sample).
 
 Node pipeline. What a validator node does with each chunk of its log (``follower.Node._apply``):
-inflate the zlib value (``inputlog.Chunk.decode``), decode every line (``Chunk.applied``: one
-msgspec call per chunk), apply them (``apply_many``) and link the chunk into the hash chain
-(``HashChain.extend``). The flow is cut into chunks of ``CHUNK`` canonical lines, compressed
+inflate the zlib value (``inputlog.Chunk.decode``), then ``inputlog.apply_chunk``: decode the
+lines (``Chunk.slices``: one msgspec call per slice of up to 512 lines), apply them
+(``apply_many``) and link the chunk into the hash chain (``HashChain.extend_records``). The flow is cut into chunks of ``CHUNK`` canonical lines, compressed
 as a gateway writes them (untimed); each run times all chunks on a fresh engine, with
 CPython's default collector (a node does not turn it off).
 
@@ -70,7 +70,7 @@ from validator.engine.hashchain import HashChain
 from validator.engine.messages import Cancel, CancelReplace, Deposit, ListSeries, Message, NewOrder
 from validator.engine.primitives import OrderKind
 from validator.engine.results import Result
-from validator.node.inputlog import Chunk, encode_chunk
+from validator.node.inputlog import Chunk, apply_chunk, encode_chunk
 
 CHUNK = 200
 """Lines per log chunk in the pipeline and ``apply_many`` figures (a gateway's group commit)."""
@@ -151,8 +151,7 @@ def pipeline_run(setup: list[Message], values: list[bytes], count: int) -> tuple
 
     def run() -> None:
         for value in values:
-            lines, msgs = Chunk.decode(b"k", 1, value).applied()
-            chain.extend(lines, engine.apply_many(msgs))
+            apply_chunk(engine, chain, Chunk.decode(b"k", 1, value))
 
     wall, cpu = timed(run, collector=True)
     return count / wall, count / cpu

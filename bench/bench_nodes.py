@@ -66,7 +66,7 @@ from devnet.nodes import Sites, make_sites
 from validator.engine.codec import decode_object, encode_messages
 from validator.engine.hashchain import HashChain
 from validator.engine.machine import Engine
-from validator.node.inputlog import Chunk, encode_chunk
+from validator.node.inputlog import Chunk, apply_chunk, encode_chunk
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -122,8 +122,7 @@ def pipeline_alone(msgs: list[dict[str, Any]], chunk: int) -> float:
     engine, chain = Engine(), HashChain()
     start = time.process_time()
     for value in values:
-        applied, decoded = Chunk.decode(b"k", 1, value).applied()
-        chain.extend(applied, engine.apply_many(decoded))
+        apply_chunk(engine, chain, Chunk.decode(b"k", 1, value))
     return 1e6 * (time.process_time() - start) / len(lines)
 
 

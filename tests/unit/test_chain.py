@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from hashlib import sha256
+from itertools import pairwise
 
 import pytest
 
@@ -147,3 +148,20 @@ def test_a_message_error_keeps_its_reason_and_names_its_field_only_when_it_has_o
         "must be a JSON object",
         None,
     )
+
+
+def test_records_in_parts_link_as_the_whole_chunk() -> None:
+    """``extend_records`` over any cut of a chunk's records is ``extend`` over the chunk."""
+    from validator.engine.hashchain import records
+
+    engine = Engine()
+    msgs = generate(300, 5)
+    lines = [encode_message(msg) for msg in msgs]
+    results = engine.apply_many(msgs)
+    whole = HashChain(seq=7).extend(lines, results)
+    for cuts in ([], [1], [100, 101, 299], [150, 150, 300]):
+        bounds = [0, *cuts, len(lines)]
+        parts = [records(lines[a:b], results[a:b]) for a, b in pairwise(bounds)]
+        chain = HashChain(seq=7)
+        assert chain.extend_records(len(lines), parts) == whole
+        assert chain.seq == 307

@@ -40,6 +40,16 @@ GENESIS = sha256(b"dc-redundancy/validator/chain/v2").digest()
 """``h_0``: the head before any input."""
 
 
+def records(lines: Sequence[bytes], results: Sequence[Result]) -> bytes:
+    """The bytes a link hashes for these applied inputs: ``line "\\n" result "\\n"`` each, in
+    order (empty for none)."""
+    if len(lines) != len(results):
+        raise ValueError(f"{len(lines)} lines but {len(results)} results")
+    if not lines:
+        return b""
+    return b"\n".join(chain.from_iterable(zip(lines, encode_results(results), strict=True))) + b"\n"
+
+
 class HashChain:
     """The chain head after input ``seq``."""
 
@@ -52,12 +62,19 @@ class HashChain:
     def extend(self, lines: Sequence[bytes], results: Sequence[Result]) -> bytes:
         """Extend the chain by one chunk of applied inputs (their log lines) and their results,
         in order; return the new head."""
-        if len(lines) != len(results):
-            raise ValueError(f"{len(lines)} lines but {len(results)} results")
-        self.seq += len(lines)
-        records = b"\n".join(chain.from_iterable(zip(lines, encode_results(results), strict=True)))
-        payload = records + b"\n" if records else b""
-        self.head = sha256(self.head + self.seq.to_bytes(8, "big") + payload).digest()
+        return self.extend_records(len(lines), [records(lines, results)])
+
+    def extend_records(self, count: int, parts: Sequence[bytes]) -> bytes:
+        """Extend the chain by one chunk of ``count`` inputs given as its ``records``, in
+        order, in as many parts as the chunk was applied in (a node applies a long chunk a
+        slice at a time); the same link as ``extend`` over the whole chunk, since the
+        payload is the concatenation of the parts. Returns the new head."""
+        self.seq += count
+        link = sha256(self.head)
+        link.update(self.seq.to_bytes(8, "big"))
+        for part in parts:
+            link.update(part)
+        self.head = link.digest()
         return self.head
 
     def link(self, msg: Message, result: Result) -> bytes:

@@ -37,7 +37,16 @@ from validator.engine.hashchain import GENESIS, HashChain
 from validator.node.catchup import transfer
 from validator.node.errors import EtcdError
 from validator.node.etcd import EtcdClient, EtcdCompactedError, KeyValue, prefix_end
-from validator.node.inputlog import FLOOR, LOG, ROOTS, SNAP, Chunk, counter_bytes, roots_prefix
+from validator.node.inputlog import (
+    FLOOR,
+    LOG,
+    ROOTS,
+    SNAP,
+    Chunk,
+    apply_chunk,
+    counter_bytes,
+    roots_prefix,
+)
 from validator.node.settings import Settings
 from validator.node.snapshot_files import Position, SnapshotStore
 
@@ -379,8 +388,7 @@ class Node:
         except MessageError as exc:  # never written by a gateway: skipped alike by every node
             log.warning("log revision %d skipped: %s", revision, exc)
             return
-        lines, msgs = chunk.applied()
-        self.chain.extend(lines, self.engine.apply_many(msgs))
+        apply_chunk(self.engine, self.chain, chunk)
         self.applied += 1
         self.revision = revision
         if self.applied % self.settings.batch_every == 0:
