@@ -34,9 +34,10 @@ clock twice is included in each sample).
 Node pipeline. What a validator node does with each chunk of its log (``follower.Node._apply``):
 inflate the zlib value (``inputlog.Chunk.decode``), then ``inputlog.apply_chunk``: decode the
 lines (``Chunk.slices``: one msgspec call per slice of up to 512 lines), apply them
-(``apply_many``) and link the chunk into the hash chain (``HashChain.extend_records``). The flow is cut into chunks of ``CHUNK`` canonical lines, compressed
-as a gateway writes them (untimed); each run times all chunks on a fresh engine, with
-CPython's default collector (a node does not turn it off).
+(``apply_many``) and link the chunk into the hash chain (``HashChain.extend_records``). The
+flow is cut into chunks of ``CHUNK`` canonical lines, compressed as a gateway writes them
+(untimed); each run times all chunks on a fresh engine, with CPython's default collector (a
+node does not turn it off).
 
 Garbage collection: the generated workload (a million message objects) is
 frozen out of the cyclic collector with ``gc.freeze()``, since a validator
