@@ -570,15 +570,26 @@ def test_a_deeply_nested_line_is_an_error_in_a_node_process_not_a_crash(first: s
             b'{"amount":1,"type":"deposit","account":"x',
             b'y"},{"account":"b","amount":2,"type":"deposit"}',
         ],
+        # an object run on into the next line, its kind doubled there, the next one without:
+        # every line's key count and the chunk's count of kinds as for two whole orders
+        [
+            b'{"account":"alice","kind":"gtc","order_id":1,"price":100,"qty":1,"series":"S",'
+            b'"side":"buy","type":"order"',
+            b'"kind":"ioc"},{"account":"bob","order_id":2,"price":100,"qty":1,"series":"S",'
+            b'"side":"sell","type":"order"}',
+        ],
     ],
 )
 def test_the_chunk_decoder_refuses_lines_that_are_not_each_one_message(lines: list[bytes]) -> None:
     """Found by review: the chunk decoder parsed the lines joined by commas, so lines that are
-    not whole objects (each refused by the reference) could join into valid elements."""
+    not whole objects (each refused by the reference) could join into valid elements; the last
+    case passed every key count, so whether the chunk decoder took it depended on which lines
+    were decoded together (found when a node began decoding long chunks in slices)."""
     for line in lines:
         with pytest.raises(MessageError):
             decode_message(line)
     assert decode_lines(lines) is None
+    assert decode_lines(lines, spaced=True) is None
 
 
 def test_a_transfer_line_without_its_id_and_with_two_keys_doubled_is_a_duplicate() -> None:

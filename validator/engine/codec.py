@@ -353,9 +353,11 @@ def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Messag
     the reference decodes it to the same message (re-encoding the messages costs less than the
     key counts below: 0.20 against 0.29 us a line in 200-line chunks). A
     chunk that fails it is judged by those counts, as it always was; see the module doc for
-    why they rule out duplicate keys. With strings kept to their lines, each line's key count
-    equal to its message's means each line holds exactly its message: one holding less or more
-    of the objects has fewer or more.
+    why they rule out duplicate keys. Before the counts, each line must start with "{" and end
+    with "}": with strings kept to their lines and no message holding a nested value, such a
+    line holds whole objects only, and as many objects as lines make it exactly one each (key
+    counts alone did not: an object run on from one line into the next could balance a doubled
+    key in one against a missing optional key in the other).
 
     ``spaced``: the lines may also hold spaces, never right before a colon (as
     ``decode_message`` takes them; a gateway's body elements as ``json.dumps`` writes them,
@@ -378,6 +380,17 @@ def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Messag
         return None
     if not spaced and list(map(_SORTED_ENCODE, msgs)) == lines:
         return msgs  # each line canonical: ASCII without DEL here, so msgspec's is the canonical
+    # Each line its own object: it opens one where it starts and closes one where it ends. A
+    # message's values are scalars, so its object has no brace inside but in strings, and no
+    # string spans a line; so a line that starts with "{" and ends with "}" holds whole objects
+    # only, one or more, and as many objects as lines make it one each. Without this, an object
+    # could run from one line into the next and the key counts below be balanced across the
+    # two (a key doubled in one object, an optional key missing in the other): two lines the
+    # reference refuses, taken (found by review, with slices of a chunk decoded apart).
+    if lines and (
+        joined[:2] != b"[{" or joined[-2:] != b"}]" or joined.count(b"}\n,{") != len(lines) - 1
+    ):
+        return None
     classes = list(map(type, msgs))
     counts = list(map(bytes.count, lines, repeat(b'":')))
     # The common chunk: no transfer holds an id (no such key anywhere), every line its class's
