@@ -69,12 +69,12 @@ class HashChain:
         order, in as many parts as the chunk was applied in (a node applies a long chunk a
         slice at a time); the same link as ``extend`` over the whole chunk, since the
         payload is the concatenation of the parts. Returns the new head."""
-        self.seq += count
+        seq = self.seq + count
         link = sha256(self.head)
-        link.update(self.seq.to_bytes(8, "big"))
+        link.update(seq.to_bytes(8, "big"))
         for part in parts:
             link.update(part)
-        self.head = link.digest()
+        self.seq, self.head = seq, link.digest()  # both or neither
         return self.head
 
     def link(self, msg: Message, result: Result) -> bytes:

@@ -116,7 +116,9 @@ class Chunk:
     def slices(self, size: int = SLICE) -> Iterator[tuple[list[bytes], list[Message]]]:
         """``applied`` a slice of ``size`` lines at a time: together the same (line, message)
         pairs in the same order (each line is taken or skipped on its own merits, whatever it
-        is decoded with), each slice decoded by one msgspec call."""
+        is decoded with: ``codec.decode_lines`` takes a line only as the reference would, and
+        which other lines it is decoded with does not change that), each slice decoded by one
+        msgspec call."""
         for start in range(0, len(self.lines), size):
             yield self._decoded(self.lines[start : start + size], start)
 
