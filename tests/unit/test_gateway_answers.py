@@ -102,3 +102,32 @@ def test_during_a_rolling_upgrade_a_gateway_refuses_a_transfers_request_id_and_l
     asyncio.run(run())
     on = Gateway(RecordingLog(), "s1")  # type: ignore[arg-type]
     assert asyncio.run(on.accept([withdraw]))[0]["duplicate"] is False
+
+
+def test_a_request_mixing_retries_and_new_orders_logs_the_new_and_remembers_first_copies() -> None:
+    """In one request: a retry of an acknowledged order is answered from memory, new orders and
+    a reused id with other content are logged in request order with consecutive positions, and
+    an order sent twice in the request is logged twice (the engine refuses the second copy)
+    while the gateway remembers the first copy's position for later retries."""
+    log = RecordingLog()
+    gateway = Gateway(log, "s1")  # type: ignore[arg-type]
+
+    def order(order_id: int, price: int = 100) -> dict[str, object]:
+        return {**ORDER, "order_id": order_id, "series": "S", "side": "buy", "price": price,
+                "qty": 1}  # fmt: skip
+
+    async def run() -> None:
+        [known] = await gateway.accept([order(1)])
+        acks = await gateway.accept([order(2), order(1), order(3), order(2), order(1, 101)])
+        assert acks[1] == {"rev": known["rev"], "pos": known["pos"], "duplicate": True}
+        fresh = [acks[i] for i in (0, 2, 3, 4)]
+        assert [a["duplicate"] for a in fresh] == [False] * 4
+        assert len(log.logged) == 5  # (the stand-in's revision: lines logged so far)
+        assert {a["rev"] for a in fresh} == {5} and [a["pos"] for a in fresh] == [0, 1, 2, 3]
+        [again] = await gateway.accept([order(2)])
+        assert again == {"rev": 5, "pos": 0, "duplicate": True}  # the first copy's position
+        [changed] = await gateway.accept([order(1, 101)])  # never acknowledged with this content
+        assert changed["duplicate"] is False and len(log.logged) == 6
+        assert gateway.acknowledged == 6
+
+    asyncio.run(run())

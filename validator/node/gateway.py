@@ -175,37 +175,44 @@ class Gateway:
         orders while the site is degraded; nothing logged), WriteRefusedError (never committed),
         WriteOutcomeUnknownError (may still commit), EtcdError."""
         acks: list[dict[str, Any]] = [{}] * len(msgs)
-        fresh: list[tuple[int, tuple[str, int] | None, bytes]] = []
+        # the messages to log: their places in the request, dedup keys and lines
+        fresh_at: list[int] = []
+        fresh_keys: list[tuple[str, int] | None] = []
+        fresh_lines: list[bytes] = []
         acked = self.acked
+        seen_get = acked.get
         lines = encode_messages(msgs)
+        reasons = self.degraded()  # one verdict for the request: nothing below awaits
+        check_transfers = not self.transfer_request_ids
         for i, msg in enumerate(msgs):
-            if (
-                not self.transfer_request_ids
-                and isinstance(msg, Deposit | Withdraw)
-                and msg.request_id
-            ):
+            if check_transfers and isinstance(msg, Deposit | Withdraw) and msg.request_id:
                 raise MessageError(
                     f"message {i}: request_id: not accepted by this gateway yet (a rolling "
                     "upgrade is under way); if an earlier copy's outcome is unknown, read the "
                     "account from a node (GET /accounts/{id}) before sending it without one"
                 )
             line = lines[i]
-            key = _dedup_key(msg)
-            seen = acked.get(key) if key is not None else None
+            # most messages are new orders: their key without a call (classes are final)
+            key = (msg.account, msg.order_id) if type(msg) is NewOrder else _dedup_key(msg)
+            seen = seen_get(key) if key is not None else None
             if seen is not None and seen[2] == line:  # a retry: same order, same content
                 acks[i] = {"rev": seen[0], "pos": seen[1], "duplicate": True}
             else:  # new, or a reused id with other content (the engine rejects that)
-                fresh.append((i, key, line))
-                if isinstance(msg, NewOrder | CancelReplace) and (reasons := self.degraded()):
+                fresh_at.append(i)
+                fresh_keys.append(key)
+                fresh_lines.append(line)
+                if reasons and isinstance(msg, NewOrder | CancelReplace):
                     self.refused_degraded += 1
                     raise SiteDegradedError(reasons, i)
-        if fresh:
-            revision, first = await self.sequencer.submit([line for _, _, line in fresh])
-            for offset, (i, key, line) in enumerate(fresh, first):
+        if fresh_lines:
+            revision, first = await self.sequencer.submit(fresh_lines)
+            for offset, i in enumerate(fresh_at, first):
                 acks[i] = {"rev": revision, "pos": offset, "duplicate": False}
-                if key is not None and key not in acked:
-                    acked[key] = (revision, offset, line)
-            self.acknowledged += len(fresh)
+            remember = acked.setdefault  # the first copy in a request is the one remembered
+            for offset, key in enumerate(fresh_keys, first):
+                if key is not None:
+                    remember(key, (revision, offset, fresh_lines[offset - first]))
+            self.acknowledged += len(fresh_lines)
             while len(acked) > self.remember:
                 acked.popitem(last=False)
         return acks
