@@ -98,6 +98,7 @@ def test_flags_over_environment_over_file(tmp_path: Path, monkeypatch: pytest.Mo
         ({"node_port": 70000}, "node_port: Input should be less than or equal to 65535"),
         ({"log_level": "loud"}, "log_level: Input should be 'debug', 'info'"),
         ({"surprise": 1}, "surprise: Extra inputs are not permitted"),
+        ({"gc_first_threshold": 0}, "gc_first_threshold: Input should be greater than or equal"),
         ({"chain": {**CHAIN, "max_fee_gwei": 0}}, "chain.max_fee_gwei: Input should be greater"),
         ({"chain": {**CHAIN, "confirmations": -1}}, "chain.confirmations: Input should be greater"),
         (
@@ -214,3 +215,24 @@ def test_a_bad_node_key_exits_3_in_one_line_before_the_node_starts(
         "malformed dev key": "not a valid secp256k1 private key",
     }[problem] in err
     assert "0x1234" not in err
+
+
+def test_the_collector_threshold_is_set_from_the_settings_and_leaves_the_older_ones(
+    tmp_path: Path,
+) -> None:
+    import gc
+
+    from validator.node.cli import tune_collector
+
+    before = gc.get_threshold()
+    try:
+        _, settings = read_settings(["run", "--config", str(site_config(tmp_path))])
+        tune_collector(settings)
+        assert gc.get_threshold() == (10_000, *before[1:])
+        _, settings = read_settings(
+            ["run", "--config", str(site_config(tmp_path, gc_first_threshold=2_000))]
+        )
+        tune_collector(settings)
+        assert gc.get_threshold() == (2_000, *before[1:])
+    finally:
+        gc.set_threshold(*before)

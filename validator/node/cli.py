@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -152,6 +153,12 @@ async def run_gateway(settings: Settings) -> None:
     await _serve(app, settings, settings.gateway_port, *tasks)
 
 
+def tune_collector(settings: Settings) -> None:
+    """The youngest generation's threshold from ``gc_first_threshold``; the others as they
+    are."""
+    gc.set_threshold(settings.gc_first_threshold, *gc.get_threshold()[1:])
+
+
 def read_settings(argv: Sequence[str] | None = None) -> tuple[str, Settings]:
     """The role and the settings the command line gives (with the file it names and the
     environment); raises ConfigError, one line per bad field."""
@@ -178,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"validator: error: venue_directory: {exc}", file=sys.stderr)
             return EXIT_CONFIG
     configure(settings.log_level, settings.log_format)
+    tune_collector(settings)
     keys = None
     if role == "run" and settings.chain is not None:  # a bad key stops the node before it starts
         from validator.node.settler import load_keys
