@@ -32,7 +32,7 @@ from one more run that times every ``apply`` call separately (the ~50 ns cost of
 clock twice is included in each sample).
 
 Node pipeline. What a validator node does with each chunk of its log (``follower.Node._apply``):
-inflate the zlib value (``inputlog.Chunk.decode``), then ``inputlog.apply_chunk``: decode the
+inflate the value (``inputlog.Chunk.decode``), then ``inputlog.apply_chunk``: decode the
 lines (``Chunk.slices``: one msgspec call per slice of up to 512 lines), apply them
 (``apply_many``) and link the chunk into the hash chain (``HashChain.extend_records``). The
 flow is cut into chunks of ``CHUNK`` canonical lines, compressed as a gateway writes them

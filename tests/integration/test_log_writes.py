@@ -9,10 +9,10 @@ from collections.abc import Iterator
 import pytest
 
 from devnet.etcdcluster import EtcdCluster, start_cluster
+from devnet.http import post_json
 from devnet.logdump import by_position, read_log
-from validator.engine.errors import MessageError
-from validator.node.etcd import EtcdClient
-from validator.node.inputlog import Chunk, chunk_key, encode_chunk
+from validator.node.etcd import EtcdClient, b64, prefix_end, unb64
+from validator.node.inputlog import ZSTD_MAGIC, chunk_key, encode_chunk
 from validator.node.sequencer import Sequencer
 
 
@@ -237,7 +237,32 @@ def test_gateways_writing_at_once_get_distinct_positions_in_one_revision_order(
         assert logged[pos].decode() == line
 
 
-def test_a_chunk_that_is_not_zlib_is_refused_with_its_key() -> None:
-    with pytest.raises(MessageError, match="not a zlib chunk"):
-        Chunk.decode(b"/venue/log/x/1", 5, b"{not compressed}")
-    assert Chunk.decode(b"k", 1, encode_chunk([b"a", b"b"])).lines == [b"a", b"b"]
+def test_a_gateway_writes_the_compression_it_is_set_to_and_nodes_read_both(
+    etcd: EtcdCluster,
+) -> None:
+    """Zstandard by default; zlib (the format older nodes read) when set so for an upgrade. The
+    chunks are read back from etcd as a node reads them."""
+
+    async def run() -> dict[str, tuple[int, int]]:
+        client = EtcdClient(etcd.endpoints)
+        seqs = {c: Sequencer(client, f"gw-{c}", compression=c) for c in ("zstd", "zlib")}
+        runners = [asyncio.create_task(s.run()) for s in seqs.values()]
+        try:
+            return {c: await s.submit([_deposit(20), _deposit(21)]) for c, s in seqs.items()}
+        finally:
+            for r in runners:
+                r.cancel()
+            await client.aclose()
+
+    positions = asyncio.run(run())
+    chunks = {c.key: c for c in read_log(etcd.endpoints[0]) if b"/gw-z" in c.key}
+    prefix = b"/venue/log/gw-z"
+    body = {"key": b64(prefix), "range_end": b64(prefix_end(prefix))}
+    raw = post_json(etcd.endpoints[0] + "/v3/kv/range", body)
+    values = {unb64(kv["key"]): unb64(kv["value"]) for kv in raw["kvs"]}
+    assert values[chunk_key("gw-zstd", 1)][:4] == ZSTD_MAGIC
+    assert values[chunk_key("gw-zlib", 1)][:2] == b"\x78\x01"  # zlib at level 1
+    for compression, (revision, index) in positions.items():
+        chunk = chunks[chunk_key(f"gw-{compression}", 1)]
+        assert (chunk.revision, index) == (revision, 0)
+        assert chunk.lines == [_deposit(20), _deposit(21)]

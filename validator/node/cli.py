@@ -133,6 +133,7 @@ async def run_gateway(settings: Settings) -> None:
         attempt_timeout=settings.write_attempt_timeout,
         settle_timeout=settings.write_settle_timeout,
         max_queued=settings.max_queued_messages,
+        compression=settings.log_compression,
     )
     tasks = [asyncio.create_task(sequencer.run())]
     if settings.learn_members_every > 0:

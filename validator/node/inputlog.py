@@ -8,8 +8,11 @@ several writes can be in flight at once, and a gateway that retries a write it i
 learns whether it landed (the key holds exactly its value) instead of logging it twice.
 
 A key's value is one group-committed chunk: the chunk's messages, one canonical line each,
-joined by newlines and compressed with zlib (canonical lines of the same venue compress about
-7:1, and the bytes etcd replicates, fsyncs and streams to every node are its main cost).
+joined by newlines and compressed as one Zstandard frame (canonical lines of the same venue
+compress about 8:1, and the bytes etcd replicates, fsyncs and streams to every node are its
+main cost). A value that does not start with Zstandard's magic number is read as a zlib stream,
+the format before it (``log_compression``: a gateway writes zlib during a rolling upgrade from a
+version whose nodes read only zlib).
 
 A message's place is its *position*: (revision of its chunk, index in the chunk), which the
 gateway acknowledges. Nodes apply chunks in revision order and number messages from 1, so a
@@ -26,9 +29,13 @@ last commit; compaction stays below the minimum over all nodes), ``/venue/roots/
 from __future__ import annotations
 
 import logging
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
+
+import zstandard
 
 from validator.engine import Engine
 from validator.engine.codec import decode_lines, decode_message
@@ -46,6 +53,25 @@ log = logging.getLogger("validator.node.inputlog")
 
 MAX_CHUNK_BYTES = 64 * 1024 * 1024
 """Largest decompressed chunk a node accepts (a compressed value is at most etcd's 4 MiB)."""
+
+Compression = Literal["zstd", "zlib"]
+
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+"""The first four bytes of a Zstandard frame. No zlib stream starts with them (a zlib header's
+two bytes, read as one number, are a multiple of 31, and 0x28b5 is not), so which format a value
+is in is never ambiguous, and every value an older node took as zlib is still read as zlib."""
+
+_contexts = threading.local()
+"""Each thread's Zstandard compressor and decompressor (neither may be used by two threads at
+once; making one per chunk costs more than compressing a small chunk)."""
+
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    try:
+        return _contexts.pair  # type: ignore[no-any-return]
+    except AttributeError:
+        _contexts.pair = (zstandard.ZstdCompressor(level=1), zstandard.ZstdDecompressor())
+        return _contexts.pair  # type: ignore[no-any-return]
 
 
 def gateway_prefix(gateway: str) -> bytes:
@@ -82,8 +108,13 @@ def sigs_prefix(ordinal: int) -> bytes:
     return SIGS + b"%020d/" % ordinal
 
 
-def encode_chunk(lines: list[bytes]) -> bytes:
-    return zlib.compress(b"\n".join(lines), 1)
+def encode_chunk(lines: list[bytes], compression: Compression = "zstd") -> bytes:
+    """A chunk's value: ``lines`` joined by newlines, compressed (Zstandard level 1, its frame
+    holding the content size; or zlib level 1)."""
+    text = b"\n".join(lines)
+    if compression == "zstd":
+        return _zstd()[0].compress(text)
+    return zlib.compress(text, 1)
 
 
 SLICE = 512
@@ -139,15 +170,34 @@ class Chunk:
 
     @classmethod
     def decode(cls, key: bytes, revision: int, value: bytes) -> Chunk:
-        """Raise ``MessageError`` naming the key if ``value`` is not a compressed chunk."""
-        inflater = zlib.decompressobj()
-        try:
-            text = inflater.decompress(value, MAX_CHUNK_BYTES)
-        except zlib.error as exc:
-            raise MessageError(f"log key {key!r}: not a zlib chunk ({exc})") from None
-        if inflater.unconsumed_tail or not inflater.eof:
-            raise MessageError(f"log key {key!r}: truncated, or over {MAX_CHUNK_BYTES} bytes")
+        """Raise ``MessageError`` naming the key if ``value`` is not one compressed chunk: a
+        Zstandard frame (nothing after it) or a zlib stream, inflating to at most
+        ``MAX_CHUNK_BYTES``."""
+        text = _inflate_zstd(key, value) if value[:4] == ZSTD_MAGIC else _inflate_zlib(key, value)
         return cls(key, revision, text.split(b"\n") if text else [])
+
+
+def _inflate_zstd(key: bytes, value: bytes) -> bytes:
+    try:
+        size = zstandard.frame_content_size(value)
+        if size > MAX_CHUNK_BYTES:  # the frame's own claim, checked before it is allocated
+            raise MessageError(f"log key {key!r}: a chunk of {size} bytes, over {MAX_CHUNK_BYTES}")
+        # A frame without its size is inflated into at most the bound; one with it must
+        # inflate to exactly that size (Zstandard checks).
+        return _zstd()[1].decompress(value, max_output_size=MAX_CHUNK_BYTES, allow_extra_data=False)
+    except zstandard.ZstdError as exc:
+        raise MessageError(f"log key {key!r}: not a Zstandard chunk ({exc})") from None
+
+
+def _inflate_zlib(key: bytes, value: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(value, MAX_CHUNK_BYTES)
+    except zlib.error as exc:
+        raise MessageError(f"log key {key!r}: not a zlib chunk ({exc})") from None
+    if inflater.unconsumed_tail or not inflater.eof:
+        raise MessageError(f"log key {key!r}: truncated, or over {MAX_CHUNK_BYTES} bytes")
+    return text
 
 
 def apply_chunk(engine: Engine, chain: HashChain, chunk: Chunk) -> None:

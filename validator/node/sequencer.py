@@ -45,6 +45,7 @@ from validator.node.errors import (
 )
 from validator.node.etcd import EtcdClient, prefix_end
 from validator.node.inputlog import (
+    Compression,
     chunk_key,
     counter_bytes,
     encode_chunk,
@@ -53,9 +54,10 @@ from validator.node.inputlog import (
     key_counter,
 )
 
-FENCE = encode_chunk([])
+FENCE = encode_chunk([], "zlib")
 """What a gateway writes, create-if-absent, under the key of a chunk write it gave up on: an
-empty chunk (nodes apply it as a chunk without messages). Whichever of the two lands first owns
+empty chunk (nodes apply it as a chunk without messages; in zlib, which nodes of every version
+read). Whichever of the two lands first owns
 the key for good."""
 
 
@@ -80,8 +82,10 @@ class Sequencer:
         attempt_timeout: float = 0.2,
         settle_timeout: float = 1.0,
         max_queued: int = 100_000,
+        compression: Compression = "zstd",
     ) -> None:
         self.etcd = etcd
+        self.compression: Compression = compression
         self.max_queued = max_queued
         self.queued = 0
         """Messages waiting for a chunk write to take them (not yet in flight)."""
@@ -205,7 +209,9 @@ class Sequencer:
 
     async def _write(self, group: list[_Request]) -> None:
         try:
-            revision = await self._append(encode_chunk([line for r in group for line in r.lines]))
+            revision = await self._append(
+                encode_chunk([line for r in group for line in r.lines], self.compression)
+            )
         except asyncio.CancelledError:  # shutting down: answer the clients, then stop
             self.unknown += 1
             stopped = WriteOutcomeUnknownError("the gateway stopped while the chunk was written")

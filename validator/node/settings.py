@@ -147,6 +147,11 @@ class Settings(DeployableSettings):
     be malformed to them, and they would diverge), set it false on every gateway until every
     node runs the new version: such a transfer is then refused (400 naming ``request_id``,
     nothing logged) and a client sends it without one."""
+    log_compression: Literal["zstd", "zlib"] = "zstd"
+    """How the gateway compresses the chunks it writes to the log: Zstandard (level 1), or zlib
+    (level 1, the format before it; nodes read both). During a rolling upgrade from a version
+    whose nodes read only zlib (they would skip a Zstandard chunk the others apply, and
+    diverge), set ``zlib`` on every gateway until every node runs the new version."""
     write_deadline: float = Field(default=3.0, gt=0)
     """How long a gateway retries a chunk write etcd has not confirmed before it settles the
     write's fate (fences its key) and answers 503 (never committed) or 504 (outcome unknown)."""
