@@ -30,7 +30,12 @@ from typing import Any, Literal, TypeVar, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+
+# isort: off
+from validator.node import grpc_setup  # noqa: F401  (gRPC's I/O, chosen before it is imported)
 import grpc
+
+# isort: on
 
 from validator.node import etcdwire
 from validator.node.errors import EtcdError, EtcdUnavailableError
