@@ -15,7 +15,11 @@ a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians rep
 - ``latency``: open loop, single-order requests at a fixed ``--rate`` per second (Poisson
   arrivals), well below saturation: per-order ack latency p50/p99;
 - ``latency_batched``: open loop, ``--batch``-order requests at a fixed rate of
-  ``--batched-rate`` orders/s: the ack latency a client sending batches sees at that load.
+  ``--batched-rate`` orders/s: the ack latency a client sending batches sees at that load;
+- ``throughput_large``: closed loop again, on a fresh cluster of its own, ``--large-clients``
+  connections sending ``--large-batch`` orders per request (450,000 orders of its own;
+  ``--large-batch 0`` skips it): what the venue spends per order when requests, chunks and
+  etcd transactions are large and their fixed costs are spread thin.
 
 Also prints the CPU time each kind of process used per second of run (etcd, nodes, gateways,
 this load generator): the machine has 2 cores for all ten processes; and, for the throughput
@@ -95,6 +99,8 @@ def cpu_by_role(by_role: dict[str, list[int]]) -> dict[str, float]:
 FLOW_BASE = 500_000
 """Orders of the throughput (the first 450,000) and single-order phases; the batched phase's
 follow them."""
+LARGE_ORDERS = 450_000
+"""Orders of the large requests' phase (a flow of its own, for a cluster of its own)."""
 VENUE_ROLES = ("etcd", "nodes", "gateways")
 """The processes of the 3-site cluster (the load generator is not one of them)."""
 VENUE_GOAL = 100_000
@@ -263,7 +269,32 @@ async def open_loop(
     }
 
 
-def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, Any]:
+def large_run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
+    """The closed loop with large requests, on a fresh cluster of its own (as the first
+    phase's: a cluster that has applied the other phases' orders holds a larger state)."""
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        start_cluster(["fra1", "ams1", "dal1"], Path(tmp) / "etcd") as cluster,
+    ):
+        sites = make_sites(cluster, Path(tmp), snapshot_every=400, batch_every=100)
+        try:
+            urls = [s.gateway_url for s in sites.sites]
+            roles = pids(sites)
+            cpu0, c0 = cpu_by_role(roles), chunks_written(sites)
+            big = uvloop.run(
+                closed_loop(urls, bodies, args.large_batch, args.large_clients, args.seconds)
+            )
+            big["orders_per_chunk"] = big["acked"] / max(1, chunks_written(sites) - c0)
+            drain(sites)
+            big.update(venue_cpu(cpu0, cpu_by_role(roles), big["acked"]))
+            return big
+        finally:
+            sites.stop()
+
+
+def one_run(
+    args: argparse.Namespace, msgs: list[dict[str, Any]], large_msgs: list[dict[str, Any]]
+) -> dict[str, Any]:
     batch = args.batch
     batched = [
         json.dumps(msgs[i : i + batch]).encode() for i in range(0, 450_000 - batch + 1, batch)
@@ -272,6 +303,8 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
     # The batched phase's own orders, after the singles (no phase sends another's orders again:
     # a gateway answers a resent order from memory, and the engine rejects a second copy).
     later = [json.dumps(msgs[i : i + batch]).encode() for i in range(FLOW_BASE, len(msgs), batch)]
+    size = args.large_batch
+    large = [json.dumps(large_msgs[i : i + size]).encode() for i in range(0, len(large_msgs), size)]
     load = os.getloadavg()[0]  # the machine's before this run's cluster starts
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -331,6 +364,8 @@ def one_run(args: argparse.Namespace, msgs: list[dict[str, Any]]) -> dict[str, A
             done.update(venue_cpu(cpu0, cpu_by_role(roles), orders))
         finally:
             sites.stop()
+    if large:
+        out["throughput_large"] = large_run(args, large)
     # the throughput phase's orders again, through a node's pipeline in this process alone
     tput = out["throughput"]
     tput["pipeline_alone_us"] = pipeline_alone(
@@ -505,6 +540,10 @@ def main() -> int:
         help="single-order requests/s for the latency phases (comma-separated)",
     )
     p.add_argument("--batched-rate", type=float, default=20000, help="orders/s in batches")
+    p.add_argument(
+        "--large-batch", type=int, default=5000, help="orders per request, last phase (0: skip)"
+    )
+    p.add_argument("--large-clients", type=int, default=6)
     p.add_argument("--geo", action="store_true", help="sites as hosts at emulated distances")
     p.add_argument("--sites", default="fra1,ams1,dal1", help="with --geo: the sites")
     p.add_argument("--route-factor", type=float, default=ROUTE_FACTOR)
@@ -522,11 +561,13 @@ def main() -> int:
     args = p.parse_args()
     batched = int(args.batched_rate * args.seconds / 2) + args.batch
     msgs = order_flow(FLOW_BASE + (0 if args.geo else batched), 11)
+    # a flow of its own (its set-up first) for the large requests' fresh cluster
+    large_msgs = order_flow(LARGE_ORDERS, 13) if args.large_batch and not args.geo else []
     if args.geo:
         return geo_main(args, msgs)
     runs = []
     for i in range(args.runs):
-        runs.append(one_run(args, msgs))
+        runs.append(one_run(args, msgs, large_msgs))
         print(f"run {i + 1}: {json.dumps(runs[-1])}", file=sys.stderr)
     result: dict[str, Any] = {
         "median": median_of(runs),
@@ -578,6 +619,18 @@ def main() -> int:
         f"  venue below saturation: {m['latency_batched']['orders_per_cpu_s']:,.0f} orders per "
         f"CPU-second; CPU ms per 1,000 orders: {per}"
     )
+    if "throughput_large" in m:
+        big = m["throughput_large"]
+        per = ", ".join(f"{k} {v:.1f}" for k, v in big["cpu_ms_per_1000"].items())
+        print(
+            f"acknowledged orders/s (closed loop, requests of {args.large_batch:,} orders, "
+            f"{args.large_clients} clients): {big['orders_per_s']:,.0f}/s, "
+            f"{big['orders_per_chunk']} orders per chunk written"
+        )
+        print(
+            f"  venue: {big['orders_per_cpu_s']:,.0f} acknowledged orders per CPU-second   "
+            f"goal >= {VENUE_GOAL:,}\n  CPU ms per 1,000 orders: {per}"
+        )
     loads = ", ".join(f"{r['load_before']:.1f}" for r in runs)
     print(
         f"(medians of {args.runs} runs; 2-core machine shared by all processes; loopback; "
