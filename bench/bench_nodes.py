@@ -304,7 +304,10 @@ def one_run(
     # a gateway answers a resent order from memory, and the engine rejects a second copy).
     later = [json.dumps(msgs[i : i + batch]).encode() for i in range(FLOW_BASE, len(msgs), batch)]
     size = args.large_batch
-    large = [json.dumps(large_msgs[i : i + size]).encode() for i in range(0, len(large_msgs), size)]
+    large = [
+        json.dumps(large_msgs[i : i + size]).encode()
+        for i in range(0, len(large_msgs) if size > 0 else 0, max(1, size))
+    ]
     load = os.getloadavg()[0]  # the machine's before this run's cluster starts
     with (
         tempfile.TemporaryDirectory() as tmp,
