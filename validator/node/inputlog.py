@@ -178,15 +178,28 @@ class Chunk:
 
 
 def _inflate_zstd(key: bytes, value: bytes) -> bytes:
+    """One Zstandard frame holding its content size (as every gateway writes it), at most
+    ``MAX_CHUNK_BYTES``, decoded whole to exactly that size, nothing after it. The checks are
+    this function's own, not a library's shortcuts: python-zstandard's one-shot ``decompress``
+    returns nothing for a frame that says it is empty whatever follows, and ignores bytes after
+    a frame without its size in its C backend but not in its cffi one, so which of two nodes
+    took such a value would have depended on their installations."""
     try:
         size = zstandard.frame_content_size(value)
-        if size > MAX_CHUNK_BYTES:  # the frame's own claim, checked before it is allocated
+        if size < 0:
+            raise MessageError(f"log key {key!r}: a Zstandard frame without its content size")
+        if size > MAX_CHUNK_BYTES:  # the frame's own claim, checked before anything is allocated
             raise MessageError(f"log key {key!r}: a chunk of {size} bytes, over {MAX_CHUNK_BYTES}")
-        # A frame without its size is inflated into at most the bound; one with it must
-        # inflate to exactly that size (Zstandard checks).
-        return _zstd()[1].decompress(value, max_output_size=MAX_CHUNK_BYTES, allow_extra_data=False)
+        inflater = _zstd()[1].decompressobj()
+        text = inflater.decompress(value)
     except zstandard.ZstdError as exc:
         raise MessageError(f"log key {key!r}: not a Zstandard chunk ({exc})") from None
+    if not inflater.eof or inflater.unused_data or len(text) != size:
+        raise MessageError(
+            f"log key {key!r}: not one whole Zstandard frame of {size} bytes "
+            f"({len(text)} bytes decoded, {len(inflater.unused_data)} bytes after it)"
+        )
+    return text
 
 
 def _inflate_zlib(key: bytes, value: bytes) -> bytes:
