@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -53,6 +54,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,27 +271,33 @@ async def open_loop(
     }
 
 
-def large_run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
-    """The closed loop with large requests, on a fresh cluster of its own (as the first
-    phase's: a cluster that has applied the other phases' orders holds a larger state)."""
+@contextlib.contextmanager
+def fresh_cluster() -> Iterator[tuple[Sites, list[str], dict[str, list[int]]]]:
+    """Three sites on loopback, started for one run and stopped after it: (sites, gateway
+    URLs, process ids by role)."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_cluster(["fra1", "ams1", "dal1"], Path(tmp) / "etcd") as cluster,
     ):
         sites = make_sites(cluster, Path(tmp), snapshot_every=400, batch_every=100)
         try:
-            urls = [s.gateway_url for s in sites.sites]
-            roles = pids(sites)
-            cpu0, c0 = cpu_by_role(roles), chunks_written(sites)
-            big = uvloop.run(
-                closed_loop(urls, bodies, args.large_batch, args.large_clients, args.seconds)
-            )
-            big["orders_per_chunk"] = big["acked"] / max(1, chunks_written(sites) - c0)
-            drain(sites)
-            big.update(venue_cpu(cpu0, cpu_by_role(roles), big["acked"]))
-            return big
+            yield sites, [s.gateway_url for s in sites.sites], pids(sites)
         finally:
             sites.stop()
+
+
+def large_run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
+    """The closed loop with large requests, on a fresh cluster of its own (as the first
+    phase's: a cluster that has applied the other phases' orders holds a larger state)."""
+    with fresh_cluster() as (sites, urls, roles):
+        cpu0, c0 = cpu_by_role(roles), chunks_written(sites)
+        big = uvloop.run(
+            closed_loop(urls, bodies, args.large_batch, args.large_clients, args.seconds)
+        )
+        big["orders_per_chunk"] = big["acked"] / max(1, chunks_written(sites) - c0)
+        drain(sites)
+        big.update(venue_cpu(cpu0, cpu_by_role(roles), big["acked"]))
+        return big
 
 
 def one_run(
@@ -309,64 +317,55 @@ def one_run(
         for i in range(0, len(large_msgs) if size > 0 else 0, max(1, size))
     ]
     load = os.getloadavg()[0]  # the machine's before this run's cluster starts
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        start_cluster(["fra1", "ams1", "dal1"], Path(tmp) / "etcd") as cluster,
-    ):
-        sites = make_sites(cluster, Path(tmp), snapshot_every=400, batch_every=100)
-        try:
-            urls = [s.gateway_url for s in sites.sites]
-            roles = pids(sites)
-            out: dict[str, Any] = {"load_before": load}
+    with fresh_cluster() as (sites, urls, roles):
+        out: dict[str, Any] = {"load_before": load}
+        cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+        out["throughput"] = uvloop.run(
+            closed_loop(urls, batched, batch, args.clients, args.seconds)
+        )
+        cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+        out["throughput"]["orders_per_chunk"] = out["throughput"]["acked"] / max(1, c1 - c0)
+        out["throughput"]["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
+        drained = drain(sites)
+        cpu2 = cpu_by_role(roles)
+        out["throughput"]["nodes_behind_s"] = drained - t1
+        acked = out["throughput"]["acked"]
+        out["throughput"]["nodes_applied_per_s"] = acked / (drained - t0)
+        out["throughput"].update(venue_cpu(cpu0, cpu2, acked))
+        out["latency"] = {}
+        for rate in args.rates:
             cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-            out["throughput"] = uvloop.run(
-                closed_loop(urls, batched, batch, args.clients, args.seconds)
-            )
-            cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-            out["throughput"]["orders_per_chunk"] = out["throughput"]["acked"] / max(1, c1 - c0)
-            out["throughput"]["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
-            drained = drain(sites)
-            cpu2 = cpu_by_role(roles)
-            out["throughput"]["nodes_behind_s"] = drained - t1
-            acked = out["throughput"]["acked"]
-            out["throughput"]["nodes_applied_per_s"] = acked / (drained - t0)
-            out["throughput"].update(venue_cpu(cpu0, cpu2, acked))
-            out["latency"] = {}
-            for rate in args.rates:
-                cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-                out["latency"][f"{rate:g}/s"] = uvloop.run(
-                    open_loop(
-                        urls,
-                        singles[: int(rate * args.seconds)],
-                        "/orders",
-                        1,
-                        rate,
-                        args.seconds / 2,
-                    )
-                )
-                cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-                lat = out["latency"][f"{rate:g}/s"]
-                lat["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
-                lat["orders_per_chunk"] = lat["requests"] / max(1, c1 - c0)
-                singles = singles[int(rate * args.seconds) :]
-            drain(sites)
-            cpu0 = cpu_by_role(roles)
-            out["latency_batched"] = uvloop.run(
+            out["latency"][f"{rate:g}/s"] = uvloop.run(
                 open_loop(
                     urls,
-                    later,
-                    "/orders/batch",
-                    batch,
-                    args.batched_rate / batch,
+                    singles[: int(rate * args.seconds)],
+                    "/orders",
+                    1,
+                    rate,
                     args.seconds / 2,
                 )
             )
-            drain(sites)
-            done = out["latency_batched"]
-            orders = batch * (done["requests"] - done["failed"])
-            done.update(venue_cpu(cpu0, cpu_by_role(roles), orders))
-        finally:
-            sites.stop()
+            cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+            lat = out["latency"][f"{rate:g}/s"]
+            lat["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
+            lat["orders_per_chunk"] = lat["requests"] / max(1, c1 - c0)
+            singles = singles[int(rate * args.seconds) :]
+        drain(sites)
+        cpu0 = cpu_by_role(roles)
+        out["latency_batched"] = uvloop.run(
+            open_loop(
+                urls,
+                later,
+                "/orders/batch",
+                batch,
+                args.batched_rate / batch,
+                args.seconds / 2,
+            )
+        )
+        drain(sites)
+        done = out["latency_batched"]
+        orders = batch * (done["requests"] - done["failed"])
+        done.update(venue_cpu(cpu0, cpu_by_role(roles), orders))
     if large:
         out["throughput_large"] = large_run(args, large)
     # the throughput phase's orders again, through a node's pipeline in this process alone
