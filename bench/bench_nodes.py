@@ -20,6 +20,9 @@ a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians rep
   connections sending ``--large-batch`` orders per request (450,000 orders of its own;
   ``--large-batch 0`` skips it): what the venue spends per order when requests, chunks and
   etcd transactions are large and their fixed costs are spread thin.
+- ``--without-nodes`` (opt-in): the single-order phases once more, on a fresh cluster whose
+  three nodes were stopped before the load, so no one watches the log and nothing is applied:
+  what the nodes sharing this machine cost the ack latency. A diagnosis, not a way to run.
 
 Also prints the CPU time each kind of process used per second of run (etcd, nodes, gateways,
 this load generator): the machine has 2 cores for all ten processes; and, for the throughput
@@ -229,9 +232,16 @@ def plot_ack_latency(out: Path) -> str:
 
 
 async def open_loop(
-    urls: list[str], bodies: list[bytes], path: str, per_body: int, rate: float, seconds: float
+    urls: list[str],
+    bodies: list[bytes],
+    path: str,
+    per_body: int,
+    rate: float,
+    seconds: float,
+    plotted: bool = True,
 ) -> dict[str, float]:
-    """Requests at Poisson arrivals of ``rate`` per second, whatever the answers do."""
+    """Requests at Poisson arrivals of ``rate`` per second, whatever the answers do (their
+    latencies kept for ``--plot`` if ``plotted``)."""
     lat: list[float] = []
     failed = 0
     rng = random.Random(5)
@@ -261,7 +271,8 @@ async def open_loop(
     await asyncio.gather(*tasks)
     for pool in pools.values():
         await pool.close()
-    SAMPLES.setdefault((path, rate * per_body), []).extend(1000 * x for x in lat)
+    if plotted:
+        SAMPLES.setdefault((path, rate * per_body), []).extend(1000 * x for x in lat)
     return {
         "offered_orders_per_s": rate * per_body,
         "ack_p50_ms": 1000 * statistics.median(lat),
@@ -300,6 +311,41 @@ def large_run(args: argparse.Namespace, bodies: list[bytes]) -> dict[str, Any]:
         return big
 
 
+def single_orders(
+    args: argparse.Namespace,
+    sites: Sites,
+    urls: list[str],
+    roles: dict[str, list[int]],
+    singles: list[bytes],
+    plotted: bool = True,
+) -> dict[str, Any]:
+    """The single-order latency phases, one per rate of ``args.rates``, each with orders of
+    its own from ``singles``: ack p50/p99, CPU cores per role, orders per chunk written."""
+    out: dict[str, Any] = {}
+    for rate in args.rates:
+        n = int(rate * args.seconds)
+        cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+        lat = out[f"{rate:g}/s"] = uvloop.run(
+            open_loop(urls, singles[:n], "/orders", 1, rate, args.seconds / 2, plotted)
+        )
+        cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
+        lat["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
+        lat["orders_per_chunk"] = lat["requests"] / max(1, c1 - c0)
+        singles = singles[n:]
+    return out
+
+
+def without_nodes_run(args: argparse.Namespace, singles: list[bytes]) -> dict[str, Any]:
+    """The single-order latency phases again, on a fresh cluster whose three nodes were
+    stopped before the load: no one watches the log, and only etcd, the gateways and the
+    load share the machine. A diagnosis (how much of the ack latency the co-located nodes
+    cost), never a way to run the venue: nothing is applied."""
+    with fresh_cluster() as (sites, urls, roles):
+        for site in sites.sites:
+            sites.kill_node(site.name)
+        return single_orders(args, sites, urls, {**roles, "nodes": []}, singles, plotted=False)
+
+
 def one_run(
     args: argparse.Namespace, msgs: list[dict[str, Any]], large_msgs: list[dict[str, Any]]
 ) -> dict[str, Any]:
@@ -332,24 +378,7 @@ def one_run(
         acked = out["throughput"]["acked"]
         out["throughput"]["nodes_applied_per_s"] = acked / (drained - t0)
         out["throughput"].update(venue_cpu(cpu0, cpu2, acked))
-        out["latency"] = {}
-        for rate in args.rates:
-            cpu0, t0, c0 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-            out["latency"][f"{rate:g}/s"] = uvloop.run(
-                open_loop(
-                    urls,
-                    singles[: int(rate * args.seconds)],
-                    "/orders",
-                    1,
-                    rate,
-                    args.seconds / 2,
-                )
-            )
-            cpu1, t1, c1 = cpu_by_role(roles), time.perf_counter(), chunks_written(sites)
-            lat = out["latency"][f"{rate:g}/s"]
-            lat["cpu_cores"] = {r: (cpu1[r] - cpu0[r]) / (t1 - t0) for r in cpu0}
-            lat["orders_per_chunk"] = lat["requests"] / max(1, c1 - c0)
-            singles = singles[int(rate * args.seconds) :]
+        out["latency"] = single_orders(args, sites, urls, roles, singles)
         drain(sites)
         cpu0 = cpu_by_role(roles)
         out["latency_batched"] = uvloop.run(
@@ -368,6 +397,8 @@ def one_run(
         done.update(venue_cpu(cpu0, cpu_by_role(roles), orders))
     if large:
         out["throughput_large"] = large_run(args, large)
+    if args.without_nodes:
+        out["latency_without_nodes"] = without_nodes_run(args, singles)
     # the throughput phase's orders again, through a node's pipeline in this process alone
     tput = out["throughput"]
     tput["pipeline_alone_us"] = pipeline_alone(
@@ -558,6 +589,12 @@ def main() -> int:
         help="with --geo: one SCHED_IDLE spinner per CPU during the latency phases, so that idle "
         "CPUs do not halt (what booting with idle=poll does; see bench/host_wake.py)",
     )
+    p.add_argument(
+        "--without-nodes",
+        action="store_true",
+        help="also run the single-order phases on a fresh cluster whose nodes are stopped: "
+        "what the co-located nodes cost the ack latency (a diagnosis; nothing is applied)",
+    )
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path, help="write the ack-latency distribution here (PNG)")
     args = p.parse_args()
@@ -610,6 +647,12 @@ def main() -> int:
         print(
             f"  CPU cores used: {lat['cpu_cores']}; "
             f"{lat['orders_per_chunk']} orders per chunk written"
+        )
+    for rate, lat in m.get("latency_without_nodes", {}).items():
+        print(
+            f"  the same at {rate} with the three nodes stopped (nobody watching the log; a "
+            f"diagnosis, not a way to run): p50 {lat['ack_p50_ms']} ms, p99 {lat['ack_p99_ms']} "
+            f"ms; CPU cores used: {lat['cpu_cores']}; {lat['orders_per_chunk']} orders per chunk"
         )
     print(f"ack latency, batches of {args.batch} at {args.batched_rate:,.0f} orders/s (open loop)")
     print(
