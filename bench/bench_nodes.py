@@ -598,6 +598,8 @@ def main() -> int:
     p.add_argument("--json", type=Path)
     p.add_argument("--plot", type=Path, help="write the ack-latency distribution here (PNG)")
     args = p.parse_args()
+    if args.geo and args.without_nodes:
+        p.error("--without-nodes is for the loopback phases; --geo does not run it")
     batched = int(args.batched_rate * args.seconds / 2) + args.batch
     msgs = order_flow(FLOW_BASE + (0 if args.geo else batched), 11)
     # a flow of its own (its set-up first) for the large requests' fresh cluster
