@@ -114,11 +114,29 @@ def test_two_attestors_keep_their_sites_fresh_and_a_stopped_one_goes_stale(
         # both ends signed what they measured of the same exchange; relayed, the pair is measured
         urls = [f"http://127.0.0.1:{site.http_port}/latency" for site in (fra1, ams1)]
 
-        def both_signed() -> bool:
-            held = [fetch_signed_latencies(url) for url in urls]
-            return all(held) and held[0][0].measurement.exchange_id in {
-                x.measurement.exchange_id for x in held[1]
+        def challenged(site: Site) -> set[bytes]:
+            """The exchanges ``site`` measured as challenger, from its landed geography
+            proofs."""
+            return {
+                bytes.fromhex(entry["exchangeId"].removeprefix("0x"))
+                for x in landed_proofs(registry, site.address)
+                if x.proof.attestation.kind == Kind.GEOGRAPHY
+                for entry in parse_envelope(x.proof.evidence)["body"]["rtt"]
             }
+
+        def both_signed() -> bool:
+            # Each end's book holds its newest signed measurement of the peer, as challenger or
+            # as responder. Both sites challenge once at start, so each may end up holding its
+            # answer to the other's challenge (two different exchanges, for good: the next
+            # challenge is hours away). An exchange one end holds signed counts when the other
+            # holds it too or published it as challenger.
+            held = [
+                {x.measurement.exchange_id for x in fetch_signed_latencies(url)} for url in urls
+            ]
+            if not all(held):
+                return False
+            fra_ids, ams_ids = held
+            return bool(fra_ids & (ams_ids | challenged(ams1)) or ams_ids & challenged(fra1))
 
         wait_until(both_signed, 20, "both ends' signed measurements of one exchange")
         dep = Deployment.read(deployed.deployment)
