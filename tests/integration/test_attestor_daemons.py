@@ -126,17 +126,21 @@ def test_two_attestors_keep_their_sites_fresh_and_a_stopped_one_goes_stale(
 
         def both_signed() -> bool:
             # Each end's book holds its newest signed measurement of the peer, as challenger or
-            # as responder. Both sites challenge once at start, so each may end up holding its
-            # answer to the other's challenge (two different exchanges, for good: the next
-            # challenge is hours away). An exchange one end holds signed counts when the other
-            # holds it too or published it as challenger.
+            # as responder. Both sites challenge once at start (again only if the peer did not
+            # answer), so each may end up holding its answer to the other's challenge: two
+            # different exchanges, for good, as the next geography run is hours away. An
+            # exchange one end holds signed counts when the other holds it too or published it
+            # as challenger (a responder signs only an exchange whose challenger's signed
+            # measurement it checked).
             held = [
                 {x.measurement.exchange_id for x in fetch_signed_latencies(url)} for url in urls
             ]
             if not all(held):
                 return False
             fra_ids, ams_ids = held
-            return bool(fra_ids & (ams_ids | challenged(ams1)) or ams_ids & challenged(fra1))
+            return bool(
+                fra_ids & ams_ids or fra_ids & challenged(ams1) or ams_ids & challenged(fra1)
+            )
 
         wait_until(both_signed, 20, "both ends' signed measurements of one exchange")
         dep = Deployment.read(deployed.deployment)
