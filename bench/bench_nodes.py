@@ -22,7 +22,8 @@ a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians rep
   etcd transactions are large and their fixed costs are spread thin.
 - ``--without-nodes`` (opt-in): the single-order phases once more, on a fresh cluster whose
   three nodes were stopped before the load, so no one watches the log and nothing is applied:
-  what the nodes sharing this machine cost the ack latency. A diagnosis, not a way to run.
+  a bound on what the nodes sharing this machine cost the ack latency (that cluster starts
+  empty, where the normal phases follow the closed loop). A diagnosis, not a way to run.
 
 Also prints the CPU time each kind of process used per second of run (etcd, nodes, gateways,
 this load generator): the machine has 2 cores for all ten processes; and, for the throughput
@@ -338,8 +339,9 @@ def single_orders(
 def without_nodes_run(args: argparse.Namespace, singles: list[bytes]) -> dict[str, Any]:
     """The single-order latency phases again, on a fresh cluster whose three nodes were
     stopped before the load: no one watches the log, and only etcd, the gateways and the
-    load share the machine. A diagnosis (how much of the ack latency the co-located nodes
-    cost), never a way to run the venue: nothing is applied."""
+    load share the machine. A diagnosis (a bound on how much of the ack latency the
+    co-located nodes cost; the cluster starts empty, where the normal phases follow the
+    closed loop's orders), never a way to run the venue: nothing is applied."""
     with fresh_cluster() as (sites, urls, roles):
         for site in sites.sites:
             sites.kill_node(site.name)
