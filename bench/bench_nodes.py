@@ -6,7 +6,8 @@
 
 Three sites on loopback, each an etcd member, a validator node (applying everything) and a
 gateway; the load comes from this process (``devnet.leanhttp``: keep-alive HTTP/1.1 that costs
-little CPU per request; requests encoded beforehand), spread over
+little CPU per request; requests encoded beforehand as compact JSON, ``devnet.flow.wire``, so
+each order is its canonical line and a gateway logs it as it came), spread over
 the three gateways. An order counts once its ack arrived, and an ack means etcd committed it on
 a quorum. Phases, each repeated ``--runs`` times on a fresh cluster (medians reported):
 
@@ -69,13 +70,14 @@ from devnet.ackprobe import probe_sites
 from devnet.distance import ROUTE_FACTOR, DelayMatrix
 from devnet.etcdcluster import start_cluster
 from devnet.fabric import Fabric, etcd_timing, gateway_tuning
-from devnet.flow import order_flow
+from devnet.flow import order_flow, wire
 from devnet.http import http_json
 from devnet.leanhttp import LeanClient
 from devnet.nodes import Sites, make_sites
 from validator.engine.codec import decode_object, encode_messages
 from validator.engine.hashchain import HashChain
 from validator.engine.machine import Engine
+from validator.node.gateway import Gateway, decode_body
 from validator.node.inputlog import Chunk, apply_chunk, encode_chunk
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -136,6 +138,40 @@ def pipeline_alone(msgs: list[dict[str, Any]], chunk: int) -> float:
     for value in values:
         apply_chunk(engine, chain, Chunk.decode(b"k", 1, value))
     return 1e6 * (time.process_time() - start) / len(lines)
+
+
+class _StandInLog:
+    """Stands in for a gateway's sequencer in ``gateway_alone``: every request its own chunk."""
+
+    revision = 0
+
+    async def submit(self, lines: list[bytes]) -> tuple[int, int]:
+        self.revision += 1
+        return self.revision, 0
+
+
+def gateway_alone(bodies: list[bytes]) -> dict[str, float]:
+    """CPU microseconds per order of one gateway's own work on these request bodies (decoding
+    them, answering retries from its table, remembering the orders; ``GatewayApp._orders``
+    without HTTP, etcd or compression), in this process: as sent, and the same messages with
+    the spaces ``json.dumps`` writes by default (``", "`` and ``": "``), which are never
+    canonical lines, so the gateway encodes each message again."""
+
+    async def accept(gateway: Gateway, batch: list[bytes]) -> None:
+        for body in batch:
+            await gateway.accept_messages(*decode_body(body, True))
+
+    bodies = bodies[:20]  # 100,000 orders in requests of 5,000
+    spaced = [json.dumps(json.loads(body)).encode() for body in bodies]
+    orders = sum(len(json.loads(body)) for body in bodies)
+    times: dict[str, list[float]] = {"as_sent": [], "spaced": []}
+    for _ in range(3):  # interleaved, medians
+        for name, batch in (("as_sent", bodies), ("spaced", spaced)):
+            gateway = Gateway(_StandInLog(), "bench")  # type: ignore[arg-type]
+            start = time.process_time()
+            asyncio.run(accept(gateway, batch))
+            times[name].append(1e6 * (time.process_time() - start) / orders)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def chunks_written(sites: Sites) -> int:
@@ -352,16 +388,14 @@ def one_run(
     args: argparse.Namespace, msgs: list[dict[str, Any]], large_msgs: list[dict[str, Any]]
 ) -> dict[str, Any]:
     batch = args.batch
-    batched = [
-        json.dumps(msgs[i : i + batch]).encode() for i in range(0, 450_000 - batch + 1, batch)
-    ]
-    singles = [json.dumps(m).encode() for m in msgs[450_000:FLOW_BASE]]
+    batched = [wire(msgs[i : i + batch]) for i in range(0, 450_000 - batch + 1, batch)]
+    singles = [wire(m) for m in msgs[450_000:FLOW_BASE]]
     # The batched phase's own orders, after the singles (no phase sends another's orders again:
     # a gateway answers a resent order from memory, and the engine rejects a second copy).
-    later = [json.dumps(msgs[i : i + batch]).encode() for i in range(FLOW_BASE, len(msgs), batch)]
+    later = [wire(msgs[i : i + batch]) for i in range(FLOW_BASE, len(msgs), batch)]
     size = args.large_batch
     large = [
-        json.dumps(large_msgs[i : i + size]).encode()
+        wire(large_msgs[i : i + size])
         for i in range(0, len(large_msgs) if size > 0 else 0, max(1, size))
     ]
     load = os.getloadavg()[0]  # the machine's before this run's cluster starts
@@ -401,6 +435,8 @@ def one_run(
         out["throughput_large"] = large_run(args, large)
     if args.without_nodes:
         out["latency_without_nodes"] = without_nodes_run(args, singles)
+    if large:
+        out["throughput_large"]["gateway_alone_us"] = gateway_alone(large)
     # the throughput phase's orders again, through a node's pipeline in this process alone
     tput = out["throughput"]
     tput["pipeline_alone_us"] = pipeline_alone(
@@ -444,10 +480,7 @@ def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric
             def load(k: int, site: str) -> None:
                 fabric.enter(site)
                 part = msgs[k * share : (k + 1) * share]
-                bodies = [
-                    json.dumps(part[i : i + batch]).encode()
-                    for i in range(0, len(part) - batch + 1, batch)
-                ]
+                bodies = [wire(part[i : i + batch]) for i in range(0, len(part) - batch + 1, batch)]
                 url = sites.site(site).gateway_url_from(site)
                 per_site = max(1, args.clients // len(names))
                 loop = closed_loop([url], bodies, batch, per_site, args.seconds)
@@ -474,7 +507,7 @@ def geo_run(args: argparse.Namespace, msgs: list[dict[str, Any]], fabric: Fabric
             for rate in args.rates:
                 per_site = int(rate * args.seconds / 2 / len(names)) + 50
                 bodies = {
-                    s: [json.dumps(m).encode() for m in singles[k * per_site : (k + 1) * per_site]]
+                    s: [wire(m) for m in singles[k * per_site : (k + 1) * per_site]]
                     for k, s in enumerate(names)
                 }
                 singles = singles[len(names) * per_site :]
@@ -679,6 +712,13 @@ def main() -> int:
         print(
             f"  venue: {big['orders_per_cpu_s']:,.0f} acknowledged orders per CPU-second   "
             f"goal >= {VENUE_GOAL:,}\n  CPU ms per 1,000 orders: {per}"
+        )
+        alone = big["gateway_alone_us"]
+        print(
+            f"  the same requests through a gateway's own work (decode, retry table; no HTTP, "
+            f"etcd or compression) in this process: {alone['as_sent']:.2f} us per order as sent "
+            f"(compact JSON: each order its canonical line, logged as it came), "
+            f"{alone['spaced']:.2f} us with json.dumps's default spaces (encoded again)"
         )
     loads = ", ".join(f"{r['load_before']:.1f}" for r in runs)
     print(

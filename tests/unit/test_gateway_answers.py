@@ -12,6 +12,7 @@ import pytest
 
 from validator.engine.codec import decode_object
 from validator.engine.errors import MessageError
+from validator.node.errors import SiteDegradedError
 from validator.node.gateway import Gateway, unknown_answer
 
 ORDER = {
@@ -108,7 +109,8 @@ def test_a_request_mixing_retries_and_new_orders_logs_the_new_and_remembers_firs
     """In one request: a retry of an acknowledged order is answered from memory, new orders and
     a reused id with other content are logged in request order with consecutive positions, and
     an order sent twice in the request is logged twice (the engine refuses the second copy)
-    while the gateway remembers the first copy's position for later retries."""
+    while the gateway remembers the first copy's position for later retries; a copy of the
+    reused id's message gets that message's own position (where the engine refused it)."""
     log = RecordingLog()
     gateway = Gateway(log, "s1")  # type: ignore[arg-type]
 
@@ -126,8 +128,53 @@ def test_a_request_mixing_retries_and_new_orders_logs_the_new_and_remembers_firs
         assert {a["rev"] for a in fresh} == {5} and [a["pos"] for a in fresh] == [0, 1, 2, 3]
         [again] = await gateway.accept([order(2)])
         assert again == {"rev": 5, "pos": 0, "duplicate": True}  # the first copy's position
-        [changed] = await gateway.accept([order(1, 101)])  # never acknowledged with this content
-        assert changed["duplicate"] is False and len(log.logged) == 6
-        assert gateway.acknowledged == 6
+        [changed] = await gateway.accept([order(1, 101)])  # the reused id's copy, at pos 3
+        assert changed == {"rev": 5, "pos": 3, "duplicate": True} and len(log.logged) == 5
+        assert gateway.acknowledged == 5
+
+    asyncio.run(run())
+
+
+def test_a_gateway_remembers_at_least_half_its_memory_of_the_newest_orders() -> None:
+    """The memory keeps two generations of ``remember // 2`` lines: a retry of any of the newest
+    ``remember // 2`` acknowledged orders is answered from it; an older one is eventually
+    forgotten and logged again (the engine rejects that copy)."""
+    log = RecordingLog()
+    gateway = Gateway(log, "s1", remember=4)  # type: ignore[arg-type]
+    orders = [{**ORDER, "order_id": i} for i in range(10)]
+
+    async def run() -> None:
+        for i, item in enumerate(orders):
+            await gateway.accept([item])
+            for newest in orders[max(0, i - 1) : i + 1]:  # the newest remember // 2 = 2
+                [again] = await gateway.accept([newest])
+                assert again["duplicate"] is True
+        assert len(log.logged) == 10
+        [forgotten] = await gateway.accept([orders[0]])
+        assert forgotten["duplicate"] is False and len(log.logged) == 11
+
+    asyncio.run(run())
+
+
+def test_a_degraded_gateway_answers_retries_and_refuses_the_first_new_order_logging_nothing() -> (
+    None
+):
+    log = RecordingLog()
+    reasons: list[str] = []
+    gateway = Gateway(log, "s1", degraded=lambda: reasons)  # type: ignore[arg-type]
+    known, new = ORDER, {**ORDER, "order_id": 8}
+
+    async def run() -> None:
+        [first] = await gateway.accept([known])
+        reasons.append("ups on battery")
+        [again] = await gateway.accept([known])
+        assert again == {**first, "duplicate": True}
+        with pytest.raises(SiteDegradedError) as refused:
+            await gateway.accept([known, CANCEL, new])
+        assert refused.value.reasons == ["ups on battery"]
+        assert "(message 2 is one)" in str(refused.value)
+        assert len(log.logged) == 1 and gateway.refused_degraded == 1
+        [cancel] = await gateway.accept([CANCEL])  # reducing risk is still taken
+        assert cancel["duplicate"] is False and len(log.logged) == 2
 
     asyncio.run(run())

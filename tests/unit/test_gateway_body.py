@@ -1,7 +1,8 @@
 """The gateway's request bodies: split by msgspec and decoded element by element
 (``gateway.decode_body``), they are accepted exactly when the whole body parsed by ``json``
 (duplicate keys refused) and every element decoded by the reference is, into the same
-messages."""
+messages; and the elements are logged as they came only where each is its message's canonical
+line."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from tests.unit.test_codec import _lines
 from validator.engine import codec
-from validator.engine.codec import decode_object, loads_strict
+from validator.engine.codec import decode_object, encode_messages, loads_strict
 from validator.engine.errors import MessageError
 from validator.engine.messages import Message
 from validator.node.gateway import MAX_BATCH, decode_body
@@ -38,6 +39,15 @@ def outcome(decode: Any, body: bytes, batch: bool) -> tuple[str, object]:
         return ("refused", None)
 
 
+def messages(body: bytes, batch: bool) -> list[Message]:
+    """``decode_body``'s messages, after checking the lines it hands on: where it has them,
+    they are exactly the messages' canonical lines (what the gateway would otherwise encode)."""
+    msgs, lines = decode_body(body, batch)
+    if lines is not None:
+        assert lines == encode_messages(msgs)
+    return msgs
+
+
 separators = st.sampled_from([",", ", ", " ,", ",\n", "\t,\t"])
 
 
@@ -49,13 +59,13 @@ def test_a_batch_body_is_accepted_exactly_as_by_the_reference(
     body = pad + "[" + pad + sep.join(line.decode("utf-8", "surrogatepass") for line in lines)
     body += pad + "]" + pad
     raw = body.encode("utf-8", "surrogatepass")
-    assert outcome(decode_body, raw, True) == outcome(reference, raw, True)
+    assert outcome(messages, raw, True) == outcome(reference, raw, True)
 
 
 @given(line=_lines())
 @settings(max_examples=1000, deadline=None)
 def test_a_single_body_is_accepted_exactly_as_by_the_reference(line: bytes) -> None:
-    assert outcome(decode_body, line, False) == outcome(reference, line, False)
+    assert outcome(messages, line, False) == outcome(reference, line, False)
 
 
 @pytest.mark.parametrize(
@@ -88,8 +98,26 @@ def test_a_body_as_json_dumps_writes_it_takes_the_fast_path(
     assert b'": ' in body and b" :" not in body
     asked: list[object] = []
     monkeypatch.setattr(codec, "decode_object", lambda obj: asked.append(obj))
-    assert decode_body(body, True) == [decode_object(item) for item in items]
+    assert decode_body(body, True) == ([decode_object(item) for item in items], None)
     assert asked == []
     body = body.replace(b'"amount": ', b'"amount" : ')  # a space before a colon: the reference
     decode_body(body, True)
     assert asked == [items[1]]
+
+
+def test_a_body_of_canonical_lines_is_logged_as_it_came_and_any_other_is_encoded() -> None:
+    """Compact JSON with its keys sorted is each message's canonical line: the gateway hands on
+    the body's own elements. Keys in another order, a space, or an escape the canonical form
+    does not use: the same messages, and no lines (the gateway encodes them)."""
+    items = [
+        {"type": "cancel", "account": "a", "order_id": 1},
+        {"type": "deposit", "account": "b c", "amount": 5, "request_id": 2},
+    ]
+    msgs = [decode_object(item) for item in items]
+    canonical = b"[" + b",".join(encode_messages(msgs)) + b"]"
+    assert decode_body(canonical, True) == (msgs, encode_messages(msgs))
+    assert decode_body(canonical.replace(b",", b", ", 1), True) == (msgs, None)
+    unsorted = json.dumps(items, separators=(",", ":")).encode()
+    assert unsorted != canonical and decode_body(unsorted, True) == (msgs, None)
+    escaped = canonical.replace(b'"b c"', b'"b\\u0020c"')
+    assert escaped != canonical and decode_body(escaped, True) == (msgs, None)

@@ -337,14 +337,36 @@ def decode_message(line: str | bytes) -> Message:
     return decode_object(loads_strict(line))
 
 
+def _decode_joined(lines: list[bytes], spaced: bool) -> tuple[bytes, list[Message]] | None:
+    """The lines joined as one JSON array and decoded by one msgspec call: (the array, its
+    messages), or None where a line is not plain text (``spaced``: or spaced text, as
+    ``decode_lines`` says), msgspec refuses the array, or it does not hold one message a line.
+
+    The lines are joined with a newline before each comma: plain text holds none, and no JSON
+    string can span one, so a string cannot run from one line into the next (found by review:
+    a comma inside a string value used as the line break made two lines the reference refuses
+    into valid elements)."""
+    joined = b"[" + b"\n,".join(lines) + b"]"
+    # Plain text: what is left once the allowed bytes are deleted is the separators' newlines
+    # (the brackets and commas are plain), and a line's own byte that is not plain adds to it.
+    if joined.translate(None, _SPACED if spaced else _PLAIN) != b"\n" * (len(lines) - 1) or (
+        spaced and b" :" in joined
+    ):
+        return None
+    try:
+        msgs: list[Message] = _FAST_LINES.decode(joined)
+    except (msgspec.MsgspecError, RecursionError):  # the lines one by one say which and why
+        return None
+    if len(msgs) != len(lines):  # a line held several objects, or none
+        return None
+    return joined, msgs
+
+
 def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Message] | None:
     """Every line decoded at once by the fast path, or None if any line needs the reference
     (then decode them one by one with ``decode_message``, which accepts or explains each).
 
-    One msgspec call per chunk: the lines as one JSON array. The lines are joined with a
-    newline before each comma: plain text holds none, and no JSON string can span one, so a
-    string cannot run from one line into the next (found by review: a comma inside a string
-    value used as the line break made two lines the reference refuses into valid elements).
+    One msgspec call per chunk: the lines as one JSON array (``_decode_joined``).
 
     Then, first, the canonical check: every line is the canonical line (``encode_message``) of
     the message decoded for it. A log line is what a gateway wrote, so on a node this is the
@@ -361,25 +383,33 @@ def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Messag
 
     ``spaced``: the lines may also hold spaces, never right before a colon (as
     ``decode_message`` takes them; a gateway's body elements as ``json.dumps`` writes them,
-    with spaces, so the canonical check is not tried for them).
+    which are never canonical: the canonical check is tried only where the first line does not
+    look so).
     """
-    if type(lines) is not list:
-        lines = list(lines)
-    joined = b"[" + b"\n,".join(lines) + b"]"
-    # Plain text: what is left once the allowed bytes are deleted is the separators' newlines
-    # (the brackets and commas are plain), and a line's own byte that is not plain adds to it.
-    if joined.translate(None, _SPACED if spaced else _PLAIN) != b"\n" * (len(lines) - 1) or (
-        spaced and b" :" in joined
-    ):
+    decoded = _decode(lines if type(lines) is list else list(lines), spaced)
+    return None if decoded is None else decoded[0]
+
+
+def decode_request_lines(lines: list[bytes]) -> tuple[list[Message], bool] | None:
+    """``decode_lines(lines, spaced=True)`` and whether every line is its message's canonical
+    line (``encode_message``): a gateway then takes a request's lines as they came, without
+    encoding its messages again (a client sends them so by writing compact JSON with its keys
+    sorted, as ``encode_message`` does)."""
+    return _decode(lines, spaced=True)
+
+
+def _decode(lines: list[bytes], spaced: bool) -> tuple[list[Message], bool] | None:
+    """``decode_lines``: (the messages, whether each line is canonical), or None."""
+    decoded = _decode_joined(lines, spaced)
+    if decoded is None:
         return None
-    try:
-        msgs: list[Message] = _FAST_LINES.decode(joined)
-    except (msgspec.MsgspecError, RecursionError):  # the lines one by one say which and why
-        return None
-    if len(msgs) != len(lines):  # a line held several objects, or none
-        return None
-    if not spaced and list(map(_SORTED_ENCODE, msgs)) == lines:
-        return msgs  # each line canonical: ASCII without DEL here, so msgspec's is the canonical
+    joined, msgs = decoded
+    # The canonical check; for spaced lines only where the first does not show json.dumps's
+    # spaces (a canonical line never holds '": ': a quote in a string value is escaped)
+    if (not spaced or (lines and b'": ' not in lines[0])) and list(
+        map(_SORTED_ENCODE, msgs)
+    ) == lines:
+        return msgs, True  # each line canonical: ASCII without DEL here, so msgspec's is it
     # Each line its own object: it opens one where it starts and closes one where it ends. A
     # message's values are scalars, so its object has no brace inside but in strings, and no
     # string spans a line; so a line that starts with "{" and ends with "}" holds whole objects
@@ -411,7 +441,7 @@ def decode_lines(lines: Sequence[bytes], *, spaced: bool = False) -> list[Messag
     for key, owners in _OPTIONAL_KEYS.items():
         if joined.count(key) != sum(map(classes.count, owners)):
             return None
-    return msgs
+    return msgs, False
 
 
 def decode_object(obj: object) -> Message:

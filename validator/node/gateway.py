@@ -27,16 +27,16 @@ a venue in trouble should let its clients reduce risk, not add it.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
+from itertools import compress, repeat
 from typing import Any
 
 import msgspec
 
 from validator.engine.codec import (
-    decode_lines,
     decode_message,
     decode_object,
+    decode_request_lines,
     encode_messages,
     loads_strict,
 )
@@ -67,22 +67,25 @@ _encode_json = msgspec.json.Encoder().encode
 """Compact JSON for the answers (a seventh of ``json.dumps``'s cost for a batch's acks)."""
 
 
-def decode_body(body: bytes, batch: bool) -> list[Message]:
-    """The messages of a request body (one message, or a JSON list of them for ``batch``);
-    ``MessageError`` if it is not one, naming the message (``message i:``) where it can.
+def decode_body(body: bytes, batch: bool) -> tuple[list[Message], list[bytes] | None]:
+    """The messages of a request body (one message, or a JSON list of them for ``batch``), and
+    their canonical lines where the body held exactly those (else None: ``accept_messages``
+    encodes them); ``MessageError`` if it is not one, naming the message (``message i:``) where
+    it can.
 
     A list is split into its elements' bytes by msgspec, and the elements are decoded together
-    by ``decode_lines`` (one msgspec call, the checks over all of them at once) or, where it
-    declines, each on its own by ``decode_message``. Both fast paths take an element as written
-    (``json.dumps``'s spaces included) only where the reference would decode it to the same
-    message, and the reference decides everything else: a body is accepted exactly when ``json``
-    (duplicate keys refused) and the reference accept every element. A body msgspec cannot
-    split goes to ``json`` whole, which names the problem. (Before: ``json`` parsed every body,
-    a Python call per object to refuse duplicate keys, then the reference checked each field.)
+    by ``codec.decode_request_lines`` (one msgspec call, the checks over all of them at once)
+    or, where it declines, each on its own by ``decode_message``. Both fast paths take an
+    element as written (``json.dumps``'s spaces included) only where the reference would decode
+    it to the same message, and the reference decides everything else: a body is accepted
+    exactly when ``json`` (duplicate keys refused) and the reference accept every element. A
+    body msgspec cannot split goes to ``json`` whole, which names the problem. A client that
+    writes each message canonically (compact JSON, keys sorted: ``codec.encode_message``) saves
+    the gateway encoding them again: its elements are logged as they came.
     """
     if not batch:
         try:
-            return [decode_message(body)]
+            return [decode_message(body)], None
         except MessageError as exc:
             raise MessageError(f"message 0: {exc}") from None
     try:
@@ -92,15 +95,16 @@ def decode_body(body: bytes, batch: bool) -> list[Message]:
         if not isinstance(parsed, list) or not parsed:
             raise MessageError("expected a non-empty JSON list") from None
         _check_size(parsed)
-        return [_decode_item(i, item, decode_object) for i, item in enumerate(parsed)]
+        return [_decode_item(i, item, decode_object) for i, item in enumerate(parsed)], None
     if not elements:
         raise MessageError("expected a non-empty JSON list")
     _check_size(elements)
     lines = [bytes(element) for element in elements]
-    msgs = decode_lines(lines, spaced=True)  # all at once, or None: then one by one
-    if msgs is not None:
-        return msgs
-    return [_decode_item(i, line, decode_message) for i, line in enumerate(lines)]
+    decoded = decode_request_lines(lines)  # all at once, or None: then one by one
+    if decoded is not None:
+        msgs, canonical = decoded
+        return msgs, lines if canonical else None
+    return [_decode_item(i, line, decode_message) for i, line in enumerate(lines)], None
 
 
 def _check_size(elements: list[Any]) -> None:
@@ -156,11 +160,16 @@ class Gateway:
         self.degraded = degraded
         """Why this site is degraded now (empty: it is not); new orders are refused meanwhile."""
         self.refused_degraded = 0
-        self.remember = remember
-        self.acked: OrderedDict[tuple[str, int], tuple[int, int, bytes]] = OrderedDict()
-        """(account, client order id) -> (revision, index, canonical line) of the newest
-        ``remember`` acknowledged orders; older ones are forgotten (the engine still rejects
-        their retries)."""
+        self.generation = max(1, remember // 2)
+        self._recent: dict[bytes, tuple[int, int]] = {}
+        self._older: dict[bytes, tuple[int, int]] = {}
+        """Canonical line -> (revision, index) of acknowledged orders and transfers with a
+        ``request_id``, in two generations: new ones go into ``_recent``, and when it holds
+        ``generation`` lines it becomes ``_older`` (the older one is dropped). So the newest
+        ``remember // 2`` at least, ``remember`` at most, are answered from memory (the engine
+        still rejects retries of older ones). Keyed by the line: a retry is the same message,
+        so the same line; an id reused with other content is another line, logged (the engine
+        rejects it), and a retry of that copy is answered with its own position."""
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
@@ -170,19 +179,54 @@ class Gateway:
             [_decode_item(i, item, decode_object) for i, item in enumerate(raw)]
         )
 
-    async def accept_messages(self, msgs: list[Message]) -> list[dict[str, Any]]:
+    async def accept_messages(
+        self, msgs: list[Message], lines: list[bytes] | None = None
+    ) -> list[dict[str, Any]]:
         """Log the messages (or recognise retries); raises MessageError, SiteDegradedError (new
         orders while the site is degraded; nothing logged), WriteRefusedError (never committed),
-        WriteOutcomeUnknownError (may still commit), EtcdError."""
-        acks: list[dict[str, Any]] = [{}] * len(msgs)
-        # the messages to log: their places in the request, dedup keys and lines
-        fresh_at: list[int] = []
-        fresh_keys: list[tuple[str, int] | None] = []
-        fresh_lines: list[bytes] = []
-        acked = self.acked
-        seen_get = acked.get
-        lines = encode_messages(msgs)
+        WriteOutcomeUnknownError (may still commit), EtcdError. ``lines``: the messages'
+        canonical lines where the caller has them (``decode_body``), else they are encoded."""
+        if lines is None:
+            lines = encode_messages(msgs)
         reasons = self.degraded()  # one verdict for the request: nothing below awaits
+        recent, older = self._recent, self._older
+        seen: list[tuple[int, int] | None] = list(map(recent.get, lines))
+        if older and any(map(older.__contains__, lines)):
+            pairs = zip(seen, lines, strict=True)
+            seen = [known if known is not None else older.get(line) for known, line in pairs]
+        if reasons or not self.transfer_request_ids:
+            self._refuse(msgs, seen, reasons)
+        acks: list[dict[str, Any]] = []
+        fresh_at: list[int] | None = None  # None: every message is new (the common request)
+        fresh, fresh_lines = msgs, lines
+        if any(seen):  # retries of acknowledged messages: their first positions
+            acks = [{}] * len(msgs)
+            fresh_at = []
+            for i, known in enumerate(seen):
+                if known is None:
+                    fresh_at.append(i)
+                else:
+                    acks[i] = {"rev": known[0], "pos": known[1], "duplicate": True}
+            fresh = [msgs[i] for i in fresh_at]
+            fresh_lines = [lines[i] for i in fresh_at]
+        if fresh_lines:
+            revision, first = await self.sequencer.submit(fresh_lines)
+            positions = range(first, first + len(fresh_lines))
+            if fresh_at is None:
+                acks = [{"rev": revision, "pos": pos, "duplicate": False} for pos in positions]
+            else:
+                for i, pos in zip(fresh_at, positions, strict=True):
+                    acks[i] = {"rev": revision, "pos": pos, "duplicate": False}
+            self._remember(fresh, fresh_lines, revision, positions)
+            self.acknowledged += len(fresh_lines)
+        return acks
+
+    def _refuse(
+        self, msgs: list[Message], seen: list[tuple[int, int] | None], reasons: list[str]
+    ) -> None:
+        """Raise for the first message, in request order, that this gateway does not take now:
+        a transfer's ``request_id`` during a rolling upgrade (MessageError), a new order or
+        replace while the site is degraded (SiteDegradedError; a retry is still answered)."""
         check_transfers = not self.transfer_request_ids
         for i, msg in enumerate(msgs):
             if check_transfers and isinstance(msg, Deposit | Withdraw) and msg.request_id:
@@ -191,31 +235,22 @@ class Gateway:
                     "upgrade is under way); if an earlier copy's outcome is unknown, read the "
                     "account from a node (GET /accounts/{id}) before sending it without one"
                 )
-            line = lines[i]
-            # most messages are new orders: their key without a call (classes are final)
-            key = (msg.account, msg.order_id) if type(msg) is NewOrder else _dedup_key(msg)
-            seen = seen_get(key) if key is not None else None
-            if seen is not None and seen[2] == line:  # a retry: same order, same content
-                acks[i] = {"rev": seen[0], "pos": seen[1], "duplicate": True}
-            else:  # new, or a reused id with other content (the engine rejects that)
-                fresh_at.append(i)
-                fresh_keys.append(key)
-                fresh_lines.append(line)
-                if reasons and isinstance(msg, NewOrder | CancelReplace):
-                    self.refused_degraded += 1
-                    raise SiteDegradedError(reasons, i)
-        if fresh_lines:
-            revision, first = await self.sequencer.submit(fresh_lines)
-            for offset, i in enumerate(fresh_at, first):
-                acks[i] = {"rev": revision, "pos": offset, "duplicate": False}
-            remember = acked.setdefault  # the first copy in a request is the one remembered
-            for offset, key in enumerate(fresh_keys, first):
-                if key is not None:
-                    remember(key, (revision, offset, fresh_lines[offset - first]))
-            self.acknowledged += len(fresh_lines)
-            while len(acked) > self.remember:
-                acked.popitem(last=False)
-        return acks
+            if reasons and seen[i] is None and isinstance(msg, NewOrder | CancelReplace):
+                self.refused_degraded += 1
+                raise SiteDegradedError(reasons, i)
+
+    def _remember(
+        self, msgs: list[Message], lines: list[bytes], revision: int, positions: range
+    ) -> None:
+        """Remember the logged messages that a retry is recognised by (orders, replaces,
+        transfers with a ``request_id``; a transfer without one applies every copy)."""
+        kept = [type(msg) is NewOrder or _dedup_key(msg) is not None for msg in msgs]
+        places = zip(repeat(revision), compress(positions, kept), strict=False)  # repeat: endless
+        entries = list(zip(compress(lines, kept), places, strict=True))
+        entries.reverse()  # a line sent twice in one request: its first copy is remembered
+        self._recent.update(entries)
+        if len(self._recent) >= self.generation:
+            self._older, self._recent = self._recent, {}
 
 
 class GatewayApp:
@@ -282,8 +317,8 @@ class GatewayApp:
     async def _orders(self, receive: Any, batch: bool) -> tuple[int, Any]:
         msgs: list[Message] = []
         try:
-            msgs = decode_body(await self._read(receive), batch)
-            acks = await self.gateway.accept_messages(msgs)
+            msgs, lines = decode_body(await self._read(receive), batch)
+            acks = await self.gateway.accept_messages(msgs, lines)
         except MessageError as exc:
             return 400, {"error": f"bad input: {exc}"}
         except SiteDegradedError as exc:
