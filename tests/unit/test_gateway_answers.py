@@ -178,3 +178,42 @@ def test_a_degraded_gateway_answers_retries_and_refuses_the_first_new_order_logg
         assert cancel["duplicate"] is False and len(log.logged) == 2
 
     asyncio.run(run())
+
+
+class HeldLog(RecordingLog):
+    """A sequencer whose writes are answered only when the test lets them go, in log order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def submit(self, lines: list[bytes]) -> tuple[int, int]:
+        answer = await super().submit(lines)
+        await self.release.wait()
+        return answer
+
+
+def test_a_resend_while_the_first_copy_is_in_flight_leaves_the_first_position_remembered() -> None:
+    """Neither copy finds the other (both logged; the engine rejects the second), and the
+    gateway remembers the first copy's position, wherever it had one: found by review, a
+    plain update let the second, rejected copy replace it."""
+
+    async def run(remember: int) -> None:
+        log = HeldLog()
+        gateway = Gateway(log, "s1", remember=remember)  # type: ignore[arg-type]
+        if remember == 4:  # the first copy remembered in the older generation
+            log.release.set()
+            await gateway.accept([{**ORDER, "order_id": 1}])
+            log.release.clear()
+        first = asyncio.create_task(gateway.accept([ORDER]))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(gateway.accept([ORDER]))
+        await asyncio.sleep(0)
+        log.release.set()
+        [a], [b] = await first, await second
+        assert (a["duplicate"], b["duplicate"]) == (False, False) and a != b
+        [again] = await gateway.accept([ORDER])
+        assert again == {**a, "duplicate": True}
+
+    asyncio.run(run(1_000))
+    asyncio.run(run(4))

@@ -160,16 +160,18 @@ class Gateway:
         self.degraded = degraded
         """Why this site is degraded now (empty: it is not); new orders are refused meanwhile."""
         self.refused_degraded = 0
+        self.remember = remember
         self.generation = max(1, remember // 2)
         self._recent: dict[bytes, tuple[int, int]] = {}
         self._older: dict[bytes, tuple[int, int]] = {}
         """Canonical line -> (revision, index) of acknowledged orders and transfers with a
-        ``request_id``, in two generations: new ones go into ``_recent``, and when it holds
-        ``generation`` lines it becomes ``_older`` (the older one is dropped). So the newest
-        ``remember // 2`` at least, ``remember`` at most, are answered from memory (the engine
-        still rejects retries of older ones). Keyed by the line: a retry is the same message,
-        so the same line; an id reused with other content is another line, logged (the engine
-        rejects it), and a retry of that copy is answered with its own position."""
+        ``request_id``, in two generations: new ones go into ``_recent``, and once a request
+        leaves it holding ``generation`` lines or more it becomes ``_older`` (the older one is
+        dropped). So the newest ``remember // 2`` at least are answered from memory, and at
+        most ``remember`` plus one request's (the engine still rejects retries of older ones);
+        ``remember`` 0: none. Keyed by the line: a retry is the same message, so the same
+        line; an id reused with other content is another line, logged (the engine rejects
+        it), and a resend of that copy is answered with its own position."""
         self.acknowledged = 0
 
     async def accept(self, raw: list[Any]) -> list[dict[str, Any]]:
@@ -243,14 +245,21 @@ class Gateway:
         self, msgs: list[Message], lines: list[bytes], revision: int, positions: range
     ) -> None:
         """Remember the logged messages that a retry is recognised by (orders, replaces,
-        transfers with a ``request_id``; a transfer without one applies every copy)."""
+        transfers with a ``request_id``; a transfer without one applies every copy). A line
+        already remembered keeps its first position: a copy sent again while the first was
+        in flight (neither found the other) is the one the engine rejects."""
+        if not self.remember:
+            return
+        recent, older = self._recent, self._older
         kept = [type(msg) is NewOrder or _dedup_key(msg) is not None for msg in msgs]
         places = zip(repeat(revision), compress(positions, kept), strict=False)  # repeat: endless
         entries = list(zip(compress(lines, kept), places, strict=True))
+        if any(map(recent.__contains__, lines)) or (older and any(map(older.__contains__, lines))):
+            entries = [e for e in entries if e[0] not in recent and e[0] not in older]
         entries.reverse()  # a line sent twice in one request: its first copy is remembered
-        self._recent.update(entries)
-        if len(self._recent) >= self.generation:
-            self._older, self._recent = self._recent, {}
+        recent.update(entries)
+        if len(recent) >= self.generation:
+            self._older, self._recent = recent, {}
 
 
 class GatewayApp:
